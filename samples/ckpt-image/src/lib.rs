@@ -1,0 +1,954 @@
+//! The checkpoint(2)/restart(2) image format, mirrored from the uapi header
+//! `include/uapi/linux/checkpoint.h` (the single source of truth; the drift
+//! test in `tests/drift.rs` compiles that header and compares every size,
+//! offset and constant with this file).
+//!
+//! An image is a stream of records, each starting with `{u32 type; u32 len}`
+//! where `len` counts the whole record and is a multiple of 8:
+//!
+//! ```text
+//! HEADER
+//! FS  FILE_NAME(root)  FILE_NAME(cwd)
+//! FILE_TABLE
+//!   for each recorded fd, lowest first:
+//!     [OBJREF  FILE  FILE_NAME]   first time a struct file is seen
+//!     FILE_DESC
+//! TAIL                            CRC32C of every byte before it
+//! ```
+//! A failed checkpoint ends with an ERROR record instead of a TAIL.
+//!
+//! [`Record`] encodes/decodes one record; [`scan`] walks a whole image with
+//! the same rules restart(2) applies and stops at the first problem
+//! ([`ImageError`], which names the offending offset); [`decode`] is the
+//! strict form returning an [`Image`].
+
+use std::fmt;
+
+pub mod crc32c;
+pub mod syscalls;
+
+pub use crc32c::crc32c;
+
+// ---------------------------------------------------------------- constants
+
+pub const CHECKPOINT_SKIP_UNSUPPORTED: u64 = 0x1;
+pub const CHECKPOINT_USER_FLAGS: u64 = CHECKPOINT_SKIP_UNSUPPORTED;
+pub const RESTART_DRY_RUN: u64 = 0x1;
+pub const RESTART_USER_FLAGS: u64 = RESTART_DRY_RUN;
+pub const CHECKPOINT_FD_NONE: i32 = -1;
+
+pub const CKPT_MAGIC_HEAD: u64 = 0x00fe_ed0c_c0a2_d200;
+pub const CKPT_MAGIC_TAIL: u64 = 0x002d_2a0c_c0de_ef00;
+pub const CKPT_VERSION: u16 = 1;
+pub const CKPT_IMAGE_MAX: usize = 64 << 20;
+pub const CKPT_NAME_MAX: usize = 4096;
+
+pub const CKPT_ARCH_X86_64: u16 = 2;
+
+pub const CKPT_HDR_HEADER: u32 = 1;
+pub const CKPT_HDR_OBJREF: u32 = 6;
+pub const CKPT_HDR_FILE_TABLE: u32 = 301;
+pub const CKPT_HDR_FILE_DESC: u32 = 302;
+pub const CKPT_HDR_FILE_NAME: u32 = 303;
+pub const CKPT_HDR_FILE: u32 = 304;
+pub const CKPT_HDR_FS: u32 = 451;
+pub const CKPT_HDR_TAIL: u32 = 9001;
+pub const CKPT_HDR_ERROR: u32 = 9999;
+
+pub const CKPT_OBJ_FILE: u32 = 1;
+pub const CKPT_FILE_GENERIC: u32 = 1;
+
+/// FMODE_READ | FMODE_WRITE: the only bits `ckpt_hdr_file.f_mode` may hold.
+pub const CKPT_FMODE_MASK: u32 = 0x3;
+
+// Sizes of the fixed-size records (`sizeof(struct ckpt_hdr_*)`).
+pub const SIZE_HDR: usize = 8;
+pub const SIZE_HEADER: usize = 112;
+pub const SIZE_TAIL: usize = 24;
+pub const SIZE_OBJREF: usize = 16;
+pub const SIZE_FILE_TABLE: usize = 16;
+pub const SIZE_FILE_DESC: usize = 24;
+pub const SIZE_FILE: usize = 32;
+pub const SIZE_FS: usize = 16;
+pub const SIZE_ERROR: usize = 16;
+pub const RELEASE_LEN: usize = 64;
+
+/// Largest legal FILE_NAME record: header + CKPT_NAME_MAX bytes (NUL included).
+pub const FILE_NAME_MAX_LEN: usize = SIZE_HDR + CKPT_NAME_MAX;
+
+/// Field offsets (`offsetof`), checked against the C header by the drift test.
+pub mod offsets {
+    pub const HDR_TYPE: usize = 0;
+    pub const HDR_LEN: usize = 4;
+    pub const HEADER_MAGIC: usize = 8;
+    pub const HEADER_VERSION: usize = 16;
+    pub const HEADER_ARCH: usize = 18;
+    pub const HEADER_UFLAGS: usize = 20;
+    pub const HEADER_CRID: usize = 24;
+    pub const HEADER_TIME: usize = 32;
+    pub const HEADER_PID: usize = 40;
+    pub const HEADER_RESERVED: usize = 44;
+    pub const HEADER_RELEASE: usize = 48;
+    pub const TAIL_MAGIC: usize = 8;
+    pub const TAIL_CRC32C: usize = 16;
+    pub const TAIL_NR_RECORDS: usize = 20;
+    pub const OBJREF_OBJTYPE: usize = 8;
+    pub const OBJREF_OBJREF: usize = 12;
+    pub const FILE_TABLE_NR_FDS: usize = 8;
+    pub const FILE_TABLE_RESERVED: usize = 12;
+    pub const FILE_DESC_FD_OBJREF: usize = 8;
+    pub const FILE_DESC_FD: usize = 12;
+    pub const FILE_DESC_CLOSE_ON_EXEC: usize = 16;
+    pub const FILE_DESC_RESERVED: usize = 20;
+    pub const FILE_F_TYPE: usize = 8;
+    pub const FILE_F_MODE: usize = 12;
+    pub const FILE_F_FLAGS: usize = 16;
+    pub const FILE_I_MODE: usize = 20;
+    pub const FILE_F_POS: usize = 24;
+    pub const FS_UMASK: usize = 8;
+    pub const FS_RESERVED: usize = 12;
+    pub const ERROR_ERR: usize = 8;
+    pub const ERROR_FD: usize = 12;
+}
+
+/// Name of a record type ("FILE_DESC"), or "?" when unknown.
+pub fn type_name(t: u32) -> &'static str {
+    match t {
+        CKPT_HDR_HEADER => "HEADER",
+        CKPT_HDR_OBJREF => "OBJREF",
+        CKPT_HDR_FILE_TABLE => "FILE_TABLE",
+        CKPT_HDR_FILE_DESC => "FILE_DESC",
+        CKPT_HDR_FILE_NAME => "FILE_NAME",
+        CKPT_HDR_FILE => "FILE",
+        CKPT_HDR_FS => "FS",
+        CKPT_HDR_TAIL => "TAIL",
+        CKPT_HDR_ERROR => "ERROR",
+        _ => "?",
+    }
+}
+
+/// Round `n` up to a multiple of 8.
+pub const fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+// ------------------------------------------------------------------ records
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub magic: u64,
+    pub version: u16,
+    pub arch: u16,
+    pub uflags: u32,
+    pub crid: u64,
+    pub time: u64,
+    pub pid: i32,
+    pub reserved: u32,
+    pub release: [u8; RELEASE_LEN],
+}
+
+impl Header {
+    /// A valid header with the given id, pid and release string.
+    pub fn new(crid: u64, pid: i32, release: &str) -> Header {
+        let mut r = [0u8; RELEASE_LEN];
+        let b = release.as_bytes();
+        let n = b.len().min(RELEASE_LEN - 1);
+        r[..n].copy_from_slice(&b[..n]);
+        Header {
+            magic: CKPT_MAGIC_HEAD,
+            version: CKPT_VERSION,
+            arch: CKPT_ARCH_X86_64,
+            uflags: 0,
+            crid,
+            time: 0,
+            pid,
+            reserved: 0,
+            release: r,
+        }
+    }
+
+    /// The release string up to its first NUL.
+    pub fn release_str(&self) -> String {
+        let end = self.release.iter().position(|&c| c == 0).unwrap_or(RELEASE_LEN);
+        String::from_utf8_lossy(&self.release[..end]).into_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tail {
+    pub magic: u64,
+    pub crc32c: u32,
+    pub nr_records: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Objref {
+    pub objtype: u32,
+    pub objref: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTable {
+    pub nr_fds: u32,
+    pub reserved: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileDesc {
+    pub fd_objref: i32,
+    pub fd: i32,
+    pub close_on_exec: u32,
+    pub reserved: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub f_type: u32,
+    pub f_mode: u32,
+    pub f_flags: u32,
+    pub i_mode: u32,
+    pub f_pos: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fs {
+    pub umask: u32,
+    pub reserved: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRec {
+    /// Negative errno.
+    pub err: i32,
+    /// The fd concerned, or -1.
+    pub fd: i32,
+    /// The message, without its NUL.
+    pub msg: Vec<u8>,
+}
+
+/// One record of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Header(Header),
+    Objref(Objref),
+    FileTable(FileTable),
+    FileDesc(FileDesc),
+    /// A path, without its terminating NUL.
+    FileName(Vec<u8>),
+    File(File),
+    Fs(Fs),
+    Tail(Tail),
+    Error(ErrorRec),
+}
+
+fn put_u16(o: &mut Vec<u8>, v: u16) {
+    o.extend_from_slice(&v.to_le_bytes());
+}
+fn put_u32(o: &mut Vec<u8>, v: u32) {
+    o.extend_from_slice(&v.to_le_bytes());
+}
+fn put_u64(o: &mut Vec<u8>, v: u64) {
+    o.extend_from_slice(&v.to_le_bytes());
+}
+fn get_u16(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+fn get_u32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+}
+fn get_i32(b: &[u8], off: usize) -> i32 {
+    get_u32(b, off) as i32
+}
+fn get_u64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
+}
+
+impl Record {
+    /// The `ckpt_hdr.type` of this record.
+    pub fn rtype(&self) -> u32 {
+        match self {
+            Record::Header(_) => CKPT_HDR_HEADER,
+            Record::Objref(_) => CKPT_HDR_OBJREF,
+            Record::FileTable(_) => CKPT_HDR_FILE_TABLE,
+            Record::FileDesc(_) => CKPT_HDR_FILE_DESC,
+            Record::FileName(_) => CKPT_HDR_FILE_NAME,
+            Record::File(_) => CKPT_HDR_FILE,
+            Record::Fs(_) => CKPT_HDR_FS,
+            Record::Tail(_) => CKPT_HDR_TAIL,
+            Record::Error(_) => CKPT_HDR_ERROR,
+        }
+    }
+
+    /// The `ckpt_hdr.len` this record encodes to.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Record::Header(_) => SIZE_HEADER,
+            Record::Objref(_) => SIZE_OBJREF,
+            Record::FileTable(_) => SIZE_FILE_TABLE,
+            Record::FileDesc(_) => SIZE_FILE_DESC,
+            Record::FileName(n) => align8(SIZE_HDR + n.len() + 1),
+            Record::File(_) => SIZE_FILE,
+            Record::Fs(_) => SIZE_FS,
+            Record::Tail(_) => SIZE_TAIL,
+            Record::Error(e) => align8(SIZE_ERROR + e.msg.len() + 1),
+        }
+    }
+
+    /// Append the encoded record to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        let len = self.encoded_len();
+        put_u32(out, self.rtype());
+        put_u32(out, len as u32);
+        match self {
+            Record::Header(h) => {
+                put_u64(out, h.magic);
+                put_u16(out, h.version);
+                put_u16(out, h.arch);
+                put_u32(out, h.uflags);
+                put_u64(out, h.crid);
+                put_u64(out, h.time);
+                put_u32(out, h.pid as u32);
+                put_u32(out, h.reserved);
+                out.extend_from_slice(&h.release);
+            }
+            Record::Objref(r) => {
+                put_u32(out, r.objtype);
+                put_u32(out, r.objref as u32);
+            }
+            Record::FileTable(t) => {
+                put_u32(out, t.nr_fds);
+                put_u32(out, t.reserved);
+            }
+            Record::FileDesc(d) => {
+                put_u32(out, d.fd_objref as u32);
+                put_u32(out, d.fd as u32);
+                put_u32(out, d.close_on_exec);
+                put_u32(out, d.reserved);
+            }
+            Record::FileName(n) => {
+                out.extend_from_slice(n);
+            }
+            Record::File(f) => {
+                put_u32(out, f.f_type);
+                put_u32(out, f.f_mode);
+                put_u32(out, f.f_flags);
+                put_u32(out, f.i_mode);
+                put_u64(out, f.f_pos as u64);
+            }
+            Record::Fs(f) => {
+                put_u32(out, f.umask);
+                put_u32(out, f.reserved);
+            }
+            Record::Tail(t) => {
+                put_u64(out, t.magic);
+                put_u32(out, t.crc32c);
+                put_u32(out, t.nr_records);
+            }
+            Record::Error(e) => {
+                put_u32(out, e.err as u32);
+                put_u32(out, e.fd as u32);
+                out.extend_from_slice(&e.msg);
+            }
+        }
+        out.resize(start + len, 0);
+    }
+
+    /// Decode the record at `off` in `buf`, checking only what concerns the
+    /// record alone: header bounds, length, alignment, known type, exact size,
+    /// NUL-terminated and NUL-padded strings.  Returns the record and its len.
+    pub fn decode_at(buf: &[u8], off: usize) -> Result<(Record, usize), ImageError> {
+        if buf.len() < off + SIZE_HDR {
+            return Err(ImageError::Truncated { offset: off });
+        }
+        let rtype = get_u32(buf, off);
+        let len = get_u32(buf, off + 4) as usize;
+        if len < SIZE_HDR {
+            return Err(ImageError::BadLen { offset: off, rtype, len });
+        }
+        if len % 8 != 0 {
+            return Err(ImageError::BadAlign { offset: off, len });
+        }
+        let fixed = match rtype {
+            CKPT_HDR_HEADER => Some(SIZE_HEADER),
+            CKPT_HDR_OBJREF => Some(SIZE_OBJREF),
+            CKPT_HDR_FILE_TABLE => Some(SIZE_FILE_TABLE),
+            CKPT_HDR_FILE_DESC => Some(SIZE_FILE_DESC),
+            CKPT_HDR_FILE => Some(SIZE_FILE),
+            CKPT_HDR_FS => Some(SIZE_FS),
+            CKPT_HDR_TAIL => Some(SIZE_TAIL),
+            CKPT_HDR_FILE_NAME | CKPT_HDR_ERROR => None,
+            _ => return Err(ImageError::UnknownType { rtype, offset: off }),
+        };
+        match fixed {
+            Some(sz) if len != sz => return Err(ImageError::BadLen { offset: off, rtype, len }),
+            None => {
+                let (min, max) = if rtype == CKPT_HDR_FILE_NAME {
+                    // at least "/" + NUL
+                    (SIZE_HDR + 8, FILE_NAME_MAX_LEN)
+                } else {
+                    (SIZE_ERROR + 8, SIZE_ERROR + align8(CKPT_NAME_MAX))
+                };
+                if len < min || len > max {
+                    return Err(ImageError::BadLen { offset: off, rtype, len });
+                }
+            }
+            _ => {}
+        }
+        if buf.len() - off < len {
+            return Err(ImageError::LenPastEnd { offset: off, len, end: buf.len() });
+        }
+        let b = &buf[off..off + len];
+        let rec = match rtype {
+            CKPT_HDR_HEADER => {
+                let mut release = [0u8; RELEASE_LEN];
+                release.copy_from_slice(&b[48..48 + RELEASE_LEN]);
+                Record::Header(Header {
+                    magic: get_u64(b, 8),
+                    version: get_u16(b, 16),
+                    arch: get_u16(b, 18),
+                    uflags: get_u32(b, 20),
+                    crid: get_u64(b, 24),
+                    time: get_u64(b, 32),
+                    pid: get_i32(b, 40),
+                    reserved: get_u32(b, 44),
+                    release,
+                })
+            }
+            CKPT_HDR_OBJREF => Record::Objref(Objref { objtype: get_u32(b, 8), objref: get_i32(b, 12) }),
+            CKPT_HDR_FILE_TABLE => {
+                Record::FileTable(FileTable { nr_fds: get_u32(b, 8), reserved: get_u32(b, 12) })
+            }
+            CKPT_HDR_FILE_DESC => Record::FileDesc(FileDesc {
+                fd_objref: get_i32(b, 8),
+                fd: get_i32(b, 12),
+                close_on_exec: get_u32(b, 16),
+                reserved: get_u32(b, 20),
+            }),
+            CKPT_HDR_FILE => Record::File(File {
+                f_type: get_u32(b, 8),
+                f_mode: get_u32(b, 12),
+                f_flags: get_u32(b, 16),
+                i_mode: get_u32(b, 20),
+                f_pos: get_u64(b, 24) as i64,
+            }),
+            CKPT_HDR_FS => Record::Fs(Fs { umask: get_u32(b, 8), reserved: get_u32(b, 12) }),
+            CKPT_HDR_TAIL => Record::Tail(Tail {
+                magic: get_u64(b, 8),
+                crc32c: get_u32(b, 16),
+                nr_records: get_u32(b, 20),
+            }),
+            CKPT_HDR_FILE_NAME => {
+                let s = nul_string(&b[SIZE_HDR..]).ok_or(ImageError::BadName {
+                    offset: off,
+                    why: "not NUL-terminated and NUL-padded",
+                })?;
+                Record::FileName(s.to_vec())
+            }
+            CKPT_HDR_ERROR => {
+                let s = nul_string(&b[SIZE_ERROR..]).ok_or(ImageError::BadName {
+                    offset: off,
+                    why: "error message not NUL-terminated and NUL-padded",
+                })?;
+                Record::Error(ErrorRec { err: get_i32(b, 8), fd: get_i32(b, 12), msg: s.to_vec() })
+            }
+            _ => unreachable!(),
+        };
+        Ok((rec, len))
+    }
+}
+
+/// The bytes before the first NUL, if there is one and everything after it is NUL.
+fn nul_string(b: &[u8]) -> Option<&[u8]> {
+    let n = b.iter().position(|&c| c == 0)?;
+    if b[n..].iter().all(|&c| c == 0) {
+        Some(&b[..n])
+    } else {
+        None
+    }
+}
+
+/// Why a name cannot be in an image, or None when it can.
+pub fn check_name(n: &[u8]) -> Option<&'static str> {
+    if n.first() != Some(&b'/') {
+        return Some("does not start with '/'");
+    }
+    if n.len() + 1 > CKPT_NAME_MAX {
+        return Some("longer than CKPT_NAME_MAX");
+    }
+    if n.split(|&c| c == b'/').any(|c| c == b"..") {
+        return Some("has a '..' component");
+    }
+    None
+}
+
+// ------------------------------------------------------------------- errors
+
+/// The first problem found in an image.  Every variant that concerns a record
+/// carries the record's byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageError {
+    /// The image is larger than CKPT_IMAGE_MAX.
+    TooBig { len: usize },
+    /// The stream ends inside (or before) a record that must come at `offset`.
+    Truncated { offset: usize },
+    /// The record's len runs past the end of the image.
+    LenPastEnd { offset: usize, len: usize, end: usize },
+    /// len is not the size this record type has (or is out of bounds).
+    BadLen { offset: usize, rtype: u32, len: usize },
+    /// len is not a multiple of 8.
+    BadAlign { offset: usize, len: usize },
+    UnknownType { rtype: u32, offset: usize },
+    BadMagic { offset: usize, found: u64 },
+    BadVersion { offset: usize, found: u16 },
+    BadArch { offset: usize, found: u16 },
+    /// The tail's CRC32C (`expected`) differs from the one computed (`actual`).
+    BadCrc { offset: usize, expected: u32, actual: u32 },
+    /// A record of type `rtype` where `expected` must come.
+    BadOrder { offset: usize, rtype: u32, expected: &'static str },
+    BadName { offset: usize, why: &'static str },
+    ReservedNonZero { offset: usize, field: &'static str, value: u64 },
+    /// A field with a value the format does not allow.
+    BadField { offset: usize, field: &'static str, value: i64 },
+    /// A count (nr_records) that does not match the stream.
+    BadCount { offset: usize, field: &'static str, expected: u64, actual: u64 },
+    /// Bytes after the TAIL record.
+    TrailingData { offset: usize },
+    /// The image ends with an ERROR record: the checkpoint failed.
+    ErrorRecord { offset: usize, err: i32, fd: i32, msg: String },
+}
+
+impl ImageError {
+    /// Byte offset of the offending record (0 for whole-image problems).
+    pub fn offset(&self) -> usize {
+        use ImageError::*;
+        match *self {
+            TooBig { .. } => 0,
+            Truncated { offset }
+            | LenPastEnd { offset, .. }
+            | BadLen { offset, .. }
+            | BadAlign { offset, .. }
+            | UnknownType { offset, .. }
+            | BadMagic { offset, .. }
+            | BadVersion { offset, .. }
+            | BadArch { offset, .. }
+            | BadCrc { offset, .. }
+            | BadOrder { offset, .. }
+            | BadName { offset, .. }
+            | ReservedNonZero { offset, .. }
+            | BadField { offset, .. }
+            | BadCount { offset, .. }
+            | TrailingData { offset }
+            | ErrorRecord { offset, .. } => offset,
+        }
+    }
+
+    /// The errno restart(2) returns for this image: EIO for an ERROR record,
+    /// EFBIG when too big, EINVAL otherwise.
+    pub fn errno(&self) -> i32 {
+        match self {
+            ImageError::ErrorRecord { .. } => libc::EIO,
+            ImageError::TooBig { .. } => libc::EFBIG,
+            _ => libc::EINVAL,
+        }
+    }
+
+    /// Short machine-friendly kind name ("BadCrc").
+    pub fn kind(&self) -> &'static str {
+        use ImageError::*;
+        match self {
+            TooBig { .. } => "TooBig",
+            Truncated { .. } => "Truncated",
+            LenPastEnd { .. } => "LenPastEnd",
+            BadLen { .. } => "BadLen",
+            BadAlign { .. } => "BadAlign",
+            UnknownType { .. } => "UnknownType",
+            BadMagic { .. } => "BadMagic",
+            BadVersion { .. } => "BadVersion",
+            BadArch { .. } => "BadArch",
+            BadCrc { .. } => "BadCrc",
+            BadOrder { .. } => "BadOrder",
+            BadName { .. } => "BadName",
+            ReservedNonZero { .. } => "ReservedNonZero",
+            BadField { .. } => "BadField",
+            BadCount { .. } => "BadCount",
+            TrailingData { .. } => "TrailingData",
+            ErrorRecord { .. } => "ErrorRecord",
+        }
+    }
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ImageError::*;
+        match self {
+            TooBig { len } => write!(f, "image is {len} bytes, more than CKPT_IMAGE_MAX ({CKPT_IMAGE_MAX})"),
+            Truncated { offset } => write!(f, "offset {offset}: image truncated (record expected here)"),
+            LenPastEnd { offset, len, end } => {
+                write!(f, "offset {offset}: record len {len} runs past the end of the image ({end} bytes)")
+            }
+            BadLen { offset, rtype, len } => {
+                write!(f, "offset {offset}: {} record has bad len {len}", type_name(*rtype))
+            }
+            BadAlign { offset, len } => write!(f, "offset {offset}: record len {len} is not a multiple of 8"),
+            UnknownType { rtype, offset } => write!(f, "offset {offset}: unknown record type {rtype}"),
+            BadMagic { offset, found } => write!(f, "offset {offset}: bad magic {found:#018x}"),
+            BadVersion { offset, found } => {
+                write!(f, "offset {offset}: unsupported version {found} (want {CKPT_VERSION})")
+            }
+            BadArch { offset, found } => {
+                write!(f, "offset {offset}: unsupported arch {found} (want {CKPT_ARCH_X86_64})")
+            }
+            BadCrc { offset, expected, actual } => write!(
+                f,
+                "offset {offset}: TAIL crc32c {expected:#010x} does not match computed {actual:#010x}"
+            ),
+            BadOrder { offset, rtype, expected } => write!(
+                f,
+                "offset {offset}: {} record ({rtype}) where {expected} was expected",
+                type_name(*rtype)
+            ),
+            BadName { offset, why } => write!(f, "offset {offset}: bad name: {why}"),
+            ReservedNonZero { offset, field, value } => {
+                write!(f, "offset {offset}: reserved field {field} is {value:#x}, not 0")
+            }
+            BadField { offset, field, value } => write!(f, "offset {offset}: bad {field} {value}"),
+            BadCount { offset, field, expected, actual } => {
+                write!(f, "offset {offset}: {field} is {actual}, stream has {expected}")
+            }
+            TrailingData { offset } => write!(f, "offset {offset}: data after the TAIL record"),
+            ErrorRecord { offset, err, fd, msg } => write!(
+                f,
+                "offset {offset}: ERROR record: checkpoint failed with {} on fd {fd}: {msg}",
+                syscalls::errno_name(-err)
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ImageError {}
+
+// -------------------------------------------------------------- whole image
+
+/// A file (one struct file) recorded in an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    pub objref: i32,
+    pub file: File,
+    pub name: Vec<u8>,
+}
+
+/// A fully validated image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    pub header: Header,
+    pub fs: Fs,
+    pub root: Vec<u8>,
+    pub cwd: Vec<u8>,
+    /// Files in order of first use (objref 1, 2, ...).
+    pub files: Vec<FileEntry>,
+    /// File descriptors, ascending.
+    pub fds: Vec<FileDesc>,
+    pub tail: Tail,
+}
+
+impl Image {
+    /// The file an fd refers to.
+    pub fn file_of(&self, d: &FileDesc) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.objref == d.fd_objref)
+    }
+
+    /// The records of this image, tail excluded.
+    pub fn records(&self) -> Vec<Record> {
+        let mut v = vec![
+            Record::Header(self.header.clone()),
+            Record::Fs(self.fs.clone()),
+            Record::FileName(self.root.clone()),
+            Record::FileName(self.cwd.clone()),
+            Record::FileTable(FileTable { nr_fds: self.fds.len() as u32, reserved: 0 }),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.fds {
+            if seen.insert(d.fd_objref) {
+                if let Some(f) = self.file_of(d) {
+                    v.push(Record::Objref(Objref { objtype: CKPT_OBJ_FILE, objref: f.objref }));
+                    v.push(Record::File(f.file.clone()));
+                    v.push(Record::FileName(f.name.clone()));
+                }
+            }
+            v.push(Record::FileDesc(d.clone()));
+        }
+        v
+    }
+
+    /// Encode with a freshly computed tail.
+    pub fn encode(&self) -> Vec<u8> {
+        encode_with_tail(&self.records())
+    }
+}
+
+/// Encode `records` and append a TAIL with the right CRC and record count.
+pub fn encode_with_tail(records: &[Record]) -> Vec<u8> {
+    let mut out = encode_records(records);
+    append_tail(&mut out, records.len() as u32);
+    out
+}
+
+/// Encode `records` back to back, nothing added.
+pub fn encode_records(records: &[Record]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records {
+        r.encode(&mut out);
+    }
+    out
+}
+
+/// Append a TAIL record over everything already in `out`.
+pub fn append_tail(out: &mut Vec<u8>, nr_records: u32) {
+    let crc = crc32c(out);
+    Record::Tail(Tail { magic: CKPT_MAGIC_TAIL, crc32c: crc, nr_records }).encode(out);
+}
+
+/// Result of walking an image: every record read (with its offset), the
+/// validated image when everything was right, or the first problem.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub records: Vec<(usize, Record)>,
+    pub result: Result<Image, ImageError>,
+    /// CRC32C computed over the bytes before the TAIL, when a TAIL was reached.
+    pub computed_crc: Option<u32>,
+}
+
+/// Walk `buf` with every rule restart(2) applies and stop at the first problem.
+pub fn scan(buf: &[u8]) -> Scan {
+    let mut w = Walker { buf, off: 0, records: Vec::new(), computed_crc: None };
+    let result = w.walk();
+    Scan { records: w.records, result, computed_crc: w.computed_crc }
+}
+
+/// Strictly decode and validate a whole image.
+pub fn decode(buf: &[u8]) -> Result<Image, ImageError> {
+    scan(buf).result
+}
+
+struct Walker<'a> {
+    buf: &'a [u8],
+    off: usize,
+    records: Vec<(usize, Record)>,
+    computed_crc: Option<u32>,
+}
+
+impl Walker<'_> {
+    /// Read the next record; an ERROR record anywhere ends the walk.
+    fn next(&mut self) -> Result<(usize, Record), ImageError> {
+        let off = self.off;
+        let (rec, len) = Record::decode_at(self.buf, off)?;
+        self.records.push((off, rec.clone()));
+        self.off += len;
+        if let Record::Error(e) = &rec {
+            if e.err >= 0 {
+                return Err(ImageError::BadField { offset: off, field: "error err", value: e.err as i64 });
+            }
+            return Err(ImageError::ErrorRecord {
+                offset: off,
+                err: e.err,
+                fd: e.fd,
+                msg: String::from_utf8_lossy(&e.msg).into_owned(),
+            });
+        }
+        Ok((off, rec))
+    }
+
+    fn peek_type(&self) -> Option<u32> {
+        if self.buf.len() >= self.off + SIZE_HDR {
+            Some(get_u32(self.buf, self.off))
+        } else {
+            None
+        }
+    }
+
+    fn name(&mut self, what: &'static str) -> Result<Vec<u8>, ImageError> {
+        match self.next()? {
+            (off, Record::FileName(n)) => {
+                if let Some(why) = check_name(&n) {
+                    return Err(ImageError::BadName { offset: off, why });
+                }
+                Ok(n)
+            }
+            (off, r) => Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: what }),
+        }
+    }
+
+    fn walk(&mut self) -> Result<Image, ImageError> {
+        if self.buf.len() > CKPT_IMAGE_MAX {
+            return Err(ImageError::TooBig { len: self.buf.len() });
+        }
+        // HEADER
+        let header = match self.next()? {
+            (off, Record::Header(h)) => {
+                if h.magic != CKPT_MAGIC_HEAD {
+                    return Err(ImageError::BadMagic { offset: off, found: h.magic });
+                }
+                if h.version != CKPT_VERSION {
+                    return Err(ImageError::BadVersion { offset: off, found: h.version });
+                }
+                if h.arch != CKPT_ARCH_X86_64 {
+                    return Err(ImageError::BadArch { offset: off, found: h.arch });
+                }
+                if h.reserved != 0 {
+                    return Err(ImageError::ReservedNonZero {
+                        offset: off,
+                        field: "header.reserved",
+                        value: h.reserved as u64,
+                    });
+                }
+                if h.uflags as u64 & !CHECKPOINT_USER_FLAGS != 0 {
+                    return Err(ImageError::BadField { offset: off, field: "header.uflags", value: h.uflags as i64 });
+                }
+                h
+            }
+            (off, r) => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "HEADER" }),
+        };
+        // FS root cwd
+        let fs = match self.next()? {
+            (off, Record::Fs(f)) => {
+                if f.reserved != 0 {
+                    return Err(ImageError::ReservedNonZero { offset: off, field: "fs.reserved", value: f.reserved as u64 });
+                }
+                f
+            }
+            (off, r) => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "FS" }),
+        };
+        let root = self.name("FILE_NAME (root)")?;
+        let cwd = self.name("FILE_NAME (cwd)")?;
+        // FILE_TABLE
+        let (table_off, table) = match self.next()? {
+            (off, Record::FileTable(t)) => {
+                if t.reserved != 0 {
+                    return Err(ImageError::ReservedNonZero {
+                        offset: off,
+                        field: "file_table.reserved",
+                        value: t.reserved as u64,
+                    });
+                }
+                (off, t)
+            }
+            (off, r) => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "FILE_TABLE" }),
+        };
+        let mut files: Vec<FileEntry> = Vec::new();
+        let mut fds: Vec<FileDesc> = Vec::new();
+        loop {
+            match self.peek_type() {
+                Some(CKPT_HDR_TAIL) | None => break,
+                _ => {}
+            }
+            // [OBJREF FILE FILE_NAME] FILE_DESC
+            let (off, rec) = self.next()?;
+            let rec = match rec {
+                Record::Objref(o) => {
+                    if o.objtype != CKPT_OBJ_FILE {
+                        return Err(ImageError::BadField { offset: off, field: "objref.objtype", value: o.objtype as i64 });
+                    }
+                    let want = files.len() as i32 + 1;
+                    if o.objref != want {
+                        return Err(ImageError::BadField { offset: off, field: "objref.objref", value: o.objref as i64 });
+                    }
+                    let file = match self.next()? {
+                        (foff, Record::File(f)) => {
+                            if f.f_type != CKPT_FILE_GENERIC {
+                                return Err(ImageError::BadField { offset: foff, field: "file.f_type", value: f.f_type as i64 });
+                            }
+                            if f.f_mode & !CKPT_FMODE_MASK != 0 {
+                                return Err(ImageError::BadField { offset: foff, field: "file.f_mode", value: f.f_mode as i64 });
+                            }
+                            if f.f_pos < 0 {
+                                return Err(ImageError::BadField { offset: foff, field: "file.f_pos", value: f.f_pos });
+                            }
+                            f
+                        }
+                        (foff, r) => {
+                            return Err(ImageError::BadOrder { offset: foff, rtype: r.rtype(), expected: "FILE" })
+                        }
+                    };
+                    let name = self.name("FILE_NAME (file)")?;
+                    files.push(FileEntry { objref: o.objref, file, name });
+                    match self.next()? {
+                        (_, Record::FileDesc(d)) => (self.records.last().unwrap().0, d),
+                        (doff, r) => {
+                            return Err(ImageError::BadOrder { offset: doff, rtype: r.rtype(), expected: "FILE_DESC" })
+                        }
+                    }
+                }
+                Record::FileDesc(d) => (off, d),
+                r => {
+                    return Err(ImageError::BadOrder {
+                        offset: off,
+                        rtype: r.rtype(),
+                        expected: "OBJREF, FILE_DESC or TAIL",
+                    })
+                }
+            };
+            let (doff, d) = rec;
+            if d.fd_objref < 1 || d.fd_objref as usize > files.len() {
+                return Err(ImageError::BadField { offset: doff, field: "file_desc.fd_objref", value: d.fd_objref as i64 });
+            }
+            if d.fd < 0 || fds.last().map_or(false, |p| d.fd <= p.fd) {
+                return Err(ImageError::BadField { offset: doff, field: "file_desc.fd (not ascending)", value: d.fd as i64 });
+            }
+            if d.close_on_exec > 1 {
+                return Err(ImageError::BadField {
+                    offset: doff,
+                    field: "file_desc.close_on_exec",
+                    value: d.close_on_exec as i64,
+                });
+            }
+            if d.reserved != 0 {
+                return Err(ImageError::ReservedNonZero {
+                    offset: doff,
+                    field: "file_desc.reserved",
+                    value: d.reserved as u64,
+                });
+            }
+            fds.push(d);
+        }
+        // TAIL
+        let tail_off = self.off;
+        if self.peek_type().is_none() {
+            return Err(ImageError::Truncated { offset: tail_off });
+        }
+        if fds.len() != table.nr_fds as usize {
+            return Err(ImageError::BadCount {
+                offset: table_off,
+                field: "file_table.nr_fds",
+                expected: fds.len() as u64,
+                actual: table.nr_fds as u64,
+            });
+        }
+        let nrec = self.records.len() as u64;
+        let (off, rec) = self.next()?;
+        let tail = match rec {
+            Record::Tail(t) => t,
+            r => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "TAIL" }),
+        };
+        if tail.magic != CKPT_MAGIC_TAIL {
+            return Err(ImageError::BadMagic { offset: off, found: tail.magic });
+        }
+        let actual = crc32c(&self.buf[..tail_off]);
+        self.computed_crc = Some(actual);
+        if tail.crc32c != actual {
+            return Err(ImageError::BadCrc { offset: off, expected: tail.crc32c, actual });
+        }
+        if tail.nr_records as u64 != nrec {
+            return Err(ImageError::BadCount {
+                offset: off,
+                field: "tail.nr_records",
+                expected: nrec,
+                actual: tail.nr_records as u64,
+            });
+        }
+        if self.off != self.buf.len() {
+            return Err(ImageError::TrailingData { offset: self.off });
+        }
+        Ok(Image { header, fs, root, cwd, files, fds, tail })
+    }
+}

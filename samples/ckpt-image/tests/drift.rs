@@ -1,0 +1,244 @@
+//! Drift test: the Rust mirror of the image format must match the uapi header.
+//!
+//! The header is extracted from the patch in `patches/` that adds
+//! `include/uapi/linux/checkpoint.h` (the lines it adds), compiled into a tiny
+//! C program with `cc`, and every sizeof/offsetof/constant it prints is
+//! compared with the Rust side.  `CKPT_UAPI_HEADER=/path/checkpoint.h`
+//! overrides the source (for work before the patch exists).
+
+use ckpt_image::offsets::*;
+use ckpt_image::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const UAPI: &str = "include/uapi/linux/checkpoint.h";
+
+/// Lines the patch adds to UAPI, if it adds that file.
+fn header_from_patch(text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut inside = false;
+    let mut found = false;
+    for line in text.lines() {
+        if line.starts_with("diff --git ") {
+            inside = false;
+        }
+        if let Some(p) = line.strip_prefix("+++ ") {
+            inside = p.trim_end() == format!("b/{UAPI}");
+            found |= inside;
+            continue;
+        }
+        if inside {
+            if line.starts_with("@@") || line.starts_with("--- ") {
+                continue;
+            }
+            if let Some(l) = line.strip_prefix('+') {
+                out.push_str(l);
+                out.push('\n');
+            } else if line == "-- " {
+                // git format-patch signature separator
+                inside = false;
+            }
+        }
+    }
+    found.then_some(out)
+}
+
+fn find_header() -> Option<(String, String)> {
+    if let Ok(p) = std::env::var("CKPT_UAPI_HEADER") {
+        let t = std::fs::read_to_string(&p).expect("read CKPT_UAPI_HEADER");
+        return Some((t, p));
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patches");
+    let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    patches.sort();
+    for p in patches {
+        if p.extension().map_or(true, |e| e != "patch") {
+            continue;
+        }
+        let Ok(t) = std::fs::read_to_string(&p) else { continue };
+        if let Some(h) = header_from_patch(&t) {
+            return Some((h, p.display().to_string()));
+        }
+    }
+    None
+}
+
+fn c_values(header: &str) -> BTreeMap<String, i128> {
+    let tmp = std::env::temp_dir().join(format!("ckpt-drift-{}", std::process::id()));
+    std::fs::create_dir_all(tmp.join("linux")).unwrap();
+    std::fs::write(tmp.join("linux/checkpoint.h"), header).unwrap();
+    let mut c = String::from(
+        "#include <stdio.h>\n#include <stddef.h>\n#include <linux/checkpoint.h>\n\
+         #define S(t) printf(\"sizeof %s %lld\\n\", #t, (long long)sizeof(struct t));\n\
+         #define O(t, f) printf(\"offsetof %s.%s %lld\\n\", #t, #f, (long long)offsetof(struct t, f));\n\
+         #define C(c) printf(\"const %s %lld\\n\", #c, (long long)(c));\n\
+         #define U(c) printf(\"const %s %llu\\n\", #c, (unsigned long long)(c));\n\
+         int main(void) {\n",
+    );
+    for (k, _) in rust_values() {
+        let (kind, rest) = k.split_once(' ').unwrap();
+        match kind {
+            "sizeof" => c += &format!("S({rest})\n"),
+            "offsetof" => {
+                let (t, f) = rest.split_once('.').unwrap();
+                c += &format!("O({t}, {f})\n");
+            }
+            "const" if rest.starts_with("CKPT_MAGIC") => c += &format!("U({rest})\n"),
+            "const" => c += &format!("C({rest})\n"),
+            _ => unreachable!(),
+        }
+    }
+    c += "return 0; }\n";
+    std::fs::write(tmp.join("d.c"), c).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args(["-std=gnu11", "-Wall", "-Werror", "-I"])
+        .arg(&tmp)
+        .arg("-o")
+        .arg(tmp.join("d"))
+        .arg(tmp.join("d.c"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+    assert!(out.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let run = Command::new(tmp.join("d")).output().unwrap();
+    assert!(run.status.success());
+    let _ = std::fs::remove_dir_all(&tmp);
+    String::from_utf8(run.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').unwrap();
+            (k.to_string(), v.parse::<i128>().unwrap())
+        })
+        .collect()
+}
+
+fn rust_values() -> Vec<(String, i128)> {
+    let mut v: Vec<(String, i128)> = Vec::new();
+    let mut s = |k: &str, x: i128| v.push((k.to_string(), x));
+    s("sizeof ckpt_hdr", SIZE_HDR as i128);
+    s("sizeof ckpt_hdr_header", SIZE_HEADER as i128);
+    s("sizeof ckpt_hdr_tail", SIZE_TAIL as i128);
+    s("sizeof ckpt_hdr_objref", SIZE_OBJREF as i128);
+    s("sizeof ckpt_hdr_file_table", SIZE_FILE_TABLE as i128);
+    s("sizeof ckpt_hdr_file_desc", SIZE_FILE_DESC as i128);
+    s("sizeof ckpt_hdr_file", SIZE_FILE as i128);
+    s("sizeof ckpt_hdr_fs", SIZE_FS as i128);
+    s("sizeof ckpt_hdr_error", SIZE_ERROR as i128);
+    s("offsetof ckpt_hdr.type", HDR_TYPE as i128);
+    s("offsetof ckpt_hdr.len", HDR_LEN as i128);
+    s("offsetof ckpt_hdr_header.magic", HEADER_MAGIC as i128);
+    s("offsetof ckpt_hdr_header.version", HEADER_VERSION as i128);
+    s("offsetof ckpt_hdr_header.arch", HEADER_ARCH as i128);
+    s("offsetof ckpt_hdr_header.uflags", HEADER_UFLAGS as i128);
+    s("offsetof ckpt_hdr_header.crid", HEADER_CRID as i128);
+    s("offsetof ckpt_hdr_header.time", HEADER_TIME as i128);
+    s("offsetof ckpt_hdr_header.pid", HEADER_PID as i128);
+    s("offsetof ckpt_hdr_header.reserved", HEADER_RESERVED as i128);
+    s("offsetof ckpt_hdr_header.release", HEADER_RELEASE as i128);
+    s("offsetof ckpt_hdr_tail.magic", TAIL_MAGIC as i128);
+    s("offsetof ckpt_hdr_tail.crc32c", TAIL_CRC32C as i128);
+    s("offsetof ckpt_hdr_tail.nr_records", TAIL_NR_RECORDS as i128);
+    s("offsetof ckpt_hdr_objref.objtype", OBJREF_OBJTYPE as i128);
+    s("offsetof ckpt_hdr_objref.objref", OBJREF_OBJREF as i128);
+    s("offsetof ckpt_hdr_file_table.nr_fds", FILE_TABLE_NR_FDS as i128);
+    s("offsetof ckpt_hdr_file_table.reserved", FILE_TABLE_RESERVED as i128);
+    s("offsetof ckpt_hdr_file_desc.fd_objref", FILE_DESC_FD_OBJREF as i128);
+    s("offsetof ckpt_hdr_file_desc.fd", FILE_DESC_FD as i128);
+    s("offsetof ckpt_hdr_file_desc.close_on_exec", FILE_DESC_CLOSE_ON_EXEC as i128);
+    s("offsetof ckpt_hdr_file_desc.reserved", FILE_DESC_RESERVED as i128);
+    s("offsetof ckpt_hdr_file.f_type", FILE_F_TYPE as i128);
+    s("offsetof ckpt_hdr_file.f_mode", FILE_F_MODE as i128);
+    s("offsetof ckpt_hdr_file.f_flags", FILE_F_FLAGS as i128);
+    s("offsetof ckpt_hdr_file.i_mode", FILE_I_MODE as i128);
+    s("offsetof ckpt_hdr_file.f_pos", FILE_F_POS as i128);
+    s("offsetof ckpt_hdr_fs.umask", FS_UMASK as i128);
+    s("offsetof ckpt_hdr_fs.reserved", FS_RESERVED as i128);
+    s("offsetof ckpt_hdr_error.err", ERROR_ERR as i128);
+    s("offsetof ckpt_hdr_error.fd", ERROR_FD as i128);
+    s("const CHECKPOINT_SKIP_UNSUPPORTED", CHECKPOINT_SKIP_UNSUPPORTED as i128);
+    s("const CHECKPOINT_USER_FLAGS", CHECKPOINT_USER_FLAGS as i128);
+    s("const RESTART_DRY_RUN", RESTART_DRY_RUN as i128);
+    s("const RESTART_USER_FLAGS", RESTART_USER_FLAGS as i128);
+    s("const CHECKPOINT_FD_NONE", CHECKPOINT_FD_NONE as i128);
+    s("const CKPT_MAGIC_HEAD", CKPT_MAGIC_HEAD as i128);
+    s("const CKPT_MAGIC_TAIL", CKPT_MAGIC_TAIL as i128);
+    s("const CKPT_VERSION", CKPT_VERSION as i128);
+    s("const CKPT_IMAGE_MAX", CKPT_IMAGE_MAX as i128);
+    s("const CKPT_NAME_MAX", CKPT_NAME_MAX as i128);
+    s("const CKPT_ARCH_X86_64", CKPT_ARCH_X86_64 as i128);
+    s("const CKPT_HDR_HEADER", CKPT_HDR_HEADER as i128);
+    s("const CKPT_HDR_OBJREF", CKPT_HDR_OBJREF as i128);
+    s("const CKPT_HDR_FILE_TABLE", CKPT_HDR_FILE_TABLE as i128);
+    s("const CKPT_HDR_FILE_DESC", CKPT_HDR_FILE_DESC as i128);
+    s("const CKPT_HDR_FILE_NAME", CKPT_HDR_FILE_NAME as i128);
+    s("const CKPT_HDR_FILE", CKPT_HDR_FILE as i128);
+    s("const CKPT_HDR_FS", CKPT_HDR_FS as i128);
+    s("const CKPT_HDR_TAIL", CKPT_HDR_TAIL as i128);
+    s("const CKPT_HDR_ERROR", CKPT_HDR_ERROR as i128);
+    s("const CKPT_OBJ_FILE", CKPT_OBJ_FILE as i128);
+    s("const CKPT_FILE_GENERIC", CKPT_FILE_GENERIC as i128);
+    v
+}
+
+/// Field sizes: the Rust encoder must write exactly sizeof(struct) bytes for
+/// each fixed record (checked via encoded_len against the C sizes above), and
+/// the release field must be the rest of the header.
+#[test]
+fn drift_against_uapi_header() {
+    let Some((header, from)) = find_header() else {
+        println!(
+            "SKIP drift test: no patch in patches/ adds {UAPI} yet \
+             (set CKPT_UAPI_HEADER=/path/to/checkpoint.h to run it)"
+        );
+        return;
+    };
+    println!("drift: header from {from}");
+    let c = c_values(&header);
+    let mut bad = Vec::new();
+    for (k, r) in rust_values() {
+        match c.get(&k) {
+            Some(cv) if *cv == r => {}
+            Some(cv) => bad.push(format!("{k}: C {cv}, Rust {r}")),
+            None => bad.push(format!("{k}: missing from C output")),
+        }
+    }
+    assert_eq!(SIZE_HEADER - HEADER_RELEASE, RELEASE_LEN);
+    assert!(bad.is_empty(), "uapi drift ({from}):\n{}", bad.join("\n"));
+    // the record types the header's enum lists must be exactly those we know
+    let enum_types: Vec<&str> = header
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("CKPT_HDR_"))
+        .map(|l| l.split([' ', '=', '\t']).next().unwrap())
+        .collect();
+    let ours = ["HEADER", "OBJREF", "FILE_TABLE", "FILE_DESC", "FILE_NAME", "FILE", "FS", "TAIL", "ERROR"];
+    assert_eq!(enum_types, ours, "record types in {from}");
+}
+
+#[test]
+fn rust_encoding_matches_sizes() {
+    let fixed = [
+        (Record::Header(Header::new(1, 1, "")), SIZE_HEADER),
+        (Record::Objref(Objref { objtype: 1, objref: 1 }), SIZE_OBJREF),
+        (Record::FileTable(FileTable { nr_fds: 0, reserved: 0 }), SIZE_FILE_TABLE),
+        (Record::FileDesc(FileDesc { fd_objref: 1, fd: 0, close_on_exec: 0, reserved: 0 }), SIZE_FILE_DESC),
+        (Record::File(File { f_type: 1, f_mode: 1, f_flags: 0, i_mode: 0, f_pos: 0 }), SIZE_FILE),
+        (Record::Fs(Fs { umask: 0, reserved: 0 }), SIZE_FS),
+        (Record::Tail(Tail { magic: 0, crc32c: 0, nr_records: 0 }), SIZE_TAIL),
+    ];
+    for (r, sz) in fixed {
+        let mut b = Vec::new();
+        r.encode(&mut b);
+        assert_eq!(b.len(), sz, "{}", type_name(r.rtype()));
+    }
+}
+
+#[test]
+fn patch_extraction() {
+    let p = "From x\nSubject: y\n---\ndiff --git a/include/uapi/linux/checkpoint.h b/include/uapi/linux/checkpoint.h\nnew file mode 100644\n--- /dev/null\n+++ b/include/uapi/linux/checkpoint.h\n@@ -0,0 +1,3 @@\n+#ifndef A\n+#define A 1\n+#endif\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n+nope\n-- \n2.39\n";
+    assert_eq!(header_from_patch(p).unwrap(), "#ifndef A\n#define A 1\n#endif\n");
+    assert!(header_from_patch("diff --git a/x b/x\n+++ b/x\n+a\n").is_none());
+}

@@ -1,0 +1,401 @@
+//! Round trips and every corruption kind restart(2) must refuse.
+
+use ckpt_image::*;
+
+fn sample() -> Image {
+    let f = |pos: i64, mode: u32, flags: u32, name: &str, objref: i32| FileEntry {
+        objref,
+        file: File { f_type: CKPT_FILE_GENERIC, f_mode: mode, f_flags: flags, i_mode: 0o100644, f_pos: pos },
+        name: name.as_bytes().to_vec(),
+    };
+    let mut header = Header::new(42, 1234, "6.12.0-test");
+    header.time = 1_700_000_000;
+    Image {
+        header,
+        fs: Fs { umask: 0o022, reserved: 0 },
+        root: b"/".to_vec(),
+        cwd: b"/mnt/ck-1/dir".to_vec(),
+        files: vec![
+            f(5, 3, 0o2 | 0o2000, "/mnt/ck-1/a", 1),
+            FileEntry {
+                objref: 2,
+                file: File { f_type: 1, f_mode: 1, f_flags: 0o200000, i_mode: 0o040755, f_pos: 12345 },
+                name: b"/mnt/ck-1/dir".to_vec(),
+            },
+        ],
+        fds: vec![
+            FileDesc { fd_objref: 1, fd: 3, close_on_exec: 0, reserved: 0 },
+            FileDesc { fd_objref: 2, fd: 4, close_on_exec: 1, reserved: 0 },
+            FileDesc { fd_objref: 1, fd: 10, close_on_exec: 0, reserved: 0 },
+        ],
+        tail: Tail { magic: CKPT_MAGIC_TAIL, crc32c: 0, nr_records: 0 },
+    }
+}
+
+fn good() -> Vec<u8> {
+    sample().encode()
+}
+
+/// Offsets of every record in `buf` (valid image).
+fn offsets(buf: &[u8]) -> Vec<(usize, u32)> {
+    // walk by the len fields only, so this works on images the decoder refuses
+    let mut v = Vec::new();
+    let mut o = 0;
+    while o + 8 <= buf.len() {
+        let t = u32::from_le_bytes(buf[o..o + 4].try_into().unwrap());
+        let l = u32::from_le_bytes(buf[o + 4..o + 8].try_into().unwrap()) as usize;
+        v.push((o, t));
+        if l < 8 {
+            break;
+        }
+        o += l;
+    }
+    v
+}
+
+fn off_of(buf: &[u8], t: u32, nth: usize) -> usize {
+    offsets(buf).into_iter().filter(|x| x.1 == t).nth(nth).unwrap().0
+}
+
+/// Recompute the tail CRC after an edit, so only the intended error remains.
+fn refix(buf: &mut Vec<u8>) {
+    let t = buf.len() - SIZE_TAIL;
+    let crc = crc32c(&buf[..t]);
+    buf[t + 16..t + 20].copy_from_slice(&crc.to_le_bytes());
+}
+
+fn put32(buf: &mut [u8], off: usize, v: u32) {
+    buf[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn round_trip() {
+    let img = sample();
+    let buf = img.encode();
+    assert_eq!(buf.len() % 8, 0);
+    let back = decode(&buf).expect("valid image");
+    assert_eq!(back.header, img.header);
+    assert_eq!(back.fs, img.fs);
+    assert_eq!(back.root, img.root);
+    assert_eq!(back.cwd, img.cwd);
+    assert_eq!(back.files, img.files);
+    assert_eq!(back.fds, img.fds);
+    assert_eq!(back.tail.nr_records, 5 + 3 * 2 + 3);
+    assert_eq!(back.tail.crc32c, crc32c(&buf[..buf.len() - SIZE_TAIL]));
+    // re-encoding the decoded image gives the same bytes
+    assert_eq!(back.encode(), buf);
+}
+
+#[test]
+fn every_record_round_trips() {
+    let recs = vec![
+        Record::Header(Header::new(7, -1, "x")),
+        Record::Objref(Objref { objtype: 1, objref: -5 }),
+        Record::FileTable(FileTable { nr_fds: 9, reserved: 3 }),
+        Record::FileDesc(FileDesc { fd_objref: 1, fd: 2, close_on_exec: 1, reserved: 0 }),
+        Record::FileName(b"/1234567".to_vec()), // 8 + 8 + NUL -> 24
+        Record::FileName(b"/123456".to_vec()),  // exactly 16
+        Record::File(File { f_type: 1, f_mode: 2, f_flags: 0x8001, i_mode: 0o644, f_pos: -1 }),
+        Record::Fs(Fs { umask: 0o77, reserved: 0 }),
+        Record::Tail(Tail { magic: CKPT_MAGIC_TAIL, crc32c: 0xdeadbeef, nr_records: 3 }),
+        Record::Error(ErrorRec { err: -9, fd: 5, msg: b"f_op lacks checkpoint".to_vec() }),
+    ];
+    let mut off = 0;
+    let buf = encode_records(&recs);
+    for r in &recs {
+        let (d, len) = Record::decode_at(&buf, off).unwrap();
+        assert_eq!(&d, r);
+        assert_eq!(len, r.encoded_len());
+        assert_eq!(len % 8, 0);
+        off += len;
+    }
+    assert_eq!(off, buf.len());
+    assert_eq!(recs[4].encoded_len(), 24);
+    assert_eq!(recs[5].encoded_len(), 16);
+}
+
+#[test]
+fn empty_file_table_is_valid() {
+    let mut img = sample();
+    img.files.clear();
+    img.fds.clear();
+    let buf = img.encode();
+    let d = decode(&buf).unwrap();
+    assert!(d.fds.is_empty());
+}
+
+fn expect(buf: &[u8], kind: &str, offset: usize) -> ImageError {
+    let e = decode(buf).expect_err("must be refused");
+    assert_eq!(e.kind(), kind, "got {e}");
+    assert_eq!(e.offset(), offset, "got {e}");
+    assert_eq!(e.errno(), if kind == "ErrorRecord" { libc::EIO } else { libc::EINVAL });
+    e
+}
+
+#[test]
+fn bad_magic() {
+    let mut b = good();
+    b[8] ^= 1;
+    refix(&mut b);
+    expect(&b, "BadMagic", 0);
+    // tail magic
+    let mut b = good();
+    let t = off_of(&b, CKPT_HDR_TAIL, 0);
+    b[t + 8] ^= 0x80;
+    expect(&b, "BadMagic", t);
+}
+
+#[test]
+fn bad_version_and_arch() {
+    let mut b = good();
+    b[16] = 2;
+    refix(&mut b);
+    expect(&b, "BadVersion", 0);
+    let mut b = good();
+    b[18] = 3;
+    refix(&mut b);
+    expect(&b, "BadArch", 0);
+}
+
+#[test]
+fn truncated() {
+    let b = good();
+    // Cut in the middle of every record, and exactly between records.
+    for (off, _) in offsets(&b) {
+        let e = decode(&b[..off + 4]).unwrap_err();
+        assert_eq!(e, ImageError::Truncated { offset: off });
+        let e = decode(&b[..off + 12]).unwrap_err();
+        assert_eq!(e.kind(), "LenPastEnd");
+        assert_eq!(e.offset(), off);
+        if off > 0 {
+            // Missing records: ends cleanly at a boundary but TAIL is missing.
+            assert!(decode(&b[..off]).is_err());
+        }
+    }
+    assert_eq!(decode(&[]).unwrap_err(), ImageError::Truncated { offset: 0 });
+    let t = off_of(&b, CKPT_HDR_TAIL, 0);
+    assert_eq!(decode(&b[..t]).unwrap_err(), ImageError::Truncated { offset: t });
+}
+
+#[test]
+fn len_past_end() {
+    let mut b = good();
+    let n = off_of(&b, CKPT_HDR_FILE_NAME, 1);
+    put32(&mut b, n + 4, 4096);
+    expect(&b, "LenPastEnd", n);
+}
+
+#[test]
+fn bad_len_and_align() {
+    let mut b = good();
+    let fd = off_of(&b, CKPT_HDR_FILE_DESC, 0);
+    put32(&mut b, fd + 4, 16);
+    expect(&b, "BadLen", fd);
+    put32(&mut b, fd + 4, 4);
+    expect(&b, "BadLen", fd);
+    put32(&mut b, fd + 4, 20);
+    expect(&b, "BadAlign", fd);
+    let mut b = good();
+    put32(&mut b, 4, 0x8000_0000);
+    expect(&b, "BadLen", 0);
+}
+
+#[test]
+fn bad_crc() {
+    let mut b = good();
+    let n = off_of(&b, CKPT_HDR_FILE_NAME, 2);
+    b[n + 9] = b'x'; // "/mnt..." -> "/xnt...", still a valid name
+    let e = expect(&b, "BadCrc", off_of(&b, CKPT_HDR_TAIL, 0));
+    match e {
+        ImageError::BadCrc { expected, actual, .. } => {
+            assert_eq!(expected, crc32c(&good()[..b.len() - SIZE_TAIL]));
+            assert_eq!(actual, crc32c(&b[..b.len() - SIZE_TAIL]));
+        }
+        _ => unreachable!(),
+    }
+    // the CRC field itself
+    let mut b = good();
+    let l = b.len();
+    b[l - 8] ^= 1;
+    expect(&b, "BadCrc", l - SIZE_TAIL);
+}
+
+#[test]
+fn unknown_type() {
+    let mut b = good();
+    let o = off_of(&b, CKPT_HDR_OBJREF, 1);
+    put32(&mut b, o, 305);
+    refix(&mut b);
+    let e = expect(&b, "UnknownType", o);
+    assert_eq!(e, ImageError::UnknownType { rtype: 305, offset: o });
+}
+
+#[test]
+fn reserved_nonzero() {
+    for (t, field_off) in [
+        (CKPT_HDR_HEADER, offsets::HEADER_RESERVED),
+        (CKPT_HDR_FS, offsets::FS_RESERVED),
+        (CKPT_HDR_FILE_TABLE, offsets::FILE_TABLE_RESERVED),
+        (CKPT_HDR_FILE_DESC, offsets::FILE_DESC_RESERVED),
+    ] {
+        let mut b = good();
+        let o = off_of(&b, t, 0);
+        put32(&mut b, o + field_off, 1);
+        refix(&mut b);
+        expect(&b, "ReservedNonZero", o);
+    }
+}
+
+#[test]
+fn bad_names() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"mnt/x", "does not start with '/'"),
+        (b"/mnt/../etc/passwd", "has a '..' component"),
+        (b"/..", "has a '..' component"),
+        (b"/mnt/..", "has a '..' component"),
+    ];
+    for (name, why) in cases {
+        let mut img = sample();
+        img.files[0].name = name.to_vec();
+        let b = img.encode();
+        let n = off_of(&b, CKPT_HDR_FILE_NAME, 2);
+        assert_eq!(decode(&b).unwrap_err(), ImageError::BadName { offset: n, why });
+    }
+    // "..." and "..x" are ordinary names
+    let mut img = sample();
+    img.files[0].name = b"/mnt/.../..x/.a".to_vec();
+    decode(&img.encode()).unwrap();
+    // cwd
+    let mut img = sample();
+    img.cwd = b"relative".to_vec();
+    let b = img.encode();
+    expect(&b, "BadName", off_of(&b, CKPT_HDR_FILE_NAME, 1));
+    // not NUL padded: garbage after the NUL
+    let mut b = good();
+    let n = off_of(&b, CKPT_HDR_FILE_NAME, 0); // "/" -> 8 + "/\0" + 6 pad
+    b[n + 15] = b'z';
+    refix(&mut b);
+    expect(&b, "BadName", n);
+    // no NUL at all
+    let mut b = good();
+    for i in 0..8 {
+        b[n + 8 + i] = b'/';
+    }
+    refix(&mut b);
+    expect(&b, "BadName", n);
+    // too long: 4096 chars + NUL does not fit
+    let mut img = sample();
+    img.files[0].name = [b"/".as_slice(), &vec![b'a'; 4095]].concat();
+    let b = img.encode();
+    let n = off_of(&b, CKPT_HDR_FILE_NAME, 2);
+    expect(&b, "BadLen", n);
+    // longest that fits: 4095 chars + NUL
+    let mut img = sample();
+    img.files[0].name = [b"/".as_slice(), &vec![b'a'; 4094]].concat();
+    decode(&img.encode()).unwrap();
+}
+
+#[test]
+fn bad_order() {
+    // FILE_DESC before the table
+    let img = sample();
+    let mut recs = img.records();
+    recs.swap(4, 5);
+    let b = encode_with_tail(&recs);
+    expect(&b, "BadOrder", off_of(&b, CKPT_HDR_OBJREF, 0));
+    // no HEADER first
+    let b = encode_with_tail(&recs[1..]);
+    expect(&b, "BadOrder", 0);
+    // FILE without OBJREF
+    let mut recs = img.records();
+    recs.remove(5);
+    let b = encode_with_tail(&recs);
+    expect(&b, "BadOrder", off_of(&b, CKPT_HDR_FILE, 0));
+    // data after TAIL
+    let mut b = good();
+    b.extend_from_slice(&good()[..16]);
+    expect(&b, "TrailingData", good().len());
+}
+
+#[test]
+fn bad_objrefs_and_fds() {
+    // fd refers to an objref not yet seen
+    let mut img = sample();
+    img.fds[0].fd_objref = 2;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_OBJREF, 0)); // OBJREF 2 first, not 1
+    let mut img = sample();
+    img.fds[2].fd_objref = 3;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE_DESC, 2));
+    // fds not ascending
+    let mut img = sample();
+    img.fds[2].fd = 4;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE_DESC, 2));
+    let mut img = sample();
+    img.fds[0].fd = -1;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE_DESC, 0));
+    // close_on_exec not 0/1
+    let mut img = sample();
+    img.fds[1].close_on_exec = 2;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE_DESC, 1));
+    // nr_fds mismatch
+    let mut recs = sample().records();
+    recs[4] = Record::FileTable(FileTable { nr_fds: 2, reserved: 0 });
+    let b = encode_with_tail(&recs);
+    expect(&b, "BadCount", off_of(&b, CKPT_HDR_FILE_TABLE, 0));
+    // nr_records mismatch
+    let mut b = good();
+    let t = off_of(&b, CKPT_HDR_TAIL, 0);
+    put32(&mut b, t + 20, 1);
+    expect(&b, "BadCount", t);
+    // f_type reserved value, f_mode bad
+    let mut img = sample();
+    img.files[0].file.f_type = 2;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE, 0));
+    let mut img = sample();
+    img.files[1].file.f_mode = 4;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE, 1));
+}
+
+#[test]
+fn error_record() {
+    let img = sample();
+    let mut recs = img.records()[..5].to_vec();
+    recs.push(Record::Error(ErrorRec {
+        err: -libc::EBADF,
+        fd: 5,
+        msg: b"checkpoint: fd 5 \"/mnt/x\" (ramfs): f_op lacks checkpoint [-EBADF]".to_vec(),
+    }));
+    let b = encode_records(&recs);
+    let e = expect(&b, "ErrorRecord", off_of(&b, CKPT_HDR_ERROR, 0));
+    match e {
+        ImageError::ErrorRecord { err, fd, msg, .. } => {
+            assert_eq!(err, -libc::EBADF);
+            assert_eq!(fd, 5);
+            assert!(msg.contains("f_op lacks checkpoint"), "{msg}");
+        }
+        _ => unreachable!(),
+    }
+    assert_eq!(scan(&b).records.len(), 6);
+}
+
+#[test]
+fn too_big() {
+    let b = vec![0u8; CKPT_IMAGE_MAX + 8];
+    let e = decode(&b).unwrap_err();
+    assert_eq!(e.kind(), "TooBig");
+    assert_eq!(e.errno(), libc::EFBIG);
+}
+
+#[test]
+fn errno_names() {
+    assert_eq!(syscalls::errno_name(libc::EBADF), "EBADF");
+    assert_eq!(syscalls::errno_name(libc::ENOENT), "ENOENT");
+    assert_eq!(syscalls::errno_name(9999), "E9999");
+}
