@@ -1,0 +1,430 @@
+//! Reads the serial console log of a ramfs_cr test VM and decides the run.
+//!
+//! The in-VM harness prints one KTAP document (`KTAP version 1`, a plan
+//! `1..N`, then `ok`/`not ok` lines). Kernel messages share the console, so
+//! the log is also scanned for kernel splats. A run passes only when:
+//! - a plan was seen and exactly that many top-level results followed,
+//! - no result is `not ok` (a `# SKIP` directive counts as skipped, not failed),
+//! - the console shows no splat (`BUG:`, `WARNING:`, `Oops`, `KASAN:`,
+//!   lockdep reports, kmemleak's `unreferenced object`, `Call Trace:`, ...),
+//! - the VM did not time out and init reported `ramfs_cr-init: done rc=0`
+//!   (see `qemu/init` and `scripts/run-vm`).
+//!
+//! Indented lines are nested (subtest) output and `#` lines are diagnostics:
+//! neither counts as a top-level result.
+
+use std::fmt;
+
+/// Printed by `qemu/init` just before it powers the VM off.
+pub const INIT_DONE: &str = "ramfs_cr-init: done rc=";
+/// Appended to the log by `scripts/run-vm` when its hard timeout fired.
+pub const VM_TIMEOUT: &str = "ramfs_cr-run-vm: TIMEOUT";
+
+/// Console substrings that mean the kernel complained.
+pub const SPLAT_MARKERS: &[&str] = &[
+    "BUG:",
+    "WARNING:",
+    "Oops",
+    "KASAN:",
+    "UBSAN:",
+    "possible circular locking",
+    "possible recursive locking",
+    "inconsistent lock state",
+    "unreferenced object",
+    "suspected memory leak",
+    "Call Trace:",
+    "Kernel panic",
+    "general protection fault",
+    "------------[ cut here ]------------",
+];
+
+/// The most lines shown for one splat.
+const SPLAT_MAX_LINES: usize = 40;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseResult {
+    pub number: u32,
+    pub name: String,
+    pub outcome: Outcome,
+    /// The directive after `#`, e.g. `SKIP no CONFIG_FOO`.
+    pub directive: Option<String>,
+    /// Diagnostic and nested lines printed since the previous result.
+    pub diag: Vec<String>,
+}
+
+/// Everything the console log says about one VM run.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    pub version_seen: bool,
+    pub plan: Option<u32>,
+    pub results: Vec<CaseResult>,
+    /// Each splat: its first line and what followed (bounded).
+    pub splats: Vec<Vec<String>>,
+    pub timed_out: bool,
+    /// The rc from `ramfs_cr-init: done rc=N`, if init got there.
+    pub init_rc: Option<i32>,
+    /// Malformed or unexpected KTAP lines.
+    pub ktap_errors: Vec<String>,
+}
+
+fn is_ktap_line(trimmed: &str) -> bool {
+    trimmed.starts_with('#')
+        || trimmed.starts_with("ok ")
+        || trimmed.starts_with("not ok ")
+        || trimmed == "ok"
+        || trimmed.starts_with("KTAP version")
+        || trimmed.starts_with("TAP version")
+}
+
+fn splat_start(line: &str) -> bool {
+    let t = line.trim_start();
+    !is_ktap_line(t) && SPLAT_MARKERS.iter().any(|m| line.contains(m))
+}
+
+fn splat_end(line: &str) -> bool {
+    line.contains("---[ end trace") || line.contains("---[ end Kernel panic")
+}
+
+/// Parses `ok 3 - name # SKIP why` (the text after the indentation).
+fn parse_result(t: &str) -> Option<(Outcome, u32, String, Option<String>)> {
+    let (fail, rest) = if let Some(r) = t.strip_prefix("not ok ") {
+        (true, r)
+    } else if let Some(r) = t.strip_prefix("ok ") {
+        (false, r)
+    } else {
+        return None;
+    };
+    let rest = rest.trim_start();
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let number: u32 = digits.parse().ok()?;
+    let mut tail = rest[digits.len()..].trim_start();
+    if let Some(t2) = tail.strip_prefix("- ") {
+        tail = t2;
+    } else if tail == "-" {
+        tail = "";
+    }
+    let (name, directive) = if let Some(d) = tail.strip_prefix("# ") {
+        (String::new(), Some(d.trim().to_string()))
+    } else if let Some(i) = tail.find(" # ") {
+        (tail[..i].trim().to_string(), Some(tail[i + 3..].trim().to_string()))
+    } else {
+        (tail.trim().to_string(), None)
+    };
+    let skip = directive
+        .as_deref()
+        .map(|d| d.to_ascii_uppercase().starts_with("SKIP"))
+        .unwrap_or(false);
+    let outcome = if fail && !skip {
+        Outcome::Fail
+    } else if skip {
+        Outcome::Skip
+    } else {
+        Outcome::Pass
+    };
+    Some((outcome, number, name, directive))
+}
+
+impl Report {
+    /// Reads a whole console log.
+    pub fn parse(log: &str) -> Report {
+        let mut r = Report::default();
+        let mut pending_diag: Vec<String> = Vec::new();
+        let mut in_splat: Option<usize> = None;
+        let mut docs = 0;
+        for raw in log.lines() {
+            let line = raw.trim_end_matches(['\r', '\n']);
+            // Splats: a block from a marker line to "end trace" (bounded).
+            if let Some(i) = in_splat {
+                if splat_start(line) && r.splats[i].len() > 1 && !line.contains("Call Trace:") {
+                    // A new report begins inside the old one; start a new block.
+                    in_splat = None;
+                } else {
+                    r.splats[i].push(line.to_string());
+                    if splat_end(line) || r.splats[i].len() >= SPLAT_MAX_LINES {
+                        in_splat = None;
+                    }
+                    continue;
+                }
+            }
+            if splat_start(line) {
+                r.splats.push(vec![line.to_string()]);
+                in_splat = Some(r.splats.len() - 1);
+                continue;
+            }
+            if line.contains(VM_TIMEOUT) {
+                r.timed_out = true;
+                continue;
+            }
+            if let Some(i) = line.find(INIT_DONE) {
+                let v = &line[i + INIT_DONE.len()..];
+                let n: String = v.chars().take_while(|c| *c == '-' || c.is_ascii_digit()).collect();
+                r.init_rc = Some(n.parse().unwrap_or(-1));
+                continue;
+            }
+            // KTAP: only lines without indentation are top level.
+            let indented = line.starts_with(' ') || line.starts_with('\t');
+            let t = line.trim();
+            if t.starts_with("KTAP version") || t.starts_with("TAP version") {
+                if !indented {
+                    docs += 1;
+                    if docs > 1 {
+                        r.ktap_errors.push(format!("a second KTAP document began: {t}"));
+                    }
+                    r.version_seen = true;
+                } else {
+                    pending_diag.push(line.to_string());
+                }
+                continue;
+            }
+            if indented {
+                if r.version_seen && (is_ktap_line(t) || t.starts_with("1..")) {
+                    pending_diag.push(line.to_string());
+                }
+                continue;
+            }
+            if let Some(p) = t.strip_prefix("1..") {
+                if let Ok(n) = p.trim().parse::<u32>() {
+                    if r.plan.is_some() {
+                        r.ktap_errors.push(format!("a second plan: {t}"));
+                    } else {
+                        r.plan = Some(n);
+                    }
+                    continue;
+                }
+            }
+            if t.starts_with('#') {
+                pending_diag.push(t.to_string());
+                continue;
+            }
+            if let Some((outcome, number, name, directive)) = parse_result(t) {
+                let expected = r.results.len() as u32 + 1;
+                if number != expected {
+                    r.ktap_errors.push(format!("result numbered {number}, expected {expected}: {t}"));
+                }
+                r.results.push(CaseResult {
+                    number,
+                    name,
+                    outcome,
+                    directive,
+                    diag: std::mem::take(&mut pending_diag),
+                });
+            }
+        }
+        r
+    }
+
+    pub fn count(&self, o: Outcome) -> usize {
+        self.results.iter().filter(|c| c.outcome == o).count()
+    }
+
+    /// Everything wrong with the run, besides failed cases.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.timed_out {
+            p.push("the VM timed out".to_string());
+        }
+        match self.plan {
+            None => p.push("no KTAP plan (1..N) on the console".to_string()),
+            Some(n) if (self.results.len() as u32) < n => p.push(format!(
+                "incomplete run: plan 1..{n} but {} results",
+                self.results.len()
+            )),
+            Some(n) if (self.results.len() as u32) > n => p.push(format!(
+                "plan 1..{n} but {} results",
+                self.results.len()
+            )),
+            _ => {}
+        }
+        if !self.splats.is_empty() {
+            p.push(format!("{} kernel splat(s) on the console", self.splats.len()));
+        }
+        match self.init_rc {
+            None if !self.timed_out => {
+                p.push("init never reported 'ramfs_cr-init: done' (crash or panic?)".to_string())
+            }
+            Some(rc) if rc != 0 && self.count(Outcome::Fail) == 0 => {
+                p.push(format!("the in-VM command exited with rc={rc}"))
+            }
+            _ => {}
+        }
+        p.extend(self.ktap_errors.iter().cloned());
+        p
+    }
+
+    /// True when the run counts as passed.
+    pub fn ok(&self) -> bool {
+        self.count(Outcome::Fail) == 0 && self.problems().is_empty()
+    }
+}
+
+/// Totals from `cargo test` output: the sum of its `test result:` lines.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub passed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Totals {
+    pub fn add(&mut self, o: Totals) {
+        self.passed += o.passed;
+        self.failed += o.failed;
+        self.skipped += o.skipped;
+    }
+}
+
+impl fmt::Display for Totals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} passed, {} failed", self.passed, self.failed)?;
+        if self.skipped > 0 {
+            write!(f, ", {} skipped", self.skipped)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sums `test result: ok. 3 passed; 0 failed; 1 ignored; ...` lines.
+pub fn cargo_totals(log: &str) -> Totals {
+    let mut t = Totals::default();
+    for line in log.lines() {
+        let Some(rest) = line.trim().strip_prefix("test result:") else { continue };
+        for part in rest.split(';') {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            let n = words.iter().rev().nth(1).and_then(|w| w.parse::<usize>().ok());
+            match (n, words.last()) {
+                (Some(n), Some(&"passed")) => t.passed += n,
+                (Some(n), Some(&"failed")) => t.failed += n,
+                (Some(n), Some(&"ignored")) => t.skipped += n,
+                _ => {}
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOOT: &str = "Linux version 6.12.117+ (clang)\nkmemleak: Kernel memory leak detector initialized (mem pool available: 15000)\nKernelAddressSanitizer initialized (generic)\nRun /init as init process\nramfs_cr-init: kernel 6.12.117+, cmd=check\n";
+
+    fn log(ktap: &str, tail: &str) -> String {
+        format!("{BOOT}{ktap}ramfs_cr-init: kmemleak report begin\nramfs_cr-init: kmemleak report end\n{tail}ramfs_cr-init: done rc=0\nreboot: Restarting system\n")
+    }
+
+    const CLEAN: &str = "KTAP version 1\n1..3\n# ramfs_cr harness: 3 cases\nok 1 ramfs: create and read a file\n    KTAP version 1\n    1..2\n    ok 1 sub a\n    not ok 2 sub b # SKIP not here\nok 2 - ramfs_cr: insmod\nok 3 ramfs_cr: xattr # SKIP no xattr support\n";
+
+    #[test]
+    fn clean_log_passes() {
+        let r = Report::parse(&log(CLEAN, ""));
+        assert_eq!(r.plan, Some(3));
+        assert_eq!(r.results.len(), 3);
+        assert_eq!(r.count(Outcome::Pass), 2);
+        assert_eq!(r.count(Outcome::Skip), 1);
+        assert_eq!(r.results[1].name, "ramfs_cr: insmod");
+        assert_eq!(r.results[0].diag.len(), 1, "{:?}", r.results[0].diag);
+        assert_eq!(r.results[1].diag.len(), 4, "{:?}", r.results[1].diag);
+        assert!(r.ok(), "{:?}", r.problems());
+    }
+
+    #[test]
+    fn crlf_console_passes() {
+        let r = Report::parse(&log(CLEAN, "").replace('\n', "\r\n"));
+        assert!(r.ok(), "{:?}", r.problems());
+        assert_eq!(r.results[0].name, "ramfs: create and read a file");
+    }
+
+    #[test]
+    fn failing_case_fails() {
+        let k = "KTAP version 1\n1..2\nok 1 a\n# expected 5 bytes, got 4\nnot ok 2 b\n";
+        let r = Report::parse(&log(k, "").replace("rc=0", "rc=1"));
+        assert_eq!(r.count(Outcome::Fail), 1);
+        assert_eq!(r.results[1].diag, vec!["# expected 5 bytes, got 4"]);
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn truncated_plan_fails() {
+        let k = "KTAP version 1\n1..3\nok 1 a\nok 2 b\n";
+        let r = Report::parse(&log(k, ""));
+        assert_eq!(r.count(Outcome::Fail), 0);
+        assert!(!r.ok());
+        assert!(r.problems()[0].contains("incomplete"), "{:?}", r.problems());
+    }
+
+    #[test]
+    fn no_plan_fails() {
+        let r = Report::parse(&log("ok 1 a\n", ""));
+        assert!(!r.ok());
+        let r = Report::parse(&log("", ""));
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn warning_splat_fails() {
+        let splat = "------------[ cut here ]------------\nWARNING: CPU: 1 PID: 52 at fs/dcache.c:1595 umount_check+0x5d/0x70\nModules linked in: ramfs_cr\nCall Trace:\n <TASK>\n ? __warn+0x8f/0x1a0\n </TASK>\n---[ end trace 0000000000000000 ]---\n";
+        let k = format!("KTAP version 1\n1..2\nok 1 a\n{splat}ok 2 b\n");
+        let r = Report::parse(&log(&k, ""));
+        assert_eq!(r.count(Outcome::Pass), 2);
+        assert_eq!(r.splats.len(), 1, "{:?}", r.splats);
+        assert!(r.splats[0].iter().any(|l| l.contains("umount_check")));
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn kasan_lockdep_kmemleak_fail() {
+        for s in [
+            "BUG: KASAN: slab-use-after-free in ramfs_cr_checkpoint+0x10/0x20\n",
+            "WARNING: possible circular locking dependency detected\n",
+            "unreferenced object 0xffff888003a0c000 (size 64):\n  comm \"cr-harness\", pid 60\n",
+            "Oops: general protection fault, probably for non-canonical address\n",
+        ] {
+            let k = format!("KTAP version 1\n1..1\nok 1 a\n{s}");
+            let r = Report::parse(&log(&k, ""));
+            assert!(!r.ok(), "not caught: {s}");
+        }
+    }
+
+    #[test]
+    fn diag_mentioning_warning_is_not_a_splat() {
+        let k = "KTAP version 1\n1..1\n# checks that no WARNING: is printed\nok 1 a\n";
+        let r = Report::parse(&log(k, ""));
+        assert!(r.ok(), "{:?}", r.problems());
+    }
+
+    #[test]
+    fn timeout_fails() {
+        let k = "KTAP version 1\n1..1\nok 1 a\n";
+        let text = format!("{BOOT}{k}ramfs_cr-run-vm: TIMEOUT after 900s\n");
+        let r = Report::parse(&text);
+        assert!(r.timed_out);
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn missing_init_done_fails() {
+        let text = format!("{BOOT}KTAP version 1\n1..1\nok 1 a\n");
+        assert!(!Report::parse(&text).ok());
+    }
+
+    #[test]
+    fn misnumbered_results_fail() {
+        let k = "KTAP version 1\n1..2\nok 1 a\nok 1 b\n";
+        assert!(!Report::parse(&log(k, "")).ok());
+    }
+
+    #[test]
+    fn cargo_totals_sum() {
+        let c = "running 3 tests\ntest result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\ntest result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n";
+        let t = cargo_totals(c);
+        assert_eq!(t, Totals { passed: 5, failed: 1, skipped: 1 });
+        assert_eq!(t.to_string(), "5 passed, 1 failed, 1 skipped");
+    }
+}
