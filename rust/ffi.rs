@@ -1,0 +1,870 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The adapter between the VFS and `fs.rs`.
+//!
+//! This is the only file of the module with raw pointers and `unsafe`. It
+//! provides:
+//!
+//! - [`Table`] and [`zeroed`], so `fs.rs` can write the C ops tables as plain
+//!   `static`s that name C functions directly;
+//! - thin references to VFS objects ([`Inode`], [`Dentry`], [`SuperBlock`],
+//!   [`FsContext`], [`FsParameter`], [`File`], [`SeqFile`]) and an owned
+//!   [`NewInode`] that is `iput` unless it is handed to a dentry;
+//! - the `extern "C"` callbacks the tables name, each of which turns its raw
+//!   arguments into those references, calls the function of the same name in
+//!   `fs.rs` and turns the `Result` into the C return convention;
+//! - [`FsType`] and [`Registration`] for `register_filesystem`.
+
+use crate::fs;
+use core::cell::UnsafeCell;
+use core::ptr::{self, NonNull};
+use kernel::bindings;
+use kernel::c_str;
+use kernel::error::{from_result, to_result};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong};
+use kernel::prelude::*;
+use kernel::str::CStr;
+use kernel::types::Opaque;
+
+/// A C struct (ops table, parameter table) kept in a `static`.
+#[repr(transparent)]
+pub(crate) struct Table<T>(pub(crate) T);
+
+// SAFETY: a `Table` is never written after its constant initialiser; it holds
+// only function pointers and pointers to other immutable statics, so sharing
+// it between threads is sharing read-only data.
+unsafe impl<T> Sync for Table<T> {}
+
+impl<T> core::ops::Deref for Table<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// C structs for which all-zero bytes are a valid value (NULL pointers,
+/// `None` callbacks, zero integers).
+///
+/// # Safety
+///
+/// Only implement for `bindgen` structs made of integers, raw pointers and
+/// `Option`s of function pointers.
+pub(crate) unsafe trait Zeroable {}
+
+// SAFETY: integers, raw pointers and optional function pointers only.
+unsafe impl Zeroable for bindings::file_operations {}
+// SAFETY: integers, raw pointers and optional function pointers only.
+unsafe impl Zeroable for bindings::inode_operations {}
+// SAFETY: integers, raw pointers and optional function pointers only.
+unsafe impl Zeroable for bindings::super_operations {}
+// SAFETY: integers, raw pointers and optional function pointers only.
+unsafe impl Zeroable for bindings::fs_context_operations {}
+// SAFETY: integers, raw pointers, lock class keys (plain counters) and
+// optional function pointers only; `{}` initialises it the same way in C.
+unsafe impl Zeroable for bindings::file_system_type {}
+// SAFETY: integers, raw pointers and an optional function pointer only.
+unsafe impl Zeroable for bindings::fs_parameter_spec {}
+
+/// The all-zero value of `T`: what C's `{}` / omitted members give.
+pub(crate) const fn zeroed<T: Zeroable>() -> T {
+    // SAFETY: `T: Zeroable` promises that all-zero bytes are a valid `T`.
+    unsafe { core::mem::zeroed() }
+}
+
+/// `fsparam_u32oct(name, opt)`: a `u32` parameter parsed in base 8.
+pub(crate) const fn fsparam_u32oct(name: &'static CStr, opt: u8) -> bindings::fs_parameter_spec {
+    bindings::fs_parameter_spec {
+        name: name.as_char_ptr(),
+        type_: Some(bindings::fs_param_is_u32),
+        opt,
+        flags: 0,
+        // The number base for `fs_param_is_u32`, as `fsparam_u32oct` stores it.
+        data: 8usize as *const core::ffi::c_void,
+    }
+}
+
+/// The `{}` entry that ends an `fs_parameter_spec` table.
+pub(crate) const fn fsparam_end() -> bindings::fs_parameter_spec {
+    zeroed()
+}
+
+/// `simple_dir_operations`, used for directories without `CONFIG_CHECKPOINT`.
+#[cfg_attr(CONFIG_CHECKPOINT, allow(dead_code))]
+pub(crate) fn simple_dir_operations() -> &'static bindings::file_operations {
+    // SAFETY: `simple_dir_operations` is an exported `const` C object that
+    // lives as long as the kernel.
+    unsafe { &*ptr::addr_of!(bindings::simple_dir_operations) }
+}
+
+/// `page_symlink_inode_operations`, for symlinks stored in the page cache.
+pub(crate) fn page_symlink_inode_operations() -> &'static bindings::inode_operations {
+    // SAFETY: `page_symlink_inode_operations` is an exported `const` C object
+    // that lives as long as the kernel.
+    unsafe { &*ptr::addr_of!(bindings::page_symlink_inode_operations) }
+}
+
+/// `get_next_ino()`: a fresh inode number for an in-memory file system.
+pub(crate) fn get_next_ino() -> c_ulong {
+    // SAFETY: `get_next_ino` has no preconditions.
+    unsafe { bindings::get_next_ino() as c_ulong }
+}
+
+/// Turns a negative C return value into an `Err`, keeping the value.
+fn to_result_int(ret: c_int) -> Result<c_int> {
+    to_result(ret.min(0)).map(|()| ret)
+}
+
+/// `-ENOPARAM`: "this parameter is not mine".
+fn is_enoparam(ret: c_int) -> bool {
+    ret == -(bindings::ENOPARAM as c_int)
+}
+
+// ---------------------------------------------------------------------------
+// References to VFS objects.
+// ---------------------------------------------------------------------------
+
+/// A live `struct inode` the VFS lends us for the duration of a callback.
+#[repr(transparent)]
+pub(crate) struct Inode(Opaque<bindings::inode>);
+
+impl Inode {
+    /// # Safety
+    ///
+    /// `ptr` points to a live inode that stays live for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::inode) -> &'a Inode {
+        // SAFETY: `Inode` is `repr(transparent)` over the C struct and the
+        // caller guarantees it is live for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::inode {
+        self.0.get()
+    }
+
+    /// The super block this inode belongs to.
+    pub(crate) fn sb(&self) -> &SuperBlock {
+        // SAFETY: `i_sb` of a live inode is set by `new_inode` and outlives
+        // the inode.
+        unsafe { SuperBlock::from_raw((*self.as_ptr()).i_sb) }
+    }
+
+    /// `inc_nlink(inode)`.
+    pub(crate) fn inc_nlink(&self) {
+        // SAFETY: the inode is live; the VFS holds the locks `inc_nlink`
+        // needs in the callbacks that hand us an `Inode` (the parent's
+        // `i_rwsem` in `->mkdir`), and `NewInode` is not yet visible.
+        unsafe { bindings::inc_nlink(self.as_ptr()) }
+    }
+
+    /// `inode_set_mtime_to_ts(dir, inode_set_ctime_current(dir))`: a
+    /// directory entry was added.
+    pub(crate) fn touch_mtime_ctime(&self) {
+        // SAFETY: the inode is live and the VFS holds its `i_rwsem` in the
+        // directory callbacks that call this.
+        unsafe {
+            let now = bindings::inode_set_ctime_current(self.as_ptr());
+            bindings::inode_set_mtime_to_ts(self.as_ptr(), now);
+        }
+    }
+}
+
+/// An inode fresh from `new_inode()`, not yet attached to a dentry. Dropping
+/// it calls `iput()`.
+pub(crate) struct NewInode(NonNull<bindings::inode>);
+
+impl core::ops::Deref for NewInode {
+    type Target = Inode;
+
+    fn deref(&self) -> &Inode {
+        // SAFETY: we own a reference to the inode, so it is live while `self`
+        // is.
+        unsafe { Inode::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for NewInode {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to the inode and give it back.
+        unsafe { bindings::iput(self.0.as_ptr()) }
+    }
+}
+
+impl NewInode {
+    /// `new_inode(sb)`; `None` when out of memory.
+    pub(crate) fn new(sb: &SuperBlock) -> Option<NewInode> {
+        // SAFETY: `sb` is a live super block.
+        NonNull::new(unsafe { bindings::new_inode(sb.as_ptr()) }).map(NewInode)
+    }
+
+    /// Gives up ownership without `iput()`, for C calls that consume it.
+    fn into_raw(self) -> *mut bindings::inode {
+        let ptr = self.0.as_ptr();
+        core::mem::forget(self);
+        ptr
+    }
+
+    /// `inode->i_ino = ino`.
+    pub(crate) fn set_ino(&mut self, ino: c_ulong) {
+        // SAFETY: the inode is not visible to anyone else yet.
+        unsafe { (*self.as_ptr()).i_ino = ino }
+    }
+
+    /// `inode_init_owner(&nop_mnt_idmap, inode, dir, mode)`.
+    pub(crate) fn init_owner(&mut self, dir: Option<&Inode>, mode: u16) {
+        let dir = dir.map_or(ptr::null(), |d| d.as_ptr().cast_const());
+        // SAFETY: the inode is ours; `dir` is NULL or a live inode;
+        // `nop_mnt_idmap` is a static C object.
+        unsafe {
+            bindings::inode_init_owner(
+                ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                self.as_ptr(),
+                dir,
+                mode,
+            )
+        }
+    }
+
+    /// The page-cache setup of a ramfs inode: `ram_aops`, `GFP_HIGHUSER`,
+    /// never evicted.
+    pub(crate) fn use_ram_mapping(&mut self) {
+        // SAFETY: the inode is ours; `i_mapping` points to its embedded
+        // `i_data` after `new_inode`; `ram_aops` is a static C object.
+        unsafe {
+            let mapping = (*self.as_ptr()).i_mapping;
+            (*mapping).a_ops = ptr::addr_of!(bindings::ram_aops);
+            bindings::mapping_set_gfp_mask(mapping, bindings::GFP_HIGHUSER);
+            bindings::mapping_set_unevictable(mapping);
+        }
+    }
+
+    /// `simple_inode_init_ts(inode)`: atime = mtime = ctime = now.
+    pub(crate) fn init_ts(&mut self) {
+        // SAFETY: the inode is ours.
+        unsafe { bindings::simple_inode_init_ts(self.as_ptr()) };
+    }
+
+    /// `inode->i_op = iop; inode->i_fop = fop`.
+    pub(crate) fn set_ops(
+        &mut self,
+        iop: &'static bindings::inode_operations,
+        fop: &'static bindings::file_operations,
+    ) {
+        // SAFETY: the inode is ours; both tables are `'static`.
+        unsafe {
+            (*self.as_ptr()).i_op = iop;
+            (*self.as_ptr()).__bindgen_anon_3.i_fop = fop;
+        }
+    }
+
+    /// `inode->i_op = iop`.
+    pub(crate) fn set_iop(&mut self, iop: &'static bindings::inode_operations) {
+        // SAFETY: the inode is ours; the table is `'static`.
+        unsafe { (*self.as_ptr()).i_op = iop };
+    }
+
+    /// `inode_nohighmem(inode)`.
+    pub(crate) fn nohighmem(&mut self) {
+        // SAFETY: the inode is ours.
+        unsafe { bindings::inode_nohighmem(self.as_ptr()) };
+    }
+
+    /// `init_special_inode(inode, mode, dev)`: fifo, socket, char or block
+    /// device.
+    pub(crate) fn init_special(&mut self, mode: u16, dev: u32) {
+        // SAFETY: the inode is ours.
+        unsafe { bindings::init_special_inode(self.as_ptr(), mode, dev) };
+    }
+
+    /// `security_inode_init_security(inode, dir, &dentry->d_name, NULL,
+    /// NULL)`.
+    pub(crate) fn init_security(&self, dir: &Inode, dentry: &Dentry) -> Result {
+        // SAFETY: both inodes and the dentry are live; `d_name` is stable
+        // while the VFS holds the parent's `i_rwsem`.
+        to_result(unsafe {
+            bindings::security_inode_init_security(
+                self.as_ptr(),
+                dir.as_ptr(),
+                ptr::addr_of!((*dentry.as_ptr()).d_name),
+                None,
+                ptr::null_mut(),
+            )
+        })
+    }
+
+    /// `page_symlink(inode, symname, strlen(symname) + 1)`.
+    pub(crate) fn page_symlink(&self, symname: &CStr) -> Result {
+        let len = c_int::try_from(symname.len_with_nul()).map_err(|_| EINVAL)?;
+        // SAFETY: the inode is ours and has a page-cache mapping;
+        // `symname` is a NUL-terminated string of `len` bytes.
+        to_result(unsafe { bindings::page_symlink(self.as_ptr(), symname.as_char_ptr(), len) })
+    }
+}
+
+/// A live `struct dentry` the VFS lends us for the duration of a callback.
+#[repr(transparent)]
+pub(crate) struct Dentry(Opaque<bindings::dentry>);
+
+impl Dentry {
+    /// # Safety
+    ///
+    /// `ptr` points to a live dentry that stays live for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::dentry) -> &'a Dentry {
+        // SAFETY: `Dentry` is `repr(transparent)` over the C struct and the
+        // caller guarantees it is live for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::dentry {
+        self.0.get()
+    }
+
+    /// The super block of this dentry.
+    pub(crate) fn sb(&self) -> &SuperBlock {
+        // SAFETY: `d_sb` of a live dentry is set at allocation and outlives it.
+        unsafe { SuperBlock::from_raw((*self.as_ptr()).d_sb) }
+    }
+
+    /// `d_instantiate(dentry, inode)`: the dentry takes the inode reference.
+    pub(crate) fn instantiate(&self, inode: NewInode) {
+        // SAFETY: the dentry is a live negative dentry (the VFS hands
+        // `->create`/`->mknod`/... a negative one); `d_instantiate` consumes
+        // our inode reference.
+        unsafe { bindings::d_instantiate(self.as_ptr(), inode.into_raw()) }
+    }
+
+    /// `dget(dentry)` and keep the reference: pins the dentry in core, as
+    /// ramfs does; `kill_litter_super` drops it at unmount.
+    pub(crate) fn pin(&self) {
+        // SAFETY: the dentry is live; the extra reference is deliberately
+        // never put by us.
+        unsafe { bindings::dget(self.as_ptr()) };
+    }
+}
+
+/// A live `struct super_block`.
+#[repr(transparent)]
+pub(crate) struct SuperBlock(Opaque<bindings::super_block>);
+
+impl SuperBlock {
+    /// # Safety
+    ///
+    /// `ptr` points to a live super block that stays live for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::super_block) -> &'a SuperBlock {
+        // SAFETY: `SuperBlock` is `repr(transparent)` over the C struct and
+        // the caller guarantees it is live for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::super_block {
+        self.0.get()
+    }
+
+    /// The `FsInfo` that `init_fs_context` allocated and `sget_fc` moved from
+    /// the fs_context to `s_fs_info`.
+    pub(crate) fn fs_info(&self) -> &fs::FsInfo {
+        // SAFETY: every ramfs_cr super block gets `s_fs_info` from
+        // `FsContext::set_fs_info` (a `KBox<FsInfo>`), freed only in
+        // `kill_sb`, after which the super block is gone.
+        unsafe { &*(*self.as_ptr()).s_fs_info.cast::<fs::FsInfo>() }
+    }
+
+    /// The geometry, magic and ops of a fresh super block (the first lines of
+    /// `ramfs_fill_super`).
+    pub(crate) fn setup(
+        &self,
+        magic: u32,
+        ops: &'static bindings::super_operations,
+        time_gran: u32,
+    ) {
+        // SAFETY: `fill_super` runs before the super block is visible to
+        // anyone else.
+        unsafe {
+            let sb = self.as_ptr();
+            (*sb).s_maxbytes = i64::MAX; // MAX_LFS_FILESIZE
+            (*sb).s_blocksize = bindings::PAGE_SIZE as c_ulong;
+            (*sb).s_blocksize_bits = bindings::PAGE_SHIFT as u8;
+            (*sb).s_magic = magic as c_ulong;
+            (*sb).s_op = ops;
+            (*sb).s_time_gran = time_gran;
+        }
+    }
+
+    /// `sb->s_root = d_make_root(inode)`; `ENOMEM` if that fails.
+    pub(crate) fn make_root(&self, inode: NewInode) -> Result {
+        // SAFETY: `d_make_root` consumes the inode reference (it `iput`s on
+        // failure); the super block is not yet visible.
+        unsafe {
+            let root = bindings::d_make_root(inode.into_raw());
+            (*self.as_ptr()).s_root = root;
+            if root.is_null() {
+                return Err(ENOMEM);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `struct fs_context` being set up by `mount(2)` / `fsconfig(2)`.
+#[repr(transparent)]
+pub(crate) struct FsContext(Opaque<bindings::fs_context>);
+
+/// An option `fs_parse` recognised: its `opt` and its integer value.
+pub(crate) struct ParsedOpt {
+    pub(crate) opt: c_int,
+    pub(crate) uint_32: u32,
+}
+
+impl FsContext {
+    /// # Safety
+    ///
+    /// `ptr` points to a live fs_context that the caller has exclusive use of
+    /// for `'a` (the VFS serialises the fs_context callbacks).
+    unsafe fn from_raw<'a>(ptr: *mut bindings::fs_context) -> &'a mut FsContext {
+        // SAFETY: `FsContext` is `repr(transparent)` over the C struct; the
+        // caller guarantees liveness and exclusivity for `'a`.
+        unsafe { &mut *ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::fs_context {
+        self.0.get()
+    }
+
+    /// Stores the fs info and the context ops (end of `init_fs_context`).
+    pub(crate) fn init(
+        &mut self,
+        fsi: KBox<fs::FsInfo>,
+        ops: &'static bindings::fs_context_operations,
+    ) {
+        // SAFETY: exclusive access; ownership of the box moves to
+        // `s_fs_info`, taken back by `take_fs_info` or `kill_sb`.
+        unsafe {
+            (*self.as_ptr()).s_fs_info = KBox::into_raw(fsi).cast();
+            (*self.as_ptr()).ops = ops;
+        }
+    }
+
+    /// The fs info while the context owns it.
+    pub(crate) fn fs_info_mut(&mut self) -> Option<&mut fs::FsInfo> {
+        // SAFETY: `s_fs_info` is NULL or the `KBox<FsInfo>` from `init`;
+        // access is exclusive through `&mut self`.
+        unsafe { (*self.as_ptr()).s_fs_info.cast::<fs::FsInfo>().as_mut() }
+    }
+
+    /// Takes the fs info back (NULL once `sget_fc` gave it to a super block).
+    pub(crate) fn take_fs_info(&mut self) -> Option<KBox<fs::FsInfo>> {
+        // SAFETY: exclusive access; `s_fs_info` is NULL or a pointer from
+        // `KBox::into_raw` that we reset so it is freed once.
+        unsafe {
+            let p = (*self.as_ptr()).s_fs_info.cast::<fs::FsInfo>();
+            (*self.as_ptr()).s_fs_info = ptr::null_mut();
+            (!p.is_null()).then(|| KBox::from_raw(p))
+        }
+    }
+
+    /// `fs_parse(fc, specs, param, &result)`: `Ok(None)` for `-ENOPARAM`
+    /// (not one of ours), `Err` for a bad value (already logged by
+    /// `fs_parse` as "ramfs_cr: Bad value for 'mode'").
+    pub(crate) fn parse(
+        &mut self,
+        specs: &'static Table<[bindings::fs_parameter_spec; 2]>,
+        param: &FsParameter,
+    ) -> Result<Option<ParsedOpt>> {
+        let mut result = bindings::fs_parse_result::default();
+        // SAFETY: the context, the NULL-terminated table and the parameter
+        // are live; `result` is a local that `fs_parse` fills in.
+        let ret = unsafe {
+            bindings::fs_parse(self.as_ptr(), specs.0.as_ptr(), param.as_ptr(), &mut result)
+        };
+        if is_enoparam(ret) {
+            return Ok(None);
+        }
+        let opt = to_result_int(ret)?;
+        // SAFETY: `result` was zeroed by `default()` and every member of the
+        // union is a plain integer, so reading `uint_32` is always defined.
+        let uint_32 = unsafe { result.__bindgen_anon_1.uint_32 };
+        Ok(Some(ParsedOpt { opt, uint_32 }))
+    }
+
+    /// `vfs_parse_fs_param_source(fc, param)`: `Ok(true)` if it was `source`.
+    pub(crate) fn parse_source(&mut self, param: &FsParameter) -> Result<bool> {
+        // SAFETY: the context and parameter are live and ours for the call.
+        let ret = unsafe { bindings::vfs_parse_fs_param_source(self.as_ptr(), param.as_ptr()) };
+        if is_enoparam(ret) {
+            return Ok(false);
+        }
+        to_result(ret).map(|()| true)
+    }
+
+    /// Logs "`prefix`: Unknown parameter '`key`'" as an error through the
+    /// fs_context log (`errorf`): dmesg for `mount(2)`, the fd for `fsopen`.
+    pub(crate) fn log_unknown_param(&self, prefix: &CStr, param: &FsParameter) {
+        // SAFETY: `log.log` is NULL (printk) or the context's live log;
+        // the format takes one `%s`, matched by the NUL-terminated `key`.
+        unsafe {
+            bindings::logfc(
+                (*self.as_ptr()).log.log,
+                prefix.as_char_ptr(),
+                b'e' as c_char,
+                c_str!("Unknown parameter '%s'").as_char_ptr(),
+                (*param.as_ptr()).key,
+            )
+        }
+    }
+}
+
+/// A mount parameter being parsed.
+#[repr(transparent)]
+pub(crate) struct FsParameter(Opaque<bindings::fs_parameter>);
+
+impl FsParameter {
+    /// # Safety
+    ///
+    /// `ptr` points to a live parameter for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::fs_parameter) -> &'a FsParameter {
+        // SAFETY: `repr(transparent)` over the C struct, live for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::fs_parameter {
+        self.0.get()
+    }
+}
+
+/// A `struct file` being opened (`->tmpfile`).
+#[repr(transparent)]
+pub(crate) struct File(Opaque<bindings::file>);
+
+impl File {
+    /// # Safety
+    ///
+    /// `ptr` points to a live file for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::file) -> &'a File {
+        // SAFETY: `repr(transparent)` over the C struct, live for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_ptr(&self) -> *mut bindings::file {
+        self.0.get()
+    }
+
+    /// `file_dentry(file)`.
+    pub(crate) fn dentry(&self) -> &Dentry {
+        // SAFETY: the file is live, and so is its dentry while it is.
+        unsafe { Dentry::from_raw(bindings::file_dentry(self.as_ptr())) }
+    }
+
+    /// `d_tmpfile(file, inode)`: the file's dentry takes the inode.
+    pub(crate) fn d_tmpfile(&self, inode: NewInode) {
+        // SAFETY: the VFS calls `->tmpfile` with a file whose dentry is a
+        // fresh negative dentry; `d_tmpfile` consumes the inode reference.
+        unsafe { bindings::d_tmpfile(self.as_ptr(), inode.into_raw()) }
+    }
+}
+
+/// A `/proc/mounts`-style seq_file.
+#[repr(transparent)]
+pub(crate) struct SeqFile(Opaque<bindings::seq_file>);
+
+impl SeqFile {
+    /// # Safety
+    ///
+    /// `ptr` points to a live seq_file for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::seq_file) -> &'a SeqFile {
+        // SAFETY: `repr(transparent)` over the C struct, live for `'a`.
+        unsafe { &*ptr.cast() }
+    }
+
+    /// `seq_printf(m, ",mode=%o", mode)`.
+    pub(crate) fn print_mode_option(&self, mode: u16) {
+        // SAFETY: the seq_file is live; `%o` takes an `unsigned int`.
+        unsafe {
+            bindings::seq_printf(
+                self.0.get(),
+                c_str!(",mode=%o").as_char_ptr(),
+                c_uint::from(mode),
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The callbacks named in the ops tables of `fs.rs`.
+// ---------------------------------------------------------------------------
+
+/// `inode_operations.mknod`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn mknod(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    dev: bindings::dev_t,
+) -> c_int {
+    // SAFETY: the VFS passes a live parent directory (its `i_rwsem` held)
+    // and a live negative dentry for the duration of the call.
+    let (dir, dentry) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    from_result(|| fs::mknod(dir, dentry, mode, dev).map(|()| 0))
+}
+
+/// `inode_operations.mkdir`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn mkdir(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: as for `mknod`.
+    let (dir, dentry) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    from_result(|| fs::mkdir(dir, dentry, mode).map(|()| 0))
+}
+
+/// `inode_operations.create`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn create(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    mode: bindings::umode_t,
+    _excl: bool,
+) -> c_int {
+    // SAFETY: as for `mknod`.
+    let (dir, dentry) = unsafe { (Inode::from_raw(dir), Dentry::from_raw(dentry)) };
+    from_result(|| fs::create(dir, dentry, mode).map(|()| 0))
+}
+
+/// `inode_operations.symlink`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn symlink(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    symname: *const c_char,
+) -> c_int {
+    // SAFETY: as for `mknod`; `symname` is a NUL-terminated kernel copy of
+    // the user's string, live for the call.
+    let (dir, dentry, symname) = unsafe {
+        (
+            Inode::from_raw(dir),
+            Dentry::from_raw(dentry),
+            CStr::from_char_ptr(symname),
+        )
+    };
+    from_result(|| fs::symlink(dir, dentry, symname).map(|()| 0))
+}
+
+/// `inode_operations.tmpfile`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn tmpfile(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    file: *mut bindings::file,
+    mode: bindings::umode_t,
+) -> c_int {
+    // SAFETY: the VFS passes a live directory and a live file being opened.
+    let (dir, filer) = unsafe { (Inode::from_raw(dir), File::from_raw(file)) };
+    let error = from_result(|| fs::tmpfile(dir, filer, mode).map(|()| 0));
+    // SAFETY: `file` is the file being opened; `finish_open_simple` returns
+    // `error` if non-zero, else completes the open.
+    unsafe { bindings::finish_open_simple(file, error) }
+}
+
+/// `super_operations.show_options`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn show_options(
+    m: *mut bindings::seq_file,
+    root: *mut bindings::dentry,
+) -> c_int {
+    // SAFETY: the VFS passes a live seq_file and the live root of a mounted
+    // ramfs_cr super block.
+    let (m, root) = unsafe { (SeqFile::from_raw(m), Dentry::from_raw(root)) };
+    fs::show_options(m, root);
+    0
+}
+
+/// `fs_context_operations.parse_param`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn parse_param(
+    fc: *mut bindings::fs_context,
+    param: *mut bindings::fs_parameter,
+) -> c_int {
+    // SAFETY: the VFS passes the live context (serialised by the caller) and
+    // a live parameter.
+    let (fc, param) = unsafe { (FsContext::from_raw(fc), FsParameter::from_raw(param)) };
+    from_result(|| fs::parse_param(fc, param).map(|()| 0))
+}
+
+/// The `fill_super` that `get_tree_nodev` calls for a new super block.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+unsafe extern "C" fn fill_super(
+    sb: *mut bindings::super_block,
+    fc: *mut bindings::fs_context,
+) -> c_int {
+    // SAFETY: `get_tree_nodev` passes a new, not yet visible super block and
+    // the live context it was made from.
+    let (sb, _fc) = unsafe { (SuperBlock::from_raw(sb), FsContext::from_raw(fc)) };
+    from_result(|| fs::fill_super(sb).map(|()| 0))
+}
+
+/// `fs_context_operations.get_tree`: `get_tree_nodev(fc, fill_super)`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn get_tree(fc: *mut bindings::fs_context) -> c_int {
+    // SAFETY: the VFS passes a live context.
+    unsafe { bindings::get_tree_nodev(fc, Some(fill_super)) }
+}
+
+/// `fs_context_operations.free`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn free_fc(fc: *mut bindings::fs_context) {
+    // SAFETY: the VFS passes the context it is about to free; nobody else
+    // uses it.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    drop(fc.take_fs_info());
+}
+
+/// `file_system_type.init_fs_context`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn init_fs_context(fc: *mut bindings::fs_context) -> c_int {
+    // SAFETY: the VFS passes a new context it has not shared yet.
+    let fc = unsafe { FsContext::from_raw(fc) };
+    from_result(|| fs::init_fs_context(fc).map(|()| 0))
+}
+
+/// `file_system_type.kill_sb`: frees the fs info, then
+/// `kill_litter_super(sb)`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
+    // SAFETY: the VFS calls `kill_sb` once on a super block that is going
+    // away; its `s_fs_info` is NULL or the `KBox<FsInfo>` moved there from
+    // the context, so it is freed exactly once here.
+    unsafe {
+        let fsi = (*sb).s_fs_info.cast::<fs::FsInfo>();
+        (*sb).s_fs_info = ptr::null_mut();
+        if !fsi.is_null() {
+            drop(KBox::from_raw(fsi));
+        }
+        bindings::kill_litter_super(sb);
+    }
+}
+
+/// `file_operations.get_unmapped_area` of regular files (file-mmu.c):
+/// `mm_get_unmapped_area(current->mm, ...)`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn get_unmapped_area(
+    file: *mut bindings::file,
+    addr: c_ulong,
+    len: c_ulong,
+    pgoff: c_ulong,
+    flags: c_ulong,
+) -> c_ulong {
+    // SAFETY: called from `mmap(2)` in process context, so `current` is a
+    // live task with a live `mm`.
+    unsafe {
+        let mm = (*bindings::get_current()).mm;
+        bindings::mm_get_unmapped_area(mm, file, addr, len, pgoff, flags)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Registration.
+// ---------------------------------------------------------------------------
+
+/// A `struct file_system_type` in a `static`: the VFS links it into its list
+/// when registered, so it must be writable.
+#[repr(transparent)]
+pub(crate) struct FsType(UnsafeCell<bindings::file_system_type>);
+
+// SAFETY: we write the struct only in `Registration::new`, before
+// `register_filesystem` publishes it; afterwards only the VFS touches it,
+// under `file_systems_lock` and its own locks.
+unsafe impl Sync for FsType {}
+
+impl FsType {
+    pub(crate) const fn new(fs_type: bindings::file_system_type) -> FsType {
+        FsType(UnsafeCell::new(fs_type))
+    }
+}
+
+/// A registered file system type; unregistered on drop.
+pub(crate) struct Registration(&'static FsType);
+
+impl Registration {
+    /// Sets `owner = THIS_MODULE` and calls `register_filesystem`.
+    ///
+    /// Registering the same `FsType` twice fails with `EBUSY`
+    /// (`register_filesystem` finds the name taken) before any write can race
+    /// with the VFS, because the owner write happens only while unregistered:
+    /// module init runs once.
+    pub(crate) fn new(fs_type: &'static FsType, module: &'static ThisModule) -> Result<Self> {
+        let p = fs_type.0.get();
+        // SAFETY: module init runs once, before the type is registered, so
+        // nothing else reads the struct while we set `owner`; the `static`
+        // lives as long as the module.
+        unsafe {
+            (*p).owner = module.as_ptr();
+            to_result(bindings::register_filesystem(p))?;
+        }
+        Ok(Registration(fs_type))
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        // SAFETY: the type was registered by `new`; module exit runs only
+        // when no super block holds a module reference, i.e. none is mounted.
+        unsafe { bindings::unregister_filesystem(self.0 .0.get()) };
+    }
+}

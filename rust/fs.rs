@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ramfs_cr file system: `fs/ramfs/inode.c` + `file-mmu.c` of Linux 6.12,
+//! function for function, with three differences:
+//!
+//! - directories and regular files have a `.checkpoint` file operation
+//!   (`generic_file_checkpoint`) when the kernel has `CONFIG_CHECKPOINT`;
+//! - unknown mount options are refused with `EINVAL` (ramfs ignores them);
+//! - the super block magic is [`RAMFS_CR_MAGIC`], not `RAMFS_MAGIC`.
+//!
+//! All raw pointers and `unsafe` live in `ffi.rs`; this file reads top to
+//! bottom like the C: inode creation, directory ops, super ops, mount
+//! parameters, fs_context, registration.
+
+use crate::ffi::{self, Dentry, File, FsContext, FsParameter, FsType, Inode, NewInode, SeqFile};
+use crate::ffi::{fsparam_end, fsparam_u32oct, zeroed, Table};
+use kernel::bindings::{self, S_IALLUGO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IRWXUGO};
+use kernel::c_str;
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+
+/// `statfs(2)` `f_type` of a ramfs_cr mount: "RFCR" read as a little-endian
+/// `u32` (`RAMFS_MAGIC` is 0x858458f6).
+pub(crate) const RAMFS_CR_MAGIC: u32 = 0x5243_4652;
+
+/// Root directory mode when `mode=` is not given.
+const RAMFS_DEFAULT_MODE: u16 = 0o755;
+
+/// Per-mount state (`struct ramfs_fs_info` with its `ramfs_mount_opts`).
+pub(crate) struct FsInfo {
+    mode: u16,
+}
+
+// `u16` views of the `u32` mode constants `bindgen` generates.
+const IFMT: u16 = S_IFMT as u16;
+const IFREG: u16 = S_IFREG as u16;
+const IFDIR: u16 = S_IFDIR as u16;
+const IFLNK: u16 = S_IFLNK as u16;
+
+/// `ramfs_get_inode()`.
+fn get_inode(sb: &ffi::SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> Option<NewInode> {
+    let mut inode = NewInode::new(sb)?;
+
+    inode.set_ino(ffi::get_next_ino());
+    inode.init_owner(dir, mode);
+    inode.use_ram_mapping();
+    inode.init_ts();
+    match mode & IFMT {
+        IFREG => inode.set_ops(&RAMFS_FILE_INODE_OPERATIONS, &RAMFS_FILE_OPERATIONS),
+        IFDIR => {
+            inode.set_ops(&RAMFS_DIR_INODE_OPERATIONS, ramfs_dir_operations());
+            // Directory inodes start off with i_nlink == 2 (for "." entry).
+            inode.inc_nlink();
+        }
+        IFLNK => {
+            inode.set_iop(ffi::page_symlink_inode_operations());
+            inode.nohighmem();
+        }
+        _ => inode.init_special(mode, dev),
+    }
+    Some(inode)
+}
+
+/// `ramfs_mknod()`: file creation. Allocate an inode, and we're done.
+pub(crate) fn mknod(dir: &Inode, dentry: &Dentry, mode: u16, dev: u32) -> Result {
+    let inode = get_inode(dir.sb(), Some(dir), mode, dev).ok_or(ENOSPC)?;
+
+    inode.init_security(dir, dentry)?;
+    dentry.instantiate(inode);
+    dentry.pin(); // Extra count - pin the dentry in core.
+    dir.touch_mtime_ctime();
+    Ok(())
+}
+
+/// `ramfs_mkdir()`.
+pub(crate) fn mkdir(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
+    mknod(dir, dentry, mode | IFDIR, 0)?;
+    dir.inc_nlink();
+    Ok(())
+}
+
+/// `ramfs_create()`.
+pub(crate) fn create(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
+    mknod(dir, dentry, mode | IFREG, 0)
+}
+
+/// `ramfs_symlink()`: the target is stored in the page cache.
+pub(crate) fn symlink(dir: &Inode, dentry: &Dentry, symname: &CStr) -> Result {
+    let inode = get_inode(dir.sb(), Some(dir), IFLNK | S_IRWXUGO as u16, 0).ok_or(ENOSPC)?;
+
+    inode.init_security(dir, dentry)?;
+    inode.page_symlink(symname)?;
+    dentry.instantiate(inode);
+    dentry.pin();
+    dir.touch_mtime_ctime();
+    Ok(())
+}
+
+/// `ramfs_tmpfile()`; the adapter finishes the open.
+pub(crate) fn tmpfile(dir: &Inode, file: &File, mode: u16) -> Result {
+    let inode = get_inode(dir.sb(), Some(dir), mode, 0).ok_or(ENOSPC)?;
+
+    inode.init_security(dir, file.dentry())?;
+    file.d_tmpfile(inode);
+    Ok(())
+}
+
+static RAMFS_DIR_INODE_OPERATIONS: Table<bindings::inode_operations> =
+    Table(bindings::inode_operations {
+        create: Some(ffi::create),
+        lookup: Some(bindings::simple_lookup),
+        link: Some(bindings::simple_link),
+        unlink: Some(bindings::simple_unlink),
+        symlink: Some(ffi::symlink),
+        mkdir: Some(ffi::mkdir),
+        rmdir: Some(bindings::simple_rmdir),
+        mknod: Some(ffi::mknod),
+        rename: Some(bindings::simple_rename),
+        tmpfile: Some(ffi::tmpfile),
+        ..zeroed()
+    });
+
+/// Directory file operations: just like `simple_dir_operations` except for
+/// `.checkpoint` (ramfs-dir-checkpoint-2010.patch, on 6.12 names).
+#[cfg(CONFIG_CHECKPOINT)]
+static RAMFS_DIR_OPERATIONS: Table<bindings::file_operations> = Table(bindings::file_operations {
+    open: Some(bindings::dcache_dir_open),
+    release: Some(bindings::dcache_dir_close),
+    llseek: Some(bindings::dcache_dir_lseek),
+    read: Some(bindings::generic_read_dir),
+    iterate_shared: Some(bindings::dcache_readdir),
+    fsync: Some(bindings::noop_fsync),
+    // The checkpoint op is unlike simple_dir_operations.
+    checkpoint: Some(bindings::generic_file_checkpoint),
+    ..zeroed()
+});
+
+#[cfg(CONFIG_CHECKPOINT)]
+fn ramfs_dir_operations() -> &'static bindings::file_operations {
+    &RAMFS_DIR_OPERATIONS
+}
+
+/// Without `CONFIG_CHECKPOINT` there is nothing to add.
+#[cfg(not(CONFIG_CHECKPOINT))]
+fn ramfs_dir_operations() -> &'static bindings::file_operations {
+    ffi::simple_dir_operations()
+}
+
+/// `ramfs_file_operations` (file-mmu.c) plus `.checkpoint`.
+static RAMFS_FILE_OPERATIONS: Table<bindings::file_operations> = Table(bindings::file_operations {
+    read_iter: Some(bindings::generic_file_read_iter),
+    write_iter: Some(bindings::generic_file_write_iter),
+    mmap: Some(bindings::generic_file_mmap),
+    fsync: Some(bindings::noop_fsync),
+    splice_read: Some(bindings::filemap_splice_read),
+    splice_write: Some(bindings::iter_file_splice_write),
+    llseek: Some(bindings::generic_file_llseek),
+    get_unmapped_area: Some(ffi::get_unmapped_area),
+    #[cfg(CONFIG_CHECKPOINT)]
+    checkpoint: Some(bindings::generic_file_checkpoint),
+    ..zeroed()
+});
+
+/// `ramfs_file_inode_operations` (file-mmu.c).
+static RAMFS_FILE_INODE_OPERATIONS: Table<bindings::inode_operations> =
+    Table(bindings::inode_operations {
+        setattr: Some(bindings::simple_setattr),
+        getattr: Some(bindings::simple_getattr),
+        ..zeroed()
+    });
+
+/// `ramfs_show_options()`: display the mount options in /proc/mounts.
+pub(crate) fn show_options(m: &SeqFile, root: &Dentry) {
+    let fsi = root.sb().fs_info();
+
+    if fsi.mode != RAMFS_DEFAULT_MODE {
+        m.print_mode_option(fsi.mode);
+    }
+}
+
+static RAMFS_OPS: Table<bindings::super_operations> = Table(bindings::super_operations {
+    statfs: Some(bindings::simple_statfs),
+    drop_inode: Some(bindings::generic_delete_inode),
+    show_options: Some(ffi::show_options),
+    ..zeroed()
+});
+
+/// `enum ramfs_param`.
+const OPT_MODE: u8 = 0;
+
+static RAMFS_FS_PARAMETERS: Table<[bindings::fs_parameter_spec; 2]> =
+    Table([fsparam_u32oct(c_str!("mode"), OPT_MODE), fsparam_end()]);
+
+/// `ramfs_parse_param()`, except that an option that is neither ours nor
+/// `source` is an error: "ramfs_cr: Unknown parameter 'foo'", `EINVAL`.
+pub(crate) fn parse_param(fc: &mut FsContext, param: &FsParameter) -> Result {
+    let Some(result) = fc.parse(&RAMFS_FS_PARAMETERS, param)? else {
+        if fc.parse_source(param)? {
+            return Ok(());
+        }
+        fc.log_unknown_param(c_str!("ramfs_cr"), param);
+        return Err(EINVAL);
+    };
+
+    let fsi = fc.fs_info_mut().ok_or(EINVAL)?;
+    if result.opt == c_int::from(OPT_MODE) {
+        fsi.mode = (result.uint_32 & S_IALLUGO) as u16;
+    }
+    Ok(())
+}
+
+/// `ramfs_fill_super()`.
+pub(crate) fn fill_super(sb: &ffi::SuperBlock) -> Result {
+    let mode = sb.fs_info().mode;
+
+    sb.setup(RAMFS_CR_MAGIC, &RAMFS_OPS, 1);
+    let inode = get_inode(sb, None, IFDIR | mode, 0).ok_or(ENOMEM)?;
+    sb.make_root(inode)
+}
+
+static RAMFS_CONTEXT_OPS: Table<bindings::fs_context_operations> =
+    Table(bindings::fs_context_operations {
+        free: Some(ffi::free_fc),
+        parse_param: Some(ffi::parse_param),
+        get_tree: Some(ffi::get_tree),
+        ..zeroed()
+    });
+
+/// `ramfs_init_fs_context()`.
+pub(crate) fn init_fs_context(fc: &mut FsContext) -> Result {
+    let fsi = KBox::new(
+        FsInfo {
+            mode: RAMFS_DEFAULT_MODE,
+        },
+        GFP_KERNEL,
+    )?;
+
+    fc.init(fsi, &RAMFS_CONTEXT_OPS);
+    Ok(())
+}
+
+/// `ramfs_fs_type`, named `ramfs_cr`; `owner` is set at registration.
+pub(crate) static RAMFS_CR_FS_TYPE: FsType = FsType::new(bindings::file_system_type {
+    name: c_str!("ramfs_cr").as_char_ptr(),
+    init_fs_context: Some(ffi::init_fs_context),
+    parameters: &RAMFS_FS_PARAMETERS.0 as *const _ as *const bindings::fs_parameter_spec,
+    kill_sb: Some(ffi::kill_sb),
+    fs_flags: bindings::FS_USERNS_MOUNT as c_int,
+    ..zeroed()
+});
