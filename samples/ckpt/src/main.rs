@@ -1,0 +1,243 @@
+//! `ckpt`: take, restore and inspect checkpoint images.
+//!
+//! ```text
+//! ckpt checkpoint --pid P --out FILE [--log FILE] [--skip-unsupported]
+//! ckpt restart --in FILE [--log FILE] [--dry-run] [-- CMD ARGS...]
+//! ckpt inspect FILE [--json]
+//! ```
+//! Errors are printed as `ckpt: <what>: <ERRNO> (<last kernel log line>)`.
+
+use ckpt_image::syscalls::{self, errno_name};
+use ckpt_image::*;
+use clap::{Parser, Subcommand};
+use std::ffi::CString;
+use std::fs::{File as StdFile, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::process::ExitCode;
+
+mod inspect;
+
+#[derive(Parser)]
+#[command(name = "ckpt", version, about = "Checkpoint and restart processes (checkpoint(2)/restart(2))")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Write an image of a process's open files, cwd and root.
+    Checkpoint {
+        /// Process to checkpoint (0 = this ckpt process itself).
+        #[arg(long)]
+        pid: i32,
+        /// Image file to write (created or truncated).
+        #[arg(long, value_name = "FILE")]
+        out: String,
+        /// Also write the kernel's log messages to FILE.
+        #[arg(long, value_name = "FILE")]
+        log: Option<String>,
+        /// Leave out fds whose file cannot be checkpointed instead of failing.
+        #[arg(long)]
+        skip_unsupported: bool,
+    },
+    /// Restore an image into this process, then exec CMD (which inherits the
+    /// restored fds that are not close-on-exec, and the restored cwd/root).
+    Restart {
+        /// Image to read ("-" for standard input).
+        #[arg(long = "in", value_name = "FILE")]
+        input: String,
+        /// Also write the kernel's log messages to FILE.
+        #[arg(long, value_name = "FILE")]
+        log: Option<String>,
+        /// Validate the image and reopen its files, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Command to exec after the restart (after `--`).
+        #[arg(last = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// Decode every record of an image and verify its checksum.
+    Inspect {
+        /// Image to read ("-" for standard input).
+        file: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A log fd for the kernel: the --log file, or an anonymous memfd.
+struct Log {
+    file: StdFile,
+    path: Option<String>,
+}
+
+impl Log {
+    fn open(path: Option<&str>) -> io::Result<Log> {
+        match path {
+            Some(p) => {
+                let file = OpenOptions::new().write(true).read(true).create(true).truncate(true).open(p)?;
+                Ok(Log { file, path: Some(p.to_string()) })
+            }
+            None => {
+                let name = CString::new("ckpt-log").unwrap();
+                // SAFETY: valid NUL-terminated name; returns a new fd or -1.
+                let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: fd is a fresh fd we own.
+                Ok(Log { file: unsafe { StdFile::from_raw_fd(fd) }, path: None })
+            }
+        }
+    }
+
+    /// The last non-empty line the kernel wrote.
+    fn last_line(&mut self) -> Option<String> {
+        let mut s = String::new();
+        let mut f = match &self.path {
+            Some(p) => StdFile::open(p).ok()?,
+            None => self.file.try_clone().ok()?,
+        };
+        f.seek(SeekFrom::Start(0)).ok()?;
+        f.read_to_string(&mut s).ok()?;
+        s.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+    }
+}
+
+fn fail(what: &str, e: &io::Error, log: Option<&mut Log>) -> ExitCode {
+    let name = e.raw_os_error().map(errno_name).unwrap_or_else(|| e.to_string());
+    match log.and_then(|l| l.last_line()) {
+        Some(l) => eprintln!("ckpt: {what}: {name} ({l})"),
+        None => eprintln!("ckpt: {what}: {name}"),
+    }
+    ExitCode::FAILURE
+}
+
+fn read_input(path: &str) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    if path == "-" {
+        io::stdin().lock().take(CKPT_IMAGE_MAX as u64 + 1).read_to_end(&mut buf)?;
+    } else {
+        StdFile::open(path)?.take(CKPT_IMAGE_MAX as u64 + 1).read_to_end(&mut buf)?;
+    }
+    Ok(buf)
+}
+
+/// Move `fd` to a number >= `min` with close-on-exec set; closes the old one.
+fn move_fd_above(fd: RawFd, min: RawFd) -> io::Result<RawFd> {
+    // SAFETY: fcntl on an fd we own.
+    let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: closing the fd we just duplicated.
+    unsafe { libc::close(fd) };
+    Ok(n)
+}
+
+fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, skip: bool) -> ExitCode {
+    let img = match OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(out) {
+        Ok(f) => f,
+        Err(e) => return fail(&format!("cannot create {out}"), &e, None),
+    };
+    let mut log = match Log::open(log) {
+        Ok(l) => l,
+        Err(e) => return fail("cannot open the log", &e, None),
+    };
+    let flags = if skip { CHECKPOINT_SKIP_UNSUPPORTED } else { 0 };
+    match syscalls::checkpoint(pid, img.as_raw_fd(), flags, log.file.as_raw_fd()) {
+        Ok(crid) => {
+            println!("checkpoint id {crid}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("checkpoint of pid {pid}"), &e, Some(&mut log)),
+    }
+}
+
+fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) -> ExitCode {
+    let buf = match read_input(input) {
+        Ok(b) => b,
+        Err(e) => return fail(&format!("cannot read {input}"), &e, None),
+    };
+    // The kernel installs fds at their recorded numbers, replacing what is
+    // there: keep the image and log fds above every recorded fd.
+    let scanned = scan(&buf);
+    let max_fd = scanned.records.iter().filter_map(|(_, r)| match r {
+        Record::FileDesc(d) => Some(d.fd),
+        _ => None,
+    });
+    let min = max_fd.max().unwrap_or(0).clamp(2, 1 << 20) + 1;
+    let mut log = match Log::open(log) {
+        Ok(l) => l,
+        Err(e) => return fail("cannot open the log", &e, None),
+    };
+    let name = CString::new("ckpt-image").unwrap();
+    // SAFETY: valid name; returns a new fd or -1.
+    let mfd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if mfd < 0 {
+        return fail("memfd_create", &io::Error::last_os_error(), None);
+    }
+    // SAFETY: mfd is ours.
+    let mut img = unsafe { StdFile::from_raw_fd(mfd) };
+    if let Err(e) = img.write_all(&buf).and_then(|_| img.seek(SeekFrom::Start(0)).map(|_| ())) {
+        return fail("cannot stage the image", &e, None);
+    }
+    let img_fd = match move_fd_above(std::os::fd::IntoRawFd::into_raw_fd(img), min) {
+        Ok(fd) => fd,
+        Err(e) => return fail("fcntl", &e, None),
+    };
+    let log_fd = match move_fd_above(std::os::fd::IntoRawFd::into_raw_fd(log.file.try_clone().unwrap()), min) {
+        Ok(fd) => fd,
+        Err(e) => return fail("fcntl", &e, None),
+    };
+    // Keep only the high copy of the log fd open.
+    // SAFETY: log_fd is the fresh duplicate made above, owned from here on.
+    drop(std::mem::replace(&mut log.file, unsafe { StdFile::from_raw_fd(log_fd) }));
+    let flags = if dry_run { RESTART_DRY_RUN } else { 0 };
+    let r = syscalls::restart(0, img_fd, flags, log_fd);
+    // SAFETY: our staging fd.
+    unsafe { libc::close(img_fd) };
+    let n = match r {
+        Ok(n) => n,
+        Err(e) => return fail(&format!("restart from {input}"), &e, Some(&mut log)),
+    };
+    if dry_run {
+        println!("dry run: image valid, {n} fds would be installed");
+        return ExitCode::SUCCESS;
+    }
+    if cmd.is_empty() {
+        println!("restarted: {n} fds installed");
+        return ExitCode::SUCCESS;
+    }
+    drop(log);
+    let args: Vec<CString> = match cmd.iter().map(|a| CString::new(a.as_bytes())).collect() {
+        Ok(a) => a,
+        Err(_) => {
+            eprintln!("ckpt: command contains a NUL byte");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    // SAFETY: argv is a NULL-terminated array of valid C strings that outlive the call.
+    unsafe { libc::execvp(argv[0], argv.as_ptr()) };
+    fail(&format!("exec {}", cmd[0]), &io::Error::last_os_error(), None)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Checkpoint { pid, out, log, skip_unsupported } => {
+            cmd_checkpoint(pid, &out, log.as_deref(), skip_unsupported)
+        }
+        Cmd::Restart { input, log, dry_run, cmd } => cmd_restart(&input, log.as_deref(), dry_run, &cmd),
+        Cmd::Inspect { file, json } => match read_input(&file) {
+            Ok(buf) => inspect::run(&file, &buf, json),
+            Err(e) => fail(&format!("cannot read {file}"), &e, None),
+        },
+    }
+}

@@ -1,0 +1,170 @@
+//! CLI tests on the host: argument parsing, inspect on hand-built images, and
+//! the error format when the kernel lacks the syscalls.
+
+use ckpt_image::*;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn ckpt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ckpt")).args(args).output().unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ckpt-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn image() -> Vec<u8> {
+    encode_with_tail(&[
+        Record::Header(Header::new(7, 321, "6.12.0")),
+        Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+        Record::FileName(b"/".to_vec()),
+        Record::FileName(b"/mnt/cr".to_vec()),
+        Record::FileTable(FileTable { nr_fds: 2, reserved: 0 }),
+        Record::Objref(Objref { objtype: 1, objref: 1 }),
+        Record::File(File { f_type: 1, f_mode: 3, f_flags: 0o102002, i_mode: 0o100644, f_pos: 17 }),
+        Record::FileName(b"/mnt/cr/file \"q\"".to_vec()),
+        Record::FileDesc(FileDesc { fd_objref: 1, fd: 3, close_on_exec: 0, reserved: 0 }),
+        Record::FileDesc(FileDesc { fd_objref: 1, fd: 7, close_on_exec: 1, reserved: 0 }),
+    ])
+}
+
+fn s(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn help_everywhere() {
+    for args in [&["--help"][..], &["checkpoint", "--help"], &["restart", "--help"], &["inspect", "--help"]] {
+        let o = ckpt(args);
+        assert!(o.status.success(), "{args:?}");
+        assert!(s(&o.stdout).contains("Usage:"), "{args:?}: {}", s(&o.stdout));
+    }
+    let o = ckpt(&["checkpoint", "--out", "x"]);
+    assert!(!o.status.success());
+    assert!(s(&o.stderr).contains("--pid"), "{}", s(&o.stderr));
+}
+
+#[test]
+fn inspect_good() {
+    let p = tmp("good.ckpt");
+    std::fs::write(&p, image()).unwrap();
+    let o = ckpt(&["inspect", p.to_str().unwrap()]);
+    let out = s(&o.stdout);
+    assert!(o.status.success(), "{out}{}", s(&o.stderr));
+    for want in [
+        "HEADER",
+        "crid=7",
+        "pid=321",
+        "release=\"6.12.0\"",
+        "\"/mnt/cr\"",
+        "f_pos=17",
+        "O_RDWR|O_APPEND|O_LARGEFILE",
+        "reg 0644",
+        "fd=7 objref=1 close_on_exec=1",
+        "crc32c ok",
+        "image valid: 11 records",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    let o = ckpt(&["inspect", "--json", p.to_str().unwrap()]);
+    let j = s(&o.stdout);
+    assert!(o.status.success());
+    assert!(j.contains("\"valid\":true"), "{j}");
+    assert!(j.contains("\"crc_ok\":true"), "{j}");
+    assert!(j.contains("\"name\":\"/mnt/cr/file \\\"q\\\"\""), "{j}");
+    assert!(j.contains("{\"offset\":0,\"type\":\"HEADER\",\"type_id\":1,\"len\":112,"), "{j}");
+}
+
+#[test]
+fn inspect_bad_crc() {
+    let p = tmp("badcrc.ckpt");
+    // flip a byte inside a name, so only the CRC is wrong
+    let mut b2 = image();
+    let pos = b2.windows(7).position(|w| w == b"/mnt/cr").unwrap();
+    b2[pos + 1] = b'x';
+    std::fs::write(&p, &b2).unwrap();
+    let o = ckpt(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let (out, err) = (s(&o.stdout), s(&o.stderr));
+    assert!(out.contains("crc32c BAD"), "{out}");
+    let tail_off = b2.len() - SIZE_TAIL;
+    assert!(
+        err.contains(&format!("first bad record TAIL at offset {tail_off}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn inspect_truncated_and_error_record() {
+    let b = image();
+    let p = tmp("trunc.ckpt");
+    std::fs::write(&p, &b[..b.len() - 12]).unwrap();
+    let o = ckpt(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = s(&o.stderr);
+    assert!(err.contains(&format!("offset {}", b.len() - SIZE_TAIL)), "{err}");
+    assert!(err.contains("runs past the end"), "{err}");
+
+    let mut recs = vec![
+        Record::Header(Header::new(7, 321, "6.12.0")),
+        Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+        Record::FileName(b"/".to_vec()),
+        Record::FileName(b"/".to_vec()),
+        Record::FileTable(FileTable { nr_fds: 1, reserved: 0 }),
+    ];
+    recs.push(Record::Error(ErrorRec {
+        err: -9,
+        fd: 5,
+        msg: b"checkpoint: fd 5 \"/mnt/x\" (ramfs): f_op lacks checkpoint [-EBADF]".to_vec(),
+    }));
+    let e = encode_records(&recs);
+    std::fs::write(&p, &e).unwrap();
+    let o = ckpt(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let (out, err) = (s(&o.stdout), s(&o.stderr));
+    assert!(out.contains("ERROR") && out.contains("err=-9 (EBADF) fd=5"), "{out}");
+    assert!(out.contains("no TAIL"), "{out}");
+    assert!(err.contains("first bad record ERROR at offset"), "{err}");
+    let o = ckpt(&["inspect", "--json", p.to_str().unwrap()]);
+    assert!(s(&o.stdout).contains("\"kind\":\"ErrorRecord\""));
+}
+
+#[test]
+fn inspect_from_stdin() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ckpt"))
+        .args(["inspect", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(&image()).unwrap();
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert!(s(&o.stdout).contains("image valid"));
+}
+
+/// Without the patched kernel the syscalls do not exist: the error must
+/// still have the documented shape.  On the patched kernel this is skipped.
+#[test]
+fn error_format_without_kernel_support() {
+    // SAFETY: harmless probe of syscall 463 with an invalid flag.
+    let r = unsafe { libc::syscall(463, 0, -1, !0u64, -1) };
+    let e = std::io::Error::last_os_error().raw_os_error();
+    if !(r < 0 && e == Some(libc::ENOSYS)) {
+        println!("SKIP: kernel has checkpoint(2)");
+        return;
+    }
+    let p = tmp("out.ckpt");
+    let o = ckpt(&["checkpoint", "--pid", "1", "--out", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(s(&o.stderr).trim(), "ckpt: checkpoint of pid 1: ENOSYS");
+    let q = tmp("in.ckpt");
+    std::fs::write(&q, image()).unwrap();
+    let o = ckpt(&["restart", "--in", q.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(s(&o.stderr).trim(), format!("ckpt: restart from {}: ENOSYS", q.display()));
+}
