@@ -22,7 +22,7 @@ fn open_flags(f: u32) -> String {
         (libc::O_NONBLOCK, "O_NONBLOCK"),
         (libc::O_DSYNC, "O_DSYNC"),
         (libc::O_DIRECT, "O_DIRECT"),
-        (0o100000, "O_LARGEFILE") // kernel value; glibc defines O_LARGEFILE as 0 on x86_64,
+        (0o100000, "O_LARGEFILE"), // kernel value (glibc: 0 on x86_64)
         (libc::O_DIRECTORY, "O_DIRECTORY"),
         (libc::O_NOFOLLOW, "O_NOFOLLOW"),
         (libc::O_NOATIME, "O_NOATIME"),
