@@ -1,0 +1,128 @@
+# ramfs_cr driver. `make demo` and `make check` do everything from a fresh
+# Debian 12 (dependencies, kernel, module, tools, VM). See README.md.
+#
+# Built things live in build/ (ignored) and in the kernel cache
+# ($(RAMFS_CR_CACHE), default ~/.cache/ramfs_cr).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+MAKEFLAGS += --no-print-directory
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+TARGET := x86_64-unknown-linux-gnu
+export CARGO_TARGET_DIR := $(CURDIR)/build/target
+BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release
+VMLOG := build/vm
+# make check FILTER=substring: run only the VM cases whose name contains it.
+FILTER ?=
+# Hard timeout of one VM run, in seconds.
+VM_TIMEOUT ?= 1800
+
+.PHONY: help deps kernel kernel-debug kernel-nockpt module module-debug \
+	samples host-test initramfs initramfs-debug check vm-check demo bench \
+	vm shell rust-analyzer clippy clean clean-cache
+
+help:
+	@echo "make demo          set up everything, boot the VM, show checkpoint/restart"
+	@echo "make check         set up everything, host tests + VM suite (debug kernel)"
+	@echo "                   FILTER=substr runs only the matching VM cases"
+	@echo "make bench         benchmarks on the non-debug kernel"
+	@echo "make deps | kernel | kernel-debug | kernel-nockpt | module | module-debug"
+	@echo "make samples | initramfs | initramfs-debug | host-test"
+	@echo "make vm CMD='...'  run a shell command in the VM (base kernel); make shell"
+	@echo "make rust-analyzer write rust-project.json for editors"
+	@echo "make clean         remove build/; make clean-cache removes the kernel cache"
+
+deps:
+	@scripts/setup-deps
+
+build:
+	@mkdir -p build
+
+kernel: deps | build
+	@scripts/build-kernel base >build/kdir-base
+	@echo "kernel (base): $$(cat build/kdir-base)"
+
+kernel-debug: deps | build
+	@scripts/build-kernel debug >build/kdir-debug
+	@echo "kernel (debug): $$(cat build/kdir-debug)"
+
+# Build check: the module must build without CONFIG_CHECKPOINT.
+kernel-nockpt: deps | build
+	@scripts/build-kernel nockpt >build/kdir-nockpt
+	@echo "kernel (nockpt): $$(cat build/kdir-nockpt)"
+
+module-nockpt: kernel-nockpt
+	@scripts/build-module "$$(cat build/kdir-nockpt)" >build/ko-nockpt
+	@echo "module (nockpt): $$(cat build/ko-nockpt)"
+
+module: kernel
+	@scripts/build-module "$$(cat build/kdir-base)" >build/ko-base
+	@echo "module (base): $$(cat build/ko-base)"
+
+module-debug: kernel-debug
+	@scripts/build-module "$$(cat build/kdir-debug)" >build/ko-debug
+	@echo "module (debug): $$(cat build/ko-debug)"
+
+# Static binaries for the VM (RUSTFLAGS does not reach build scripts with --target).
+samples: deps
+	@echo "samples: cargo build --release --target $(TARGET) (static)"
+	@cd samples && RUSTFLAGS="-C target-feature=+crt-static" \
+		$(CARGO) build --release --target $(TARGET) --bins --quiet
+
+host-test: deps | build
+	@echo "host tests: cargo test --release (samples/)"
+	@cd samples && if ! $(CARGO) test --release >$(CURDIR)/build/host-tests.log 2>&1; then \
+		tail -60 $(CURDIR)/build/host-tests.log; \
+		echo "host tests failed (log: build/host-tests.log)"; exit 1; fi
+	@grep -E '^test result:' build/host-tests.log | sed 's/^/  /'
+
+initramfs: module samples
+	@scripts/mkinitramfs "$$(cat build/ko-base)" build/initramfs-base.cpio >/dev/null
+
+initramfs-debug: module-debug samples
+	@scripts/mkinitramfs "$$(cat build/ko-debug)" build/initramfs-debug.cpio >/dev/null
+
+# The VM suite on the debug kernel; the last line is "N passed, N failed"
+# (VM cases + host cargo tests).
+check: deps kernel-debug module-debug samples host-test initramfs-debug
+	@$(MAKE) vm-check
+
+vm-check:
+	@mkdir -p $(VMLOG)
+	@scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
+		-l $(VMLOG)/console-check.log -t $(VM_TIMEOUT) $(if $(FILTER),-f '$(FILTER)') check || true
+	@echo "==== results ===="
+	@$(BIN)/ktap-runner --cargo-log build/host-tests.log $(VMLOG)/console-check.log
+
+demo: initramfs
+	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio \
+		-l $(VMLOG)/console-demo.log -t 600 demo
+
+bench: initramfs
+	@if [ ! -x $(BIN)/cr-bench ]; then \
+		echo "make bench: not yet: samples/ has no cr-bench program yet"; exit 1; fi
+	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio \
+		-l $(VMLOG)/console-bench.log -t 1800 bench
+
+CMD ?= uname -a
+vm: initramfs
+	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio -t $(VM_TIMEOUT) -- '$(CMD)'
+
+shell: initramfs
+	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio -t 86400 shell
+
+rust-analyzer: kernel
+	@scripts/kmake "$$(cat build/kdir-base)" M=$(CURDIR) rust-analyzer
+	@echo "wrote $(CURDIR)/rust-project.json"
+
+clippy: module
+	@scripts/kmake "$$(cat build/kdir-base)" M=$(CURDIR)/build/module/$$(basename "$$(cat build/kdir-base)") CLIPPY=1 modules
+
+clean:
+	rm -rf build
+	@cd samples && rm -rf target
+
+clean-cache:
+	@. scripts/lib.sh && echo "rm -rf $$RAMFS_CR_CACHE/kernel" && rm -rf "$$RAMFS_CR_CACHE/kernel"
