@@ -1,7 +1,1678 @@
-//! Checkpoint/restart cases.
+//! Checkpoint/restart acceptance cases (run as root in the VM, with the
+//! patched kernel and ramfs_cr.ko at /lib/modules/ramfs_cr.ko).
+//!
+//! Every case mounts ramfs_cr on a fresh /mnt/ck-N and unmounts it after.
+//! Processes that checkpoint themselves or restart are forked children that
+//! first close *every* fd (stdio included: ttys are not checkpointable), so
+//! their images hold only the fds the case set up.  A child reports back by
+//! writing a result file under /tmp/cr-harness after its checks, plus its exit
+//! status.  Images and logs live in /tmp/cr-harness (tmpfs), outside the
+//! mounts under test; the image and log fds are themselves left out of an
+//! image by the kernel.
 
 use crate::case::Case;
+use ckpt_image::syscalls;
+use ckpt_image::*;
+use std::ffi::CString;
+use std::os::unix::fs::MetadataExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const WORK: &str = "/tmp/cr-harness";
+const MODULE: &str = "/lib/modules/ramfs_cr.ko";
+/// fd numbers the image and log use in checkpointing/restarting children,
+/// above everything a case records.
+const IMG_FD: i32 = 100;
+const LOG_FD: i32 = 101;
+
+type R = Result<(), String>;
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn seq() -> usize {
+    SEQ.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+macro_rules! eq {
+    ($actual:expr, $expected:expr, $($what:tt)+) => {{
+        let a = &$actual;
+        let e = &$expected;
+        if a != e {
+            return Err(format!("{}: expected {:?}, got {:?}", format!($($what)+), e, a));
+        }
+    }};
+}
+
+macro_rules! check {
+    ($cond:expr, $($what:tt)+) => {{
+        if !$cond {
+            return Err(format!($($what)+));
+        }
+    }};
+}
+
+// ------------------------------------------------------------- syscalls etc.
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn ename(e: i32) -> String {
+    syscalls::errno_name(e)
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+/// checkpoint(2) with the errno as the error.
+fn ck(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
+    syscalls::checkpoint(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// restart(2) with the errno as the error.
+fn rs(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
+    syscalls::restart(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+fn show(r: &Result<i64, i32>) -> String {
+    match r {
+        Ok(v) => format!("Ok({v})"),
+        Err(e) => format!("Err({})", ename(*e)),
+    }
+}
+
+/// open(2) `path` and place it at fd number `at` (dup2), optionally close-on-exec.
+fn open_at(path: &str, flags: i32, at: i32, cloexec: bool) -> Result<i32, String> {
+    let c = cstr(path);
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) };
+    if fd < 0 {
+        return Err(format!("open {path} (flags {flags:#o}): {}", ename(errno())));
+    }
+    let mut r = fd;
+    if fd != at {
+        // SAFETY: fds are ours.
+        r = unsafe { libc::dup2(fd, at) };
+        let e = errno();
+        unsafe { libc::close(fd) };
+        if r < 0 {
+            return Err(format!("dup2 {path} to {at}: {}", ename(e)));
+        }
+    }
+    // SAFETY: fcntl on our fd.
+    unsafe { libc::fcntl(at, libc::F_SETFD, if cloexec { libc::FD_CLOEXEC } else { 0 }) };
+    Ok(r)
+}
+
+fn dup_to(fd: i32, at: i32) -> R {
+    // SAFETY: fds are ours.
+    if unsafe { libc::dup2(fd, at) } < 0 {
+        return Err(format!("dup2({fd}, {at}): {}", ename(errno())));
+    }
+    Ok(())
+}
+
+fn close(fd: i32) {
+    // SAFETY: closing an fd number; harmless when not open.
+    unsafe { libc::close(fd) };
+}
+
+/// Close every fd of this process (stdio included).
+fn close_all() {
+    // SAFETY: close_range(0, ~0, 0) closes every fd; fallback loop otherwise.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
+    if r != 0 {
+        for fd in 0..4096 {
+            close(fd);
+        }
+    }
+}
+
+fn pos(fd: i32) -> i64 {
+    // SAFETY: lseek on an fd number.
+    unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) }
+}
+
+fn seek(fd: i32, off: i64) -> R {
+    // SAFETY: lseek on our fd.
+    let r = unsafe { libc::lseek(fd, off, libc::SEEK_SET) };
+    if r != off {
+        return Err(format!("lseek({fd}, {off}): {r} {}", ename(errno())));
+    }
+    Ok(())
+}
+
+fn getfl(fd: i32) -> i32 {
+    // SAFETY: fcntl on an fd number.
+    unsafe { libc::fcntl(fd, libc::F_GETFL) }
+}
+
+fn getfd(fd: i32) -> i32 {
+    // SAFETY: fcntl on an fd number.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) }
+}
+
+fn write_fd(fd: i32, b: &[u8]) -> Result<usize, i32> {
+    // SAFETY: b is a valid buffer.
+    let r = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+    let mut b = vec![0u8; n];
+    // SAFETY: b is a valid buffer of n bytes.
+    let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
+    if r < 0 {
+        return Err(errno());
+    }
+    b.truncate(r as usize);
+    Ok(b)
+}
+
+fn readlink(p: &str) -> String {
+    std::fs::read_link(p).map(|p| p.display().to_string()).unwrap_or_else(|e| format!("<{e}>"))
+}
+
+fn fd_path(fd: i32) -> String {
+    readlink(&format!("/proc/self/fd/{fd}"))
+}
+
+fn chdir(p: &str) -> R {
+    let c = cstr(p);
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(c.as_ptr()) } != 0 {
+        return Err(format!("chdir {p}: {}", ename(errno())));
+    }
+    Ok(())
+}
+
+/// getdents64 with a buffer of `n` bytes.
+fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+    let mut b = vec![0u8; n];
+    // SAFETY: b is a valid buffer of n bytes.
+    let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), n) };
+    if r < 0 {
+        return Err(errno());
+    }
+    b.truncate(r as usize);
+    Ok(b)
+}
+
+/// Names in a getdents64 buffer.
+fn dirent_names(b: &[u8]) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut o = 0;
+    while o + 19 < b.len() {
+        let reclen = u16::from_le_bytes([b[o + 16], b[o + 17]]) as usize;
+        if reclen == 0 {
+            break;
+        }
+        let name = &b[o + 19..o + reclen];
+        let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        v.push(String::from_utf8_lossy(&name[..end]).into_owned());
+        o += reclen;
+    }
+    v
+}
+
+/// What a process's fd table, cwd and root look like, for "nothing changed".
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    fds: Vec<(i32, String, i64, i32, i32)>,
+    cwd: String,
+    root: String,
+}
+
+fn snapshot() -> Snapshot {
+    let mut fds = Vec::new();
+    for fd in 0..1100 {
+        let f = getfd(fd);
+        if f < 0 {
+            continue;
+        }
+        fds.push((fd, fd_path(fd), pos(fd), getfl(fd), f));
+    }
+    Snapshot { fds, cwd: readlink("/proc/self/cwd"), root: readlink("/proc/self/root") }
+}
+
+fn diff_snap(a: &Snapshot, b: &Snapshot) -> String {
+    format!("before: {a:?}\nafter:  {b:?}")
+}
+
+fn open_fds() -> Vec<i32> {
+    (0..1100).filter(|&fd| getfd(fd) >= 0).collect()
+}
+
+// ---------------------------------------------------------------- processes
+
+fn wait_status(pid: i32) -> i32 {
+    let mut st = 0;
+    // SAFETY: waiting for our child.
+    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        if errno() != libc::EINTR {
+            return -1;
+        }
+    }
+    st
+}
+
+fn status_text(st: i32) -> String {
+    if libc::WIFEXITED(st) {
+        format!("exit {}", libc::WEXITSTATUS(st))
+    } else if libc::WIFSIGNALED(st) {
+        format!("killed by signal {}", libc::WTERMSIG(st))
+    } else {
+        format!("status {st:#x}")
+    }
+}
+
+fn fork() -> Result<i32, String> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: the harness is single-threaded; the child only runs Rust code
+    // of this process and ends with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", ename(errno())));
+    }
+    Ok(pid)
+}
+
+/// Run `f` in a forked child with an empty fd table (every fd closed) and a
+/// 60 s alarm.  Its result comes back through a file written after `f`.
+fn in_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
+    let res = format!("{WORK}/result-{}-{}", std::process::id(), seq());
+    let _ = std::fs::remove_file(&res);
+    let pid = fork()?;
+    if pid == 0 {
+        close_all();
+        // SAFETY: alarm only arms a timer.
+        unsafe { libc::alarm(60) };
+        let r = catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|p| Err(format!("panic: {}", crate::panic_text(&p))));
+        let msg = match &r {
+            Ok(()) => String::new(),
+            Err(e) => e.clone(),
+        };
+        let _ = std::fs::write(&res, msg);
+        // SAFETY: leave the child without running the parent's destructors.
+        unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
+    }
+    let st = wait_status(pid);
+    let msg = std::fs::read_to_string(&res).unwrap_or_default();
+    let _ = std::fs::remove_file(&res);
+    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+        return Ok(());
+    }
+    if msg.is_empty() {
+        Err(format!("{what}: child {}", status_text(st)))
+    } else {
+        Err(format!("{what}: {msg}"))
+    }
+}
+
+/// A child that closes every fd, runs `setup` and stops itself (SIGSTOP) so
+/// that the parent can checkpoint it.  Killed and reaped on drop.
+struct Stopped {
+    pid: i32,
+}
+
+impl Stopped {
+    fn new<F: FnOnce() -> R>(setup: F) -> Result<Stopped, String> {
+        let pid = fork()?;
+        if pid == 0 {
+            close_all();
+            // SAFETY: alarm only arms a timer.
+            unsafe { libc::alarm(120) };
+            let ok = catch_unwind(AssertUnwindSafe(setup)).map(|r| r.is_ok()).unwrap_or(false);
+            if !ok {
+                unsafe { libc::_exit(3) };
+            }
+            loop {
+                // SAFETY: stop ourselves; the parent kills us.
+                unsafe { libc::raise(libc::SIGSTOP) };
+            }
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our child to stop.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
+        if r != pid || !libc::WIFSTOPPED(st) {
+            let _ = Stopped { pid };
+            return Err(format!("target child did not stop: {}", status_text(st)));
+        }
+        Ok(Stopped { pid })
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: killing and reaping our own child.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+// ------------------------------------------------------------------- mounts
+
+fn ensure_module() -> R {
+    let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if fss.lines().any(|l| l.split_whitespace().last() == Some("ramfs_cr")) {
+        return Ok(());
+    }
+    let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
+    let empty = cstr("");
+    use std::os::fd::AsRawFd;
+    // SAFETY: finit_module with an open fd and empty params.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
+    if r != 0 && errno() != libc::EEXIST {
+        return Err(format!("insmod {MODULE}: {}", ename(errno())));
+    }
+    Ok(())
+}
+
+/// A fresh mount at /mnt/ck-N; unmounted and removed on drop.
+struct Mount {
+    dir: String,
+}
+
+impl Mount {
+    fn new(fstype: &str, opts: &str) -> Result<Mount, String> {
+        if fstype == "ramfs_cr" {
+            ensure_module()?;
+        }
+        let dir = format!("/mnt/ck-{}-{}", seq(), fstype);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+        let (src, d, t, o) = (cstr("none"), cstr(&dir), cstr(fstype), cstr(opts));
+        // SAFETY: valid C strings.
+        let r = unsafe { libc::mount(src.as_ptr(), d.as_ptr(), t.as_ptr(), 0, o.as_ptr().cast()) };
+        if r != 0 {
+            let e = errno();
+            let _ = std::fs::remove_dir(&dir);
+            return Err(format!("mount -t {fstype} -o {opts} none {dir}: {}", ename(e)));
+        }
+        Ok(Mount { dir })
+    }
+
+    fn cr() -> Result<Mount, String> {
+        Mount::new("ramfs_cr", "mode=0755")
+    }
+
+    fn p(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.dir)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let d = cstr(&self.dir);
+        // SAFETY: valid C string.
+        unsafe {
+            if libc::umount2(d.as_ptr(), 0) != 0 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                if libc::umount2(d.as_ptr(), 0) != 0 {
+                    libc::umount2(d.as_ptr(), libc::MNT_DETACH);
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+fn work() -> R {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(WORK).map_err(|e| format!("mkdir {WORK}: {e}"))?;
+    // children that drop privileges write their results here too
+    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777)).map_err(|e| format!("chmod {WORK}: {e}"))
+}
+
+fn tmpfile(name: &str) -> String {
+    format!("{WORK}/{}-{name}", seq())
+}
+
+fn write_file(p: &str, data: &[u8]) -> R {
+    std::fs::write(p, data).map_err(|e| format!("write {p}: {e}"))
+}
+
+fn read_file(p: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("read {p}: {e}"))
+}
+
+// --------------------------------------------------- checkpoint and restart
+
+struct Outcome {
+    r: Result<i64, i32>,
+    log: String,
+}
+
+/// checkpoint(pid) into `img` with a log file; image at IMG_FD, log at LOG_FD
+/// (both closed after).
+fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
+    let logp = format!("{img}.log");
+    open_at(img, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, IMG_FD, true)?;
+    open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, LOG_FD, true)?;
+    let r = ck(pid, IMG_FD, flags, LOG_FD);
+    close(IMG_FD);
+    close(LOG_FD);
+    let log = String::from_utf8_lossy(&read_file(&logp)?).into_owned();
+    Ok(Outcome { r, log })
+}
+
+/// restart(0) from `img` (IMG_FD) with a log (LOG_FD); both closed after.
+fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
+    let logp = format!("{img}.rlog-{}", std::process::id());
+    open_at(img, libc::O_RDONLY, IMG_FD, true)?;
+    open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, LOG_FD, true)?;
+    let r = rs(0, IMG_FD, flags, LOG_FD);
+    close(IMG_FD);
+    close(LOG_FD);
+    let log = String::from_utf8_lossy(&std::fs::read(&logp).unwrap_or_default()).into_owned();
+    let _ = std::fs::remove_file(&logp);
+    Ok(Outcome { r, log })
+}
+
+/// Checkpoint must succeed; returns the crid.
+fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
+    let o = checkpoint_to(pid, img, flags)?;
+    match o.r {
+        Ok(id) if id > 0 => Ok(id),
+        r => Err(format!("checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}", show(&r), o.log)),
+    }
+}
+
+/// Restart must succeed; returns the count.
+fn rs_ok(img: &str) -> Result<i64, String> {
+    let o = restart_from(img, 0)?;
+    o.r.map_err(|e| format!("restart: expected success, got {}; log:\n{}", ename(e), o.log))
+}
+
+/// Decode an image file strictly.
+fn decode_file(img: &str) -> Result<Image, String> {
+    let b = read_file(img)?;
+    decode(&b).map_err(|e| format!("image {img} ({} bytes) does not decode: {e}", b.len()))
+}
+
+/// Self-checkpoint in a child after `setup`, checking success.
+fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
+    let img = img.to_string();
+    in_child("checkpointing child", move || {
+        setup()?;
+        ck_ok(0, &img, 0)?;
+        Ok(())
+    })
+}
+
+fn fd_names(im: &Image) -> Vec<(i32, String)> {
+    im.fds
+        .iter()
+        .map(|d| (d.fd, im.file_of(d).map(|f| String::from_utf8_lossy(&f.name).into_owned()).unwrap_or_default()))
+        .collect()
+}
+
+// -------------------------------------------------------------------- cases
 
 pub fn cases() -> Vec<Case> {
-    Vec::new()
+    vec![
+        Case { name: "ckpt: self-checkpoint returns an id > 0 and the image decodes", run: self_checkpoint },
+        Case { name: "ckpt: restart restores fd numbers, f_pos, flags, access mode and close-on-exec", run: restore_fds },
+        Case { name: "ckpt: dup'd fds share one offset after restart", run: dup_shared },
+        Case { name: "ckpt: cwd is restored", run: cwd_restored },
+        Case { name: "ckpt: root and cwd of a chrooted process are restored", run: root_restored },
+        Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: readdir_small },
+        Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: readdir_large },
+        Case { name: "ckpt: plain ramfs directory fd fails with EBADF, logged, ERROR record", run: ramfs_dir_ebadf },
+        Case { name: "ckpt: tmpfs directory fd fails with EBADF, logged, ERROR record", run: tmpfs_dir_ebadf },
+        Case { name: "ckpt: CHECKPOINT_SKIP_UNSUPPORTED leaves unsupported fds out", run: skip_unsupported },
+        Case { name: "ckpt: O_PATH fd is refused with EBADF", run: opath_ebadf },
+        Case { name: "ckpt: unlinked open file is refused with EBADF", run: unlinked_ebadf },
+        Case { name: "ckpt: recorded file deleted before restart gives ENOENT and changes nothing", run: deleted_enoent },
+        Case { name: "ckpt: O_APPEND writes after restart land at the end", run: append_after_restart },
+        Case { name: "ckpt: O_RDONLY file stays read-only after restart", run: rdonly_stays },
+        Case { name: "ckpt: checkpoint of a child process by its parent", run: checkpoint_child },
+        Case { name: "ckpt: checkpoint permissions: EPERM for another user's process, ESRCH for no process", run: perm_and_esrch },
+        Case { name: "ckpt: checkpoint while another process keeps writing to the file", run: concurrent_writer },
+        Case { name: "ckpt: the same image restarts in two processes", run: restart_twice },
+        Case { name: "ckpt: unknown flags and bad arguments give EINVAL/EBADF for both calls", run: bad_flags },
+        Case { name: "ckpt: bad images are refused with EINVAL and change nothing", run: bad_images },
+        Case { name: "ckpt: image with an ERROR record is refused with EIO", run: error_image_eio },
+        Case { name: "ckpt: restart reads the image from a pipe and from the fd's position", run: pipe_and_offset },
+        Case { name: "ckpt: image larger than CKPT_IMAGE_MAX is refused with EFBIG", run: too_big },
+        Case { name: "ckpt: RESTART_DRY_RUN validates and reopens but changes nothing", run: dry_run },
+        Case { name: "ckpt: restart failure after a partial reopen leaves the caller unchanged", run: all_or_nothing },
+    ]
+}
+
+fn self_checkpoint() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("a");
+    write_file(&f, b"hello world")?;
+    let img = tmpfile("self.ckpt");
+    let (f2, img2, dir) = (f.clone(), img.clone(), m.dir.clone());
+    in_child("checkpointing child", move || {
+        open_at(&f2, libc::O_RDWR, 3, false)?;
+        seek(3, 6)?;
+        chdir(&dir)?;
+        let o = checkpoint_to(0, &img2, 0)?;
+        let id = match o.r {
+            Ok(id) => id,
+            Err(e) => return Err(format!("checkpoint(0): expected an id > 0, got {}; log:\n{}", ename(e), o.log)),
+        };
+        check!(id > 0, "checkpoint id: expected > 0, got {id}");
+        let im = decode_file(&img2)?;
+        eq!(im.header.crid as i64, id, "HEADER crid vs returned id");
+        eq!(im.header.pid, std::process::id() as i32, "HEADER pid");
+        eq!(im.header.uflags, 0, "HEADER uflags");
+        // SAFETY: uname into a zeroed struct.
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        unsafe { libc::uname(&mut u) };
+        // SAFETY: release is NUL terminated.
+        let rel = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
+        eq!(im.header.release_str(), rel, "HEADER release");
+        eq!(fd_names(&im), vec![(3, f2.clone())], "recorded fds (image fd {IMG_FD} and log fd {LOG_FD} must be left out)");
+        let fe = &im.files[0].file;
+        eq!(fe.f_pos, 6, "FILE f_pos");
+        eq!(fe.f_mode, 3, "FILE f_mode");
+        eq!(fe.f_flags as i32 & libc::O_ACCMODE, libc::O_RDWR, "FILE f_flags access mode");
+        eq!(fe.i_mode & libc::S_IFMT, libc::S_IFREG, "FILE i_mode type");
+        eq!(String::from_utf8_lossy(&im.cwd), dir, "cwd name");
+        eq!(String::from_utf8_lossy(&im.root), "/", "root name");
+        eq!(im.fds[0].close_on_exec, 0, "close_on_exec");
+        check!(o.log.contains(&format!("fd {IMG_FD}")), "log should mention the left-out image fd {IMG_FD}:\n{}", o.log);
+        // a second checkpoint gets another id
+        let id2 = ck_ok(0, &img2, 0)?;
+        check!(id2 > 0 && id2 != id, "second checkpoint id: expected > 0 and != {id}, got {id2}");
+        Ok(())
+    })
+}
+
+fn restore_fds() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let data: Vec<u8> = (0..200u32).map(|i| (i % 251) as u8).collect();
+    let (f1, f2, f3) = (m.p("f1"), m.p("f2"), m.p("f3"));
+    for f in [&f1, &f2, &f3] {
+        write_file(f, &data)?;
+    }
+    let other = tmpfile("other");
+    write_file(&other, b"other file")?;
+    let img = tmpfile("fds.ckpt");
+    {
+        let (f1, f2, f3) = (f1.clone(), f2.clone(), f3.clone());
+        self_image(&img, move || {
+            open_at(&f1, libc::O_RDWR, 3, false)?;
+            seek(3, 10)?;
+            open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 5, false)?;
+            open_at(&f3, libc::O_RDONLY | libc::O_NONBLOCK, 7, true)?;
+            seek(7, 33)?;
+            Ok(())
+        })?;
+    }
+    let im = decode_file(&img)?;
+    eq!(fd_names(&im), vec![(3, f1.clone()), (5, f2.clone()), (7, f3.clone())], "recorded fds");
+    eq!(im.fds.iter().map(|d| d.close_on_exec).collect::<Vec<_>>(), vec![0, 0, 1], "recorded close_on_exec");
+    in_child("restarting child", move || {
+        chdir("/")?;
+        // fd 3 is taken by another file: restart must replace it; fd 20 must stay.
+        open_at(&other, libc::O_RDONLY, 3, false)?;
+        open_at(&other, libc::O_RDONLY, 20, false)?;
+        seek(20, 4)?;
+        let n = rs_ok(&img)?;
+        eq!(n, 3, "restart return value (fds installed)");
+        eq!(open_fds(), vec![3, 5, 7, 20], "open fds after restart");
+        eq!(fd_path(3), f1, "fd 3 path");
+        eq!(fd_path(5), f2, "fd 5 path");
+        eq!(fd_path(7), f3, "fd 7 path");
+        eq!(fd_path(20), other, "fd 20 (not in the image) path");
+        eq!(pos(20), 4, "fd 20 position");
+        let fl = |fd| getfl(fd) & (libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK);
+        eq!(fl(3), libc::O_RDWR, "fd 3 F_GETFL");
+        eq!(fl(5), libc::O_WRONLY | libc::O_APPEND, "fd 5 F_GETFL");
+        eq!(fl(7), libc::O_RDONLY | libc::O_NONBLOCK, "fd 7 F_GETFL");
+        eq!(getfd(3), 0, "fd 3 F_GETFD");
+        eq!(getfd(5), 0, "fd 5 F_GETFD");
+        eq!(getfd(7), libc::FD_CLOEXEC, "fd 7 F_GETFD");
+        eq!(pos(3), 10, "fd 3 f_pos");
+        eq!(pos(7), 33, "fd 7 f_pos");
+        eq!(read_fd(3, 5), Ok(data[10..15].to_vec()), "fd 3 read after restart");
+        eq!(read_fd(7, 4), Ok(data[33..37].to_vec()), "fd 7 read after restart");
+        eq!(read_fd(5, 1), Err(libc::EBADF), "read from the O_WRONLY fd 5");
+        eq!(readlink("/proc/self/cwd"), "/", "cwd after restart (image recorded /)");
+        Ok(())
+    })
+}
+
+fn dup_shared() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("shared");
+    write_file(&f, &[b'x'; 100])?;
+    let g = m.p("single");
+    write_file(&g, &[b'y'; 100])?;
+    let img = tmpfile("dup.ckpt");
+    {
+        let (f, g) = (f.clone(), g.clone());
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDWR, 3, false)?;
+            dup_to(3, 4)?;
+            open_at(&g, libc::O_RDWR, 6, false)?;
+            dup_to(3, 9)?;
+            seek(3, 5)?;
+            seek(6, 7)?;
+            Ok(())
+        })?;
+    }
+    let im = decode_file(&img)?;
+    eq!(im.files.len(), 2, "FILE records (two struct files)");
+    eq!(
+        im.fds.iter().map(|d| (d.fd, d.fd_objref)).collect::<Vec<_>>(),
+        vec![(3, 1), (4, 1), (6, 2), (9, 1)],
+        "(fd, objref) pairs"
+    );
+    in_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 4, "restart return value");
+        eq!((pos(3), pos(4), pos(9), pos(6)), (5, 5, 5, 7), "positions of fds 3, 4, 9, 6");
+        seek(4, 42)?;
+        eq!((pos(3), pos(4), pos(9), pos(6)), (42, 42, 42, 7), "positions after lseek(4, 42)");
+        read_fd(9, 8).map_err(|e| format!("read fd 9: {}", ename(e)))?;
+        eq!((pos(3), pos(4), pos(9)), (50, 50, 50), "positions after reading 8 bytes from fd 9");
+        // F_SETFL on one shows on the others (one struct file)
+        // SAFETY: fcntl on our fd.
+        unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_APPEND) };
+        check!(getfl(9) & libc::O_APPEND != 0, "O_APPEND set on fd 3 not visible on fd 9");
+        check!(getfl(6) & libc::O_APPEND == 0, "O_APPEND set on fd 3 visible on fd 6 (not shared)");
+        Ok(())
+    })
+}
+
+fn cwd_restored() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let sub = m.p("sub/deeper");
+    std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
+    let img = tmpfile("cwd.ckpt");
+    {
+        let sub = sub.clone();
+        self_image(&img, move || chdir(&sub))?;
+    }
+    let im = decode_file(&img)?;
+    eq!(String::from_utf8_lossy(&im.cwd), sub, "recorded cwd");
+    eq!(String::from_utf8_lossy(&im.root), "/", "recorded root");
+    in_child("restarting child", move || {
+        chdir("/tmp")?;
+        eq!(rs_ok(&img)?, 0, "restart return value (no fds)");
+        eq!(readlink("/proc/self/cwd"), sub, "cwd after restart");
+        eq!(readlink("/proc/self/root"), "/", "root after restart");
+        let md = std::fs::metadata(".").map_err(|e| e.to_string())?;
+        let want = std::fs::metadata(&sub).map_err(|e| e.to_string())?;
+        eq!((md.dev(), md.ino()), (want.dev(), want.ino()), "stat(\".\") dev/ino");
+        Ok(())
+    })
+}
+
+fn root_restored() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let sub = m.p("sub");
+    std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
+    write_file(&m.p("sub/file"), b"inside")?;
+    let img = tmpfile("root.ckpt");
+    let dir = m.dir.clone();
+    let t = Stopped::new(move || {
+        let d = cstr(&dir);
+        // SAFETY: valid C string.
+        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
+            return Err("chroot".into());
+        }
+        chdir("/sub")?;
+        open_at("/sub/file", libc::O_RDONLY, 3, false)?;
+        seek(3, 2)?;
+        Ok(())
+    })?;
+    ck_ok(t.pid, &img, 0)?;
+    drop(t);
+    let im = decode_file(&img)?;
+    eq!(String::from_utf8_lossy(&im.root), m.dir, "recorded root (relative to the checkpointer's root)");
+    let (rootmd, submd) = (
+        std::fs::metadata(&m.dir).map_err(|e| e.to_string())?,
+        std::fs::metadata(&sub).map_err(|e| e.to_string())?,
+    );
+    in_child("restarting child", move || {
+        let n = rs_ok(&img)?;
+        eq!(n, 1, "restart return value");
+        let r = std::fs::metadata("/").map_err(|e| e.to_string())?;
+        eq!((r.dev(), r.ino()), (rootmd.dev(), rootmd.ino()), "stat(\"/\") after restart (root should be the mount)");
+        let c = std::fs::metadata(".").map_err(|e| e.to_string())?;
+        eq!((c.dev(), c.ino()), (submd.dev(), submd.ino()), "stat(\".\") after restart (cwd should be sub)");
+        eq!(readlink("/proc/self/cwd"), "/sub", "cwd seen from inside the restored root");
+        eq!(pos(3), 2, "fd 3 f_pos");
+        eq!(read_fd(3, 100), Ok(b"side".to_vec()), "fd 3 read");
+        Ok(())
+    })
+}
+
+fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let d = m.p("dir");
+    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
+    for i in 0..entries {
+        let p = format!("{d}/entry-with-a-longish-name-{i:05}");
+        std::fs::File::create(&p).map_err(|e| format!("create {p}: {e}"))?;
+    }
+    let img = tmpfile("dir.ckpt");
+    let reference = tmpfile("dir.rest");
+    let first = tmpfile("dir.first");
+    {
+        let (d, img, reference, first) = (d.clone(), img.clone(), reference.clone(), first.clone());
+        in_child("checkpointing child", move || {
+            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 3, false)?;
+            let mut head = Vec::new();
+            for _ in 0..first_calls {
+                head.extend(getdents(3, bufsz).map_err(|e| format!("getdents: {}", ename(e)))?);
+            }
+            let p = pos(3);
+            ck_ok(0, &img, 0)?;
+            eq!(pos(3), p, "dir position changed by checkpoint");
+            let mut rest = Vec::new();
+            loop {
+                let b = getdents(3, bufsz).map_err(|e| format!("getdents: {}", ename(e)))?;
+                if b.is_empty() {
+                    break;
+                }
+                rest.extend(b);
+            }
+            write_file(&first, &head)?;
+            write_file(&reference, &rest)?;
+            Ok(())
+        })?;
+    }
+    let im = decode_file(&img)?;
+    eq!(fd_names(&im), vec![(3, d.clone())], "recorded fds");
+    let fe = &im.files[0].file;
+    eq!(fe.i_mode & libc::S_IFMT, libc::S_IFDIR, "FILE i_mode type");
+    check!(fe.f_pos > 0, "recorded dir f_pos: expected > 0 (read partway), got {}", fe.f_pos);
+    let head = read_file(&first)?;
+    let want = read_file(&reference)?;
+    let head_names = dirent_names(&head);
+    let want_names = dirent_names(&want);
+    eq!(head_names.len() + want_names.len(), entries + 2, "entries read before + after checkpoint (with . and ..)");
+    check!(!want_names.is_empty(), "nothing left to read after the checkpoint: adjust the case");
+    in_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 1, "restart return value");
+        eq!(pos(3), fe.f_pos, "dir fd position after restart");
+        let mut got = Vec::new();
+        loop {
+            let b = getdents(3, bufsz).map_err(|e| format!("getdents after restart: {}", ename(e)))?;
+            if b.is_empty() {
+                break;
+            }
+            got.extend(b);
+        }
+        if got != want {
+            let gn = dirent_names(&got);
+            let i = gn.iter().zip(want_names.iter()).position(|(a, b)| a != b).unwrap_or(gn.len().min(want_names.len()));
+            return Err(format!(
+                "rest of the getdents64 stream differs: {} bytes/{} names after restart vs {} bytes/{} names unrestarted; \
+                 first difference at name #{i}: got {:?}, expected {:?}",
+                got.len(),
+                gn.len(),
+                want.len(),
+                want_names.len(),
+                gn.get(i),
+                want_names.get(i)
+            ));
+        }
+        Ok(())
+    })
+}
+
+fn readdir_small() -> R {
+    readdir_case(20, 200, 1)
+}
+
+fn readdir_large() -> R {
+    readdir_case(10_000, 8192, 30)
+}
+
+fn unsupported_dir(fstype: &str) -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let plain = Mount::new(fstype, "mode=0755")?;
+    let f = m.p("ok");
+    write_file(&f, b"ok")?;
+    let img = tmpfile("ebadf.ckpt");
+    let (pd, img2) = (plain.dir.clone(), img.clone());
+    let fstype2 = fstype.to_string();
+    in_child("checkpointing child", move || {
+        open_at(&f, libc::O_RDONLY, 3, false)?;
+        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
+        let o = checkpoint_to(0, &img2, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint with a {fstype2} dir at fd 4 (log: {})", o.log.trim());
+        let line = o.log.lines().find(|l| l.contains("fd 4")).unwrap_or("");
+        check!(
+            line.contains(&format!("\"{pd}\"")) && line.contains(&format!("({fstype2})")),
+            "log should name fd 4, \"{pd}\" and ({fstype2}) on one line, e.g. \
+             'checkpoint: fd 4 \"{pd}\" ({fstype2}): f_op lacks checkpoint [-EBADF]'; got:\n{}",
+            o.log
+        );
+        let b = read_file(&img2)?;
+        match decode(&b) {
+            Err(ImageError::ErrorRecord { err, fd, msg, .. }) => {
+                eq!(err, -libc::EBADF, "ERROR record err");
+                eq!(fd, 4, "ERROR record fd");
+                check!(msg.contains(&pd), "ERROR record message should name {pd}: {msg:?}");
+            }
+            other => return Err(format!("image: expected an ERROR record, decoder says {other:?}")),
+        }
+        let last = scan(&b).records.last().map(|(_, r)| r.rtype());
+        eq!(last, Some(CKPT_HDR_ERROR), "last record type");
+        check!(!scan(&b).records.iter().any(|(_, r)| r.rtype() == CKPT_HDR_TAIL), "image has a TAIL after the ERROR");
+        Ok(())
+    })?;
+    // restart of that image: EIO
+    in_child("restarting child", move || {
+        let before = snapshot();
+        let o = restart_from(&img, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EIO)), "restart of an image ending in ERROR");
+        let after = snapshot();
+        check!(before == after, "fd table changed:\n{}", diff_snap(&before, &after));
+        Ok(())
+    })
+}
+
+fn ramfs_dir_ebadf() -> R {
+    unsupported_dir("ramfs")
+}
+
+fn tmpfs_dir_ebadf() -> R {
+    unsupported_dir("tmpfs")
+}
+
+fn skip_unsupported() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let plain = Mount::new("ramfs", "mode=0755")?;
+    let f = m.p("ok");
+    write_file(&f, b"ok")?;
+    let img = tmpfile("skip.ckpt");
+    let (pd, img2, f2) = (plain.dir.clone(), img.clone(), f.clone());
+    in_child("checkpointing child", move || {
+        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 3, false)?;
+        open_at(&f2, libc::O_RDONLY, 4, false)?;
+        let mut p = [0i32; 2];
+        // SAFETY: pipe into a valid array.
+        unsafe { libc::pipe(p.as_mut_ptr()) };
+        dup_to(p[0], 6)?;
+        dup_to(p[1], 7)?;
+        close(p[0]);
+        close(p[1]);
+        let o = checkpoint_to(0, &img2, CHECKPOINT_SKIP_UNSUPPORTED)?;
+        check!(matches!(o.r, Ok(id) if id > 0), "checkpoint with SKIP_UNSUPPORTED: got {}; log:\n{}", show(&o.r), o.log);
+        for fd in [3, 6, 7] {
+            check!(o.log.contains(&format!("fd {fd}")), "log should mention skipped fd {fd}:\n{}", o.log);
+        }
+        let im = decode_file(&img2)?;
+        eq!(fd_names(&im), vec![(4, f2.clone())], "recorded fds");
+        eq!(im.header.uflags as u64, CHECKPOINT_SKIP_UNSUPPORTED, "HEADER uflags");
+        Ok(())
+    })?;
+    in_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 1, "restart return value");
+        eq!(fd_path(4), f, "fd 4");
+        eq!(getfd(3), -1, "fd 3 (skipped) must not be open");
+        Ok(())
+    })
+}
+
+fn opath_ebadf() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"x")?;
+    let img = tmpfile("opath.ckpt");
+    in_child("checkpointing child", move || {
+        open_at(&f, libc::O_PATH, 3, false)?;
+        let o = checkpoint_to(0, &img, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint with an O_PATH fd");
+        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
+        match decode(&read_file(&img)?) {
+            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)"),
+            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
+        }
+        Ok(())
+    })
+}
+
+fn unlinked_ebadf() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("gone");
+    write_file(&f, b"x")?;
+    let img = tmpfile("unlinked.ckpt");
+    in_child("checkpointing child", move || {
+        open_at(&f, libc::O_RDWR, 3, false)?;
+        std::fs::remove_file(&f).map_err(|e| e.to_string())?;
+        let o = checkpoint_to(0, &img, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint with an unlinked open file");
+        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
+        match decode(&read_file(&img)?) {
+            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)"),
+            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
+        }
+        Ok(())
+    })
+}
+
+/// A caller with an fd table of its own, for "restart changed nothing".
+fn busy_caller(other: &str) -> R {
+    open_at(other, libc::O_RDWR, 3, false)?;
+    seek(3, 7)?;
+    open_at(other, libc::O_RDONLY | libc::O_NONBLOCK, 4, true)?;
+    seek(4, 2)?;
+    open_at("/", libc::O_RDONLY | libc::O_DIRECTORY, 6, false)?;
+    chdir("/tmp")?;
+    Ok(())
+}
+
+fn deleted_enoent() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let (a, b) = (m.p("a"), m.p("b"));
+    write_file(&a, b"aaaa")?;
+    write_file(&b, b"bbbb")?;
+    let img = tmpfile("deleted.ckpt");
+    {
+        let (a, b) = (a.clone(), b.clone());
+        self_image(&img, move || {
+            open_at(&a, libc::O_RDWR, 3, false)?;
+            open_at(&b, libc::O_RDWR, 4, false)?;
+            open_at(&a, libc::O_RDONLY, 5, false)?;
+            chdir(&m_dir(&a))
+        })?;
+    }
+    std::fs::remove_file(&b).map_err(|e| e.to_string())?;
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    in_child("restarting child", move || {
+        busy_caller(&other)?;
+        let before = snapshot();
+        let o = restart_from(&img, 0)?;
+        let after = snapshot();
+        eq!(show(&o.r), show(&Err(libc::ENOENT)), "restart with {b} deleted (log: {})", o.log.trim());
+        check!(before == after, "caller changed by the failed restart:\n{}", diff_snap(&before, &after));
+        // dry run reopens too: ENOENT as well
+        let o = restart_from(&img, RESTART_DRY_RUN)?;
+        eq!(show(&o.r), show(&Err(libc::ENOENT)), "RESTART_DRY_RUN with {b} deleted");
+        Ok(())
+    })
+}
+
+fn m_dir(p: &str) -> String {
+    p.rsplit_once('/').map(|x| x.0.to_string()).unwrap_or_default()
+}
+
+fn append_after_restart() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("log");
+    write_file(&f, b"0123456789")?;
+    let img = tmpfile("append.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || {
+            open_at(&f, libc::O_WRONLY | libc::O_APPEND, 3, false)?;
+            Ok(())
+        })?;
+    }
+    // the file grows after the checkpoint
+    {
+        use std::io::Write;
+        let mut h = std::fs::OpenOptions::new().append(true).open(&f).map_err(|e| e.to_string())?;
+        h.write_all(b"ABC").map_err(|e| e.to_string())?;
+    }
+    let f2 = f.clone();
+    in_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 1, "restart return value");
+        check!(getfl(3) & libc::O_APPEND != 0, "O_APPEND lost: F_GETFL {:#o}", getfl(3));
+        eq!(write_fd(3, b"xyz"), Ok(3), "write to fd 3");
+        seek(3, 0)?;
+        eq!(write_fd(3, b"!"), Ok(1), "write to fd 3 after lseek(0)");
+        Ok(())
+    })?;
+    eq!(
+        String::from_utf8_lossy(&read_file(&f2)?).into_owned(),
+        "0123456789ABCxyz!",
+        "file content after appending writes"
+    );
+    Ok(())
+}
+
+fn rdonly_stays() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("ro");
+    write_file(&f, b"read only")?;
+    let img = tmpfile("ro.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDONLY, 3, false)?;
+            seek(3, 5)
+        })?;
+    }
+    let im = decode_file(&img)?;
+    eq!(im.files[0].file.f_mode, 1, "recorded f_mode (FMODE_READ)");
+    let f2 = f.clone();
+    in_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 1, "restart return value");
+        eq!(getfl(3) & libc::O_ACCMODE, libc::O_RDONLY, "access mode");
+        eq!(write_fd(3, b"X"), Err(libc::EBADF), "write to the O_RDONLY fd");
+        eq!(read_fd(3, 100), Ok(b"only".to_vec()), "read from fd 3");
+        Ok(())
+    })?;
+    eq!(read_file(&f2)?, b"read only".to_vec(), "file content");
+    Ok(())
+}
+
+fn checkpoint_child() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let (a, d) = (m.p("a"), m.p("d"));
+    write_file(&a, &[b'a'; 64])?;
+    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
+    for i in 0..5 {
+        write_file(&format!("{d}/e{i}"), b"")?;
+    }
+    let img = tmpfile("child.ckpt");
+    let (a2, d2) = (a.clone(), d.clone());
+    let t = Stopped::new(move || {
+        open_at(&a2, libc::O_RDWR | libc::O_APPEND, 4, false)?;
+        seek(4, 11)?;
+        open_at(&d2, libc::O_RDONLY | libc::O_DIRECTORY, 8, true)?;
+        chdir(&d2)
+    })?;
+    let pid = t.pid;
+    let id = ck_ok(pid, &img, 0)?;
+    drop(t);
+    let im = decode_file(&img)?;
+    eq!(im.header.crid as i64, id, "HEADER crid");
+    eq!(im.header.pid, pid, "HEADER pid (the child)");
+    eq!(fd_names(&im), vec![(4, a.clone()), (8, d.clone())], "recorded fds of the child");
+    eq!(im.fds[1].close_on_exec, 1, "fd 8 close_on_exec");
+    eq!(im.files[0].file.f_pos, 11, "fd 4 f_pos");
+    check!(im.files[0].file.f_flags as i32 & libc::O_APPEND != 0, "fd 4 f_flags lacks O_APPEND: {:#o}", im.files[0].file.f_flags);
+    eq!(String::from_utf8_lossy(&im.cwd), d, "recorded cwd");
+    in_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 2, "restart return value");
+        eq!((fd_path(4), fd_path(8)), (a.clone(), d.clone()), "fd 4 and 8 paths");
+        eq!(pos(4), 11, "fd 4 f_pos");
+        eq!(getfd(8), libc::FD_CLOEXEC, "fd 8 F_GETFD");
+        eq!(readlink("/proc/self/cwd"), d, "cwd");
+        Ok(())
+    })
+}
+
+fn perm_and_esrch() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let a = m.p("a");
+    write_file(&a, b"a")?;
+    let a2 = a.clone();
+    let t = Stopped::new(move || open_at(&a2, libc::O_RDONLY, 3, false).map(|_| ()))?;
+    let pid = t.pid;
+    let img = tmpfile("perm.ckpt");
+    in_child("unprivileged checkpointer", move || {
+        // SAFETY: dropping privileges in the child.
+        unsafe {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(format!("setuid: {}", ename(errno())));
+            }
+        }
+        let logp = format!("{WORK}/perm-{}.log", std::process::id());
+        let img3 = format!("{WORK}/perm-{}.img", std::process::id());
+        open_at(&img3, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, IMG_FD, true)
+            .or_else(|_| open_at("/dev/null", libc::O_WRONLY, IMG_FD, true))?;
+        open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, LOG_FD, true)
+            .or_else(|_| open_at("/dev/null", libc::O_WRONLY, LOG_FD, true))?;
+        let r = ck(pid, IMG_FD, 0, LOG_FD);
+        let _ = std::fs::remove_file(&img3);
+        let _ = std::fs::remove_file(&logp);
+        eq!(show(&r), show(&Err(libc::EPERM)), "checkpoint of root's process {pid} as uid 65534");
+        Ok(())
+    })?;
+    drop(t);
+    // a reaped child's pid: no such process
+    let dead = fork()?;
+    if dead == 0 {
+        unsafe { libc::_exit(0) };
+    }
+    wait_status(dead);
+    in_child("checkpointer", move || {
+        let o = checkpoint_to(dead, &img, 0)?;
+        eq!(show(&o.r), show(&Err(libc::ESRCH)), "checkpoint of reaped pid {dead}");
+        let o = checkpoint_to(-5, &img, 0)?;
+        check!(o.r.is_err(), "checkpoint of pid -5 succeeded");
+        Ok(())
+    })
+}
+
+fn concurrent_writer() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("busy");
+    write_file(&f, &[b'0'; 4096])?;
+    // the writer: O_APPEND 4 KiB chunks until killed
+    let f2 = f.clone();
+    let wpid = fork()?;
+    if wpid == 0 {
+        close_all();
+        unsafe { libc::alarm(120) };
+        if open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 3, false).is_err() {
+            unsafe { libc::_exit(3) };
+        }
+        let chunk = [b'w'; 4096];
+        let mut n = 0u64;
+        loop {
+            if write_fd(3, &chunk) != Ok(4096) {
+                unsafe { libc::_exit(4) };
+            }
+            n += 1;
+            if n % 256 == 0 {
+                // keep the file bounded: 16 MiB then start over
+                if pos(3) > 16 << 20 {
+                    // SAFETY: our fd.
+                    unsafe { libc::ftruncate(3, 4096) };
+                }
+            }
+        }
+    }
+    let w = Stopped { pid: wpid }; // kill + reap on drop
+    let f3 = f.clone();
+    let reader = Stopped::new(move || {
+        open_at(&f3, libc::O_RDONLY, 3, false)?;
+        seek(3, 100)
+    })?;
+    let img = tmpfile("busy.ckpt");
+    for i in 0..20 {
+        // the target holding the file open while it changes
+        ck_ok(reader.pid, &img, 0).map_err(|e| format!("round {i}, reader: {e}"))?;
+        let im = decode_file(&img).map_err(|e| format!("round {i}, reader: {e}"))?;
+        eq!(fd_names(&im), vec![(3, f.clone())], "round {i}: reader fds");
+        eq!(im.files[0].file.f_pos, 100, "round {i}: reader f_pos");
+        // the writer itself, running
+        ck_ok(w.pid, &img, 0).map_err(|e| format!("round {i}, writer: {e}"))?;
+        let im = decode_file(&img).map_err(|e| format!("round {i}, writer: {e}"))?;
+        eq!(fd_names(&im), vec![(3, f.clone())], "round {i}: writer fds");
+        let p = im.files[0].file.f_pos;
+        check!(p >= 4096 && p % 4096 == 0, "round {i}: writer f_pos {p} is not a multiple of 4096 >= 4096");
+    }
+    // the writer is still alive
+    let mut st = 0;
+    // SAFETY: non-blocking status check of our child.
+    let r = unsafe { libc::waitpid(wpid, &mut st, libc::WNOHANG) };
+    eq!(r, 0, "writer still running (status {})", status_text(st));
+    drop(reader);
+    drop(w);
+    Ok(())
+}
+
+fn restart_twice() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("twice");
+    write_file(&f, b"abcdefghijklmnopqrstuvwxyz")?;
+    let img = tmpfile("twice.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDWR, 3, false)?;
+            seek(3, 4)
+        })?;
+    }
+    // two processes restart concurrently from the same image, each with its own struct file
+    let flag = tmpfile("go");
+    let mut pids = Vec::new();
+    for k in 0..2 {
+        let (img, flag) = (img.clone(), flag.clone());
+        let res = format!("{WORK}/twice-{k}");
+        let _ = std::fs::remove_file(&res);
+        let pid = fork()?;
+        if pid == 0 {
+            close_all();
+            unsafe { libc::alarm(60) };
+            let r = (|| -> R {
+                eq!(rs_ok(&img)?, 1, "restart #{k}");
+                eq!(pos(3), 4, "restart #{k}: f_pos");
+                seek(3, 10 + k as i64)?;
+                // wait for the other one to have restarted and moved too
+                for _ in 0..500 {
+                    if std::path::Path::new(&flag).exists() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                eq!(pos(3), 10 + k as i64, "restart #{k}: own offset after the other moved its own");
+                eq!(read_fd(3, 2), Ok(if k == 0 { b"kl".to_vec() } else { b"lm".to_vec() }), "restart #{k}: read");
+                Ok(())
+            })();
+            let _ = std::fs::write(&res, r.err().unwrap_or_default());
+            unsafe { libc::_exit(0) };
+        }
+        pids.push((pid, res));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    write_file(&flag, b"go")?;
+    let mut errs = Vec::new();
+    for (pid, res) in pids {
+        let st = wait_status(pid);
+        let msg = std::fs::read_to_string(&res).unwrap_or_else(|_| format!("no result ({})", status_text(st)));
+        if !msg.is_empty() {
+            errs.push(msg);
+        }
+    }
+    check!(errs.is_empty(), "{}", errs.join("\n"));
+    // and a third time, sequentially, still from the recorded offset
+    in_child("third restart", move || {
+        eq!(rs_ok(&img)?, 1, "restart #3");
+        eq!(pos(3), 4, "restart #3: f_pos");
+        Ok(())
+    })
+}
+
+fn bad_flags() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"f")?;
+    let img = tmpfile("flags.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || open_at(&f, libc::O_RDONLY, 3, false).map(|_| ()))?;
+    }
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    let scratch = tmpfile("scratch.ckpt");
+    in_child("child", move || {
+        open_at(&scratch, libc::O_WRONLY | libc::O_CREAT, 10, false)?;
+        for flags in [0x2u64, 0x4, 0x8000_0000, 1 << 63, !0] {
+            eq!(show(&ck(0, 10, flags, -1)), show(&Err(libc::EINVAL)), "checkpoint flags {flags:#x}");
+        }
+        // image fd not open for writing
+        open_at(&scratch, libc::O_RDONLY, 11, false)?;
+        eq!(show(&ck(0, 11, 0, -1)), show(&Err(libc::EBADF)), "checkpoint to an O_RDONLY fd");
+        eq!(show(&ck(0, 999, 0, -1)), show(&Err(libc::EBADF)), "checkpoint to a closed fd");
+        close(10);
+        close(11);
+        busy_caller(&other)?;
+        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
+        let before = snapshot();
+        for flags in [0x2u64, 0x4, 1 << 63, !0] {
+            seek(IMG_FD, 0)?;
+            eq!(show(&rs(0, IMG_FD, flags, -1)), show(&Err(libc::EINVAL)), "restart flags {flags:#x}");
+        }
+        seek(IMG_FD, 0)?;
+        eq!(show(&rs(1, IMG_FD, 0, -1)), show(&Err(libc::EINVAL)), "restart into pid 1 (not the caller)");
+        let after = snapshot();
+        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        // pid = own pid is allowed
+        seek(IMG_FD, 0)?;
+        let me = std::process::id() as i32;
+        eq!(show(&rs(me, IMG_FD, 0, -1)), show(&Ok(1)), "restart with pid = the caller's pid");
+        Ok(())
+    })
+}
+
+/// Corrupt variants of a valid image: (name, bytes, expected errno).
+fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
+    let tail = good.len() - SIZE_TAIL;
+    let refix = |mut b: Vec<u8>| {
+        let t = b.len() - SIZE_TAIL;
+        let c = crc32c(&b[..t]);
+        b[t + 16..t + 20].copy_from_slice(&c.to_le_bytes());
+        b
+    };
+    let recs = scan(good).records;
+    let off_of = |t: u32, n: usize| recs.iter().filter(|(_, r)| r.rtype() == t).nth(n).map(|x| x.0).unwrap();
+    let mut v: Vec<(&'static str, Vec<u8>, i32)> = Vec::new();
+    let mut b = good.to_vec();
+    b[8] ^= 0xff;
+    v.push(("bad header magic", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    b[16] = 99;
+    v.push(("bad version", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    b[18] = 7;
+    v.push(("bad arch", refix(b), libc::EINVAL));
+    v.push(("truncated in the tail", good[..good.len() - 8].to_vec(), libc::EINVAL));
+    v.push(("tail missing", good[..tail].to_vec(), libc::EINVAL));
+    v.push(("truncated to the header", good[..SIZE_HEADER].to_vec(), libc::EINVAL));
+    v.push(("empty", Vec::new(), libc::EINVAL));
+    let mut b = good.to_vec();
+    let n = off_of(CKPT_HDR_FILE_NAME, 2);
+    b[n + 9] ^= 0x01; // a name byte: only the CRC is wrong now
+    v.push(("bad crc", b, libc::EINVAL));
+    let mut b = good.to_vec();
+    b[tail + 8] ^= 1;
+    v.push(("bad tail magic", b, libc::EINVAL));
+    let mut b = good.to_vec();
+    let o = off_of(CKPT_HDR_FILE_DESC, 0);
+    b[o..o + 4].copy_from_slice(&305u32.to_le_bytes());
+    v.push(("unknown record type", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    b[o + 20] = 1;
+    v.push(("FILE_DESC reserved nonzero", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    b[44] = 1;
+    v.push(("HEADER reserved nonzero", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    let fl = off_of(CKPT_HDR_FILE, 0);
+    b[fl + 4..fl + 8].copy_from_slice(&(1u32 << 20).to_le_bytes());
+    v.push(("len past the end", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    b[fl + 4..fl + 8].copy_from_slice(&36u32.to_le_bytes());
+    v.push(("len not a multiple of 8", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    b[n + 8] = b'x'; // name no longer starts with '/'
+    v.push(("relative name", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    let name_len = u32::from_le_bytes(b[n + 4..n + 8].try_into().unwrap()) as usize;
+    let nb = &mut b[n + 8..n + name_len];
+    let slash = nb.iter().rposition(|&c| c == b'/').unwrap();
+    if slash + 3 < nb.len() {
+        nb[slash + 1] = b'.';
+        nb[slash + 2] = b'.';
+        for c in nb[slash + 3..].iter_mut() {
+            *c = 0;
+        }
+        v.push(("name with a '..' component", refix(b), libc::EINVAL));
+    }
+    let mut b = good.to_vec();
+    b[n + name_len - 1] = b'z'; // last padding/NUL byte: not NUL-terminated/padded
+    v.push(("name not NUL-padded", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    b[o + 8] = 9; // fd_objref 9: never defined
+    v.push(("undefined objref", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    let o2 = off_of(CKPT_HDR_FILE_DESC, 1);
+    b[o2 + 12..o2 + 16].copy_from_slice(&3i32.to_le_bytes()); // same fd twice
+    v.push(("fd numbers not ascending", refix(b), libc::EINVAL));
+    let mut b = good.to_vec();
+    let t = off_of(CKPT_HDR_FILE_TABLE, 0);
+    b[t + 8] = 7;
+    v.push(("nr_fds wrong", refix(b), libc::EINVAL));
+    v
+}
+
+fn bad_images() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let (a, b) = (m.p("a"), m.p("b"));
+    write_file(&a, b"aaaa")?;
+    write_file(&b, b"bbbb")?;
+    let img = tmpfile("good.ckpt");
+    {
+        let (a, b) = (a.clone(), b.clone());
+        self_image(&img, move || {
+            open_at(&a, libc::O_RDWR, 3, false)?;
+            open_at(&b, libc::O_RDONLY, 4, false)?;
+            seek(4, 1)
+        })?;
+    }
+    let good = read_file(&img)?;
+    decode(&good).map_err(|e| format!("kernel image does not decode: {e}"))?;
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    let mut errs = Vec::new();
+    for (what, bytes, want) in corruptions(&good) {
+        let p = tmpfile("bad.ckpt");
+        write_file(&p, &bytes)?;
+        // our decoder must refuse it too
+        if decode(&bytes).is_ok() {
+            errs.push(format!("{what}: the userspace decoder accepts it"));
+        }
+        let other = other.clone();
+        let r = in_child(what, move || {
+            busy_caller(&other)?;
+            let before = snapshot();
+            let o = restart_from(&p, 0)?;
+            let after = snapshot();
+            eq!(show(&o.r), show(&Err(want)), "restart of image with {what} (log: {})", o.log.trim());
+            check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+            let _ = std::fs::remove_file(&p);
+            Ok(())
+        });
+        if let Err(e) = r {
+            errs.push(e);
+        }
+    }
+    // the unmodified image works in the same setting
+    in_child("control", move || {
+        busy_caller(&other)?;
+        eq!(rs_ok(&img)?, 2, "restart of the unmodified image");
+        Ok(())
+    })
+    .map_err(|e| errs.push(e))
+    .ok();
+    check!(errs.is_empty(), "{}", errs.join("\n"));
+    Ok(())
+}
+
+fn error_image_eio() -> R {
+    // a hand-built image ending in ERROR, and a kernel-made one (plain ramfs dir)
+    work()?;
+    let recs = vec![
+        Record::Header(Header::new(1, 1, "x")),
+        Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+        Record::FileName(b"/".to_vec()),
+        Record::FileName(b"/".to_vec()),
+        Record::FileTable(FileTable { nr_fds: 1, reserved: 0 }),
+        Record::Error(ErrorRec { err: -libc::EBADF, fd: 3, msg: b"f_op lacks checkpoint".to_vec() }),
+    ];
+    let p = tmpfile("error.ckpt");
+    write_file(&p, &encode_records(&recs))?;
+    in_child("restarting child", move || {
+        chdir("/tmp")?;
+        let before = snapshot();
+        let o = restart_from(&p, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EIO)), "restart of an image with an ERROR record");
+        let after = snapshot();
+        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        Ok(())
+    })
+}
+
+fn pipe_and_offset() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"0123456789")?;
+    let img = tmpfile("pipe.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDWR, 3, false)?;
+            seek(3, 3)
+        })?;
+    }
+    let good = read_file(&img)?;
+    check!(good.len() < 60000, "image too large for one pipe buffer: {} bytes", good.len());
+    let g2 = good.clone();
+    in_child("restart from a pipe", move || {
+        let mut p = [0i32; 2];
+        // SAFETY: pipe into a valid array.
+        unsafe { libc::pipe(p.as_mut_ptr()) };
+        dup_to(p[0], 40)?;
+        dup_to(p[1], 41)?;
+        close(p[0]);
+        close(p[1]);
+        eq!(write_fd(41, &g2), Ok(g2.len()), "write image into the pipe");
+        close(41);
+        eq!(show(&rs(0, 40, 0, -1)), show(&Ok(1)), "restart from a pipe");
+        eq!(pos(3), 3, "f_pos");
+        Ok(())
+    })?;
+    // image at offset 64 of a file, fd positioned there
+    let off = tmpfile("offset.ckpt");
+    let mut b = vec![0xa5u8; 64];
+    b.extend_from_slice(&good);
+    write_file(&off, &b)?;
+    in_child("restart from the fd's position", move || {
+        open_at(&off, libc::O_RDONLY, 40, false)?;
+        seek(40, 64)?;
+        eq!(show(&rs(0, 40, 0, -1)), show(&Ok(1)), "restart from offset 64");
+        eq!(pos(3), 3, "f_pos");
+        seek(40, 0)?;
+        eq!(show(&rs(0, 40, 0, -1)), show(&Err(libc::EINVAL)), "restart from offset 0 (junk first)");
+        Ok(())
+    })
+}
+
+fn too_big() -> R {
+    work()?;
+    let p = tmpfile("big.ckpt");
+    let fh = std::fs::File::create(&p).map_err(|e| e.to_string())?;
+    // sparse: no memory used for the holes
+    fh.set_len(CKPT_IMAGE_MAX as u64 + 4096).map_err(|e| e.to_string())?;
+    drop(fh);
+    let p2 = p.clone();
+    let r = in_child("restarting child", move || {
+        let before = snapshot();
+        let o = restart_from(&p2, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EFBIG)), "restart of a {} byte image", CKPT_IMAGE_MAX + 4096);
+        check!(before == snapshot(), "caller changed");
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&p);
+    r
+}
+
+fn dry_run() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let (a, sub) = (m.p("a"), m.p("sub"));
+    write_file(&a, b"aaaa")?;
+    std::fs::create_dir(&sub).map_err(|e| e.to_string())?;
+    let img = tmpfile("dry.ckpt");
+    {
+        let (a, sub) = (a.clone(), sub.clone());
+        self_image(&img, move || {
+            open_at(&a, libc::O_RDWR, 3, false)?;
+            open_at(&a, libc::O_RDONLY, 4, false)?;
+            chdir(&sub)
+        })?;
+    }
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    in_child("restarting child", move || {
+        busy_caller(&other)?;
+        let before = snapshot();
+        let o = restart_from(&img, RESTART_DRY_RUN)?;
+        let after = snapshot();
+        check!(o.r.is_ok(), "RESTART_DRY_RUN: expected success, got {}; log:\n{}", show(&o.r), o.log);
+        check!(before == after, "RESTART_DRY_RUN changed the caller:\n{}", diff_snap(&before, &after));
+        Ok(())
+    })
+}
+
+fn all_or_nothing() -> R {
+    // the first file reopens fine, the second cannot (EACCES for an
+    // unprivileged restarter): nothing may change.
+    work()?;
+    let m = Mount::cr()?;
+    let (a, b) = (m.p("a"), m.p("b"));
+    write_file(&a, b"aaaa")?;
+    write_file(&b, b"bbbb")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o666)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    let img = tmpfile("aon.ckpt");
+    {
+        let (a, b) = (a.clone(), b.clone());
+        self_image(&img, move || {
+            open_at(&a, libc::O_RDWR, 3, false)?;
+            open_at(&b, libc::O_RDWR, 4, false)?;
+            Ok(())
+        })?;
+    }
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666)).map_err(|e| e.to_string())?;
+    in_child("unprivileged restarting child", move || {
+        // SAFETY: dropping privileges in the child.
+        unsafe {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(format!("setuid: {}", ename(errno())));
+            }
+        }
+        busy_caller(&other)?;
+        let before = snapshot();
+        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
+        let r = rs(0, IMG_FD, 0, -1);
+        close(IMG_FD);
+        let after = snapshot();
+        // EACCES from reopening b (a reopened fine); EPERM would mean the
+        // root change was refused first (image root "/" needs CAP_SYS_CHROOT?)
+        check!(
+            r == Err(libc::EACCES),
+            "restart as uid 65534 with {b} mode 0600 root-owned: expected Err(EACCES), got {}",
+            show(&r)
+        );
+        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An image shaped like the kernel's for the bad_images case.
+    fn sample() -> Vec<u8> {
+        let file = |pos| File { f_type: 1, f_mode: 3, f_flags: 0o100002, i_mode: 0o100644, f_pos: pos };
+        encode_with_tail(&[
+            Record::Header(Header::new(3, 77, "6.12.0")),
+            Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+            Record::FileName(b"/".to_vec()),
+            Record::FileName(b"/".to_vec()),
+            Record::FileTable(FileTable { nr_fds: 2, reserved: 0 }),
+            Record::Objref(Objref { objtype: 1, objref: 1 }),
+            Record::File(file(0)),
+            Record::FileName(b"/mnt/ck-12-ramfs_cr/a".to_vec()),
+            Record::FileDesc(FileDesc { fd_objref: 1, fd: 3, close_on_exec: 0, reserved: 0 }),
+            Record::Objref(Objref { objtype: 1, objref: 2 }),
+            Record::File(file(1)),
+            Record::FileName(b"/mnt/ck-12-ramfs_cr/b".to_vec()),
+            Record::FileDesc(FileDesc { fd_objref: 2, fd: 4, close_on_exec: 0, reserved: 0 }),
+        ])
+    }
+
+    #[test]
+    fn corruptions_are_all_refused_by_the_decoder() {
+        let good = sample();
+        decode(&good).unwrap();
+        let c = corruptions(&good);
+        assert!(c.len() >= 18, "{}", c.len());
+        for (what, b, errno) in c {
+            let e = decode(&b).expect_err(what);
+            assert_eq!(e.errno(), errno, "{what}: {e}");
+        }
+    }
+
+    #[test]
+    fn case_names_are_unique_and_prefixed() {
+        let mut names: Vec<_> = cases().iter().map(|c| c.name).collect();
+        assert!(names.iter().all(|n| n.starts_with("ckpt: ")));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), cases().len());
+    }
 }

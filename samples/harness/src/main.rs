@@ -1,0 +1,85 @@
+//! `cr-harness`: the in-VM test suite.  Prints KTAP:
+//!
+//! ```text
+//! KTAP version 1
+//! 1..N
+//! ok 1 ramfs_cr: ...
+//! not ok 2 ckpt: ...
+//! # expected ..., got ...
+//! ```
+//! Arguments filter the cases by substring (any may match), so one case can
+//! be re-run: `cr-harness 'dup'd fds'`.  `--list` prints the case names.
+//! Exit status: 0 when every selected case passed, 1 otherwise.
+
+mod case;
+mod ckpt_cases;
+mod fs_cases;
+
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("usage: cr-harness [--list] [SUBSTRING...]\nRuns the cases whose name contains any SUBSTRING (all without), prints KTAP.");
+        return;
+    }
+    let list = args.iter().any(|a| a == "--list");
+    let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
+    let mut all = fs_cases::cases();
+    all.extend(ckpt_cases::cases());
+    let sel: Vec<_> = all
+        .into_iter()
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+        .collect();
+    if list {
+        for c in &sel {
+            println!("{}", c.name);
+        }
+        return;
+    }
+    // Panics are reported as failures below (with their location), not on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = info.to_string();
+    }));
+    println!("KTAP version 1");
+    println!("1..{}", sel.len());
+    let mut failed = 0;
+    for (i, c) in sel.iter().enumerate() {
+        let _ = std::io::stdout().flush();
+        let r = match catch_unwind(AssertUnwindSafe(c.run)) {
+            Ok(r) => r,
+            Err(p) => Err(format!("panic: {}", panic_text(&p))),
+        };
+        match r {
+            Ok(()) => println!("ok {} {}", i + 1, c.name),
+            Err(why) => {
+                failed += 1;
+                println!("not ok {} {}", i + 1, c.name);
+                for l in why.lines() {
+                    println!("# {l}");
+                }
+            }
+        }
+    }
+    println!("# {} passed, {} failed", sel.len() - failed, failed);
+    let _ = std::io::stdout().flush();
+    std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// The last panic message with its location (set by the panic hook).
+pub static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Text of a caught panic: the hook's message with location when there is one.
+pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    let hooked = std::mem::take(&mut *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()));
+    if !hooked.is_empty() {
+        hooked
+    } else if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic)".to_string()
+    }
+}
