@@ -61,6 +61,14 @@ pub const CKPT_FILE_GENERIC: u32 = 1;
 /// FMODE_READ | FMODE_WRITE: the only bits `ckpt_hdr_file.f_mode` may hold.
 pub const CKPT_FMODE_MASK: u32 = 0x3;
 
+/// The kernel's VALID_OPEN_FLAGS on x86_64 (include/linux/fcntl.h).
+pub const VALID_OPEN_FLAGS: u32 = 0o3 | 0o100 | 0o200 | 0o400 | 0o1000 | 0o2000 | 0o4000 | 0o10000
+    | 0o20000 | 0o40000 | 0o100000 | 0o200000 | 0o400000 | 0o1000000 | 0o2000000 | 0o4000000
+    | 0o10000000 | 0o20000000;
+/// Open flags a FILE record may not hold: O_CREAT O_EXCL O_NOCTTY O_TRUNC
+/// O_PATH __O_TMPFILE (restart(2) refuses them).
+pub const FORBIDDEN_FILE_FLAGS: u32 = 0o100 | 0o200 | 0o400 | 0o1000 | 0o10000000 | 0o20000000;
+
 // Sizes of the fixed-size records (`sizeof(struct ckpt_hdr_*)`).
 pub const SIZE_HDR: usize = 8;
 pub const SIZE_HEADER: usize = 112;
@@ -387,7 +395,8 @@ impl Record {
                     // at least "/" + NUL
                     (SIZE_HDR + 8, FILE_NAME_MAX_LEN)
                 } else {
-                    (SIZE_ERROR + 8, SIZE_ERROR + align8(CKPT_NAME_MAX))
+                    // restart(2) takes any ERROR record as "failed checkpoint"
+                    (SIZE_HDR, CKPT_IMAGE_MAX)
                 };
                 if len < min || len > max {
                     return Err(ImageError::BadLen { offset: off, rtype, len });
@@ -443,14 +452,19 @@ impl Record {
                     offset: off,
                     why: "not NUL-terminated and NUL-padded",
                 })?;
+                if len != align8(SIZE_HDR + s.len() + 1) {
+                    return Err(ImageError::BadName { offset: off, why: "padding is not canonical" });
+                }
                 Record::FileName(s.to_vec())
             }
             CKPT_HDR_ERROR => {
-                let s = nul_string(&b[SIZE_ERROR..]).ok_or(ImageError::BadName {
-                    offset: off,
-                    why: "error message not NUL-terminated and NUL-padded",
-                })?;
-                Record::Error(ErrorRec { err: get_i32(b, 8), fd: get_i32(b, 12), msg: s.to_vec() })
+                if len < SIZE_ERROR {
+                    Record::Error(ErrorRec { err: 0, fd: -1, msg: Vec::new() })
+                } else {
+                    let m = &b[SIZE_ERROR..];
+                    let end = m.iter().position(|&c| c == 0).unwrap_or(m.len());
+                    Record::Error(ErrorRec { err: get_i32(b, 8), fd: get_i32(b, 12), msg: m[..end].to_vec() })
+                }
             }
             _ => unreachable!(),
         };
@@ -476,8 +490,19 @@ pub fn check_name(n: &[u8]) -> Option<&'static str> {
     if n.len() + 1 > CKPT_NAME_MAX {
         return Some("longer than CKPT_NAME_MAX");
     }
-    if n.split(|&c| c == b'/').any(|c| c == b"..") {
-        return Some("has a '..' component");
+    if n.len() == 1 {
+        return None;
+    }
+    if n.ends_with(b"/") {
+        return Some("ends with '/'");
+    }
+    for c in n[1..].split(|&c| c == b'/') {
+        match c {
+            b".." => return Some("has a '..' component"),
+            b"." => return Some("has a '.' component"),
+            b"" => return Some("has an empty component"),
+            _ => {}
+        }
     }
     None
 }
@@ -802,6 +827,9 @@ impl Walker<'_> {
                         value: h.reserved as u64,
                     });
                 }
+                if !h.release.contains(&0) {
+                    return Err(ImageError::BadField { offset: off, field: "header.release (no NUL)", value: 0 });
+                }
                 if h.uflags as u64 & !CHECKPOINT_USER_FLAGS != 0 {
                     return Err(ImageError::BadField { offset: off, field: "header.uflags", value: h.uflags as i64 });
                 }
@@ -814,6 +842,9 @@ impl Walker<'_> {
             (off, Record::Fs(f)) => {
                 if f.reserved != 0 {
                     return Err(ImageError::ReservedNonZero { offset: off, field: "fs.reserved", value: f.reserved as u64 });
+                }
+                if f.umask & !0o777 != 0 {
+                    return Err(ImageError::BadField { offset: off, field: "fs.umask", value: f.umask as i64 });
                 }
                 f
             }
@@ -858,11 +889,19 @@ impl Walker<'_> {
                             if f.f_type != CKPT_FILE_GENERIC {
                                 return Err(ImageError::BadField { offset: foff, field: "file.f_type", value: f.f_type as i64 });
                             }
-                            if f.f_mode & !CKPT_FMODE_MASK != 0 {
+                            let acc = f.f_flags & 3;
+                            if f.f_flags & !VALID_OPEN_FLAGS != 0 || f.f_flags & FORBIDDEN_FILE_FLAGS != 0 || acc == 3 {
+                                return Err(ImageError::BadField { offset: foff, field: "file.f_flags", value: f.f_flags as i64 });
+                            }
+                            if f.f_mode != (acc + 1) & 3 {
                                 return Err(ImageError::BadField { offset: foff, field: "file.f_mode", value: f.f_mode as i64 });
                             }
                             if f.f_pos < 0 {
                                 return Err(ImageError::BadField { offset: foff, field: "file.f_pos", value: f.f_pos });
+                            }
+                            let t = f.i_mode & 0o170000;
+                            if t != 0o100000 && t != 0o040000 {
+                                return Err(ImageError::BadField { offset: foff, field: "file.i_mode", value: f.i_mode as i64 });
                             }
                             f
                         }
@@ -873,7 +912,16 @@ impl Walker<'_> {
                     let name = self.name("FILE_NAME (file)")?;
                     files.push(FileEntry { objref: o.objref, file, name });
                     match self.next()? {
-                        (_, Record::FileDesc(d)) => (self.records.last().unwrap().0, d),
+                        (doff, Record::FileDesc(d)) => {
+                            if d.fd_objref != o.objref {
+                                return Err(ImageError::BadField {
+                                    offset: doff,
+                                    field: "file_desc.fd_objref (not the objref just defined)",
+                                    value: d.fd_objref as i64,
+                                });
+                            }
+                            (doff, d)
+                        }
                         (doff, r) => {
                             return Err(ImageError::BadOrder { offset: doff, rtype: r.rtype(), expected: "FILE_DESC" })
                         }

@@ -399,3 +399,72 @@ fn errno_names() {
     assert_eq!(syscalls::errno_name(libc::ENOENT), "ENOENT");
     assert_eq!(syscalls::errno_name(9999), "E9999");
 }
+
+#[test]
+fn kernel_name_rules() {
+    for (name, why) in [
+        (&b"/mnt/"[..], "ends with '/'"),
+        (b"/mnt/./x", "has a '.' component"),
+        (b"/mnt//x", "has an empty component"),
+        (b"/.", "has a '.' component"),
+    ] {
+        let mut img = sample();
+        img.files[0].name = name.to_vec();
+        let b = img.encode();
+        let n = off_of(&b, CKPT_HDR_FILE_NAME, 2);
+        assert_eq!(decode(&b).unwrap_err(), ImageError::BadName { offset: n, why }, "{:?}", name);
+    }
+    // non-canonical padding: 8 more NUL bytes than needed
+    let img = sample();
+    let mut recs = img.records();
+    let mut b = encode_records(&recs[..2]);
+    let n = b.len();
+    b.extend_from_slice(&CKPT_HDR_FILE_NAME.to_le_bytes());
+    b.extend_from_slice(&24u32.to_le_bytes());
+    b.extend_from_slice(b"/\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+    b.extend(encode_records(&recs[3..]));
+    append_tail(&mut b, recs.len() as u32);
+    expect(&b, "BadName", n);
+    recs.clear();
+}
+
+#[test]
+fn kernel_file_rules() {
+    let cases: Vec<(&str, Box<dyn Fn(&mut File)>)> = vec![
+        ("O_CREAT", Box::new(|f| f.f_flags |= 0o100)),
+        ("O_TRUNC", Box::new(|f| f.f_flags |= 0o1000)),
+        ("O_PATH", Box::new(|f| f.f_flags |= 0o10000000)),
+        ("unknown flag", Box::new(|f| f.f_flags |= 0o40000000)),
+        ("accmode 3", Box::new(|f| f.f_flags |= 3)),
+        ("f_mode mismatch", Box::new(|f| f.f_mode = 1)),
+        ("fifo", Box::new(|f| f.i_mode = 0o010644)),
+        ("negative f_pos", Box::new(|f| f.f_pos = -1)),
+    ];
+    for (what, edit) in cases {
+        let mut img = sample();
+        edit(&mut img.files[0].file);
+        let b = img.encode();
+        let e = expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE, 0));
+        assert!(e.to_string().contains("file."), "{what}: {e}");
+    }
+    // umask out of range, release without NUL
+    let mut img = sample();
+    img.fs.umask = 0o1000;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FS, 0));
+    let mut img = sample();
+    img.header.release = [b'x'; RELEASE_LEN];
+    expect(&img.encode(), "BadField", 0);
+    // a new OBJREF must be used by the FILE_DESC right after it
+    let img = sample();
+    let mut recs = img.records();
+    // records: H FS N N FT | O1 F N D(3,1) | O2 F N D(4,2) | D(10,1)
+    if let Record::FileDesc(d) = &mut recs[12] {
+        assert_eq!(d.fd, 4);
+        d.fd_objref = 1;
+    } else {
+        panic!("layout");
+    }
+    let b = encode_with_tail(&recs);
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE_DESC, 1));
+}
