@@ -546,6 +546,7 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt: image larger than CKPT_IMAGE_MAX is refused with EFBIG", run: too_big },
         Case { name: "ckpt: RESTART_DRY_RUN validates and reopens but changes nothing", run: dry_run },
         Case { name: "ckpt: restart failure after a partial reopen leaves the caller unchanged", run: all_or_nothing },
+        Case { name: "ckpt: the ckpt CLI checkpoints, inspects and restarts a process", run: cli },
     ]
 }
 
@@ -1576,7 +1577,8 @@ fn dry_run() -> R {
         let before = snapshot();
         let o = restart_from(&img, RESTART_DRY_RUN)?;
         let after = snapshot();
-        check!(o.r.is_ok(), "RESTART_DRY_RUN: expected success, got {}; log:\n{}", show(&o.r), o.log);
+        eq!(show(&o.r), show(&Ok(2)), "RESTART_DRY_RUN return value (fds that would be installed; log: {})", o.log.trim());
+        check!(o.log.contains("dry run"), "log should say dry run:\n{}", o.log);
         check!(before == after, "RESTART_DRY_RUN changed the caller:\n{}", diff_snap(&before, &after));
         Ok(())
     })
@@ -1629,6 +1631,75 @@ fn all_or_nothing() -> R {
         check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
         Ok(())
     })
+}
+
+fn run_cli(args: &[&str]) -> Result<(i32, String, String), String> {
+    let o = std::process::Command::new("ckpt")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
+    Ok((
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    ))
+}
+
+fn cli() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let plain = Mount::new("ramfs", "mode=0755")?;
+    let f = m.p("cli");
+    write_file(&f, b"0123456789")?;
+    let f2 = f.clone();
+    let t = Stopped::new(move || {
+        open_at(&f2, libc::O_RDONLY, 3, false)?;
+        seek(3, 4)
+    })?;
+    let img = tmpfile("cli.ckpt");
+    let log = tmpfile("cli.log");
+    let pid = t.pid.to_string();
+    let (rc, out, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img, "--log", &log])?;
+    eq!(rc, 0, "ckpt checkpoint exit status (stderr: {})", err.trim());
+    let id: i64 = out
+        .trim()
+        .strip_prefix("checkpoint id ")
+        .and_then(|n| n.parse().ok())
+        .ok_or(format!("ckpt checkpoint output: expected 'checkpoint id N', got {out:?}"))?;
+    drop(t);
+    let im = decode_file(&img)?;
+    eq!(im.header.crid as i64, id, "printed id vs HEADER crid");
+    let logtext = String::from_utf8_lossy(&read_file(&log)?).into_owned();
+    check!(logtext.contains(&format!("id {id}")), "--log file should hold the kernel's summary line:\n{logtext}");
+    let (rc, out, err) = run_cli(&["inspect", &img])?;
+    eq!(rc, 0, "ckpt inspect exit status (stderr: {})", err.trim());
+    for want in [f.as_str(), "f_pos=4", "crc32c ok", "image valid"] {
+        check!(out.contains(want), "ckpt inspect output lacks {want:?}:\n{out}");
+    }
+    let (rc, out, _) = run_cli(&["inspect", "--json", &img])?;
+    eq!(rc, 0, "ckpt inspect --json exit status");
+    check!(out.contains("\"valid\":true"), "ckpt inspect --json: {out}");
+    let (rc, out, err) = run_cli(&["restart", "--in", &img, "--dry-run"])?;
+    eq!((rc, out.trim()), (0, "dry run: image valid, 1 fds would be installed"), "ckpt restart --dry-run (stderr: {})", err.trim());
+    let (rc, out, err) = run_cli(&["restart", "--in", &img, "--", "sh", "-c", "readlink /proc/$$/fd/3; head -c 3 <&3"])?;
+    let want_out = format!("{f}\n456");
+    eq!((rc, out.as_str()), (0, want_out.as_str()), "ckpt restart -- sh (stderr: {})", err.trim());
+    // errors: checkpoint of a process holding a plain ramfs dir
+    let pd = plain.dir.clone();
+    let t = Stopped::new(move || open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false).map(|_| ()))?;
+    let pid = t.pid.to_string();
+    let (rc, _, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img])?;
+    drop(t);
+    eq!(rc, 1, "ckpt checkpoint exit status with an unsupported fd");
+    let want = format!("ckpt: checkpoint of pid {pid}: EBADF (checkpoint: fd 4 \"{}\" (ramfs): f_op lacks checkpoint [-EBADF])", plain.dir);
+    eq!(err.trim(), want, "ckpt checkpoint error message");
+    let (rc, _, err) = run_cli(&["inspect", &img])?;
+    eq!(rc, 1, "ckpt inspect of the failed image");
+    check!(err.contains("first bad record ERROR at offset"), "ckpt inspect stderr: {err}");
+    let (rc, _, err) = run_cli(&["restart", "--in", &img])?;
+    eq!(rc, 1, "ckpt restart of the failed image");
+    check!(err.starts_with(&format!("ckpt: restart from {img}: EIO (restart: record ")), "ckpt restart stderr: {err}");
+    Ok(())
 }
 
 #[cfg(test)]
