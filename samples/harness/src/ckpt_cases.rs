@@ -564,6 +564,17 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt: RESTART_DRY_RUN validates and reopens but changes nothing", run: dry_run },
         Case { name: "ckpt: restart failure after a partial reopen leaves the caller unchanged", run: all_or_nothing },
         Case { name: "ckpt: the ckpt CLI checkpoints, inspects and restarts a process", run: cli },
+        Case { name: "ckpt: restart with a shared file table gives EBUSY and changes nothing", run: shared_table_ebusy },
+        Case { name: "ckpt: restart of an fd above RLIMIT_NOFILE gives EMFILE and changes nothing", run: rlimit_emfile },
+        Case { name: "ckpt: high fd numbers are restored (the fd table grows)", run: high_fds },
+        Case { name: "ckpt: recorded file replaced by a directory or a FIFO gives ESTALE", run: replaced_estale },
+        Case { name: "ckpt: zombie target gives ESRCH; a kernel thread target does not crash", run: zombie_kthread },
+        Case { name: "ckpt: checkpoint writes at the image fd's position and into a pipe", run: image_position_pipe },
+        Case { name: "ckpt: unprivileged restart that changes root gives EPERM", run: unpriv_root_eperm },
+        Case { name: "ckpt: file outside a chrooted target's root gives EBADF", run: outside_root_ebadf },
+        Case { name: "ckpt: removed working directory gives EBADF", run: removed_cwd_ebadf },
+        Case { name: "ckpt: f_pos past EOF and a fully read directory are restored", run: pos_edges },
+        Case { name: "ckpt: restart may install over the image fd itself", run: over_image_fd },
     ]
 }
 
@@ -1718,6 +1729,367 @@ fn cli() -> R {
     eq!(rc, 1, "ckpt restart of the failed image");
     check!(err.starts_with(&format!("ckpt: restart from {img}: EIO (restart: record ")), "ckpt restart stderr: {err}");
     Ok(())
+}
+
+fn shared_table_ebusy() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"f")?;
+    let img = tmpfile("ebusy.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || open_at(&f, libc::O_RDONLY, 3, false).map(|_| ()))?;
+    }
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    in_child("threaded restarting child", move || {
+        busy_caller(&other)?;
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let th = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        let before = snapshot();
+        let o = restart_from(&img, 0)?;
+        let after = snapshot();
+        let _ = tx.send(());
+        let _ = th.join();
+        eq!(show(&o.r), show(&Err(libc::EBUSY)), "restart from a process with two threads (log: {})", o.log.trim());
+        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        // with the thread gone it works
+        eq!(rs_ok(&img)?, 1, "restart after the thread exited");
+        Ok(())
+    })
+}
+
+fn set_nofile(n: u64) -> R {
+    let r = libc::rlimit { rlim_cur: n, rlim_max: n.max(4096) };
+    // SAFETY: valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+        return Err(format!("setrlimit(NOFILE, {n}): {}", ename(errno())));
+    }
+    Ok(())
+}
+
+fn rlimit_emfile() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"f")?;
+    let img = tmpfile("emfile.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || {
+            set_nofile(4096)?;
+            open_at(&f, libc::O_RDONLY, 3, false)?;
+            open_at(&f, libc::O_RDONLY, 900, false).map(|_| ())
+        })?;
+    }
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    in_child("restarting child", move || {
+        busy_caller(&other)?;
+        set_nofile(200)?;
+        let before = snapshot();
+        let o = restart_from(&img, 0)?;
+        let after = snapshot();
+        eq!(show(&o.r), show(&Err(libc::EMFILE)), "restart of fd 900 with RLIMIT_NOFILE 200 (log: {})", o.log.trim());
+        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        Ok(())
+    })
+}
+
+fn high_fds() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, &[7u8; 5000])?;
+    let img = tmpfile("high.ckpt");
+    let fds = [3, 64, 65, 1000, 3000];
+    {
+        let f = f.clone();
+        self_image(&img, move || {
+            set_nofile(4096)?;
+            for (i, fd) in fds.iter().enumerate() {
+                open_at(&f, libc::O_RDONLY, *fd, i % 2 == 1)?;
+                seek(*fd, *fd as i64)?;
+            }
+            Ok(())
+        })?;
+    }
+    let im = decode_file(&img)?;
+    eq!(im.fds.iter().map(|d| d.fd).collect::<Vec<_>>(), fds.to_vec(), "recorded fds");
+    in_child("restarting child", move || {
+        set_nofile(4096)?;
+        eq!(rs_ok(&img)?, 5, "restart return value");
+        for (i, fd) in fds.iter().enumerate() {
+            eq!(fd_path(*fd), f, "fd {fd} path");
+            eq!(pos(*fd), *fd as i64, "fd {fd} f_pos");
+            eq!(getfd(*fd), if i % 2 == 1 { libc::FD_CLOEXEC } else { 0 }, "fd {fd} F_GETFD");
+        }
+        Ok(())
+    })
+}
+
+fn replaced_estale() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let (a, b) = (m.p("a"), m.p("b"));
+    write_file(&a, b"a")?;
+    write_file(&b, b"b")?;
+    let img_a = tmpfile("stale-a.ckpt");
+    let img_b = tmpfile("stale-b.ckpt");
+    {
+        let a = a.clone();
+        self_image(&img_a, move || open_at(&a, libc::O_RDONLY, 3, false).map(|_| ()))?;
+        let b = b.clone();
+        self_image(&img_b, move || open_at(&b, libc::O_RDONLY, 3, false).map(|_| ()))?;
+    }
+    std::fs::remove_file(&a).map_err(|e| e.to_string())?;
+    std::fs::create_dir(&a).map_err(|e| e.to_string())?;
+    std::fs::remove_file(&b).map_err(|e| e.to_string())?;
+    let cb = cstr(&b);
+    // SAFETY: valid C string.
+    if unsafe { libc::mkfifo(cb.as_ptr(), 0o644) } != 0 {
+        return Err(format!("mkfifo {b}: {}", ename(errno())));
+    }
+    let mut errs = Vec::new();
+    let r = in_child("restart with the file replaced by a directory", move || {
+        let before = snapshot();
+        let o = restart_from(&img_a, 0)?;
+        eq!(show(&o.r), show(&Err(libc::ESTALE)), "restart of {a} now a directory (log: {})", o.log.trim());
+        check!(before == snapshot(), "caller changed");
+        Ok(())
+    });
+    if let Err(e) = r {
+        errs.push(e);
+    }
+    let r = in_child("restart with the file replaced by a FIFO", move || {
+        // SAFETY: alarm only arms a timer.
+        unsafe { libc::alarm(5) };
+        let o = restart_from(&img_b, 0)?;
+        eq!(show(&o.r), show(&Err(libc::ESTALE)), "restart of {b} now a FIFO (log: {})", o.log.trim());
+        Ok(())
+    });
+    if let Err(e) = r {
+        errs.push(format!("{e} (signal 14 = SIGALRM: restart blocked for 5 s opening the FIFO)"));
+    }
+    check!(errs.is_empty(), "{}", errs.join("\n"));
+    Ok(())
+}
+
+fn zombie_kthread() -> R {
+    work()?;
+    let img = tmpfile("zombie.ckpt");
+    let z = fork()?;
+    if z == 0 {
+        unsafe { libc::_exit(0) };
+    }
+    // let it become a zombie (not reaped yet)
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid with WNOWAIT leaves the zombie in place.
+    unsafe { libc::waitid(libc::P_PID, z as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+    let img2 = img.clone();
+    let r = in_child("checkpointer", move || {
+        let o = checkpoint_to(z, &img2, 0)?;
+        eq!(show(&o.r), show(&Err(libc::ESRCH)), "checkpoint of zombie {z} (log: {})", o.log.trim());
+        Ok(())
+    });
+    wait_status(z);
+    r?;
+    in_child("checkpointer", move || {
+        let o = checkpoint_to(2, &img, 0)?;
+        if let Ok(id) = o.r {
+            check!(id > 0, "checkpoint of kthreadd: id {id}");
+            let im = decode_file(&img)?;
+            eq!(im.header.pid, 2, "HEADER pid");
+        }
+        Ok(())
+    })
+}
+
+fn image_position_pipe() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"0123456789")?;
+    let f2 = f.clone();
+    let t = Stopped::new(move || {
+        open_at(&f2, libc::O_RDONLY, 3, false)?;
+        seek(3, 2)
+    })?;
+    let pid = t.pid;
+    let img = tmpfile("pos.ckpt");
+    write_file(&img, &[0x5a; 64])?;
+    in_child("checkpointer", move || {
+        open_at(&img, libc::O_WRONLY, 10, false)?;
+        seek(10, 40)?;
+        let id = ck(pid, 10, 0, -1).map_err(|e| format!("checkpoint at offset 40: {}", ename(e)))?;
+        let b = read_file(&img)?;
+        eq!(b[..40].to_vec(), vec![0x5au8; 40], "bytes before the image's offset");
+        let im = decode(&b[40..]).map_err(|e| format!("image at offset 40 does not decode: {e}"))?;
+        eq!(im.header.crid as i64, id, "HEADER crid");
+        eq!(pos(10), b.len() as i64, "image fd position after checkpoint (its end)");
+        // into a pipe
+        let mut p = [0i32; 2];
+        // SAFETY: pipe into a valid array.
+        unsafe { libc::pipe(p.as_mut_ptr()) };
+        let id = ck(pid, p[1], 0, -1).map_err(|e| format!("checkpoint into a pipe: {}", ename(e)))?;
+        close(p[1]);
+        let mut b = Vec::new();
+        loop {
+            let c = read_fd(p[0], 65536).map_err(|e| format!("read pipe: {}", ename(e)))?;
+            if c.is_empty() {
+                break;
+            }
+            b.extend(c);
+        }
+        let im = decode(&b).map_err(|e| format!("image from the pipe does not decode: {e}"))?;
+        eq!(im.header.crid as i64, id, "HEADER crid (pipe)");
+        eq!(im.files[0].file.f_pos, 2, "recorded f_pos (pipe)");
+        Ok(())
+    })?;
+    drop(t);
+    Ok(())
+}
+
+fn unpriv_root_eperm() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    std::fs::create_dir(m.p("sub")).map_err(|e| e.to_string())?;
+    let img = tmpfile("eperm.ckpt");
+    let dir = m.dir.clone();
+    let t = Stopped::new(move || {
+        let d = cstr(&dir);
+        // SAFETY: valid C string.
+        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
+            return Err("chroot".into());
+        }
+        chdir("/sub")
+    })?;
+    ck_ok(t.pid, &img, 0)?;
+    drop(t);
+    let other = tmpfile("caller");
+    write_file(&other, b"0123456789")?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    in_child("unprivileged restarting child", move || {
+        // SAFETY: dropping privileges in the child.
+        unsafe {
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(format!("setuid: {}", ename(errno())));
+            }
+        }
+        busy_caller(&other)?;
+        let before = snapshot();
+        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
+        let r = rs(0, IMG_FD, 0, -1);
+        close(IMG_FD);
+        let after = snapshot();
+        eq!(show(&r), show(&Err(libc::EPERM)), "restart of a chrooted image as uid 65534");
+        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        Ok(())
+    })
+}
+
+fn outside_root_ebadf() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    std::fs::create_dir(m.p("jail")).map_err(|e| e.to_string())?;
+    let f = m.p("outside");
+    write_file(&f, b"x")?;
+    let jail = m.p("jail");
+    let t = Stopped::new(move || {
+        open_at(&f, libc::O_RDONLY, 3, false)?;
+        let d = cstr(&jail);
+        // SAFETY: valid C string.
+        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
+            return Err("chroot".into());
+        }
+        chdir("/")
+    })?;
+    let img = tmpfile("outside.ckpt");
+    let pid = t.pid;
+    let img2 = img.clone();
+    let r = in_child("checkpointer", move || {
+        let o = checkpoint_to(pid, &img2, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint of a file outside the target's root");
+        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
+        Ok(())
+    });
+    drop(t);
+    r
+}
+
+fn removed_cwd_ebadf() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let d = m.p("gone");
+    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
+    let d2 = d.clone();
+    let t = Stopped::new(move || chdir(&d2))?;
+    std::fs::remove_dir(&d).map_err(|e| e.to_string())?;
+    let img = tmpfile("cwd-gone.ckpt");
+    let pid = t.pid;
+    let r = in_child("checkpointer", move || {
+        let o = checkpoint_to(pid, &img, 0)?;
+        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint of a task whose cwd was removed (log: {})", o.log.trim());
+        Ok(())
+    });
+    drop(t);
+    r
+}
+
+fn pos_edges() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let (f, d) = (m.p("f"), m.p("d"));
+    write_file(&f, b"short")?;
+    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
+    for i in 0..3 {
+        write_file(&format!("{d}/e{i}"), b"")?;
+    }
+    let img = tmpfile("edges.ckpt");
+    {
+        let (f, d) = (f.clone(), d.clone());
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDWR, 3, false)?;
+            seek(3, 1 << 40)?;
+            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
+            while !getdents(4, 4096).map_err(|e| ename(e))?.is_empty() {}
+            Ok(())
+        })?;
+    }
+    in_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 2, "restart return value");
+        eq!(pos(3), 1i64 << 40, "fd 3 f_pos past EOF");
+        eq!(read_fd(3, 10), Ok(Vec::new()), "read past EOF");
+        eq!(getdents(4, 4096).map(|b| dirent_names(&b)), Ok(Vec::<String>::new()), "getdents of the fully read dir");
+        Ok(())
+    })
+}
+
+fn over_image_fd() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"0123456789")?;
+    let img = tmpfile("over.ckpt");
+    {
+        let f = f.clone();
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDONLY, 3, false)?;
+            seek(3, 5)
+        })?;
+    }
+    in_child("restarting child", move || {
+        open_at(&img, libc::O_RDONLY, 3, false)?;
+        eq!(show(&rs(0, 3, 0, -1)), show(&Ok(1)), "restart reading the image from fd 3, which the image records");
+        eq!(fd_path(3), f, "fd 3 after restart");
+        eq!(pos(3), 5, "fd 3 f_pos");
+        Ok(())
+    })
 }
 
 #[cfg(test)]
