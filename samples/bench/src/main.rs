@@ -19,7 +19,7 @@
 //! build/bench.json).  Nothing is asserted: this is a benchmark, not a test.
 //!
 //! Usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N]
-//!                 [--fds 100,1000,10000] [--quick]
+//!                 [--fds 100,1000,10000] [--quick] [--no-warmup] [--no-mmap] [-v]
 
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -43,6 +43,8 @@ struct Config {
     mmap_mib: usize,
     fds: Vec<usize>,
     warmup: bool,
+    mmap: bool,
+    verbose: bool,
 }
 
 impl Default for Config {
@@ -54,13 +56,15 @@ impl Default for Config {
             mmap_mib: ISSUE_MIB,
             fds: vec![100, 1000, 10_000],
             warmup: true,
+            mmap: true,
+            verbose: false,
         }
     }
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup]"
+        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup] [--no-mmap] [-v]"
     );
     std::process::exit(2)
 }
@@ -92,6 +96,8 @@ fn parse_args() -> Config {
                 c.fds = vec![100, 1000];
             }
             "--no-warmup" => c.warmup = false,
+            "--no-mmap" => c.mmap = false,
+            "-v" | "--verbose" => c.verbose = true,
             _ => usage(),
         }
     }
@@ -243,6 +249,16 @@ fn stat_of(v: &[f64]) -> Stat {
     let n = s.len();
     let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
     Stat { median, min: s[0], max: s[n - 1] }
+}
+
+/// Median over repetitions of sample[r] / base[r]: both were measured in the
+/// same repetition, close in time, so slow drifts of the host cancel out.
+fn paired_ratio(v: &[f64], base: &[f64]) -> f64 {
+    let r: Vec<f64> = v.iter().zip(base).map(|(a, b)| a / b).collect();
+    if r.is_empty() {
+        return f64::NAN;
+    }
+    stat_of(&r).median
 }
 
 fn jnum(x: f64) -> String {
@@ -468,6 +484,13 @@ const FS_BENCHES: &[&str] = &[
     "mmap read",
 ];
 
+fn progress(cfg: &Config, what: &str) {
+    if cfg.verbose {
+        println!("cr-bench: {what}");
+        let _ = std::io::stdout().flush();
+    }
+}
+
 fn run_fs_benches(cfg: &Config, fss: &[Fs]) -> FsResults {
     let mut res = FsResults::new(FS_BENCHES, fss.len());
     let meta_names = names(cfg.entries, "f");
@@ -481,9 +504,14 @@ fn run_fs_benches(cfg: &Config, fss: &[Fs]) -> FsResults {
         // little on every mount before the first timed repetition.
         let w = names((cfg.entries / 10).max(100), "w");
         for fs in fss {
+            progress(cfg, &format!("warm-up {}: metadata", fs.label));
             bench_meta(&fs.dir, &w);
+            progress(cfg, &format!("warm-up {}: read/write", fs.label));
             bench_seq(&fs.dir, (io_bytes / 16).max(1 << 20), 4096, &mut buf);
-            bench_mmap(&fs.dir, (mmap_bytes / 16).max(1 << 20), 0);
+            if cfg.mmap {
+                progress(cfg, &format!("warm-up {}: mmap", fs.label));
+                bench_mmap(&fs.dir, (mmap_bytes / 16).max(1 << 20), 0);
+            }
         }
     }
 
@@ -505,7 +533,8 @@ fn run_fs_benches(cfg: &Config, fss: &[Fs]) -> FsResults {
                 res.add(rn, i, r);
             }
         }
-        for &i in &order {
+        for &i in order.iter().filter(|_| cfg.mmap) {
+            progress(cfg, &format!("rep {rep} {}: mmap", fss[i].label));
             let [w, r] = bench_mmap(&fss[i].dir, mmap_bytes, rep);
             res.add("mmap write", i, w);
             res.add("mmap read", i, r);
@@ -699,7 +728,7 @@ fn fmt_stat(s: Stat) -> String {
 
 fn print_fs_table(res: &FsResults, fss: &[Fs]) {
     println!();
-    println!("File-system benchmarks: ms, median [min-max]; ratios are of medians (ratio of minima in parentheses)");
+    println!("File-system benchmarks: ms, median [min-max]; ratios: of medians (in parentheses: median of the per-repetition ratios)");
     let mut h = format!("{:<14}", "benchmark");
     for fs in fss {
         let _ = write!(h, " {:>26}", fs.label);
@@ -709,16 +738,19 @@ fn print_fs_table(res: &FsResults, fss: &[Fs]) {
     }
     println!("{h}");
     for (b, name) in res.names.iter().enumerate() {
+        if res.samples[b][0].is_empty() {
+            continue;
+        }
         let st: Vec<Stat> = res.samples[b].iter().map(|v| stat_of(v)).collect();
         let mut line = format!("{name:<14}");
         for s in &st {
             let _ = write!(line, " {:>26}", fmt_stat(*s));
         }
-        for s in &st[1..] {
+        for (i, s) in st[1..].iter().enumerate() {
             let _ = write!(
                 line,
                 " {:>18}",
-                format!("{:.3} ({:.3})", s.median / st[0].median, s.min / st[0].min)
+                format!("{:.3} ({:.3})", s.median / st[0].median, paired_ratio(&res.samples[b][i + 1], &res.samples[b][0]))
             );
         }
         println!("{line}");
@@ -782,7 +814,9 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
     let _ = writeln!(j, "  \"kernel\": \"{}\",", uname.trim());
     let _ = writeln!(j, "  \"cpus\": {ncpu},");
     let _ = writeln!(j, "  \"mem_kib\": {mem_kb},");
+    let cs = std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource").unwrap_or_default();
     let _ = writeln!(j, "  \"clock\": \"CLOCK_MONOTONIC\",");
+    let _ = writeln!(j, "  \"clocksource\": \"{}\",", cs.trim());
     let fds: Vec<String> = cfg.fds.iter().map(|x| x.to_string()).collect();
     let _ = writeln!(
         j,
@@ -798,17 +832,20 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
     let labels: Vec<String> = fss.iter().map(|f| format!("\"{}\"", f.label)).collect();
     let _ = writeln!(j, "  \"filesystems\": [{}],", labels.join(", "));
     let _ = writeln!(j, "  \"fs\": [");
-    for (b, name) in res.names.iter().enumerate() {
+    let done: Vec<usize> = (0..res.names.len()).filter(|&b| !res.samples[b][0].is_empty()).collect();
+    for (k, &b) in done.iter().enumerate() {
+        let name = res.names[b];
         let _ = writeln!(j, "    {{\"bench\": \"{name}\", \"unit\": \"ms\",");
         let base = stat_of(&res.samples[b][0]);
         let mut ratios = Vec::new();
         for (i, fs) in fss.iter().enumerate().skip(1) {
             let s = stat_of(&res.samples[b][i]);
             ratios.push(format!(
-                "\"{}/ramfs\": {{\"median\": {}, \"min\": {}}}",
+                "\"{}/ramfs\": {{\"median\": {}, \"min\": {}, \"paired\": {}}}",
                 fs.label,
                 jnum(s.median / base.median),
-                jnum(s.min / base.min)
+                jnum(s.min / base.min),
+                jnum(paired_ratio(&res.samples[b][i], &res.samples[b][0]))
             ));
         }
         let _ = writeln!(j, "     \"ratios\": {{{}}},", ratios.join(", "));
@@ -817,7 +854,7 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
             let comma = if i + 1 < fss.len() { "," } else { "" };
             let _ = writeln!(j, "       \"{}\": {}{comma}", fs.label, jstat(&res.samples[b][i]));
         }
-        let comma = if b + 1 < res.names.len() { "," } else { "" };
+        let comma = if k + 1 < done.len() { "," } else { "" };
         let _ = writeln!(j, "     }}}}{comma}");
     }
     let _ = writeln!(j, "  ],");
