@@ -72,6 +72,7 @@ samples: deps
 		$(CARGO) build --release --target $(TARGET) --bins --quiet
 
 host-test: deps | build
+	@scripts/check-docs
 	@echo "host tests: cargo test --release (samples/)"
 	@cd samples && if ! $(CARGO) test --release >$(CURDIR)/build/host-tests.log 2>&1; then \
 		tail -60 $(CURDIR)/build/host-tests.log; \
