@@ -575,6 +575,10 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt: removed working directory gives EBADF", run: removed_cwd_ebadf },
         Case { name: "ckpt: f_pos past EOF and a fully read directory are restored", run: pos_edges },
         Case { name: "ckpt: restart may install over the image fd itself", run: over_image_fd },
+        Case { name: "ckpt: 1000 fds with 3000-byte paths (multi-MiB image) round trip", run: big_image },
+        Case { name: "ckpt: a path longer than PATH_MAX fails the checkpoint cleanly", run: too_long_path },
+        Case { name: "ckpt: checkpoint of a target that opens and closes fds all the time", run: churning_target },
+        Case { name: "ckpt: log fd that is the image fd or a broken pipe", run: odd_log_fds },
     ]
 }
 
@@ -1225,6 +1229,8 @@ fn concurrent_writer() -> R {
         }
     }
     let w = Stopped { pid: wpid }; // kill + reap on drop
+    // let the writer close the harness's fds first
+    std::thread::sleep(std::time::Duration::from_millis(300));
     let f3 = f.clone();
     let reader = Stopped::new(move || {
         open_at(&f3, libc::O_RDONLY, 3, false)?;
@@ -2090,6 +2096,205 @@ fn over_image_fd() -> R {
         eq!(pos(3), 5, "fd 3 f_pos");
         Ok(())
     })
+}
+
+/// Make a chain of directories under `base` whose total path is about `len` bytes.
+fn deep_dir(base: &str, len: usize) -> Result<String, String> {
+    let mut p = base.to_string();
+    let comp = "d".repeat(200);
+    while p.len() + comp.len() + 1 < len {
+        p = format!("{p}/{comp}");
+        std::fs::create_dir(&p).map_err(|e| format!("mkdir ({} bytes): {e}", p.len()))?;
+    }
+    Ok(p)
+}
+
+/// fd number of the i-th file of big_image: 3, 4, ... skipping IMG_FD and LOG_FD.
+fn big_fd(i: usize) -> i32 {
+    let fd = 3 + i as i32;
+    if fd >= IMG_FD {
+        fd + 2
+    } else {
+        fd
+    }
+}
+
+fn big_image() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let deep = deep_dir(&m.dir, 3000)?;
+    let n = 1000;
+    for i in 0..n {
+        write_file(&format!("{deep}/f{i:04}"), format!("file {i}").as_bytes())?;
+    }
+    let img = tmpfile("big.ckpt");
+    {
+        let deep = deep.clone();
+        self_image(&img, move || {
+            set_nofile(4096)?;
+            for i in 0..n {
+                open_at(&format!("{deep}/f{i:04}"), libc::O_RDONLY, big_fd(i), false)?;
+                seek(big_fd(i), (i % 7) as i64)?;
+            }
+            Ok(())
+        })?;
+    }
+    let im = decode_file(&img)?;
+    let size = std::fs::metadata(&img).map_err(|e| e.to_string())?.len();
+    eq!(im.fds.len(), n, "recorded fds");
+    check!(size > 2_500_000, "image size {size}: expected > 2.5 MB");
+    in_child("restarting child", move || {
+        set_nofile(4096)?;
+        eq!(rs_ok(&img)?, n as i64, "restart return value");
+        for i in 0..n {
+            let fd = big_fd(i);
+            eq!(pos(fd), (i % 7) as i64, "fd {fd} f_pos");
+            eq!(fd_path(fd), format!("{deep}/f{i:04}"), "fd {fd} path");
+        }
+        Ok(())
+    })
+}
+
+/// chdir into a fresh chain of 22 directories of 200-byte names below `base`
+/// (a path of more than 4400 bytes), creating them relative to each other.
+fn descend_deep(base: &str) -> R {
+    chdir(base)?;
+    let comp = "d".repeat(200);
+    for _ in 0..22 {
+        let c = cstr(&comp);
+        // SAFETY: valid C string.
+        let r = unsafe { libc::mkdir(c.as_ptr(), 0o755) };
+        if r != 0 && errno() != libc::EEXIST {
+            return Err(format!("mkdir (relative): {}", ename(errno())));
+        }
+        chdir(&comp)?;
+    }
+    Ok(())
+}
+
+fn too_long_path() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let img = tmpfile("toolong.ckpt");
+    let (dir, img2) = (m.dir.clone(), img.clone());
+    let r = in_child("checkpointing child (fd)", move || {
+        descend_deep(&dir)?;
+        open_at("f", libc::O_RDWR | libc::O_CREAT, 3, false)?;
+        chdir("/")?;
+        let o = checkpoint_to(0, &img2, 0)?;
+        eq!(show(&o.r), show(&Err(libc::ENAMETOOLONG)), "checkpoint of an fd whose path is > PATH_MAX (log: {})", o.log.trim());
+        match decode(&read_file(&img2)?) {
+            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!((err, fd), (-libc::ENAMETOOLONG, 3), "ERROR record (err, fd)"),
+            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
+        }
+        Ok(())
+    });
+    let dir = m.dir.clone();
+    let r2 = in_child("checkpointing child (cwd)", move || {
+        descend_deep(&dir)?;
+        let o = checkpoint_to(0, &img, 0)?;
+        eq!(show(&o.r), show(&Err(libc::ENAMETOOLONG)), "checkpoint with a cwd whose path is > PATH_MAX (log: {})", o.log.trim());
+        Ok(())
+    });
+    r?;
+    r2
+}
+
+fn churning_target() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("churn");
+    write_file(&f, b"x")?;
+    let f2 = f.clone();
+    let pid = fork()?;
+    if pid == 0 {
+        close_all();
+        unsafe { libc::alarm(120) };
+        if open_at(&f2, libc::O_RDONLY, 3, false).is_err() {
+            unsafe { libc::_exit(3) };
+        }
+        let mut i = 0;
+        loop {
+            let fd = 4 + (i % 60);
+            let _ = dup_to(3, fd);
+            if i % 3 == 0 {
+                close(4 + ((i * 7) % 60));
+            }
+            i += 1;
+        }
+    }
+    let t = Stopped { pid };
+    // let the child close the harness's fds first
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let img = tmpfile("churn.ckpt");
+    let mut errs = Vec::new();
+    for round in 0..50 {
+        match checkpoint_to(pid, &img, 0) {
+            Ok(o) => match o.r {
+                Ok(_) => {
+                    if let Err(e) = decode_file(&img) {
+                        errs.push(format!("round {round}: {e}"));
+                    }
+                }
+                Err(e) => errs.push(format!("round {round}: checkpoint failed: {}; log: {}", ename(e), o.log.trim())),
+            },
+            Err(e) => errs.push(e),
+        }
+        if errs.len() > 3 {
+            break;
+        }
+    }
+    drop(t);
+    check!(errs.is_empty(), "{}", errs.join("\n"));
+    Ok(())
+}
+
+fn odd_log_fds() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let f = m.p("f");
+    write_file(&f, b"x")?;
+    let img = tmpfile("samelog.ckpt");
+    let f2 = f.clone();
+    let r1 = in_child("log fd == image fd", move || {
+        open_at(&f2, libc::O_RDONLY, 3, false)?;
+        open_at(&img, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10, false)?;
+        let r = ck(0, 10, 0, 10);
+        close(10);
+        match r {
+            Err(libc::EINVAL) => Ok(()),
+            Ok(_) => {
+                let b = read_file(&img)?;
+                decode(&b).map(|_| ()).map_err(|e| {
+                    format!("checkpoint(fd 10, logfd 10) succeeded but the log lines corrupt the image: {e}; first bytes {:?}",
+                        String::from_utf8_lossy(&b[..b.len().min(80)]))
+                })
+            }
+            Err(e) => Err(format!("checkpoint(fd 10, logfd 10): {}", ename(e))),
+        }
+    });
+    let img2 = tmpfile("pipelog.ckpt");
+    let r2 = in_child("log fd is a pipe without reader", move || {
+        open_at(&f, libc::O_RDONLY, 3, false)?;
+        open_at(&img2, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10, false)?;
+        let mut p = [0i32; 2];
+        // SAFETY: pipe into a valid array.
+        unsafe { libc::pipe(p.as_mut_ptr()) };
+        close(p[0]);
+        // the pipe's write end is left out of the image as the log file
+        let r = ck(0, 10, 0, p[1]);
+        check!(matches!(r, Ok(id) if id > 0), "checkpoint with a reader-less pipe as log fd: {}", show(&r));
+        Ok(())
+    });
+    let mut errs = Vec::new();
+    if let Err(e) = r1 {
+        errs.push(e);
+    }
+    if let Err(e) = r2 {
+        errs.push(format!("{e} (signal 13 = SIGPIPE: the log write killed the caller)"));
+    }
+    check!(errs.is_empty(), "{}", errs.join("\n"));
+    Ok(())
 }
 
 #[cfg(test)]
