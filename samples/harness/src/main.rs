@@ -14,6 +14,9 @@
 mod case;
 mod ckpt_cases;
 mod fs_cases;
+mod fuzz_cases;
+mod hardening_cases;
+mod mutate;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,6 +31,8 @@ fn main() {
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
     let mut all = fs_cases::cases();
     all.extend(ckpt_cases::cases());
+    all.extend(fuzz_cases::cases());
+    all.extend(hardening_cases::cases());
     let sel: Vec<_> = all
         .into_iter()
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))

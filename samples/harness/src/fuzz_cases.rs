@@ -1,0 +1,1014 @@
+//! restart(2) against hostile images: the fuzz pass (issue 6).
+//!
+//! Valid images are made in the VM by checkpointing children that hold
+//! small, large, shared (dup'd) and directory fds on a ramfs_cr mount at
+//! /mnt/fuzz.  Each is mutated (`crate::mutate`, deterministic seeds) and
+//! fed to restart(2) in a forked child, which compares its fd table
+//! (readlink, position, flags, close-on-exec of every fd), cwd, root and
+//! umask before and after.  Expectations:
+//!
+//! - an image the userspace decoder (`ckpt_image::decode`) rejects fails
+//!   with the errno the decoder predicts (EINVAL, EIO for an ERROR record),
+//!   or EMFILE (fd above RLIMIT_NOFILE, checked during the parse);
+//! - an image the decoder accepts either succeeds, and then the fd table
+//!   is exactly what the image says, or fails with an open(2)-like errno
+//!   (ENOENT, EACCES, ESTALE, ...) and never with a parse error;
+//! - on error nothing of the caller changed; no kernel splat appears.
+//!
+//! Counts: `CR_FUZZ_N` (environment) or `ramfs_cr.fuzz=N` (kernel command
+//! line), default 2000; `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S` replays the
+//! random seeds from S (the systematic part is skipped).
+
+use crate::case::Case;
+use crate::mutate;
+use ckpt_image::syscalls::{checkpoint, errno_name, restart};
+use ckpt_image::{decode, scan, Image, CHECKPOINT_SKIP_UNSUPPORTED, RESTART_DRY_RUN};
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::time::Instant;
+
+pub type R = Result<(), String>;
+
+pub const MNT: &str = "/mnt/fuzz";
+const MODULE: &str = "/lib/modules/ramfs_cr.ko";
+/// fds of the fuzz driver, above the children's RLIMIT_NOFILE (1000).
+const IMG: i32 = 1001;
+const LOG: i32 = 1002;
+const RES: i32 = 1003;
+const CHILD_NOFILE: u64 = 1000;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case { name: "ckpt-fuzz: restart(2) of mutated images: clean errno, state unchanged, accepted ones valid", run: fuzz },
+        Case { name: "ckpt-fuzz: hostile names (.., outside root, NUL, > PATH_MAX) and huge fds are refused", run: hostile_fixed },
+    ]
+}
+
+// ------------------------------------------------------------------ utilities
+
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+pub fn en(e: i32) -> String {
+    errno_name(e)
+}
+pub fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+pub fn close(fd: i32) {
+    // SAFETY: closing an fd number.
+    unsafe { libc::close(fd) };
+}
+pub fn close_range(lo: u32, hi: u32) {
+    // SAFETY: plain syscall with integers.
+    unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+}
+pub fn dup2(fd: i32, to: i32) -> R {
+    // SAFETY: integers only.
+    if unsafe { libc::dup2(fd, to) } < 0 {
+        return Err(format!("dup2({fd}, {to}): {}", en(errno())));
+    }
+    Ok(())
+}
+/// open(2) `path` and move the fd to `at` (at < 0: keep the number).
+pub fn open_at(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, String> {
+    let c = CString::new(path).map_err(|_| "NUL in path".to_string())?;
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), flags, mode) };
+    if fd < 0 {
+        return Err(format!("open {path} {flags:#o}: {}", en(errno())));
+    }
+    if at < 0 || fd == at {
+        return Ok(fd);
+    }
+    dup2(fd, at)?;
+    close(fd);
+    Ok(at)
+}
+pub fn memfd(name: &str) -> Result<i32, String> {
+    let c = cstr(name);
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", en(errno())));
+    }
+    Ok(fd)
+}
+pub fn set_bytes(fd: i32, b: &[u8]) -> R {
+    // SAFETY: fd and buffer valid.
+    unsafe {
+        if libc::ftruncate(fd, 0) != 0 {
+            return Err(format!("ftruncate: {}", en(errno())));
+        }
+        let mut off = 0usize;
+        while off < b.len() {
+            let n = libc::pwrite(fd, b[off..].as_ptr().cast(), b.len() - off, off as i64);
+            if n <= 0 {
+                return Err(format!("pwrite: {}", en(errno())));
+            }
+            off += n as usize;
+        }
+        libc::lseek(fd, 0, libc::SEEK_SET);
+    }
+    Ok(())
+}
+pub fn get_bytes(fd: i32) -> Vec<u8> {
+    let mut v = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let mut off = 0i64;
+    loop {
+        // SAFETY: buffer valid.
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off) };
+        if n <= 0 {
+            break;
+        }
+        v.extend_from_slice(&buf[..n as usize]);
+        off += n as i64;
+    }
+    v
+}
+pub fn seek(fd: i32, off: i64, whence: i32) -> i64 {
+    // SAFETY: integers only.
+    unsafe { libc::lseek(fd, off, whence) }
+}
+pub fn readlink(p: &str) -> String {
+    std::fs::read_link(p).map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|e| format!("<{e}>"))
+}
+pub fn fork() -> Result<i32, String> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    // SAFETY: the harness is single-threaded; children end with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", en(errno())));
+    }
+    Ok(pid)
+}
+pub fn wait(pid: i32) -> i32 {
+    let mut st = 0;
+    // SAFETY: waiting for our child.
+    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        if errno() != libc::EINTR {
+            return -1;
+        }
+    }
+    st
+}
+pub fn status_text(st: i32) -> String {
+    if libc::WIFEXITED(st) {
+        format!("exit {}", libc::WEXITSTATUS(st))
+    } else if libc::WIFSIGNALED(st) {
+        format!("killed by signal {}", libc::WTERMSIG(st))
+    } else {
+        format!("status {st:#x}")
+    }
+}
+pub fn exit(code: i32) -> ! {
+    // SAFETY: leave a forked child without the parent's destructors.
+    unsafe { libc::_exit(code) }
+}
+
+/// Run `f` in a forked child; its Err text (or "") comes back through a
+/// pipe.  The child has every fd of the parent; `f` decides what to close.
+pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
+    let mut p = [0i32; 2];
+    // SAFETY: pipe2 into a 2-int array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", en(errno())));
+    }
+    let pid = fork()?;
+    if pid == 0 {
+        close(p[0]);
+        // keep the write end out of the way of fd numbers the cases use
+        let w = 1020;
+        let _ = dup2(p[1], w);
+        close(p[1]);
+        // SAFETY: alarm only arms a timer.
+        unsafe { libc::alarm(secs) };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|e| Err(format!("panic: {}", crate::panic_text(&e))));
+        let msg = r.as_ref().err().cloned().unwrap_or_default();
+        let b = msg.as_bytes();
+        // SAFETY: writing our own buffer.
+        unsafe { libc::write(w, b.as_ptr().cast(), b.len().min(60000)) };
+        exit(if r.is_ok() { 0 } else { 1 });
+    }
+    close(p[1]);
+    let msg = read_all(p[0]);
+    close(p[0]);
+    let st = wait(pid);
+    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+        return Ok(());
+    }
+    Err(format!("{what}: {}{}", if msg.is_empty() { status_text(st) } else { msg }, ""))
+}
+pub fn read_all(fd: i32) -> String {
+    let mut v = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: buffer valid.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            break;
+        }
+        v.extend_from_slice(&buf[..n as usize]);
+    }
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+pub fn ensure_module() -> R {
+    let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if fss.lines().any(|l| l.split_whitespace().last() == Some("ramfs_cr")) {
+        return Ok(());
+    }
+    let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
+    use std::os::fd::AsRawFd;
+    let empty = cstr("");
+    // SAFETY: finit_module with an open fd and empty params.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
+    if r != 0 && errno() != libc::EEXIST {
+        return Err(format!("insmod {MODULE}: {}", en(errno())));
+    }
+    Ok(())
+}
+
+pub fn mount_cr(dir: &str) -> R {
+    ensure_module()?;
+    umount(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+    let (s, d, t, o) = (cstr("none"), cstr(dir), cstr("ramfs_cr"), cstr("mode=0755"));
+    // SAFETY: valid C strings.
+    if unsafe { libc::mount(s.as_ptr(), d.as_ptr(), t.as_ptr(), 0, o.as_ptr().cast()) } != 0 {
+        return Err(format!("mount ramfs_cr on {dir}: {}", en(errno())));
+    }
+    Ok(())
+}
+pub fn umount(dir: &str) {
+    let d = cstr(dir);
+    // SAFETY: valid C string.
+    unsafe {
+        while libc::umount2(d.as_ptr(), 0) == 0 {}
+        if errno() == libc::EBUSY {
+            libc::umount2(d.as_ptr(), libc::MNT_DETACH);
+        }
+    }
+}
+
+/// Kernel log lines that are splats (the same markers the ktap-runner uses).
+pub fn kmsg_splats() -> Vec<String> {
+    const MARK: &[&str] = &[
+        "BUG:", "WARNING:", "Oops", "KASAN:", "UBSAN:", "general protection", "possible recursive locking",
+        "possible circular locking", "inconsistent lock state", "suspicious RCU usage", "unreferenced object",
+        "list_add corruption", "list_del corruption", "Call Trace:", "kernel BUG",
+    ];
+    let mut out = Vec::new();
+    let p = cstr("/dev/kmsg");
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return out;
+    }
+    let mut buf = vec![0u8; 8192];
+    loop {
+        // SAFETY: buffer valid.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            if errno() == libc::EPIPE {
+                continue;
+            }
+            break;
+        }
+        if n == 0 {
+            break;
+        }
+        let s = String::from_utf8_lossy(&buf[..n as usize]);
+        let msg = s.split_once(';').map(|x| x.1).unwrap_or(&s).lines().next().unwrap_or("").to_string();
+        if MARK.iter().any(|m| msg.contains(m)) {
+            out.push(msg);
+        }
+    }
+    close(fd);
+    out
+}
+
+/// New splats since `before` (a count from kmsg_splats()).
+pub fn new_splats(before: usize) -> Result<(), String> {
+    let now = kmsg_splats();
+    if now.len() > before {
+        return Err(format!("kernel splat(s):\n{}", now[before..].iter().take(20).cloned().collect::<Vec<_>>().join("\n")));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------- fd snapshots
+
+/// (fd, readlink, position, F_GETFL, F_GETFD) of every open fd but `skip`,
+/// and cwd, root, umask.
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Snap {
+    pub fds: Vec<(i32, String, i64, i32, i32)>,
+    pub cwd: String,
+    pub root: String,
+    pub umask: u32,
+}
+
+fn getdents_fds() -> Vec<i32> {
+    let p = cstr("/proc/self/fd");
+    // SAFETY: valid C string.
+    let dfd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if dfd < 0 {
+        // no /proc (chrooted): probe the numbers
+        // SAFETY: fcntl on integers.
+        return (0..1100).filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0).collect();
+    }
+    let mut v = Vec::new();
+    let mut buf = vec![0u8; 32768];
+    loop {
+        // SAFETY: buffer valid.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dfd, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let mut o = 0usize;
+        while o < n as usize {
+            let reclen = u16::from_ne_bytes([buf[o + 16], buf[o + 17]]) as usize;
+            let name = &buf[o + 19..o + reclen];
+            let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+            if let Ok(s) = std::str::from_utf8(&name[..end]) {
+                if let Ok(fd) = s.parse::<i32>() {
+                    if fd != dfd {
+                        v.push(fd);
+                    }
+                }
+            }
+            o += reclen;
+        }
+    }
+    close(dfd);
+    v.sort();
+    v
+}
+
+pub fn snap(skip: &[i32]) -> Snap {
+    let mut fds = Vec::new();
+    for fd in getdents_fds() {
+        if skip.contains(&fd) {
+            continue;
+        }
+        // SAFETY: fcntl/lseek on integers.
+        let (fl, fdfl) = unsafe { (libc::fcntl(fd, libc::F_GETFL), libc::fcntl(fd, libc::F_GETFD)) };
+        fds.push((fd, readlink(&format!("/proc/self/fd/{fd}")), seek(fd, 0, libc::SEEK_CUR), fl, fdfl));
+    }
+    // SAFETY: umask is always successful; set it back at once.
+    let um = unsafe {
+        let u = libc::umask(0o22);
+        libc::umask(u);
+        u
+    };
+    Snap { fds, cwd: readlink("/proc/self/cwd"), root: readlink("/proc/self/root"), umask: um as u32 }
+}
+
+pub fn snap_diff(a: &Snap, b: &Snap) -> String {
+    let mut s = String::new();
+    for x in &a.fds {
+        if !b.fds.contains(x) {
+            s += &format!("  before only: {x:?}\n");
+        }
+    }
+    for x in &b.fds {
+        if !a.fds.contains(x) {
+            s += &format!("  after only:  {x:?}\n");
+        }
+    }
+    if a.cwd != b.cwd {
+        s += &format!("  cwd {} -> {}\n", a.cwd, b.cwd);
+    }
+    if a.root != b.root {
+        s += &format!("  root {} -> {}\n", a.root, b.root);
+    }
+    if a.umask != b.umask {
+        s += &format!("  umask {:#o} -> {:#o}\n", a.umask, b.umask);
+    }
+    s
+}
+
+// ------------------------------------------------------------ the playground
+
+/// Files on the ramfs_cr mount the base images name.
+pub fn populate(mnt: &str) -> R {
+    use std::os::unix::fs::PermissionsExt;
+    let w = |p: &str, b: &[u8]| std::fs::write(p, b).map_err(|e| format!("write {p}: {e}"));
+    for i in 0..10 {
+        w(&format!("{mnt}/f{i}"), &vec![b'a' + i as u8; 8192])?;
+    }
+    std::fs::create_dir_all(format!("{mnt}/d0")).map_err(|e| format!("mkdir: {e}"))?;
+    for i in 0..60 {
+        w(&format!("{mnt}/d0/e{i:03}"), b"x")?;
+    }
+    std::fs::create_dir_all(format!("{mnt}/sub/deep/er")).map_err(|e| format!("mkdir: {e}"))?;
+    w(&format!("{mnt}/sub/deep/er/leaf"), b"leaf")?;
+    w(&format!("{mnt}/secret"), b"root only")?;
+    std::fs::set_permissions(format!("{mnt}/secret"), std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    w(&format!("{mnt}/ro"), b"readable by all")?;
+    std::fs::set_permissions(format!("{mnt}/ro"), std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(format!("{mnt}/noexec")).map_err(|e| format!("mkdir: {e}"))?;
+    std::fs::set_permissions(format!("{mnt}/noexec"), std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    let _ = std::os::unix::fs::symlink(format!("{mnt}/f0"), format!("{mnt}/lnk"));
+    Ok(())
+}
+
+/// Checkpoint a child that runs `setup` (after closing every fd) into a
+/// memfd; returns the image (success or not: a failed checkpoint leaves an
+/// image with an ERROR record).
+pub fn make_image<F: FnOnce() -> R>(setup: F, flags: u64) -> Result<(Vec<u8>, Result<i64, i32>), String> {
+    let m = memfd("base")?;
+    dup2(m, 1010)?;
+    close(m);
+    let mut p = [0i32; 2];
+    // SAFETY: pipe into a 2-int array.
+    unsafe { libc::pipe(p.as_mut_ptr()) };
+    dup2(p[1], 1011)?;
+    close(p[1]);
+    let pid = fork()?;
+    if pid == 0 {
+        close_range(0, 1009);
+        close_range(1012, u32::MAX);
+        // SAFETY: alarm only arms a timer.
+        unsafe { libc::alarm(60) };
+        let r = setup();
+        let msg = match r {
+            Err(e) => format!("setup: {e}"),
+            Ok(()) => match checkpoint(0, 1010, flags, -1) {
+                Ok(id) => format!("OK {id}"),
+                Err(e) => format!("E {}", e.raw_os_error().unwrap_or(0)),
+            },
+        };
+        // SAFETY: writing our own buffer to the pipe.
+        unsafe { libc::write(1011, msg.as_ptr().cast(), msg.len()) };
+        exit(0);
+    }
+    close(1011);
+    let msg = read_all(p[0]);
+    close(p[0]);
+    wait(pid);
+    let img = get_bytes(1010);
+    close(1010);
+    if let Some(id) = msg.strip_prefix("OK ") {
+        Ok((img, Ok(id.parse().unwrap_or(0))))
+    } else if let Some(e) = msg.strip_prefix("E ") {
+        Ok((img, Err(e.parse().unwrap_or(0))))
+    } else {
+        Err(format!("checkpointing child: {msg:?}"))
+    }
+}
+
+fn o(path: &str, flags: i32, at: i32) -> R {
+    open_at(path, flags, 0o644, at).map(|_| ())
+}
+
+/// The valid base images: (what, bytes).
+pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+    let m = mnt.to_string();
+    let mut v = Vec::new();
+    let ok = |what: &'static str, r: (Vec<u8>, Result<i64, i32>)| -> Result<(&'static str, Vec<u8>), String> {
+        match r.1 {
+            Ok(_) => {
+                decode(&r.0).map_err(|e| format!("base image {what} does not decode: {e}"))?;
+                Ok((what, r.0))
+            }
+            Err(e) => Err(format!("checkpoint of base {what}: {}", en(e))),
+        }
+    };
+    // small: one file, with a position
+    let mm = m.clone();
+    v.push(ok("small", make_image(move || {
+        o(&format!("{mm}/f0"), libc::O_RDWR, 3)?;
+        seek(3, 5, libc::SEEK_SET);
+        std::env::set_current_dir(&mm).map_err(|e| e.to_string())
+    }, 0)?)?);
+    // many fds, shared (dup'd) files, cloexec, append, positions, dirs
+    let mm = m.clone();
+    v.push(ok("many+shared", make_image(move || {
+        for i in 0..30 {
+            let fl = [libc::O_RDONLY, libc::O_WRONLY, libc::O_RDWR, libc::O_RDWR | libc::O_APPEND][i % 4]
+                | if i % 3 == 0 { libc::O_CLOEXEC } else { 0 };
+            let fd = 3 + i as i32 * 2;
+            o(&format!("{mm}/f{}", i % 10), fl, fd)?;
+            seek(fd, (i * 37) as i64, libc::SEEK_SET);
+            if i % 5 == 0 {
+                dup2(fd, fd + 1)?;
+            }
+        }
+        o(&format!("{mm}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 70)?;
+        o(&format!("{mm}/sub/deep/er/leaf"), libc::O_RDONLY | libc::O_NOFOLLOW, 71)?;
+        std::env::set_current_dir(format!("{mm}/sub")).map_err(|e| e.to_string())
+    }, 0)?)?);
+    // directories with readdir positions, cwd deep
+    let mm = m.clone();
+    v.push(ok("dirs", make_image(move || {
+        o(&format!("{mm}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
+        let mut buf = vec![0u8; 512];
+        // SAFETY: buffer valid.
+        unsafe { libc::syscall(libc::SYS_getdents64, 3, buf.as_mut_ptr(), buf.len()) };
+        o(&mm, libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
+        o(&format!("{mm}/sub/deep"), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 9)?;
+        std::env::set_current_dir(format!("{mm}/sub/deep/er")).map_err(|e| e.to_string())
+    }, 0)?)?);
+    // large: 400 fds spread up to 990
+    let mm = m.clone();
+    v.push(ok("large", make_image(move || {
+        for i in 0..400 {
+            let fd = 3 + i * 2 + (i / 100) * 30;
+            o(&format!("{mm}/f{}", i % 10), if i % 2 == 0 { libc::O_RDONLY } else { libc::O_RDWR }, fd)?;
+            if i % 7 == 0 {
+                seek(fd, i as i64, libc::SEEK_SET);
+            }
+        }
+        Ok(())
+    }, 0)?)?);
+    // empty file table
+    v.push(ok("empty", make_image(|| Ok(()), 0)?)?);
+    // a failed checkpoint: ends with an ERROR record
+    let mm = m.clone();
+    let (img, r) = make_image(move || {
+        o(&format!("{mm}/f1"), libc::O_RDONLY, 3)?;
+        o("/proc/self/status", libc::O_RDONLY, 4)?;
+        Ok(())
+    }, 0)?;
+    if r != Err(libc::EBADF) {
+        return Err(format!("checkpoint with a /proc fd: expected EBADF, got {r:?}"));
+    }
+    v.push(("error", img));
+    let _ = CHECKPOINT_SKIP_UNSUPPORTED;
+    Ok(v)
+}
+
+// ---------------------------------------------------------------- the fuzzer
+
+fn cmdline_param(key: &str) -> Option<String> {
+    let c = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    c.split_whitespace().find_map(|a| a.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+fn param_u64(env: &str, cmd: &str) -> Option<u64> {
+    std::env::var(env).ok().or_else(|| cmdline_param(cmd)).and_then(|s| s.parse().ok())
+}
+
+/// What the child saw.
+enum Verdict {
+    Err(i32, String),
+    Ok(i64),
+    Bad(String),
+}
+
+/// errnos an image the decoder accepts may still fail with: reopening the
+/// files, looking up the root and cwd (open(2)'s errors) and RLIMIT_NOFILE.
+const OPEN_ERRNOS: &[i32] = &[
+    libc::ENOENT, libc::EACCES, libc::EPERM, libc::ESTALE, libc::EISDIR, libc::ENOTDIR, libc::EINVAL,
+    libc::ENAMETOOLONG, libc::ELOOP, libc::EMFILE, libc::ESPIPE, libc::ENXIO, libc::ENODEV, libc::EROFS,
+    libc::ETXTBSY, libc::EOVERFLOW, libc::EFBIG,
+];
+
+/// In the forked child: restart(2) from IMG, check the state, return the verdict.
+fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64) -> Verdict {
+    let rl = libc::rlimit { rlim_cur: CHILD_NOFILE, rlim_max: CHILD_NOFILE };
+    // SAFETY: setrlimit with a valid struct; fd calls on integers.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+        libc::ftruncate(LOG, 0);
+        libc::lseek(LOG, 0, libc::SEEK_SET);
+        libc::lseek(IMG, 0, libc::SEEK_SET);
+    }
+    let before = snap(&[LOG]);
+    let r = restart(0, IMG, flags, LOG);
+    let dry = flags & RESTART_DRY_RUN != 0;
+    match r {
+        Err(e) => {
+            let e = e.raw_os_error().unwrap_or(0);
+            let after = snap(&[LOG]);
+            let log = String::from_utf8_lossy(&get_bytes(LOG)).into_owned();
+            if before != after {
+                return Verdict::Bad(format!("restart failed with {} but changed the caller:\n{}", en(e), snap_diff(&before, &after)));
+            }
+            Verdict::Err(e, log)
+        }
+        Ok(n) => {
+            let im = match dec {
+                Ok(im) => im,
+                Err(_) => return Verdict::Ok(n), // judged by the parent
+            };
+            if n != im.fds.len() as i64 {
+                return Verdict::Bad(format!("restart returned {n}, image has {} fds", im.fds.len()));
+            }
+            if dry {
+                let after = snap(&[LOG]);
+                if before != after {
+                    return Verdict::Bad(format!("RESTART_DRY_RUN succeeded and changed the caller:\n{}", snap_diff(&before, &after)));
+                }
+                return Verdict::Ok(n);
+            }
+            match verify_restored(im, &before) {
+                Ok(()) => Verdict::Ok(n),
+                Err(e) => Verdict::Bad(e),
+            }
+        }
+    }
+}
+
+/// After a successful restart: the fd table, cwd and umask are what `im` says,
+/// every other fd is untouched.
+pub fn verify_restored(im: &Image, before: &Snap) -> R {
+    let same_root = im.root == b"/";
+    let after = snap(&[LOG]);
+    let mut errs = Vec::new();
+    for d in &im.fds {
+        let f = match im.file_of(d) {
+            Some(f) => f,
+            None => {
+                errs.push(format!("fd {}: objref {} not in image", d.fd, d.fd_objref));
+                continue;
+            }
+        };
+        let got = after.fds.iter().find(|x| x.0 == d.fd);
+        let Some((_, link, pos, fl, fdfl)) = got else {
+            errs.push(format!("fd {} not installed", d.fd));
+            continue;
+        };
+        if same_root && link.as_bytes() != &f.name[..] {
+            errs.push(format!("fd {}: names {link}, image says {}", d.fd, String::from_utf8_lossy(&f.name)));
+        }
+        if (*fl & libc::O_ACCMODE) as u32 != f.file.f_flags & 3 {
+            errs.push(format!("fd {}: access mode {:#o}, image {:#o}", d.fd, fl & 3, f.file.f_flags & 3));
+        }
+        let want_fl = f.file.f_flags & (libc::O_APPEND | libc::O_NONBLOCK) as u32;
+        if (*fl as u32) & (libc::O_APPEND | libc::O_NONBLOCK) as u32 != want_fl {
+            errs.push(format!("fd {}: flags {fl:#o}, image {:#o}", d.fd, f.file.f_flags));
+        }
+        if (*fdfl & libc::FD_CLOEXEC != 0) != (d.close_on_exec != 0) {
+            errs.push(format!("fd {}: FD_CLOEXEC {fdfl}, image {}", d.fd, d.close_on_exec));
+        }
+        if f.file.i_mode & 0o170000 == 0o100000 && *pos != f.file.f_pos {
+            errs.push(format!("fd {}: position {pos}, image {}", d.fd, f.file.f_pos));
+        }
+    }
+    // fds the image does not name are untouched
+    for x in &before.fds {
+        if !im.fds.iter().any(|d| d.fd == x.0) && !after.fds.contains(x) {
+            errs.push(format!("fd {} not in the image changed: {x:?}", x.0));
+        }
+    }
+    for x in &after.fds {
+        if !im.fds.iter().any(|d| d.fd == x.0) && !before.fds.iter().any(|b| b.0 == x.0) {
+            errs.push(format!("fd {} appeared: {x:?}", x.0));
+        }
+    }
+    if same_root && after.cwd.as_bytes() != &im.cwd[..] {
+        errs.push(format!("cwd {}, image {}", after.cwd, String::from_utf8_lossy(&im.cwd)));
+    }
+    if after.umask != im.fs.umask {
+        errs.push(format!("umask {:#o}, image {:#o}", after.umask, im.fs.umask));
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("restart succeeded but the result differs from the image:\n  {}", errs.join("\n  ")))
+    }
+}
+
+/// Run one image through restart(2) in a forked child.
+fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image::ImageError>), String> {
+    set_bytes(IMG, img)?;
+    let dec = scan(img).result;
+    let mut p = [0i32; 2];
+    // SAFETY: pipe into a 2-int array.
+    unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) };
+    let pid = fork()?;
+    if pid == 0 {
+        dup2(p[1], RES).ok();
+        close(p[0]);
+        close(p[1]);
+        // SAFETY: alarm only arms a timer.
+        unsafe { libc::alarm(30) };
+        let v = child_restart(&dec, flags);
+        let msg = match v {
+            Verdict::Err(e, log) => format!("E {e}\n{log}"),
+            Verdict::Ok(n) => format!("O {n}\n"),
+            Verdict::Bad(s) => format!("B 0\n{s}"),
+        };
+        let b = &msg.as_bytes()[..msg.len().min(16000)];
+        // SAFETY: writing our own buffer.
+        unsafe { libc::write(RES, b.as_ptr().cast(), b.len()) };
+        exit(0);
+    }
+    close(p[1]);
+    let msg = read_all(p[0]);
+    close(p[0]);
+    let st = wait(pid);
+    if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+        return Ok((Verdict::Bad(format!("fuzz child {}", status_text(st))), dec));
+    }
+    let (head, rest) = msg.split_once('\n').unwrap_or((&msg, ""));
+    let num: i64 = head.get(2..).and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+    let v = match head.chars().next() {
+        Some('E') => Verdict::Err(num as i32, rest.to_string()),
+        Some('O') => Verdict::Ok(num),
+        Some('B') => Verdict::Bad(rest.to_string()),
+        _ => Verdict::Bad(format!("fuzz child said {msg:?}")),
+    };
+    Ok((v, dec))
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub tried: usize,
+    pub errnos: BTreeMap<String, usize>,
+    pub accepted: usize,
+    pub accepted_dry: usize,
+    pub dec_kinds: BTreeMap<&'static str, usize>,
+    pub failures: Vec<String>,
+    pub nfail: usize,
+}
+
+impl Stats {
+    fn fail(&mut self, s: String) {
+        self.nfail += 1;
+        if self.failures.len() < 12 {
+            self.failures.push(s);
+        }
+    }
+}
+
+/// Judge one image; `what` names it for replay.
+fn judge(st: &mut Stats, what: &str, img: &[u8], flags: u64) -> R {
+    let (v, dec) = run_one(img, flags)?;
+    st.tried += 1;
+    let kind = match &dec {
+        Ok(_) => "valid",
+        Err(e) => e.kind(),
+    };
+    *st.dec_kinds.entry(kind).or_default() += 1;
+    let hex = || {
+        let n = img.len().min(160);
+        let h: Vec<String> = img[..n].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{} bytes: {}{}", img.len(), h.join(""), if img.len() > n { "..." } else { "" })
+    };
+    match v {
+        Verdict::Bad(s) => st.fail(format!("{what}: {s}\n  image {}", hex())),
+        Verdict::Ok(n) => {
+            if flags & RESTART_DRY_RUN != 0 {
+                st.accepted_dry += 1;
+            } else {
+                st.accepted += 1;
+            }
+            *st.errnos.entry("success".into()).or_default() += 1;
+            if let Err(e) = &dec {
+                st.fail(format!("{what}: restart returned {n} for an image the decoder rejects ({e})\n  image {}", hex()));
+            }
+        }
+        Verdict::Err(e, log) => {
+            *st.errnos.entry(en(e)).or_default() += 1;
+            let parse_err = log.contains(" at offset ");
+            match &dec {
+                Err(de) => {
+                    let want = de.errno();
+                    if e != want && e != libc::EMFILE {
+                        st.fail(format!("{what}: restart gave {}, decoder predicts {} ({de}); kernel log: {}\n  image {}", en(e), en(want), log.trim(), hex()));
+                    }
+                }
+                Ok(_) => {
+                    if !OPEN_ERRNOS.contains(&e) || (e == libc::EINVAL && parse_err) {
+                        st.fail(format!("{what}: decoder accepts, restart gave {}; kernel log: {}\n  image {}", en(e), log.trim(), hex()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The systematic part: every truncation at and inside every record, every
+/// record deleted and duplicated (sealed), for the given base images.
+fn systematic(bases: &[(&'static str, Vec<u8>)], st: &mut Stats, limit: usize) -> R {
+    for (name, img) in bases.iter().filter(|b| b.0 == "small" || b.0 == "dirs" || b.0 == "error") {
+        let recs = mutate::split(img);
+        let body: Vec<Vec<u8>> = recs[..recs.len() - 1].to_vec();
+        let mut off = 0usize;
+        let mut cuts = Vec::new();
+        for r in &recs {
+            for k in (0..r.len()).step_by(4) {
+                cuts.push(off + k);
+            }
+            off += r.len();
+        }
+        for c in cuts {
+            if st.tried >= limit {
+                return Ok(());
+            }
+            judge(st, &format!("base {name} truncated to {c}"), &img[..c], 0)?;
+        }
+        for i in 0..body.len() {
+            if st.tried + 3 >= limit {
+                return Ok(());
+            }
+            let mut b = body.clone();
+            b.remove(i);
+            judge(st, &format!("base {name} record {i} deleted, sealed"), &mutate::seal(&b), 0)?;
+            let mut b = body.clone();
+            b.insert(i, body[i].clone());
+            judge(st, &format!("base {name} record {i} duplicated, sealed"), &mutate::seal(&b), 0)?;
+            judge(st, &format!("base {name} records 0..{i}, sealed"), &mutate::seal(&body[..i]), 0)?;
+        }
+    }
+    Ok(())
+}
+
+/// Open some fds in the driver that the children inherit and restart(2) may
+/// replace (victims), and the image/log memfds.
+fn fuzz_setup(mnt: &str) -> R {
+    let m = memfd("img")?;
+    dup2(m, IMG)?;
+    close(m);
+    let l = memfd("log")?;
+    dup2(l, LOG)?;
+    close(l);
+    o(&format!("{mnt}/f9"), libc::O_RDONLY, 3)?;
+    o(&format!("{mnt}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
+    o(&format!("{mnt}/f8"), libc::O_RDWR | libc::O_CLOEXEC, 10)?;
+    seek(10, 77, libc::SEEK_SET);
+    Ok(())
+}
+
+fn fuzz_teardown() {
+    for fd in [IMG, LOG, 3, 4, 10] {
+        close(fd);
+    }
+}
+
+/// Report lines shared by the fuzz cases.
+pub fn report(st: &Stats, secs: f64) {
+    println!("# fuzz: {} images tried in {:.1} s ({:.1} ms each)", st.tried, secs, secs * 1000.0 / st.tried.max(1) as f64);
+    let h: Vec<String> = st.errnos.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("# fuzz: restart(2) results: {}", h.join(", "));
+    println!("# fuzz: accepted {} (+{} dry run), each verified valid by ckpt-image and against the fd table", st.accepted, st.accepted_dry);
+    let k: Vec<String> = st.dec_kinds.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!("# fuzz: decoder verdicts: {}", k.join(", "));
+}
+
+fn fuzz() -> R {
+    let n = param_u64("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
+    let seed0 = param_u64("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let bases = base_images(MNT)?;
+        let sizes: Vec<String> = bases.iter().map(|(w, b)| format!("{w} {}", b.len())).collect();
+        println!("# fuzz: base images (bytes): {}", sizes.join(", "));
+        fuzz_setup(MNT)?;
+        let splats0 = kmsg_splats().len();
+        let mut st = Stats::default();
+        let t0 = Instant::now();
+        let res = (|| {
+            if seed0.is_none() {
+                systematic(&bases, &mut st, n / 3)?;
+            }
+            let start = seed0.unwrap_or(1);
+            let mut s = start;
+            while st.tried < n {
+                let bi = (s % bases.len() as u64) as usize;
+                let di = ((s / 7) % bases.len() as u64) as usize;
+                let m = mutate::mutate(&bases[bi].1, &bases[di].1, MNT, s);
+                let flags = if s % 4 == 3 { RESTART_DRY_RUN } else { 0 };
+                let what = format!("seed {s} (base {}, donor {}, flags {flags}): {}", bases[bi].0, bases[di].0, m.ops.join("; "));
+                judge(&mut st, &what, &m.bytes, flags)?;
+                s += 1;
+            }
+            Ok::<(), String>(())
+        })();
+        fuzz_teardown();
+        res?;
+        report(&st, t0.elapsed().as_secs_f64());
+        new_splats(splats0)?;
+        if st.nfail > 0 {
+            return Err(format!("{} of {} images misbehaved; first ones:\n{}", st.nfail, st.tried, st.failures.join("\n")));
+        }
+        if st.accepted + st.accepted_dry == 0 {
+            println!("# fuzz: note: no mutant was accepted");
+        }
+        Ok(())
+    })();
+    umount(MNT);
+    r
+}
+
+// ------------------------------------------------- fixed hostile-image cases
+
+/// Hand-made variants of one valid image, each "valid except for X", with
+/// the errno restart(2) must give.
+fn hostile_fixed() -> R {
+    use ckpt_image::Record;
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let bases = base_images(MNT)?;
+        let small = decode(&bases[0].1).map_err(|e| e.to_string())?;
+        fuzz_setup(MNT)?;
+        let splats0 = kmsg_splats().len();
+        let mut errs = Vec::new();
+        let recs = small.records();
+        let name_idx = recs.len() - 2; // FILE_NAME of the one file
+        let mut check = |what: String, recs: Vec<Record>, want: &[i32]| -> R {
+            let img = mutate::sealed(&recs);
+            let (v, _) = run_one(&img, 0)?;
+            match v {
+                Verdict::Err(e, log) if want.contains(&e) => {
+                    let _ = log;
+                }
+                Verdict::Err(e, log) => errs.push(format!("{what}: got {}, want {}; log: {}", en(e), want.iter().map(|&w| en(w)).collect::<Vec<_>>().join("/"), log.trim())),
+                Verdict::Ok(n) => errs.push(format!("{what}: restart succeeded ({n})")),
+                Verdict::Bad(s) => errs.push(format!("{what}: {s}")),
+            }
+            Ok(())
+        };
+        let einval = &[libc::EINVAL][..];
+        let with_name = |n: &[u8]| {
+            let mut r = recs.clone();
+            r[name_idx] = Record::FileName(n.to_vec());
+            r
+        };
+        for n in ["/../etc/passwd", "/mnt/fuzz/../fuzz/f0", "/mnt/fuzz/./f0", "mnt/fuzz/f0", "", "/mnt/fuzz//f0", "/mnt/fuzz/f0/"] {
+            check(format!("file name {n:?}"), with_name(n.as_bytes()), einval)?;
+        }
+        check("file name with an embedded NUL".into(), with_name(b"/mnt/fuzz/f0\0/etc/passwd"), einval)?;
+        let long = format!("/mnt/fuzz/{}", "x/".repeat(2100));
+        check("file name longer than CKPT_NAME_MAX".into(), with_name(long.trim_end_matches('/').as_bytes()), einval)?;
+        let mut l2 = String::from("/mnt/fuzz");
+        while l2.len() < 4095 {
+            l2.push_str("/y");
+        }
+        l2.truncate(4095);
+        check("4095-byte name (fits the format, too long for open)".into(), with_name(l2.as_bytes()), &[libc::ENAMETOOLONG, libc::ENOENT])?;
+        check("name of a 0600 file with O_RDWR is reopened as root".into(), with_name(b"/mnt/fuzz/nonexistent"), &[libc::ENOENT])?;
+        // outside-root absolute paths are plain absolute paths: for root they
+        // open (open(2) would); a file of another type gives ESTALE
+        check("regular file record naming a directory".into(), with_name(b"/mnt/fuzz/d0"), &[libc::ESTALE, libc::EISDIR])?;
+        check("regular file record naming /dev/null".into(), with_name(b"/dev/null"), &[libc::ESTALE])?;
+        // root and cwd
+        let mut r = recs.clone();
+        r[2] = Record::FileName(b"/nonexistent".to_vec());
+        check("root that does not exist".into(), r, &[libc::ENOENT])?;
+        let mut r = recs.clone();
+        r[3] = Record::FileName(b"/mnt/fuzz/f0".to_vec());
+        check("cwd that is a file".into(), r, &[libc::ENOTDIR])?;
+        let mut r = recs.clone();
+        r[3] = Record::FileName(b"/../..".to_vec());
+        check("cwd /../..".into(), r, einval)?;
+        // huge fds
+        for fd in [1000, 1024, 65536, i32::MAX] {
+            let mut r = recs.clone();
+            let l = r.len() - 1;
+            if let Record::FileDesc(d) = &mut r[l] {
+                d.fd = fd;
+            }
+            check(format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})"), r, &[libc::EMFILE])?;
+        }
+        for fd in [-1, i32::MIN] {
+            let mut r = recs.clone();
+            let l = r.len() - 1;
+            if let Record::FileDesc(d) = &mut r[l] {
+                d.fd = fd;
+            }
+            check(format!("fd {fd}"), r, einval)?;
+        }
+        // f_pos beyond anything, on a regular file and on a directory
+        let dirs = decode(&bases[2].1).map_err(|e| e.to_string())?;
+        for (what, im) in [("file", &small), ("directory", &dirs)] {
+            for p in [i64::MAX, 1 << 40] {
+                let mut r = im.records();
+                for x in r.iter_mut() {
+                    if let Record::File(f) = x {
+                        f.f_pos = p;
+                    }
+                }
+                check(format!("{what} f_pos {p}"), r, &[libc::EINVAL, libc::ENXIO, libc::EOVERFLOW])?;
+            }
+        }
+        // nr_fds larger than what can follow
+        let mut r = recs.clone();
+        if let Record::FileTable(t) = &mut r[4] {
+            t.nr_fds = u32::MAX;
+        }
+        check("nr_fds 0xffffffff".into(), r, einval)?;
+        fuzz_teardown();
+        new_splats(splats0)?;
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
+    })();
+    fuzz_teardown();
+    umount(MNT);
+    r
+}

@@ -1,0 +1,700 @@
+//! Privileges, concurrency, umount/rmmod races and leaks of checkpoint(2)
+//! and restart(2) (issue 6).  Helpers come from `fuzz_cases`.
+
+use crate::case::Case;
+use crate::fuzz_cases::{
+    close, close_range, cstr, dup2, en, ensure_module, errno, exit, fork, get_bytes, in_child,
+    kmsg_splats, make_image, memfd, mount_cr, new_splats, open_at, populate, read_all, seek, set_bytes, snap,
+    snap_diff, umount, verify_restored, wait, R,
+};
+use ckpt_image::syscalls::{checkpoint, restart};
+use ckpt_image::{decode, RESTART_DRY_RUN};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const MNT: &str = "/mnt/hard";
+const UID: u32 = 1000;
+
+pub fn cases() -> Vec<Case> {
+    vec![
+        Case { name: "ckpt-perm: unprivileged checkpoint of a root process is EPERM, of its own processes works", run: perm_checkpoint },
+        Case { name: "ckpt-perm: unprivileged restart never gets more access than open(2) (EACCES, EPERM, nothing changes)", run: perm_restart },
+        Case { name: "ckpt-race: checkpoint loop while others create, unlink, rename and readdir in the same directory", run: race_churn },
+        Case { name: "ckpt-race: checkpoint of a process that is restarting (EBUSY or a valid image)", run: race_ckpt_restart },
+        Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: race_umount_rmmod },
+        Case { name: "ckpt-leak: 1000 checkpoint/restart cycles leave Slab, file count and fds bounded", run: leak_cycles },
+    ]
+}
+
+// --------------------------------------------------------------- privileges
+
+fn drop_to_user() -> R {
+    // SAFETY: credential syscalls with integers.
+    unsafe {
+        let g = [UID];
+        if libc::setgroups(1, g.as_ptr()) != 0 {
+            return Err(format!("setgroups: {}", en(errno())));
+        }
+        if libc::setresgid(UID, UID, UID) != 0 || libc::setresuid(UID, UID, UID) != 0 {
+            return Err(format!("setresuid/gid {UID}: {}", en(errno())));
+        }
+        // a uid change clears dumpable; a user may ptrace (and checkpoint)
+        // their own processes only when they are dumpable
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
+        if libc::geteuid() != UID || libc::getegid() != UID {
+            return Err("still privileged".into());
+        }
+    }
+    Ok(())
+}
+
+/// A child that pauses until killed (a checkpoint target).
+struct Paused(i32);
+impl Paused {
+    fn new<F: FnOnce() -> R>(setup: F) -> Result<Paused, String> {
+        let mut p = [0i32; 2];
+        // SAFETY: pipe into a 2-int array.
+        unsafe { libc::pipe(p.as_mut_ptr()) };
+        let pid = fork()?;
+        if pid == 0 {
+            close(p[0]);
+            let ok = setup().is_ok();
+            // SAFETY: write one byte, then wait to be killed.
+            unsafe {
+                libc::write(p[1], if ok { b"y".as_ptr() } else { b"n".as_ptr() }.cast(), 1);
+                close(p[1]);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        close(p[1]);
+        let s = read_all(p[0]);
+        close(p[0]);
+        let me = Paused(pid);
+        if s != "y" {
+            return Err("target child setup failed".into());
+        }
+        Ok(me)
+    }
+}
+impl Drop for Paused {
+    fn drop(&mut self) {
+        // SAFETY: kill and reap our child.
+        unsafe {
+            libc::kill(self.0, libc::SIGKILL);
+        }
+        wait(self.0);
+    }
+}
+
+fn ck_into(pid: i32, fd: i32) -> Result<i64, i32> {
+    checkpoint(pid, fd, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+fn perm_checkpoint() -> R {
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let img = memfd("img")?;
+        dup2(img, 900)?;
+        close(img);
+        // a root process holding a root-only file
+        let m = MNT.to_string();
+        let rootp = Paused::new(move || {
+            close_range(3, 899);
+            open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5).map(|_| ())
+        })?;
+        let rpid = rootp.0;
+        let res = in_child("unprivileged child", 60, move || {
+            drop_to_user()?;
+            close_range(3, 899);
+            // root's process: EPERM, and nothing is written
+            set_bytes(900, b"")?;
+            match ck_into(rpid, 900) {
+                Err(e) if e == libc::EPERM => {}
+                r => return Err(format!("checkpoint of root's pid {rpid}: expected EPERM, got {r:?}")),
+            }
+            let b = get_bytes(900);
+            if !b.is_empty() {
+                return Err(format!("EPERM checkpoint wrote {} bytes", b.len()));
+            }
+            // pid 1 too
+            match ck_into(1, 900) {
+                Err(e) if e == libc::EPERM => {}
+                r => return Err(format!("checkpoint of pid 1: expected EPERM, got {r:?}")),
+            }
+            // self: works
+            open_at(&format!("{MNT}/ro"), libc::O_RDONLY, 0, 7)?;
+            let id = ck_into(0, 900).map_err(|e| format!("self-checkpoint as uid {UID}: {}", en(e)))?;
+            let im = decode(&get_bytes(900)).map_err(|e| format!("own image: {e}"))?;
+            if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 7 {
+                return Err(format!("own image: id {id}, fds {:?}", im.fds));
+            }
+            // own child: works
+            let kid = Paused::new(|| {
+                close_range(3, 899);
+                open_at(&format!("{MNT}/f1"), libc::O_RDONLY, 0, 4).map(|_| ())
+            })?;
+            set_bytes(900, b"")?;
+            let id = ck_into(kid.0, 900).map_err(|e| format!("checkpoint of own child as uid {UID}: {}", en(e)))?;
+            let im = decode(&get_bytes(900)).map_err(|e| format!("own child's image: {e}"))?;
+            if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 4 || im.files[0].name != format!("{MNT}/f1").into_bytes() {
+                return Err(format!("own child's image: {:?}", im.fds));
+            }
+            Ok(())
+        });
+        drop(rootp);
+        close(900);
+        res
+    })();
+    umount(MNT);
+    r
+}
+
+/// Image of a root child that ran `setup` (file fds are opened as root).
+fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
+    let (img, r) = make_image(setup, 0)?;
+    r.map_err(|e| format!("making the image: checkpoint {}", en(e)))?;
+    Ok(img)
+}
+
+fn perm_restart() -> R {
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let m = MNT.to_string();
+        let cd = move || std::env::set_current_dir(&m).map_err(|e| e.to_string());
+        // images made by root
+        let m = MNT.to_string();
+        let secret = root_image({ let c = cd.clone(); move || { open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5)?; c() } })?;
+        let m = MNT.to_string();
+        let ro_rdwr = root_image({ let c = cd.clone(); move || { open_at(&format!("{m}/ro"), libc::O_RDWR, 0, 5)?; c() } })?;
+        let m = MNT.to_string();
+        let ro_rdonly = root_image({ let c = cd.clone(); move || {
+            open_at(&format!("{m}/ro"), libc::O_RDONLY, 0, 5)?;
+            seek(5, 3, libc::SEEK_SET);
+            c()
+        } })?;
+        let m = MNT.to_string();
+        let noexec_cwd = root_image(move || std::env::set_current_dir(format!("{m}/noexec")).map_err(|e| e.to_string()))?;
+        // a chrooted process: its root is MNT
+        let m = MNT.to_string();
+        let chrooted = root_image(move || {
+            let c = cstr(&m);
+            // SAFETY: valid C string.
+            if unsafe { libc::chroot(c.as_ptr()) } != 0 {
+                return Err(format!("chroot: {}", en(errno())));
+            }
+            std::env::set_current_dir("/").map_err(|e| e.to_string())
+        })?;
+        // O_NOATIME on a file the user does not own (open(2): EPERM)
+        let mut im = decode(&ro_rdonly).map_err(|e| e.to_string())?;
+        im.files[0].file.f_flags |= libc::O_NOATIME as u32;
+        let noatime = im.encode();
+        // a path through /proc/1 (init's root: needs ptrace rights)
+        let mut im = decode(&ro_rdonly).map_err(|e| e.to_string())?;
+        im.files[0].name = format!("/proc/1/root{MNT}/ro").into_bytes();
+        let proc1 = im.encode();
+
+        let cases: Vec<(&str, Vec<u8>, Option<i32>)> = vec![
+            ("0600 root file O_RDONLY", secret, Some(libc::EACCES)),
+            ("0644 root file O_RDWR", ro_rdwr, Some(libc::EACCES)),
+            ("cwd without search permission", noexec_cwd, Some(libc::EACCES)),
+            ("root change without CAP_SYS_CHROOT", chrooted, Some(libc::EPERM)),
+            ("O_NOATIME on another user's file", noatime, Some(libc::EPERM)),
+            ("path through /proc/1/root", proc1, Some(libc::EACCES)),
+            ("0644 root file O_RDONLY", ro_rdonly, None),
+        ];
+        let img = memfd("img")?;
+        dup2(img, 900)?;
+        close(img);
+        let mut errs = Vec::new();
+        for (what, bytes, want) in cases {
+            set_bytes(900, &bytes)?;
+            let im = decode(&bytes).map_err(|e| format!("{what}: {e}"))?;
+            let r = in_child(what, 60, move || {
+                // a victim fd at the number the image restores, and another
+                open_at("/dev/null", libc::O_RDONLY, 0, 5)?;
+                open_at("/dev/null", libc::O_WRONLY, 0, 6)?;
+                drop_to_user()?;
+                std::env::set_current_dir("/home/user").ok();
+                for f in [0, 1, 2] {
+                    close(f);
+                }
+                seek(900, 0, libc::SEEK_SET);
+                for flags in [RESTART_DRY_RUN, 0] {
+                    let before = snap(&[]);
+                    let r = restart(0, 900, flags, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+                    let after = snap(&[]);
+                    match (want, r) {
+                        (Some(w), Err(e)) if e == w => {
+                            if before != after {
+                                return Err(format!("flags {flags}: failed with {} but changed:\n{}", en(e), snap_diff(&before, &after)));
+                            }
+                        }
+                        (Some(w), r) => return Err(format!("flags {flags}: expected {}, got {r:?}", en(w))),
+                        (None, Ok(1)) if flags == RESTART_DRY_RUN => {
+                            if before != after {
+                                return Err(format!("dry run changed:\n{}", snap_diff(&before, &after)));
+                            }
+                        }
+                        (None, Ok(1)) => {
+                            verify_restored(&im, &before)?;
+                            // the restored fd is read-only: writes fail with EBADF
+                            // SAFETY: write from a static buffer.
+                            let w = unsafe { libc::write(5, b"x".as_ptr().cast(), 1) };
+                            if w != -1 || errno() != libc::EBADF {
+                                return Err(format!("write to the restored O_RDONLY fd: {w}, {}", en(errno())));
+                            }
+                        }
+                        (None, r) => return Err(format!("flags {flags}: expected success, got {r:?}")),
+                    }
+                }
+                Ok(())
+            });
+            if let Err(e) = r {
+                errs.push(e);
+            }
+        }
+        close(900);
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+    })();
+    umount(MNT);
+    r
+}
+
+// -------------------------------------------------------------- concurrency
+
+fn spawn_loop<F: Fn(u64) + 'static>(secs: u64, f: F) -> Result<i32, String> {
+    let pid = fork()?;
+    if pid == 0 {
+        close_range(3, u32::MAX);
+        // SAFETY: alarm only arms a timer.
+        unsafe { libc::alarm(secs as u32 + 30) };
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut i = 0u64;
+        while Instant::now() < end {
+            f(i);
+            i += 1;
+        }
+        exit(0);
+    }
+    Ok(pid)
+}
+
+const CHURN_SECS: u64 = 10;
+
+fn race_churn() -> R {
+    mount_cr(MNT)?;
+    let splats0 = kmsg_splats().len();
+    let r = (|| {
+        populate(MNT)?;
+        let d = format!("{MNT}/churn");
+        std::fs::create_dir_all(format!("{d}/sub0")).map_err(|e| e.to_string())?;
+        for i in 0..20 {
+            std::fs::write(format!("{d}/f{i}"), b"0123456789").map_err(|e| e.to_string())?;
+        }
+        let mut pids = Vec::new();
+        let dd = d.clone();
+        pids.push(spawn_loop(CHURN_SECS, move |i| {
+            let p = format!("{dd}/f{}", i % 20);
+            if i % 2 == 0 {
+                let _ = std::fs::remove_file(&p);
+            } else {
+                let _ = std::fs::write(&p, b"0123456789");
+            }
+            let _ = std::fs::write(format!("{dd}/new{}", i % 50), b"n");
+            let _ = std::fs::remove_file(format!("{dd}/new{}", (i + 25) % 50));
+        })?);
+        let dd = d.clone();
+        pids.push(spawn_loop(CHURN_SECS, move |i| {
+            let a = format!("{dd}/f{}", i % 20);
+            let b = format!("{dd}/f{}", (i * 7 + 3) % 20);
+            let _ = std::fs::rename(&a, &b);
+            let s0 = format!("{dd}/sub{}", i % 2);
+            let s1 = format!("{dd}/sub{}", (i + 1) % 2);
+            let _ = std::fs::rename(&s0, &s1);
+        })?);
+        let dd = d.clone();
+        pids.push(spawn_loop(CHURN_SECS, move |_| {
+            if let Ok(rd) = std::fs::read_dir(&dd) {
+                for e in rd.flatten() {
+                    let _ = e.metadata();
+                }
+            }
+        })?);
+        // the target: keeps (re)opening files, dup'ing, chdir'ing into the churn
+        let dd = d.clone();
+        let target = spawn_loop(CHURN_SECS + 2, move |i| {
+            let _ = open_at(&format!("{dd}/f{}", i % 20), libc::O_RDWR, 0, 5 + (i % 4) as i32);
+            let _ = open_at(&dd, libc::O_RDONLY | libc::O_DIRECTORY, 0, 12);
+            let mut buf = [0u8; 256];
+            // SAFETY: buffer valid.
+            unsafe { libc::syscall(libc::SYS_getdents64, 12, buf.as_mut_ptr(), buf.len()) };
+            let _ = dup2(5, 20);
+            let _ = std::env::set_current_dir(format!("{dd}/sub{}", i % 2));
+            if i % 3 == 0 {
+                close(6);
+            }
+        })?;
+        let img = memfd("img")?;
+        dup2(img, 900)?;
+        close(img);
+        let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+        let mut errs = Vec::new();
+        let end = Instant::now() + Duration::from_secs(CHURN_SECS);
+        let mut n = 0;
+        while Instant::now() < end {
+            set_bytes(900, b"")?;
+            let r = ck_into(target, 900);
+            let b = get_bytes(900);
+            n += 1;
+            match r {
+                Ok(_) => {
+                    let im = match decode(&b) {
+                        Ok(im) => im,
+                        Err(e) => {
+                            errs.push(format!("checkpoint #{n} succeeded, image invalid: {e}"));
+                            continue;
+                        }
+                    };
+                    // dry-run restart in a child: success or a clean errno
+                    let rr = restart_dry_in_child(900)?;
+                    let key = match rr {
+                        Ok(k) if k == im.fds.len() as i64 => "ok, dry run ok".to_string(),
+                        Ok(k) => {
+                            errs.push(format!("dry run returned {k}, image has {} fds", im.fds.len()));
+                            "bad".into()
+                        }
+                        Err(e) if [libc::ENOENT, libc::ESTALE, libc::ENOTDIR].contains(&e) => format!("ok, dry run {}", en(e)),
+                        Err(e) => {
+                            errs.push(format!("dry run of a fresh image: {}", en(e)));
+                            "bad".into()
+                        }
+                    };
+                    *hist.entry(key).or_default() += 1;
+                }
+                Err(e) => {
+                    // clean errors: an unlinked file or cwd (EBADF), the target exiting (ESRCH)
+                    if ![libc::EBADF, libc::ESRCH].contains(&e) {
+                        errs.push(format!("checkpoint #{n}: {}", en(e)));
+                    }
+                    if !b.is_empty() {
+                        match decode(&b) {
+                            Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -e => {}
+                            other => errs.push(format!("failed checkpoint #{n} ({}): image is {other:?}", en(e))),
+                        }
+                    }
+                    *hist.entry(format!("checkpoint {}", en(e))).or_default() += 1;
+                }
+            }
+            if errs.len() > 10 {
+                break;
+            }
+        }
+        for p in pids {
+            let st = wait(p);
+            if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+                errs.push(format!("churn child: status {st:#x}"));
+            }
+        }
+        // SAFETY: stop the target.
+        unsafe { libc::kill(target, libc::SIGKILL) };
+        wait(target);
+        close(900);
+        let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("# race: {n} checkpoints in {CHURN_SECS} s: {}", h.join(", "));
+        if hist.iter().filter(|(k, _)| k.starts_with("ok")).map(|x| *x.1).sum::<usize>() == 0 {
+            errs.push("no checkpoint succeeded".into());
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+    })();
+    umount(MNT);
+    r.and(new_splats(splats0))
+}
+
+/// RESTART_DRY_RUN of the image at `fd` in a forked child.
+fn restart_dry_in_child(fd: i32) -> Result<Result<i64, i32>, String> {
+    let pid = fork()?;
+    if pid == 0 {
+        seek(fd, 0, libc::SEEK_SET);
+        let r = restart(0, fd, RESTART_DRY_RUN, -1);
+        exit(match r {
+            Ok(n) => (n as i32).min(100),
+            Err(e) => 128 + e.raw_os_error().unwrap_or(0).min(127),
+        });
+    }
+    let st = wait(pid);
+    if !libc::WIFEXITED(st) {
+        return Err(format!("dry-run child: status {st:#x}"));
+    }
+    let c = libc::WEXITSTATUS(st);
+    Ok(if c >= 128 { Err(c - 128) } else { Ok(c as i64) })
+}
+
+fn race_ckpt_restart() -> R {
+    mount_cr(MNT)?;
+    let splats0 = kmsg_splats().len();
+    let r = (|| {
+        populate(MNT)?;
+        let m = MNT.to_string();
+        let base = root_image(move || {
+            for i in 0..8 {
+                open_at(&format!("{m}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
+            }
+            Ok(())
+        })?;
+        let img = memfd("img")?;
+        dup2(img, 901)?;
+        close(img);
+        set_bytes(901, &base)?;
+        // the target restarts the image over and over (its fds get replaced)
+        let target = spawn_loop(6, move |_| {
+            let _ = restart(0, 901, 0, -1);
+        })?;
+        let out = memfd("out")?;
+        dup2(out, 900)?;
+        close(out);
+        let mut hist: BTreeMap<String, usize> = BTreeMap::new();
+        let mut errs = Vec::new();
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            set_bytes(900, b"")?;
+            let r = ck_into(target, 900);
+            let b = get_bytes(900);
+            match r {
+                Ok(_) => match decode(&b) {
+                    Ok(im) if im.fds.iter().all(|d| d.fd == 901 || (3..11).contains(&d.fd)) => *hist.entry("ok".into()).or_default() += 1,
+                    Ok(im) => errs.push(format!("unexpected fds {:?}", im.fds)),
+                    Err(e) => errs.push(format!("image invalid: {e}")),
+                },
+                Err(e) => {
+                    if ![libc::ESRCH, libc::EBADF].contains(&e) {
+                        errs.push(format!("checkpoint: {}", en(e)));
+                    }
+                    *hist.entry(en(e)).or_default() += 1;
+                }
+            }
+            if errs.len() > 10 {
+                break;
+            }
+        }
+        let st = wait(target);
+        close(900);
+        close(901);
+        if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+            errs.push(format!("restarting target: status {st:#x}"));
+        }
+        let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("# race: checkpoint of a restarting process: {}", h.join(", "));
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+    })();
+    umount(MNT);
+    r.and(new_splats(splats0))
+}
+
+fn delete_module() -> Result<(), i32> {
+    let name = cstr("ramfs_cr");
+    // SAFETY: valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
+    if r == 0 { Ok(()) } else { Err(errno()) }
+}
+
+fn race_umount_rmmod() -> R {
+    let splats0 = kmsg_splats().len();
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let m = MNT.to_string();
+        let base = root_image(move || {
+            open_at(&format!("{m}/f0"), libc::O_RDWR, 0, 3)?;
+            open_at(&format!("{m}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 0, 4)?;
+            Ok(())
+        })?;
+        let img = memfd("img")?;
+        dup2(img, 901)?;
+        close(img);
+        set_bytes(901, &base)?;
+        // a process holding restored fds
+        let holder = Paused::new(|| {
+            close_range(0, 900);
+            seek(901, 0, libc::SEEK_SET);
+            match restart(0, 901, 0, -1) {
+                Ok(2) => Ok(()),
+                r => Err(format!("{r:?}")),
+            }
+        })?;
+        let mut errs = Vec::new();
+        let d = cstr(MNT);
+        // SAFETY: valid C string.
+        let u = unsafe { libc::umount2(d.as_ptr(), 0) };
+        if u == 0 || errno() != libc::EBUSY {
+            errs.push(format!("umount with restored fds open: {u}, {}", en(errno())));
+        }
+        // rmmod while mounted and in use, hammered while checkpoints go on
+        let end = Instant::now() + Duration::from_secs(3);
+        let out = memfd("out")?;
+        dup2(out, 900)?;
+        close(out);
+        let mut tries = 0;
+        while Instant::now() < end {
+            match delete_module() {
+                Err(e) if e == libc::EBUSY || e == libc::EAGAIN || e == libc::EWOULDBLOCK => {}
+                r => {
+                    errs.push(format!("rmmod while mounted: {r:?}"));
+                    break;
+                }
+            }
+            set_bytes(900, b"")?;
+            match ck_into(holder.0, 900) {
+                Ok(_) => {
+                    if let Err(e) = decode(&get_bytes(900)) {
+                        errs.push(format!("image of the holder: {e}"));
+                    }
+                }
+                Err(e) => errs.push(format!("checkpoint of the holder: {}", en(e))),
+            }
+            tries += 1;
+        }
+        // lazy umount: the superblock lives on in the holder's fds; rmmod still fails
+        // SAFETY: valid C string.
+        unsafe { libc::umount2(d.as_ptr(), libc::MNT_DETACH) };
+        match delete_module() {
+            Err(e) if e == libc::EBUSY || e == libc::EAGAIN => {}
+            r => errs.push(format!("rmmod after a lazy umount, fds still open: {r:?}")),
+        }
+        // the holder's fds still work and still checkpoint (now unreachable: EBADF is fine)
+        set_bytes(900, b"")?;
+        let after_detach = ck_into(holder.0, 900);
+        drop(holder);
+        close(900);
+        close(901);
+        std::thread::sleep(Duration::from_millis(300));
+        // now the module can go, and come back
+        let mut rm = delete_module();
+        for _ in 0..20 {
+            if rm.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            rm = delete_module();
+        }
+        if let Err(e) = rm {
+            errs.push(format!("rmmod once every fd is closed: {}", en(e)));
+        }
+        ensure_module()?;
+        println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {after_detach:?}");
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+    })();
+    umount(MNT);
+    let _ = ensure_module();
+    r.and(new_splats(splats0))
+}
+
+// -------------------------------------------------------------------- leaks
+
+fn meminfo(key: &str) -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+fn files_allocated() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/file-nr")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+fn settle() {
+    // SAFETY: sync has no preconditions.
+    unsafe { libc::sync() };
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    if let Ok(dir) = std::fs::read_dir("/sys/kernel/slab") {
+        for e in dir.flatten() {
+            let _ = std::fs::write(e.path().join("shrink"), "1");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+const CYCLES: usize = 1000;
+
+fn leak_cycles() -> R {
+    mount_cr(MNT)?;
+    let splats0 = kmsg_splats().len();
+    let r = (|| {
+        populate(MNT)?;
+        // warm up caches with a few cycles, then measure
+        let run = |n: usize| -> R {
+            in_child("cycling child", 600, move || {
+                close_range(0, 899);
+                close_range(902, u32::MAX);
+                for i in 0..6 {
+                    open_at(&format!("{MNT}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
+                }
+                dup2(3, 10)?;
+                open_at(&format!("{MNT}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 0, 11)?;
+                std::env::set_current_dir(format!("{MNT}/sub")).map_err(|e| e.to_string())?;
+                let img = memfd("img")?;
+                dup2(img, 900)?;
+                close(img);
+                let fds0 = snap(&[]).fds.len();
+                for i in 0..n {
+                    set_bytes(900, b"")?;
+                    ck_into(0, 900).map_err(|e| format!("cycle {i}: checkpoint {}", en(e)))?;
+                    seek(900, 0, libc::SEEK_SET);
+                    // alternate real and dry-run restarts, and a failing one
+                    let flags = if i % 2 == 0 { 0 } else { RESTART_DRY_RUN };
+                    match restart(0, 900, flags, -1) {
+                        Ok(8) => {}
+                        r => return Err(format!("cycle {i}: restart {r:?}")),
+                    }
+                    if i % 10 == 0 {
+                        let mut b = get_bytes(900);
+                        let l = b.len();
+                        b[l - 8] ^= 1; // CRC mismatch
+                        set_bytes(900, &b)?;
+                        match restart(0, 900, 0, -1) {
+                            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+                            r => return Err(format!("cycle {i}: corrupted restart {r:?}")),
+                        }
+                    }
+                }
+                let fds1 = snap(&[]).fds.len();
+                if fds0 != fds1 {
+                    return Err(format!("open fds {fds0} before, {fds1} after {n} cycles"));
+                }
+                Ok(())
+            })
+        };
+        run(20)?;
+        settle();
+        let (slab0, files0) = (meminfo("Slab:"), files_allocated());
+        let t = Instant::now();
+        run(CYCLES)?;
+        let secs = t.elapsed().as_secs_f64();
+        settle();
+        let (slab1, files1) = (meminfo("Slab:"), files_allocated());
+        println!(
+            "# leak: {CYCLES} checkpoint+restart cycles (8 fds, every 10th also a corrupted restart) in {secs:.1} s; Slab {slab0} -> {slab1} kB; allocated files {files0} -> {files1}"
+        );
+        let mut errs = Vec::new();
+        if files1 > files0 + 16 {
+            errs.push(format!("allocated struct files grew by {} over {CYCLES} cycles", files1 - files0));
+        }
+        // a leak of one small object per cycle is ~100 kB; allow noise
+        if slab1 > slab0 + 1024 {
+            errs.push(format!("Slab grew by {} kB over {CYCLES} cycles", slab1 - slab0));
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+    })();
+    umount(MNT);
+    r.and(new_splats(splats0))
+}
+
