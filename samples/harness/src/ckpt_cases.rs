@@ -240,14 +240,21 @@ struct Snapshot {
     root: String,
 }
 
+/// Open fds from the /proc/self/fd listing (the listing's own fd excluded).
+fn listed_fds() -> Vec<i32> {
+    let mut v: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    // the directory fd used for the listing is closed by now
+    v.retain(|&fd| getfd(fd) >= 0);
+    v.sort();
+    v
+}
+
 fn snapshot() -> Snapshot {
     let mut fds = Vec::new();
-    for fd in 0..1100 {
-        let f = getfd(fd);
-        if f < 0 {
-            continue;
-        }
-        fds.push((fd, fd_path(fd), pos(fd), getfl(fd), f));
+    for fd in listed_fds() {
+        fds.push((fd, fd_path(fd), pos(fd), getfl(fd), getfd(fd)));
     }
     Snapshot { fds, cwd: readlink("/proc/self/cwd"), root: readlink("/proc/self/root") }
 }
@@ -257,7 +264,7 @@ fn diff_snap(a: &Snapshot, b: &Snapshot) -> String {
 }
 
 fn open_fds() -> Vec<i32> {
-    (0..1100).filter(|&fd| getfd(fd) >= 0).collect()
+    listed_fds()
 }
 
 // ---------------------------------------------------------------- processes
