@@ -2280,6 +2280,33 @@ fn odd_log_fds() -> R {
             Err(e) => Err(format!("checkpoint(fd 10, logfd 10): {}", ename(e))),
         }
     });
+    // restart with the log on the image's own O_RDWR fd: the image file must not change
+    let good = tmpfile("rlog.ckpt");
+    {
+        let f = f.clone();
+        self_image(&good, move || open_at(&f, libc::O_RDONLY, 3, false).map(|_| ()))?;
+    }
+    let mut bytes = read_file(&good)?;
+    let l = bytes.len();
+    bytes[l - 8] ^= 1; // bad CRC: restart fails and logs why
+    write_file(&good, &bytes)?;
+    let good2 = good.clone();
+    let r3 = in_child("restart log fd == image fd", move || {
+        open_at(&good2, libc::O_RDWR, 10, false)?;
+        let r = rs(0, 10, 0, 10);
+        close(10);
+        check!(r == Err(libc::EINVAL), "restart(fd 10, logfd 10) of a bad-CRC image: {}", show(&r));
+        Ok(())
+    });
+    let after = read_file(&good)?;
+    let r3 = r3.and_then(|_| {
+        check!(
+            after == bytes,
+            "restart(fd 10, logfd 10) modified the image file: first bytes now {:?}",
+            String::from_utf8_lossy(&after[..after.len().min(80)])
+        );
+        Ok(())
+    });
     let img2 = tmpfile("pipelog.ckpt");
     let r2 = in_child("log fd is a pipe without reader", move || {
         open_at(&f, libc::O_RDONLY, 3, false)?;
@@ -2299,6 +2326,9 @@ fn odd_log_fds() -> R {
     }
     if let Err(e) = r2 {
         errs.push(format!("{e} (signal 13 = SIGPIPE: the log write killed the caller)"));
+    }
+    if let Err(e) = r3 {
+        errs.push(e);
     }
     check!(errs.is_empty(), "{}", errs.join("\n"));
     Ok(())
