@@ -41,6 +41,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case { name: "ckpt-fuzz: restart(2) of mutated images: clean errno, state unchanged, accepted ones valid", run: fuzz },
         Case { name: "ckpt-fuzz: hostile names (.., outside root, NUL, > PATH_MAX) and huge fds are refused", run: hostile_fixed },
+        Case { name: "ckpt-fuzz: image of a checkpoint that failed early among many fds restarts with EIO (K1)", run: k1_failed_early },
     ]
 }
 
@@ -50,7 +51,11 @@ pub fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 pub fn en(e: i32) -> String {
-    errno_name(e)
+    match e {
+        libc::ESTALE => "ESTALE".into(),
+        libc::EWOULDBLOCK if false => unreachable!(),
+        _ => errno_name(e),
+    }
 }
 pub fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
@@ -371,6 +376,23 @@ pub fn snap(skip: &[i32]) -> Snap {
     Snap { fds, cwd: readlink("/proc/self/cwd"), root: readlink("/proc/self/root"), umask: um as u32 }
 }
 
+/// snap() with the image fd's position left out: restart(2) reads the image
+/// like read(2) does, so its offset ends up after what was read.
+fn snap_img(skip: &[i32]) -> Snap {
+    snap_nopos(skip, IMG)
+}
+
+/// snap() with the position of `img` zeroed.
+pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
+    let mut s = snap(skip);
+    for x in s.fds.iter_mut() {
+        if x.0 == img {
+            x.2 = 0;
+        }
+    }
+    s
+}
+
 pub fn snap_diff(a: &Snap, b: &Snap) -> String {
     let mut s = String::new();
     for x in &a.fds {
@@ -488,7 +510,7 @@ pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
         o(&format!("{mm}/f0"), libc::O_RDWR, 3)?;
         seek(3, 5, libc::SEEK_SET);
         std::env::set_current_dir(&mm).map_err(|e| e.to_string())
-    }, 0)?)?);
+    }, CHECKPOINT_SKIP_UNSUPPORTED)?)?);
     // many fds, shared (dup'd) files, cloexec, append, positions, dirs
     let mm = m.clone();
     v.push(ok("many+shared", make_image(move || {
@@ -505,7 +527,7 @@ pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
         o(&format!("{mm}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 70)?;
         o(&format!("{mm}/sub/deep/er/leaf"), libc::O_RDONLY | libc::O_NOFOLLOW, 71)?;
         std::env::set_current_dir(format!("{mm}/sub")).map_err(|e| e.to_string())
-    }, 0)?)?);
+    }, CHECKPOINT_SKIP_UNSUPPORTED)?)?);
     // directories with readdir positions, cwd deep
     let mm = m.clone();
     v.push(ok("dirs", make_image(move || {
@@ -516,7 +538,7 @@ pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
         o(&mm, libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
         o(&format!("{mm}/sub/deep"), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 9)?;
         std::env::set_current_dir(format!("{mm}/sub/deep/er")).map_err(|e| e.to_string())
-    }, 0)?)?);
+    }, CHECKPOINT_SKIP_UNSUPPORTED)?)?);
     // large: 400 fds spread up to 990
     let mm = m.clone();
     v.push(ok("large", make_image(move || {
@@ -528,9 +550,9 @@ pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
             }
         }
         Ok(())
-    }, 0)?)?);
+    }, CHECKPOINT_SKIP_UNSUPPORTED)?)?);
     // empty file table
-    v.push(ok("empty", make_image(|| Ok(()), 0)?)?);
+    v.push(ok("empty", make_image(|| Ok(()), CHECKPOINT_SKIP_UNSUPPORTED)?)?);
     // a failed checkpoint: ends with an ERROR record
     let mm = m.clone();
     let (img, r) = make_image(move || {
@@ -542,7 +564,6 @@ pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
         return Err(format!("checkpoint with a /proc fd: expected EBADF, got {r:?}"));
     }
     v.push(("error", img));
-    let _ = CHECKPOINT_SKIP_UNSUPPORTED;
     Ok(v)
 }
 
@@ -581,13 +602,13 @@ fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64) -> Ver
         libc::lseek(LOG, 0, libc::SEEK_SET);
         libc::lseek(IMG, 0, libc::SEEK_SET);
     }
-    let before = snap(&[LOG]);
+    let before = snap_img(&[LOG]);
     let r = restart(0, IMG, flags, LOG);
     let dry = flags & RESTART_DRY_RUN != 0;
     match r {
         Err(e) => {
             let e = e.raw_os_error().unwrap_or(0);
-            let after = snap(&[LOG]);
+            let after = snap_img(&[LOG]);
             let log = String::from_utf8_lossy(&get_bytes(LOG)).into_owned();
             if before != after {
                 return Verdict::Bad(format!("restart failed with {} but changed the caller:\n{}", en(e), snap_diff(&before, &after)));
@@ -603,7 +624,7 @@ fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64) -> Ver
                 return Verdict::Bad(format!("restart returned {n}, image has {} fds", im.fds.len()));
             }
             if dry {
-                let after = snap(&[LOG]);
+                let after = snap_img(&[LOG]);
                 if before != after {
                     return Verdict::Bad(format!("RESTART_DRY_RUN succeeded and changed the caller:\n{}", snap_diff(&before, &after)));
                 }
@@ -617,11 +638,23 @@ fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64) -> Ver
     }
 }
 
+/// The name with symlinks resolved (restart(2) follows them, as open(2) does).
+fn canon(name: &[u8]) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::canonicalize(std::ffi::OsStr::from_bytes(name))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// After a successful restart: the fd table, cwd and umask are what `im` says,
 /// every other fd is untouched.
 pub fn verify_restored(im: &Image, before: &Snap) -> R {
+    verify_restored_img(im, before, IMG)
+}
+
+pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
     let same_root = im.root == b"/";
-    let after = snap(&[LOG]);
+    let after = snap_nopos(&[LOG], img);
     let mut errs = Vec::new();
     for d in &im.fds {
         let f = match im.file_of(d) {
@@ -636,7 +669,7 @@ pub fn verify_restored(im: &Image, before: &Snap) -> R {
             errs.push(format!("fd {} not installed", d.fd));
             continue;
         };
-        if same_root && link.as_bytes() != &f.name[..] {
+        if same_root && link.as_bytes() != &f.name[..] && link.as_bytes() != canon(&f.name).as_bytes() {
             errs.push(format!("fd {}: names {link}, image says {}", d.fd, String::from_utf8_lossy(&f.name)));
         }
         if (*fl & libc::O_ACCMODE) as u32 != f.file.f_flags & 3 {
@@ -653,9 +686,14 @@ pub fn verify_restored(im: &Image, before: &Snap) -> R {
             errs.push(format!("fd {}: position {pos}, image {}", d.fd, f.file.f_pos));
         }
     }
-    // fds the image does not name are untouched
-    for x in &before.fds {
-        if !im.fds.iter().any(|d| d.fd == x.0) && !after.fds.contains(x) {
+    // fds the image does not name are untouched (after a root change
+    // /proc is out of reach: compare everything but the names)
+    let strip = |v: &Vec<(i32, String, i64, i32, i32)>| -> Vec<(i32, String, i64, i32, i32)> {
+        v.iter().map(|x| (x.0, if same_root { x.1.clone() } else { String::new() }, x.2, x.3, x.4)).collect()
+    };
+    let (bf, af) = (strip(&before.fds), strip(&after.fds));
+    for x in &bf {
+        if !im.fds.iter().any(|d| d.fd == x.0) && !af.contains(x) {
             errs.push(format!("fd {} not in the image changed: {x:?}", x.0));
         }
     }
@@ -664,7 +702,7 @@ pub fn verify_restored(im: &Image, before: &Snap) -> R {
             errs.push(format!("fd {} appeared: {x:?}", x.0));
         }
     }
-    if same_root && after.cwd.as_bytes() != &im.cwd[..] {
+    if same_root && after.cwd.as_bytes() != &im.cwd[..] && after.cwd != canon(&im.cwd) {
         errs.push(format!("cwd {}, image {}", after.cwd, String::from_utf8_lossy(&im.cwd)));
     }
     if after.umask != im.fs.umask {
@@ -729,6 +767,10 @@ pub struct Stats {
     pub dec_kinds: BTreeMap<&'static str, usize>,
     pub failures: Vec<String>,
     pub nfail: usize,
+    /// ERROR records the decoder finds malformed (EINVAL) and the kernel refuses with EIO
+    pub error_rec_stricter: usize,
+    /// kernel bug K1 hits (see Documentation/hardening.rst)
+    pub k1: usize,
 }
 
 impl Stats {
@@ -773,7 +815,22 @@ fn judge(st: &mut Stats, what: &str, img: &[u8], flags: u64) -> R {
             match &dec {
                 Err(de) => {
                     let want = de.errno();
-                    if e != want && e != libc::EMFILE {
+                    let at = de.offset();
+                    let rec_is_error = img.len() >= at + 4 && mutate::u32le(img, at) == ckpt_image::CKPT_HDR_ERROR;
+                    if e == libc::EIO && want == libc::EINVAL && rec_is_error {
+                        // the decoder also checks the ERROR record's fields; the
+                        // kernel refuses any ERROR record with EIO: both refuse
+                        st.error_rec_stricter += 1;
+                    } else if e == libc::EINVAL && want == libc::EIO && log.contains("cannot fit") {
+                        // kernel bug K1: nr_fds checked against the bytes left
+                        // before the ERROR record is reached
+                        st.k1 += 1;
+                        if st.k1 <= 2 {
+                            st.fail(format!("{what}: [K1] image of a failed checkpoint refused with EINVAL (\"descriptors cannot fit\") instead of EIO; kernel log: {}", log.trim()));
+                        } else {
+                            st.nfail += 1;
+                        }
+                    } else if e != want && e != libc::EMFILE {
                         st.fail(format!("{what}: restart gave {}, decoder predicts {} ({de}); kernel log: {}\n  image {}", en(e), en(want), log.trim(), hex()));
                     }
                 }
@@ -854,6 +911,7 @@ pub fn report(st: &Stats, secs: f64) {
     println!("# fuzz: accepted {} (+{} dry run), each verified valid by ckpt-image and against the fd table", st.accepted, st.accepted_dry);
     let k: Vec<String> = st.dec_kinds.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("# fuzz: decoder verdicts: {}", k.join(", "));
+    println!("# fuzz: malformed ERROR records (decoder EINVAL, kernel EIO): {}; K1 hits: {}", st.error_rec_stricter, st.k1);
 }
 
 fn fuzz() -> R {
@@ -918,7 +976,7 @@ fn hostile_fixed() -> R {
         let mut errs = Vec::new();
         let recs = small.records();
         let name_idx = recs.len() - 2; // FILE_NAME of the one file
-        let mut check = |what: String, recs: Vec<Record>, want: &[i32]| -> R {
+        let check = |errs: &mut Vec<String>, what: String, recs: Vec<Record>, want: &[i32]| -> R {
             let img = mutate::sealed(&recs);
             let (v, _) = run_one(&img, 0)?;
             match v {
@@ -938,32 +996,32 @@ fn hostile_fixed() -> R {
             r
         };
         for n in ["/../etc/passwd", "/mnt/fuzz/../fuzz/f0", "/mnt/fuzz/./f0", "mnt/fuzz/f0", "", "/mnt/fuzz//f0", "/mnt/fuzz/f0/"] {
-            check(format!("file name {n:?}"), with_name(n.as_bytes()), einval)?;
+            check(&mut errs, format!("file name {n:?}"), with_name(n.as_bytes()), einval)?;
         }
-        check("file name with an embedded NUL".into(), with_name(b"/mnt/fuzz/f0\0/etc/passwd"), einval)?;
+        check(&mut errs, "file name with an embedded NUL".into(), with_name(b"/mnt/fuzz/f0\0/etc/passwd"), einval)?;
         let long = format!("/mnt/fuzz/{}", "x/".repeat(2100));
-        check("file name longer than CKPT_NAME_MAX".into(), with_name(long.trim_end_matches('/').as_bytes()), einval)?;
+        check(&mut errs, "file name longer than CKPT_NAME_MAX".into(), with_name(long.trim_end_matches('/').as_bytes()), einval)?;
         let mut l2 = String::from("/mnt/fuzz");
         while l2.len() < 4095 {
             l2.push_str("/y");
         }
         l2.truncate(4095);
-        check("4095-byte name (fits the format, too long for open)".into(), with_name(l2.as_bytes()), &[libc::ENAMETOOLONG, libc::ENOENT])?;
-        check("name of a 0600 file with O_RDWR is reopened as root".into(), with_name(b"/mnt/fuzz/nonexistent"), &[libc::ENOENT])?;
+        check(&mut errs, "4095-byte name (fits the format, too long for open)".into(), with_name(l2.as_bytes()), &[libc::ENAMETOOLONG, libc::ENOENT])?;
+        check(&mut errs, "file that does not exist".into(), with_name(b"/mnt/fuzz/nonexistent"), &[libc::ENOENT])?;
         // outside-root absolute paths are plain absolute paths: for root they
         // open (open(2) would); a file of another type gives ESTALE
-        check("regular file record naming a directory".into(), with_name(b"/mnt/fuzz/d0"), &[libc::ESTALE, libc::EISDIR])?;
-        check("regular file record naming /dev/null".into(), with_name(b"/dev/null"), &[libc::ESTALE])?;
+        check(&mut errs, "regular file record naming a directory".into(), with_name(b"/mnt/fuzz/d0"), &[libc::ESTALE, libc::EISDIR])?;
+        check(&mut errs, "regular file record naming /dev/null".into(), with_name(b"/dev/null"), &[libc::ESTALE])?;
         // root and cwd
         let mut r = recs.clone();
         r[2] = Record::FileName(b"/nonexistent".to_vec());
-        check("root that does not exist".into(), r, &[libc::ENOENT])?;
+        check(&mut errs, "root that does not exist".into(), r, &[libc::ENOENT])?;
         let mut r = recs.clone();
         r[3] = Record::FileName(b"/mnt/fuzz/f0".to_vec());
-        check("cwd that is a file".into(), r, &[libc::ENOTDIR])?;
+        check(&mut errs, "cwd that is a file".into(), r, &[libc::ENOTDIR])?;
         let mut r = recs.clone();
         r[3] = Record::FileName(b"/../..".to_vec());
-        check("cwd /../..".into(), r, einval)?;
+        check(&mut errs, "cwd /../..".into(), r, einval)?;
         // huge fds
         for fd in [1000, 1024, 65536, i32::MAX] {
             let mut r = recs.clone();
@@ -971,7 +1029,7 @@ fn hostile_fixed() -> R {
             if let Record::FileDesc(d) = &mut r[l] {
                 d.fd = fd;
             }
-            check(format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})"), r, &[libc::EMFILE])?;
+            check(&mut errs, format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})"), r, &[libc::EMFILE])?;
         }
         for fd in [-1, i32::MIN] {
             let mut r = recs.clone();
@@ -979,7 +1037,7 @@ fn hostile_fixed() -> R {
             if let Record::FileDesc(d) = &mut r[l] {
                 d.fd = fd;
             }
-            check(format!("fd {fd}"), r, einval)?;
+            check(&mut errs, format!("fd {fd}"), r, einval)?;
         }
         // f_pos beyond anything, on a regular file and on a directory
         let dirs = decode(&bases[2].1).map_err(|e| e.to_string())?;
@@ -991,7 +1049,16 @@ fn hostile_fixed() -> R {
                         f.f_pos = p;
                     }
                 }
-                check(format!("{what} f_pos {p}"), r, &[libc::EINVAL, libc::ENXIO, libc::EOVERFLOW])?;
+                // like lseek(2): allowed up to s_maxbytes; then the position must stick
+                let img = mutate::sealed(&r);
+                let im2 = decode(&img).map_err(|e| e.to_string())?;
+                match run_one(&img, 0)?.0 {
+                    Verdict::Ok(n) if n == im2.fds.len() as i64 => {}
+                    Verdict::Err(e, _) if e == libc::EINVAL => {}
+                    Verdict::Ok(n) => errs.push(format!("{what} f_pos {p}: returned {n}")),
+                    Verdict::Err(e, log) => errs.push(format!("{what} f_pos {p}: {} {}", en(e), log.trim())),
+                    Verdict::Bad(b) => errs.push(format!("{what} f_pos {p}: {b}")),
+                }
             }
         }
         // nr_fds larger than what can follow
@@ -999,7 +1066,7 @@ fn hostile_fixed() -> R {
         if let Record::FileTable(t) = &mut r[4] {
             t.nr_fds = u32::MAX;
         }
-        check("nr_fds 0xffffffff".into(), r, einval)?;
+        check(&mut errs, "nr_fds 0xffffffff".into(), r, einval)?;
         fuzz_teardown();
         new_splats(splats0)?;
         if errs.is_empty() {
@@ -1009,6 +1076,51 @@ fn hostile_fixed() -> R {
         }
     })();
     fuzz_teardown();
+    umount(MNT);
+    r
+}
+
+/// Regression K1: restart(2) checks FILE_TABLE.nr_fds against the bytes left
+/// in the image before it reaches the ERROR record, so the image of a
+/// checkpoint that failed on one of its first fds gives EINVAL, not the
+/// EIO the ABI promises for "the image holds an ERROR record".
+fn k1_failed_early() -> R {
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let (img, r) = make_image(|| {
+            // fd 3: an unlinked file (checkpoint fails on it), fds 4..19 fine
+            o(&format!("{MNT}/gone"), libc::O_RDWR | libc::O_CREAT, 3)?;
+            std::fs::remove_file(format!("{MNT}/gone")).map_err(|e| e.to_string())?;
+            for i in 0..16 {
+                o(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 4 + i)?;
+            }
+            Ok(())
+        }, CHECKPOINT_SKIP_UNSUPPORTED)?;
+        if r != Err(libc::EBADF) {
+            return Err(format!("checkpoint with an unlinked fd 3: expected EBADF, got {r:?}"));
+        }
+        match decode(&img) {
+            Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -libc::EBADF => {}
+            other => return Err(format!("image of the failed checkpoint: decoder says {other:?}")),
+        }
+        let kinds: Vec<String> = scan(&img).records.iter().map(|(o, r)| format!("{o}:{}", ckpt_image::type_name(r.rtype()))).collect();
+        println!("# K1 image: {} bytes, records {}", img.len(), kinds.join(" "));
+        fuzz_setup(MNT)?;
+        let res = run_one(&img, 0);
+        fuzz_teardown();
+        match res?.0 {
+            Verdict::Err(e, _) if e == libc::EIO => Ok(()),
+            Verdict::Err(e, log) => Err(format!(
+                "restart of a failed checkpoint's image ({} bytes): expected EIO, got {}; kernel log: {}",
+                img.len(),
+                en(e),
+                log.trim()
+            )),
+            Verdict::Ok(n) => Err(format!("restart of a failed checkpoint's image succeeded ({n})")),
+            Verdict::Bad(b) => Err(b),
+        }
+    })();
     umount(MNT);
     r
 }
