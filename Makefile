@@ -20,7 +20,7 @@ FILTER ?=
 VM_TIMEOUT ?= 1800
 
 .PHONY: help deps kernel kernel-debug kernel-nockpt module module-debug \
-	samples host-test initramfs initramfs-debug check vm-check demo bench \
+	samples host-test initramfs initramfs-debug check vm-check fuzz demo bench \
 	vm shell rust-analyzer clippy clean clean-cache
 
 help:
@@ -28,6 +28,7 @@ help:
 	@echo "make check         set up everything, host tests + VM suite (debug kernel)"
 	@echo "                   FILTER=substr runs only the matching VM cases"
 	@echo "make bench         benchmarks on the non-debug kernel"
+	@echo "make fuzz          restart(2) fuzz on the debug kernel: FUZZ_N=10000 images, FUZZ_SEED=S replays"
 	@echo "make deps | kernel | kernel-debug | kernel-nockpt | module | module-debug"
 	@echo "make samples | initramfs | initramfs-debug | host-test"
 	@echo "make vm CMD='...'  run a shell command in the VM (base kernel); make shell"
@@ -96,6 +97,20 @@ vm-check:
 		-l $(VMLOG)/console-check.log -t $(VM_TIMEOUT) $(if $(FILTER),-f '$(FILTER)') check || true
 	@echo "==== results ===="
 	@$(BIN)/ktap-runner --cargo-log build/host-tests.log $(VMLOG)/console-check.log
+
+# The restart(2) fuzz pass alone, longer (Documentation/hardening.rst).
+FUZZ_N ?= 10000
+FUZZ_SEED ?=
+fuzz: deps kernel-debug module-debug samples initramfs-debug
+	@mkdir -p $(VMLOG)
+	@scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
+		-l $(VMLOG)/console-fuzz.log -t $(VM_TIMEOUT) -- \
+		'CR_FUZZ_N=$(FUZZ_N) $(if $(FUZZ_SEED),CR_FUZZ_SEED=$(FUZZ_SEED)) cr-harness ckpt-fuzz:; rc=$$?; \
+		if [ -w /sys/kernel/debug/kmemleak ]; then echo scan >/sys/kernel/debug/kmemleak; sleep 1; \
+		echo scan >/sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report begin"; \
+		cat /sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report end"; fi; exit $$rc' || true
+	@echo "==== results ===="
+	@$(BIN)/ktap-runner $(VMLOG)/console-fuzz.log
 
 demo: initramfs
 	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio \
