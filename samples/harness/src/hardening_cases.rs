@@ -22,6 +22,9 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt-race: checkpoint loop while others create, unlink, rename and readdir in the same directory", run: race_churn },
         Case { name: "ckpt-race: checkpoint of a process that is restarting (EBUSY or a valid image)", run: race_ckpt_restart },
         Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: race_umount_rmmod },
+        Case { name: "ckpt-race: restart with a file table shared with a thread is EBUSY and changes nothing", run: shared_table },
+        Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: odd_sources },
+        Case { name: "ckpt-perm: checkpoint of kernel threads, init and a zombie gives an image or a clean error", run: odd_targets },
         Case { name: "ckpt-leak: 1000 checkpoint/restart cycles leave Slab, file count and fds bounded", run: leak_cycles },
     ]
 }
@@ -719,3 +722,168 @@ fn leak_cycles() -> R {
     r.and(new_splats(splats0))
 }
 
+
+// ------------------------------------------------------------ odd arguments
+
+/// An image of 3 files on MNT in memfd 901.
+fn three_file_image() -> R {
+    let m = MNT.to_string();
+    let base = root_image(move || {
+        for i in 0..3 {
+            open_at(&format!("{m}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
+        }
+        Ok(())
+    })?;
+    let img = memfd("img")?;
+    dup2(img, 901)?;
+    close(img);
+    set_bytes(901, &base)
+}
+
+fn shared_table() -> R {
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        three_file_image()?;
+        let r = in_child("threaded child", 60, || {
+            // a thread shares the file table (CLONE_FILES)
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let t = std::thread::spawn(move || {
+                let _ = rx.recv();
+            });
+            seek(901, 0, libc::SEEK_SET);
+            let before = snap_nopos(&[], 901);
+            let r = restart(0, 901, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+            let after = snap_nopos(&[], 901);
+            let _ = tx.send(());
+            let _ = t.join();
+            if r != Err(libc::EBUSY) {
+                return Err(format!("restart with a shared file table: expected EBUSY, got {r:?}"));
+            }
+            if before != after {
+                return Err(format!("EBUSY restart changed the caller:\n{}", snap_diff(&before, &after)));
+            }
+            // once the thread is gone the same restart works
+            seek(901, 0, libc::SEEK_SET);
+            match restart(0, 901, 0, -1) {
+                Ok(3) => Ok(()),
+                r => Err(format!("restart after the thread exited: {r:?}")),
+            }
+        });
+        close(901);
+        r
+    })();
+    umount(MNT);
+    r
+}
+
+fn odd_sources() -> R {
+    mount_cr(MNT)?;
+    let splats0 = kmsg_splats().len();
+    let r = (|| {
+        populate(MNT)?;
+        three_file_image()?;
+        let r = in_child("child", 120, || {
+            let mut errs = Vec::new();
+            let rs = |fd: i32, log: i32| restart(0, fd, 0, log).map_err(|e| e.raw_os_error().unwrap_or(0));
+            let cs = |fd: i32, log: i32| checkpoint(0, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, log).map_err(|e| e.raw_os_error().unwrap_or(0));
+            let dir = open_at(MNT, libc::O_RDONLY | libc::O_DIRECTORY, 0, 910)?;
+            let zero = open_at("/dev/zero", libc::O_RDONLY, 0, 911)?;
+            let wr = open_at(&format!("{MNT}/f5"), libc::O_WRONLY, 0, 912)?;
+            let opath = open_at(&format!("{MNT}/f5"), libc::O_PATH, 0, 913)?;
+            let rdonly = open_at(&format!("{MNT}/f6"), libc::O_RDONLY, 0, 914)?;
+            let before = snap_nopos(&[], 901);
+            let cases: Vec<(&str, Result<i64, i32>, &[i32])> = vec![
+                ("restart from a directory fd", rs(dir, -1), &[libc::EISDIR, libc::EINVAL]),
+                // /dev/zero has ->read: __kernel_read() refuses it (EINVAL); otherwise endless: EFBIG
+                ("restart from /dev/zero", rs(zero, -1), &[libc::EINVAL, libc::EFBIG]),
+                ("restart from an O_WRONLY fd", rs(wr, -1), &[libc::EBADF]),
+                ("restart from an O_PATH fd", rs(opath, -1), &[libc::EBADF]),
+                ("restart from a closed fd", rs(999, -1), &[libc::EBADF]),
+                ("restart from fd -5", rs(-5, -1), &[libc::EBADF]),
+                ("restart with a read-only log fd", rs(901, rdonly), &[libc::EBADF]),
+                ("restart with log fd -2", rs(901, -2), &[libc::EBADF]),
+                ("restart with an O_PATH log fd", rs(901, opath), &[libc::EBADF]),
+                ("checkpoint into a read-only fd", cs(rdonly, -1), &[libc::EBADF]),
+                ("checkpoint into an O_PATH fd", cs(opath, -1), &[libc::EBADF]),
+                ("checkpoint into a directory", cs(dir, -1), &[libc::EBADF, libc::EISDIR]),
+                ("checkpoint with a read-only log fd", cs(wr, rdonly), &[libc::EBADF]),
+            ];
+            for (what, r, want) in cases {
+                match r {
+                    Err(e) if want.contains(&e) => {}
+                    r => errs.push(format!("{what}: expected {}, got {r:?}", want.iter().map(|&w| en(w)).collect::<Vec<_>>().join("/"))),
+                }
+            }
+            let after = snap_nopos(&[], 901);
+            // positions of the odd fds may move (they were read); names and flags may not
+            let strip = |s: &crate::fuzz_cases::Snap| s.fds.iter().map(|x| (x.0, x.1.clone(), x.3, x.4)).collect::<Vec<_>>();
+            if strip(&before) != strip(&after) || before.cwd != after.cwd {
+                errs.push(format!("failed calls changed the fd table:\n{}", snap_diff(&before, &after)));
+            }
+            // the image fd as the log fd too (O_RDWR memfd): the image is read first
+            seek(901, 0, libc::SEEK_SET);
+            match rs(901, 901) {
+                Ok(3) => {}
+                r => errs.push(format!("restart with logfd == image fd: {r:?}")),
+            }
+            if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+        });
+        close(901);
+        r
+    })();
+    umount(MNT);
+    r.and(new_splats(splats0))
+}
+
+fn odd_targets() -> R {
+    let splats0 = kmsg_splats().len();
+    let out = memfd("out")?;
+    dup2(out, 900)?;
+    close(out);
+    let mut errs = Vec::new();
+    let mut seen = Vec::new();
+    // kernel threads: kthreadd (2) and whatever else /proc lists without a cmdline
+    let mut targets = vec![1, 2];
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            if let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() {
+                let cl = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if cl.is_empty() && pid > 2 && targets.len() < 12 {
+                    targets.push(pid);
+                }
+            }
+        }
+    }
+    for pid in targets {
+        set_bytes(900, b"")?;
+        let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+        let b = get_bytes(900);
+        match r {
+            Ok(_) => {
+                if let Err(e) = decode(&b) {
+                    errs.push(format!("pid {pid}: image invalid: {e}"));
+                }
+                seen.push(format!("{pid}:ok"));
+            }
+            Err(e) if [libc::ESRCH, libc::EPERM, libc::EBADF, libc::EINVAL].contains(&e) => seen.push(format!("{pid}:{}", en(e))),
+            Err(e) => errs.push(format!("pid {pid}: {}", en(e))),
+        }
+    }
+    // a zombie
+    let pid = fork()?;
+    if pid == 0 {
+        exit(0);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    set_bytes(900, b"")?;
+    let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+    wait(pid);
+    if r != Err(libc::ESRCH) {
+        errs.push(format!("zombie: expected ESRCH, got {r:?}"));
+    }
+    close(900);
+    println!("# odd targets: {}", seen.join(" "));
+    let r = if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) };
+    r.and(new_splats(splats0))
+}
