@@ -41,6 +41,7 @@ pub fn cases() -> Vec<Case> {
     vec![
         Case { name: "ckpt-fuzz: restart(2) of mutated images: clean errno, state unchanged, accepted ones valid", run: fuzz },
         Case { name: "ckpt-fuzz: hostile names (.., outside root, NUL, > PATH_MAX) and huge fds are refused", run: hostile_fixed },
+        Case { name: "ckpt-fuzz: checkpoint/restart symmetry: what checkpoint saves, restart takes (tmpfile, O_ACCMODE, O_ASYNC, deep paths)", run: symmetry },
         Case { name: "ckpt-fuzz: image of a checkpoint that failed early among many fds restarts with EIO (K1)", run: k1_failed_early },
     ]
 }
@@ -1120,6 +1121,105 @@ fn k1_failed_early() -> R {
             Verdict::Ok(n) => Err(format!("restart of a failed checkpoint's image succeeded ({n})")),
             Verdict::Bad(b) => Err(b),
         }
+    })();
+    umount(MNT);
+    r
+}
+
+/// Every image checkpoint(2) writes successfully must be one restart(2)
+/// takes back (in the same place, same credentials): a checkpoint that
+/// succeeds with an image restart refuses is a bug (K2, K3).
+fn symmetry() -> R {
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let mut errs = Vec::new();
+        let mut notes = Vec::new();
+        type Setup = Box<dyn FnOnce() -> R>;
+        let deep = {
+            let mut d = MNT.to_string();
+            for i in 0..15 {
+                d = format!("{d}/{}{}", i % 10, "d".repeat(254));
+            }
+            d
+        };
+        let deep2 = deep.clone();
+        let scenarios: Vec<(&str, Setup)> = vec![
+            ("a linked O_TMPFILE file", Box::new(|| {
+                let fd = open_at(MNT, libc::O_TMPFILE | libc::O_RDWR, 0o600, -1)?;
+                let p = cstr(&format!("/proc/self/fd/{fd}"));
+                let to = cstr(&format!("{MNT}/linked-tmp"));
+                // SAFETY: valid C strings.
+                if unsafe { libc::linkat(libc::AT_FDCWD, p.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) } != 0 {
+                    return Err(format!("linkat: {}", en(errno())));
+                }
+                dup2(fd, 3)?;
+                if fd != 3 {
+                    close(fd);
+                }
+                Ok(())
+            })),
+            ("an O_ACCMODE (3) open", Box::new(|| o(&format!("{MNT}/f2"), 3, 3))),
+            ("O_ASYNC set with F_SETFL", Box::new(|| {
+                o(&format!("{MNT}/f3"), libc::O_RDWR, 3)?;
+                // SAFETY: fcntl on an fd.
+                unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) };
+                Ok(())
+            })),
+            ("O_NOATIME (owner)", Box::new(|| o(&format!("{MNT}/f4"), libc::O_RDONLY | libc::O_NOATIME, 3))),
+            ("a file 3800 bytes deep", Box::new(move || {
+                std::fs::create_dir_all(&deep).map_err(|e| format!("mkdir deep: {e}"))?;
+                std::env::set_current_dir(&deep).map_err(|e| format!("chdir deep: {e}"))?;
+                o("leaf", libc::O_RDWR | libc::O_CREAT, 3)
+            })),
+            ("a file and cwd 4600 bytes deep (> PATH_MAX)", Box::new(move || {
+                std::env::set_current_dir(MNT).map_err(|e| format!("chdir: {e}"))?;
+                for i in 0..18 {
+                    let c = format!("{}{}", i % 10, "e".repeat(254));
+                    let _ = std::fs::create_dir(&c);
+                    std::env::set_current_dir(&c).map_err(|e| format!("chdir level {i}: {e}"))?;
+                }
+                let _ = &deep2;
+                o("leaf", libc::O_RDWR | libc::O_CREAT, 3)
+            })),
+        ];
+        fuzz_setup(MNT)?;
+        for (what, setup) in scenarios {
+            let (img, r) = match make_image(setup, CHECKPOINT_SKIP_UNSUPPORTED) {
+                Ok(x) => x,
+                Err(e) => {
+                    errs.push(format!("{what}: {e}"));
+                    continue;
+                }
+            };
+            match r {
+                Err(e) => {
+                    // refusing is fine if clean and the image says so
+                    match decode(&img) {
+                        Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -e => notes.push(format!("{what}: checkpoint {}", en(e))),
+                        other => errs.push(format!("{what}: checkpoint {} and the image is {other:?}", en(e))),
+                    }
+                }
+                Ok(_) => {
+                    let dec = decode(&img);
+                    let (v, _) = run_one(&img, 0)?;
+                    match (&dec, v) {
+                        (Ok(_), Verdict::Ok(_)) => notes.push(format!("{what}: checkpoint ok, restart ok")),
+                        (d, Verdict::Err(e, log)) => errs.push(format!(
+                            "{what}: checkpoint succeeded but restart of its image fails with {} (decoder: {}); kernel log: {}",
+                            en(e),
+                            d.as_ref().map(|_| "valid".to_string()).unwrap_or_else(|e| e.to_string()),
+                            log.trim()
+                        )),
+                        (Err(de), Verdict::Ok(_)) => errs.push(format!("{what}: restart takes the image, decoder refuses it: {de}")),
+                        (_, Verdict::Bad(b)) => errs.push(format!("{what}: {b}")),
+                    }
+                }
+            }
+        }
+        fuzz_teardown();
+        println!("# symmetry: {}", notes.join("; "));
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
     })();
     umount(MNT);
     r
