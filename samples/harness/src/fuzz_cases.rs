@@ -1128,7 +1128,7 @@ fn k1_failed_early() -> R {
 
 /// Every image checkpoint(2) writes successfully must be one restart(2)
 /// takes back (in the same place, same credentials): a checkpoint that
-/// succeeds with an image restart refuses is a bug (K2, K3).
+/// succeeds with an image restart refuses is a bug (K2: O_ACCMODE opens).
 fn symmetry() -> R {
     mount_cr(MNT)?;
     let r = (|| {
