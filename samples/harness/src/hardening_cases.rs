@@ -22,6 +22,8 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt-race: checkpoint loop while others create, unlink, rename and readdir in the same directory", run: race_churn },
         Case { name: "ckpt-race: checkpoint of a process that is restarting (EBUSY or a valid image)", run: race_ckpt_restart },
         Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: race_umount_rmmod },
+        Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: clean EMFILE or every fd installed, no WARN", run: race_prlimit },
+        Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: race_prlimit_lease },
         Case { name: "ckpt-race: restart with a file table shared with a thread is EBUSY and changes nothing", run: shared_table },
         Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: odd_sources },
         Case { name: "ckpt-perm: checkpoint of kernel threads, init and a zombie gives an image or a clean error", run: odd_targets },
@@ -885,5 +887,207 @@ fn odd_targets() -> R {
     close(900);
     println!("# odd targets: {}", seen.join(" "));
     let r = if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) };
+    r.and(new_splats(splats0))
+}
+
+/// Another process (same user; prlimit(2) needs no privilege for that)
+/// lowers the restarting process's RLIMIT_NOFILE while restart(2) runs.
+/// restart(2) checks the fds against the limit while parsing, and installs
+/// them later with replace_fd(), which checks the limit again: the second
+/// check must not fail half-way (WARN_ON_ONCE in restore_files_commit, fds
+/// missing while restart returns success).
+fn race_prlimit() -> R {
+    mount_cr(MNT)?;
+    let splats0 = kmsg_splats().len();
+    let r = (|| {
+        populate(MNT)?;
+        // 300 files, highest fd 950
+        let m = MNT.to_string();
+        let base = root_image(move || {
+            for i in 0..300 {
+                open_at(&format!("{m}/f{}", i % 10), libc::O_RDONLY, 0, 50 + i * 3)?;
+            }
+            Ok(())
+        })?;
+        let im = decode(&base).map_err(|e| e.to_string())?;
+        let img = memfd("img")?;
+        dup2(img, 1001)?;
+        close(img);
+        set_bytes(1001, &base)?;
+        let out = memfd("out")?;
+        dup2(out, 1002)?;
+        close(out);
+        let secs = 8;
+        let nfds = im.fds.len() as i64;
+        let fds: Vec<i32> = im.fds.iter().map(|d| d.fd).collect();
+        // the restarting child: counts outcomes into memfd 1002
+        let pid = fork()?;
+        if pid == 0 {
+            close_range(0, 1000);
+            close_range(1003, u32::MAX);
+            // SAFETY: alarm only arms a timer.
+            unsafe { libc::alarm(secs + 60) };
+            let end = Instant::now() + Duration::from_secs(secs as u64);
+            let (mut ok, mut emfile, mut other, mut missing) = (0, 0, 0, 0);
+            let mut first_bad = String::new();
+            while Instant::now() < end {
+                close_range(0, 1000);
+                seek(1001, 0, libc::SEEK_SET);
+                match restart(0, 1001, 0, -1) {
+                    Ok(n) if n == nfds => {
+                        ok += 1;
+                        // SAFETY: fcntl on integers.
+                        let miss: Vec<i32> = fds.iter().copied().filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0).collect();
+                        if !miss.is_empty() {
+                            missing += 1;
+                            if first_bad.is_empty() {
+                                first_bad = format!("restart returned {n} but fds {:?} are not open", &miss[..miss.len().min(8)]);
+                            }
+                        }
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EMFILE) => emfile += 1,
+                    r => {
+                        other += 1;
+                        if first_bad.is_empty() {
+                            first_bad = format!("restart: {r:?}");
+                        }
+                    }
+                }
+            }
+            let msg = format!("{ok} {emfile} {other} {missing} {first_bad}");
+            let _ = set_bytes(1002, msg.as_bytes());
+            exit(0);
+        }
+        // the parent flips the child's limit between 1000 and 64
+        let end = Instant::now() + Duration::from_secs(secs as u64);
+        let mut flips = 0u64;
+        while Instant::now() < end {
+            for lim in [64u64, 1000] {
+                let rl = libc::rlimit { rlim_cur: lim, rlim_max: 4096 };
+                // SAFETY: prlimit on our child with a valid struct.
+                unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+                flips += 1;
+                for _ in 0..(flips % 200) {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        let st = wait(pid);
+        let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        close(1001);
+        close(1002);
+        let v: Vec<&str> = msg.splitn(5, ' ').collect();
+        println!("# prlimit race: {flips} limit changes; restarts ok {}, EMFILE {}, other {}, ok-but-fds-missing {}", v.first().unwrap_or(&"?"), v.get(1).unwrap_or(&"?"), v.get(2).unwrap_or(&"?"), v.get(3).unwrap_or(&"?"));
+        if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+            return Err(format!("restarting child: status {st:#x}"));
+        }
+        if v.len() < 4 {
+            return Err(format!("restarting child said {msg:?}"));
+        }
+        if v[2] != "0" || v[3] != "0" {
+            return Err(format!("restart misbehaved while RLIMIT_NOFILE changed: {}", v.get(4).unwrap_or(&"")));
+        }
+        Ok(())
+    })();
+    umount(MNT);
+    r.and(new_splats(splats0))
+}
+
+/// Deterministic form of the race above (K3): restart(2) reopens a file on
+/// which another process holds a read lease, so the O_RDWR open blocks in
+/// break_lease() after the parse checked the fds against RLIMIT_NOFILE.
+/// Meanwhile the lease holder lowers the restarting process's limit with
+/// prlimit(2) (same user: no privilege needed) and releases the lease.
+/// restore_files_commit() then meets replace_fd() == -EBADF for fd 900:
+/// WARN_ON_ONCE, and restart(2) returns success without fd 900.
+fn race_prlimit_lease() -> R {
+    mount_cr(MNT)?;
+    let splats0 = kmsg_splats().len();
+    let r = (|| {
+        populate(MNT)?;
+        let m = MNT.to_string();
+        let base = root_image(move || {
+            open_at(&format!("{m}/f1"), libc::O_RDONLY, 0, 5)?;
+            open_at(&format!("{m}/f7"), libc::O_RDWR, 0, 900)?;
+            Ok(())
+        })?;
+        let img = memfd("img")?;
+        dup2(img, 1001)?;
+        close(img);
+        set_bytes(1001, &base)?;
+        let out = memfd("out")?;
+        dup2(out, 1002)?;
+        close(out);
+        // the lease
+        let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 0, 1003)?;
+        // SAFETY: fcntl on our fd.
+        if unsafe { libc::fcntl(lfd, libc::F_SETLEASE, libc::F_RDLCK) } != 0 {
+            let e = errno();
+            close(1001);
+            close(1002);
+            close(lfd);
+            return Err(format!("F_SETLEASE F_RDLCK: {}", en(e)));
+        }
+        // SAFETY: ignore the lease-break signal.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+        let pid = fork()?;
+        if pid == 0 {
+            close_range(0, 1000);
+            close(1003);
+            // SAFETY: alarm only arms a timer.
+            unsafe { libc::alarm(60) };
+            let rl = libc::rlimit { rlim_cur: 1000, rlim_max: 4096 };
+            // SAFETY: setrlimit with a valid struct.
+            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+            seek(1001, 0, libc::SEEK_SET);
+            let r = restart(0, 1001, 0, -1);
+            // SAFETY: fcntl on integers.
+            let (o5, o900) = unsafe { (libc::fcntl(5, libc::F_GETFD) >= 0, libc::fcntl(900, libc::F_GETFD) >= 0) };
+            let msg = format!("{r:?} fd5 {o5} fd900 {o900}");
+            let _ = set_bytes(1002, msg.as_bytes());
+            exit(0);
+        }
+        // wait until the child sleeps in the open (lease break pending)
+        let mut blocked = false;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(50));
+            let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let state = st.rsplit(") ").next().and_then(|x| x.chars().next());
+            if state == Some('S') || state == Some('D') {
+                blocked = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let rl = libc::rlimit { rlim_cur: 64, rlim_max: 4096 };
+        // SAFETY: prlimit on our child; fcntl on our fd.
+        unsafe {
+            libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut());
+            libc::fcntl(lfd, libc::F_SETLEASE, libc::F_UNLCK);
+        }
+        let st = wait(pid);
+        // SAFETY: restore the default disposition.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
+        let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        close(1001);
+        close(1002);
+        close(lfd);
+        println!("# lease race: child blocked in open: {blocked}; child saw: {msg}");
+        if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+            return Err(format!("restarting child: status {st:#x}"));
+        }
+        // correct: EMFILE with nothing installed, or success with both fds
+        // (EBADF is what replace_fd() says; the ABI table promises EMFILE)
+        if (msg.starts_with("Err(Os { code: 24,") || msg.starts_with("Err(Os { code: 9,")) && msg.ends_with("fd5 false fd900 false")
+            || msg.starts_with("Ok(2) fd5 true fd900 true")
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "restart with RLIMIT_NOFILE lowered to 64 during the reopen (fd 900 in the image): {msg}; \
+             expected EMFILE with nothing installed, or 2 fds installed"
+        ))
+    })();
+    umount(MNT);
     r.and(new_splats(splats0))
 }
