@@ -796,28 +796,6 @@ pub(crate) unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
     }
 }
 
-/// `file_operations.get_unmapped_area` of regular files (file-mmu.c):
-/// `mm_get_unmapped_area(current->mm, ...)`.
-///
-/// # Safety
-///
-/// Only the VFS calls this, through the ops table that names it, with
-/// the arguments and locking its `struct ..._operations` member documents.
-pub(crate) unsafe extern "C" fn get_unmapped_area(
-    file: *mut bindings::file,
-    addr: c_ulong,
-    len: c_ulong,
-    pgoff: c_ulong,
-    flags: c_ulong,
-) -> c_ulong {
-    // SAFETY: called from `mmap(2)` in process context, so `current` is a
-    // live task with a live `mm`.
-    unsafe {
-        let mm = (*bindings::get_current()).mm;
-        bindings::mm_get_unmapped_area(mm, file, addr, len, pgoff, flags)
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Registration.
 // ---------------------------------------------------------------------------

@@ -155,7 +155,11 @@ static RAMFS_FILE_OPERATIONS: Table<bindings::file_operations> = Table(bindings:
     splice_read: Some(bindings::filemap_splice_read),
     splice_write: Some(bindings::iter_file_splice_write),
     llseek: Some(bindings::generic_file_llseek),
-    get_unmapped_area: Some(ffi::get_unmapped_area),
+    // ramfs's is `mm_get_unmapped_area(current->mm, ...)`, which is what
+    // `__get_unmapped_area()` does for a NULL op (without THP).  Reading
+    // `current->mm` from Rust used bindgen's `task_struct` layout, whose `mm`
+    // is 16 bytes off the C one on the base config: mmap(2) oopsed.
+    get_unmapped_area: None,
     #[cfg(CONFIG_CHECKPOINT)]
     checkpoint: Some(bindings::generic_file_checkpoint),
     ..zeroed()
