@@ -799,6 +799,16 @@ fn scaling_pairs(rs: &[CkptResult]) -> Vec<(&CkptResult, &CkptResult)> {
     rs.windows(2).map(|w| (&w[0], &w[1])).collect()
 }
 
+/// `ramfs_cr.bench_clock=` from the kernel command line (make bench sets it:
+/// "icount" when QEMU runs with -icount, "wall" otherwise), or "unknown".
+fn bench_clock() -> String {
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    cmdline
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix("ramfs_cr.bench_clock=").map(str::to_string))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &[String]) -> String {
     let mut j = String::new();
     let uname = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -816,6 +826,7 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
     let _ = writeln!(j, "  \"mem_kib\": {mem_kb},");
     let cs = std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource").unwrap_or_default();
     let _ = writeln!(j, "  \"clock\": \"CLOCK_MONOTONIC\",");
+    let _ = writeln!(j, "  \"bench_clock\": \"{}\",", bench_clock());
     let _ = writeln!(j, "  \"clocksource\": \"{}\",", cs.trim());
     let fds: Vec<String> = cfg.fds.iter().map(|x| x.to_string()).collect();
     let _ = writeln!(
@@ -910,6 +921,13 @@ fn main() {
         reduced.push(format!("fds {:?} (issue: [100, 1000, 10000])", cfg.fds));
     }
 
+    println!(
+        "cr-bench: clock {} (clocksource {})",
+        bench_clock(),
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .unwrap_or_default()
+            .trim()
+    );
     println!(
         "cr-bench: kernel {}, {} reps, {} entries, seq I/O {} MiB, mmap {} MiB, fds {:?}",
         std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
