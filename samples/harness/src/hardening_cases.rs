@@ -24,6 +24,7 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: race_umount_rmmod },
         Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: clean EMFILE or every fd installed, no WARN", run: race_prlimit },
         Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: race_prlimit_lease },
+        Case { name: "ckpt-race: a signal with SA_RESTART while restart blocks (lease break, pipe) does not break it (K4)", run: race_signal_restart },
         Case { name: "ckpt-race: restart with a file table shared with a thread is EBUSY and changes nothing", run: shared_table },
         Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: odd_sources },
         Case { name: "ckpt-perm: checkpoint of kernel threads, init and a zombie gives an image or a clean error", run: odd_targets },
@@ -1087,6 +1088,116 @@ fn race_prlimit_lease() -> R {
             "restart with RLIMIT_NOFILE lowered to 64 during the reopen (fd 900 in the image): {msg}; \
              expected EMFILE with nothing installed, or 2 fds installed"
         ))
+    })();
+    umount(MNT);
+    r.and(new_splats(splats0))
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {}
+
+/// A caught signal with SA_RESTART while restart(2) sleeps must either be
+/// invisible (the call is restarted and succeeds) or give EINTR; with
+/// -ERESTARTSYS the syscall is re-executed, but restart(2) has already moved
+/// the image fd's offset to the end (or consumed a pipe), so the second run
+/// reads a truncated image: EINVAL for a good image (K4).
+fn race_signal_restart() -> R {
+    mount_cr(MNT)?;
+    let splats0 = kmsg_splats().len();
+    let r = (|| {
+        populate(MNT)?;
+        let m = MNT.to_string();
+        let base = root_image(move || {
+            open_at(&format!("{m}/f1"), libc::O_RDONLY, 0, 5)?;
+            open_at(&format!("{m}/f7"), libc::O_RDWR, 0, 6)?;
+            Ok(())
+        })?;
+        let mut errs = Vec::new();
+        let mut notes = Vec::new();
+        for how in ["lease", "pipe"] {
+            let img = memfd("img")?;
+            dup2(img, 1001)?;
+            close(img);
+            set_bytes(1001, &base)?;
+            let out = memfd("out")?;
+            dup2(out, 1002)?;
+            close(out);
+            let mut pp = [0i32; 2];
+            // SAFETY: pipe into a 2-int array.
+            unsafe { libc::pipe(pp.as_mut_ptr()) };
+            dup2(pp[0], 1004)?;
+            dup2(pp[1], 1005)?;
+            close(pp[0]);
+            close(pp[1]);
+            let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 0, 1003)?;
+            if how == "lease" {
+                // SAFETY: fcntl on our fd; ignore SIGIO.
+                unsafe {
+                    libc::signal(libc::SIGIO, libc::SIG_IGN);
+                    if libc::fcntl(lfd, libc::F_SETLEASE, libc::F_RDLCK) != 0 {
+                        return Err(format!("F_SETLEASE: {}", en(errno())));
+                    }
+                }
+            }
+            let pid = fork()?;
+            if pid == 0 {
+                close_range(0, 1000);
+                close(1003);
+                close(1005);
+                // SAFETY: a do-nothing handler with SA_RESTART.
+                unsafe {
+                    let mut sa: libc::sigaction = std::mem::zeroed();
+                    sa.sa_sigaction = on_usr1 as *const () as usize;
+                    sa.sa_flags = libc::SA_RESTART;
+                    libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+                    libc::alarm(60);
+                }
+                let src = if how == "lease" { 1001 } else { 1004 };
+                seek(1001, 0, libc::SEEK_SET);
+                let r = restart(0, src, 0, 1002);
+                // SAFETY: fcntl on integers.
+                let (o5, o6) = unsafe { (libc::fcntl(5, libc::F_GETFD) >= 0, libc::fcntl(6, libc::F_GETFD) >= 0) };
+                let log = String::from_utf8_lossy(&get_bytes(1002)).replace('\n', " | ");
+                let _ = set_bytes(1002, format!("{r:?} fd5 {o5} fd6 {o6}; log: {log}").as_bytes());
+                exit(0);
+            }
+            close(1004);
+            if how == "pipe" {
+                // half the image, a signal while the reader waits, then the rest
+                // SAFETY: writes from our buffer.
+                unsafe { libc::write(1005, base.as_ptr().cast(), base.len() / 2) };
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            // SAFETY: signal our child.
+            unsafe { libc::kill(pid, libc::SIGUSR1) };
+            std::thread::sleep(Duration::from_millis(300));
+            if how == "lease" {
+                // SAFETY: fcntl on our fd.
+                unsafe { libc::fcntl(lfd, libc::F_SETLEASE, libc::F_UNLCK) };
+            } else {
+                // SAFETY: writes from our buffer.
+                unsafe { libc::write(1005, base[base.len() / 2..].as_ptr().cast(), base.len() - base.len() / 2) };
+            }
+            close(1005);
+            let st = wait(pid);
+            let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+            close(1001);
+            close(1002);
+            close(lfd);
+            // SAFETY: default disposition back.
+            unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
+            if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+                errs.push(format!("{how}: child status {st:#x}"));
+                continue;
+            }
+            let ok = msg.starts_with("Ok(2) fd5 true fd6 true") || msg.starts_with("Err(Os { code: 4,") && msg.contains("fd5 false fd6 false");
+            if ok {
+                notes.push(format!("{how}: {}", &msg[..msg.find(';').unwrap_or(msg.len())]));
+            } else {
+                errs.push(format!("{how}: SIGUSR1 (SA_RESTART) during restart: {msg}; expected Ok(2) with both fds, or EINTR with none"));
+            }
+        }
+        println!("# signal during restart: {}", notes.join("; "));
+        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
     })();
     umount(MNT);
     r.and(new_splats(splats0))
