@@ -25,6 +25,7 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: clean EMFILE or every fd installed, no WARN", run: race_prlimit },
         Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: race_prlimit_lease },
         Case { name: "ckpt-race: a signal with SA_RESTART while restart blocks (lease break, pipe) does not break it (K4)", run: race_signal_restart },
+        Case { name: "ckpt-race: a signal with SA_RESTART while checkpoint blocks on a full pipe leaves one valid image (K4)", run: race_signal_checkpoint },
         Case { name: "ckpt-race: restart with a file table shared with a thread is EBUSY and changes nothing", run: shared_table },
         Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: odd_sources },
         Case { name: "ckpt-perm: checkpoint of kernel threads, init and a zombie gives an image or a clean error", run: odd_targets },
@@ -1201,4 +1202,75 @@ fn race_signal_restart() -> R {
     })();
     umount(MNT);
     r.and(new_splats(splats0))
+}
+
+/// checkpoint(2) into a pipe whose reader is slow: the writer blocks; a
+/// caught SA_RESTART signal then makes pipe_write() return -ERESTARTSYS.  The
+/// reader must end up with one valid image (or the call fail with EINTR and
+/// the stream end in an ERROR record), not a partial image followed by a
+/// second full one.
+fn race_signal_checkpoint() -> R {
+    mount_cr(MNT)?;
+    let r = (|| {
+        populate(MNT)?;
+        let mut pp = [0i32; 2];
+        // SAFETY: pipe into a 2-int array.
+        unsafe { libc::pipe(pp.as_mut_ptr()) };
+        dup2(pp[0], 1004)?;
+        dup2(pp[1], 1005)?;
+        close(pp[0]);
+        close(pp[1]);
+        // SAFETY: shrink the pipe to one page.
+        unsafe { libc::fcntl(1005, libc::F_SETPIPE_SZ, 4096) };
+        let out = memfd("out")?;
+        dup2(out, 1002)?;
+        close(out);
+        let pid = fork()?;
+        if pid == 0 {
+            close_range(0, 1000);
+            close(1004);
+            // SAFETY: handler with SA_RESTART.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_usr1 as *const () as usize;
+                sa.sa_flags = libc::SA_RESTART;
+                libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+                libc::alarm(60);
+            }
+            for i in 0..100 {
+                let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 0, 3 + i);
+            }
+            let r = checkpoint(0, 1005, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
+            let _ = set_bytes(1002, format!("{r:?}").as_bytes());
+            exit(0);
+        }
+        close(1005);
+        std::thread::sleep(Duration::from_millis(400));
+        // SAFETY: signal our child.
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+        std::thread::sleep(Duration::from_millis(200));
+        let mut stream = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            // SAFETY: buffer valid.
+            let n = unsafe { libc::read(1004, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            stream.extend_from_slice(&buf[..n as usize]);
+        }
+        wait(pid);
+        let res = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        close(1004);
+        close(1002);
+        let dec = decode(&stream);
+        println!("# signal during checkpoint: checkpoint returned {res}; reader got {} bytes: {}", stream.len(), match &dec { Ok(im) => format!("valid image, {} fds", im.fds.len()), Err(e) => e.to_string() });
+        match (res.starts_with("Ok("), dec) {
+            (true, Ok(im)) if im.fds.len() == 100 => Ok(()),
+            (false, Err(ckpt_image::ImageError::ErrorRecord { .. })) if res.contains("code: 4,") => Ok(()),
+            (_, d) => Err(format!("checkpoint into a slow pipe with a signal: returned {res}, the reader got {} bytes: {:?}", stream.len(), d.map(|im| im.fds.len()))),
+        }
+    })();
+    umount(MNT);
+    r
 }
