@@ -34,7 +34,6 @@ const MODULE: &str = "/lib/modules/ramfs_cr.ko";
 /// fds of the fuzz driver, above the children's RLIMIT_NOFILE (1000).
 const IMG: i32 = 1001;
 const LOG: i32 = 1002;
-const RES: i32 = 1003;
 const CHILD_NOFILE: u64 = 1000;
 
 pub fn cases() -> Vec<Case> {
@@ -717,46 +716,58 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
 }
 
 /// Run one image through restart(2) in a forked child.
+/// What the clone()d child reads and writes (it shares our memory).
+struct ChildCtx<'a> {
+    dec: &'a Result<Image, ckpt_image::ImageError>,
+    flags: u64,
+    out: Option<Verdict>,
+}
+
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the &mut ChildCtx run_one passed; the parent is
+    // suspended (CLONE_VFORK) until we exit, so nothing else touches it.
+    let ctx = unsafe { &mut *(arg as *mut ChildCtx) };
+    // SAFETY: alarm only arms a timer (of this child process).
+    unsafe { libc::alarm(30) };
+    ctx.out = Some(child_restart(ctx.dec, ctx.flags));
+    0
+}
+
+/// The child's stack (the child runs while we are suspended, one at a time).
+static mut CHILD_STACK: [u8; 1 << 20] = [0; 1 << 20];
+
+/// Run one image through restart(2) in a child process.  The child is a
+/// clone(CLONE_VM | CLONE_VFORK): its own process with its own copy of the
+/// fd table, cwd, root, umask and rlimits (no CLONE_FILES, CLONE_FS), but no
+/// copy of the address space, which makes it ~2x cheaper than fork() under
+/// KASAN; it hands its verdict back in memory.
 fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image::ImageError>), String> {
     set_bytes(IMG, img)?;
     let dec = scan(img).result;
-    let mut p = [0i32; 2];
-    // SAFETY: pipe into a 2-int array.
-    unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) };
-    let pid = fork()?;
-    if pid == 0 {
-        dup2(p[1], RES).ok();
-        close(p[0]);
-        close(p[1]);
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(30) };
-        let v = child_restart(&dec, flags);
-        let msg = match v {
-            Verdict::Err(e, log) => format!("E {e}\n{log}"),
-            Verdict::Ok(n) => format!("O {n}\n"),
-            Verdict::Bad(s) => format!("B 0\n{s}"),
-        };
-        let b = &msg.as_bytes()[..msg.len().min(16000)];
-        // SAFETY: writing our own buffer.
-        unsafe { libc::write(RES, b.as_ptr().cast(), b.len()) };
-        exit(0);
+    let mut ctx = ChildCtx { dec: &dec, flags, out: None };
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
     }
-    close(p[1]);
-    let msg = read_all(p[0]);
-    close(p[0]);
+    // SAFETY: the stack is ours and unused by anyone else while the child
+    // runs (CLONE_VFORK suspends us); the child only returns from child_main.
+    let pid = unsafe {
+        let top = (std::ptr::addr_of_mut!(CHILD_STACK) as *mut u8).add(1 << 20);
+        let top = ((top as usize) & !15) as *mut libc::c_void;
+        libc::clone(child_main, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&mut ctx as *mut ChildCtx).cast())
+    };
+    if pid < 0 {
+        return Err(format!("clone: {}", en(errno())));
+    }
     let st = wait(pid);
+    let out = ctx.out.take();
     if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
         return Ok((Verdict::Bad(format!("fuzz child {}", status_text(st))), dec));
     }
-    let (head, rest) = msg.split_once('\n').unwrap_or((&msg, ""));
-    let num: i64 = head.get(2..).and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-    let v = match head.chars().next() {
-        Some('E') => Verdict::Err(num as i32, rest.to_string()),
-        Some('O') => Verdict::Ok(num),
-        Some('B') => Verdict::Bad(rest.to_string()),
-        _ => Verdict::Bad(format!("fuzz child said {msg:?}")),
-    };
-    Ok((v, dec))
+    match out {
+        Some(v) => Ok((v, dec)),
+        None => Ok((Verdict::Bad("fuzz child gave no verdict".into()), dec)),
+    }
 }
 
 #[derive(Default)]
@@ -787,6 +798,9 @@ impl Stats {
 fn judge(st: &mut Stats, what: &str, img: &[u8], flags: u64) -> R {
     let (v, dec) = run_one(img, flags)?;
     st.tried += 1;
+    if st.tried % 1000 == 0 {
+        println!("# fuzz: {} images so far", st.tried);
+    }
     let kind = match &dec {
         Ok(_) => "valid",
         Err(e) => e.kind(),
