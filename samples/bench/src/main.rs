@@ -19,7 +19,7 @@
 //! build/bench.json).  Nothing is asserted: this is a benchmark, not a test.
 //!
 //! Usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N]
-//!                 [--fds 100,1000,10000] [--quick] [--no-warmup] [--no-mmap] [-v]
+//!                 [--fds 100,1000,10000] [--quick] [--no-warmup] [--no-mmap] [--no-fs] [-v]
 
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -44,6 +44,7 @@ struct Config {
     fds: Vec<usize>,
     warmup: bool,
     mmap: bool,
+    fs: bool,
     verbose: bool,
 }
 
@@ -57,6 +58,7 @@ impl Default for Config {
             fds: vec![100, 1000, 10_000],
             warmup: true,
             mmap: true,
+            fs: true,
             verbose: false,
         }
     }
@@ -64,7 +66,7 @@ impl Default for Config {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup] [--no-mmap] [-v]"
+        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup] [--no-mmap] [--no-fs] [-v]"
     );
     std::process::exit(2)
 }
@@ -97,6 +99,7 @@ fn parse_args() -> Config {
             }
             "--no-warmup" => c.warmup = false,
             "--no-mmap" => c.mmap = false,
+            "--no-fs" => c.fs = false,
             "-v" | "--verbose" => c.verbose = true,
             _ => usage(),
         }
@@ -975,7 +978,7 @@ fn main() {
     }
     let _ = std::io::stdout().flush();
 
-    let res = run_fs_benches(&cfg, &fss);
+    let res = if cfg.fs { run_fs_benches(&cfg, &fss) } else { FsResults::new(&[], fss.len()) };
     let ck = run_ckpt_bench(&cfg, &fss[1], "/tmp");
 
     print_fs_table(&res, &fss);
