@@ -812,10 +812,10 @@ fn print_ckpt_table(rs: &[CkptResult]) {
     for (a, b) in scaling_pairs(rs) {
         let f = |g: fn(&CkptResult) -> &Vec<f64>| stat_of(g(b)).median / stat_of(g(a)).median;
         println!(
-            "scaling N={} / N={} ({}x the fds): checkpoint {:.2}x, restart dry-run {:.2}x, restart {:.2}x (target <= {:.0}x)",
+            "scaling N={} / N={} ({:.1}x the fds): checkpoint {:.2}x, restart dry-run {:.2}x, restart {:.2}x (linear + 10%: <= {:.1}x)",
             b.n,
             a.n,
-            b.n / a.n,
+            b.n as f64 / a.n as f64,
             f(|r| &r.ckpt),
             f(|r| &r.dry),
             f(|r| &r.real),
