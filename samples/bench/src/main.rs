@@ -76,7 +76,9 @@ fn parse_args() -> Config {
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let num = |it: &mut dyn Iterator<Item = String>| -> usize {
-            it.next().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or_else(|| usage())
+            it.next()
+                .and_then(|v| v.replace('_', "").parse().ok())
+                .unwrap_or_else(|| usage())
         };
         match a.as_str() {
             "--reps" => c.reps = num(&mut it).max(1),
@@ -87,7 +89,12 @@ fn parse_args() -> Config {
                 let v = it.next().unwrap_or_else(|| usage());
                 c.fds = v
                     .split(',')
-                    .map(|s| s.replace('_', "").parse::<usize>().unwrap_or_else(|_| usage()).max(2))
+                    .map(|s| {
+                        s.replace('_', "")
+                            .parse::<usize>()
+                            .unwrap_or_else(|_| usage())
+                            .max(2)
+                    })
                     .collect();
             }
             "--quick" => {
@@ -129,7 +136,10 @@ fn die(msg: &str) -> ! {
 
 /// CLOCK_MONOTONIC in nanoseconds.
 fn now_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -145,7 +155,10 @@ fn check(r: libc::c_int, what: &str) -> libc::c_int {
 fn open(path: &str, flags: i32, mode: u32) -> i32 {
     let p = cstr(path);
     // SAFETY: valid C string.
-    check(unsafe { libc::open(p.as_ptr(), flags | libc::O_CLOEXEC, mode) }, &format!("open {path}"))
+    check(
+        unsafe { libc::open(p.as_ptr(), flags | libc::O_CLOEXEC, mode) },
+        &format!("open {path}"),
+    )
 }
 
 fn close(fd: i32) {
@@ -170,7 +183,10 @@ fn rmdir(path: &str) {
 fn unlink(path: &str) {
     let p = cstr(path);
     // SAFETY: valid C string.
-    check(unsafe { libc::unlink(p.as_ptr()) }, &format!("unlink {path}"));
+    check(
+        unsafe { libc::unlink(p.as_ptr()) },
+        &format!("unlink {path}"),
+    );
 }
 
 /// Let deferred kernel work of the previous step finish before the next timed
@@ -221,7 +237,10 @@ fn fs_list() -> Vec<Fs> {
 
 fn ensure_module() {
     let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if fss.lines().any(|l| l.split_whitespace().last() == Some("ramfs_cr")) {
+    if fss
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("ramfs_cr"))
+    {
         return;
     }
     let f = std::fs::File::open(MODULE).unwrap_or_else(|e| die(&format!("open {MODULE}: {e}")));
@@ -240,7 +259,13 @@ fn mount(fs: &Fs) {
     // SAFETY: valid C strings.
     let r = unsafe { libc::mount(src.as_ptr(), d.as_ptr(), t.as_ptr(), 0, o.as_ptr().cast()) };
     if r != 0 {
-        die(&format!("mount -t {} -o {} none {}: {}", fs.fstype, fs.opts, fs.dir, ename(errno())));
+        die(&format!(
+            "mount -t {} -o {} none {}: {}",
+            fs.fstype,
+            fs.opts,
+            fs.dir,
+            ename(errno())
+        ));
     }
 }
 
@@ -267,8 +292,16 @@ fn stat_of(v: &[f64]) -> Stat {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = s.len();
-    let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
-    Stat { median, min: s[0], max: s[n - 1] }
+    let median = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
+    Stat {
+        median,
+        min: s[0],
+        max: s[n - 1],
+    }
 }
 
 /// Median over repetitions of sample[r] / base[r]: both were measured in the
@@ -313,10 +346,17 @@ struct FsResults {
 
 impl FsResults {
     fn new(names: &[&'static str], nfs: usize) -> FsResults {
-        FsResults { names: names.to_vec(), samples: vec![vec![Vec::new(); nfs]; names.len()] }
+        FsResults {
+            names: names.to_vec(),
+            samples: vec![vec![Vec::new(); nfs]; names.len()],
+        }
     }
     fn add(&mut self, bench: &str, fs: usize, ms: f64) {
-        let i = self.names.iter().position(|n| *n == bench).expect("known bench");
+        let i = self
+            .names
+            .iter()
+            .position(|n| *n == bench)
+            .expect("known bench");
         self.samples[i][fs].push(ms);
     }
 }
@@ -339,7 +379,12 @@ fn bench_meta(root: &str, names: &[CString]) -> [f64; 4] {
     for n in names {
         // SAFETY: valid C string, dfd is a directory.
         let fd = unsafe {
-            libc::openat(dfd, n.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC, 0o644)
+            libc::openat(
+                dfd,
+                n.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+            )
         };
         if fd < 0 {
             die(&format!("create {dir}/{:?}: {}", n, ename(errno())));
@@ -385,7 +430,10 @@ fn bench_meta(root: &str, names: &[CString]) -> [f64; 4] {
     close(rfd);
     let t5 = now_ns();
     if count != names.len() + 2 {
-        die(&format!("readdir {dir}: {count} entries, expected {}", names.len() + 2));
+        die(&format!(
+            "readdir {dir}: {count} entries, expected {}",
+            names.len() + 2
+        ));
     }
 
     settle();
@@ -455,7 +503,10 @@ fn bench_mmap(root: &str, bytes: usize, rep: usize) -> [f64; 2] {
     let path = format!("{root}/mmap");
     let fd = open(&path, libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC, 0o644);
     // SAFETY: plain ftruncate.
-    check(unsafe { libc::ftruncate(fd, bytes as libc::off_t) }, "ftruncate");
+    check(
+        unsafe { libc::ftruncate(fd, bytes as libc::off_t) },
+        "ftruncate",
+    );
     let map = |prot: i32| -> *mut u8 {
         // SAFETY: a fresh shared mapping of our own fd.
         let p = unsafe { libc::mmap(std::ptr::null_mut(), bytes, prot, libc::MAP_SHARED, fd, 0) };
@@ -492,7 +543,9 @@ fn bench_mmap(root: &str, bytes: usize, rep: usize) -> [f64; 2] {
     close(fd);
     unlink(&path);
     if sum != want {
-        die(&format!("mmap {path}: read back sum {sum:#x}, expected {want:#x}"));
+        die(&format!(
+            "mmap {path}: read back sum {sum:#x}, expected {want:#x}"
+        ));
     }
     let ms = |a: u64, b: u64| (b - a) as f64 / 1e6;
     [ms(t0, t1), ms(t2, t3)]
@@ -554,7 +607,10 @@ fn run_fs_benches(cfg: &Config, fss: &[Fs]) -> FsResults {
             res.add("unlink", i, u);
             res.add("create+unlink", i, c + u);
         }
-        for (bs, wn, rn) in [(4096usize, "write 4KiB", "read 4KiB"), (1 << 20, "write 1MiB", "read 1MiB")] {
+        for (bs, wn, rn) in [
+            (4096usize, "write 4KiB", "read 4KiB"),
+            (1 << 20, "write 1MiB", "read 1MiB"),
+        ] {
             for &i in &order {
                 let [w, r] = bench_seq(&fss[i].dir, io_bytes, bs, &mut buf);
                 res.add(wn, i, w);
@@ -591,15 +647,24 @@ struct CkptResult {
 
 fn raise_nofile(n: usize) {
     let want = (n + 1024) as libc::rlim_t;
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: valid out pointer.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
     if rl.rlim_cur >= want {
         return;
     }
-    let rl = libc::rlimit { rlim_cur: want, rlim_max: want.max(rl.rlim_max) };
+    let rl = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: want.max(rl.rlim_max),
+    };
     // SAFETY: valid rlimit.
-    check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) }, "setrlimit(RLIMIT_NOFILE)");
+    check(
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) },
+        "setrlimit(RLIMIT_NOFILE)",
+    );
 }
 
 /// One checkpoint of the caller into `img` (truncated first), timed.
@@ -613,7 +678,10 @@ fn time_checkpoint(img: i32) -> (f64, usize) {
     let r = checkpoint(0, img, CHECKPOINT_SKIP_UNSUPPORTED, CHECKPOINT_FD_NONE);
     let t1 = now_ns();
     if let Err(e) = r {
-        die(&format!("checkpoint: {}", ename(e.raw_os_error().unwrap_or(0))));
+        die(&format!(
+            "checkpoint: {}",
+            ename(e.raw_os_error().unwrap_or(0))
+        ));
     }
     // SAFETY: plain lseek.
     let size = unsafe { libc::lseek(img, 0, libc::SEEK_END) } as usize;
@@ -629,7 +697,10 @@ fn time_dry_restart(img: i32, n: usize) -> f64 {
     match r {
         Ok(k) if k as usize == n => {}
         Ok(k) => die(&format!("restart(DRY_RUN): {k} fds, expected {n}")),
-        Err(e) => die(&format!("restart(DRY_RUN): {}", ename(e.raw_os_error().unwrap_or(0)))),
+        Err(e) => die(&format!(
+            "restart(DRY_RUN): {}",
+            ename(e.raw_os_error().unwrap_or(0))
+        )),
     }
     (t1 - t0) as f64 / 1e3
 }
@@ -639,7 +710,10 @@ fn time_dry_restart(img: i32, n: usize) -> f64 {
 fn time_real_restart(img: i32, n: usize, first: i32, last: i32) -> f64 {
     let mut p = [0i32; 2];
     // SAFETY: valid out array.
-    check(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, "pipe2");
+    check(
+        unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) },
+        "pipe2",
+    );
     // SAFETY: the child only makes raw syscalls and _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -653,7 +727,13 @@ fn time_real_restart(img: i32, n: usize, first: i32, last: i32) -> f64 {
             libc::unshare(libc::CLONE_FILES);
             libc::lseek(img, 0, libc::SEEK_SET);
             let t0 = now_ns();
-            let r = libc::syscall(ckpt_image::syscalls::SYS_RESTART, 0i64, img as i64, 0u64, -1i64);
+            let r = libc::syscall(
+                ckpt_image::syscalls::SYS_RESTART,
+                0i64,
+                img as i64,
+                0u64,
+                -1i64,
+            );
             let t1 = now_ns();
             let msg: [i64; 2] = [if r < 0 { -(errno() as i64) } else { r }, (t1 - t0) as i64];
             libc::write(p[1], msg.as_ptr().cast(), 16);
@@ -693,12 +773,20 @@ fn run_ckpt_bench(cfg: &Config, cr: &Fs, tmp_dir: &str) -> Vec<CkptResult> {
         let root = format!("{}/ckpt-{n}", cr.dir);
         mkdir(&root);
         let img_path = format!("{tmp_dir}/ckpt-{n}.img");
-        let img = open(&img_path, libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC, 0o600);
+        let img = open(
+            &img_path,
+            libc::O_CREAT | libc::O_RDWR | libc::O_TRUNC,
+            0o600,
+        );
         // N/2 regular files, then N/2 directories, all kept open.
         let mut fds = Vec::with_capacity(n);
         for i in 0..n {
             let fd = if i < n / 2 {
-                open(&format!("{root}/f{i:05}"), libc::O_CREAT | libc::O_RDWR, 0o644)
+                open(
+                    &format!("{root}/f{i:05}"),
+                    libc::O_CREAT | libc::O_RDWR,
+                    0o644,
+                )
             } else {
                 let d = format!("{root}/d{i:05}");
                 mkdir(&d);
@@ -715,7 +803,13 @@ fn run_ckpt_bench(cfg: &Config, cr: &Fs, tmp_dir: &str) -> Vec<CkptResult> {
         let iters = inner_iters(n);
         let (_, image_bytes) = time_checkpoint(img); // warm-up + image for restarts
         time_dry_restart(img, n);
-        let mut r = CkptResult { n, ckpt: vec![], dry: vec![], real: vec![], image_bytes };
+        let mut r = CkptResult {
+            n,
+            ckpt: vec![],
+            dry: vec![],
+            real: vec![],
+            image_bytes,
+        };
         for _ in 0..cfg.reps {
             settle();
             let mut s = 0.0;
@@ -779,7 +873,11 @@ fn print_fs_table(res: &FsResults, fss: &[Fs]) {
             let _ = write!(
                 line,
                 " {:>18}",
-                format!("{:.3} ({:.3})", s.median / st[0].median, paired_ratio(&res.samples[b][i + 1], &res.samples[b][0]))
+                format!(
+                    "{:.3} ({:.3})",
+                    s.median / st[0].median,
+                    paired_ratio(&res.samples[b][i + 1], &res.samples[b][0])
+                )
             );
         }
         println!("{line}");
@@ -788,7 +886,9 @@ fn print_fs_table(res: &FsResults, fss: &[Fs]) {
 
 fn print_ckpt_table(rs: &[CkptResult]) {
     println!();
-    println!("Checkpoint/restart of a process holding N fds on ramfs_cr (half files, half directories)");
+    println!(
+        "Checkpoint/restart of a process holding N fds on ramfs_cr (half files, half directories)"
+    );
     println!("per call: us, median [min-max]; per fd: us (median / N)");
     println!(
         "{:>7} {:>10} {:>28} {:>8} {:>28} {:>8} {:>28} {:>8}",
@@ -838,7 +938,13 @@ fn bench_clock() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &[String]) -> String {
+fn json(
+    cfg: &Config,
+    fss: &[Fs],
+    res: &FsResults,
+    ck: &[CkptResult],
+    reduced: &[String],
+) -> String {
     let mut j = String::new();
     let uname = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let ncpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -846,14 +952,22 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
         .unwrap_or(0);
     let mem_kb = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1).and_then(|x| x.parse::<u64>().ok())))
+        .and_then(|s| {
+            s.lines().next().and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|x| x.parse::<u64>().ok())
+            })
+        })
         .unwrap_or(0);
     let _ = writeln!(j, "{{");
     let _ = writeln!(j, "  \"schema\": 1,");
     let _ = writeln!(j, "  \"kernel\": \"{}\",", uname.trim());
     let _ = writeln!(j, "  \"cpus\": {ncpu},");
     let _ = writeln!(j, "  \"mem_kib\": {mem_kb},");
-    let cs = std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource").unwrap_or_default();
+    let cs =
+        std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource")
+            .unwrap_or_default();
     let _ = writeln!(j, "  \"clock\": \"CLOCK_MONOTONIC\",");
     let _ = writeln!(j, "  \"bench_clock\": \"{}\",", bench_clock());
     let _ = writeln!(j, "  \"clocksource\": \"{}\",", cs.trim());
@@ -872,7 +986,9 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
     let labels: Vec<String> = fss.iter().map(|f| format!("\"{}\"", f.label)).collect();
     let _ = writeln!(j, "  \"filesystems\": [{}],", labels.join(", "));
     let _ = writeln!(j, "  \"fs\": [");
-    let done: Vec<usize> = (0..res.names.len()).filter(|&b| !res.samples[b][0].is_empty()).collect();
+    let done: Vec<usize> = (0..res.names.len())
+        .filter(|&b| !res.samples[b][0].is_empty())
+        .collect();
     for (k, &b) in done.iter().enumerate() {
         let name = res.names[b];
         let _ = writeln!(j, "    {{\"bench\": \"{name}\", \"unit\": \"ms\",");
@@ -892,7 +1008,12 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
         let _ = writeln!(j, "     \"results\": {{");
         for (i, fs) in fss.iter().enumerate() {
             let comma = if i + 1 < fss.len() { "," } else { "" };
-            let _ = writeln!(j, "       \"{}\": {}{comma}", fs.label, jstat(&res.samples[b][i]));
+            let _ = writeln!(
+                j,
+                "       \"{}\": {}{comma}",
+                fs.label,
+                jstat(&res.samples[b][i])
+            );
         }
         let comma = if k + 1 < done.len() { "," } else { "" };
         let _ = writeln!(j, "     }}}}{comma}");
@@ -902,11 +1023,30 @@ fn json(cfg: &Config, fss: &[Fs], res: &FsResults, ck: &[CkptResult], reduced: &
     for (k, r) in ck.iter().enumerate() {
         let n = r.n as f64;
         let per_fd = |v: &[f64]| jnum(stat_of(v).median / n);
-        let _ = writeln!(j, "    {{\"n\": {}, \"unit\": \"us\", \"image_bytes\": {},", r.n, r.image_bytes);
-        let _ = writeln!(j, "     \"checkpoint\": {}, \"checkpoint_per_fd\": {},", jstat(&r.ckpt), per_fd(&r.ckpt));
-        let _ = writeln!(j, "     \"restart_dry_run\": {}, \"restart_dry_run_per_fd\": {},", jstat(&r.dry), per_fd(&r.dry));
+        let _ = writeln!(
+            j,
+            "    {{\"n\": {}, \"unit\": \"us\", \"image_bytes\": {},",
+            r.n, r.image_bytes
+        );
+        let _ = writeln!(
+            j,
+            "     \"checkpoint\": {}, \"checkpoint_per_fd\": {},",
+            jstat(&r.ckpt),
+            per_fd(&r.ckpt)
+        );
+        let _ = writeln!(
+            j,
+            "     \"restart_dry_run\": {}, \"restart_dry_run_per_fd\": {},",
+            jstat(&r.dry),
+            per_fd(&r.dry)
+        );
         let comma = if k + 1 < ck.len() { "," } else { "" };
-        let _ = writeln!(j, "     \"restart\": {}, \"restart_per_fd\": {}}}{comma}", jstat(&r.real), per_fd(&r.real));
+        let _ = writeln!(
+            j,
+            "     \"restart\": {}, \"restart_per_fd\": {}}}{comma}",
+            jstat(&r.real),
+            per_fd(&r.real)
+        );
     }
     let _ = writeln!(j, "  ],");
     let pairs = scaling_pairs(ck);
@@ -941,10 +1081,16 @@ fn main() {
         reduced.push(format!("entries {} (issue: {ISSUE_ENTRIES})", cfg.entries));
     }
     if cfg.io_mib != ISSUE_MIB {
-        reduced.push(format!("sequential I/O {} MiB (issue: {ISSUE_MIB} MiB)", cfg.io_mib));
+        reduced.push(format!(
+            "sequential I/O {} MiB (issue: {ISSUE_MIB} MiB)",
+            cfg.io_mib
+        ));
     }
     if cfg.mmap_mib != ISSUE_MIB {
-        reduced.push(format!("mmap {} MiB (issue: {ISSUE_MIB} MiB)", cfg.mmap_mib));
+        reduced.push(format!(
+            "mmap {} MiB (issue: {ISSUE_MIB} MiB)",
+            cfg.mmap_mib
+        ));
     }
     if cfg.fds != [100, 1000, 10_000] {
         reduced.push(format!("fds {:?} (issue: [100, 1000, 10000])", cfg.fds));
@@ -959,7 +1105,9 @@ fn main() {
     );
     println!(
         "cr-bench: kernel {}, {} reps, {} entries, seq I/O {} MiB, mmap {} MiB, fds {:?}",
-        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim(),
         cfg.reps,
         cfg.entries,
         cfg.io_mib,
@@ -978,7 +1126,11 @@ fn main() {
     }
     let _ = std::io::stdout().flush();
 
-    let res = if cfg.fs { run_fs_benches(&cfg, &fss) } else { FsResults::new(&[], fss.len()) };
+    let res = if cfg.fs {
+        run_fs_benches(&cfg, &fss)
+    } else {
+        FsResults::new(&[], fss.len())
+    };
     let ck = run_ckpt_bench(&cfg, &fss[1], "/tmp");
 
     print_fs_table(&res, &fss);
