@@ -357,6 +357,30 @@ fn getdents_fds() -> Vec<i32> {
     v
 }
 
+/// "dev:ino:mode" of an fd (cheaper than readlink of /proc/self/fd/N, which
+/// matters under KASAN; names are compared where the image names them).
+pub fn fd_ident(fd: i32) -> String {
+    // SAFETY: fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return format!("<{}>", en(errno()));
+        }
+        format!("{}:{}:{:o}", st.st_dev, st.st_ino, st.st_mode)
+    }
+}
+fn path_ident(p: &str) -> String {
+    let c = cstr(p);
+    // SAFETY: stat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(c.as_ptr(), &mut st) != 0 {
+            return format!("<{}>", en(errno()));
+        }
+        format!("{}:{}", st.st_dev, st.st_ino)
+    }
+}
+
 pub fn snap(skip: &[i32]) -> Snap {
     let mut fds = Vec::new();
     for fd in getdents_fds() {
@@ -365,7 +389,7 @@ pub fn snap(skip: &[i32]) -> Snap {
         }
         // SAFETY: fcntl/lseek on integers.
         let (fl, fdfl) = unsafe { (libc::fcntl(fd, libc::F_GETFL), libc::fcntl(fd, libc::F_GETFD)) };
-        fds.push((fd, readlink(&format!("/proc/self/fd/{fd}")), seek(fd, 0, libc::SEEK_CUR), fl, fdfl));
+        fds.push((fd, fd_ident(fd), seek(fd, 0, libc::SEEK_CUR), fl, fdfl));
     }
     // SAFETY: umask is always successful; set it back at once.
     let um = unsafe {
@@ -373,7 +397,7 @@ pub fn snap(skip: &[i32]) -> Snap {
         libc::umask(u);
         u
     };
-    Snap { fds, cwd: readlink("/proc/self/cwd"), root: readlink("/proc/self/root"), umask: um as u32 }
+    Snap { fds, cwd: path_ident("."), root: path_ident("/"), umask: um as u32 }
 }
 
 /// snap() with the image fd's position left out: restart(2) reads the image
@@ -593,7 +617,13 @@ const OPEN_ERRNOS: &[i32] = &[
 ];
 
 /// In the forked child: restart(2) from IMG, check the state, return the verdict.
-fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64) -> Verdict {
+fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64, before: &Snap) -> (Verdict, u64) {
+    let t = Instant::now();
+    let v = child_restart_v(dec, flags, before, &t);
+    (v.0, v.1)
+}
+
+fn child_restart_v(dec: &Result<Image, ckpt_image::ImageError>, flags: u64, before: &Snap, t0: &Instant) -> (Verdict, u64) {
     let rl = libc::rlimit { rlim_cur: CHILD_NOFILE, rlim_max: CHILD_NOFILE };
     // SAFETY: setrlimit with a valid struct; fd calls on integers.
     unsafe {
@@ -602,8 +632,11 @@ fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64) -> Ver
         libc::lseek(LOG, 0, libc::SEEK_SET);
         libc::lseek(IMG, 0, libc::SEEK_SET);
     }
-    let before = snap_img(&[LOG]);
+    let _ = t0;
+    let t = Instant::now();
     let r = restart(0, IMG, flags, LOG);
+    let ns = t.elapsed().as_nanos() as u64;
+    let before = before.clone();
     let dry = flags & RESTART_DRY_RUN != 0;
     match r {
         Err(e) => {
@@ -611,28 +644,28 @@ fn child_restart(dec: &Result<Image, ckpt_image::ImageError>, flags: u64) -> Ver
             let after = snap_img(&[LOG]);
             let log = String::from_utf8_lossy(&get_bytes(LOG)).into_owned();
             if before != after {
-                return Verdict::Bad(format!("restart failed with {} but changed the caller:\n{}", en(e), snap_diff(&before, &after)));
+                return (Verdict::Bad(format!("restart failed with {} but changed the caller:\n{}", en(e), snap_diff(&before, &after))), ns);
             }
-            Verdict::Err(e, log)
+            (Verdict::Err(e, log), ns)
         }
         Ok(n) => {
             let im = match dec {
                 Ok(im) => im,
-                Err(_) => return Verdict::Ok(n), // judged by the parent
+                Err(_) => return (Verdict::Ok(n), ns), // judged by the parent
             };
             if n != im.fds.len() as i64 {
-                return Verdict::Bad(format!("restart returned {n}, image has {} fds", im.fds.len()));
+                return (Verdict::Bad(format!("restart returned {n}, image has {} fds", im.fds.len())), ns);
             }
             if dry {
                 let after = snap_img(&[LOG]);
                 if before != after {
-                    return Verdict::Bad(format!("RESTART_DRY_RUN succeeded and changed the caller:\n{}", snap_diff(&before, &after)));
+                    return (Verdict::Bad(format!("RESTART_DRY_RUN succeeded and changed the caller:\n{}", snap_diff(&before, &after))), ns);
                 }
-                return Verdict::Ok(n);
+                return (Verdict::Ok(n), ns);
             }
             match verify_restored(im, &before) {
-                Ok(()) => Verdict::Ok(n),
-                Err(e) => Verdict::Bad(e),
+                Ok(()) => (Verdict::Ok(n), ns),
+                Err(e) => (Verdict::Bad(e), ns),
             }
         }
     }
@@ -665,10 +698,11 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
             }
         };
         let got = after.fds.iter().find(|x| x.0 == d.fd);
-        let Some((_, link, pos, fl, fdfl)) = got else {
+        let Some((_, _, pos, fl, fdfl)) = got else {
             errs.push(format!("fd {} not installed", d.fd));
             continue;
         };
+        let link = if same_root { readlink(&format!("/proc/self/fd/{}", d.fd)) } else { String::new() };
         if same_root && link.as_bytes() != &f.name[..] && link.as_bytes() != canon(&f.name).as_bytes() {
             errs.push(format!("fd {}: names {link}, image says {}", d.fd, String::from_utf8_lossy(&f.name)));
         }
@@ -688,10 +722,7 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
     }
     // fds the image does not name are untouched (after a root change
     // /proc is out of reach: compare everything but the names)
-    let strip = |v: &Vec<(i32, String, i64, i32, i32)>| -> Vec<(i32, String, i64, i32, i32)> {
-        v.iter().map(|x| (x.0, if same_root { x.1.clone() } else { String::new() }, x.2, x.3, x.4)).collect()
-    };
-    let (bf, af) = (strip(&before.fds), strip(&after.fds));
+    let (bf, af) = (before.fds.clone(), after.fds.clone());
     for x in &bf {
         if !im.fds.iter().any(|d| d.fd == x.0) && !af.contains(x) {
             errs.push(format!("fd {} not in the image changed: {x:?}", x.0));
@@ -702,8 +733,9 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
             errs.push(format!("fd {} appeared: {x:?}", x.0));
         }
     }
-    if same_root && after.cwd.as_bytes() != &im.cwd[..] && after.cwd != canon(&im.cwd) {
-        errs.push(format!("cwd {}, image {}", after.cwd, String::from_utf8_lossy(&im.cwd)));
+    let cwd = if same_root { readlink("/proc/self/cwd") } else { String::new() };
+    if same_root && cwd.as_bytes() != &im.cwd[..] && cwd != canon(&im.cwd) {
+        errs.push(format!("cwd {cwd}, image {}", String::from_utf8_lossy(&im.cwd)));
     }
     if after.umask != im.fs.umask {
         errs.push(format!("umask {:#o}, image {:#o}", after.umask, im.fs.umask));
@@ -720,8 +752,16 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
 struct ChildCtx<'a> {
     dec: &'a Result<Image, ckpt_image::ImageError>,
     flags: u64,
+    before: &'a Snap,
     out: Option<Verdict>,
+    /// nanoseconds spent in restart(2) itself
+    ns: u64,
 }
+
+/// The fd table, cwd, root and umask every fuzz child starts with: the
+/// driver's own (the child is a copy), taken once per run.
+static BEFORE: std::sync::Mutex<Option<Snap>> = std::sync::Mutex::new(None);
+static TIMES: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
 
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the &mut ChildCtx run_one passed; the parent is
@@ -729,7 +769,9 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     let ctx = unsafe { &mut *(arg as *mut ChildCtx) };
     // SAFETY: alarm only arms a timer (of this child process).
     unsafe { libc::alarm(30) };
-    ctx.out = Some(child_restart(ctx.dec, ctx.flags));
+    let (v, ns) = child_restart(ctx.dec, ctx.flags, ctx.before);
+    ctx.out = Some(v);
+    ctx.ns = ns;
     0
 }
 
@@ -744,7 +786,15 @@ static mut CHILD_STACK: [u8; 1 << 20] = [0; 1 << 20];
 fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image::ImageError>), String> {
     set_bytes(IMG, img)?;
     let dec = scan(img).result;
-    let mut ctx = ChildCtx { dec: &dec, flags, out: None };
+    let before = {
+        let mut b = BEFORE.lock().unwrap_or_else(|e| e.into_inner());
+        if b.is_none() {
+            *b = Some(snap_img(&[LOG]));
+        }
+        b.clone().unwrap()
+    };
+    let t = Instant::now();
+    let mut ctx = ChildCtx { dec: &dec, flags, before: &before, out: None, ns: 0 };
     {
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -761,6 +811,11 @@ fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image:
     }
     let st = wait(pid);
     let out = ctx.out.take();
+    {
+        let mut tm = TIMES.lock().unwrap_or_else(|e| e.into_inner());
+        tm.0 += t.elapsed().as_nanos() as u64;
+        tm.1 += ctx.ns;
+    }
     if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
         return Ok((Verdict::Bad(format!("fuzz child {}", status_text(st))), dec));
     }
@@ -899,6 +954,8 @@ fn systematic(bases: &[(&'static str, Vec<u8>)], st: &mut Stats, limit: usize) -
 /// Open some fds in the driver that the children inherit and restart(2) may
 /// replace (victims), and the image/log memfds.
 fn fuzz_setup(mnt: &str) -> R {
+    *BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    *TIMES.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0);
     let m = memfd("img")?;
     dup2(m, IMG)?;
     close(m);
@@ -913,6 +970,7 @@ fn fuzz_setup(mnt: &str) -> R {
 }
 
 fn fuzz_teardown() {
+    *BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     for fd in [IMG, LOG, 3, 4, 10] {
         close(fd);
     }
@@ -921,6 +979,8 @@ fn fuzz_teardown() {
 /// Report lines shared by the fuzz cases.
 pub fn report(st: &Stats, secs: f64) {
     println!("# fuzz: {} images tried in {:.1} s ({:.1} ms each)", st.tried, secs, secs * 1000.0 / st.tried.max(1) as f64);
+    let tm = *TIMES.lock().unwrap_or_else(|e| e.into_inner());
+    println!("# fuzz: {:.1} s in the children (clone to exit), {:.1} s of it in restart(2)", tm.0 as f64 / 1e9, tm.1 as f64 / 1e9);
     let h: Vec<String> = st.errnos.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("# fuzz: restart(2) results: {}", h.join(", "));
     println!("# fuzz: accepted {} (+{} dry run), each verified valid by ckpt-image and against the fd table", st.accepted, st.accepted_dry);
