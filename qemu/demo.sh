@@ -56,7 +56,7 @@ echo "worker $pid is gone"
 step "ckpt restart --in /tmp/demo.ckpt -- sh -c '...': a new process gets the worker's fds back"
 ckpt restart --in /tmp/demo.ckpt -- sh -c '
 	echo "restarted as pid $$, cwd $(readlink /proc/$$/cwd)"
-	ls -l /proc/$$/fd | sed -n "s/.*[0-9] \([0-9]* -> .*\)/  fd \1/p"
+	ls -l /proc/$$/fd 2>/dev/null | sed -n "s/.*[0-9] \([0-9]* -> .*\)/  fd \1/p"
 	read next <&3
 	echo "read \"$next\" from fd 3: the offset survived"
 	echo "files in the open directory (fd 4): $(ls /proc/$$/fd/4/ | tr "\n" " ")"
