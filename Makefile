@@ -93,26 +93,32 @@ initramfs-debug: module-debug samples
 check: deps kernel-debug module-debug samples host-test initramfs-debug
 	@$(MAKE) vm-check
 
+# Each run has its own console log (several people may share one checkout);
+# build/vm/console-check.log points at the latest.
 vm-check:
 	@mkdir -p $(VMLOG)
-	@scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
-		-l $(VMLOG)/console-check.log -t $(VM_TIMEOUT) $(if $(FILTER),-f '$(FILTER)') check || true
-	@echo "==== results ===="
-	@$(BIN)/ktap-runner --cargo-log build/host-tests.log $(VMLOG)/console-check.log
+	@log=$(VMLOG)/console-check.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
+	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
+		-l $$log -t $(VM_TIMEOUT) $(if $(FILTER),-f '$(FILTER)') check || true; \
+	ln -sfn $$(basename $$log) $(VMLOG)/console-check.log; \
+	echo "==== results ($$log) ===="; \
+	$(BIN)/ktap-runner --cargo-log build/host-tests.log $$log
 
 # The restart(2) fuzz pass alone, longer (Documentation/hardening.rst).
 FUZZ_N ?= 10000
 FUZZ_SEED ?=
 fuzz: deps kernel-debug module-debug samples initramfs-debug
 	@mkdir -p $(VMLOG)
-	@scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
-		-l $(VMLOG)/console-fuzz.log -t $(VM_TIMEOUT) -- \
+	@log=$(VMLOG)/console-fuzz.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
+	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
+		-l $$log -t $(VM_TIMEOUT) -- \
 		'CR_FUZZ_N=$(FUZZ_N) $(if $(FUZZ_SEED),CR_FUZZ_SEED=$(FUZZ_SEED)) cr-harness ckpt-fuzz:; rc=$$?; \
 		if [ -w /sys/kernel/debug/kmemleak ]; then echo scan >/sys/kernel/debug/kmemleak; sleep 1; \
 		echo scan >/sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report begin"; \
-		cat /sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report end"; fi; exit $$rc' || true
-	@echo "==== results ===="
-	@$(BIN)/ktap-runner $(VMLOG)/console-fuzz.log
+		cat /sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report end"; fi; exit $$rc' || true; \
+	ln -sfn $$(basename $$log) $(VMLOG)/console-fuzz.log; \
+	echo "==== results ($$log) ===="; \
+	$(BIN)/ktap-runner $$log
 
 demo: initramfs
 	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio \
