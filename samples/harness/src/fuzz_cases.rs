@@ -750,42 +750,63 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
 /// Run one image through restart(2) in a forked child.
 /// What the clone()d child reads and writes (it shares our memory).
 struct ChildCtx<'a> {
-    dec: &'a Result<Image, ckpt_image::ImageError>,
-    flags: u64,
+    jobs: &'a [Job],
+    decs: &'a [Result<Image, ckpt_image::ImageError>],
     before: &'a Snap,
-    out: Option<Verdict>,
-    /// nanoseconds spent in restart(2) itself
-    ns: u64,
+    /// one verdict per job done, with the ns spent in restart(2)
+    out: Vec<(Verdict, u64)>,
+}
+
+/// One image to restart.
+pub struct Job {
+    pub what: String,
+    pub bytes: Vec<u8>,
+    pub flags: u64,
 }
 
 /// The fd table, cwd, root and umask every fuzz child starts with: the
 /// driver's own (the child is a copy), taken once per run.
 static BEFORE: std::sync::Mutex<Option<Snap>> = std::sync::Mutex::new(None);
-static TIMES: std::sync::Mutex<(u64, u64)> = std::sync::Mutex::new((0, 0));
+static TIMES: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
 
+/// The child: restarts the jobs one after the other.  A failed restart (and
+/// a dry run) leaves the child exactly as it started, which child_restart()
+/// checks, so the next job starts from the same state; the child stops after
+/// the first restart that changed it (a real success) or misbehaved.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the &mut ChildCtx run_one passed; the parent is
+    // SAFETY: `arg` is the &mut ChildCtx run_batch passed; the parent is
     // suspended (CLONE_VFORK) until we exit, so nothing else touches it.
     let ctx = unsafe { &mut *(arg as *mut ChildCtx) };
     // SAFETY: alarm only arms a timer (of this child process).
-    unsafe { libc::alarm(30) };
-    let (v, ns) = child_restart(ctx.dec, ctx.flags, ctx.before);
-    ctx.out = Some(v);
-    ctx.ns = ns;
+    unsafe { libc::alarm(120) };
+    for (job, dec) in ctx.jobs.iter().zip(ctx.decs.iter()) {
+        if set_bytes(IMG, &job.bytes).is_err() {
+            return 3;
+        }
+        let (v, ns) = child_restart(dec, job.flags, ctx.before);
+        let stop = match &v {
+            Verdict::Ok(_) => job.flags & RESTART_DRY_RUN == 0,
+            Verdict::Bad(_) => true,
+            Verdict::Err(..) => false,
+        };
+        ctx.out.push((v, ns));
+        if stop {
+            break;
+        }
+    }
     0
 }
 
-/// The child's stack (the child runs while we are suspended, one at a time).
+/// The children's stack (one child at a time runs, while we are suspended).
 static mut CHILD_STACK: [u8; 1 << 20] = [0; 1 << 20];
 
-/// Run one image through restart(2) in a child process.  The child is a
+/// Run the jobs through restart(2) in child processes, each a
 /// clone(CLONE_VM | CLONE_VFORK): its own process with its own copy of the
 /// fd table, cwd, root, umask and rlimits (no CLONE_FILES, CLONE_FS), but no
-/// copy of the address space, which makes it ~2x cheaper than fork() under
-/// KASAN; it hands its verdict back in memory.
-fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image::ImageError>), String> {
-    set_bytes(IMG, img)?;
-    let dec = scan(img).result;
+/// copy of the address space, which is what costs under KASAN; the
+/// verdicts come back in memory.
+fn run_batch(jobs: &[Job]) -> Result<Vec<(Verdict, Result<Image, ckpt_image::ImageError>)>, String> {
+    let decs: Vec<_> = jobs.iter().map(|j| scan(&j.bytes).result).collect();
     let before = {
         let mut b = BEFORE.lock().unwrap_or_else(|e| e.into_inner());
         if b.is_none() {
@@ -793,35 +814,73 @@ fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image:
         }
         b.clone().unwrap()
     };
-    let t = Instant::now();
-    let mut ctx = ChildCtx { dec: &dec, flags, before: &before, out: None, ns: 0 };
-    {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    while verdicts.len() < jobs.len() {
+        let start = verdicts.len();
+        let t = Instant::now();
+        let mut ctx = ChildCtx { jobs: &jobs[start..], decs: &decs[start..], before: &before, out: Vec::with_capacity(jobs.len()) };
+        {
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        }
+        // SAFETY: the stack is ours and unused while the child runs
+        // (CLONE_VFORK suspends us); the child only returns from child_main.
+        let pid = unsafe {
+            let top = (std::ptr::addr_of_mut!(CHILD_STACK) as *mut u8).add(1 << 20);
+            let top = ((top as usize) & !15) as *mut libc::c_void;
+            libc::clone(child_main, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&mut ctx as *mut ChildCtx).cast())
+        };
+        if pid < 0 {
+            return Err(format!("clone: {}", en(errno())));
+        }
+        let st = wait(pid);
+        let out = std::mem::take(&mut ctx.out);
+        {
+            let mut tm = TIMES.lock().unwrap_or_else(|e| e.into_inner());
+            tm.0 += t.elapsed().as_nanos() as u64;
+            tm.1 += out.iter().map(|x| x.1).sum::<u64>();
+            tm.2 += 1;
+        }
+        let done = out.len();
+        verdicts.extend(out.into_iter().map(|x| x.0));
+        if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+            // the job it was on when it died
+            if verdicts.len() < jobs.len() {
+                verdicts.push(Verdict::Bad(format!("fuzz child {} during this image", status_text(st))));
+            }
+        } else if done == 0 {
+            return Err("fuzz child did nothing".into());
+        }
     }
-    // SAFETY: the stack is ours and unused by anyone else while the child
-    // runs (CLONE_VFORK suspends us); the child only returns from child_main.
-    let pid = unsafe {
-        let top = (std::ptr::addr_of_mut!(CHILD_STACK) as *mut u8).add(1 << 20);
-        let top = ((top as usize) & !15) as *mut libc::c_void;
-        libc::clone(child_main, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&mut ctx as *mut ChildCtx).cast())
-    };
-    if pid < 0 {
-        return Err(format!("clone: {}", en(errno())));
+    Ok(verdicts.into_iter().zip(decs).collect())
+}
+
+/// Run one image through restart(2) in a child process.
+fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image::ImageError>), String> {
+    let jobs = [Job { what: String::new(), bytes: img.to_vec(), flags }];
+    let mut v = run_batch(&jobs)?;
+    Ok(v.remove(0))
+}
+
+/// Jobs waiting to be run and judged, 64 per batch.
+struct Batcher {
+    jobs: Vec<Job>,
+}
+impl Batcher {
+    fn push(&mut self, st: &mut Stats, what: String, bytes: Vec<u8>, flags: u64) -> R {
+        self.jobs.push(Job { what, bytes, flags });
+        if self.jobs.len() >= 64 {
+            self.flush(st)?;
+        }
+        Ok(())
     }
-    let st = wait(pid);
-    let out = ctx.out.take();
-    {
-        let mut tm = TIMES.lock().unwrap_or_else(|e| e.into_inner());
-        tm.0 += t.elapsed().as_nanos() as u64;
-        tm.1 += ctx.ns;
-    }
-    if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
-        return Ok((Verdict::Bad(format!("fuzz child {}", status_text(st))), dec));
-    }
-    match out {
-        Some(v) => Ok((v, dec)),
-        None => Ok((Verdict::Bad("fuzz child gave no verdict".into()), dec)),
+    fn flush(&mut self, st: &mut Stats) -> R {
+        let jobs = std::mem::take(&mut self.jobs);
+        let res = run_batch(&jobs)?;
+        for (job, (v, dec)) in jobs.iter().zip(res) {
+            judge_v(st, &job.what, &job.bytes, job.flags, v, dec);
+        }
+        Ok(())
     }
 }
 
@@ -850,8 +909,7 @@ impl Stats {
 }
 
 /// Judge one image; `what` names it for replay.
-fn judge(st: &mut Stats, what: &str, img: &[u8], flags: u64) -> R {
-    let (v, dec) = run_one(img, flags)?;
+fn judge_v(st: &mut Stats, what: &str, img: &[u8], flags: u64, v: Verdict, dec: Result<Image, ckpt_image::ImageError>) {
     st.tried += 1;
     if st.tried % 1000 == 0 {
         println!("# fuzz: {} images so far", st.tried);
@@ -912,12 +970,12 @@ fn judge(st: &mut Stats, what: &str, img: &[u8], flags: u64) -> R {
             }
         }
     }
-    Ok(())
 }
 
 /// The systematic part: every truncation at and inside every record, every
 /// record deleted and duplicated (sealed), for the given base images.
-fn systematic(bases: &[(&'static str, Vec<u8>)], st: &mut Stats, limit: usize) -> R {
+fn systematic(bases: &[(&'static str, Vec<u8>)], st: &mut Stats, bt: &mut Batcher, limit: usize) -> R {
+    let mut n = 0usize;
     for (name, img) in bases.iter().filter(|b| b.0 == "small" || b.0 == "dirs" || b.0 == "error") {
         let recs = mutate::split(img);
         let body: Vec<Vec<u8>> = recs[..recs.len() - 1].to_vec();
@@ -930,22 +988,24 @@ fn systematic(bases: &[(&'static str, Vec<u8>)], st: &mut Stats, limit: usize) -
             off += r.len();
         }
         for c in cuts {
-            if st.tried >= limit {
+            if n >= limit {
                 return Ok(());
             }
-            judge(st, &format!("base {name} truncated to {c}"), &img[..c], 0)?;
+            n += 1;
+            bt.push(st, format!("base {name} truncated to {c}"), img[..c].to_vec(), 0)?;
         }
         for i in 0..body.len() {
-            if st.tried + 3 >= limit {
+            if n + 3 >= limit {
                 return Ok(());
             }
+            n += 3;
             let mut b = body.clone();
             b.remove(i);
-            judge(st, &format!("base {name} record {i} deleted, sealed"), &mutate::seal(&b), 0)?;
+            bt.push(st, format!("base {name} record {i} deleted, sealed"), mutate::seal(&b), 0)?;
             let mut b = body.clone();
             b.insert(i, body[i].clone());
-            judge(st, &format!("base {name} record {i} duplicated, sealed"), &mutate::seal(&b), 0)?;
-            judge(st, &format!("base {name} records 0..{i}, sealed"), &mutate::seal(&body[..i]), 0)?;
+            bt.push(st, format!("base {name} record {i} duplicated, sealed"), mutate::seal(&b), 0)?;
+            bt.push(st, format!("base {name} records 0..{i}, sealed"), mutate::seal(&body[..i]), 0)?;
         }
     }
     Ok(())
@@ -955,7 +1015,7 @@ fn systematic(bases: &[(&'static str, Vec<u8>)], st: &mut Stats, limit: usize) -
 /// replace (victims), and the image/log memfds.
 fn fuzz_setup(mnt: &str) -> R {
     *BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    *TIMES.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0);
+    *TIMES.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0, 0);
     let m = memfd("img")?;
     dup2(m, IMG)?;
     close(m);
@@ -980,7 +1040,7 @@ fn fuzz_teardown() {
 pub fn report(st: &Stats, secs: f64) {
     println!("# fuzz: {} images tried in {:.1} s ({:.1} ms each)", st.tried, secs, secs * 1000.0 / st.tried.max(1) as f64);
     let tm = *TIMES.lock().unwrap_or_else(|e| e.into_inner());
-    println!("# fuzz: {:.1} s in the children (clone to exit), {:.1} s of it in restart(2)", tm.0 as f64 / 1e9, tm.1 as f64 / 1e9);
+    println!("# fuzz: {} children, {:.1} s in them (clone to exit), {:.1} s of it in restart(2)", tm.2, tm.0 as f64 / 1e9, tm.1 as f64 / 1e9);
     let h: Vec<String> = st.errnos.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("# fuzz: restart(2) results: {}", h.join(", "));
     println!("# fuzz: accepted {} (+{} dry run), each verified valid by ckpt-image and against the fd table", st.accepted, st.accepted_dry);
@@ -1003,20 +1063,25 @@ fn fuzz() -> R {
         let mut st = Stats::default();
         let t0 = Instant::now();
         let res = (|| {
+            let mut bt = Batcher { jobs: Vec::new() };
+            let mut queued = 0usize;
             if seed0.is_none() {
-                systematic(&bases, &mut st, n / 3)?;
+                systematic(&bases, &mut st, &mut bt, n / 3)?;
+                queued = st.tried + bt.jobs.len();
             }
             let start = seed0.unwrap_or(1);
             let mut s = start;
-            while st.tried < n {
+            while queued < n {
                 let bi = (s % bases.len() as u64) as usize;
                 let di = ((s / 7) % bases.len() as u64) as usize;
                 let m = mutate::mutate(&bases[bi].1, &bases[di].1, MNT, s);
                 let flags = if s % 4 == 3 { RESTART_DRY_RUN } else { 0 };
                 let what = format!("seed {s} (base {}, donor {}, flags {flags}): {}", bases[bi].0, bases[di].0, m.ops.join("; "));
-                judge(&mut st, &what, &m.bytes, flags)?;
+                bt.push(&mut st, what, m.bytes, flags)?;
+                queued += 1;
                 s += 1;
             }
+            bt.flush(&mut st)?;
             Ok::<(), String>(())
         })();
         fuzz_teardown();
