@@ -486,6 +486,11 @@ fn parity() -> Result<(), String> {
     ensure_loaded()?;
     let ramfs = run_transcript("ramfs", "/mnt/parity_ramfs")?;
     let ramfs_cr = run_transcript("ramfs_cr", "/mnt/parity_ramfs_cr")?;
+    if std::env::var_os("RAMFS_CR_TRANSCRIPT").is_some() {
+        for (a, b) in ramfs.iter().zip(&ramfs_cr) {
+            println!("# {}{b}", if a == b { "" } else { "DIFF " });
+        }
+    }
     let n = ramfs.len().max(ramfs_cr.len());
     for i in 0..n {
         let (a, b) = (ramfs.get(i), ramfs_cr.get(i));
