@@ -418,17 +418,14 @@ fn bad_options() -> Result<(), String> {
         }
     }
     // Mainline ramfs ignores unknown options; ramfs_cr deliberately does not.
-    let r = sys_mount("ramfs", "/mnt/rcr_bad", Some("foo=1"));
-    if r.is_ok() {
-        let _ = sys_umount("/mnt/rcr_bad", 0);
-    }
-    if r.is_err() {
-        return Err(format!(
+    match sys_mount("ramfs", "/mnt/rcr_bad", Some("foo=1")) {
+        Ok(()) => sys_umount("/mnt/rcr_bad", 0)
+            .map_err(|e| format!("umount ramfs: expected success, got {}", errname(e))),
+        Err(e) => Err(format!(
             "ramfs -o foo=1: expected success (ramfs ignores it), got {}",
-            errname(r.unwrap_err())
-        ));
+            errname(e)
+        )),
     }
-    Ok(())
 }
 
 fn rmmod_while_mounted() -> Result<(), String> {
@@ -437,11 +434,9 @@ fn rmmod_while_mounted() -> Result<(), String> {
     fs::write(m.root().join("f"), "x").map_err(|e| format!("write: {e}"))?;
     // The super block holds a reference on the module (owner = THIS_MODULE):
     // delete_module(O_NONBLOCK) refuses with EWOULDBLOCK (= EAGAIN) in 6.12.
-    let r = delete_module();
-    if r.is_ok() {
+    let Err(e) = delete_module() else {
         return Err("rmmod while mounted: expected failure, module was removed".to_string());
-    }
-    let e = r.unwrap_err();
+    };
     if e != libc::EAGAIN && e != libc::EBUSY {
         return Err(format!(
             "rmmod while mounted: expected EAGAIN/EWOULDBLOCK (or EBUSY), got {}",
