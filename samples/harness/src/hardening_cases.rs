@@ -309,22 +309,26 @@ fn race_churn() -> R {
             std::fs::write(format!("{d}/f{i}"), b"0123456789").map_err(|e| e.to_string())?;
         }
         let mut pids = Vec::new();
+        // creator/unlinker: files the target never opens (n*), and every 256th
+        // round one the target may hold (f*): EBADF for that checkpoint
         let dd = d.clone();
         pids.push(spawn_loop(CHURN_SECS, move |i| {
-            let p = format!("{dd}/f{}", i % 20);
-            if i % 2 == 0 {
+            let _ = std::fs::write(format!("{dd}/n{}", i % 50), b"n");
+            let _ = std::fs::remove_file(format!("{dd}/n{}", (i + 25) % 50));
+            if i % 256 == 0 {
+                let p = format!("{dd}/f{}", (i / 256) % 20);
                 let _ = std::fs::remove_file(&p);
-            } else {
                 let _ = std::fs::write(&p, b"0123456789");
             }
-            let _ = std::fs::write(format!("{dd}/new{}", i % 50), b"n");
-            let _ = std::fs::remove_file(format!("{dd}/new{}", (i + 25) % 50));
         })?);
+        // renamer: f<i> <-> g<i> (never over an existing name), sub0 <-> sub1
         let dd = d.clone();
         pids.push(spawn_loop(CHURN_SECS, move |i| {
-            let a = format!("{dd}/f{}", i % 20);
-            let b = format!("{dd}/f{}", (i * 7 + 3) % 20);
-            let _ = std::fs::rename(&a, &b);
+            let k = i % 20;
+            let (a, b) = (format!("{dd}/f{k}"), format!("{dd}/g{k}"));
+            if std::fs::rename(&a, &b).is_err() {
+                let _ = std::fs::rename(&b, &a);
+            }
             let s0 = format!("{dd}/sub{}", i % 2);
             let s1 = format!("{dd}/sub{}", (i + 1) % 2);
             let _ = std::fs::rename(&s0, &s1);
