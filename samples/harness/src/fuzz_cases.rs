@@ -1068,6 +1068,7 @@ fn fuzz() -> R {
             if seed0.is_none() {
                 systematic(&bases, &mut st, &mut bt, n / 3)?;
                 queued = st.tried + bt.jobs.len();
+                println!("# fuzz: {queued} systematic images, then random seeds from {}", seed0.unwrap_or(1));
             }
             let start = seed0.unwrap_or(1);
             let mut s = start;
