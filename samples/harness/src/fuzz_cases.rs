@@ -805,7 +805,10 @@ static mut CHILD_STACK: [u8; 1 << 20] = [0; 1 << 20];
 /// fd table, cwd, root, umask and rlimits (no CLONE_FILES, CLONE_FS), but no
 /// copy of the address space, which is what costs under KASAN; the
 /// verdicts come back in memory.
-fn run_batch(jobs: &[Job]) -> Result<Vec<(Verdict, Result<Image, ckpt_image::ImageError>)>, String> {
+/// A verdict and the decoder's opinion of the same image.
+type Judged = (Verdict, Result<Image, ckpt_image::ImageError>);
+
+fn run_batch(jobs: &[Job]) -> Result<Vec<Judged>, String> {
     let decs: Vec<_> = jobs.iter().map(|j| scan(&j.bytes).result).collect();
     let before = {
         let mut b = BEFORE.lock().unwrap_or_else(|e| e.into_inner());
@@ -856,7 +859,7 @@ fn run_batch(jobs: &[Job]) -> Result<Vec<(Verdict, Result<Image, ckpt_image::Ima
 }
 
 /// Run one image through restart(2) in a child process.
-fn run_one(img: &[u8], flags: u64) -> Result<(Verdict, Result<Image, ckpt_image::ImageError>), String> {
+fn run_one(img: &[u8], flags: u64) -> Result<Judged, String> {
     let jobs = [Job { what: String::new(), bytes: img.to_vec(), flags }];
     let mut v = run_batch(&jobs)?;
     Ok(v.remove(0))
@@ -911,7 +914,7 @@ impl Stats {
 /// Judge one image; `what` names it for replay.
 fn judge_v(st: &mut Stats, what: &str, img: &[u8], flags: u64, v: Verdict, dec: Result<Image, ckpt_image::ImageError>) {
     st.tried += 1;
-    if st.tried % 1000 == 0 {
+    if st.tried.is_multiple_of(1000) {
         println!("# fuzz: {} images so far", st.tried);
     }
     let kind = match &dec {
