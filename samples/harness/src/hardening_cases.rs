@@ -282,7 +282,7 @@ fn spawn_loop<F: Fn(u64) + 'static>(secs: u64, f: F) -> Result<i32, String> {
     let pid = fork()?;
     if pid == 0 {
         close_range(3, 899);
-        close_range(902, u32::MAX);
+        close_range(903, u32::MAX);
         // SAFETY: alarm only arms a timer.
         unsafe { libc::alarm(secs as u32 + 30) };
         let end = Instant::now() + Duration::from_secs(secs);
@@ -467,8 +467,27 @@ fn race_ckpt_restart() -> R {
         close(img);
         set_bytes(901, &base)?;
         // the target restarts the image over and over (its fds get replaced)
+        // and keeps its counts (ok, EBUSY, other) in memfd 902
+        let cnt = memfd("counts")?;
+        dup2(cnt, 902)?;
+        close(cnt);
+        set_bytes(902, &[0u8; 24])?;
         let target = spawn_loop(6, move |_| {
-            let _ = restart(0, 901, 0, -1);
+            static C: [std::sync::atomic::AtomicU64; 3] =
+                [std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)];
+            seek(901, 0, libc::SEEK_SET);
+            let k = match restart(0, 901, 0, -1) {
+                Ok(_) => 0,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => 1,
+                Err(_) => 2,
+            };
+            C[k].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut b = [0u8; 24];
+            for (i, c) in C.iter().enumerate() {
+                b[i * 8..i * 8 + 8].copy_from_slice(&c.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes());
+            }
+            // SAFETY: pwrite from our buffer.
+            unsafe { libc::pwrite(902, b.as_ptr().cast(), 24, 0) };
         })?;
         let out = memfd("out")?;
         dup2(out, 900)?;
@@ -503,8 +522,20 @@ fn race_ckpt_restart() -> R {
         if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
             errs.push(format!("restarting target: status {st:#x}"));
         }
+        let c = get_bytes(902);
+        close(902);
+        let rd = |i: usize| c.get(i * 8..i * 8 + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap())).unwrap_or(0);
         let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("# race: checkpoint of a restarting process: {}", h.join(", "));
+        println!(
+            "# race: checkpoint of a restarting process: {}; the target's restarts: ok {}, EBUSY {}, other {}",
+            h.join(", "),
+            rd(0),
+            rd(1),
+            rd(2)
+        );
+        if rd(2) > 0 {
+            errs.push(format!("{} restarts of the target failed with something else than EBUSY", rd(2)));
+        }
         if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
     })();
     umount(MNT);
