@@ -151,9 +151,9 @@ impl Inode {
 
     /// `inc_nlink(inode)`.
     pub(crate) fn inc_nlink(&self) {
-        // SAFETY: the inode is live; the VFS holds the locks `inc_nlink`
-        // needs in the callbacks that hand us an `Inode` (the parent's
-        // `i_rwsem` in `->mkdir`), and `NewInode` is not yet visible.
+        // SAFETY: the inode is live; `inc_nlink` needs the inode's
+        // `i_rwsem` or exclusive ownership: the VFS holds the parent's
+        // `i_rwsem` in `->mkdir`, and a `NewInode` is not yet visible.
         unsafe { bindings::inc_nlink(self.as_ptr()) }
     }
 
@@ -465,14 +465,18 @@ impl FsContext {
     /// `fs_parse(fc, specs, param, &result)`: `Ok(None)` for `-ENOPARAM`
     /// (not one of ours), `Err` for a bad value (already logged by
     /// `fs_parse` as "ramfs_cr: Bad value for 'mode'").
-    pub(crate) fn parse(
+    pub(crate) fn parse<const N: usize>(
         &mut self,
-        specs: &'static Table<[bindings::fs_parameter_spec; 2]>,
+        specs: &'static Table<[bindings::fs_parameter_spec; N]>,
         param: &FsParameter,
     ) -> Result<Option<ParsedOpt>> {
+        // `fs_parse` walks the table up to the `fsparam_end()` entry.
+        if specs.0.last().map_or(true, |end| !end.name.is_null()) {
+            return Err(EINVAL);
+        }
         let mut result = bindings::fs_parse_result::default();
-        // SAFETY: the context, the NULL-terminated table and the parameter
-        // are live; `result` is a local that `fs_parse` fills in.
+        // SAFETY: the context, the table (NULL-terminated, checked above) and
+        // the parameter are live; `result` is a local that `fs_parse` fills.
         let ret = unsafe {
             bindings::fs_parse(self.as_ptr(), specs.0.as_ptr(), param.as_ptr(), &mut result)
         };
@@ -683,8 +687,8 @@ pub(crate) unsafe extern "C" fn tmpfile(
     mode: bindings::umode_t,
 ) -> c_int {
     // SAFETY: the VFS passes a live directory and a live file being opened.
-    let (dir, filer) = unsafe { (Inode::from_raw(dir), File::from_raw(file)) };
-    let error = from_result(|| fs::tmpfile(dir, filer, mode).map(|()| 0));
+    let (dir, new_file) = unsafe { (Inode::from_raw(dir), File::from_raw(file)) };
+    let error = from_result(|| fs::tmpfile(dir, new_file, mode).map(|()| 0));
     // SAFETY: `file` is the file being opened; `finish_open_simple` returns
     // `error` if non-zero, else completes the open.
     unsafe { bindings::finish_open_simple(file, error) }
@@ -822,10 +826,10 @@ pub(crate) struct Registration(&'static FsType);
 impl Registration {
     /// Sets `owner = THIS_MODULE` and calls `register_filesystem`.
     ///
-    /// Registering the same `FsType` twice fails with `EBUSY`
-    /// (`register_filesystem` finds the name taken) before any write can race
-    /// with the VFS, because the owner write happens only while unregistered:
-    /// module init runs once.
+    /// Called once, from module init: the `owner` write happens before the
+    /// type is published. A second call for the same `FsType` would fail
+    /// with `EBUSY` (the name is taken) but would first rewrite `owner`
+    /// (to the same value) while the VFS may read it.
     pub(crate) fn new(fs_type: &'static FsType, module: &'static ThisModule) -> Result<Self> {
         let p = fs_type.0.get();
         // SAFETY: module init runs once, before the type is registered, so
