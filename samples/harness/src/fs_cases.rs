@@ -306,18 +306,25 @@ fn vfs_counts() -> Result<(i64, i64), String> {
 /// Lets deferred frees happen and empties what caches can be emptied, so two
 /// `Slab:` readings compare live objects: drop_caches, then every SLUB cache's
 /// `shrink` (which also flushes that cache's KASAN quarantine) when
-/// /sys/kernel/slab exists (not with SLUB_TINY).
-fn settle() {
+/// /sys/kernel/slab exists (not with SLUB_TINY). Returns the smallest of
+/// three `Slab:` readings half a second apart: RCU-deferred frees lag more
+/// on a loaded host, and a leak shows in every reading.
+fn settled_slab_kb() -> Result<u64, String> {
     // SAFETY: sync(2) has no preconditions.
     unsafe { libc::sync() };
-    std::thread::sleep(Duration::from_millis(200));
-    let _ = fs::write("/proc/sys/vm/drop_caches", "3");
-    if let Ok(dir) = fs::read_dir("/sys/kernel/slab") {
-        for e in dir.flatten() {
-            let _ = fs::write(e.path().join("shrink"), "1");
+    std::thread::sleep(Duration::from_millis(500));
+    let mut min = u64::MAX;
+    for _ in 0..3 {
+        let _ = fs::write("/proc/sys/vm/drop_caches", "3");
+        if let Ok(dir) = fs::read_dir("/sys/kernel/slab") {
+            for e in dir.flatten() {
+                let _ = fs::write(e.path().join("shrink"), "1");
+            }
         }
+        std::thread::sleep(Duration::from_millis(500));
+        min = min.min(slab_kb()?);
     }
-    std::thread::sleep(Duration::from_millis(200));
+    Ok(min)
 }
 
 // ---------------------------------------------------------------------------
@@ -1102,19 +1109,18 @@ fn slab_growth_check(
 
 fn mount_cycles() -> Result<(), String> {
     ensure_loaded()?;
-    for _ in 0..20 {
+    // Warm up: per-cpu caches, IDA/xarray nodes for mount and device ids.
+    for _ in 0..50 {
         fill_cycle()?;
     }
-    settle();
-    let before = slab_kb()?;
+    let before = settled_slab_kb()?;
     let (inodes0, dentries0) = vfs_counts()?;
     let start = Instant::now();
     for i in 0..MOUNT_CYCLES {
         fill_cycle().map_err(|e| format!("cycle {i}: {e}"))?;
     }
     let secs = start.elapsed().as_secs_f64();
-    settle();
-    let after = slab_kb()?;
+    let after = settled_slab_kb()?;
     let (inodes1, dentries1) = vfs_counts()?;
     println!(
         "# mount/fill/umount: in-use inodes {inodes0} -> {inodes1}, dentries {dentries0} -> {dentries1} \
@@ -1163,13 +1169,11 @@ fn module_cycles() -> Result<(), String> {
     };
     let r = (|| {
         run(3)?;
-        settle();
-        let before = slab_kb()?;
+        let before = settled_slab_kb()?;
         let start = Instant::now();
         run(MODULE_CYCLES)?;
         let secs = start.elapsed().as_secs_f64();
-        settle();
-        let after = slab_kb()?;
+        let after = settled_slab_kb()?;
         slab_growth_check("insmod/rmmod", MODULE_CYCLES, before, after, secs)
     })();
     // Leave the module loaded for the cases after this one.
