@@ -16,6 +16,7 @@ BIN := $(CARGO_TARGET_DIR)/$(TARGET)/release
 VMLOG := build/vm
 # make check FILTER=substring: run only the VM cases whose name contains it.
 FILTER ?=
+export FILTER
 # Hard timeout of one VM run, in seconds.
 VM_TIMEOUT ?= 1800
 # make bench BENCH_CLOCK=icount (deterministic guest time) | wall (real time).
@@ -99,7 +100,7 @@ vm-check:
 	@mkdir -p $(VMLOG)
 	@log=$(VMLOG)/console-check.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
 	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
-		-l $$log -t $(VM_TIMEOUT) $(if $(FILTER),-f '$(FILTER)') check || true; \
+		-l $$log -t $(VM_TIMEOUT) $${FILTER:+-f "$$FILTER"} check || true; \
 	ln -sfn $$(basename $$log) $(VMLOG)/console-check.log; \
 	echo "==== results ($$log) ===="; \
 	$(BIN)/ktap-runner --cargo-log build/host-tests.log $$log
