@@ -153,8 +153,7 @@ shell: initramfs
 	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio -t 86400 shell
 
 rust-analyzer: kernel
-	@scripts/kmake "$$(cat build/kdir-base)" M=$(CURDIR) rust-analyzer
-	@echo "wrote $(CURDIR)/rust-project.json"
+	@scripts/rust-analyzer "$$(cat build/kdir-base)"
 
 clippy: module
 	@scripts/kmake "$$(cat build/kdir-base)" M=$(CURDIR)/build/module/$$(basename "$$(cat build/kdir-base)") CLIPPY=1 modules
