@@ -1147,3 +1147,62 @@ fn main() {
         umount(fs);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_min_max() {
+        let s = stat_of(&[3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(stat_of(&[4.0, 1.0, 2.0, 3.0]).median, 2.5);
+    }
+
+    #[test]
+    fn paired_ratio_is_median_of_ratios() {
+        assert_eq!(paired_ratio(&[2.0, 3.0, 10.0], &[1.0, 3.0, 1.0]), 2.0);
+        assert!(paired_ratio(&[], &[]).is_nan());
+    }
+
+    #[test]
+    fn json_has_no_dangling_commas() {
+        let cfg = Config {
+            reps: 2,
+            ..Config::default()
+        };
+        let fss = fs_list();
+        let mut res = FsResults::new(FS_BENCHES, fss.len());
+        for (i, _) in fss.iter().enumerate() {
+            res.add("create", i, 1.0 + i as f64);
+            res.add("create", i, 2.0);
+        }
+        let ck = vec![
+            CkptResult {
+                n: 100,
+                ckpt: vec![1.0],
+                dry: vec![1.0],
+                real: vec![1.0],
+                image_bytes: 1,
+            },
+            CkptResult {
+                n: 1000,
+                ckpt: vec![10.0],
+                dry: vec![11.0],
+                real: vec![9.0],
+                image_bytes: 2,
+            },
+        ];
+        let j = json(&cfg, &fss, &res, &ck, &["x".to_string()]);
+        let squeezed: String = j.split_whitespace().collect();
+        assert!(!squeezed.contains(",]") && !squeezed.contains(",}"), "{j}");
+        assert_eq!(j.matches('{').count(), j.matches('}').count());
+        assert_eq!(j.matches('[').count(), j.matches(']').count());
+        assert!(squeezed.contains("\"bench\":\"create\""));
+        assert!(
+            !squeezed.contains("\"bench\":\"stat\""),
+            "benchmarks without samples are left out"
+        );
+        assert!(squeezed.contains("\"from\":100,\"to\":1000,\"checkpoint\":10.000000"));
+    }
+}
