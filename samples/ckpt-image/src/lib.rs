@@ -62,9 +62,24 @@ pub const CKPT_FILE_GENERIC: u32 = 1;
 pub const CKPT_FMODE_MASK: u32 = 0x3;
 
 /// The kernel's VALID_OPEN_FLAGS on x86_64 (include/linux/fcntl.h).
-pub const VALID_OPEN_FLAGS: u32 = 0o3 | 0o100 | 0o200 | 0o400 | 0o1000 | 0o2000 | 0o4000 | 0o10000
-    | 0o20000 | 0o40000 | 0o100000 | 0o200000 | 0o400000 | 0o1000000 | 0o2000000 | 0o4000000
-    | 0o10000000 | 0o20000000;
+pub const VALID_OPEN_FLAGS: u32 = 0o3
+    | 0o100
+    | 0o200
+    | 0o400
+    | 0o1000
+    | 0o2000
+    | 0o4000
+    | 0o10000
+    | 0o20000
+    | 0o40000
+    | 0o100000
+    | 0o200000
+    | 0o400000
+    | 0o1000000
+    | 0o2000000
+    | 0o4000000
+    | 0o10000000
+    | 0o20000000;
 /// Open flags a FILE record may not hold: O_CREAT O_EXCL O_NOCTTY O_TRUNC
 /// O_PATH __O_TMPFILE (restart(2) refuses them).
 pub const FORBIDDEN_FILE_FLAGS: u32 = 0o100 | 0o200 | 0o400 | 0o1000 | 0o10000000 | 0o20000000;
@@ -177,7 +192,11 @@ impl Header {
 
     /// The release string up to its first NUL.
     pub fn release_str(&self) -> String {
-        let end = self.release.iter().position(|&c| c == 0).unwrap_or(RELEASE_LEN);
+        let end = self
+            .release
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(RELEASE_LEN);
         String::from_utf8_lossy(&self.release[..end]).into_owned()
     }
 }
@@ -372,7 +391,11 @@ impl Record {
         let rtype = get_u32(buf, off);
         let len = get_u32(buf, off + 4) as usize;
         if len < SIZE_HDR {
-            return Err(ImageError::BadLen { offset: off, rtype, len });
+            return Err(ImageError::BadLen {
+                offset: off,
+                rtype,
+                len,
+            });
         }
         if len % 8 != 0 {
             return Err(ImageError::BadAlign { offset: off, len });
@@ -389,7 +412,13 @@ impl Record {
             _ => return Err(ImageError::UnknownType { rtype, offset: off }),
         };
         match fixed {
-            Some(sz) if len != sz => return Err(ImageError::BadLen { offset: off, rtype, len }),
+            Some(sz) if len != sz => {
+                return Err(ImageError::BadLen {
+                    offset: off,
+                    rtype,
+                    len,
+                })
+            }
             None => {
                 let (min, max) = if rtype == CKPT_HDR_FILE_NAME {
                     // at least "/" + NUL
@@ -399,13 +428,21 @@ impl Record {
                     (SIZE_HDR, CKPT_IMAGE_MAX)
                 };
                 if len < min || len > max {
-                    return Err(ImageError::BadLen { offset: off, rtype, len });
+                    return Err(ImageError::BadLen {
+                        offset: off,
+                        rtype,
+                        len,
+                    });
                 }
             }
             _ => {}
         }
         if buf.len() - off < len {
-            return Err(ImageError::LenPastEnd { offset: off, len, end: buf.len() });
+            return Err(ImageError::LenPastEnd {
+                offset: off,
+                len,
+                end: buf.len(),
+            });
         }
         let b = &buf[off..off + len];
         let rec = match rtype {
@@ -424,10 +461,14 @@ impl Record {
                     release,
                 })
             }
-            CKPT_HDR_OBJREF => Record::Objref(Objref { objtype: get_u32(b, 8), objref: get_i32(b, 12) }),
-            CKPT_HDR_FILE_TABLE => {
-                Record::FileTable(FileTable { nr_fds: get_u32(b, 8), reserved: get_u32(b, 12) })
-            }
+            CKPT_HDR_OBJREF => Record::Objref(Objref {
+                objtype: get_u32(b, 8),
+                objref: get_i32(b, 12),
+            }),
+            CKPT_HDR_FILE_TABLE => Record::FileTable(FileTable {
+                nr_fds: get_u32(b, 8),
+                reserved: get_u32(b, 12),
+            }),
             CKPT_HDR_FILE_DESC => Record::FileDesc(FileDesc {
                 fd_objref: get_i32(b, 8),
                 fd: get_i32(b, 12),
@@ -441,7 +482,10 @@ impl Record {
                 i_mode: get_u32(b, 20),
                 f_pos: get_u64(b, 24) as i64,
             }),
-            CKPT_HDR_FS => Record::Fs(Fs { umask: get_u32(b, 8), reserved: get_u32(b, 12) }),
+            CKPT_HDR_FS => Record::Fs(Fs {
+                umask: get_u32(b, 8),
+                reserved: get_u32(b, 12),
+            }),
             CKPT_HDR_TAIL => Record::Tail(Tail {
                 magic: get_u64(b, 8),
                 crc32c: get_u32(b, 16),
@@ -453,17 +497,28 @@ impl Record {
                     why: "not NUL-terminated and NUL-padded",
                 })?;
                 if len != align8(SIZE_HDR + s.len() + 1) {
-                    return Err(ImageError::BadName { offset: off, why: "padding is not canonical" });
+                    return Err(ImageError::BadName {
+                        offset: off,
+                        why: "padding is not canonical",
+                    });
                 }
                 Record::FileName(s.to_vec())
             }
             CKPT_HDR_ERROR => {
                 if len < SIZE_ERROR {
-                    Record::Error(ErrorRec { err: 0, fd: -1, msg: Vec::new() })
+                    Record::Error(ErrorRec {
+                        err: 0,
+                        fd: -1,
+                        msg: Vec::new(),
+                    })
                 } else {
                     let m = &b[SIZE_ERROR..];
                     let end = m.iter().position(|&c| c == 0).unwrap_or(m.len());
-                    Record::Error(ErrorRec { err: get_i32(b, 8), fd: get_i32(b, 12), msg: m[..end].to_vec() })
+                    Record::Error(ErrorRec {
+                        err: get_i32(b, 8),
+                        fd: get_i32(b, 12),
+                        msg: m[..end].to_vec(),
+                    })
                 }
             }
             _ => unreachable!(),
@@ -514,33 +569,91 @@ pub fn check_name(n: &[u8]) -> Option<&'static str> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageError {
     /// The image is larger than CKPT_IMAGE_MAX.
-    TooBig { len: usize },
+    TooBig {
+        len: usize,
+    },
     /// The stream ends inside (or before) a record that must come at `offset`.
-    Truncated { offset: usize },
+    Truncated {
+        offset: usize,
+    },
     /// The record's len runs past the end of the image.
-    LenPastEnd { offset: usize, len: usize, end: usize },
+    LenPastEnd {
+        offset: usize,
+        len: usize,
+        end: usize,
+    },
     /// len is not the size this record type has (or is out of bounds).
-    BadLen { offset: usize, rtype: u32, len: usize },
+    BadLen {
+        offset: usize,
+        rtype: u32,
+        len: usize,
+    },
     /// len is not a multiple of 8.
-    BadAlign { offset: usize, len: usize },
-    UnknownType { rtype: u32, offset: usize },
-    BadMagic { offset: usize, found: u64 },
-    BadVersion { offset: usize, found: u16 },
-    BadArch { offset: usize, found: u16 },
+    BadAlign {
+        offset: usize,
+        len: usize,
+    },
+    UnknownType {
+        rtype: u32,
+        offset: usize,
+    },
+    BadMagic {
+        offset: usize,
+        found: u64,
+    },
+    BadVersion {
+        offset: usize,
+        found: u16,
+    },
+    BadArch {
+        offset: usize,
+        found: u16,
+    },
     /// The tail's CRC32C (`expected`) differs from the one computed (`actual`).
-    BadCrc { offset: usize, expected: u32, actual: u32 },
+    BadCrc {
+        offset: usize,
+        expected: u32,
+        actual: u32,
+    },
     /// A record of type `rtype` where `expected` must come.
-    BadOrder { offset: usize, rtype: u32, expected: &'static str },
-    BadName { offset: usize, why: &'static str },
-    ReservedNonZero { offset: usize, field: &'static str, value: u64 },
+    BadOrder {
+        offset: usize,
+        rtype: u32,
+        expected: &'static str,
+    },
+    BadName {
+        offset: usize,
+        why: &'static str,
+    },
+    ReservedNonZero {
+        offset: usize,
+        field: &'static str,
+        value: u64,
+    },
     /// A field with a value the format does not allow.
-    BadField { offset: usize, field: &'static str, value: i64 },
+    BadField {
+        offset: usize,
+        field: &'static str,
+        value: i64,
+    },
     /// A count (nr_records) that does not match the stream.
-    BadCount { offset: usize, field: &'static str, expected: u64, actual: u64 },
+    BadCount {
+        offset: usize,
+        field: &'static str,
+        expected: u64,
+        actual: u64,
+    },
     /// Bytes after the TAIL record.
-    TrailingData { offset: usize },
+    TrailingData {
+        offset: usize,
+    },
     /// The image ends with an ERROR record: the checkpoint failed.
-    ErrorRecord { offset: usize, err: i32, fd: i32, msg: String },
+    ErrorRecord {
+        offset: usize,
+        err: i32,
+        fd: i32,
+        msg: String,
+    },
 }
 
 impl ImageError {
@@ -690,13 +803,19 @@ impl Image {
             Record::Fs(self.fs.clone()),
             Record::FileName(self.root.clone()),
             Record::FileName(self.cwd.clone()),
-            Record::FileTable(FileTable { nr_fds: self.fds.len() as u32, reserved: 0 }),
+            Record::FileTable(FileTable {
+                nr_fds: self.fds.len() as u32,
+                reserved: 0,
+            }),
         ];
         let mut seen = std::collections::HashSet::new();
         for d in &self.fds {
             if seen.insert(d.fd_objref) {
                 if let Some(f) = self.file_of(d) {
-                    v.push(Record::Objref(Objref { objtype: CKPT_OBJ_FILE, objref: f.objref }));
+                    v.push(Record::Objref(Objref {
+                        objtype: CKPT_OBJ_FILE,
+                        objref: f.objref,
+                    }));
                     v.push(Record::File(f.file.clone()));
                     v.push(Record::FileName(f.name.clone()));
                 }
@@ -731,7 +850,12 @@ pub fn encode_records(records: &[Record]) -> Vec<u8> {
 /// Append a TAIL record over everything already in `out`.
 pub fn append_tail(out: &mut Vec<u8>, nr_records: u32) {
     let crc = crc32c(out);
-    Record::Tail(Tail { magic: CKPT_MAGIC_TAIL, crc32c: crc, nr_records }).encode(out);
+    Record::Tail(Tail {
+        magic: CKPT_MAGIC_TAIL,
+        crc32c: crc,
+        nr_records,
+    })
+    .encode(out);
 }
 
 /// Result of walking an image: every record read (with its offset), the
@@ -745,10 +869,59 @@ pub struct Scan {
 }
 
 /// Walk `buf` with every rule restart(2) applies and stop at the first problem.
+///
+/// Like restart(2), an ERROR record in the well-formed prefix of the stream
+/// (records whose length is sane, whatever their type) wins over any other
+/// problem: the image is that of a failed checkpoint.
 pub fn scan(buf: &[u8]) -> Scan {
-    let mut w = Walker { buf, off: 0, records: Vec::new(), computed_crc: None };
-    let result = w.walk();
-    Scan { records: w.records, result, computed_crc: w.computed_crc }
+    let mut w = Walker {
+        buf,
+        off: 0,
+        records: Vec::new(),
+        computed_crc: None,
+    };
+    let mut result = w.walk();
+    if let Err(e) = &result {
+        if !matches!(
+            e,
+            ImageError::TooBig { .. } | ImageError::ErrorRecord { .. }
+        ) {
+            if let Some(err) = find_error_record(buf) {
+                result = Err(err);
+            }
+        }
+    }
+    Scan {
+        records: w.records,
+        result,
+        computed_crc: w.computed_crc,
+    }
+}
+
+/// The first ERROR record among the records whose `len` is at least a
+/// header, a multiple of 8 and inside the buffer: restart(2)'s pre-scan.
+fn find_error_record(buf: &[u8]) -> Option<ImageError> {
+    let mut off = 0;
+    while buf.len() - off >= SIZE_HDR {
+        let len = get_u32(buf, off + 4) as usize;
+        if len < SIZE_HDR || len % 8 != 0 || len > buf.len() - off {
+            return None;
+        }
+        if get_u32(buf, off) == CKPT_HDR_ERROR {
+            let b = &buf[off..off + len];
+            let field = |at: usize| if len >= at + 4 { get_i32(b, at) } else { 0 };
+            let msg = b.get(16..).unwrap_or(&[]);
+            let msg = &msg[..msg.iter().position(|&c| c == 0).unwrap_or(msg.len())];
+            return Some(ImageError::ErrorRecord {
+                offset: off,
+                err: field(8),
+                fd: field(12),
+                msg: String::from_utf8_lossy(msg).into_owned(),
+            });
+        }
+        off += len;
+    }
+    None
 }
 
 /// Strictly decode and validate a whole image.
@@ -772,7 +945,11 @@ impl Walker<'_> {
         self.off += len;
         if let Record::Error(e) = &rec {
             if e.err >= 0 {
-                return Err(ImageError::BadField { offset: off, field: "error err", value: e.err as i64 });
+                return Err(ImageError::BadField {
+                    offset: off,
+                    field: "error err",
+                    value: e.err as i64,
+                });
             }
             return Err(ImageError::ErrorRecord {
                 offset: off,
@@ -800,25 +977,40 @@ impl Walker<'_> {
                 }
                 Ok(n)
             }
-            (off, r) => Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: what }),
+            (off, r) => Err(ImageError::BadOrder {
+                offset: off,
+                rtype: r.rtype(),
+                expected: what,
+            }),
         }
     }
 
     fn walk(&mut self) -> Result<Image, ImageError> {
         if self.buf.len() > CKPT_IMAGE_MAX {
-            return Err(ImageError::TooBig { len: self.buf.len() });
+            return Err(ImageError::TooBig {
+                len: self.buf.len(),
+            });
         }
         // HEADER
         let header = match self.next()? {
             (off, Record::Header(h)) => {
                 if h.magic != CKPT_MAGIC_HEAD {
-                    return Err(ImageError::BadMagic { offset: off, found: h.magic });
+                    return Err(ImageError::BadMagic {
+                        offset: off,
+                        found: h.magic,
+                    });
                 }
                 if h.version != CKPT_VERSION {
-                    return Err(ImageError::BadVersion { offset: off, found: h.version });
+                    return Err(ImageError::BadVersion {
+                        offset: off,
+                        found: h.version,
+                    });
                 }
                 if h.arch != CKPT_ARCH_X86_64 {
-                    return Err(ImageError::BadArch { offset: off, found: h.arch });
+                    return Err(ImageError::BadArch {
+                        offset: off,
+                        found: h.arch,
+                    });
                 }
                 if h.reserved != 0 {
                     return Err(ImageError::ReservedNonZero {
@@ -828,27 +1020,55 @@ impl Walker<'_> {
                     });
                 }
                 if !h.release.contains(&0) {
-                    return Err(ImageError::BadField { offset: off, field: "header.release (no NUL)", value: 0 });
+                    return Err(ImageError::BadField {
+                        offset: off,
+                        field: "header.release (no NUL)",
+                        value: 0,
+                    });
                 }
                 if h.uflags as u64 & !CHECKPOINT_USER_FLAGS != 0 {
-                    return Err(ImageError::BadField { offset: off, field: "header.uflags", value: h.uflags as i64 });
+                    return Err(ImageError::BadField {
+                        offset: off,
+                        field: "header.uflags",
+                        value: h.uflags as i64,
+                    });
                 }
                 h
             }
-            (off, r) => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "HEADER" }),
+            (off, r) => {
+                return Err(ImageError::BadOrder {
+                    offset: off,
+                    rtype: r.rtype(),
+                    expected: "HEADER",
+                })
+            }
         };
         // FS root cwd
         let fs = match self.next()? {
             (off, Record::Fs(f)) => {
                 if f.reserved != 0 {
-                    return Err(ImageError::ReservedNonZero { offset: off, field: "fs.reserved", value: f.reserved as u64 });
+                    return Err(ImageError::ReservedNonZero {
+                        offset: off,
+                        field: "fs.reserved",
+                        value: f.reserved as u64,
+                    });
                 }
                 if f.umask & !0o777 != 0 {
-                    return Err(ImageError::BadField { offset: off, field: "fs.umask", value: f.umask as i64 });
+                    return Err(ImageError::BadField {
+                        offset: off,
+                        field: "fs.umask",
+                        value: f.umask as i64,
+                    });
                 }
                 f
             }
-            (off, r) => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "FS" }),
+            (off, r) => {
+                return Err(ImageError::BadOrder {
+                    offset: off,
+                    rtype: r.rtype(),
+                    expected: "FS",
+                })
+            }
         };
         let root = self.name("FILE_NAME (root)")?;
         let cwd = self.name("FILE_NAME (cwd)")?;
@@ -864,7 +1084,13 @@ impl Walker<'_> {
                 }
                 (off, t)
             }
-            (off, r) => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "FILE_TABLE" }),
+            (off, r) => {
+                return Err(ImageError::BadOrder {
+                    offset: off,
+                    rtype: r.rtype(),
+                    expected: "FILE_TABLE",
+                })
+            }
         };
         let mut files: Vec<FileEntry> = Vec::new();
         let mut fds: Vec<FileDesc> = Vec::new();
@@ -878,39 +1104,78 @@ impl Walker<'_> {
             let rec = match rec {
                 Record::Objref(o) => {
                     if o.objtype != CKPT_OBJ_FILE {
-                        return Err(ImageError::BadField { offset: off, field: "objref.objtype", value: o.objtype as i64 });
+                        return Err(ImageError::BadField {
+                            offset: off,
+                            field: "objref.objtype",
+                            value: o.objtype as i64,
+                        });
                     }
                     let want = files.len() as i32 + 1;
                     if o.objref != want {
-                        return Err(ImageError::BadField { offset: off, field: "objref.objref", value: o.objref as i64 });
+                        return Err(ImageError::BadField {
+                            offset: off,
+                            field: "objref.objref",
+                            value: o.objref as i64,
+                        });
                     }
                     let file = match self.next()? {
                         (foff, Record::File(f)) => {
                             if f.f_type != CKPT_FILE_GENERIC {
-                                return Err(ImageError::BadField { offset: foff, field: "file.f_type", value: f.f_type as i64 });
+                                return Err(ImageError::BadField {
+                                    offset: foff,
+                                    field: "file.f_type",
+                                    value: f.f_type as i64,
+                                });
                             }
                             let acc = f.f_flags & 3;
-                            if f.f_flags & !VALID_OPEN_FLAGS != 0 || f.f_flags & FORBIDDEN_FILE_FLAGS != 0 || acc == 3 {
-                                return Err(ImageError::BadField { offset: foff, field: "file.f_flags", value: f.f_flags as i64 });
+                            // Access mode 3 (ioctl-only) restores with f_mode 0, as open(2) allows it.
+                            if f.f_flags & !VALID_OPEN_FLAGS != 0
+                                || f.f_flags & FORBIDDEN_FILE_FLAGS != 0
+                            {
+                                return Err(ImageError::BadField {
+                                    offset: foff,
+                                    field: "file.f_flags",
+                                    value: f.f_flags as i64,
+                                });
                             }
                             if f.f_mode != (acc + 1) & 3 {
-                                return Err(ImageError::BadField { offset: foff, field: "file.f_mode", value: f.f_mode as i64 });
+                                return Err(ImageError::BadField {
+                                    offset: foff,
+                                    field: "file.f_mode",
+                                    value: f.f_mode as i64,
+                                });
                             }
                             if f.f_pos < 0 {
-                                return Err(ImageError::BadField { offset: foff, field: "file.f_pos", value: f.f_pos });
+                                return Err(ImageError::BadField {
+                                    offset: foff,
+                                    field: "file.f_pos",
+                                    value: f.f_pos,
+                                });
                             }
                             let t = f.i_mode & 0o170000;
                             if t != 0o100000 && t != 0o040000 {
-                                return Err(ImageError::BadField { offset: foff, field: "file.i_mode", value: f.i_mode as i64 });
+                                return Err(ImageError::BadField {
+                                    offset: foff,
+                                    field: "file.i_mode",
+                                    value: f.i_mode as i64,
+                                });
                             }
                             f
                         }
                         (foff, r) => {
-                            return Err(ImageError::BadOrder { offset: foff, rtype: r.rtype(), expected: "FILE" })
+                            return Err(ImageError::BadOrder {
+                                offset: foff,
+                                rtype: r.rtype(),
+                                expected: "FILE",
+                            })
                         }
                     };
                     let name = self.name("FILE_NAME (file)")?;
-                    files.push(FileEntry { objref: o.objref, file, name });
+                    files.push(FileEntry {
+                        objref: o.objref,
+                        file,
+                        name,
+                    });
                     match self.next()? {
                         (doff, Record::FileDesc(d)) => {
                             if d.fd_objref != o.objref {
@@ -923,7 +1188,11 @@ impl Walker<'_> {
                             (doff, d)
                         }
                         (doff, r) => {
-                            return Err(ImageError::BadOrder { offset: doff, rtype: r.rtype(), expected: "FILE_DESC" })
+                            return Err(ImageError::BadOrder {
+                                offset: doff,
+                                rtype: r.rtype(),
+                                expected: "FILE_DESC",
+                            })
                         }
                     }
                 }
@@ -938,10 +1207,18 @@ impl Walker<'_> {
             };
             let (doff, d) = rec;
             if d.fd_objref < 1 || d.fd_objref as usize > files.len() {
-                return Err(ImageError::BadField { offset: doff, field: "file_desc.fd_objref", value: d.fd_objref as i64 });
+                return Err(ImageError::BadField {
+                    offset: doff,
+                    field: "file_desc.fd_objref",
+                    value: d.fd_objref as i64,
+                });
             }
             if d.fd < 0 || fds.last().map_or(false, |p| d.fd <= p.fd) {
-                return Err(ImageError::BadField { offset: doff, field: "file_desc.fd (not ascending)", value: d.fd as i64 });
+                return Err(ImageError::BadField {
+                    offset: doff,
+                    field: "file_desc.fd (not ascending)",
+                    value: d.fd as i64,
+                });
             }
             if d.close_on_exec > 1 {
                 return Err(ImageError::BadField {
@@ -976,15 +1253,28 @@ impl Walker<'_> {
         let (off, rec) = self.next()?;
         let tail = match rec {
             Record::Tail(t) => t,
-            r => return Err(ImageError::BadOrder { offset: off, rtype: r.rtype(), expected: "TAIL" }),
+            r => {
+                return Err(ImageError::BadOrder {
+                    offset: off,
+                    rtype: r.rtype(),
+                    expected: "TAIL",
+                })
+            }
         };
         if tail.magic != CKPT_MAGIC_TAIL {
-            return Err(ImageError::BadMagic { offset: off, found: tail.magic });
+            return Err(ImageError::BadMagic {
+                offset: off,
+                found: tail.magic,
+            });
         }
         let actual = crc32c(&self.buf[..tail_off]);
         self.computed_crc = Some(actual);
         if tail.crc32c != actual {
-            return Err(ImageError::BadCrc { offset: off, expected: tail.crc32c, actual });
+            return Err(ImageError::BadCrc {
+                offset: off,
+                expected: tail.crc32c,
+                actual,
+            });
         }
         if tail.nr_records as u64 != nrec {
             return Err(ImageError::BadCount {
@@ -997,6 +1287,14 @@ impl Walker<'_> {
         if self.off != self.buf.len() {
             return Err(ImageError::TrailingData { offset: self.off });
         }
-        Ok(Image { header, fs, root, cwd, files, fds, tail })
+        Ok(Image {
+            header,
+            fs,
+            root,
+            cwd,
+            files,
+            fds,
+            tail,
+        })
     }
 }

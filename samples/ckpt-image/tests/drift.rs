@@ -58,7 +58,9 @@ fn find_header() -> Option<(String, String)> {
         if p.extension().map_or(true, |e| e != "patch") {
             continue;
         }
-        let Ok(t) = std::fs::read_to_string(&p) else { continue };
+        let Ok(t) = std::fs::read_to_string(&p) else {
+            continue;
+        };
         if let Some(h) = header_from_patch(&t) {
             return Some((h, p.display().to_string()));
         }
@@ -102,7 +104,11 @@ fn c_values(header: &str) -> BTreeMap<String, i128> {
         .arg(tmp.join("d.c"))
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
-    assert!(out.status.success(), "cc failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cc failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run = Command::new(tmp.join("d")).output().unwrap();
     assert!(run.status.success());
     let _ = std::fs::remove_dir_all(&tmp);
@@ -144,12 +150,27 @@ fn rust_values() -> Vec<(String, i128)> {
     s("offsetof ckpt_hdr_tail.nr_records", TAIL_NR_RECORDS as i128);
     s("offsetof ckpt_hdr_objref.objtype", OBJREF_OBJTYPE as i128);
     s("offsetof ckpt_hdr_objref.objref", OBJREF_OBJREF as i128);
-    s("offsetof ckpt_hdr_file_table.nr_fds", FILE_TABLE_NR_FDS as i128);
-    s("offsetof ckpt_hdr_file_table.reserved", FILE_TABLE_RESERVED as i128);
-    s("offsetof ckpt_hdr_file_desc.fd_objref", FILE_DESC_FD_OBJREF as i128);
+    s(
+        "offsetof ckpt_hdr_file_table.nr_fds",
+        FILE_TABLE_NR_FDS as i128,
+    );
+    s(
+        "offsetof ckpt_hdr_file_table.reserved",
+        FILE_TABLE_RESERVED as i128,
+    );
+    s(
+        "offsetof ckpt_hdr_file_desc.fd_objref",
+        FILE_DESC_FD_OBJREF as i128,
+    );
     s("offsetof ckpt_hdr_file_desc.fd", FILE_DESC_FD as i128);
-    s("offsetof ckpt_hdr_file_desc.close_on_exec", FILE_DESC_CLOSE_ON_EXEC as i128);
-    s("offsetof ckpt_hdr_file_desc.reserved", FILE_DESC_RESERVED as i128);
+    s(
+        "offsetof ckpt_hdr_file_desc.close_on_exec",
+        FILE_DESC_CLOSE_ON_EXEC as i128,
+    );
+    s(
+        "offsetof ckpt_hdr_file_desc.reserved",
+        FILE_DESC_RESERVED as i128,
+    );
     s("offsetof ckpt_hdr_file.f_type", FILE_F_TYPE as i128);
     s("offsetof ckpt_hdr_file.f_mode", FILE_F_MODE as i128);
     s("offsetof ckpt_hdr_file.f_flags", FILE_F_FLAGS as i128);
@@ -159,7 +180,10 @@ fn rust_values() -> Vec<(String, i128)> {
     s("offsetof ckpt_hdr_fs.reserved", FS_RESERVED as i128);
     s("offsetof ckpt_hdr_error.err", ERROR_ERR as i128);
     s("offsetof ckpt_hdr_error.fd", ERROR_FD as i128);
-    s("const CHECKPOINT_SKIP_UNSUPPORTED", CHECKPOINT_SKIP_UNSUPPORTED as i128);
+    s(
+        "const CHECKPOINT_SKIP_UNSUPPORTED",
+        CHECKPOINT_SKIP_UNSUPPORTED as i128,
+    );
     s("const CHECKPOINT_USER_FLAGS", CHECKPOINT_USER_FLAGS as i128);
     s("const RESTART_DRY_RUN", RESTART_DRY_RUN as i128);
     s("const RESTART_USER_FLAGS", RESTART_USER_FLAGS as i128);
@@ -193,7 +217,10 @@ fn drift_against_uapi_header() {
         // The series adds the header in its first patch; once patches/ holds
         // a series, a missing header is drift too.
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patches/series");
-        assert!(!dir.exists(), "patches/series exists but no patch in patches/ adds {UAPI}");
+        assert!(
+            !dir.exists(),
+            "patches/series exists but no patch in patches/ adds {UAPI}"
+        );
         println!(
             "SKIP drift test: no patch in patches/ adds {UAPI} yet \
              (set CKPT_UAPI_HEADER=/path/to/checkpoint.h to run it)"
@@ -218,7 +245,17 @@ fn drift_against_uapi_header() {
         .filter_map(|l| l.trim().strip_prefix("CKPT_HDR_"))
         .map(|l| l.split([' ', '=', '\t']).next().unwrap())
         .collect();
-    let ours = ["HEADER", "OBJREF", "FILE_TABLE", "FILE_DESC", "FILE_NAME", "FILE", "FS", "TAIL", "ERROR"];
+    let ours = [
+        "HEADER",
+        "OBJREF",
+        "FILE_TABLE",
+        "FILE_DESC",
+        "FILE_NAME",
+        "FILE",
+        "FS",
+        "TAIL",
+        "ERROR",
+    ];
     assert_eq!(enum_types, ours, "record types in {from}");
 }
 
@@ -226,12 +263,54 @@ fn drift_against_uapi_header() {
 fn rust_encoding_matches_sizes() {
     let fixed = [
         (Record::Header(Header::new(1, 1, "")), SIZE_HEADER),
-        (Record::Objref(Objref { objtype: 1, objref: 1 }), SIZE_OBJREF),
-        (Record::FileTable(FileTable { nr_fds: 0, reserved: 0 }), SIZE_FILE_TABLE),
-        (Record::FileDesc(FileDesc { fd_objref: 1, fd: 0, close_on_exec: 0, reserved: 0 }), SIZE_FILE_DESC),
-        (Record::File(File { f_type: 1, f_mode: 1, f_flags: 0, i_mode: 0, f_pos: 0 }), SIZE_FILE),
-        (Record::Fs(Fs { umask: 0, reserved: 0 }), SIZE_FS),
-        (Record::Tail(Tail { magic: 0, crc32c: 0, nr_records: 0 }), SIZE_TAIL),
+        (
+            Record::Objref(Objref {
+                objtype: 1,
+                objref: 1,
+            }),
+            SIZE_OBJREF,
+        ),
+        (
+            Record::FileTable(FileTable {
+                nr_fds: 0,
+                reserved: 0,
+            }),
+            SIZE_FILE_TABLE,
+        ),
+        (
+            Record::FileDesc(FileDesc {
+                fd_objref: 1,
+                fd: 0,
+                close_on_exec: 0,
+                reserved: 0,
+            }),
+            SIZE_FILE_DESC,
+        ),
+        (
+            Record::File(File {
+                f_type: 1,
+                f_mode: 1,
+                f_flags: 0,
+                i_mode: 0,
+                f_pos: 0,
+            }),
+            SIZE_FILE,
+        ),
+        (
+            Record::Fs(Fs {
+                umask: 0,
+                reserved: 0,
+            }),
+            SIZE_FS,
+        ),
+        (
+            Record::Tail(Tail {
+                magic: 0,
+                crc32c: 0,
+                nr_records: 0,
+            }),
+            SIZE_TAIL,
+        ),
     ];
     for (r, sz) in fixed {
         let mut b = Vec::new();
@@ -243,6 +322,9 @@ fn rust_encoding_matches_sizes() {
 #[test]
 fn patch_extraction() {
     let p = "From x\nSubject: y\n---\ndiff --git a/include/uapi/linux/checkpoint.h b/include/uapi/linux/checkpoint.h\nnew file mode 100644\n--- /dev/null\n+++ b/include/uapi/linux/checkpoint.h\n@@ -0,0 +1,3 @@\n+#ifndef A\n+#define A 1\n+#endif\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n+nope\n-- \n2.39\n";
-    assert_eq!(header_from_patch(p).unwrap(), "#ifndef A\n#define A 1\n#endif\n");
+    assert_eq!(
+        header_from_patch(p).unwrap(),
+        "#ifndef A\n#define A 1\n#endif\n"
+    );
     assert!(header_from_patch("diff --git a/x b/x\n+++ b/x\n+a\n").is_none());
 }

@@ -5,30 +5,64 @@ use ckpt_image::*;
 fn sample() -> Image {
     let f = |pos: i64, mode: u32, flags: u32, name: &str, objref: i32| FileEntry {
         objref,
-        file: File { f_type: CKPT_FILE_GENERIC, f_mode: mode, f_flags: flags, i_mode: 0o100644, f_pos: pos },
+        file: File {
+            f_type: CKPT_FILE_GENERIC,
+            f_mode: mode,
+            f_flags: flags,
+            i_mode: 0o100644,
+            f_pos: pos,
+        },
         name: name.as_bytes().to_vec(),
     };
     let mut header = Header::new(42, 1234, "6.12.0-test");
     header.time = 1_700_000_000;
     Image {
         header,
-        fs: Fs { umask: 0o022, reserved: 0 },
+        fs: Fs {
+            umask: 0o022,
+            reserved: 0,
+        },
         root: b"/".to_vec(),
         cwd: b"/mnt/ck-1/dir".to_vec(),
         files: vec![
             f(5, 3, 0o2 | 0o2000, "/mnt/ck-1/a", 1),
             FileEntry {
                 objref: 2,
-                file: File { f_type: 1, f_mode: 1, f_flags: 0o200000, i_mode: 0o040755, f_pos: 12345 },
+                file: File {
+                    f_type: 1,
+                    f_mode: 1,
+                    f_flags: 0o200000,
+                    i_mode: 0o040755,
+                    f_pos: 12345,
+                },
                 name: b"/mnt/ck-1/dir".to_vec(),
             },
         ],
         fds: vec![
-            FileDesc { fd_objref: 1, fd: 3, close_on_exec: 0, reserved: 0 },
-            FileDesc { fd_objref: 2, fd: 4, close_on_exec: 1, reserved: 0 },
-            FileDesc { fd_objref: 1, fd: 10, close_on_exec: 0, reserved: 0 },
+            FileDesc {
+                fd_objref: 1,
+                fd: 3,
+                close_on_exec: 0,
+                reserved: 0,
+            },
+            FileDesc {
+                fd_objref: 2,
+                fd: 4,
+                close_on_exec: 1,
+                reserved: 0,
+            },
+            FileDesc {
+                fd_objref: 1,
+                fd: 10,
+                close_on_exec: 0,
+                reserved: 0,
+            },
         ],
-        tail: Tail { magic: CKPT_MAGIC_TAIL, crc32c: 0, nr_records: 0 },
+        tail: Tail {
+            magic: CKPT_MAGIC_TAIL,
+            crc32c: 0,
+            nr_records: 0,
+        },
     }
 }
 
@@ -54,7 +88,12 @@ fn offsets(buf: &[u8]) -> Vec<(usize, u32)> {
 }
 
 fn off_of(buf: &[u8], t: u32, nth: usize) -> usize {
-    offsets(buf).into_iter().filter(|x| x.1 == t).nth(nth).unwrap().0
+    offsets(buf)
+        .into_iter()
+        .filter(|x| x.1 == t)
+        .nth(nth)
+        .unwrap()
+        .0
 }
 
 /// Recompute the tail CRC after an edit, so only the intended error remains.
@@ -90,15 +129,43 @@ fn round_trip() {
 fn every_record_round_trips() {
     let recs = vec![
         Record::Header(Header::new(7, -1, "x")),
-        Record::Objref(Objref { objtype: 1, objref: -5 }),
-        Record::FileTable(FileTable { nr_fds: 9, reserved: 3 }),
-        Record::FileDesc(FileDesc { fd_objref: 1, fd: 2, close_on_exec: 1, reserved: 0 }),
+        Record::Objref(Objref {
+            objtype: 1,
+            objref: -5,
+        }),
+        Record::FileTable(FileTable {
+            nr_fds: 9,
+            reserved: 3,
+        }),
+        Record::FileDesc(FileDesc {
+            fd_objref: 1,
+            fd: 2,
+            close_on_exec: 1,
+            reserved: 0,
+        }),
         Record::FileName(b"/1234567".to_vec()), // 8 + 8 + NUL -> 24
         Record::FileName(b"/123456".to_vec()),  // exactly 16
-        Record::File(File { f_type: 1, f_mode: 2, f_flags: 0x8001, i_mode: 0o644, f_pos: -1 }),
-        Record::Fs(Fs { umask: 0o77, reserved: 0 }),
-        Record::Tail(Tail { magic: CKPT_MAGIC_TAIL, crc32c: 0xdeadbeef, nr_records: 3 }),
-        Record::Error(ErrorRec { err: -9, fd: 5, msg: b"f_op lacks checkpoint".to_vec() }),
+        Record::File(File {
+            f_type: 1,
+            f_mode: 2,
+            f_flags: 0x8001,
+            i_mode: 0o644,
+            f_pos: -1,
+        }),
+        Record::Fs(Fs {
+            umask: 0o77,
+            reserved: 0,
+        }),
+        Record::Tail(Tail {
+            magic: CKPT_MAGIC_TAIL,
+            crc32c: 0xdeadbeef,
+            nr_records: 3,
+        }),
+        Record::Error(ErrorRec {
+            err: -9,
+            fd: 5,
+            msg: b"f_op lacks checkpoint".to_vec(),
+        }),
     ];
     let mut off = 0;
     let buf = encode_records(&recs);
@@ -128,7 +195,14 @@ fn expect(buf: &[u8], kind: &str, offset: usize) -> ImageError {
     let e = decode(buf).expect_err("must be refused");
     assert_eq!(e.kind(), kind, "got {e}");
     assert_eq!(e.offset(), offset, "got {e}");
-    assert_eq!(e.errno(), if kind == "ErrorRecord" { libc::EIO } else { libc::EINVAL });
+    assert_eq!(
+        e.errno(),
+        if kind == "ErrorRecord" {
+            libc::EIO
+        } else {
+            libc::EINVAL
+        }
+    );
     e
 }
 
@@ -172,9 +246,15 @@ fn truncated() {
             assert!(decode(&b[..off]).is_err());
         }
     }
-    assert_eq!(decode(&[]).unwrap_err(), ImageError::Truncated { offset: 0 });
+    assert_eq!(
+        decode(&[]).unwrap_err(),
+        ImageError::Truncated { offset: 0 }
+    );
     let t = off_of(&b, CKPT_HDR_TAIL, 0);
-    assert_eq!(decode(&b[..t]).unwrap_err(), ImageError::Truncated { offset: t });
+    assert_eq!(
+        decode(&b[..t]).unwrap_err(),
+        ImageError::Truncated { offset: t }
+    );
 }
 
 #[test]
@@ -207,7 +287,9 @@ fn bad_crc() {
     b[n + 9] = b'x'; // "/mnt..." -> "/xnt...", still a valid name
     let e = expect(&b, "BadCrc", off_of(&b, CKPT_HDR_TAIL, 0));
     match e {
-        ImageError::BadCrc { expected, actual, .. } => {
+        ImageError::BadCrc {
+            expected, actual, ..
+        } => {
             assert_eq!(expected, crc32c(&good()[..b.len() - SIZE_TAIL]));
             assert_eq!(actual, crc32c(&b[..b.len() - SIZE_TAIL]));
         }
@@ -227,7 +309,13 @@ fn unknown_type() {
     put32(&mut b, o, 305);
     refix(&mut b);
     let e = expect(&b, "UnknownType", o);
-    assert_eq!(e, ImageError::UnknownType { rtype: 305, offset: o });
+    assert_eq!(
+        e,
+        ImageError::UnknownType {
+            rtype: 305,
+            offset: o
+        }
+    );
 }
 
 #[test]
@@ -259,7 +347,10 @@ fn bad_names() {
         img.files[0].name = name.to_vec();
         let b = img.encode();
         let n = off_of(&b, CKPT_HDR_FILE_NAME, 2);
-        assert_eq!(decode(&b).unwrap_err(), ImageError::BadName { offset: n, why });
+        assert_eq!(
+            decode(&b).unwrap_err(),
+            ImageError::BadName { offset: n, why }
+        );
     }
     // "..." and "..x" are ordinary names
     let mut img = sample();
@@ -344,7 +435,10 @@ fn bad_objrefs_and_fds() {
     expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE_DESC, 1));
     // nr_fds mismatch
     let mut recs = sample().records();
-    recs[4] = Record::FileTable(FileTable { nr_fds: 2, reserved: 0 });
+    recs[4] = Record::FileTable(FileTable {
+        nr_fds: 2,
+        reserved: 0,
+    });
     let b = encode_with_tail(&recs);
     expect(&b, "BadCount", off_of(&b, CKPT_HDR_FILE_TABLE, 0));
     // nr_records mismatch
@@ -412,7 +506,12 @@ fn kernel_name_rules() {
         img.files[0].name = name.to_vec();
         let b = img.encode();
         let n = off_of(&b, CKPT_HDR_FILE_NAME, 2);
-        assert_eq!(decode(&b).unwrap_err(), ImageError::BadName { offset: n, why }, "{:?}", name);
+        assert_eq!(
+            decode(&b).unwrap_err(),
+            ImageError::BadName { offset: n, why },
+            "{:?}",
+            name
+        );
     }
     // non-canonical padding: 8 more NUL bytes than needed
     let img = sample();
@@ -467,4 +566,39 @@ fn kernel_file_rules() {
     }
     let b = encode_with_tail(&recs);
     expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE_DESC, 1));
+}
+
+/// A checkpoint that fails early leaves a FILE_TABLE announcing more fds
+/// than follow, then an ERROR record: restart(2) says EIO (K1), not the
+/// count mismatch, and so must the decoder.
+#[test]
+fn error_record_wins_over_earlier_problems() {
+    let mut recs = sample().records()[..5].to_vec();
+    recs[4] = Record::FileTable(FileTable {
+        nr_fds: 1000,
+        reserved: 0,
+    });
+    recs.push(Record::Error(ErrorRec {
+        err: -libc::EBADF,
+        fd: 3,
+        msg: b"unlinked".to_vec(),
+    }));
+    let b = encode_records(&recs);
+    let e = decode(&b).unwrap_err();
+    assert_eq!(e.kind(), "ErrorRecord", "{e}");
+    assert_eq!(e.errno(), libc::EIO);
+    assert_eq!(e.offset(), off_of(&b, CKPT_HDR_ERROR, 0));
+}
+
+/// Access mode 3 (O_ACCMODE: ioctl only) has f_mode 0 and restores (K2).
+#[test]
+fn access_mode_three_is_valid() {
+    let mut img = sample();
+    img.files[0].file.f_flags = (img.files[0].file.f_flags & !3) | 3;
+    img.files[0].file.f_mode = 0;
+    let b = img.encode();
+    decode(&b).expect("access mode 3 with f_mode 0 decodes");
+    img.files[0].file.f_mode = 3;
+    let b = img.encode();
+    expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE, 0));
 }
