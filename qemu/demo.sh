@@ -25,6 +25,7 @@ sh -c '
 	cd /mnt/cr/dir
 	read first <&3
 	echo "worker $$: read \"$first\" from fd 3"
+	echo "worker $$: first 3 entries of the open directory (fd 4): $(ckpt readdir 4 --count 3 | tr "\n" " ")"
 	echo "worker $$ was here" >&5
 	kill -STOP $$
 	echo "worker $$: not reached (it is killed while stopped)"
@@ -59,7 +60,7 @@ ckpt restart --in /tmp/demo.ckpt -- sh -c '
 	ls -l /proc/$$/fd 2>/dev/null | sed -n "s/.*[0-9] \([0-9]* -> .*\)/  fd \1/p"
 	read next <&3
 	echo "read \"$next\" from fd 3: the offset survived"
-	echo "files in the open directory (fd 4): $(ls /proc/$$/fd/4/ | tr "\n" " ")"
+	echo "rest of the open directory (fd 4): $(ckpt readdir 4 | tr "\n" " ")"
 	echo "restarted $$ was here" >&5
 '
 echo "(the restarted process wrote to its restored stdout, /mnt/cr/worker.out)"
@@ -71,6 +72,15 @@ cat /mnt/cr/log.txt
 
 grep -q 'read "line 2" from fd 3' /mnt/cr/worker.out || fail "restarted process did not continue at line 2"
 grep -q 'cwd /mnt/cr/dir' /mnt/cr/worker.out || fail "cwd not restored"
+# The directory listing goes on where it stopped: the two halves together
+# are exactly one full listing (7 entries: ., .., f1..f5), nothing twice.
+first=$(sed -n 's/.*first 3 entries of the open directory (fd 4): //p' /mnt/cr/worker.out)
+rest=$(sed -n 's/^rest of the open directory (fd 4): //p' /mnt/cr/worker.out)
+exec 6</mnt/cr/dir
+full=$(ckpt readdir 6 | tr "\n" " ")
+exec 6<&-
+[ "$first$rest" = "$full" ] || fail "directory listing: \"$first\" + \"$rest\" is not \"$full\""
+echo "directory listing resumed: \"$first\" + \"$rest\" = one full listing"
 [ "$(wc -l </mnt/cr/log.txt)" -eq 2 ] || fail "log.txt should have 2 lines"
 
 step "unmount and unload"

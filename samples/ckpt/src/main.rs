@@ -4,6 +4,7 @@
 //! ckpt checkpoint --pid P --out FILE [--log FILE] [--skip-unsupported]
 //! ckpt restart --in FILE [--log FILE] [--dry-run] [-- CMD ARGS...]
 //! ckpt inspect FILE [--json]
+//! ckpt readdir FD [--count N]
 //! ```
 //! Errors are printed as `ckpt: <what>: <ERRNO> (<last kernel log line>)`.
 
@@ -20,7 +21,11 @@ use std::process::ExitCode;
 mod inspect;
 
 #[derive(Parser)]
-#[command(name = "ckpt", version, about = "Checkpoint and restart processes (checkpoint(2)/restart(2))")]
+#[command(
+    name = "ckpt",
+    version,
+    about = "Checkpoint and restart processes (checkpoint(2)/restart(2))"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -59,6 +64,19 @@ enum Cmd {
         #[arg(last = true, value_name = "CMD")]
         cmd: Vec<String>,
     },
+    /// Print the next entries of an inherited directory fd, one per line.
+    ///
+    /// The fd's open file description is shared with the process that
+    /// handed it down, so this moves that process's readdir position too:
+    /// scripts use it to read a directory partway before a checkpoint and
+    /// to show the rest after a restart.
+    Readdir {
+        /// Directory file descriptor inherited from the parent.
+        fd: RawFd,
+        /// Read at most this many entries (default: to the end).
+        #[arg(long)]
+        count: Option<usize>,
+    },
     /// Decode every record of an image and verify its checksum.
     Inspect {
         /// Image to read ("-" for standard input).
@@ -79,8 +97,16 @@ impl Log {
     fn open(path: Option<&str>) -> io::Result<Log> {
         match path {
             Some(p) => {
-                let file = OpenOptions::new().write(true).read(true).create(true).truncate(true).open(p)?;
-                Ok(Log { file, path: Some(p.to_string()) })
+                let file = OpenOptions::new()
+                    .write(true)
+                    .read(true)
+                    .create(true)
+                    .truncate(true)
+                    .open(p)?;
+                Ok(Log {
+                    file,
+                    path: Some(p.to_string()),
+                })
             }
             None => {
                 let name = CString::new("ckpt-log").unwrap();
@@ -90,7 +116,10 @@ impl Log {
                     return Err(io::Error::last_os_error());
                 }
                 // SAFETY: fd is a fresh fd we own.
-                Ok(Log { file: unsafe { StdFile::from_raw_fd(fd) }, path: None })
+                Ok(Log {
+                    file: unsafe { StdFile::from_raw_fd(fd) },
+                    path: None,
+                })
             }
         }
     }
@@ -104,12 +133,18 @@ impl Log {
         };
         f.seek(SeekFrom::Start(0)).ok()?;
         f.read_to_string(&mut s).ok()?;
-        s.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string())
+        s.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim().to_string())
     }
 }
 
 fn fail(what: &str, e: &io::Error, log: Option<&mut Log>) -> ExitCode {
-    let name = e.raw_os_error().map(errno_name).unwrap_or_else(|| e.to_string());
+    let name = e
+        .raw_os_error()
+        .map(errno_name)
+        .unwrap_or_else(|| e.to_string());
     match log.and_then(|l| l.last_line()) {
         Some(l) => eprintln!("ckpt: {what}: {name} ({l})"),
         None => eprintln!("ckpt: {what}: {name}"),
@@ -120,9 +155,14 @@ fn fail(what: &str, e: &io::Error, log: Option<&mut Log>) -> ExitCode {
 fn read_input(path: &str) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
     if path == "-" {
-        io::stdin().lock().take(CKPT_IMAGE_MAX as u64 + 1).read_to_end(&mut buf)?;
+        io::stdin()
+            .lock()
+            .take(CKPT_IMAGE_MAX as u64 + 1)
+            .read_to_end(&mut buf)?;
     } else {
-        StdFile::open(path)?.take(CKPT_IMAGE_MAX as u64 + 1).read_to_end(&mut buf)?;
+        StdFile::open(path)?
+            .take(CKPT_IMAGE_MAX as u64 + 1)
+            .read_to_end(&mut buf)?;
     }
     Ok(buf)
 }
@@ -140,7 +180,13 @@ fn move_fd_above(fd: RawFd, min: RawFd) -> io::Result<RawFd> {
 }
 
 fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, skip: bool) -> ExitCode {
-    let img = match OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(out) {
+    let img = match OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(out)
+    {
         Ok(f) => f,
         Err(e) => return fail(&format!("cannot create {out}"), &e, None),
     };
@@ -183,20 +229,28 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
     }
     // SAFETY: mfd is ours.
     let mut img = unsafe { StdFile::from_raw_fd(mfd) };
-    if let Err(e) = img.write_all(&buf).and_then(|_| img.seek(SeekFrom::Start(0)).map(|_| ())) {
+    if let Err(e) = img
+        .write_all(&buf)
+        .and_then(|_| img.seek(SeekFrom::Start(0)).map(|_| ()))
+    {
         return fail("cannot stage the image", &e, None);
     }
     let img_fd = match move_fd_above(std::os::fd::IntoRawFd::into_raw_fd(img), min) {
         Ok(fd) => fd,
         Err(e) => return fail("fcntl", &e, None),
     };
-    let log_fd = match move_fd_above(std::os::fd::IntoRawFd::into_raw_fd(log.file.try_clone().unwrap()), min) {
+    let log_fd = match move_fd_above(
+        std::os::fd::IntoRawFd::into_raw_fd(log.file.try_clone().unwrap()),
+        min,
+    ) {
         Ok(fd) => fd,
         Err(e) => return fail("fcntl", &e, None),
     };
     // Keep only the high copy of the log fd open.
     // SAFETY: log_fd is the fresh duplicate made above, owned from here on.
-    drop(std::mem::replace(&mut log.file, unsafe { StdFile::from_raw_fd(log_fd) }));
+    drop(std::mem::replace(&mut log.file, unsafe {
+        StdFile::from_raw_fd(log_fd)
+    }));
     let flags = if dry_run { RESTART_DRY_RUN } else { 0 };
     let r = syscalls::restart(0, img_fd, flags, log_fd);
     // SAFETY: our staging fd.
@@ -225,16 +279,63 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
     argv.push(std::ptr::null());
     // SAFETY: argv is a NULL-terminated array of valid C strings that outlive the call.
     unsafe { libc::execvp(argv[0], argv.as_ptr()) };
-    fail(&format!("exec {}", cmd[0]), &io::Error::last_os_error(), None)
+    fail(
+        &format!("exec {}", cmd[0]),
+        &io::Error::last_os_error(),
+        None,
+    )
+}
+
+/// `ckpt readdir`: one getdents64 call per entry, with a buffer that only
+/// grows until the next entry fits, so exactly `count` entries are
+/// consumed from the shared position.
+fn cmd_readdir(fd: RawFd, count: Option<usize>) -> ExitCode {
+    let mut buf = [0u8; 512];
+    let mut out = io::stdout().lock();
+    let mut seen = 0;
+    while count.map_or(true, |c| seen < c) {
+        let mut size = 24;
+        let n = loop {
+            // SAFETY: buf is valid for `size` <= 512 bytes of writes.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), size) };
+            let err = io::Error::last_os_error();
+            if n >= 0 {
+                break n as usize;
+            }
+            if err.raw_os_error() == Some(libc::EINVAL) && size < buf.len() {
+                size += 8;
+                continue;
+            }
+            return fail(&format!("getdents64 on fd {fd}"), &err, None);
+        };
+        if n == 0 {
+            break;
+        }
+        // struct linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name
+        let name = &buf[19..n];
+        let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
+        let _ = writeln!(out, "{}", String::from_utf8_lossy(name));
+        seen += 1;
+    }
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Checkpoint { pid, out, log, skip_unsupported } => {
-            cmd_checkpoint(pid, &out, log.as_deref(), skip_unsupported)
-        }
-        Cmd::Restart { input, log, dry_run, cmd } => cmd_restart(&input, log.as_deref(), dry_run, &cmd),
+        Cmd::Checkpoint {
+            pid,
+            out,
+            log,
+            skip_unsupported,
+        } => cmd_checkpoint(pid, &out, log.as_deref(), skip_unsupported),
+        Cmd::Restart {
+            input,
+            log,
+            dry_run,
+            cmd,
+        } => cmd_restart(&input, log.as_deref(), dry_run, &cmd),
+        Cmd::Readdir { fd, count } => cmd_readdir(fd, count),
         Cmd::Inspect { file, json } => match read_input(&file) {
             Ok(buf) => inspect::run(&file, &buf, json),
             Err(e) => fail(&format!("cannot read {file}"), &e, None),
