@@ -22,7 +22,7 @@ VM_TIMEOUT ?= 1800
 # make bench BENCH_CLOCK=icount (deterministic guest time) | wall (real time).
 BENCH_CLOCK ?= icount
 
-.PHONY: help deps kernel kernel-debug kernel-nockpt module module-debug \
+.PHONY: help deps kernel kernel-debug kernel-nockpt module module-debug module-nockpt initramfs-nockpt \
 	samples host-test initramfs initramfs-debug check vm-check fuzz demo bench \
 	vm shell rust-analyzer clippy clean clean-cache
 
@@ -89,9 +89,16 @@ initramfs: module samples
 initramfs-debug: module-debug samples
 	@scripts/mkinitramfs "$$(cat build/ko-debug)" build/initramfs-debug.cpio >/dev/null
 
+initramfs-nockpt: module-nockpt samples
+	@scripts/mkinitramfs "$$(cat build/ko-nockpt)" build/initramfs-nockpt.cpio >/dev/null
+
 # The VM suite on the debug kernel; the last line is "N passed, N failed"
 # (VM cases + host cargo tests).
-check: deps kernel-debug module-debug samples host-test initramfs-debug
+# A second, short VM run boots the kernel built without CONFIG_CHECKPOINT
+# with the module built against it (directories then use
+# simple_dir_operations) and runs the file-system cases there.
+check: deps kernel-debug module-debug kernel-nockpt module-nockpt samples \
+		host-test initramfs-debug initramfs-nockpt
 	@$(MAKE) vm-check
 
 # Each run has its own console log (several people may share one checkout);
@@ -102,8 +109,15 @@ vm-check:
 	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
 		-l $$log -t $(VM_TIMEOUT) $${FILTER:+-f "$$FILTER"} check || true; \
 	ln -sfn $$(basename $$log) $(VMLOG)/console-check.log; \
-	echo "==== results ($$log) ===="; \
-	$(BIN)/ktap-runner --cargo-log build/host-tests.log $$log
+	logs=$$log; \
+	if [ -z "$$FILTER" ] && [ -s build/initramfs-nockpt.cpio ]; then \
+		nlog=$(VMLOG)/console-check-nockpt.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
+		scripts/run-vm -k "$$(cat build/kdir-nockpt)" -i build/initramfs-nockpt.cpio \
+			-l $$nlog -t 900 -f "ramfs_cr:" check >/dev/null || true; \
+		logs="$$logs $$nlog"; \
+	fi; \
+	echo "==== results ($$logs) ===="; \
+	$(BIN)/ktap-runner --cargo-log build/host-tests.log $$logs
 
 # The restart(2) fuzz pass alone, longer (Documentation/hardening.rst).
 FUZZ_N ?= 10000

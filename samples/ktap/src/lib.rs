@@ -113,7 +113,10 @@ fn parse_result(t: &str) -> Option<(Outcome, u32, String, Option<String>)> {
     let (name, directive) = if let Some(d) = tail.strip_prefix("# ") {
         (String::new(), Some(d.trim().to_string()))
     } else if let Some(i) = tail.find(" # ") {
-        (tail[..i].trim().to_string(), Some(tail[i + 3..].trim().to_string()))
+        (
+            tail[..i].trim().to_string(),
+            Some(tail[i + 3..].trim().to_string()),
+        )
     } else {
         (tail.trim().to_string(), None)
     };
@@ -164,7 +167,10 @@ impl Report {
             }
             if let Some(i) = line.find(INIT_DONE) {
                 let v = &line[i + INIT_DONE.len()..];
-                let n: String = v.chars().take_while(|c| *c == '-' || c.is_ascii_digit()).collect();
+                let n: String = v
+                    .chars()
+                    .take_while(|c| *c == '-' || c.is_ascii_digit())
+                    .collect();
                 r.init_rc = Some(n.parse().unwrap_or(-1));
                 continue;
             }
@@ -175,7 +181,8 @@ impl Report {
                 if !indented {
                     docs += 1;
                     if docs > 1 {
-                        r.ktap_errors.push(format!("a second KTAP document began: {t}"));
+                        r.ktap_errors
+                            .push(format!("a second KTAP document began: {t}"));
                     }
                     r.version_seen = true;
                 } else {
@@ -206,7 +213,9 @@ impl Report {
             if let Some((outcome, number, name, directive)) = parse_result(t) {
                 let expected = r.results.len() as u32 + 1;
                 if number != expected {
-                    r.ktap_errors.push(format!("result numbered {number}, expected {expected}: {t}"));
+                    r.ktap_errors.push(format!(
+                        "result numbered {number}, expected {expected}: {t}"
+                    ));
                 }
                 r.results.push(CaseResult {
                     number,
@@ -236,14 +245,16 @@ impl Report {
                 "incomplete run: plan 1..{n} but {} results",
                 self.results.len()
             )),
-            Some(n) if (self.results.len() as u32) > n => p.push(format!(
-                "plan 1..{n} but {} results",
-                self.results.len()
-            )),
+            Some(n) if (self.results.len() as u32) > n => {
+                p.push(format!("plan 1..{n} but {} results", self.results.len()))
+            }
             _ => {}
         }
         if !self.splats.is_empty() {
-            p.push(format!("{} kernel splat(s) on the console", self.splats.len()));
+            p.push(format!(
+                "{} kernel splat(s) on the console",
+                self.splats.len()
+            ));
         }
         match self.init_rc {
             None if !self.timed_out => {
@@ -294,10 +305,16 @@ impl fmt::Display for Totals {
 pub fn cargo_totals(log: &str) -> Totals {
     let mut t = Totals::default();
     for line in log.lines() {
-        let Some(rest) = line.trim().strip_prefix("test result:") else { continue };
+        let Some(rest) = line.trim().strip_prefix("test result:") else {
+            continue;
+        };
         for part in rest.split(';') {
             let words: Vec<&str> = part.split_whitespace().collect();
-            let n = words.iter().rev().nth(1).and_then(|w| w.parse::<usize>().ok());
+            let n = words
+                .iter()
+                .rev()
+                .nth(1)
+                .and_then(|w| w.parse::<usize>().ok());
             match (n, words.last()) {
                 (Some(n), Some(&"passed")) => t.passed += n,
                 (Some(n), Some(&"failed")) => t.failed += n,
@@ -424,7 +441,14 @@ mod tests {
     fn cargo_totals_sum() {
         let c = "running 3 tests\ntest result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\ntest result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n";
         let t = cargo_totals(c);
-        assert_eq!(t, Totals { passed: 5, failed: 1, skipped: 1 });
+        assert_eq!(
+            t,
+            Totals {
+                passed: 5,
+                failed: 1,
+                skipped: 1
+            }
+        );
         assert_eq!(t.to_string(), "5 passed, 1 failed, 1 skipped");
     }
 }

@@ -1,22 +1,23 @@
-//! ktap-runner [--cargo-log FILE]... CONSOLE_LOG
+//! ktap-runner [--cargo-log FILE]... CONSOLE_LOG...
 //!
 //! Prints one line per VM test case, any kernel splat and other problems,
-//! then, last, `N passed, N failed` (host `cargo test` results from
-//! `--cargo-log` files are added to the counts). Exit status 0 only when the
-//! VM run is clean (see the `ktap` library) and no host test failed.
+//! then, last, `N passed, N failed` (the cases of every console log, plus
+//! host `cargo test` results from `--cargo-log` files). Exit status 0 only
+//! when every VM run is clean (see the `ktap` library) and no host test
+//! failed.
 
 use ktap::{cargo_totals, Outcome, Report, Totals};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: ktap-runner [--cargo-log FILE]... CONSOLE_LOG");
+    eprintln!("usage: ktap-runner [--cargo-log FILE]... CONSOLE_LOG...");
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let mut cargo_logs = Vec::new();
-    let mut console = None;
+    let mut consoles = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--cargo-log" => match args.next() {
@@ -27,11 +28,12 @@ fn main() -> ExitCode {
                 let _ = usage();
                 return ExitCode::SUCCESS;
             }
-            _ if console.is_none() => console = Some(a),
-            _ => return usage(),
+            _ => consoles.push(a),
         }
     }
-    let Some(console) = console else { return usage() };
+    if consoles.is_empty() {
+        return usage();
+    }
 
     let read = |f: &str| match std::fs::read(f) {
         Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
@@ -43,19 +45,51 @@ fn main() -> ExitCode {
 
     let mut host = Totals::default();
     for f in &cargo_logs {
-        let Some(text) = read(f) else { return ExitCode::from(2) };
+        let Some(text) = read(f) else {
+            return ExitCode::from(2);
+        };
         host.add(cargo_totals(&text));
     }
-    let Some(text) = read(&console) else { return ExitCode::from(2) };
-    let report = Report::parse(&text);
+    let mut all = Totals::default();
+    let mut clean = true;
+    for console in &consoles {
+        let Some(text) = read(console) else {
+            return ExitCode::from(2);
+        };
+        let (vm, ok) = report_console(console, &text, consoles.len() > 1);
+        all.add(vm);
+        clean &= ok;
+    }
+    if !cargo_logs.is_empty() {
+        println!("host cargo tests: {host}");
+    }
+    all.add(host);
+    println!("{all}");
+    if clean && host.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
+/// Print the cases, splats and problems of one console log; return its
+/// counts (a broken run counts one more failure) and whether it was clean.
+fn report_console(console: &str, text: &str, label: bool) -> (Totals, bool) {
+    let report = Report::parse(text);
+    if label {
+        println!("==== {console}");
+    }
     for c in &report.results {
         let tag = match c.outcome {
             Outcome::Pass => "PASS",
             Outcome::Fail => "FAIL",
             Outcome::Skip => "SKIP",
         };
-        let dir = c.directive.as_deref().map(|d| format!("  # {d}")).unwrap_or_default();
+        let dir = c
+            .directive
+            .as_deref()
+            .map(|d| format!("  # {d}"))
+            .unwrap_or_default();
         println!("{tag} {:3} {}{dir}", c.number, c.name);
         if c.outcome == Outcome::Fail {
             for d in &c.diag {
@@ -64,7 +98,11 @@ fn main() -> ExitCode {
         }
     }
     for (i, s) in report.splats.iter().enumerate() {
-        println!("---- kernel splat {} of {} ----", i + 1, report.splats.len());
+        println!(
+            "---- kernel splat {} of {} ----",
+            i + 1,
+            report.splats.len()
+        );
         for l in s {
             println!("  {l}");
         }
@@ -78,21 +116,19 @@ fn main() -> ExitCode {
         failed: report.count(Outcome::Fail),
         skipped: report.count(Outcome::Skip),
     };
+    println!(
+        "vm cases ({console}): {vm}{}",
+        if problems.is_empty() {
+            ""
+        } else {
+            ", run NOT clean"
+        }
+    );
     // A broken run (splat, timeout, short plan) is one more failure, so the
     // count can never read as all-passed.
-    let mut all = vm;
+    let mut counted = vm;
     if !problems.is_empty() && vm.failed == 0 {
-        all.failed += 1;
+        counted.failed += 1;
     }
-    if !cargo_logs.is_empty() {
-        println!("host cargo tests: {host}");
-    }
-    println!("vm cases ({console}): {vm}{}", if problems.is_empty() { "" } else { ", run NOT clean" });
-    all.add(host);
-    println!("{all}");
-    if report.ok() && host.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    (counted, report.ok())
 }
