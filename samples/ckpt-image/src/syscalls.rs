@@ -81,6 +81,7 @@ pub fn errno_name(e: i32) -> String {
         libc::ENOSPC => "ENOSPC",
         libc::ESPIPE => "ESPIPE",
         libc::EROFS => "EROFS",
+        libc::EMLINK => "EMLINK",
         libc::EPIPE => "EPIPE",
         libc::ERANGE => "ERANGE",
         libc::ENAMETOOLONG => "ENAMETOOLONG",
@@ -90,6 +91,7 @@ pub fn errno_name(e: i32) -> String {
         libc::EOPNOTSUPP => "EOPNOTSUPP",
         libc::ETXTBSY => "ETXTBSY",
         libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ESTALE => "ESTALE",
         _ => return format!("E{e}"),
     };
     n.to_string()

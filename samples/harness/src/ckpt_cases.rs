@@ -11,21 +11,18 @@
 //! image by the kernel.
 
 use crate::case::Case;
+use crate::sys::{cstr, ename, ensure_module, errno, R};
 use ckpt_image::syscalls;
 use ckpt_image::*;
-use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 const WORK: &str = "/tmp/cr-harness";
-const MODULE: &str = "/lib/modules/ramfs_cr.ko";
 /// fd numbers the image and log use in checkpointing/restarting children,
 /// above everything a case records.
 const IMG_FD: i32 = 100;
 const LOG_FD: i32 = 101;
-
-type R = Result<(), String>;
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -64,18 +61,6 @@ macro_rules! check {
 }
 
 // ------------------------------------------------------------- syscalls etc.
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-fn ename(e: i32) -> String {
-    syscalls::errno_name(e)
-}
-
-fn cstr(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
 
 /// checkpoint(2) with the errno as the error.
 fn ck(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
@@ -385,22 +370,6 @@ impl Drop for Stopped {
 }
 
 // ------------------------------------------------------------------- mounts
-
-fn ensure_module() -> R {
-    let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if fss.lines().any(|l| l.split_whitespace().last() == Some("ramfs_cr")) {
-        return Ok(());
-    }
-    let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
-    let empty = cstr("");
-    use std::os::fd::AsRawFd;
-    // SAFETY: finit_module with an open fd and empty params.
-    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
-    if r != 0 && errno() != libc::EEXIST {
-        return Err(format!("insmod {MODULE}: {}", ename(errno())));
-    }
-    Ok(())
-}
 
 /// A fresh mount at /mnt/ck-N; unmounted and removed on drop.
 struct Mount {

@@ -5,6 +5,7 @@
 //! module loaded and nothing mounted, whatever its outcome.
 
 use crate::case::Case;
+use crate::sys::{cstr, ename, errno};
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -76,56 +77,20 @@ pub fn cases() -> Vec<Case> {
 // Helpers.
 // ---------------------------------------------------------------------------
 
-fn cstr(s: &str) -> CString {
-    CString::new(s).expect("test strings have no NUL")
-}
-
 fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("test paths have no NUL")
-}
-
-fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// `ENOENT`-style name of an errno, for transcripts and messages.
-fn errname(e: i32) -> String {
-    let name = match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EIO => "EIO",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::EXDEV => "EXDEV",
-        libc::ENODEV => "ENODEV",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::EISDIR => "EISDIR",
-        libc::EINVAL => "EINVAL",
-        libc::ENOSPC => "ENOSPC",
-        libc::EROFS => "EROFS",
-        libc::EMLINK => "EMLINK",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::ENOTEMPTY => "ENOTEMPTY",
-        libc::ELOOP => "ELOOP",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        _ => return format!("errno {e}"),
-    };
-    name.to_string()
 }
 
 fn io_res<T>(r: io::Result<T>) -> String {
     match r {
         Ok(_) => "ok".to_string(),
-        Err(e) => errname(e.raw_os_error().unwrap_or(0)),
+        Err(e) => ename(e.raw_os_error().unwrap_or(0)),
     }
 }
 
 fn sys_res(ret: i64) -> String {
     if ret < 0 {
-        errname(errno())
+        ename(errno())
     } else {
         "ok".to_string()
     }
@@ -168,7 +133,7 @@ impl Mount {
             format!(
                 "mount -t {fstype} -o {} none {path}: expected success, got {}",
                 data.unwrap_or(""),
-                errname(e)
+                ename(e)
             )
         })?;
         Ok(Mount {
@@ -184,7 +149,7 @@ impl Mount {
         let path = self.path.clone();
         std::mem::forget(self);
         sys_umount(&path, 0)
-            .map_err(|e| format!("umount {path}: expected success, got {}", errname(e)))
+            .map_err(|e| format!("umount {path}: expected success, got {}", ename(e)))
     }
 }
 
@@ -264,7 +229,7 @@ fn statfs_type(path: &str) -> Result<i64, String> {
     let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: `p` is NUL-terminated, `buf` is a valid `statfs`.
     if unsafe { libc::statfs(p.as_ptr(), &mut buf) } != 0 {
-        return Err(format!("statfs {path}: {}", errname(errno())));
+        return Err(format!("statfs {path}: {}", ename(errno())));
     }
     Ok(buf.f_type)
 }
@@ -413,7 +378,7 @@ fn bad_options() -> Result<(), String> {
         if r != Err(libc::EINVAL) {
             return Err(format!(
                 "mount -o {opts}: expected EINVAL, got {}",
-                r.map_or_else(errname, |()| "success".to_string())
+                r.map_or_else(ename, |()| "success".to_string())
             ));
         }
         let after = kmsg_count(msg)?;
@@ -427,10 +392,10 @@ fn bad_options() -> Result<(), String> {
     // Mainline ramfs ignores unknown options; ramfs_cr deliberately does not.
     match sys_mount("ramfs", "/mnt/rcr_bad", Some("foo=1")) {
         Ok(()) => sys_umount("/mnt/rcr_bad", 0)
-            .map_err(|e| format!("umount ramfs: expected success, got {}", errname(e))),
+            .map_err(|e| format!("umount ramfs: expected success, got {}", ename(e))),
         Err(e) => Err(format!(
             "ramfs -o foo=1: expected success (ramfs ignores it), got {}",
-            errname(e)
+            ename(e)
         )),
     }
 }
@@ -447,10 +412,10 @@ fn rmmod_while_mounted() -> Result<(), String> {
     if e != libc::EAGAIN && e != libc::EBUSY {
         return Err(format!(
             "rmmod while mounted: expected EAGAIN/EWOULDBLOCK (or EBUSY), got {}",
-            errname(e)
+            ename(e)
         ));
     }
-    println!("# rmmod while mounted: {}", errname(e));
+    println!("# rmmod while mounted: {}", ename(e));
     if !module_loaded() {
         return Err("after refused rmmod: module is gone from /proc/modules".to_string());
     }
@@ -583,7 +548,7 @@ impl Transcript {
     fn stat(&mut self, what: &str, md: io::Result<fs::Metadata>) {
         let s = match md {
             Ok(md) => describe(&md),
-            Err(e) => errname(e.raw_os_error().unwrap_or(0)),
+            Err(e) => ename(e.raw_os_error().unwrap_or(0)),
         };
         self.fact(format!("{what}: {s}"));
     }
@@ -591,7 +556,7 @@ impl Transcript {
     fn read(&mut self, what: &str, path: &Path) {
         let s = match fs::read(path) {
             Ok(b) => format!("{:?}", String::from_utf8_lossy(&b)),
-            Err(e) => errname(e.raw_os_error().unwrap_or(0)),
+            Err(e) => ename(e.raw_os_error().unwrap_or(0)),
         };
         self.fact(format!("{what}: {s}"));
     }
@@ -715,7 +680,7 @@ fn transcript(root: &Path) -> Vec<String> {
         "readlink s",
         match fs::read_link(p("s")) {
             Ok(target) => format!("{:?}", target.to_string_lossy()),
-            Err(e) => errname(e.raw_os_error().unwrap_or(0)),
+            Err(e) => ename(e.raw_os_error().unwrap_or(0)),
         },
     );
     t.stat("lstat s", fs::symlink_metadata(p("s")));
@@ -733,7 +698,7 @@ fn transcript(root: &Path) -> Vec<String> {
                 target.as_os_str().len(),
                 target.as_os_str() == long.as_str()
             ),
-            Err(e) => errname(e.raw_os_error().unwrap_or(0)),
+            Err(e) => ename(e.raw_os_error().unwrap_or(0)),
         },
     );
     t.op(
@@ -848,7 +813,7 @@ fn transcript(root: &Path) -> Vec<String> {
     t.op(
         "seek end f",
         end.map_or_else(
-            |e| errname(e.raw_os_error().unwrap_or(0)),
+            |e| ename(e.raw_os_error().unwrap_or(0)),
             |o| o.to_string(),
         ),
     );
@@ -866,7 +831,7 @@ fn transcript(root: &Path) -> Vec<String> {
     t.op(
         "pread big @500000",
         mid.map_or_else(
-            |e| errname(e.raw_os_error().unwrap_or(0)),
+            |e| ename(e.raw_os_error().unwrap_or(0)),
             |b| format!("{b:?}"),
         ),
     );
@@ -904,7 +869,7 @@ fn transcript(root: &Path) -> Vec<String> {
                 names.sort();
                 names.join(" ")
             }
-            Err(e) => errname(e.raw_os_error().unwrap_or(0)),
+            Err(e) => ename(e.raw_os_error().unwrap_or(0)),
         };
         t.fact(format!("readdir /{dir}: {listing}"));
     }
@@ -936,7 +901,7 @@ fn tmpfile_facts(t: &mut Transcript, root: &Path) {
     let mut f = match f {
         Ok(f) => f,
         Err(e) => {
-            t.op("open O_TMPFILE", errname(e.raw_os_error().unwrap_or(0)));
+            t.op("open O_TMPFILE", ename(e.raw_os_error().unwrap_or(0)));
             return;
         }
     };
@@ -968,7 +933,7 @@ fn tmpfile_facts(t: &mut Transcript, root: &Path) {
     t.op(
         "reread tmpfile fd",
         reread.map_or_else(
-            |e| errname(e.raw_os_error().unwrap_or(0)),
+            |e| ename(e.raw_os_error().unwrap_or(0)),
             |_| format!("{back:?}"),
         ),
     );
@@ -998,7 +963,7 @@ fn tmpfile_facts(t: &mut Transcript, root: &Path) {
         }
         Err(e) => t.op(
             "open O_TMPFILE|O_EXCL",
-            errname(e.raw_os_error().unwrap_or(0)),
+            ename(e.raw_os_error().unwrap_or(0)),
         ),
     }
 }
@@ -1014,7 +979,7 @@ fn mmap_facts(t: &mut Transcript, root: &Path) {
     let f = match f.and_then(|f| f.set_len(8192).map(|()| f)) {
         Ok(f) => f,
         Err(e) => {
-            t.op("create m 8192", errname(e.raw_os_error().unwrap_or(0)));
+            t.op("create m 8192", ename(e.raw_os_error().unwrap_or(0)));
             return;
         }
     };
@@ -1033,7 +998,7 @@ fn mmap_facts(t: &mut Transcript, root: &Path) {
         )
     };
     if addr == libc::MAP_FAILED {
-        t.op("mmap m", errname(errno()));
+        t.op("mmap m", ename(errno()));
         return;
     }
     t.op("mmap m", "ok".to_string());
@@ -1058,7 +1023,7 @@ fn mmap_facts(t: &mut Transcript, root: &Path) {
         )),
         Err(e) => t.op(
             "read m after mmap writes",
-            errname(e.raw_os_error().unwrap_or(0)),
+            ename(e.raw_os_error().unwrap_or(0)),
         ),
     }
     drop(f);
@@ -1147,7 +1112,7 @@ fn finit_module() -> Result<(), String> {
     if r != 0 {
         return Err(format!(
             "finit_module: expected success, got {}",
-            errname(errno())
+            ename(errno())
         ));
     }
     Ok(())
@@ -1160,7 +1125,7 @@ fn module_cycles() -> Result<(), String> {
             delete_module().map_err(|e| {
                 format!(
                     "cycle {i}: delete_module: expected success, got {}",
-                    errname(e)
+                    ename(e)
                 )
             })?;
             finit_module().map_err(|e| format!("cycle {i}: {e}"))?;

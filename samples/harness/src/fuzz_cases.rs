@@ -21,16 +21,15 @@
 
 use crate::case::Case;
 use crate::mutate;
-use ckpt_image::syscalls::{checkpoint, errno_name, restart};
+use crate::sys::{cstr, ename, ensure_module, errno, R};
+use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, scan, Image, CHECKPOINT_SKIP_UNSUPPORTED, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::time::Instant;
 
-pub type R = Result<(), String>;
 
 pub const MNT: &str = "/mnt/fuzz";
-const MODULE: &str = "/lib/modules/ramfs_cr.ko";
 /// fds of the fuzz driver, above the children's RLIMIT_NOFILE (1000).
 const IMG: i32 = 1001;
 const LOG: i32 = 1002;
@@ -47,19 +46,6 @@ pub fn cases() -> Vec<Case> {
 
 // ------------------------------------------------------------------ utilities
 
-pub fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-pub fn en(e: i32) -> String {
-    match e {
-        libc::ESTALE => "ESTALE".into(),
-        libc::EWOULDBLOCK if false => unreachable!(),
-        _ => errno_name(e),
-    }
-}
-pub fn cstr(s: &str) -> CString {
-    CString::new(s).unwrap()
-}
 pub fn close(fd: i32) {
     // SAFETY: closing an fd number.
     unsafe { libc::close(fd) };
@@ -71,7 +57,7 @@ pub fn close_range(lo: u32, hi: u32) {
 pub fn dup2(fd: i32, to: i32) -> R {
     // SAFETY: integers only.
     if unsafe { libc::dup2(fd, to) } < 0 {
-        return Err(format!("dup2({fd}, {to}): {}", en(errno())));
+        return Err(format!("dup2({fd}, {to}): {}", ename(errno())));
     }
     Ok(())
 }
@@ -81,7 +67,7 @@ pub fn open_at(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, String
     // SAFETY: valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), flags, mode) };
     if fd < 0 {
-        return Err(format!("open {path} {flags:#o}: {}", en(errno())));
+        return Err(format!("open {path} {flags:#o}: {}", ename(errno())));
     }
     if at < 0 || fd == at {
         return Ok(fd);
@@ -95,7 +81,7 @@ pub fn memfd(name: &str) -> Result<i32, String> {
     // SAFETY: valid C string.
     let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
     if fd < 0 {
-        return Err(format!("memfd_create: {}", en(errno())));
+        return Err(format!("memfd_create: {}", ename(errno())));
     }
     Ok(fd)
 }
@@ -103,13 +89,13 @@ pub fn set_bytes(fd: i32, b: &[u8]) -> R {
     // SAFETY: fd and buffer valid.
     unsafe {
         if libc::ftruncate(fd, 0) != 0 {
-            return Err(format!("ftruncate: {}", en(errno())));
+            return Err(format!("ftruncate: {}", ename(errno())));
         }
         let mut off = 0usize;
         while off < b.len() {
             let n = libc::pwrite(fd, b[off..].as_ptr().cast(), b.len() - off, off as i64);
             if n <= 0 {
-                return Err(format!("pwrite: {}", en(errno())));
+                return Err(format!("pwrite: {}", ename(errno())));
             }
             off += n as usize;
         }
@@ -145,7 +131,7 @@ pub fn fork() -> Result<i32, String> {
     // SAFETY: the harness is single-threaded; children end with _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(format!("fork: {}", en(errno())));
+        return Err(format!("fork: {}", ename(errno())));
     }
     Ok(pid)
 }
@@ -179,7 +165,7 @@ pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
     let mut p = [0i32; 2];
     // SAFETY: pipe2 into a 2-int array.
     if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", en(errno())));
+        return Err(format!("pipe: {}", ename(errno())));
     }
     let pid = fork()?;
     if pid == 0 {
@@ -224,22 +210,6 @@ pub fn read_all(fd: i32) -> String {
     String::from_utf8_lossy(&v).into_owned()
 }
 
-pub fn ensure_module() -> R {
-    let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if fss.lines().any(|l| l.split_whitespace().last() == Some("ramfs_cr")) {
-        return Ok(());
-    }
-    let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
-    use std::os::fd::AsRawFd;
-    let empty = cstr("");
-    // SAFETY: finit_module with an open fd and empty params.
-    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
-    if r != 0 && errno() != libc::EEXIST {
-        return Err(format!("insmod {MODULE}: {}", en(errno())));
-    }
-    Ok(())
-}
-
 pub fn mount_cr(dir: &str) -> R {
     ensure_module()?;
     umount(dir);
@@ -247,7 +217,7 @@ pub fn mount_cr(dir: &str) -> R {
     let (s, d, t, o) = (cstr("none"), cstr(dir), cstr("ramfs_cr"), cstr("mode=0755"));
     // SAFETY: valid C strings.
     if unsafe { libc::mount(s.as_ptr(), d.as_ptr(), t.as_ptr(), 0, o.as_ptr().cast()) } != 0 {
-        return Err(format!("mount ramfs_cr on {dir}: {}", en(errno())));
+        return Err(format!("mount ramfs_cr on {dir}: {}", ename(errno())));
     }
     Ok(())
 }
@@ -364,7 +334,7 @@ pub fn fd_ident(fd: i32) -> String {
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::fstat(fd, &mut st) != 0 {
-            return format!("<{}>", en(errno()));
+            return format!("<{}>", ename(errno()));
         }
         format!("{}:{}:{:o}", st.st_dev, st.st_ino, st.st_mode)
     }
@@ -375,7 +345,7 @@ fn path_ident(p: &str) -> String {
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::stat(c.as_ptr(), &mut st) != 0 {
-            return format!("<{}>", en(errno()));
+            return format!("<{}>", ename(errno()));
         }
         format!("{}:{}", st.st_dev, st.st_ino)
     }
@@ -525,7 +495,7 @@ pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
                 decode(&r.0).map_err(|e| format!("base image {what} does not decode: {e}"))?;
                 Ok((what, r.0))
             }
-            Err(e) => Err(format!("checkpoint of base {what}: {}", en(e))),
+            Err(e) => Err(format!("checkpoint of base {what}: {}", ename(e))),
         }
     };
     // small: one file, with a position
@@ -644,7 +614,7 @@ fn child_restart_v(dec: &Result<Image, ckpt_image::ImageError>, flags: u64, befo
             let after = snap_img(&[LOG]);
             let log = String::from_utf8_lossy(&get_bytes(LOG)).into_owned();
             if before != after {
-                return (Verdict::Bad(format!("restart failed with {} but changed the caller:\n{}", en(e), snap_diff(&before, &after))), ns);
+                return (Verdict::Bad(format!("restart failed with {} but changed the caller:\n{}", ename(e), snap_diff(&before, &after))), ns);
             }
             (Verdict::Err(e, log), ns)
         }
@@ -834,7 +804,7 @@ fn run_batch(jobs: &[Job]) -> Result<Vec<Judged>, String> {
             libc::clone(child_main, top, libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, (&mut ctx as *mut ChildCtx).cast())
         };
         if pid < 0 {
-            return Err(format!("clone: {}", en(errno())));
+            return Err(format!("clone: {}", ename(errno())));
         }
         let st = wait(pid);
         let out = std::mem::take(&mut ctx.out);
@@ -951,7 +921,7 @@ fn judge_v(st: &mut Stats, what: &str, img: &[u8], flags: u64, v: Verdict, dec: 
             }
         }
         Verdict::Err(e, log) => {
-            *st.errnos.entry(en(e)).or_default() += 1;
+            *st.errnos.entry(ename(e)).or_default() += 1;
             let parse_err = log.contains(" at offset ");
             match &dec {
                 Err(de) => {
@@ -965,7 +935,7 @@ fn judge_v(st: &mut Stats, what: &str, img: &[u8], flags: u64, v: Verdict, dec: 
                         // (patch v3, K2) takes: judged like a valid image
                         st.decoder_accmode += 1;
                     } else if error_first && e != libc::EIO {
-                        st.fail(format!("{what}: the image holds an ERROR record, restart gave {} not EIO; kernel log: {}\n  image {}", en(e), log.trim(), hex()));
+                        st.fail(format!("{what}: the image holds an ERROR record, restart gave {} not EIO; kernel log: {}\n  image {}", ename(e), log.trim(), hex()));
                     } else if error_first {
                         // the kernel looks for an ERROR record in the well-formed
                         // prefix before anything else (patch v3, K1)
@@ -986,12 +956,12 @@ fn judge_v(st: &mut Stats, what: &str, img: &[u8], flags: u64, v: Verdict, dec: 
                             st.nfail += 1;
                         }
                     } else if e != want && e != libc::EMFILE {
-                        st.fail(format!("{what}: restart gave {}, decoder predicts {} ({de}); kernel log: {}\n  image {}", en(e), en(want), log.trim(), hex()));
+                        st.fail(format!("{what}: restart gave {}, decoder predicts {} ({de}); kernel log: {}\n  image {}", ename(e), ename(want), log.trim(), hex()));
                     }
                 }
                 Ok(_) => {
                     if !OPEN_ERRNOS.contains(&e) || (e == libc::EINVAL && parse_err) {
-                        st.fail(format!("{what}: decoder accepts, restart gave {}; kernel log: {}\n  image {}", en(e), log.trim(), hex()));
+                        st.fail(format!("{what}: decoder accepts, restart gave {}; kernel log: {}\n  image {}", ename(e), log.trim(), hex()));
                     }
                 }
             }
@@ -1173,7 +1143,7 @@ fn hostile_fixed() -> R {
                 Verdict::Err(e, log) if want.contains(&e) => {
                     let _ = log;
                 }
-                Verdict::Err(e, log) => errs.push(format!("{what}: got {}, want {}; log: {}", en(e), want.iter().map(|&w| en(w)).collect::<Vec<_>>().join("/"), log.trim())),
+                Verdict::Err(e, log) => errs.push(format!("{what}: got {}, want {}; log: {}", ename(e), want.iter().map(|&w| ename(w)).collect::<Vec<_>>().join("/"), log.trim())),
                 Verdict::Ok(n) => errs.push(format!("{what}: restart succeeded ({n})")),
                 Verdict::Bad(s) => errs.push(format!("{what}: {s}")),
             }
@@ -1246,7 +1216,7 @@ fn hostile_fixed() -> R {
                     Verdict::Ok(n) if n == im2.fds.len() as i64 => {}
                     Verdict::Err(e, _) if e == libc::EINVAL => {}
                     Verdict::Ok(n) => errs.push(format!("{what} f_pos {p}: returned {n}")),
-                    Verdict::Err(e, log) => errs.push(format!("{what} f_pos {p}: {} {}", en(e), log.trim())),
+                    Verdict::Err(e, log) => errs.push(format!("{what} f_pos {p}: {} {}", ename(e), log.trim())),
                     Verdict::Bad(b) => errs.push(format!("{what} f_pos {p}: {b}")),
                 }
             }
@@ -1304,7 +1274,7 @@ fn k1_failed_early() -> R {
             Verdict::Err(e, log) => Err(format!(
                 "restart of a failed checkpoint's image ({} bytes): expected EIO, got {}; kernel log: {}",
                 img.len(),
-                en(e),
+                ename(e),
                 log.trim()
             )),
             Verdict::Ok(n) => Err(format!("restart of a failed checkpoint's image succeeded ({n})")),
@@ -1340,7 +1310,7 @@ fn symmetry() -> R {
                 let to = cstr(&format!("{MNT}/linked-tmp"));
                 // SAFETY: valid C strings.
                 if unsafe { libc::linkat(libc::AT_FDCWD, p.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::AT_SYMLINK_FOLLOW) } != 0 {
-                    return Err(format!("linkat: {}", en(errno())));
+                    return Err(format!("linkat: {}", ename(errno())));
                 }
                 dup2(fd, 3)?;
                 if fd != 3 {
@@ -1385,8 +1355,8 @@ fn symmetry() -> R {
                 Err(e) => {
                     // refusing is fine if clean and the image says so
                     match decode(&img) {
-                        Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -e => notes.push(format!("{what}: checkpoint {}", en(e))),
-                        other => errs.push(format!("{what}: checkpoint {} and the image is {other:?}", en(e))),
+                        Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -e => notes.push(format!("{what}: checkpoint {}", ename(e))),
+                        other => errs.push(format!("{what}: checkpoint {} and the image is {other:?}", ename(e))),
                     }
                 }
                 Ok(_) => {
@@ -1396,7 +1366,7 @@ fn symmetry() -> R {
                         (Ok(_), Verdict::Ok(_)) => notes.push(format!("{what}: checkpoint ok, restart ok")),
                         (d, Verdict::Err(e, log)) => errs.push(format!(
                             "{what}: checkpoint succeeded but restart of its image fails with {} (decoder: {}); kernel log: {}",
-                            en(e),
+                            ename(e),
                             d.as_ref().map(|_| "valid".to_string()).unwrap_or_else(|e| e.to_string()),
                             log.trim()
                         )),

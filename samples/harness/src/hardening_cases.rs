@@ -2,10 +2,11 @@
 //! and restart(2) (issue 6).  Helpers come from `fuzz_cases`.
 
 use crate::case::Case;
+use crate::sys::{cstr, ename, ensure_module, errno, R};
 use crate::fuzz_cases::{
-    close, close_range, cstr, dup2, en, ensure_module, errno, exit, fork, get_bytes, in_child,
+    close, close_range, dup2, exit, fork, get_bytes, in_child,
     kmsg_splats, make_image, memfd, mount_cr, new_splats, open_at, populate, read_all, seek, set_bytes, snap,
-    snap_diff, snap_nopos, umount, verify_restored_img, wait, R,
+    snap_diff, snap_nopos, umount, verify_restored_img, wait,
 };
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, RESTART_DRY_RUN};
@@ -40,10 +41,10 @@ fn drop_to_user() -> R {
     unsafe {
         let g = [UID];
         if libc::setgroups(1, g.as_ptr()) != 0 {
-            return Err(format!("setgroups: {}", en(errno())));
+            return Err(format!("setgroups: {}", ename(errno())));
         }
         if libc::setresgid(UID, UID, UID) != 0 || libc::setresuid(UID, UID, UID) != 0 {
-            return Err(format!("setresuid/gid {UID}: {}", en(errno())));
+            return Err(format!("setresuid/gid {UID}: {}", ename(errno())));
         }
         // a uid change clears dumpable; a user may ptrace (and checkpoint)
         // their own processes only when they are dumpable
@@ -139,7 +140,7 @@ fn perm_checkpoint() -> R {
             }
             // self: works
             open_at(&format!("{MNT}/ro"), libc::O_RDONLY, 0, 7)?;
-            let id = ck_skip(0, 900).map_err(|e| format!("self-checkpoint as uid {UID}: {}", en(e)))?;
+            let id = ck_skip(0, 900).map_err(|e| format!("self-checkpoint as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own image: {e}"))?;
             if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 7 {
                 return Err(format!("own image: id {id}, fds {:?}", im.fds));
@@ -150,7 +151,7 @@ fn perm_checkpoint() -> R {
                 open_at(&format!("{MNT}/f1"), libc::O_RDONLY, 0, 4).map(|_| ())
             })?;
             set_bytes(900, b"")?;
-            let id = ck_skip(kid.0, 900).map_err(|e| format!("checkpoint of own child as uid {UID}: {}", en(e)))?;
+            let id = ck_skip(kid.0, 900).map_err(|e| format!("checkpoint of own child as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own child's image: {e}"))?;
             if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 4 || im.files[0].name != format!("{MNT}/f1").into_bytes() {
                 return Err(format!("own child's image: {:?}", im.fds));
@@ -168,7 +169,7 @@ fn perm_checkpoint() -> R {
 /// Image of a root child that ran `setup` (file fds are opened as root).
 fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
     let (img, r) = make_image(setup, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED)?;
-    r.map_err(|e| format!("making the image: checkpoint {}", en(e)))?;
+    r.map_err(|e| format!("making the image: checkpoint {}", ename(e)))?;
     Ok(img)
 }
 
@@ -242,10 +243,10 @@ fn perm_restart() -> R {
                     match (want, r) {
                         (Some(w), Err(e)) if e == w => {
                             if before != after {
-                                return Err(format!("flags {flags}: failed with {} but changed:\n{}", en(e), snap_diff(&before, &after)));
+                                return Err(format!("flags {flags}: failed with {} but changed:\n{}", ename(e), snap_diff(&before, &after)));
                             }
                         }
-                        (Some(w), r) => return Err(format!("flags {flags}: expected {}, got {r:?}", en(w))),
+                        (Some(w), r) => return Err(format!("flags {flags}: expected {}, got {r:?}", ename(w))),
                         (None, Ok(1)) if flags == RESTART_DRY_RUN => {
                             if before != after {
                                 return Err(format!("dry run changed:\n{}", snap_diff(&before, &after)));
@@ -257,7 +258,7 @@ fn perm_restart() -> R {
                             // SAFETY: write from a static buffer.
                             let w = unsafe { libc::write(5, b"x".as_ptr().cast(), 1) };
                             if w != -1 || errno() != libc::EBADF {
-                                return Err(format!("write to the restored O_RDONLY fd: {w}, {}", en(errno())));
+                                return Err(format!("write to the restored O_RDONLY fd: {w}, {}", ename(errno())));
                             }
                         }
                         (None, r) => return Err(format!("flags {flags}: expected success, got {r:?}")),
@@ -384,9 +385,9 @@ fn race_churn() -> R {
                             errs.push(format!("dry run returned {k}, image has {} fds", im.fds.len()));
                             "bad".into()
                         }
-                        Err(e) if [libc::ENOENT, libc::ESTALE, libc::ENOTDIR].contains(&e) => format!("ok, dry run {}", en(e)),
+                        Err(e) if [libc::ENOENT, libc::ESTALE, libc::ENOTDIR].contains(&e) => format!("ok, dry run {}", ename(e)),
                         Err(e) => {
-                            errs.push(format!("dry run of a fresh image: {}", en(e)));
+                            errs.push(format!("dry run of a fresh image: {}", ename(e)));
                             "bad".into()
                         }
                     };
@@ -395,15 +396,15 @@ fn race_churn() -> R {
                 Err(e) => {
                     // clean errors: an unlinked file or cwd (EBADF), the target exiting (ESRCH)
                     if ![libc::EBADF, libc::ESRCH].contains(&e) {
-                        errs.push(format!("checkpoint #{n}: {}", en(e)));
+                        errs.push(format!("checkpoint #{n}: {}", ename(e)));
                     }
                     if !b.is_empty() {
                         match decode(&b) {
                             Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -e => {}
-                            other => errs.push(format!("failed checkpoint #{n} ({}): image is {other:?}", en(e))),
+                            other => errs.push(format!("failed checkpoint #{n} ({}): image is {other:?}", ename(e))),
                         }
                     }
-                    *hist.entry(format!("checkpoint {}", en(e))).or_default() += 1;
+                    *hist.entry(format!("checkpoint {}", ename(e))).or_default() += 1;
                 }
             }
             if errs.len() > 10 {
@@ -507,9 +508,9 @@ fn race_ckpt_restart() -> R {
                 },
                 Err(e) => {
                     if ![libc::ESRCH, libc::EBADF].contains(&e) {
-                        errs.push(format!("checkpoint: {}", en(e)));
+                        errs.push(format!("checkpoint: {}", ename(e)));
                     }
-                    *hist.entry(en(e)).or_default() += 1;
+                    *hist.entry(ename(e)).or_default() += 1;
                 }
             }
             if errs.len() > 10 {
@@ -578,7 +579,7 @@ fn race_umount_rmmod() -> R {
         // SAFETY: valid C string.
         let u = unsafe { libc::umount2(d.as_ptr(), 0) };
         if u == 0 || errno() != libc::EBUSY {
-            errs.push(format!("umount with restored fds open: {u}, {}", en(errno())));
+            errs.push(format!("umount with restored fds open: {u}, {}", ename(errno())));
         }
         // rmmod while mounted and in use, hammered while checkpoints go on
         let end = Instant::now() + Duration::from_secs(3);
@@ -601,7 +602,7 @@ fn race_umount_rmmod() -> R {
                         errs.push(format!("image of the holder: {e}"));
                     }
                 }
-                Err(e) => errs.push(format!("checkpoint of the holder: {}", en(e))),
+                Err(e) => errs.push(format!("checkpoint of the holder: {}", ename(e))),
             }
             tries += 1;
         }
@@ -629,7 +630,7 @@ fn race_umount_rmmod() -> R {
             rm = delete_module();
         }
         if let Err(e) = rm {
-            errs.push(format!("rmmod once every fd is closed: {}", en(e)));
+            errs.push(format!("rmmod once every fd is closed: {}", ename(e)));
         }
         ensure_module()?;
         println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {after_detach:?}");
@@ -705,7 +706,7 @@ fn leak_cycles() -> R {
                 let fds0 = snap(&[]).fds.len();
                 for i in 0..n {
                     set_bytes(900, b"")?;
-                    ck_skip(0, 900).map_err(|e| format!("cycle {i}: checkpoint {}", en(e)))?;
+                    ck_skip(0, 900).map_err(|e| format!("cycle {i}: checkpoint {}", ename(e)))?;
                     seek(900, 0, libc::SEEK_SET);
                     // alternate real and dry-run restarts, and a failing one
                     let flags = if i % 2 == 0 { 0 } else { RESTART_DRY_RUN };
@@ -851,7 +852,7 @@ fn odd_sources() -> R {
             for (what, r, want) in cases {
                 match r {
                     Err(e) if want.contains(&e) => {}
-                    r => errs.push(format!("{what}: expected {}, got {r:?}", want.iter().map(|&w| en(w)).collect::<Vec<_>>().join("/"))),
+                    r => errs.push(format!("{what}: expected {}, got {r:?}", want.iter().map(|&w| ename(w)).collect::<Vec<_>>().join("/"))),
                 }
             }
             let after = snap_nopos(&[], 901);
@@ -905,8 +906,8 @@ fn odd_targets() -> R {
                 }
                 seen.push(format!("{pid}:ok"));
             }
-            Err(e) if [libc::ESRCH, libc::EPERM, libc::EBADF, libc::EINVAL].contains(&e) => seen.push(format!("{pid}:{}", en(e))),
-            Err(e) => errs.push(format!("pid {pid}: {}", en(e))),
+            Err(e) if [libc::ESRCH, libc::EPERM, libc::EBADF, libc::EINVAL].contains(&e) => seen.push(format!("{pid}:{}", ename(e))),
+            Err(e) => errs.push(format!("pid {pid}: {}", ename(e))),
         }
     }
     // a zombie
@@ -1063,7 +1064,7 @@ fn race_prlimit_lease() -> R {
             close(1001);
             close(1002);
             close(lfd);
-            return Err(format!("F_SETLEASE F_RDLCK: {}", en(e)));
+            return Err(format!("F_SETLEASE F_RDLCK: {}", ename(e)));
         }
         // SAFETY: ignore the lease-break signal.
         unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
@@ -1170,7 +1171,7 @@ fn race_signal_restart() -> R {
                 unsafe {
                     libc::signal(libc::SIGIO, libc::SIG_IGN);
                     if libc::fcntl(lfd, libc::F_SETLEASE, libc::F_RDLCK) != 0 {
-                        return Err(format!("F_SETLEASE: {}", en(errno())));
+                        return Err(format!("F_SETLEASE: {}", ename(errno())));
                     }
                 }
             }

@@ -17,6 +17,7 @@ mod fs_cases;
 mod fuzz_cases;
 mod hardening_cases;
 mod mutate;
+mod sys;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
