@@ -179,30 +179,52 @@ pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
     });
     let (crc_ok, crc_text) = match (&tail, s.computed_crc) {
         (Some((_, t)), Some(c)) if t.crc32c == c => (Some(true), format!("crc32c ok ({c:#010x})")),
-        (Some((_, t)), Some(c)) => {
-            (Some(false), format!("crc32c BAD: tail says {:#010x}, computed {c:#010x}", t.crc32c))
-        }
+        (Some((_, t)), Some(c)) => (
+            Some(false),
+            format!(
+                "crc32c BAD: tail says {:#010x}, computed {c:#010x}",
+                t.crc32c
+            ),
+        ),
         (Some((o, t)), None) => {
             let c = crc32c(&buf[..*o]);
             if c == t.crc32c {
                 (Some(true), format!("crc32c ok ({c:#010x})"))
             } else {
-                (Some(false), format!("crc32c BAD: tail says {:#010x}, computed {c:#010x}", t.crc32c))
+                (
+                    Some(false),
+                    format!(
+                        "crc32c BAD: tail says {:#010x}, computed {c:#010x}",
+                        t.crc32c
+                    ),
+                )
             }
         }
         (None, _) => (None, "crc32c not checked: no TAIL record".to_string()),
     };
     let err_text = s.result.as_ref().err().map(|e| {
-        let t = s.records.iter().find(|(o, _)| *o == e.offset()).map(|(_, r)| type_name(r.rtype()));
+        let t = s
+            .records
+            .iter()
+            .find(|(o, _)| *o == e.offset())
+            .map(|(_, r)| type_name(r.rtype()));
         let t = t.or_else(|| {
-            (buf.len() >= e.offset() + 8)
-                .then(|| type_name(u32::from_le_bytes(buf[e.offset()..e.offset() + 4].try_into().unwrap())))
+            (buf.len() >= e.offset() + 8).then(|| {
+                type_name(u32::from_le_bytes(
+                    buf[e.offset()..e.offset() + 4].try_into().unwrap(),
+                ))
+            })
         });
         (e, t.unwrap_or("end of image"))
     });
     if json {
         let mut o = String::from("{");
-        let _ = write!(o, "\"file\":\"{}\",\"size\":{},\"records\":[", esc(file.as_bytes()), buf.len());
+        let _ = write!(
+            o,
+            "\"file\":\"{}\",\"size\":{},\"records\":[",
+            esc(file.as_bytes()),
+            buf.len()
+        );
         for (i, (off, r)) in s.records.iter().enumerate() {
             if i > 0 {
                 o.push(',');
@@ -240,7 +262,12 @@ pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
         println!("{file}: {} bytes", buf.len());
         println!("{:>8}  {:<10} {:>5}  fields", "offset", "type", "len");
         for (off, r) in &s.records {
-            println!("{off:>8}  {:<10} {:>5}  {}", type_name(r.rtype()), rec_len(buf, *off), fields(r).0);
+            println!(
+                "{off:>8}  {:<10} {:>5}  {}",
+                type_name(r.rtype()),
+                rec_len(buf, *off),
+                fields(r).0
+            );
         }
         println!("{crc_text}");
         if err_text.is_none() {
@@ -250,7 +277,10 @@ pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
     match err_text {
         None => ExitCode::SUCCESS,
         Some((e, t)) => {
-            eprintln!("ckpt: {file}: bad image: first bad record {t} at offset {}: {e}", e.offset());
+            eprintln!(
+                "ckpt: {file}: bad image: first bad record {t} at offset {}: {e}",
+                e.offset()
+            );
             ExitCode::FAILURE
         }
     }

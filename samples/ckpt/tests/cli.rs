@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn ckpt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ckpt")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_ckpt"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -18,15 +21,40 @@ fn tmp(name: &str) -> PathBuf {
 fn image() -> Vec<u8> {
     encode_with_tail(&[
         Record::Header(Header::new(7, 321, "6.12.0")),
-        Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+        Record::Fs(Fs {
+            umask: 0o22,
+            reserved: 0,
+        }),
         Record::FileName(b"/".to_vec()),
         Record::FileName(b"/mnt/cr".to_vec()),
-        Record::FileTable(FileTable { nr_fds: 2, reserved: 0 }),
-        Record::Objref(Objref { objtype: 1, objref: 1 }),
-        Record::File(File { f_type: 1, f_mode: 3, f_flags: 0o102002, i_mode: 0o100644, f_pos: 17 }),
+        Record::FileTable(FileTable {
+            nr_fds: 2,
+            reserved: 0,
+        }),
+        Record::Objref(Objref {
+            objtype: 1,
+            objref: 1,
+        }),
+        Record::File(File {
+            f_type: 1,
+            f_mode: 3,
+            f_flags: 0o102002,
+            i_mode: 0o100644,
+            f_pos: 17,
+        }),
         Record::FileName(b"/mnt/cr/file \"q\"".to_vec()),
-        Record::FileDesc(FileDesc { fd_objref: 1, fd: 3, close_on_exec: 0, reserved: 0 }),
-        Record::FileDesc(FileDesc { fd_objref: 1, fd: 7, close_on_exec: 1, reserved: 0 }),
+        Record::FileDesc(FileDesc {
+            fd_objref: 1,
+            fd: 3,
+            close_on_exec: 0,
+            reserved: 0,
+        }),
+        Record::FileDesc(FileDesc {
+            fd_objref: 1,
+            fd: 7,
+            close_on_exec: 1,
+            reserved: 0,
+        }),
     ])
 }
 
@@ -36,10 +64,19 @@ fn s(b: &[u8]) -> String {
 
 #[test]
 fn help_everywhere() {
-    for args in [&["--help"][..], &["checkpoint", "--help"], &["restart", "--help"], &["inspect", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["checkpoint", "--help"],
+        &["restart", "--help"],
+        &["inspect", "--help"],
+    ] {
         let o = ckpt(args);
         assert!(o.status.success(), "{args:?}");
-        assert!(s(&o.stdout).contains("Usage:"), "{args:?}: {}", s(&o.stdout));
+        assert!(
+            s(&o.stdout).contains("Usage:"),
+            "{args:?}: {}",
+            s(&o.stdout)
+        );
     }
     let o = ckpt(&["checkpoint", "--out", "x"]);
     assert!(!o.status.success());
@@ -74,7 +111,10 @@ fn inspect_good() {
     assert!(j.contains("\"valid\":true"), "{j}");
     assert!(j.contains("\"crc_ok\":true"), "{j}");
     assert!(j.contains("\"name\":\"/mnt/cr/file \\\"q\\\"\""), "{j}");
-    assert!(j.contains("{\"offset\":0,\"type\":\"HEADER\",\"type_id\":1,\"len\":112,"), "{j}");
+    assert!(
+        j.contains("{\"offset\":0,\"type\":\"HEADER\",\"type_id\":1,\"len\":112,"),
+        "{j}"
+    );
 }
 
 #[test]
@@ -104,15 +144,24 @@ fn inspect_truncated_and_error_record() {
     let o = ckpt(&["inspect", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = s(&o.stderr);
-    assert!(err.contains(&format!("offset {}", b.len() - SIZE_TAIL)), "{err}");
+    assert!(
+        err.contains(&format!("offset {}", b.len() - SIZE_TAIL)),
+        "{err}"
+    );
     assert!(err.contains("runs past the end"), "{err}");
 
     let mut recs = vec![
         Record::Header(Header::new(7, 321, "6.12.0")),
-        Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+        Record::Fs(Fs {
+            umask: 0o22,
+            reserved: 0,
+        }),
         Record::FileName(b"/".to_vec()),
         Record::FileName(b"/".to_vec()),
-        Record::FileTable(FileTable { nr_fds: 1, reserved: 0 }),
+        Record::FileTable(FileTable {
+            nr_fds: 1,
+            reserved: 0,
+        }),
     ];
     recs.push(Record::Error(ErrorRec {
         err: -9,
@@ -124,7 +173,10 @@ fn inspect_truncated_and_error_record() {
     let o = ckpt(&["inspect", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let (out, err) = (s(&o.stdout), s(&o.stderr));
-    assert!(out.contains("ERROR") && out.contains("err=-9 (EBADF) fd=5"), "{out}");
+    assert!(
+        out.contains("ERROR") && out.contains("err=-9 (EBADF) fd=5"),
+        "{out}"
+    );
     assert!(out.contains("no TAIL"), "{out}");
     assert!(err.contains("first bad record ERROR at offset"), "{err}");
     let o = ckpt(&["inspect", "--json", p.to_str().unwrap()]);
@@ -166,5 +218,8 @@ fn error_format_without_kernel_support() {
     std::fs::write(&q, image()).unwrap();
     let o = ckpt(&["restart", "--in", q.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(s(&o.stderr).trim(), format!("ckpt: restart from {}: ENOSYS", q.display()));
+    assert_eq!(
+        s(&o.stderr).trim(),
+        format!("ckpt: restart from {}: ENOSYS", q.display())
+    );
 }

@@ -35,7 +35,13 @@ static RESULT_PATH: std::sync::Mutex<String> = std::sync::Mutex::new(String::new
 /// will change (restart of a chrooted image) before it reports.
 fn keep_result_fd() -> R {
     let p = RESULT_PATH.lock().unwrap().clone();
-    open_at(&p, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, RESULT_FD, true).map(|_| ())
+    open_at(
+        &p,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        RESULT_FD,
+        true,
+    )
+    .map(|_| ())
 }
 
 fn seq() -> usize {
@@ -85,7 +91,10 @@ fn open_at(path: &str, flags: i32, at: i32, cloexec: bool) -> Result<i32, String
     // SAFETY: valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) };
     if fd < 0 {
-        return Err(format!("open {path} (flags {flags:#o}): {}", ename(errno())));
+        return Err(format!(
+            "open {path} (flags {flags:#o}): {}",
+            ename(errno())
+        ));
     }
     let mut r = fd;
     if fd != at {
@@ -98,7 +107,13 @@ fn open_at(path: &str, flags: i32, at: i32, cloexec: bool) -> Result<i32, String
         }
     }
     // SAFETY: fcntl on our fd.
-    unsafe { libc::fcntl(at, libc::F_SETFD, if cloexec { libc::FD_CLOEXEC } else { 0 }) };
+    unsafe {
+        libc::fcntl(
+            at,
+            libc::F_SETFD,
+            if cloexec { libc::FD_CLOEXEC } else { 0 },
+        )
+    };
     Ok(r)
 }
 
@@ -172,7 +187,9 @@ fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
 }
 
 fn readlink(p: &str) -> String {
-    std::fs::read_link(p).map(|p| p.display().to_string()).unwrap_or_else(|e| format!("<{e}>"))
+    std::fs::read_link(p)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("<{e}>"))
 }
 
 fn fd_path(fd: i32) -> String {
@@ -228,7 +245,10 @@ struct Snapshot {
 /// Open fds from the /proc/self/fd listing (the listing's own fd excluded).
 fn listed_fds() -> Vec<i32> {
     let mut v: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default();
     // the directory fd used for the listing is closed by now
     v.retain(|&fd| getfd(fd) >= 0);
@@ -241,7 +261,11 @@ fn snapshot() -> Snapshot {
     for fd in listed_fds() {
         fds.push((fd, fd_path(fd), pos(fd), getfl(fd), getfd(fd)));
     }
-    Snapshot { fds, cwd: readlink("/proc/self/cwd"), root: readlink("/proc/self/root") }
+    Snapshot {
+        fds,
+        cwd: readlink("/proc/self/cwd"),
+        root: readlink("/proc/self/root"),
+    }
 }
 
 fn diff_snap(a: &Snapshot, b: &Snapshot) -> String {
@@ -339,7 +363,9 @@ impl Stopped {
             close_all();
             // SAFETY: alarm only arms a timer.
             unsafe { libc::alarm(120) };
-            let ok = catch_unwind(AssertUnwindSafe(setup)).map(|r| r.is_ok()).unwrap_or(false);
+            let ok = catch_unwind(AssertUnwindSafe(setup))
+                .map(|r| r.is_ok())
+                .unwrap_or(false);
             if !ok {
                 unsafe { libc::_exit(3) };
             }
@@ -389,7 +415,10 @@ impl Mount {
         if r != 0 {
             let e = errno();
             let _ = std::fs::remove_dir(&dir);
-            return Err(format!("mount -t {fstype} -o {opts} none {dir}: {}", ename(e)));
+            return Err(format!(
+                "mount -t {fstype} -o {opts} none {dir}: {}",
+                ename(e)
+            ));
         }
         Ok(Mount { dir })
     }
@@ -423,7 +452,8 @@ fn work() -> R {
     use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(WORK).map_err(|e| format!("mkdir {WORK}: {e}"))?;
     // children that drop privileges write their results here too
-    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777)).map_err(|e| format!("chmod {WORK}: {e}"))
+    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777))
+        .map_err(|e| format!("chmod {WORK}: {e}"))
 }
 
 fn tmpfile(name: &str) -> String {
@@ -449,8 +479,18 @@ struct Outcome {
 /// (both closed after).
 fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
     let logp = format!("{img}.log");
-    open_at(img, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, IMG_FD, true)?;
-    open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, LOG_FD, true)?;
+    open_at(
+        img,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        IMG_FD,
+        true,
+    )?;
+    open_at(
+        &logp,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        LOG_FD,
+        true,
+    )?;
     let r = ck(pid, IMG_FD, flags, LOG_FD);
     close(IMG_FD);
     close(LOG_FD);
@@ -462,7 +502,12 @@ fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
 fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
     let logp = format!("{img}.rlog-{}", std::process::id());
     open_at(img, libc::O_RDONLY, IMG_FD, true)?;
-    open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, LOG_FD, true)?;
+    open_at(
+        &logp,
+        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+        LOG_FD,
+        true,
+    )?;
     let r = rs(0, IMG_FD, flags, LOG_FD);
     close(IMG_FD);
     close(LOG_FD);
@@ -476,14 +521,24 @@ fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
     let o = checkpoint_to(pid, img, flags)?;
     match o.r {
         Ok(id) if id > 0 => Ok(id),
-        r => Err(format!("checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}", show(&r), o.log)),
+        r => Err(format!(
+            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}",
+            show(&r),
+            o.log
+        )),
     }
 }
 
 /// Restart must succeed; returns the count.
 fn rs_ok(img: &str) -> Result<i64, String> {
     let o = restart_from(img, 0)?;
-    o.r.map_err(|e| format!("restart: expected success, got {}; log:\n{}", ename(e), o.log))
+    o.r.map_err(|e| {
+        format!(
+            "restart: expected success, got {}; log:\n{}",
+            ename(e),
+            o.log
+        )
+    })
 }
 
 /// Decode an image file strictly.
@@ -505,7 +560,14 @@ fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
 fn fd_names(im: &Image) -> Vec<(i32, String)> {
     im.fds
         .iter()
-        .map(|d| (d.fd, im.file_of(d).map(|f| String::from_utf8_lossy(&f.name).into_owned()).unwrap_or_default()))
+        .map(|d| {
+            (
+                d.fd,
+                im.file_of(d)
+                    .map(|f| String::from_utf8_lossy(&f.name).into_owned())
+                    .unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -572,7 +634,13 @@ fn self_checkpoint() -> R {
         let o = checkpoint_to(0, &img2, 0)?;
         let id = match o.r {
             Ok(id) => id,
-            Err(e) => return Err(format!("checkpoint(0): expected an id > 0, got {}; log:\n{}", ename(e), o.log)),
+            Err(e) => {
+                return Err(format!(
+                    "checkpoint(0): expected an id > 0, got {}; log:\n{}",
+                    ename(e),
+                    o.log
+                ))
+            }
         };
         check!(id > 0, "checkpoint id: expected > 0, got {id}");
         let im = decode_file(&img2)?;
@@ -583,21 +651,38 @@ fn self_checkpoint() -> R {
         let mut u: libc::utsname = unsafe { std::mem::zeroed() };
         unsafe { libc::uname(&mut u) };
         // SAFETY: release is NUL terminated.
-        let rel = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }.to_string_lossy().into_owned();
+        let rel = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
         eq!(im.header.release_str(), rel, "HEADER release");
-        eq!(fd_names(&im), vec![(3, f2.clone())], "recorded fds (image fd {IMG_FD} and log fd {LOG_FD} must be left out)");
+        eq!(
+            fd_names(&im),
+            vec![(3, f2.clone())],
+            "recorded fds (image fd {IMG_FD} and log fd {LOG_FD} must be left out)"
+        );
         let fe = &im.files[0].file;
         eq!(fe.f_pos, 6, "FILE f_pos");
         eq!(fe.f_mode, 3, "FILE f_mode");
-        eq!(fe.f_flags as i32 & libc::O_ACCMODE, libc::O_RDWR, "FILE f_flags access mode");
+        eq!(
+            fe.f_flags as i32 & libc::O_ACCMODE,
+            libc::O_RDWR,
+            "FILE f_flags access mode"
+        );
         eq!(fe.i_mode & libc::S_IFMT, libc::S_IFREG, "FILE i_mode type");
         eq!(String::from_utf8_lossy(&im.cwd), dir, "cwd name");
         eq!(String::from_utf8_lossy(&im.root), "/", "root name");
         eq!(im.fds[0].close_on_exec, 0, "close_on_exec");
-        check!(o.log.contains(&format!("fd {IMG_FD}")), "log should mention the left-out image fd {IMG_FD}:\n{}", o.log);
+        check!(
+            o.log.contains(&format!("fd {IMG_FD}")),
+            "log should mention the left-out image fd {IMG_FD}:\n{}",
+            o.log
+        );
         // a second checkpoint gets another id
         let id2 = ck_ok(0, &img2, 0)?;
-        check!(id2 > 0 && id2 != id, "second checkpoint id: expected > 0 and != {id}, got {id2}");
+        check!(
+            id2 > 0 && id2 != id,
+            "second checkpoint id: expected > 0 and != {id}, got {id2}"
+        );
         Ok(())
     })
 }
@@ -625,8 +710,16 @@ fn restore_fds() -> R {
         })?;
     }
     let im = decode_file(&img)?;
-    eq!(fd_names(&im), vec![(3, f1.clone()), (5, f2.clone()), (7, f3.clone())], "recorded fds");
-    eq!(im.fds.iter().map(|d| d.close_on_exec).collect::<Vec<_>>(), vec![0, 0, 1], "recorded close_on_exec");
+    eq!(
+        fd_names(&im),
+        vec![(3, f1.clone()), (5, f2.clone()), (7, f3.clone())],
+        "recorded fds"
+    );
+    eq!(
+        im.fds.iter().map(|d| d.close_on_exec).collect::<Vec<_>>(),
+        vec![0, 0, 1],
+        "recorded close_on_exec"
+    );
     in_child("restarting child", move || {
         chdir("/")?;
         // fd 3 is taken by another file: restart must replace it; fd 20 must stay.
@@ -650,10 +743,26 @@ fn restore_fds() -> R {
         eq!(getfd(7), libc::FD_CLOEXEC, "fd 7 F_GETFD");
         eq!(pos(3), 10, "fd 3 f_pos");
         eq!(pos(7), 33, "fd 7 f_pos");
-        eq!(read_fd(3, 5), Ok(data[10..15].to_vec()), "fd 3 read after restart");
-        eq!(read_fd(7, 4), Ok(data[33..37].to_vec()), "fd 7 read after restart");
-        eq!(read_fd(5, 1), Err(libc::EBADF), "read from the O_WRONLY fd 5");
-        eq!(readlink("/proc/self/cwd"), "/", "cwd after restart (image recorded /)");
+        eq!(
+            read_fd(3, 5),
+            Ok(data[10..15].to_vec()),
+            "fd 3 read after restart"
+        );
+        eq!(
+            read_fd(7, 4),
+            Ok(data[33..37].to_vec()),
+            "fd 7 read after restart"
+        );
+        eq!(
+            read_fd(5, 1),
+            Err(libc::EBADF),
+            "read from the O_WRONLY fd 5"
+        );
+        eq!(
+            readlink("/proc/self/cwd"),
+            "/",
+            "cwd after restart (image recorded /)"
+        );
         Ok(())
     })
 }
@@ -681,22 +790,43 @@ fn dup_shared() -> R {
     let im = decode_file(&img)?;
     eq!(im.files.len(), 2, "FILE records (two struct files)");
     eq!(
-        im.fds.iter().map(|d| (d.fd, d.fd_objref)).collect::<Vec<_>>(),
+        im.fds
+            .iter()
+            .map(|d| (d.fd, d.fd_objref))
+            .collect::<Vec<_>>(),
         vec![(3, 1), (4, 1), (6, 2), (9, 1)],
         "(fd, objref) pairs"
     );
     in_child("restarting child", move || {
         eq!(rs_ok(&img)?, 4, "restart return value");
-        eq!((pos(3), pos(4), pos(9), pos(6)), (5, 5, 5, 7), "positions of fds 3, 4, 9, 6");
+        eq!(
+            (pos(3), pos(4), pos(9), pos(6)),
+            (5, 5, 5, 7),
+            "positions of fds 3, 4, 9, 6"
+        );
         seek(4, 42)?;
-        eq!((pos(3), pos(4), pos(9), pos(6)), (42, 42, 42, 7), "positions after lseek(4, 42)");
+        eq!(
+            (pos(3), pos(4), pos(9), pos(6)),
+            (42, 42, 42, 7),
+            "positions after lseek(4, 42)"
+        );
         read_fd(9, 8).map_err(|e| format!("read fd 9: {}", ename(e)))?;
-        eq!((pos(3), pos(4), pos(9)), (50, 50, 50), "positions after reading 8 bytes from fd 9");
+        eq!(
+            (pos(3), pos(4), pos(9)),
+            (50, 50, 50),
+            "positions after reading 8 bytes from fd 9"
+        );
         // F_SETFL on one shows on the others (one struct file)
         // SAFETY: fcntl on our fd.
         unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_APPEND) };
-        check!(getfl(9) & libc::O_APPEND != 0, "O_APPEND set on fd 3 not visible on fd 9");
-        check!(getfl(6) & libc::O_APPEND == 0, "O_APPEND set on fd 3 visible on fd 6 (not shared)");
+        check!(
+            getfl(9) & libc::O_APPEND != 0,
+            "O_APPEND set on fd 3 not visible on fd 9"
+        );
+        check!(
+            getfl(6) & libc::O_APPEND == 0,
+            "O_APPEND set on fd 3 visible on fd 6 (not shared)"
+        );
         Ok(())
     })
 }
@@ -721,7 +851,11 @@ fn cwd_restored() -> R {
         eq!(readlink("/proc/self/root"), "/", "root after restart");
         let md = std::fs::metadata(".").map_err(|e| e.to_string())?;
         let want = std::fs::metadata(&sub).map_err(|e| e.to_string())?;
-        eq!((md.dev(), md.ino()), (want.dev(), want.ino()), "stat(\".\") dev/ino");
+        eq!(
+            (md.dev(), md.ino()),
+            (want.dev(), want.ino()),
+            "stat(\".\") dev/ino"
+        );
         Ok(())
     })
 }
@@ -748,7 +882,11 @@ fn root_restored() -> R {
     ck_ok(t.pid, &img, 0)?;
     drop(t);
     let im = decode_file(&img)?;
-    eq!(String::from_utf8_lossy(&im.root), m.dir, "recorded root (relative to the checkpointer's root)");
+    eq!(
+        String::from_utf8_lossy(&im.root),
+        m.dir,
+        "recorded root (relative to the checkpointer's root)"
+    );
     let (rootmd, submd) = (
         std::fs::metadata(&m.dir).map_err(|e| e.to_string())?,
         std::fs::metadata(&sub).map_err(|e| e.to_string())?,
@@ -758,9 +896,17 @@ fn root_restored() -> R {
         let n = rs_ok(&img)?;
         eq!(n, 1, "restart return value");
         let r = std::fs::metadata("/").map_err(|e| e.to_string())?;
-        eq!((r.dev(), r.ino()), (rootmd.dev(), rootmd.ino()), "stat(\"/\") after restart (root should be the mount)");
+        eq!(
+            (r.dev(), r.ino()),
+            (rootmd.dev(), rootmd.ino()),
+            "stat(\"/\") after restart (root should be the mount)"
+        );
         let c = std::fs::metadata(".").map_err(|e| e.to_string())?;
-        eq!((c.dev(), c.ino()), (submd.dev(), submd.ino()), "stat(\".\") after restart (cwd should be sub)");
+        eq!(
+            (c.dev(), c.ino()),
+            (submd.dev(), submd.ino()),
+            "stat(\".\") after restart (cwd should be sub)"
+        );
         // (no /proc inside the new root: dev/ino above are the check)
         eq!(pos(3), 2, "fd 3 f_pos");
         eq!(read_fd(3, 100), Ok(b"side".to_vec()), "fd 3 read");
@@ -808,19 +954,31 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     eq!(fd_names(&im), vec![(3, d.clone())], "recorded fds");
     let fe = &im.files[0].file;
     eq!(fe.i_mode & libc::S_IFMT, libc::S_IFDIR, "FILE i_mode type");
-    check!(fe.f_pos > 0, "recorded dir f_pos: expected > 0 (read partway), got {}", fe.f_pos);
+    check!(
+        fe.f_pos > 0,
+        "recorded dir f_pos: expected > 0 (read partway), got {}",
+        fe.f_pos
+    );
     let head = read_file(&first)?;
     let want = read_file(&reference)?;
     let head_names = dirent_names(&head);
     let want_names = dirent_names(&want);
-    eq!(head_names.len() + want_names.len(), entries + 2, "entries read before + after checkpoint (with . and ..)");
-    check!(!want_names.is_empty(), "nothing left to read after the checkpoint: adjust the case");
+    eq!(
+        head_names.len() + want_names.len(),
+        entries + 2,
+        "entries read before + after checkpoint (with . and ..)"
+    );
+    check!(
+        !want_names.is_empty(),
+        "nothing left to read after the checkpoint: adjust the case"
+    );
     in_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(pos(3), fe.f_pos, "dir fd position after restart");
         let mut got = Vec::new();
         loop {
-            let b = getdents(3, bufsz).map_err(|e| format!("getdents after restart: {}", ename(e)))?;
+            let b =
+                getdents(3, bufsz).map_err(|e| format!("getdents after restart: {}", ename(e)))?;
             if b.is_empty() {
                 break;
             }
@@ -828,7 +986,11 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
         }
         if got != want {
             let gn = dirent_names(&got);
-            let i = gn.iter().zip(want_names.iter()).position(|(a, b)| a != b).unwrap_or(gn.len().min(want_names.len()));
+            let i = gn
+                .iter()
+                .zip(want_names.iter())
+                .position(|(a, b)| a != b)
+                .unwrap_or(gn.len().min(want_names.len()));
             return Err(format!(
                 "rest of the getdents64 stream differs: {} bytes/{} names after restart vs {} bytes/{} names unrestarted; \
                  first difference at name #{i}: got {:?}, expected {:?}",
@@ -865,7 +1027,12 @@ fn unsupported_dir(fstype: &str) -> R {
         open_at(&f, libc::O_RDONLY, 3, false)?;
         open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
         let o = checkpoint_to(0, &img2, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint with a {fstype2} dir at fd 4 (log: {})", o.log.trim());
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EBADF)),
+            "checkpoint with a {fstype2} dir at fd 4 (log: {})",
+            o.log.trim()
+        );
         let line = o.log.lines().find(|l| l.contains("fd 4")).unwrap_or("");
         check!(
             line.contains(&format!("\"{pd}\"")) && line.contains(&format!("({fstype2})")),
@@ -878,22 +1045,43 @@ fn unsupported_dir(fstype: &str) -> R {
             Err(ImageError::ErrorRecord { err, fd, msg, .. }) => {
                 eq!(err, -libc::EBADF, "ERROR record err");
                 eq!(fd, 4, "ERROR record fd");
-                check!(msg.contains(&pd), "ERROR record message should name {pd}: {msg:?}");
+                check!(
+                    msg.contains(&pd),
+                    "ERROR record message should name {pd}: {msg:?}"
+                );
             }
-            other => return Err(format!("image: expected an ERROR record, decoder says {other:?}")),
+            other => {
+                return Err(format!(
+                    "image: expected an ERROR record, decoder says {other:?}"
+                ))
+            }
         }
         let last = scan(&b).records.last().map(|(_, r)| r.rtype());
         eq!(last, Some(CKPT_HDR_ERROR), "last record type");
-        check!(!scan(&b).records.iter().any(|(_, r)| r.rtype() == CKPT_HDR_TAIL), "image has a TAIL after the ERROR");
+        check!(
+            !scan(&b)
+                .records
+                .iter()
+                .any(|(_, r)| r.rtype() == CKPT_HDR_TAIL),
+            "image has a TAIL after the ERROR"
+        );
         Ok(())
     })?;
     // restart of that image: EIO
     in_child("restarting child", move || {
         let before = snapshot();
         let o = restart_from(&img, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EIO)), "restart of an image ending in ERROR");
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EIO)),
+            "restart of an image ending in ERROR"
+        );
         let after = snapshot();
-        check!(before == after, "fd table changed:\n{}", diff_snap(&before, &after));
+        check!(
+            before == after,
+            "fd table changed:\n{}",
+            diff_snap(&before, &after)
+        );
         Ok(())
     })
 }
@@ -925,13 +1113,26 @@ fn skip_unsupported() -> R {
         close(p[0]);
         close(p[1]);
         let o = checkpoint_to(0, &img2, CHECKPOINT_SKIP_UNSUPPORTED)?;
-        check!(matches!(o.r, Ok(id) if id > 0), "checkpoint with SKIP_UNSUPPORTED: got {}; log:\n{}", show(&o.r), o.log);
+        check!(
+            matches!(o.r, Ok(id) if id > 0),
+            "checkpoint with SKIP_UNSUPPORTED: got {}; log:\n{}",
+            show(&o.r),
+            o.log
+        );
         for fd in [3, 6, 7] {
-            check!(o.log.contains(&format!("fd {fd}")), "log should mention skipped fd {fd}:\n{}", o.log);
+            check!(
+                o.log.contains(&format!("fd {fd}")),
+                "log should mention skipped fd {fd}:\n{}",
+                o.log
+            );
         }
         let im = decode_file(&img2)?;
         eq!(fd_names(&im), vec![(4, f2.clone())], "recorded fds");
-        eq!(im.header.uflags as u64, CHECKPOINT_SKIP_UNSUPPORTED, "HEADER uflags");
+        eq!(
+            im.header.uflags as u64,
+            CHECKPOINT_SKIP_UNSUPPORTED,
+            "HEADER uflags"
+        );
         Ok(())
     })?;
     in_child("restarting child", move || {
@@ -951,10 +1152,16 @@ fn opath_ebadf() -> R {
     in_child("checkpointing child", move || {
         open_at(&f, libc::O_PATH, 3, false)?;
         let o = checkpoint_to(0, &img, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint with an O_PATH fd");
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EBADF)),
+            "checkpoint with an O_PATH fd"
+        );
         check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
         match decode(&read_file(&img)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)"),
+            Err(ImageError::ErrorRecord { err, fd, .. }) => {
+                eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)")
+            }
             other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
         }
         Ok(())
@@ -971,10 +1178,16 @@ fn unlinked_ebadf() -> R {
         open_at(&f, libc::O_RDWR, 3, false)?;
         std::fs::remove_file(&f).map_err(|e| e.to_string())?;
         let o = checkpoint_to(0, &img, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint with an unlinked open file");
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EBADF)),
+            "checkpoint with an unlinked open file"
+        );
         check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
         match decode(&read_file(&img)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)"),
+            Err(ImageError::ErrorRecord { err, fd, .. }) => {
+                eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)")
+            }
             other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
         }
         Ok(())
@@ -1016,17 +1229,32 @@ fn deleted_enoent() -> R {
         let before = snapshot();
         let o = restart_from(&img, 0)?;
         let after = snapshot();
-        eq!(show(&o.r), show(&Err(libc::ENOENT)), "restart with {b} deleted (log: {})", o.log.trim());
-        check!(before == after, "caller changed by the failed restart:\n{}", diff_snap(&before, &after));
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ENOENT)),
+            "restart with {b} deleted (log: {})",
+            o.log.trim()
+        );
+        check!(
+            before == after,
+            "caller changed by the failed restart:\n{}",
+            diff_snap(&before, &after)
+        );
         // dry run reopens too: ENOENT as well
         let o = restart_from(&img, RESTART_DRY_RUN)?;
-        eq!(show(&o.r), show(&Err(libc::ENOENT)), "RESTART_DRY_RUN with {b} deleted");
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ENOENT)),
+            "RESTART_DRY_RUN with {b} deleted"
+        );
         Ok(())
     })
 }
 
 fn m_dir(p: &str) -> String {
-    p.rsplit_once('/').map(|x| x.0.to_string()).unwrap_or_default()
+    p.rsplit_once('/')
+        .map(|x| x.0.to_string())
+        .unwrap_or_default()
 }
 
 fn append_after_restart() -> R {
@@ -1045,13 +1273,20 @@ fn append_after_restart() -> R {
     // the file grows after the checkpoint
     {
         use std::io::Write;
-        let mut h = std::fs::OpenOptions::new().append(true).open(&f).map_err(|e| e.to_string())?;
+        let mut h = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&f)
+            .map_err(|e| e.to_string())?;
         h.write_all(b"ABC").map_err(|e| e.to_string())?;
     }
     let f2 = f.clone();
     in_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
-        check!(getfl(3) & libc::O_APPEND != 0, "O_APPEND lost: F_GETFL {:#o}", getfl(3));
+        check!(
+            getfl(3) & libc::O_APPEND != 0,
+            "O_APPEND lost: F_GETFL {:#o}",
+            getfl(3)
+        );
         eq!(write_fd(3, b"xyz"), Ok(3), "write to fd 3");
         seek(3, 0)?;
         eq!(write_fd(3, b"!"), Ok(1), "write to fd 3 after lseek(0)");
@@ -1084,7 +1319,11 @@ fn rdonly_stays() -> R {
     in_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(getfl(3) & libc::O_ACCMODE, libc::O_RDONLY, "access mode");
-        eq!(write_fd(3, b"X"), Err(libc::EBADF), "write to the O_RDONLY fd");
+        eq!(
+            write_fd(3, b"X"),
+            Err(libc::EBADF),
+            "write to the O_RDONLY fd"
+        );
         eq!(read_fd(3, 100), Ok(b"only".to_vec()), "read from fd 3");
         Ok(())
     })?;
@@ -1115,14 +1354,26 @@ fn checkpoint_child() -> R {
     let im = decode_file(&img)?;
     eq!(im.header.crid as i64, id, "HEADER crid");
     eq!(im.header.pid, pid, "HEADER pid (the child)");
-    eq!(fd_names(&im), vec![(4, a.clone()), (8, d.clone())], "recorded fds of the child");
+    eq!(
+        fd_names(&im),
+        vec![(4, a.clone()), (8, d.clone())],
+        "recorded fds of the child"
+    );
     eq!(im.fds[1].close_on_exec, 1, "fd 8 close_on_exec");
     eq!(im.files[0].file.f_pos, 11, "fd 4 f_pos");
-    check!(im.files[0].file.f_flags as i32 & libc::O_APPEND != 0, "fd 4 f_flags lacks O_APPEND: {:#o}", im.files[0].file.f_flags);
+    check!(
+        im.files[0].file.f_flags as i32 & libc::O_APPEND != 0,
+        "fd 4 f_flags lacks O_APPEND: {:#o}",
+        im.files[0].file.f_flags
+    );
     eq!(String::from_utf8_lossy(&im.cwd), d, "recorded cwd");
     in_child("restarting child", move || {
         eq!(rs_ok(&img)?, 2, "restart return value");
-        eq!((fd_path(4), fd_path(8)), (a.clone(), d.clone()), "fd 4 and 8 paths");
+        eq!(
+            (fd_path(4), fd_path(8)),
+            (a.clone(), d.clone()),
+            "fd 4 and 8 paths"
+        );
         eq!(pos(4), 11, "fd 4 f_pos");
         eq!(getfd(8), libc::FD_CLOEXEC, "fd 8 F_GETFD");
         eq!(readlink("/proc/self/cwd"), d, "cwd");
@@ -1148,14 +1399,28 @@ fn perm_and_esrch() -> R {
         }
         let logp = format!("{WORK}/perm-{}.log", std::process::id());
         let img3 = format!("{WORK}/perm-{}.img", std::process::id());
-        open_at(&img3, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, IMG_FD, true)
-            .or_else(|_| open_at("/dev/null", libc::O_WRONLY, IMG_FD, true))?;
-        open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, LOG_FD, true)
-            .or_else(|_| open_at("/dev/null", libc::O_WRONLY, LOG_FD, true))?;
+        open_at(
+            &img3,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            IMG_FD,
+            true,
+        )
+        .or_else(|_| open_at("/dev/null", libc::O_WRONLY, IMG_FD, true))?;
+        open_at(
+            &logp,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            LOG_FD,
+            true,
+        )
+        .or_else(|_| open_at("/dev/null", libc::O_WRONLY, LOG_FD, true))?;
         let r = ck(pid, IMG_FD, 0, LOG_FD);
         let _ = std::fs::remove_file(&img3);
         let _ = std::fs::remove_file(&logp);
-        eq!(show(&r), show(&Err(libc::EPERM)), "checkpoint of root's process {pid} as uid 65534");
+        eq!(
+            show(&r),
+            show(&Err(libc::EPERM)),
+            "checkpoint of root's process {pid} as uid 65534"
+        );
         Ok(())
     })?;
     drop(t);
@@ -1167,7 +1432,11 @@ fn perm_and_esrch() -> R {
     wait_status(dead);
     in_child("checkpointer", move || {
         let o = checkpoint_to(dead, &img, 0)?;
-        eq!(show(&o.r), show(&Err(libc::ESRCH)), "checkpoint of reaped pid {dead}");
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ESRCH)),
+            "checkpoint of reaped pid {dead}"
+        );
         let o = checkpoint_to(-5, &img, 0)?;
         check!(o.r.is_err(), "checkpoint of pid -5 succeeded");
         Ok(())
@@ -1205,7 +1474,7 @@ fn concurrent_writer() -> R {
         }
     }
     let w = Stopped { pid: wpid }; // kill + reap on drop
-    // let the writer close the harness's fds first
+                                   // let the writer close the harness's fds first
     std::thread::sleep(std::time::Duration::from_millis(300));
     let f3 = f.clone();
     let reader = Stopped::new(move || {
@@ -1224,7 +1493,10 @@ fn concurrent_writer() -> R {
         let im = decode_file(&img).map_err(|e| format!("round {i}, writer: {e}"))?;
         eq!(fd_names(&im), vec![(3, f.clone())], "round {i}: writer fds");
         let p = im.files[0].file.f_pos;
-        check!(p >= 4096 && p % 4096 == 0, "round {i}: writer f_pos {p} is not a multiple of 4096 >= 4096");
+        check!(
+            p >= 4096 && p % 4096 == 0,
+            "round {i}: writer f_pos {p} is not a multiple of 4096 >= 4096"
+        );
     }
     // the writer is still alive
     let mut st = 0;
@@ -1271,8 +1543,20 @@ fn restart_twice() -> R {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                eq!(pos(3), 10 + k as i64, "restart #{k}: own offset after the other moved its own");
-                eq!(read_fd(3, 2), Ok(if k == 0 { b"kl".to_vec() } else { b"lm".to_vec() }), "restart #{k}: read");
+                eq!(
+                    pos(3),
+                    10 + k as i64,
+                    "restart #{k}: own offset after the other moved its own"
+                );
+                eq!(
+                    read_fd(3, 2),
+                    Ok(if k == 0 {
+                        b"kl".to_vec()
+                    } else {
+                        b"lm".to_vec()
+                    }),
+                    "restart #{k}: read"
+                );
                 Ok(())
             })();
             let _ = std::fs::write(&res, r.err().unwrap_or_default());
@@ -1285,7 +1569,8 @@ fn restart_twice() -> R {
     let mut errs = Vec::new();
     for (pid, res) in pids {
         let st = wait_status(pid);
-        let msg = std::fs::read_to_string(&res).unwrap_or_else(|_| format!("no result ({})", status_text(st)));
+        let msg = std::fs::read_to_string(&res)
+            .unwrap_or_else(|_| format!("no result ({})", status_text(st)));
         if !msg.is_empty() {
             errs.push(msg);
         }
@@ -1307,7 +1592,9 @@ fn bad_flags() -> R {
     let img = tmpfile("flags.ckpt");
     {
         let f = f.clone();
-        self_image(&img, move || open_at(&f, libc::O_RDONLY, 3, false).map(|_| ()))?;
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
+        })?;
     }
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
@@ -1315,12 +1602,24 @@ fn bad_flags() -> R {
     in_child("child", move || {
         open_at(&scratch, libc::O_WRONLY | libc::O_CREAT, 10, false)?;
         for flags in [0x2u64, 0x4, 0x8000_0000, 1 << 63, !0] {
-            eq!(show(&ck(0, 10, flags, -1)), show(&Err(libc::EINVAL)), "checkpoint flags {flags:#x}");
+            eq!(
+                show(&ck(0, 10, flags, -1)),
+                show(&Err(libc::EINVAL)),
+                "checkpoint flags {flags:#x}"
+            );
         }
         // image fd not open for writing
         open_at(&scratch, libc::O_RDONLY, 11, false)?;
-        eq!(show(&ck(0, 11, 0, -1)), show(&Err(libc::EBADF)), "checkpoint to an O_RDONLY fd");
-        eq!(show(&ck(0, 999, 0, -1)), show(&Err(libc::EBADF)), "checkpoint to a closed fd");
+        eq!(
+            show(&ck(0, 11, 0, -1)),
+            show(&Err(libc::EBADF)),
+            "checkpoint to an O_RDONLY fd"
+        );
+        eq!(
+            show(&ck(0, 999, 0, -1)),
+            show(&Err(libc::EBADF)),
+            "checkpoint to a closed fd"
+        );
         close(10);
         close(11);
         busy_caller(&other)?;
@@ -1328,16 +1627,32 @@ fn bad_flags() -> R {
         let before = snapshot();
         for flags in [0x2u64, 0x4, 1 << 63, !0] {
             seek(IMG_FD, 0)?;
-            eq!(show(&rs(0, IMG_FD, flags, -1)), show(&Err(libc::EINVAL)), "restart flags {flags:#x}");
+            eq!(
+                show(&rs(0, IMG_FD, flags, -1)),
+                show(&Err(libc::EINVAL)),
+                "restart flags {flags:#x}"
+            );
         }
         seek(IMG_FD, 0)?;
-        eq!(show(&rs(1, IMG_FD, 0, -1)), show(&Err(libc::EINVAL)), "restart into pid 1 (not the caller)");
+        eq!(
+            show(&rs(1, IMG_FD, 0, -1)),
+            show(&Err(libc::EINVAL)),
+            "restart into pid 1 (not the caller)"
+        );
         let after = snapshot();
-        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        check!(
+            before == after,
+            "caller changed:\n{}",
+            diff_snap(&before, &after)
+        );
         // pid = own pid is allowed
         seek(IMG_FD, 0)?;
         let me = std::process::id() as i32;
-        eq!(show(&rs(me, IMG_FD, 0, -1)), show(&Ok(1)), "restart with pid = the caller's pid");
+        eq!(
+            show(&rs(me, IMG_FD, 0, -1)),
+            show(&Ok(1)),
+            "restart with pid = the caller's pid"
+        );
         Ok(())
     })
 }
@@ -1352,7 +1667,13 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
         b
     };
     let recs = scan(good).records;
-    let off_of = |t: u32, n: usize| recs.iter().filter(|(_, r)| r.rtype() == t).nth(n).map(|x| x.0).unwrap();
+    let off_of = |t: u32, n: usize| {
+        recs.iter()
+            .filter(|(_, r)| r.rtype() == t)
+            .nth(n)
+            .map(|x| x.0)
+            .unwrap()
+    };
     let mut v: Vec<(&'static str, Vec<u8>, i32)> = Vec::new();
     let mut b = good.to_vec();
     b[8] ^= 0xff;
@@ -1363,9 +1684,17 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
     let mut b = good.to_vec();
     b[18] = 7;
     v.push(("bad arch", refix(b), libc::EINVAL));
-    v.push(("truncated in the tail", good[..good.len() - 8].to_vec(), libc::EINVAL));
+    v.push((
+        "truncated in the tail",
+        good[..good.len() - 8].to_vec(),
+        libc::EINVAL,
+    ));
     v.push(("tail missing", good[..tail].to_vec(), libc::EINVAL));
-    v.push(("truncated to the header", good[..SIZE_HEADER].to_vec(), libc::EINVAL));
+    v.push((
+        "truncated to the header",
+        good[..SIZE_HEADER].to_vec(),
+        libc::EINVAL,
+    ));
     v.push(("empty", Vec::new(), libc::EINVAL));
     let mut b = good.to_vec();
     let n = off_of(CKPT_HDR_FILE_NAME, 2);
@@ -1456,8 +1785,17 @@ fn bad_images() -> R {
             let before = snapshot();
             let o = restart_from(&p, 0)?;
             let after = snapshot();
-            eq!(show(&o.r), show(&Err(want)), "restart of image with {what} (log: {})", o.log.trim());
-            check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+            eq!(
+                show(&o.r),
+                show(&Err(want)),
+                "restart of image with {what} (log: {})",
+                o.log.trim()
+            );
+            check!(
+                before == after,
+                "caller changed:\n{}",
+                diff_snap(&before, &after)
+            );
             let _ = std::fs::remove_file(&p);
             Ok(())
         });
@@ -1482,11 +1820,21 @@ fn error_image_eio() -> R {
     work()?;
     let recs = vec![
         Record::Header(Header::new(1, 1, "x")),
-        Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+        Record::Fs(Fs {
+            umask: 0o22,
+            reserved: 0,
+        }),
         Record::FileName(b"/".to_vec()),
         Record::FileName(b"/".to_vec()),
-        Record::FileTable(FileTable { nr_fds: 1, reserved: 0 }),
-        Record::Error(ErrorRec { err: -libc::EBADF, fd: 3, msg: b"f_op lacks checkpoint".to_vec() }),
+        Record::FileTable(FileTable {
+            nr_fds: 1,
+            reserved: 0,
+        }),
+        Record::Error(ErrorRec {
+            err: -libc::EBADF,
+            fd: 3,
+            msg: b"f_op lacks checkpoint".to_vec(),
+        }),
     ];
     let p = tmpfile("error.ckpt");
     write_file(&p, &encode_records(&recs))?;
@@ -1494,9 +1842,17 @@ fn error_image_eio() -> R {
         chdir("/tmp")?;
         let before = snapshot();
         let o = restart_from(&p, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EIO)), "restart of an image with an ERROR record");
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EIO)),
+            "restart of an image with an ERROR record"
+        );
         let after = snapshot();
-        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        check!(
+            before == after,
+            "caller changed:\n{}",
+            diff_snap(&before, &after)
+        );
         Ok(())
     })
 }
@@ -1515,7 +1871,11 @@ fn pipe_and_offset() -> R {
         })?;
     }
     let good = read_file(&img)?;
-    check!(good.len() < 60000, "image too large for one pipe buffer: {} bytes", good.len());
+    check!(
+        good.len() < 60000,
+        "image too large for one pipe buffer: {} bytes",
+        good.len()
+    );
     let g2 = good.clone();
     in_child("restart from a pipe", move || {
         let mut p = [0i32; 2];
@@ -1539,10 +1899,18 @@ fn pipe_and_offset() -> R {
     in_child("restart from the fd's position", move || {
         open_at(&off, libc::O_RDONLY, 40, false)?;
         seek(40, 64)?;
-        eq!(show(&rs(0, 40, 0, -1)), show(&Ok(1)), "restart from offset 64");
+        eq!(
+            show(&rs(0, 40, 0, -1)),
+            show(&Ok(1)),
+            "restart from offset 64"
+        );
         eq!(pos(3), 3, "f_pos");
         seek(40, 0)?;
-        eq!(show(&rs(0, 40, 0, -1)), show(&Err(libc::EINVAL)), "restart from offset 0 (junk first)");
+        eq!(
+            show(&rs(0, 40, 0, -1)),
+            show(&Err(libc::EINVAL)),
+            "restart from offset 0 (junk first)"
+        );
         Ok(())
     })
 }
@@ -1552,13 +1920,19 @@ fn too_big() -> R {
     let p = tmpfile("big.ckpt");
     let fh = std::fs::File::create(&p).map_err(|e| e.to_string())?;
     // sparse: no memory used for the holes
-    fh.set_len(CKPT_IMAGE_MAX as u64 + 4096).map_err(|e| e.to_string())?;
+    fh.set_len(CKPT_IMAGE_MAX as u64 + 4096)
+        .map_err(|e| e.to_string())?;
     drop(fh);
     let p2 = p.clone();
     let r = in_child("restarting child", move || {
         let before = snapshot();
         let o = restart_from(&p2, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EFBIG)), "restart of a {} byte image", CKPT_IMAGE_MAX + 4096);
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EFBIG)),
+            "restart of a {} byte image",
+            CKPT_IMAGE_MAX + 4096
+        );
         check!(before == snapshot(), "caller changed");
         Ok(())
     });
@@ -1588,9 +1962,22 @@ fn dry_run() -> R {
         let before = snapshot();
         let o = restart_from(&img, RESTART_DRY_RUN)?;
         let after = snapshot();
-        eq!(show(&o.r), show(&Ok(2)), "RESTART_DRY_RUN return value (fds that would be installed; log: {})", o.log.trim());
-        check!(o.log.contains("dry run"), "log should say dry run:\n{}", o.log);
-        check!(before == after, "RESTART_DRY_RUN changed the caller:\n{}", diff_snap(&before, &after));
+        eq!(
+            show(&o.r),
+            show(&Ok(2)),
+            "RESTART_DRY_RUN return value (fds that would be installed; log: {})",
+            o.log.trim()
+        );
+        check!(
+            o.log.contains("dry run"),
+            "log should say dry run:\n{}",
+            o.log
+        );
+        check!(
+            before == after,
+            "RESTART_DRY_RUN changed the caller:\n{}",
+            diff_snap(&before, &after)
+        );
         Ok(())
     })
 }
@@ -1604,8 +1991,10 @@ fn all_or_nothing() -> R {
     write_file(&a, b"aaaa")?;
     write_file(&b, b"bbbb")?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o666)).map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o666))
+        .map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
     let img = tmpfile("aon.ckpt");
     {
         let (a, b) = (a.clone(), b.clone());
@@ -1615,10 +2004,12 @@ fn all_or_nothing() -> R {
             Ok(())
         })?;
     }
-    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| e.to_string())?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666))
+        .map_err(|e| e.to_string())?;
     in_child("unprivileged restarting child", move || {
         // SAFETY: dropping privileges in the child.
         unsafe {
@@ -1639,7 +2030,11 @@ fn all_or_nothing() -> R {
             "restart as uid 65534 with {b} mode 0600 root-owned: expected Err(EACCES), got {}",
             show(&r)
         );
-        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        check!(
+            before == after,
+            "caller changed:\n{}",
+            diff_snap(&before, &after)
+        );
         Ok(())
     })
 }
@@ -1671,33 +2066,66 @@ fn cli() -> R {
     let log = tmpfile("cli.log");
     let pid = t.pid.to_string();
     let (rc, out, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img, "--log", &log])?;
-    eq!(rc, 0, "ckpt checkpoint exit status (stderr: {})", err.trim());
+    eq!(
+        rc,
+        0,
+        "ckpt checkpoint exit status (stderr: {})",
+        err.trim()
+    );
     let id: i64 = out
         .trim()
         .strip_prefix("checkpoint id ")
         .and_then(|n| n.parse().ok())
-        .ok_or(format!("ckpt checkpoint output: expected 'checkpoint id N', got {out:?}"))?;
+        .ok_or(format!(
+            "ckpt checkpoint output: expected 'checkpoint id N', got {out:?}"
+        ))?;
     drop(t);
     let im = decode_file(&img)?;
     eq!(im.header.crid as i64, id, "printed id vs HEADER crid");
     let logtext = String::from_utf8_lossy(&read_file(&log)?).into_owned();
-    check!(logtext.contains(&format!("id {id}")), "--log file should hold the kernel's summary line:\n{logtext}");
+    check!(
+        logtext.contains(&format!("id {id}")),
+        "--log file should hold the kernel's summary line:\n{logtext}"
+    );
     let (rc, out, err) = run_cli(&["inspect", &img])?;
     eq!(rc, 0, "ckpt inspect exit status (stderr: {})", err.trim());
     for want in [f.as_str(), "f_pos=4", "crc32c ok", "image valid"] {
-        check!(out.contains(want), "ckpt inspect output lacks {want:?}:\n{out}");
+        check!(
+            out.contains(want),
+            "ckpt inspect output lacks {want:?}:\n{out}"
+        );
     }
     let (rc, out, _) = run_cli(&["inspect", "--json", &img])?;
     eq!(rc, 0, "ckpt inspect --json exit status");
     check!(out.contains("\"valid\":true"), "ckpt inspect --json: {out}");
     let (rc, out, err) = run_cli(&["restart", "--in", &img, "--dry-run"])?;
-    eq!((rc, out.trim()), (0, "dry run: image valid, 1 fds would be installed"), "ckpt restart --dry-run (stderr: {})", err.trim());
-    let (rc, out, err) = run_cli(&["restart", "--in", &img, "--", "sh", "-c", "readlink /proc/$$/fd/3; head -c 3 <&3"])?;
+    eq!(
+        (rc, out.trim()),
+        (0, "dry run: image valid, 1 fds would be installed"),
+        "ckpt restart --dry-run (stderr: {})",
+        err.trim()
+    );
+    let (rc, out, err) = run_cli(&[
+        "restart",
+        "--in",
+        &img,
+        "--",
+        "sh",
+        "-c",
+        "readlink /proc/$$/fd/3; head -c 3 <&3",
+    ])?;
     let want_out = format!("{f}\n456");
-    eq!((rc, out.as_str()), (0, want_out.as_str()), "ckpt restart -- sh (stderr: {})", err.trim());
+    eq!(
+        (rc, out.as_str()),
+        (0, want_out.as_str()),
+        "ckpt restart -- sh (stderr: {})",
+        err.trim()
+    );
     // errors: checkpoint of a process holding a plain ramfs dir
     let pd = plain.dir.clone();
-    let t = Stopped::new(move || open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false).map(|_| ()))?;
+    let t = Stopped::new(move || {
+        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false).map(|_| ())
+    })?;
     let pid = t.pid.to_string();
     let (rc, _, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img])?;
     drop(t);
@@ -1706,10 +2134,16 @@ fn cli() -> R {
     eq!(err.trim(), want, "ckpt checkpoint error message");
     let (rc, _, err) = run_cli(&["inspect", &img])?;
     eq!(rc, 1, "ckpt inspect of the failed image");
-    check!(err.contains("first bad record ERROR at offset"), "ckpt inspect stderr: {err}");
+    check!(
+        err.contains("first bad record ERROR at offset"),
+        "ckpt inspect stderr: {err}"
+    );
     let (rc, _, err) = run_cli(&["restart", "--in", &img])?;
     eq!(rc, 1, "ckpt restart of the failed image");
-    check!(err.starts_with(&format!("ckpt: restart from {img}: EIO (restart: record ")), "ckpt restart stderr: {err}");
+    check!(
+        err.starts_with(&format!("ckpt: restart from {img}: EIO (restart: record ")),
+        "ckpt restart stderr: {err}"
+    );
     Ok(())
 }
 
@@ -1721,7 +2155,9 @@ fn shared_table_ebusy() -> R {
     let img = tmpfile("ebusy.ckpt");
     {
         let f = f.clone();
-        self_image(&img, move || open_at(&f, libc::O_RDONLY, 3, false).map(|_| ()))?;
+        self_image(&img, move || {
+            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
+        })?;
     }
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
@@ -1736,8 +2172,17 @@ fn shared_table_ebusy() -> R {
         let after = snapshot();
         let _ = tx.send(());
         let _ = th.join();
-        eq!(show(&o.r), show(&Err(libc::EBUSY)), "restart from a process with two threads (log: {})", o.log.trim());
-        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EBUSY)),
+            "restart from a process with two threads (log: {})",
+            o.log.trim()
+        );
+        check!(
+            before == after,
+            "caller changed:\n{}",
+            diff_snap(&before, &after)
+        );
         // with the thread gone it works
         eq!(rs_ok(&img)?, 1, "restart after the thread exited");
         Ok(())
@@ -1745,7 +2190,10 @@ fn shared_table_ebusy() -> R {
 }
 
 fn set_nofile(n: u64) -> R {
-    let r = libc::rlimit { rlim_cur: n, rlim_max: n.max(4096) };
+    let r = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n.max(4096),
+    };
     // SAFETY: valid rlimit struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
         return Err(format!("setrlimit(NOFILE, {n}): {}", ename(errno())));
@@ -1775,8 +2223,17 @@ fn rlimit_emfile() -> R {
         let before = snapshot();
         let o = restart_from(&img, 0)?;
         let after = snapshot();
-        eq!(show(&o.r), show(&Err(libc::EMFILE)), "restart of fd 900 with RLIMIT_NOFILE 200 (log: {})", o.log.trim());
-        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EMFILE)),
+            "restart of fd 900 with RLIMIT_NOFILE 200 (log: {})",
+            o.log.trim()
+        );
+        check!(
+            before == after,
+            "caller changed:\n{}",
+            diff_snap(&before, &after)
+        );
         Ok(())
     })
 }
@@ -1800,14 +2257,22 @@ fn high_fds() -> R {
         })?;
     }
     let im = decode_file(&img)?;
-    eq!(im.fds.iter().map(|d| d.fd).collect::<Vec<_>>(), fds.to_vec(), "recorded fds");
+    eq!(
+        im.fds.iter().map(|d| d.fd).collect::<Vec<_>>(),
+        fds.to_vec(),
+        "recorded fds"
+    );
     in_child("restarting child", move || {
         set_nofile(4096)?;
         eq!(rs_ok(&img)?, 5, "restart return value");
         for (i, fd) in fds.iter().enumerate() {
             eq!(fd_path(*fd), f, "fd {fd} path");
             eq!(pos(*fd), *fd as i64, "fd {fd} f_pos");
-            eq!(getfd(*fd), if i % 2 == 1 { libc::FD_CLOEXEC } else { 0 }, "fd {fd} F_GETFD");
+            eq!(
+                getfd(*fd),
+                if i % 2 == 1 { libc::FD_CLOEXEC } else { 0 },
+                "fd {fd} F_GETFD"
+            );
         }
         Ok(())
     })
@@ -1823,9 +2288,13 @@ fn replaced_estale() -> R {
     let img_b = tmpfile("stale-b.ckpt");
     {
         let a = a.clone();
-        self_image(&img_a, move || open_at(&a, libc::O_RDONLY, 3, false).map(|_| ()))?;
+        self_image(&img_a, move || {
+            open_at(&a, libc::O_RDONLY, 3, false).map(|_| ())
+        })?;
         let b = b.clone();
-        self_image(&img_b, move || open_at(&b, libc::O_RDONLY, 3, false).map(|_| ()))?;
+        self_image(&img_b, move || {
+            open_at(&b, libc::O_RDONLY, 3, false).map(|_| ())
+        })?;
     }
     std::fs::remove_file(&a).map_err(|e| e.to_string())?;
     std::fs::create_dir(&a).map_err(|e| e.to_string())?;
@@ -1839,7 +2308,12 @@ fn replaced_estale() -> R {
     let r = in_child("restart with the file replaced by a directory", move || {
         let before = snapshot();
         let o = restart_from(&img_a, 0)?;
-        eq!(show(&o.r), show(&Err(libc::ESTALE)), "restart of {a} now a directory (log: {})", o.log.trim());
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ESTALE)),
+            "restart of {a} now a directory (log: {})",
+            o.log.trim()
+        );
         check!(before == snapshot(), "caller changed");
         Ok(())
     });
@@ -1850,11 +2324,18 @@ fn replaced_estale() -> R {
         // SAFETY: alarm only arms a timer.
         unsafe { libc::alarm(5) };
         let o = restart_from(&img_b, 0)?;
-        eq!(show(&o.r), show(&Err(libc::ESTALE)), "restart of {b} now a FIFO (log: {})", o.log.trim());
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ESTALE)),
+            "restart of {b} now a FIFO (log: {})",
+            o.log.trim()
+        );
         Ok(())
     });
     if let Err(e) = r {
-        errs.push(format!("{e} (signal 14 = SIGALRM: restart blocked for 5 s opening the FIFO)"));
+        errs.push(format!(
+            "{e} (signal 14 = SIGALRM: restart blocked for 5 s opening the FIFO)"
+        ));
     }
     check!(errs.is_empty(), "{}", errs.join("\n"));
     Ok(())
@@ -1870,11 +2351,23 @@ fn zombie_kthread() -> R {
     // let it become a zombie (not reaped yet)
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
     // SAFETY: waitid with WNOWAIT leaves the zombie in place.
-    unsafe { libc::waitid(libc::P_PID, z as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) };
+    unsafe {
+        libc::waitid(
+            libc::P_PID,
+            z as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    };
     let img2 = img.clone();
     let r = in_child("checkpointer", move || {
         let o = checkpoint_to(z, &img2, 0)?;
-        eq!(show(&o.r), show(&Err(libc::ESRCH)), "checkpoint of zombie {z} (log: {})", o.log.trim());
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ESRCH)),
+            "checkpoint of zombie {z} (log: {})",
+            o.log.trim()
+        );
         Ok(())
     });
     wait_status(z);
@@ -1906,17 +2399,28 @@ fn image_position_pipe() -> R {
     in_child("checkpointer", move || {
         open_at(&img, libc::O_WRONLY, 10, false)?;
         seek(10, 40)?;
-        let id = ck(pid, 10, 0, -1).map_err(|e| format!("checkpoint at offset 40: {}", ename(e)))?;
+        let id =
+            ck(pid, 10, 0, -1).map_err(|e| format!("checkpoint at offset 40: {}", ename(e)))?;
         let b = read_file(&img)?;
-        eq!(b[..40].to_vec(), vec![0x5au8; 40], "bytes before the image's offset");
-        let im = decode(&b[40..]).map_err(|e| format!("image at offset 40 does not decode: {e}"))?;
+        eq!(
+            b[..40].to_vec(),
+            vec![0x5au8; 40],
+            "bytes before the image's offset"
+        );
+        let im =
+            decode(&b[40..]).map_err(|e| format!("image at offset 40 does not decode: {e}"))?;
         eq!(im.header.crid as i64, id, "HEADER crid");
-        eq!(pos(10), b.len() as i64, "image fd position after checkpoint (its end)");
+        eq!(
+            pos(10),
+            b.len() as i64,
+            "image fd position after checkpoint (its end)"
+        );
         // into a pipe
         let mut p = [0i32; 2];
         // SAFETY: pipe into a valid array.
         unsafe { libc::pipe(p.as_mut_ptr()) };
-        let id = ck(pid, p[1], 0, -1).map_err(|e| format!("checkpoint into a pipe: {}", ename(e)))?;
+        let id =
+            ck(pid, p[1], 0, -1).map_err(|e| format!("checkpoint into a pipe: {}", ename(e)))?;
         close(p[1]);
         let mut b = Vec::new();
         loop {
@@ -1954,8 +2458,10 @@ fn unpriv_root_eperm() -> R {
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666)).map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666))
+        .map_err(|e| e.to_string())?;
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| e.to_string())?;
     in_child("unprivileged restarting child", move || {
         // SAFETY: dropping privileges in the child.
         unsafe {
@@ -1969,8 +2475,16 @@ fn unpriv_root_eperm() -> R {
         let r = rs(0, IMG_FD, 0, -1);
         close(IMG_FD);
         let after = snapshot();
-        eq!(show(&r), show(&Err(libc::EPERM)), "restart of a chrooted image as uid 65534");
-        check!(before == after, "caller changed:\n{}", diff_snap(&before, &after));
+        eq!(
+            show(&r),
+            show(&Err(libc::EPERM)),
+            "restart of a chrooted image as uid 65534"
+        );
+        check!(
+            before == after,
+            "caller changed:\n{}",
+            diff_snap(&before, &after)
+        );
         Ok(())
     })
 }
@@ -1996,7 +2510,11 @@ fn outside_root_ebadf() -> R {
     let img2 = img.clone();
     let r = in_child("checkpointer", move || {
         let o = checkpoint_to(pid, &img2, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint of a file outside the target's root");
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EBADF)),
+            "checkpoint of a file outside the target's root"
+        );
         check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
         Ok(())
     });
@@ -2016,7 +2534,12 @@ fn removed_cwd_ebadf() -> R {
     let pid = t.pid;
     let r = in_child("checkpointer", move || {
         let o = checkpoint_to(pid, &img, 0)?;
-        eq!(show(&o.r), show(&Err(libc::EBADF)), "checkpoint of a task whose cwd was removed (log: {})", o.log.trim());
+        eq!(
+            show(&o.r),
+            show(&Err(libc::EBADF)),
+            "checkpoint of a task whose cwd was removed (log: {})",
+            o.log.trim()
+        );
         Ok(())
     });
     drop(t);
@@ -2047,7 +2570,11 @@ fn pos_edges() -> R {
         eq!(rs_ok(&img)?, 2, "restart return value");
         eq!(pos(3), 1i64 << 40, "fd 3 f_pos past EOF");
         eq!(read_fd(3, 10), Ok(Vec::new()), "read past EOF");
-        eq!(getdents(4, 4096).map(|b| dirent_names(&b)), Ok(Vec::<String>::new()), "getdents of the fully read dir");
+        eq!(
+            getdents(4, 4096).map(|b| dirent_names(&b)),
+            Ok(Vec::<String>::new()),
+            "getdents of the fully read dir"
+        );
         Ok(())
     })
 }
@@ -2067,7 +2594,11 @@ fn over_image_fd() -> R {
     }
     in_child("restarting child", move || {
         open_at(&img, libc::O_RDONLY, 3, false)?;
-        eq!(show(&rs(0, 3, 0, -1)), show(&Ok(1)), "restart reading the image from fd 3, which the image records");
+        eq!(
+            show(&rs(0, 3, 0, -1)),
+            show(&Ok(1)),
+            "restart reading the image from fd 3, which the image records"
+        );
         eq!(fd_path(3), f, "fd 3 after restart");
         eq!(pos(3), 5, "fd 3 f_pos");
         Ok(())
@@ -2158,9 +2689,18 @@ fn too_long_path() -> R {
         open_at("f", libc::O_RDWR | libc::O_CREAT, 3, false)?;
         chdir("/")?;
         let o = checkpoint_to(0, &img2, 0)?;
-        eq!(show(&o.r), show(&Err(libc::ENAMETOOLONG)), "checkpoint of an fd whose path is > PATH_MAX (log: {})", o.log.trim());
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ENAMETOOLONG)),
+            "checkpoint of an fd whose path is > PATH_MAX (log: {})",
+            o.log.trim()
+        );
         match decode(&read_file(&img2)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!((err, fd), (-libc::ENAMETOOLONG, 3), "ERROR record (err, fd)"),
+            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!(
+                (err, fd),
+                (-libc::ENAMETOOLONG, 3),
+                "ERROR record (err, fd)"
+            ),
             other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
         }
         Ok(())
@@ -2169,7 +2709,12 @@ fn too_long_path() -> R {
     let r2 = in_child("checkpointing child (cwd)", move || {
         descend_deep(&dir)?;
         let o = checkpoint_to(0, &img, 0)?;
-        eq!(show(&o.r), show(&Err(libc::ENAMETOOLONG)), "checkpoint with a cwd whose path is > PATH_MAX (log: {})", o.log.trim());
+        eq!(
+            show(&o.r),
+            show(&Err(libc::ENAMETOOLONG)),
+            "checkpoint with a cwd whose path is > PATH_MAX (log: {})",
+            o.log.trim()
+        );
         Ok(())
     });
     r?;
@@ -2212,7 +2757,11 @@ fn churning_target() -> R {
                         errs.push(format!("round {round}: {e}"));
                     }
                 }
-                Err(e) => errs.push(format!("round {round}: checkpoint failed: {}; log: {}", ename(e), o.log.trim())),
+                Err(e) => errs.push(format!(
+                    "round {round}: checkpoint failed: {}; log: {}",
+                    ename(e),
+                    o.log.trim()
+                )),
             },
             Err(e) => errs.push(e),
         }
@@ -2234,7 +2783,12 @@ fn odd_log_fds() -> R {
     let f2 = f.clone();
     let r1 = in_child("log fd == image fd", move || {
         open_at(&f2, libc::O_RDONLY, 3, false)?;
-        open_at(&img, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10, false)?;
+        open_at(
+            &img,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            10,
+            false,
+        )?;
         let r = ck(0, 10, 0, 10);
         close(10);
         match r {
@@ -2253,7 +2807,9 @@ fn odd_log_fds() -> R {
     let good = tmpfile("rlog.ckpt");
     {
         let f = f.clone();
-        self_image(&good, move || open_at(&f, libc::O_RDONLY, 3, false).map(|_| ()))?;
+        self_image(&good, move || {
+            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
+        })?;
     }
     let mut bytes = read_file(&good)?;
     let l = bytes.len();
@@ -2264,7 +2820,11 @@ fn odd_log_fds() -> R {
         open_at(&good2, libc::O_RDWR, 10, false)?;
         let r = rs(0, 10, 0, 10);
         close(10);
-        check!(r == Err(libc::EINVAL), "restart(fd 10, logfd 10) of a bad-CRC image: {}", show(&r));
+        check!(
+            r == Err(libc::EINVAL),
+            "restart(fd 10, logfd 10) of a bad-CRC image: {}",
+            show(&r)
+        );
         Ok(())
     });
     let after = read_file(&good)?;
@@ -2279,14 +2839,23 @@ fn odd_log_fds() -> R {
     let img2 = tmpfile("pipelog.ckpt");
     let r2 = in_child("log fd is a pipe without reader", move || {
         open_at(&f, libc::O_RDONLY, 3, false)?;
-        open_at(&img2, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10, false)?;
+        open_at(
+            &img2,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            10,
+            false,
+        )?;
         let mut p = [0i32; 2];
         // SAFETY: pipe into a valid array.
         unsafe { libc::pipe(p.as_mut_ptr()) };
         close(p[0]);
         // the pipe's write end is left out of the image as the log file
         let r = ck(0, 10, 0, p[1]);
-        check!(matches!(r, Ok(id) if id > 0), "checkpoint with a reader-less pipe as log fd: {}", show(&r));
+        check!(
+            matches!(r, Ok(id) if id > 0),
+            "checkpoint with a reader-less pipe as log fd: {}",
+            show(&r)
+        );
         Ok(())
     });
     let mut errs = Vec::new();
@@ -2294,7 +2863,9 @@ fn odd_log_fds() -> R {
         errs.push(e);
     }
     if let Err(e) = r2 {
-        errs.push(format!("{e} (signal 13 = SIGPIPE: the log write killed the caller)"));
+        errs.push(format!(
+            "{e} (signal 13 = SIGPIPE: the log write killed the caller)"
+        ));
     }
     if let Err(e) = r3 {
         errs.push(e);
@@ -2309,21 +2880,49 @@ mod tests {
 
     /// An image shaped like the kernel's for the bad_images case.
     fn sample() -> Vec<u8> {
-        let file = |pos| File { f_type: 1, f_mode: 3, f_flags: 0o100002, i_mode: 0o100644, f_pos: pos };
+        let file = |pos| File {
+            f_type: 1,
+            f_mode: 3,
+            f_flags: 0o100002,
+            i_mode: 0o100644,
+            f_pos: pos,
+        };
         encode_with_tail(&[
             Record::Header(Header::new(3, 77, "6.12.0")),
-            Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+            Record::Fs(Fs {
+                umask: 0o22,
+                reserved: 0,
+            }),
             Record::FileName(b"/".to_vec()),
             Record::FileName(b"/".to_vec()),
-            Record::FileTable(FileTable { nr_fds: 2, reserved: 0 }),
-            Record::Objref(Objref { objtype: 1, objref: 1 }),
+            Record::FileTable(FileTable {
+                nr_fds: 2,
+                reserved: 0,
+            }),
+            Record::Objref(Objref {
+                objtype: 1,
+                objref: 1,
+            }),
             Record::File(file(0)),
             Record::FileName(b"/mnt/ck-12-ramfs_cr/a".to_vec()),
-            Record::FileDesc(FileDesc { fd_objref: 1, fd: 3, close_on_exec: 0, reserved: 0 }),
-            Record::Objref(Objref { objtype: 1, objref: 2 }),
+            Record::FileDesc(FileDesc {
+                fd_objref: 1,
+                fd: 3,
+                close_on_exec: 0,
+                reserved: 0,
+            }),
+            Record::Objref(Objref {
+                objtype: 1,
+                objref: 2,
+            }),
             Record::File(file(1)),
             Record::FileName(b"/mnt/ck-12-ramfs_cr/b".to_vec()),
-            Record::FileDesc(FileDesc { fd_objref: 2, fd: 4, close_on_exec: 0, reserved: 0 }),
+            Record::FileDesc(FileDesc {
+                fd_objref: 2,
+                fd: 4,
+                close_on_exec: 0,
+                reserved: 0,
+            }),
         ])
     }
 

@@ -812,10 +812,7 @@ fn transcript(root: &Path) -> Vec<String> {
     let end = fs::File::open(p("f")).and_then(|mut f| f.seek(SeekFrom::End(0)));
     t.op(
         "seek end f",
-        end.map_or_else(
-            |e| ename(e.raw_os_error().unwrap_or(0)),
-            |o| o.to_string(),
-        ),
+        end.map_or_else(|e| ename(e.raw_os_error().unwrap_or(0)), |o| o.to_string()),
     );
 
     // A large file through the page cache.

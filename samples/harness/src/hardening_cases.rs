@@ -2,12 +2,12 @@
 //! and restart(2) (issue 6).  Helpers come from `fuzz_cases`.
 
 use crate::case::Case;
-use crate::sys::{cstr, ename, ensure_module, errno, R};
 use crate::fuzz_cases::{
-    close, close_range, dup2, exit, fork, get_bytes, in_child,
-    kmsg_splats, make_image, memfd, mount_cr, new_splats, open_at, populate, read_all, seek, set_bytes, snap,
-    snap_diff, snap_nopos, umount, verify_restored_img, wait,
+    close, close_range, dup2, exit, fork, get_bytes, in_child, kmsg_splats, make_image, memfd,
+    mount_cr, new_splats, open_at, populate, read_all, seek, set_bytes, snap, snap_diff,
+    snap_nopos, umount, verify_restored_img, wait,
 };
+use crate::sys::{cstr, ename, ensure_module, errno, R};
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
@@ -71,7 +71,11 @@ impl Paused {
             let ok = setup().is_ok();
             // SAFETY: write one byte, then wait to be killed.
             unsafe {
-                libc::write(1019, if ok { b"y".as_ptr() } else { b"n".as_ptr() }.cast(), 1);
+                libc::write(
+                    1019,
+                    if ok { b"y".as_ptr() } else { b"n".as_ptr() }.cast(),
+                    1,
+                );
                 close(1019);
                 loop {
                     libc::pause();
@@ -103,7 +107,8 @@ fn ck_into(pid: i32, fd: i32) -> Result<i64, i32> {
 }
 
 fn ck_skip(pid: i32, fd: i32) -> Result<i64, i32> {
-    checkpoint(pid, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1).map_err(|e| e.raw_os_error().unwrap_or(0))
+    checkpoint(pid, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
+        .map_err(|e| e.raw_os_error().unwrap_or(0))
 }
 
 fn perm_checkpoint() -> R {
@@ -127,7 +132,11 @@ fn perm_checkpoint() -> R {
             set_bytes(900, b"")?;
             match ck_into(rpid, 900) {
                 Err(e) if e == libc::EPERM => {}
-                r => return Err(format!("checkpoint of root's pid {rpid}: expected EPERM, got {r:?}")),
+                r => {
+                    return Err(format!(
+                        "checkpoint of root's pid {rpid}: expected EPERM, got {r:?}"
+                    ))
+                }
             }
             let b = get_bytes(900);
             if !b.is_empty() {
@@ -140,7 +149,8 @@ fn perm_checkpoint() -> R {
             }
             // self: works
             open_at(&format!("{MNT}/ro"), libc::O_RDONLY, 0, 7)?;
-            let id = ck_skip(0, 900).map_err(|e| format!("self-checkpoint as uid {UID}: {}", ename(e)))?;
+            let id = ck_skip(0, 900)
+                .map_err(|e| format!("self-checkpoint as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own image: {e}"))?;
             if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 7 {
                 return Err(format!("own image: id {id}, fds {:?}", im.fds));
@@ -151,9 +161,14 @@ fn perm_checkpoint() -> R {
                 open_at(&format!("{MNT}/f1"), libc::O_RDONLY, 0, 4).map(|_| ())
             })?;
             set_bytes(900, b"")?;
-            let id = ck_skip(kid.0, 900).map_err(|e| format!("checkpoint of own child as uid {UID}: {}", ename(e)))?;
+            let id = ck_skip(kid.0, 900)
+                .map_err(|e| format!("checkpoint of own child as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own child's image: {e}"))?;
-            if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 4 || im.files[0].name != format!("{MNT}/f1").into_bytes() {
+            if id <= 0
+                || im.fds.len() != 1
+                || im.fds[0].fd != 4
+                || im.files[0].name != format!("{MNT}/f1").into_bytes()
+            {
                 return Err(format!("own child's image: {:?}", im.fds));
             }
             Ok(())
@@ -181,17 +196,34 @@ fn perm_restart() -> R {
         let cd = move || std::env::set_current_dir(&m).map_err(|e| e.to_string());
         // images made by root
         let m = MNT.to_string();
-        let secret = root_image({ let c = cd.clone(); move || { open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5)?; c() } })?;
+        let secret = root_image({
+            let c = cd.clone();
+            move || {
+                open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5)?;
+                c()
+            }
+        })?;
         let m = MNT.to_string();
-        let ro_rdwr = root_image({ let c = cd.clone(); move || { open_at(&format!("{m}/ro"), libc::O_RDWR, 0, 5)?; c() } })?;
+        let ro_rdwr = root_image({
+            let c = cd.clone();
+            move || {
+                open_at(&format!("{m}/ro"), libc::O_RDWR, 0, 5)?;
+                c()
+            }
+        })?;
         let m = MNT.to_string();
-        let ro_rdonly = root_image({ let c = cd.clone(); move || {
-            open_at(&format!("{m}/ro"), libc::O_RDONLY, 0, 5)?;
-            seek(5, 3, libc::SEEK_SET);
-            c()
-        } })?;
+        let ro_rdonly = root_image({
+            let c = cd.clone();
+            move || {
+                open_at(&format!("{m}/ro"), libc::O_RDONLY, 0, 5)?;
+                seek(5, 3, libc::SEEK_SET);
+                c()
+            }
+        })?;
         let m = MNT.to_string();
-        let noexec_cwd = root_image(move || std::env::set_current_dir(format!("{m}/noexec")).map_err(|e| e.to_string()))?;
+        let noexec_cwd = root_image(move || {
+            std::env::set_current_dir(format!("{m}/noexec")).map_err(|e| e.to_string())
+        })?;
         // a chrooted process: its root is MNT
         // the image of a process chrooted into MNT, as its (unchrooted)
         // parent would checkpoint it: root MNT, cwd /
@@ -212,9 +244,21 @@ fn perm_restart() -> R {
         let cases: Vec<(&str, Vec<u8>, Option<i32>)> = vec![
             ("0600 root file O_RDONLY", secret, Some(libc::EACCES)),
             ("0644 root file O_RDWR", ro_rdwr, Some(libc::EACCES)),
-            ("cwd without search permission", noexec_cwd, Some(libc::EACCES)),
-            ("root change without CAP_SYS_CHROOT", chrooted, Some(libc::EPERM)),
-            ("O_NOATIME on another user's file", noatime, Some(libc::EPERM)),
+            (
+                "cwd without search permission",
+                noexec_cwd,
+                Some(libc::EACCES),
+            ),
+            (
+                "root change without CAP_SYS_CHROOT",
+                chrooted,
+                Some(libc::EPERM),
+            ),
+            (
+                "O_NOATIME on another user's file",
+                noatime,
+                Some(libc::EPERM),
+            ),
             ("path through /proc/1/root", proc1, Some(libc::EACCES)),
             ("0644 root file O_RDONLY", ro_rdonly, None),
         ];
@@ -243,13 +287,22 @@ fn perm_restart() -> R {
                     match (want, r) {
                         (Some(w), Err(e)) if e == w => {
                             if before != after {
-                                return Err(format!("flags {flags}: failed with {} but changed:\n{}", ename(e), snap_diff(&before, &after)));
+                                return Err(format!(
+                                    "flags {flags}: failed with {} but changed:\n{}",
+                                    ename(e),
+                                    snap_diff(&before, &after)
+                                ));
                             }
                         }
-                        (Some(w), r) => return Err(format!("flags {flags}: expected {}, got {r:?}", ename(w))),
+                        (Some(w), r) => {
+                            return Err(format!("flags {flags}: expected {}, got {r:?}", ename(w)))
+                        }
                         (None, Ok(1)) if flags == RESTART_DRY_RUN => {
                             if before != after {
-                                return Err(format!("dry run changed:\n{}", snap_diff(&before, &after)));
+                                return Err(format!(
+                                    "dry run changed:\n{}",
+                                    snap_diff(&before, &after)
+                                ));
                             }
                         }
                         (None, Ok(1)) => {
@@ -258,10 +311,15 @@ fn perm_restart() -> R {
                             // SAFETY: write from a static buffer.
                             let w = unsafe { libc::write(5, b"x".as_ptr().cast(), 1) };
                             if w != -1 || errno() != libc::EBADF {
-                                return Err(format!("write to the restored O_RDONLY fd: {w}, {}", ename(errno())));
+                                return Err(format!(
+                                    "write to the restored O_RDONLY fd: {w}, {}",
+                                    ename(errno())
+                                ));
                             }
                         }
-                        (None, r) => return Err(format!("flags {flags}: expected success, got {r:?}")),
+                        (None, r) => {
+                            return Err(format!("flags {flags}: expected success, got {r:?}"))
+                        }
                     }
                 }
                 Ok(())
@@ -271,7 +329,11 @@ fn perm_restart() -> R {
             }
         }
         close(900);
-        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
     })();
     umount(MNT);
     r
@@ -345,7 +407,12 @@ fn race_churn() -> R {
         // the target: keeps (re)opening files, dup'ing, chdir'ing into the churn
         let dd = d.clone();
         let target = spawn_loop(CHURN_SECS + 2, move |i| {
-            let _ = open_at(&format!("{dd}/f{}", i % 20), libc::O_RDWR, 0, 5 + (i % 4) as i32);
+            let _ = open_at(
+                &format!("{dd}/f{}", i % 20),
+                libc::O_RDWR,
+                0,
+                5 + (i % 4) as i32,
+            );
             let _ = open_at(&dd, libc::O_RDONLY | libc::O_DIRECTORY, 0, 12);
             let mut buf = [0u8; 256];
             // SAFETY: buffer valid.
@@ -382,10 +449,15 @@ fn race_churn() -> R {
                     let key = match rr {
                         Ok(k) if k == im.fds.len() as i64 => "ok, dry run ok".to_string(),
                         Ok(k) => {
-                            errs.push(format!("dry run returned {k}, image has {} fds", im.fds.len()));
+                            errs.push(format!(
+                                "dry run returned {k}, image has {} fds",
+                                im.fds.len()
+                            ));
                             "bad".into()
                         }
-                        Err(e) if [libc::ENOENT, libc::ESTALE, libc::ENOTDIR].contains(&e) => format!("ok, dry run {}", ename(e)),
+                        Err(e) if [libc::ENOENT, libc::ESTALE, libc::ENOTDIR].contains(&e) => {
+                            format!("ok, dry run {}", ename(e))
+                        }
                         Err(e) => {
                             errs.push(format!("dry run of a fresh image: {}", ename(e)));
                             "bad".into()
@@ -401,7 +473,10 @@ fn race_churn() -> R {
                     if !b.is_empty() {
                         match decode(&b) {
                             Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -e => {}
-                            other => errs.push(format!("failed checkpoint #{n} ({}): image is {other:?}", ename(e))),
+                            other => errs.push(format!(
+                                "failed checkpoint #{n} ({}): image is {other:?}",
+                                ename(e)
+                            )),
                         }
                     }
                     *hist.entry(format!("checkpoint {}", ename(e))).or_default() += 1;
@@ -422,11 +497,24 @@ fn race_churn() -> R {
         wait(target);
         close(900);
         let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("# race: {n} checkpoints in {CHURN_SECS} s: {}", h.join(", "));
-        if hist.iter().filter(|(k, _)| k.starts_with("ok")).map(|x| *x.1).sum::<usize>() == 0 {
+        println!(
+            "# race: {n} checkpoints in {CHURN_SECS} s: {}",
+            h.join(", ")
+        );
+        if hist
+            .iter()
+            .filter(|(k, _)| k.starts_with("ok"))
+            .map(|x| *x.1)
+            .sum::<usize>()
+            == 0
+        {
             errs.push("no checkpoint succeeded".into());
         }
-        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
     })();
     umount(MNT);
     r.and(new_splats(splats0))
@@ -474,8 +562,11 @@ fn race_ckpt_restart() -> R {
         close(cnt);
         set_bytes(902, &[0u8; 24])?;
         let target = spawn_loop(6, move |_| {
-            static C: [std::sync::atomic::AtomicU64; 3] =
-                [std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)];
+            static C: [std::sync::atomic::AtomicU64; 3] = [
+                std::sync::atomic::AtomicU64::new(0),
+                std::sync::atomic::AtomicU64::new(0),
+                std::sync::atomic::AtomicU64::new(0),
+            ];
             seek(901, 0, libc::SEEK_SET);
             let k = match restart(0, 901, 0, -1) {
                 Ok(_) => 0,
@@ -485,7 +576,8 @@ fn race_ckpt_restart() -> R {
             C[k].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut b = [0u8; 24];
             for (i, c) in C.iter().enumerate() {
-                b[i * 8..i * 8 + 8].copy_from_slice(&c.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes());
+                b[i * 8..i * 8 + 8]
+                    .copy_from_slice(&c.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes());
             }
             // SAFETY: pwrite from our buffer.
             unsafe { libc::pwrite(902, b.as_ptr().cast(), 24, 0) };
@@ -502,7 +594,14 @@ fn race_ckpt_restart() -> R {
             let b = get_bytes(900);
             match r {
                 Ok(_) => match decode(&b) {
-                    Ok(im) if im.fds.iter().all(|d| d.fd == 901 || (3..11).contains(&d.fd)) => *hist.entry("ok".into()).or_default() += 1,
+                    Ok(im)
+                        if im
+                            .fds
+                            .iter()
+                            .all(|d| d.fd == 901 || (3..11).contains(&d.fd)) =>
+                    {
+                        *hist.entry("ok".into()).or_default() += 1
+                    }
                     Ok(im) => errs.push(format!("unexpected fds {:?}", im.fds)),
                     Err(e) => errs.push(format!("image invalid: {e}")),
                 },
@@ -525,7 +624,11 @@ fn race_ckpt_restart() -> R {
         }
         let c = get_bytes(902);
         close(902);
-        let rd = |i: usize| c.get(i * 8..i * 8 + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap())).unwrap_or(0);
+        let rd = |i: usize| {
+            c.get(i * 8..i * 8 + 8)
+                .map(|x| u64::from_le_bytes(x.try_into().unwrap()))
+                .unwrap_or(0)
+        };
         let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(
             "# race: checkpoint of a restarting process: {}; the target's restarts: ok {}, EBUSY {}, other {}",
@@ -535,9 +638,16 @@ fn race_ckpt_restart() -> R {
             rd(2)
         );
         if rd(2) > 0 {
-            errs.push(format!("{} restarts of the target failed with something else than EBUSY", rd(2)));
+            errs.push(format!(
+                "{} restarts of the target failed with something else than EBUSY",
+                rd(2)
+            ));
         }
-        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
     })();
     umount(MNT);
     r.and(new_splats(splats0))
@@ -547,7 +657,11 @@ fn delete_module() -> Result<(), i32> {
     let name = cstr("ramfs_cr");
     // SAFETY: valid C string.
     let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if r == 0 { Ok(()) } else { Err(errno()) }
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
 }
 
 fn race_umount_rmmod() -> R {
@@ -579,7 +693,10 @@ fn race_umount_rmmod() -> R {
         // SAFETY: valid C string.
         let u = unsafe { libc::umount2(d.as_ptr(), 0) };
         if u == 0 || errno() != libc::EBUSY {
-            errs.push(format!("umount with restored fds open: {u}, {}", ename(errno())));
+            errs.push(format!(
+                "umount with restored fds open: {u}, {}",
+                ename(errno())
+            ));
         }
         // rmmod while mounted and in use, hammered while checkpoints go on
         let end = Instant::now() + Duration::from_secs(3);
@@ -634,7 +751,11 @@ fn race_umount_rmmod() -> R {
         }
         ensure_module()?;
         println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {after_detach:?}");
-        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
     })();
     umount(MNT);
     let _ = ensure_module();
@@ -665,7 +786,10 @@ fn filp_objects() -> Option<u64> {
         return s.split_whitespace().next().and_then(|x| x.parse().ok());
     }
     let s = std::fs::read_to_string("/proc/slabinfo").ok()?;
-    s.lines().find(|l| l.starts_with("filp ")).and_then(|l| l.split_whitespace().nth(1)).and_then(|x| x.parse().ok())
+    s.lines()
+        .find(|l| l.starts_with("filp "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|x| x.parse().ok())
 }
 
 fn settle() {
@@ -698,7 +822,12 @@ fn leak_cycles() -> R {
                     open_at(&format!("{MNT}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
                 }
                 dup2(3, 10)?;
-                open_at(&format!("{MNT}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 0, 11)?;
+                open_at(
+                    &format!("{MNT}/d0"),
+                    libc::O_RDONLY | libc::O_DIRECTORY,
+                    0,
+                    11,
+                )?;
                 std::env::set_current_dir(format!("{MNT}/sub")).map_err(|e| e.to_string())?;
                 let img = memfd("img")?;
                 dup2(img, 900)?;
@@ -745,23 +874,35 @@ fn leak_cycles() -> R {
         );
         let mut errs = Vec::new();
         if files1 > files0 + 16 {
-            errs.push(format!("allocated struct files grew by {} over {CYCLES} cycles", files1 - files0));
+            errs.push(format!(
+                "allocated struct files grew by {} over {CYCLES} cycles",
+                files1 - files0
+            ));
         }
         if let (Some(a), Some(b)) = (filp0, filp1) {
             if b > a + 64 {
-                errs.push(format!("filp objects grew by {} over {CYCLES} cycles (8 fds each)", b - a));
+                errs.push(format!(
+                    "filp objects grew by {} over {CYCLES} cycles (8 fds each)",
+                    b - a
+                ));
             }
         }
         // a leak of one small object per cycle is ~100 kB; allow noise
         if slab1 > slab0 + 1024 {
-            errs.push(format!("Slab grew by {} kB over {CYCLES} cycles", slab1 - slab0));
+            errs.push(format!(
+                "Slab grew by {} kB over {CYCLES} cycles",
+                slab1 - slab0
+            ));
         }
-        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
     })();
     umount(MNT);
     r.and(new_splats(splats0))
 }
-
 
 // ------------------------------------------------------------ odd arguments
 
@@ -798,10 +939,15 @@ fn shared_table() -> R {
             let _ = tx.send(());
             let _ = t.join();
             if r != Err(libc::EBUSY) {
-                return Err(format!("restart with a shared file table: expected EBUSY, got {r:?}"));
+                return Err(format!(
+                    "restart with a shared file table: expected EBUSY, got {r:?}"
+                ));
             }
             if before != after {
-                return Err(format!("EBUSY restart changed the caller:\n{}", snap_diff(&before, &after)));
+                return Err(format!(
+                    "EBUSY restart changed the caller:\n{}",
+                    snap_diff(&before, &after)
+                ));
             }
             // once the thread is gone the same restart works
             seek(901, 0, libc::SEEK_SET);
@@ -825,8 +971,13 @@ fn odd_sources() -> R {
         three_file_image()?;
         let r = in_child("child", 120, || {
             let mut errs = Vec::new();
-            let rs = |fd: i32, log: i32| restart(0, fd, 0, log).map_err(|e| e.raw_os_error().unwrap_or(0));
-            let cs = |fd: i32, log: i32| checkpoint(0, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, log).map_err(|e| e.raw_os_error().unwrap_or(0));
+            let rs = |fd: i32, log: i32| {
+                restart(0, fd, 0, log).map_err(|e| e.raw_os_error().unwrap_or(0))
+            };
+            let cs = |fd: i32, log: i32| {
+                checkpoint(0, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, log)
+                    .map_err(|e| e.raw_os_error().unwrap_or(0))
+            };
             let dir = open_at(MNT, libc::O_RDONLY | libc::O_DIRECTORY, 0, 910)?;
             let zero = open_at("/dev/zero", libc::O_RDONLY, 0, 911)?;
             let wr = open_at(&format!("{MNT}/f5"), libc::O_WRONLY, 0, 912)?;
@@ -834,40 +985,89 @@ fn odd_sources() -> R {
             let rdonly = open_at(&format!("{MNT}/f6"), libc::O_RDONLY, 0, 914)?;
             let before = snap_nopos(&[], 901);
             let cases: Vec<(&str, Result<i64, i32>, &[i32])> = vec![
-                ("restart from a directory fd", rs(dir, -1), &[libc::EISDIR, libc::EINVAL]),
+                (
+                    "restart from a directory fd",
+                    rs(dir, -1),
+                    &[libc::EISDIR, libc::EINVAL],
+                ),
                 // /dev/zero has ->read: __kernel_read() refuses it (EINVAL); otherwise endless: EFBIG
-                ("restart from /dev/zero", rs(zero, -1), &[libc::EINVAL, libc::EFBIG]),
+                (
+                    "restart from /dev/zero",
+                    rs(zero, -1),
+                    &[libc::EINVAL, libc::EFBIG],
+                ),
                 ("restart from an O_WRONLY fd", rs(wr, -1), &[libc::EBADF]),
                 ("restart from an O_PATH fd", rs(opath, -1), &[libc::EBADF]),
                 ("restart from a closed fd", rs(999, -1), &[libc::EBADF]),
                 ("restart from fd -5", rs(-5, -1), &[libc::EBADF]),
-                ("restart with a read-only log fd", rs(901, rdonly), &[libc::EBADF]),
+                (
+                    "restart with a read-only log fd",
+                    rs(901, rdonly),
+                    &[libc::EBADF],
+                ),
                 ("restart with log fd -2", rs(901, -2), &[libc::EBADF]),
-                ("restart with an O_PATH log fd", rs(901, opath), &[libc::EBADF]),
-                ("checkpoint into a read-only fd", cs(rdonly, -1), &[libc::EBADF]),
-                ("checkpoint into an O_PATH fd", cs(opath, -1), &[libc::EBADF]),
-                ("checkpoint into a directory", cs(dir, -1), &[libc::EBADF, libc::EISDIR]),
-                ("checkpoint with a read-only log fd", cs(wr, rdonly), &[libc::EBADF]),
+                (
+                    "restart with an O_PATH log fd",
+                    rs(901, opath),
+                    &[libc::EBADF],
+                ),
+                (
+                    "checkpoint into a read-only fd",
+                    cs(rdonly, -1),
+                    &[libc::EBADF],
+                ),
+                (
+                    "checkpoint into an O_PATH fd",
+                    cs(opath, -1),
+                    &[libc::EBADF],
+                ),
+                (
+                    "checkpoint into a directory",
+                    cs(dir, -1),
+                    &[libc::EBADF, libc::EISDIR],
+                ),
+                (
+                    "checkpoint with a read-only log fd",
+                    cs(wr, rdonly),
+                    &[libc::EBADF],
+                ),
             ];
             for (what, r, want) in cases {
                 match r {
                     Err(e) if want.contains(&e) => {}
-                    r => errs.push(format!("{what}: expected {}, got {r:?}", want.iter().map(|&w| ename(w)).collect::<Vec<_>>().join("/"))),
+                    r => errs.push(format!(
+                        "{what}: expected {}, got {r:?}",
+                        want.iter().map(|&w| ename(w)).collect::<Vec<_>>().join("/")
+                    )),
                 }
             }
             let after = snap_nopos(&[], 901);
             // positions of the odd fds may move (they were read); names and flags may not
-            let strip = |s: &crate::fuzz_cases::Snap| s.fds.iter().map(|x| (x.0, x.1.clone(), x.3, x.4)).collect::<Vec<_>>();
+            let strip = |s: &crate::fuzz_cases::Snap| {
+                s.fds
+                    .iter()
+                    .map(|x| (x.0, x.1.clone(), x.3, x.4))
+                    .collect::<Vec<_>>()
+            };
             if strip(&before) != strip(&after) || before.cwd != after.cwd {
-                errs.push(format!("failed calls changed the fd table:\n{}", snap_diff(&before, &after)));
+                errs.push(format!(
+                    "failed calls changed the fd table:\n{}",
+                    snap_diff(&before, &after)
+                ));
             }
             // the image fd as the log fd too: EINVAL (ABI since patch v2)
             seek(901, 0, libc::SEEK_SET);
             match rs(901, 901) {
                 Err(e) if e == libc::EINVAL => {}
-                r => errs.push(format!("restart with logfd == image fd: expected EINVAL, got {r:?}")),
+                r => errs.push(format!(
+                    "restart with logfd == image fd: expected EINVAL, got {r:?}"
+                )),
             }
-            if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+            if errs.is_empty() {
+                Ok(())
+            } else {
+                Err(errs.join("\n"))
+            }
         });
         close(901);
         r
@@ -897,7 +1097,8 @@ fn odd_targets() -> R {
     }
     for pid in targets {
         set_bytes(900, b"")?;
-        let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+        let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
+            .map_err(|e| e.raw_os_error().unwrap_or(0));
         let b = get_bytes(900);
         match r {
             Ok(_) => {
@@ -906,7 +1107,9 @@ fn odd_targets() -> R {
                 }
                 seen.push(format!("{pid}:ok"));
             }
-            Err(e) if [libc::ESRCH, libc::EPERM, libc::EBADF, libc::EINVAL].contains(&e) => seen.push(format!("{pid}:{}", ename(e))),
+            Err(e) if [libc::ESRCH, libc::EPERM, libc::EBADF, libc::EINVAL].contains(&e) => {
+                seen.push(format!("{pid}:{}", ename(e)))
+            }
             Err(e) => errs.push(format!("pid {pid}: {}", ename(e))),
         }
     }
@@ -917,14 +1120,19 @@ fn odd_targets() -> R {
     }
     std::thread::sleep(Duration::from_millis(200));
     set_bytes(900, b"")?;
-    let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+    let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
+        .map_err(|e| e.raw_os_error().unwrap_or(0));
     wait(pid);
     if r != Err(libc::ESRCH) {
         errs.push(format!("zombie: expected ESRCH, got {r:?}"));
     }
     close(900);
     println!("# odd targets: {}", seen.join(" "));
-    let r = if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) };
+    let r = if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n"))
+    };
     r.and(new_splats(splats0))
 }
 
@@ -975,11 +1183,18 @@ fn race_prlimit() -> R {
                     Ok(n) if n == nfds => {
                         ok += 1;
                         // SAFETY: fcntl on integers.
-                        let miss: Vec<i32> = fds.iter().copied().filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0).collect();
+                        let miss: Vec<i32> = fds
+                            .iter()
+                            .copied()
+                            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0)
+                            .collect();
                         if !miss.is_empty() {
                             missing += 1;
                             if first_bad.is_empty() {
-                                first_bad = format!("restart returned {n} but fds {:?} are not open", &miss[..miss.len().min(8)]);
+                                first_bad = format!(
+                                    "restart returned {n} but fds {:?} are not open",
+                                    &miss[..miss.len().min(8)]
+                                );
                             }
                         }
                     }
@@ -1001,7 +1216,10 @@ fn race_prlimit() -> R {
         let mut flips = 0u64;
         while Instant::now() < end {
             for lim in [64u64, 1000] {
-                let rl = libc::rlimit { rlim_cur: lim, rlim_max: 4096 };
+                let rl = libc::rlimit {
+                    rlim_cur: lim,
+                    rlim_max: 4096,
+                };
                 // SAFETY: prlimit on our child with a valid struct.
                 unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
                 flips += 1;
@@ -1023,7 +1241,10 @@ fn race_prlimit() -> R {
             return Err(format!("restarting child said {msg:?}"));
         }
         if v[2] != "0" || v[3] != "0" {
-            return Err(format!("restart misbehaved while RLIMIT_NOFILE changed: {}", v.get(4).unwrap_or(&"")));
+            return Err(format!(
+                "restart misbehaved while RLIMIT_NOFILE changed: {}",
+                v.get(4).unwrap_or(&"")
+            ));
         }
         Ok(())
     })();
@@ -1074,13 +1295,21 @@ fn race_prlimit_lease() -> R {
             close(1003);
             // SAFETY: alarm only arms a timer.
             unsafe { libc::alarm(60) };
-            let rl = libc::rlimit { rlim_cur: 1000, rlim_max: 4096 };
+            let rl = libc::rlimit {
+                rlim_cur: 1000,
+                rlim_max: 4096,
+            };
             // SAFETY: setrlimit with a valid struct.
             unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
             seek(1001, 0, libc::SEEK_SET);
             let r = restart(0, 1001, 0, -1);
             // SAFETY: fcntl on integers.
-            let (o5, o900) = unsafe { (libc::fcntl(5, libc::F_GETFD) >= 0, libc::fcntl(900, libc::F_GETFD) >= 0) };
+            let (o5, o900) = unsafe {
+                (
+                    libc::fcntl(5, libc::F_GETFD) >= 0,
+                    libc::fcntl(900, libc::F_GETFD) >= 0,
+                )
+            };
             let msg = format!("{r:?} fd5 {o5} fd900 {o900}");
             let _ = set_bytes(1002, msg.as_bytes());
             exit(0);
@@ -1097,7 +1326,10 @@ fn race_prlimit_lease() -> R {
             }
         }
         std::thread::sleep(Duration::from_millis(100));
-        let rl = libc::rlimit { rlim_cur: 64, rlim_max: 4096 };
+        let rl = libc::rlimit {
+            rlim_cur: 64,
+            rlim_max: 4096,
+        };
         // SAFETY: prlimit on our child; fcntl on our fd.
         unsafe {
             libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut());
@@ -1116,7 +1348,8 @@ fn race_prlimit_lease() -> R {
         }
         // correct: EMFILE with nothing installed, or success with both fds
         // (EBADF is what replace_fd() says; the ABI table promises EMFILE)
-        if (msg.starts_with("Err(Os { code: 24,") || msg.starts_with("Err(Os { code: 9,")) && msg.ends_with("fd5 false fd900 false")
+        if (msg.starts_with("Err(Os { code: 24,") || msg.starts_with("Err(Os { code: 9,"))
+            && msg.ends_with("fd5 false fd900 false")
             || msg.starts_with("Ok(2) fd5 true fd900 true")
         {
             return Ok(());
@@ -1192,9 +1425,17 @@ fn race_signal_restart() -> R {
                 seek(1001, 0, libc::SEEK_SET);
                 let r = restart(0, src, 0, 1002);
                 // SAFETY: fcntl on integers.
-                let (o5, o6) = unsafe { (libc::fcntl(5, libc::F_GETFD) >= 0, libc::fcntl(6, libc::F_GETFD) >= 0) };
+                let (o5, o6) = unsafe {
+                    (
+                        libc::fcntl(5, libc::F_GETFD) >= 0,
+                        libc::fcntl(6, libc::F_GETFD) >= 0,
+                    )
+                };
                 let log = String::from_utf8_lossy(&get_bytes(1002)).replace('\n', " | ");
-                let _ = set_bytes(1002, format!("{r:?} fd5 {o5} fd6 {o6}; log: {log}").as_bytes());
+                let _ = set_bytes(
+                    1002,
+                    format!("{r:?} fd5 {o5} fd6 {o6}; log: {log}").as_bytes(),
+                );
                 exit(0);
             }
             close(1004);
@@ -1212,7 +1453,13 @@ fn race_signal_restart() -> R {
                 unsafe { libc::fcntl(lfd, libc::F_SETLEASE, libc::F_UNLCK) };
             } else {
                 // SAFETY: writes from our buffer.
-                unsafe { libc::write(1005, base[base.len() / 2..].as_ptr().cast(), base.len() - base.len() / 2) };
+                unsafe {
+                    libc::write(
+                        1005,
+                        base[base.len() / 2..].as_ptr().cast(),
+                        base.len() - base.len() / 2,
+                    )
+                };
             }
             close(1005);
             let st = wait(pid);
@@ -1226,15 +1473,23 @@ fn race_signal_restart() -> R {
                 errs.push(format!("{how}: child status {st:#x}"));
                 continue;
             }
-            let ok = msg.starts_with("Ok(2) fd5 true fd6 true") || msg.starts_with("Err(Os { code: 4,") && msg.contains("fd5 false fd6 false");
+            let ok = msg.starts_with("Ok(2) fd5 true fd6 true")
+                || msg.starts_with("Err(Os { code: 4,") && msg.contains("fd5 false fd6 false");
             if ok {
-                notes.push(format!("{how}: {}", &msg[..msg.find(';').unwrap_or(msg.len())]));
+                notes.push(format!(
+                    "{how}: {}",
+                    &msg[..msg.find(';').unwrap_or(msg.len())]
+                ));
             } else {
                 errs.push(format!("{how}: SIGUSR1 (SA_RESTART) during restart: {msg}; expected Ok(2) with both fds, or EINTR with none"));
             }
         }
         println!("# signal during restart: {}", notes.join("; "));
-        if errs.is_empty() { Ok(()) } else { Err(errs.join("\n")) }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(errs.join("\n"))
+        }
     })();
     umount(MNT);
     r.and(new_splats(splats0))
@@ -1300,7 +1555,14 @@ fn race_signal_checkpoint() -> R {
         close(1004);
         close(1002);
         let dec = decode(&stream);
-        println!("# signal during checkpoint: checkpoint returned {res}; reader got {} bytes: {}", stream.len(), match &dec { Ok(im) => format!("valid image, {} fds", im.fds.len()), Err(e) => e.to_string() });
+        println!(
+            "# signal during checkpoint: checkpoint returned {res}; reader got {} bytes: {}",
+            stream.len(),
+            match &dec {
+                Ok(im) => format!("valid image, {} fds", im.fds.len()),
+                Err(e) => e.to_string(),
+            }
+        );
         match (res.starts_with("Ok("), dec) {
             (true, Ok(im)) if im.fds.len() == 100 => Ok(()),
             // EINTR: what was written stays, then an ERROR record if it could

@@ -11,8 +11,8 @@
 
 use ckpt_image::{
     align8, append_tail, decode, Image, Record, CKPT_HDR_ERROR, CKPT_HDR_FILE, CKPT_HDR_FILE_DESC,
-    CKPT_HDR_FILE_NAME, CKPT_HDR_FILE_TABLE, CKPT_HDR_FS, CKPT_HDR_HEADER, CKPT_HDR_OBJREF, CKPT_HDR_TAIL,
-    CKPT_MAGIC_TAIL,
+    CKPT_HDR_FILE_NAME, CKPT_HDR_FILE_TABLE, CKPT_HDR_FS, CKPT_HDR_HEADER, CKPT_HDR_OBJREF,
+    CKPT_HDR_TAIL, CKPT_MAGIC_TAIL,
 };
 
 /// splitmix64: tiny, fast, good enough, and the same everywhere.
@@ -53,7 +53,11 @@ pub fn split(img: &[u8]) -> Vec<Vec<u8>> {
     let mut v = Vec::new();
     let mut off = 0;
     while off < img.len() {
-        let len = if img.len() - off >= 8 { u32le(img, off + 4) as usize } else { 0 };
+        let len = if img.len() - off >= 8 {
+            u32le(img, off + 4) as usize
+        } else {
+            0
+        };
         if len < 8 || len > img.len() - off {
             v.push(img[off..].to_vec());
             break;
@@ -103,9 +107,42 @@ pub fn seal(chunks: &[Vec<u8>]) -> Vec<u8> {
 
 /// Boundary values for 32-bit fields.
 const B32: &[u32] = &[
-    0, 1, 2, 3, 7, 8, 9, 15, 16, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 999, 1000, 1023, 1024, 4095, 4096,
-    4104, 0x7fff_fff8, 0x7fff_ffff, 0x8000_0000, 0xffff_fff8, 0xffff_ffff, 301, 302, 303, 304, 305, 349, 451,
-    9001, 9999,
+    0,
+    1,
+    2,
+    3,
+    7,
+    8,
+    9,
+    15,
+    16,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0xffff,
+    0x10000,
+    999,
+    1000,
+    1023,
+    1024,
+    4095,
+    4096,
+    4104,
+    0x7fff_fff8,
+    0x7fff_ffff,
+    0x8000_0000,
+    0xffff_fff8,
+    0xffff_ffff,
+    301,
+    302,
+    303,
+    304,
+    305,
+    349,
+    451,
+    9001,
+    9999,
 ];
 /// Boundary values for 64-bit fields.
 const B64: &[u64] = &[
@@ -123,9 +160,31 @@ const B64: &[u64] = &[
 ];
 /// Unknown or out-of-place record types.
 const TYPES: &[u32] = &[
-    0, 2, 5, 7, 300, 305, 320, 349, 350, 450, 452, 9000, 9002, 9998, 0x8000_0000, 0xffff_ffff,
-    CKPT_HDR_HEADER, CKPT_HDR_OBJREF, CKPT_HDR_FILE_TABLE, CKPT_HDR_FILE_DESC, CKPT_HDR_FILE_NAME,
-    CKPT_HDR_FILE, CKPT_HDR_FS, CKPT_HDR_TAIL, CKPT_HDR_ERROR,
+    0,
+    2,
+    5,
+    7,
+    300,
+    305,
+    320,
+    349,
+    350,
+    450,
+    452,
+    9000,
+    9002,
+    9998,
+    0x8000_0000,
+    0xffff_ffff,
+    CKPT_HDR_HEADER,
+    CKPT_HDR_OBJREF,
+    CKPT_HDR_FILE_TABLE,
+    CKPT_HDR_FILE_DESC,
+    CKPT_HDR_FILE_NAME,
+    CKPT_HDR_FILE,
+    CKPT_HDR_FS,
+    CKPT_HDR_TAIL,
+    CKPT_HDR_ERROR,
 ];
 
 /// Hostile names for FILE_NAME records (root, cwd or a file).
@@ -256,7 +315,14 @@ pub fn mutate(base: &[u8], donor: &[u8], mnt: &str, seed: u64) -> Mutant {
     Mutant { bytes, ops }
 }
 
-fn apply(img: &[u8], donor: &[u8], mnt: &str, strat: usize, rng: &mut Rng, ops: &mut Vec<String>) -> Vec<u8> {
+fn apply(
+    img: &[u8],
+    donor: &[u8],
+    mnt: &str,
+    strat: usize,
+    rng: &mut Rng,
+    ops: &mut Vec<String>,
+) -> Vec<u8> {
     let name = STRATEGIES[strat];
     let mut recs = body(img);
     if recs.is_empty() {
@@ -267,7 +333,11 @@ fn apply(img: &[u8], donor: &[u8], mnt: &str, strat: usize, rng: &mut Rng, ops: 
     let tn = ckpt_image::type_name(rt);
     match name {
         "bitflip" | "bitflip+seal" => {
-            let mut b = if name == "bitflip" { img.to_vec() } else { recs.concat() };
+            let mut b = if name == "bitflip" {
+                img.to_vec()
+            } else {
+                recs.concat()
+            };
             let n = 1 + rng.below(4);
             for _ in 0..n {
                 if b.is_empty() {
@@ -350,13 +420,21 @@ fn apply(img: &[u8], donor: &[u8], mnt: &str, strat: usize, rng: &mut Rng, ops: 
         }
         "duplicate+seal" => {
             let c = recs[ri].clone();
-            let at = if rng.chance(60) { ri + 1 } else { rng.below(recs.len() + 1) };
+            let at = if rng.chance(60) {
+                ri + 1
+            } else {
+                rng.below(recs.len() + 1)
+            };
             recs.insert(at, c);
             ops.push(format!("duplicate record {ri} ({tn}) at {at}"));
             seal(&recs)
         }
         "reorder+seal" => {
-            let j = if rng.chance(60) { (ri + 1).min(recs.len() - 1) } else { rng.below(recs.len()) };
+            let j = if rng.chance(60) {
+                (ri + 1).min(recs.len() - 1)
+            } else {
+                rng.below(recs.len())
+            };
             recs.swap(ri, j);
             ops.push(format!("swap records {ri} ({tn}) and {j}"));
             seal(&recs)
@@ -390,7 +468,11 @@ fn apply(img: &[u8], donor: &[u8], mnt: &str, strat: usize, rng: &mut Rng, ops: 
                 1 => ("arch", 18, rng.pick(&[0u64, 1, 3, 62, 0xffff])),
                 2 => ("uflags", 20, rng.pick(&[2u64, 0x8000_0000, 0xffff_ffff])),
                 3 => ("reserved", 44, rng.pick(&[1u64, 0xffff_ffff])),
-                4 => ("magic", 8, rng.pick(&[0u64, 0x002d_2a0c_c0de_ef00, u64::MAX])),
+                4 => (
+                    "magic",
+                    8,
+                    rng.pick(&[0u64, 0x002d_2a0c_c0de_ef00, u64::MAX]),
+                ),
                 5 => ("release", 48, 0x4141_4141_4141_4141),
                 6 => ("pid", 40, rng.pick(&[0u64, 0xffff_ffff, 1])),
                 _ => ("crid/time", 24 + 8 * rng.below(2), rng.pick(B64)),
@@ -479,7 +561,9 @@ fn apply(img: &[u8], donor: &[u8], mnt: &str, strat: usize, rng: &mut Rng, ops: 
             } else {
                 recs.truncate(at.max(1));
                 recs.push(c);
-                ops.push(format!("ERROR record (len {len}) instead of record {at} and the tail"));
+                ops.push(format!(
+                    "ERROR record (len {len}) instead of record {at} and the tail"
+                ));
                 recs.concat()
             }
         }
@@ -531,7 +615,11 @@ fn structured(
     // indices of the records by kind in the re-encoded stream
     let mut r: Vec<Record> = im.records();
     let idx = |r: &Vec<Record>, t: u32| -> Vec<usize> {
-        r.iter().enumerate().filter(|(_, x)| x.rtype() == t).map(|(i, _)| i).collect()
+        r.iter()
+            .enumerate()
+            .filter(|(_, x)| x.rtype() == t)
+            .map(|(i, _)| i)
+            .collect()
     };
     match name {
         "fd+seal" => {
@@ -633,8 +721,8 @@ fn structured(
                         }
                         2 => {
                             let m = rng.pick(&[
-                                0o100644, 0o40755, 0o120777, 0o20666, 0o60660, 0o10644, 0o140755, 0, 0o177777,
-                                0o104755,
+                                0o100644, 0o40755, 0o120777, 0o20666, 0o60660, 0o10644, 0o140755,
+                                0, 0o177777, 0o104755,
                             ]);
                             ops.push(format!("i_mode {:#o} -> {m:#o}", f.i_mode));
                             f.i_mode = m;
@@ -661,7 +749,8 @@ fn structured(
                         o.objtype = rng.pick(&[0u32, 2, 0xffff_ffff]);
                         ops.push(format!("objref {} objtype {}", o.objref, o.objtype));
                     } else {
-                        let v = rng.pick(&[0, -1, i32::MIN, i32::MAX, o.objref + 1, o.objref - 1, 1]);
+                        let v =
+                            rng.pick(&[0, -1, i32::MIN, i32::MAX, o.objref + 1, o.objref - 1, 1]);
                         ops.push(format!("objref {} -> {v}", o.objref));
                         o.objref = v;
                     }
@@ -676,7 +765,16 @@ fn structured(
                     ops.push("FILE_TABLE reserved = 1".into());
                 } else {
                     let n = ft.nr_fds;
-                    let v = rng.pick(&[0u32, 1, n.wrapping_sub(1), n + 1, n * 2, 0x7fff_ffff, u32::MAX, 1 << 20]);
+                    let v = rng.pick(&[
+                        0u32,
+                        1,
+                        n.wrapping_sub(1),
+                        n + 1,
+                        n * 2,
+                        0x7fff_ffff,
+                        u32::MAX,
+                        1 << 20,
+                    ]);
                     ops.push(format!("nr_fds {n} -> {v}"));
                     ft.nr_fds = v;
                 }
@@ -696,7 +794,12 @@ fn structured(
                     }
                     2 => {
                         // root: somewhere else (needs CAP_SYS_CHROOT), or gone
-                        let n = rng.pick(&[mnt.to_string(), format!("{mnt}/d0"), "/nonexistent".into(), "/tmp".into()]);
+                        let n = rng.pick(&[
+                            mnt.to_string(),
+                            format!("{mnt}/d0"),
+                            "/nonexistent".into(),
+                            "/tmp".into(),
+                        ]);
                         ops.push(format!("root = {n}"));
                         r[t + 1] = Record::FileName(n.into_bytes());
                     }
@@ -715,11 +818,14 @@ fn structured(
         }
         _ => {}
     }
-    *recs = r.iter().map(|x| {
-        let mut o = Vec::new();
-        x.encode(&mut o);
-        o
-    }).collect();
+    *recs = r
+        .iter()
+        .map(|x| {
+            let mut o = Vec::new();
+            x.encode(&mut o);
+            o
+        })
+        .collect();
     let _ = name_rec;
     seal(recs)
 }
@@ -737,14 +843,34 @@ mod tests {
     fn sample() -> Vec<u8> {
         let recs = vec![
             Record::Header(Header::new(1, 1, "6.12")),
-            Record::Fs(Fs { umask: 0o22, reserved: 0 }),
+            Record::Fs(Fs {
+                umask: 0o22,
+                reserved: 0,
+            }),
             Record::FileName(b"/".to_vec()),
             Record::FileName(b"/mnt/fuzz".to_vec()),
-            Record::FileTable(FileTable { nr_fds: 1, reserved: 0 }),
-            Record::Objref(Objref { objtype: 1, objref: 1 }),
-            Record::File(File { f_type: 1, f_mode: 3, f_flags: 0o100002, i_mode: 0o100644, f_pos: 5 }),
+            Record::FileTable(FileTable {
+                nr_fds: 1,
+                reserved: 0,
+            }),
+            Record::Objref(Objref {
+                objtype: 1,
+                objref: 1,
+            }),
+            Record::File(File {
+                f_type: 1,
+                f_mode: 3,
+                f_flags: 0o100002,
+                i_mode: 0o100644,
+                f_pos: 5,
+            }),
             Record::FileName(b"/mnt/fuzz/f0".to_vec()),
-            Record::FileDesc(FileDesc { fd_objref: 1, fd: 3, close_on_exec: 0, reserved: 0 }),
+            Record::FileDesc(FileDesc {
+                fd_objref: 1,
+                fd: 3,
+                close_on_exec: 0,
+                reserved: 0,
+            }),
         ];
         encode_with_tail(&recs)
     }
@@ -770,7 +896,9 @@ mod tests {
     #[test]
     fn most_mutants_are_invalid() {
         let img = sample();
-        let bad = (0..2000).filter(|&s| decode(&mutate(&img, &img, "/mnt/fuzz", s).bytes).is_err()).count();
+        let bad = (0..2000)
+            .filter(|&s| decode(&mutate(&img, &img, "/mnt/fuzz", s).bytes).is_err())
+            .count();
         assert!(bad > 1500, "only {bad} of 2000 mutants invalid");
     }
 }

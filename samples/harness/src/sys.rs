@@ -25,7 +25,10 @@ pub fn cstr(s: &str) -> CString {
 /// Load ramfs_cr unless /proc/filesystems already lists it.
 pub fn ensure_module() -> R {
     let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if fss.lines().any(|l| l.split_whitespace().last() == Some("ramfs_cr")) {
+    if fss
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("ramfs_cr"))
+    {
         return Ok(());
     }
     let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
