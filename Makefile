@@ -78,6 +78,7 @@ samples: deps
 host-test: deps | build
 	@scripts/check-docs
 	@scripts/check-patches
+	@scripts/check-fmt
 	@echo "host tests: cargo test --release (samples/)"
 	@cd samples && if ! $(CARGO) test --release >$(CURDIR)/build/host-tests.log 2>&1; then \
 		tail -60 $(CURDIR)/build/host-tests.log; \
