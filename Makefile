@@ -171,8 +171,11 @@ shell: initramfs
 rust-analyzer: kernel
 	@scripts/rust-analyzer "$$(cat build/kdir-base)"
 
+# Every module build already lints (scripts/build-module: CLIPPY=1, warnings
+# are errors); this forces a rebuild of the base module to see the output.
 clippy: module
-	@scripts/kmake "$$(cat build/kdir-base)" M=$(CURDIR)/build/module/$$(basename "$$(cat build/kdir-base)") CLIPPY=1 modules
+	@m=$(CURDIR)/build/module/$$(basename "$$(cat build/kdir-base)"); touch $$m/rust/ramfs_cr.rs; \
+	scripts/kmake "$$(cat build/kdir-base)" M=$$m CLIPPY=1 KRUSTFLAGS=-Dwarnings modules
 
 clean:
 	rm -rf build
