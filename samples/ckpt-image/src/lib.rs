@@ -397,7 +397,7 @@ impl Record {
                 len,
             });
         }
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             return Err(ImageError::BadAlign { offset: off, len });
         }
         let fixed = match rtype {
@@ -904,7 +904,7 @@ fn find_error_record(buf: &[u8]) -> Option<ImageError> {
     let mut off = 0;
     while buf.len() - off >= SIZE_HDR {
         let len = get_u32(buf, off + 4) as usize;
-        if len < SIZE_HDR || len % 8 != 0 || len > buf.len() - off {
+        if len < SIZE_HDR || !len.is_multiple_of(8) || len > buf.len() - off {
             return None;
         }
         if get_u32(buf, off) == CKPT_HDR_ERROR {
@@ -1213,7 +1213,7 @@ impl Walker<'_> {
                     value: d.fd_objref as i64,
                 });
             }
-            if d.fd < 0 || fds.last().map_or(false, |p| d.fd <= p.fd) {
+            if d.fd < 0 || fds.last().is_some_and(|p| d.fd <= p.fd) {
                 return Err(ImageError::BadField {
                     offset: doff,
                     field: "file_desc.fd (not ascending)",

@@ -12,7 +12,7 @@ fn ret(r: libc::c_long) -> io::Result<i64> {
     if r < 0 {
         Err(io::Error::last_os_error())
     } else {
-        Ok(r as i64)
+        Ok(r)
     }
 }
 

@@ -55,7 +55,7 @@ fn find_header() -> Option<(String, String)> {
         .unwrap_or_default();
     patches.sort();
     for p in patches {
-        if p.extension().map_or(true, |e| e != "patch") {
+        if p.extension().is_none_or(|e| e != "patch") {
             continue;
         }
         let Ok(t) = std::fs::read_to_string(&p) else {

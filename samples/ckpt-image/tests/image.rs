@@ -97,7 +97,7 @@ fn off_of(buf: &[u8], t: u32, nth: usize) -> usize {
 }
 
 /// Recompute the tail CRC after an edit, so only the intended error remains.
-fn refix(buf: &mut Vec<u8>) {
+fn refix(buf: &mut [u8]) {
     let t = buf.len() - SIZE_TAIL;
     let crc = crc32c(&buf[..t]);
     buf[t + 16..t + 20].copy_from_slice(&crc.to_le_bytes());
@@ -527,9 +527,12 @@ fn kernel_name_rules() {
     recs.clear();
 }
 
+/// A named edit of a FILE record.
+type FileEdit = (&'static str, Box<dyn Fn(&mut File)>);
+
 #[test]
 fn kernel_file_rules() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut File)>)> = vec![
+    let cases: Vec<FileEdit> = vec![
         ("O_CREAT", Box::new(|f| f.f_flags |= 0o100)),
         ("O_TRUNC", Box::new(|f| f.f_flags |= 0o1000)),
         ("O_PATH", Box::new(|f| f.f_flags |= 0o10000000)),

@@ -293,7 +293,7 @@ fn cmd_readdir(fd: RawFd, count: Option<usize>) -> ExitCode {
     let mut buf = [0u8; 512];
     let mut out = io::stdout().lock();
     let mut seen = 0;
-    while count.map_or(true, |c| seen < c) {
+    while count.is_none_or(|c| seen < c) {
         let mut size = 24;
         let n = loop {
             // SAFETY: buf is valid for `size` <= 512 bytes of writes.

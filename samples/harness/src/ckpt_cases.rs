@@ -1464,7 +1464,7 @@ fn concurrent_writer() -> R {
                 unsafe { libc::_exit(4) };
             }
             n += 1;
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 // keep the file bounded: 16 MiB then start over
                 if pos(3) > 16 << 20 {
                     // SAFETY: our fd.
@@ -2562,7 +2562,7 @@ fn pos_edges() -> R {
             open_at(&f, libc::O_RDWR, 3, false)?;
             seek(3, 1 << 40)?;
             open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
-            while !getdents(4, 4096).map_err(|e| ename(e))?.is_empty() {}
+            while !getdents(4, 4096).map_err(ename)?.is_empty() {}
             Ok(())
         })?;
     }

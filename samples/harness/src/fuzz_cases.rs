@@ -1225,7 +1225,7 @@ fn error_in_prefix(img: &[u8]) -> bool {
     while img.len() - off >= 8 {
         let t = mutate::u32le(img, off);
         let len = mutate::u32le(img, off + 4) as usize;
-        if len < 8 || len % 8 != 0 || len > img.len() - off {
+        if len < 8 || !len.is_multiple_of(8) || len > img.len() - off {
             return false;
         }
         if t == ckpt_image::CKPT_HDR_ERROR {
