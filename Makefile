@@ -79,6 +79,7 @@ host-test: deps | build
 	@scripts/check-docs
 	@scripts/check-patches
 	@scripts/check-fmt
+	@scripts/check-clippy
 	@echo "host tests: cargo test --release (samples/)"
 	@cd samples && if ! $(CARGO) test --release >$(CURDIR)/build/host-tests.log 2>&1; then \
 		tail -60 $(CURDIR)/build/host-tests.log; \
