@@ -1091,14 +1091,6 @@ pub struct Stats {
     pub dec_kinds: BTreeMap<&'static str, usize>,
     pub failures: Vec<String>,
     pub nfail: usize,
-    /// ERROR records the decoder finds malformed (EINVAL) and the kernel refuses with EIO
-    pub error_rec_stricter: usize,
-    /// kernel bug K1 hits (see Documentation/hardening.rst)
-    pub k1: usize,
-    /// images with an ERROR record after another problem: kernel EIO, decoder EINVAL
-    pub error_first: usize,
-    /// accepted images the decoder refuses only for an O_ACCMODE open (K2)
-    pub decoder_accmode: usize,
 }
 
 impl Stats {
@@ -1148,14 +1140,10 @@ fn judge_v(
             }
             *st.errnos.entry("success".into()).or_default() += 1;
             if let Err(e) = &dec {
-                if matches!(e, ckpt_image::ImageError::BadField { field, value, .. } if field.contains("f_flags") && value & 3 == 3)
-                {
-                    // restart(2) restores O_ACCMODE (3) opens since patch v3
-                    // (K2); the decoder does not yet: tracked by the symmetry case
-                    st.decoder_accmode += 1;
-                } else {
-                    st.fail(format!("{what}: restart returned {n} for an image the decoder rejects ({e})\n  image {}", hex()));
-                }
+                st.fail(format!(
+                    "{what}: restart returned {n} for an image the decoder rejects ({e})\n  image {}",
+                    hex()
+                ));
             }
         }
         Verdict::Err(e, log) => {
@@ -1164,41 +1152,14 @@ fn judge_v(
             match &dec {
                 Err(de) => {
                     let want = de.errno();
-                    let at = de.offset();
-                    let rec_is_error =
-                        img.len() >= at + 4 && mutate::u32le(img, at) == ckpt_image::CKPT_HDR_ERROR;
-                    let error_first = error_in_prefix(img);
-                    let accmode = matches!(de, ckpt_image::ImageError::BadField { field, value, .. } if field.contains("f_flags") && value & 3 == 3);
-                    if accmode
-                        && !error_first
-                        && OPEN_ERRNOS.contains(&e)
-                        && !(e == libc::EINVAL && parse_err)
-                    {
-                        // an O_ACCMODE open the decoder refuses and the kernel
-                        // (patch v3, K2) takes: judged like a valid image
-                        st.decoder_accmode += 1;
-                    } else if error_first && e != libc::EIO {
+                    if error_in_prefix(img) && e != libc::EIO {
+                        // the kernel looks for an ERROR record in the
+                        // well-formed prefix before anything else (K1)
                         st.fail(format!("{what}: the image holds an ERROR record, restart gave {} not EIO; kernel log: {}\n  image {}", ename(e), log.trim(), hex()));
-                    } else if error_first {
-                        // the kernel looks for an ERROR record in the well-formed
-                        // prefix before anything else (patch v3, K1)
-                        if want != libc::EIO {
-                            st.error_first += 1;
-                        }
-                    } else if e == libc::EIO && want == libc::EINVAL && rec_is_error {
-                        // the decoder also checks the ERROR record's fields; the
-                        // kernel refuses any ERROR record with EIO: both refuse
-                        st.error_rec_stricter += 1;
-                    } else if e == libc::EINVAL && want == libc::EIO && log.contains("cannot fit") {
-                        // kernel bug K1: nr_fds checked against the bytes left
-                        // before the ERROR record is reached
-                        st.k1 += 1;
-                        if st.k1 <= 2 {
-                            st.fail(format!("{what}: [K1] image of a failed checkpoint refused with EINVAL (\"descriptors cannot fit\") instead of EIO; kernel log: {}", log.trim()));
-                        } else {
-                            st.nfail += 1;
-                        }
                     } else if e != want && e != libc::EMFILE {
+                        // EMFILE: the kernel checks fd numbers against
+                        // RLIMIT_NOFILE during the parse, which the decoder
+                        // cannot know
                         st.fail(format!("{what}: restart gave {}, decoder predicts {} ({de}); kernel log: {}\n  image {}", ename(e), ename(want), log.trim(), hex()));
                     }
                 }
@@ -1352,10 +1313,6 @@ pub fn report(st: &Stats, secs: f64) {
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("# fuzz: decoder verdicts: {}", k.join(", "));
-    println!(
-        "# fuzz: decoder EINVAL, kernel EIO: malformed ERROR record {}, ERROR record after another problem {}; decoder refuses an accepted O_ACCMODE open: {}; K1 hits: {}",
-        st.error_rec_stricter, st.error_first, st.decoder_accmode, st.k1
-    );
 }
 
 fn fuzz() -> R {
