@@ -57,7 +57,7 @@ echo "worker $pid is gone"
 step "ckpt restart --in /tmp/demo.ckpt -- sh -c '...': a new process gets the worker's fds back"
 ckpt restart --in /tmp/demo.ckpt -- sh -c '
 	echo "restarted as pid $$, cwd $(readlink /proc/$$/cwd)"
-	ls -l /proc/$$/fd 2>/dev/null | sed -n "s/.*[0-9] \([0-9]* -> .*\)/  fd \1/p"
+	for fd in 0 1 2 3 4 5; do echo "  fd $fd -> $(readlink /proc/$$/fd/$fd)"; done
 	read next <&3
 	echo "read \"$next\" from fd 3: the offset survived"
 	echo "rest of the open directory (fd 4): $(ckpt readdir 4 | tr "\n" " ")"
