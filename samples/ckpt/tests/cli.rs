@@ -223,3 +223,89 @@ fn error_format_without_kernel_support() {
         format!("ckpt: restart from {}: ENOSYS", q.display())
     );
 }
+
+/// `ckpt inspect --json FILE` parsed by a real JSON parser.
+fn inspect_json(p: &std::path::Path) -> (Option<i32>, serde_json::Value) {
+    let o = ckpt(&["inspect", "--json", p.to_str().unwrap()]);
+    let out = s(&o.stdout);
+    let v = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("inspect --json printed invalid JSON ({e}):\n{out}"));
+    (o.status.code(), v)
+}
+
+#[test]
+fn inspect_json_parses() {
+    // A valid image, its record list and values.
+    let p = tmp("json-good.ckpt");
+    let img = image();
+    std::fs::write(&p, &img).unwrap();
+    let (rc, v) = inspect_json(&p);
+    assert_eq!(rc, Some(0), "{v}");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["crc_ok"], true);
+    assert_eq!(v["error"], serde_json::Value::Null);
+    assert_eq!(v["size"], img.len());
+    let recs = v["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 11, "{v}");
+    assert_eq!(recs[0]["type"], "HEADER");
+    assert_eq!(recs[0]["pid"], 321);
+    assert_eq!(recs[0]["magic"], CKPT_MAGIC_HEAD);
+    assert_eq!(recs[10]["type"], "TAIL");
+    let names: Vec<&str> = recs
+        .iter()
+        .filter(|r| r["type"] == "FILE_NAME")
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["/", "/mnt/cr", "/mnt/cr/file \"q\""]);
+    let mut off = 0;
+    for r in recs {
+        assert_eq!(r["offset"], off, "{r}");
+        off += r["len"].as_u64().unwrap();
+    }
+    assert_eq!(off, img.len() as u64);
+
+    // A name with every kind of byte JSON must escape, and invalid UTF-8.
+    let hostile = b"/mnt/cr/\x01\x1f\t\n\"\\\x7f\xff\xfe end".to_vec();
+    let mut recs = vec![
+        Record::Header(Header::new(7, 321, "6.12.0")),
+        Record::Fs(Fs {
+            umask: 0o22,
+            reserved: 0,
+        }),
+        Record::FileName(b"/".to_vec()),
+        Record::FileName(hostile),
+    ];
+    recs.push(Record::FileTable(FileTable {
+        nr_fds: 0,
+        reserved: 0,
+    }));
+    let p = tmp("json-names.ckpt");
+    std::fs::write(&p, encode_with_tail(&recs)).unwrap();
+    let (_, v) = inspect_json(&p);
+    let name = v["records"][3]["name"].as_str().unwrap();
+    assert_eq!(
+        name,
+        "/mnt/cr/\u{1}\u{1f}\t\n\"\\\u{7f}\u{fffd}\u{fffd} end"
+    );
+
+    // Bad images: still one JSON document, with the first problem.
+    let mut bad = image();
+    let pos = bad.windows(7).position(|w| w == b"/mnt/cr").unwrap();
+    bad[pos + 1] = b'x';
+    let p = tmp("json-badcrc.ckpt");
+    std::fs::write(&p, &bad).unwrap();
+    let (rc, v) = inspect_json(&p);
+    assert_eq!(rc, Some(1));
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["crc_ok"], false);
+    assert_eq!(v["error"]["kind"], "BadCrc", "{v}");
+    assert_eq!(v["error"]["record"], "TAIL", "{v}");
+    assert_eq!(v["error"]["offset"], bad.len() - SIZE_TAIL);
+
+    let p = tmp("json-trunc.ckpt");
+    std::fs::write(&p, &img[..img.len() - 12]).unwrap();
+    let (rc, v) = inspect_json(&p);
+    assert_eq!(rc, Some(1));
+    assert_eq!(v["crc_ok"], serde_json::Value::Null, "{v}");
+    assert_eq!(v["error"]["kind"], "LenPastEnd", "{v}");
+}
