@@ -18,19 +18,27 @@ fn tmp(name: &str) -> PathBuf {
     d.join(name)
 }
 
-fn image() -> Vec<u8> {
-    encode_with_tail(&[
+/// The records every image starts with: HEADER, FS, the root "/", the
+/// working directory `cwd` and a FILE_TABLE of `nr_fds` descriptors.
+fn head(cwd: &[u8], nr_fds: u32) -> Vec<Record> {
+    vec![
         Record::Header(Header::new(7, 321, "6.12.0")),
         Record::Fs(Fs {
             umask: 0o22,
             reserved: 0,
         }),
         Record::FileName(b"/".to_vec()),
-        Record::FileName(b"/mnt/cr".to_vec()),
+        Record::FileName(cwd.to_vec()),
         Record::FileTable(FileTable {
-            nr_fds: 2,
+            nr_fds,
             reserved: 0,
         }),
+    ]
+}
+
+fn image() -> Vec<u8> {
+    let mut recs = head(b"/mnt/cr", 2);
+    recs.extend([
         Record::Objref(Objref {
             objtype: 1,
             objref: 1,
@@ -55,7 +63,8 @@ fn image() -> Vec<u8> {
             close_on_exec: 1,
             reserved: 0,
         }),
-    ])
+    ]);
+    encode_with_tail(&recs)
 }
 
 fn s(b: &[u8]) -> String {
@@ -150,19 +159,7 @@ fn inspect_truncated_and_error_record() {
     );
     assert!(err.contains("runs past the end"), "{err}");
 
-    let mut recs = vec![
-        Record::Header(Header::new(7, 321, "6.12.0")),
-        Record::Fs(Fs {
-            umask: 0o22,
-            reserved: 0,
-        }),
-        Record::FileName(b"/".to_vec()),
-        Record::FileName(b"/".to_vec()),
-        Record::FileTable(FileTable {
-            nr_fds: 1,
-            reserved: 0,
-        }),
-    ];
+    let mut recs = head(b"/", 1);
     recs.push(Record::Error(ErrorRec {
         err: -9,
         fd: 5,
@@ -266,19 +263,7 @@ fn inspect_json_parses() {
 
     // A name with every kind of byte JSON must escape, and invalid UTF-8.
     let hostile = b"/mnt/cr/\x01\x1f\t\n\"\\\x7f\xff\xfe end".to_vec();
-    let mut recs = vec![
-        Record::Header(Header::new(7, 321, "6.12.0")),
-        Record::Fs(Fs {
-            umask: 0o22,
-            reserved: 0,
-        }),
-        Record::FileName(b"/".to_vec()),
-        Record::FileName(hostile),
-    ];
-    recs.push(Record::FileTable(FileTable {
-        nr_fds: 0,
-        reserved: 0,
-    }));
+    let recs = head(&hostile, 0);
     let p = tmp("json-names.ckpt");
     std::fs::write(&p, encode_with_tail(&recs)).unwrap();
     let (_, v) = inspect_json(&p);
