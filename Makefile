@@ -23,7 +23,7 @@ VM_TIMEOUT ?= 1800
 BENCH_CLOCK ?= icount
 
 .PHONY: help deps kernel kernel-debug kernel-nockpt module module-debug module-nockpt initramfs-nockpt \
-	samples host-test initramfs initramfs-debug check vm-check fuzz demo bench \
+	samples host-test initramfs initramfs-debug check vm-check fuzz bisect-check demo bench \
 	vm shell rust-analyzer clippy clean clean-cache
 
 help:
@@ -32,6 +32,7 @@ help:
 	@echo "                   FILTER=substr runs only the matching VM cases"
 	@echo "make bench         benchmarks on the non-debug kernel (BENCH_CLOCK=icount|wall)"
 	@echo "make fuzz          restart(2) fuzz on the debug kernel: FUZZ_N=10000 images, FUZZ_SEED=S replays"
+	@echo "make bisect-check  build the kernel after each patch of the series (~15 min)"
 	@echo "make deps | kernel | kernel-debug | kernel-nockpt | module | module-debug"
 	@echo "make samples | initramfs | initramfs-debug | host-test"
 	@echo "make vm CMD='...'  run a shell command in the VM (base kernel); make shell"
@@ -121,6 +122,10 @@ vm-check:
 	fi; \
 	echo "==== results ($$logs) ===="; \
 	$(BIN)/ktap-runner --cargo-log build/host-tests.log $$logs
+
+# Every prefix of patches/series builds (about 15 minutes; not in make check).
+bisect-check: deps
+	@scripts/check-bisect
 
 # The restart(2) fuzz pass alone, longer (Documentation/hardening.rst).
 FUZZ_N ?= 10000
