@@ -30,10 +30,100 @@ use kernel::types::Opaque;
 #[repr(transparent)]
 pub(crate) struct Table<T>(pub(crate) T);
 
-// SAFETY: a `Table` is never written after its constant initialiser; it holds
-// only function pointers and pointers to other immutable statics, so sharing
-// it between threads is sharing read-only data.
-unsafe impl<T> Sync for Table<T> {}
+/// C tables a `Table` may hold: structs of function pointers, integers and
+/// pointers to immutable statics (names, other tables).
+///
+/// # Safety
+///
+/// Only implement for such `bindgen` structs: sharing one that is never
+/// written must be sharing read-only data.
+pub(crate) unsafe trait CTable {}
+
+// SAFETY: optional function pointers and an owner pointer, never written.
+unsafe impl CTable for bindings::file_operations {}
+// SAFETY: optional function pointers only.
+unsafe impl CTable for bindings::inode_operations {}
+// SAFETY: optional function pointers only.
+unsafe impl CTable for bindings::super_operations {}
+// SAFETY: optional function pointers only.
+unsafe impl CTable for bindings::fs_context_operations {}
+// SAFETY: a static name, a type function pointer, integers and a pointer
+// to static data.
+unsafe impl CTable for bindings::fs_parameter_spec {}
+// SAFETY: an array of such tables is such a table.
+unsafe impl<T: CTable, const N: usize> CTable for [T; N] {}
+
+// SAFETY: a `Table` is never written after its constant initialiser, and
+// `T: CTable` holds only function pointers, integers and pointers to other
+// immutable statics, so sharing it between threads is sharing read-only data.
+unsafe impl<T: CTable> Sync for Table<T> {}
+
+/// `offset_of!(bindings::$s, $rust) == LAYOUT_OFFSETOF_$s__$c` at compile
+/// time: C's offsetof, emitted by rust/bindings/bindings_helper.h, against
+/// bindgen's layout.
+macro_rules! assert_offset {
+    ($s:ident, $rust:ident, $c:ident) => {
+        const _: () = assert!(
+            core::mem::offset_of!(bindings::$s, $rust)
+        == ::kernel::macros::paste!(bindings::[<LAYOUT_OFFSETOF_ $s __ $c>]) as usize,
+            concat!(
+                "bindgen's ",
+                stringify!($s),
+                ".",
+                stringify!($c),
+                " is not where C has it"
+            )
+        );
+    };
+    ($s:ident, $m:ident) => {
+        assert_offset!($s, $m, $m);
+    };
+}
+
+/// `size_of::<bindings::$s>() == LAYOUT_SIZEOF_$s` at compile time.
+macro_rules! assert_size {
+    ($($s:ident),*) => {$(
+        const _: () = assert!(
+            core::mem::size_of::<bindings::$s>()
+                == ::kernel::macros::paste!(bindings::[<LAYOUT_SIZEOF_ $s>]) as usize,
+            concat!("bindgen's struct ", stringify!($s), " is not C's size")
+        );
+    )*};
+}
+
+// Every member this module reads or writes through a raw pointer, and every
+// C struct it builds as a value.
+assert_offset!(inode, i_mode);
+assert_offset!(inode, i_op);
+assert_offset!(inode, i_sb);
+assert_offset!(inode, i_mapping);
+assert_offset!(inode, i_ino);
+// `i_fop` is the first member of an anonymous union.
+assert_offset!(inode, __bindgen_anon_3, i_fop);
+assert_offset!(address_space, a_ops);
+assert_offset!(dentry, d_name);
+assert_offset!(dentry, d_sb);
+assert_offset!(super_block, s_blocksize_bits);
+assert_offset!(super_block, s_blocksize);
+assert_offset!(super_block, s_maxbytes);
+assert_offset!(super_block, s_op);
+assert_offset!(super_block, s_magic);
+assert_offset!(super_block, s_root);
+assert_offset!(super_block, s_fs_info);
+assert_offset!(super_block, s_time_gran);
+assert_offset!(fs_context, ops);
+assert_offset!(fs_context, s_fs_info);
+assert_offset!(fs_context, log);
+assert_offset!(fs_parameter, key);
+assert_offset!(file_system_type, owner);
+assert_size!(
+    file_operations,
+    inode_operations,
+    super_operations,
+    fs_context_operations,
+    fs_parameter_spec,
+    file_system_type
+);
 
 impl<T> core::ops::Deref for Table<T> {
     type Target = T;
