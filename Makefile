@@ -136,7 +136,7 @@ fuzz: deps kernel-debug module-debug samples initramfs-debug
 	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
 		-l $$log -t $(VM_TIMEOUT) -- \
 		'CR_FUZZ_N=$(FUZZ_N) $(if $(FUZZ_SEED),CR_FUZZ_SEED=$(FUZZ_SEED)) cr-harness ckpt-fuzz:; rc=$$?; \
-		if [ -w /sys/kernel/debug/kmemleak ]; then echo scan >/sys/kernel/debug/kmemleak; sleep 1; \
+		if [ -w /sys/kernel/debug/kmemleak ]; then sleep 6; echo scan >/sys/kernel/debug/kmemleak; sleep 1; \
 		echo scan >/sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report begin"; \
 		cat /sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report end"; fi; exit $$rc' || true; \
 	ln -sfn $$(basename $$log) $(VMLOG)/console-fuzz.log; \

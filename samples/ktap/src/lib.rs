@@ -36,7 +36,19 @@ pub const SPLAT_MARKERS: &[&str] = &[
     "Kernel panic",
     "general protection fault",
     "------------[ cut here ]------------",
+    // hung-task, lockup and RCU stall detectors (debug kernel)
+    "blocked for more than",
+    "soft lockup",
+    "hard LOCKUP",
+    "self-detected stall",
+    "detected stalls on CPUs",
 ];
+
+/// Printed at boot by a kernel with kmemleak; such a run must end with a
+/// kmemleak report between these two markers (`qemu/init`).
+pub const KMEMLEAK_BOOT: &str = "kmemleak: Kernel memory leak detector initialized";
+pub const KMEMLEAK_BEGIN: &str = "ramfs_cr-init: kmemleak report begin";
+pub const KMEMLEAK_END: &str = "ramfs_cr-init: kmemleak report end";
 
 /// The most lines shown for one splat.
 const SPLAT_MAX_LINES: usize = 40;
@@ -72,6 +84,10 @@ pub struct Report {
     pub init_rc: Option<i32>,
     /// Malformed or unexpected KTAP lines.
     pub ktap_errors: Vec<String>,
+    /// The kernel has kmemleak (its boot line was seen).
+    pub kmemleak_on: bool,
+    /// The kmemleak report markers were both seen, in order.
+    pub kmemleak_report: bool,
 }
 
 fn is_ktap_line(trimmed: &str) -> bool {
@@ -141,6 +157,7 @@ impl Report {
         let mut pending_diag: Vec<String> = Vec::new();
         let mut in_splat: Option<usize> = None;
         let mut docs = 0;
+        let mut kmemleak_begun = false;
         for raw in log.lines() {
             let line = raw.trim_end_matches(['\r', '\n']);
             // Splats: a block from a marker line to "end trace" (bounded).
@@ -163,6 +180,18 @@ impl Report {
             }
             if line.contains(VM_TIMEOUT) {
                 r.timed_out = true;
+                continue;
+            }
+            if line.contains(KMEMLEAK_BOOT) {
+                r.kmemleak_on = true;
+                continue;
+            }
+            if line.contains(KMEMLEAK_BEGIN) {
+                kmemleak_begun = true;
+                continue;
+            }
+            if line.contains(KMEMLEAK_END) {
+                r.kmemleak_report |= kmemleak_begun;
                 continue;
             }
             if let Some(i) = line.find(INIT_DONE) {
@@ -248,7 +277,11 @@ impl Report {
             Some(n) if (self.results.len() as u32) > n => {
                 p.push(format!("plan 1..{n} but {} results", self.results.len()))
             }
+            Some(0) => p.push("0 cases: the filter matched no case".to_string()),
             _ => {}
+        }
+        if self.kmemleak_on && !self.kmemleak_report && !self.timed_out {
+            p.push("kmemleak is on but the console has no kmemleak report".to_string());
         }
         if !self.splats.is_empty() {
             p.push(format!(
@@ -435,6 +468,41 @@ mod tests {
     fn misnumbered_results_fail() {
         let k = "KTAP version 1\n1..2\nok 1 a\nok 1 b\n";
         assert!(!Report::parse(&log(k, "")).ok());
+    }
+
+    #[test]
+    fn zero_cases_fail() {
+        let r = Report::parse(&log("KTAP version 1\n1..0\n# 0 passed, 0 failed\n", ""));
+        assert!(!r.ok(), "{:?}", r.problems());
+        assert!(r.problems().iter().any(|p| p.contains("0 cases")));
+    }
+
+    #[test]
+    fn missing_kmemleak_report_fails() {
+        let l = log(CLEAN, "").replace(
+            "ramfs_cr-init: kmemleak report begin\nramfs_cr-init: kmemleak report end\n",
+            "",
+        );
+        let r = Report::parse(&l);
+        assert!(!r.ok());
+        assert!(r.problems().iter().any(|p| p.contains("kmemleak")));
+        // a kernel without kmemleak needs no report
+        let r = Report::parse(&l.replace(KMEMLEAK_BOOT, "kmemleak: disabled"));
+        assert!(r.ok(), "{:?}", r.problems());
+    }
+
+    #[test]
+    fn hung_task_and_lockups_fail() {
+        for line in [
+            "[  120.1] INFO: task cr-harness:77 blocked for more than 30 seconds.",
+            "[  120.1] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [cr-harness:77]",
+            "[  120.1] Watchdog detected hard LOCKUP on cpu 1",
+            "[  120.1] rcu: INFO: rcu_sched self-detected stall on CPU",
+        ] {
+            let r = Report::parse(&log(CLEAN, &format!("{line}\n")));
+            assert!(!r.ok(), "{line}");
+            assert_eq!(r.splats.len(), 1, "{line}");
+        }
     }
 
     #[test]
