@@ -811,7 +811,8 @@ fn child_restart_v(
     }
 }
 
-/// The name with symlinks resolved (restart(2) follows them, as open(2) does).
+/// The name with symlinks resolved.  restart(2) refuses a name that goes
+/// through a symlink (ELOOP), so for a name it accepted this is the name.
 fn canon(name: &[u8]) -> String {
     use std::os::unix::ffi::OsStrExt;
     std::fs::canonicalize(std::ffi::OsStr::from_bytes(name))

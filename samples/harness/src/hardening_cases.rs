@@ -21,22 +21,22 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt-perm: unprivileged checkpoint of a root process is EPERM, of its own processes works", run: perm_checkpoint },
         Case { name: "ckpt-perm: unprivileged restart never gets more access than open(2) (EACCES, EPERM, nothing changes)", run: perm_restart },
         Case { name: "ckpt-race: checkpoint loop while others create, unlink, rename and readdir in the same directory", run: race_churn },
-        Case { name: "ckpt-race: checkpoint of a process that is restarting (EBUSY or a valid image)", run: race_ckpt_restart },
+        Case { name: "ckpt-race: checkpoint of a process that is restarting gives valid images, its restarts never EBUSY", run: race_ckpt_restart },
         Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: race_umount_rmmod },
-        Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: clean EMFILE or every fd installed, no WARN", run: race_prlimit },
+        Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: EMFILE with no fd installed, or every fd installed, no WARN", run: race_prlimit },
         Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: race_prlimit_lease },
         Case { name: "ckpt-race: a signal with SA_RESTART while restart blocks (lease break, pipe) does not break it (K4)", run: race_signal_restart },
         Case { name: "ckpt-race: a signal with SA_RESTART while checkpoint blocks on a full pipe leaves one valid image (K4)", run: race_signal_checkpoint },
         Case { name: "ckpt-race: restart with a file table shared with a thread is EBUSY and changes nothing", run: shared_table },
         Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: odd_sources },
-        Case { name: "ckpt-perm: checkpoint of kernel threads, init and a zombie gives an image or a clean error", run: odd_targets },
+        Case { name: "ckpt-perm: root's checkpoint of kernel threads and init gives an image, of a zombie ESRCH", run: odd_targets },
         Case { name: "ckpt-leak: 1000 checkpoint/restart cycles leave Slab, file count and fds bounded", run: leak_cycles },
     ]
 }
 
 // --------------------------------------------------------------- privileges
 
-fn drop_to_user() -> R {
+pub fn drop_to_user() -> R {
     // SAFETY: credential syscalls with integers.
     unsafe {
         let g = [UID];
@@ -259,7 +259,9 @@ fn perm_restart() -> R {
                 noatime,
                 Some(libc::EPERM),
             ),
-            ("path through /proc/1/root", proc1, Some(libc::EACCES)),
+            // a magic link: never followed (it used to be, up to the
+            // ptrace check of /proc/1/root: EACCES)
+            ("path through /proc/1/root", proc1, Some(libc::ELOOP)),
             ("0644 root file O_RDONLY", ro_rdonly, None),
         ];
         let img = memfd("img")?;
@@ -637,11 +639,17 @@ fn race_ckpt_restart() -> R {
             rd(1),
             rd(2)
         );
-        if rd(2) > 0 {
+        if rd(1) + rd(2) > 0 {
+            // checkpoint takes no reference on the target's file table
+            // (patches v4), so the target's own restart never sees it shared
             errs.push(format!(
-                "{} restarts of the target failed with something else than EBUSY",
+                "{} restarts of the target failed with EBUSY, {} otherwise",
+                rd(1),
                 rd(2)
             ));
+        }
+        if rd(0) == 0 || hist.get("ok").copied().unwrap_or(0) == 0 {
+            errs.push("no restart or no checkpoint succeeded: the race was not run".into());
         }
         if errs.is_empty() {
             Ok(())
@@ -1107,10 +1115,12 @@ fn odd_targets() -> R {
                 }
                 seen.push(format!("{pid}:ok"));
             }
-            Err(e) if [libc::ESRCH, libc::EPERM, libc::EBADF, libc::EINVAL].contains(&e) => {
-                seen.push(format!("{pid}:{}", ename(e)))
+            // root may ptrace-attach every task, and kernel threads share
+            // init's fs and file table: an image, unless the thread is gone
+            Err(libc::ESRCH) if !std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+                seen.push(format!("{pid}:gone"))
             }
-            Err(e) => errs.push(format!("pid {pid}: {}", ename(e))),
+            Err(e) => errs.push(format!("pid {pid}: expected an image, got {}", ename(e))),
         }
     }
     // a zombie
@@ -1198,7 +1208,25 @@ fn race_prlimit() -> R {
                             }
                         }
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::EMFILE) => emfile += 1,
+                    Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                        emfile += 1;
+                        // all or nothing: every fd was closed before the call
+                        // SAFETY: fcntl on integers.
+                        let left: Vec<i32> = fds
+                            .iter()
+                            .copied()
+                            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
+                            .collect();
+                        if !left.is_empty() {
+                            missing += 1;
+                            if first_bad.is_empty() {
+                                first_bad = format!(
+                                    "EMFILE, but fds {:?} were installed",
+                                    &left[..left.len().min(8)]
+                                );
+                            }
+                        }
+                    }
                     r => {
                         other += 1;
                         if first_bad.is_empty() {
@@ -1233,7 +1261,7 @@ fn race_prlimit() -> R {
         close(1001);
         close(1002);
         let v: Vec<&str> = msg.splitn(5, ' ').collect();
-        println!("# prlimit race: {flips} limit changes; restarts ok {}, EMFILE {}, other {}, ok-but-fds-missing {}", v.first().unwrap_or(&"?"), v.get(1).unwrap_or(&"?"), v.get(2).unwrap_or(&"?"), v.get(3).unwrap_or(&"?"));
+        println!("# prlimit race: {flips} limit changes; restarts ok {}, EMFILE {}, other {}, partial {}", v.first().unwrap_or(&"?"), v.get(1).unwrap_or(&"?"), v.get(2).unwrap_or(&"?"), v.get(3).unwrap_or(&"?"));
         if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
             return Err(format!("restarting child: status {st:#x}"));
         }

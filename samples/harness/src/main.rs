@@ -17,6 +17,7 @@ mod fs_cases;
 mod fuzz_cases;
 mod hardening_cases;
 mod mutate;
+mod security_cases;
 mod sys;
 
 use std::io::Write;
@@ -24,6 +25,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // The set-uid helper of a security case (see security_cases::exec_race).
+    if args.first().map(String::as_str) == Some("--suid-open") {
+        security_cases::suid_open(&args[1..]);
+    }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: cr-harness [--list] [SUBSTRING...]\nRuns the cases whose name contains any SUBSTRING (all without), prints KTAP.");
         return;
@@ -34,6 +39,7 @@ fn main() {
     all.extend(ckpt_cases::cases());
     all.extend(fuzz_cases::cases());
     all.extend(hardening_cases::cases());
+    all.extend(security_cases::cases());
     let sel: Vec<_> = all
         .into_iter()
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
