@@ -134,7 +134,7 @@ fuzz: deps kernel-debug module-debug samples initramfs-debug
 	@mkdir -p $(VMLOG)
 	@log=$(VMLOG)/console-fuzz.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
 	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
-		-l $$log -t $(VM_TIMEOUT) -- \
+		-l $$log -t $$(( $(VM_TIMEOUT) > 600 + $(FUZZ_N) / 20 ? $(VM_TIMEOUT) : 600 + $(FUZZ_N) / 20 )) -- \
 		'CR_FUZZ_N=$(FUZZ_N) $(if $(FUZZ_SEED),CR_FUZZ_SEED=$(FUZZ_SEED)) cr-harness ckpt-fuzz:; rc=$$?; \
 		if [ -w /sys/kernel/debug/kmemleak ]; then sleep 6; echo scan >/sys/kernel/debug/kmemleak; sleep 1; \
 		echo scan >/sys/kernel/debug/kmemleak; echo "ramfs_cr-init: kmemleak report begin"; \
