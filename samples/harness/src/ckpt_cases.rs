@@ -606,7 +606,7 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt: restart of an fd above RLIMIT_NOFILE gives EMFILE and changes nothing", run: rlimit_emfile },
         Case { name: "ckpt: high fd numbers are restored (the fd table grows)", run: high_fds },
         Case { name: "ckpt: recorded file replaced by a directory or a FIFO gives ESTALE", run: replaced_estale },
-        Case { name: "ckpt: zombie target gives ESRCH; a kernel thread target does not crash", run: zombie_kthread },
+        Case { name: "ckpt: zombie target gives ESRCH; root's checkpoint of kthreadd gives an image", run: zombie_kthread },
         Case { name: "ckpt: checkpoint writes at the image fd's position and into a pipe", run: image_position_pipe },
         Case { name: "ckpt: unprivileged restart that changes root gives EPERM", run: unpriv_root_eperm },
         Case { name: "ckpt: file outside a chrooted target's root gives EBADF", run: outside_root_ebadf },
