@@ -625,9 +625,11 @@ fn swap_race() -> R {
 
 /// restart(2) of a 64 MiB regular file (CKPT_IMAGE_MAX) that is a valid
 /// header followed by junk: EINVAL, and the free memory never drops by
-/// more than the image size (plus KASAN's shadow of it and 8 MiB of
-/// slack); of one 8 bytes larger: EFBIG with no allocation at all.  The
-/// buffer that used to double to CKPT_IMAGE_MAX + 1 held twice the image.
+/// more than the image size (plus KASAN's shadow of it and 16 MiB of
+/// slack for the rest of the system; measured: 65-71 MiB); of one 8 bytes
+/// larger: EFBIG with no allocation at all (measured: 0).  The buffer that
+/// used to double to CKPT_IMAGE_MAX + 1 held twice the image (measured on
+/// v3: 107 MiB).
 fn image_memory() -> R {
     let base = image_of(vec![])?;
     let mut errs = Vec::new();
@@ -660,7 +662,7 @@ fn image_memory() -> R {
             let bound_kb = if want == libc::EFBIG {
                 8 << 10
             } else {
-                (size / 1024 + size / 8192 + (8 << 10)) as u64
+                (size / 1024 + size / 8192 + (16 << 10)) as u64
             };
             println!(
                 "# {size}-byte image: {r:?}, MemFree dropped by {drop_kb} kB (bound {bound_kb} kB)"
