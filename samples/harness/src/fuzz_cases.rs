@@ -199,6 +199,10 @@ pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
     ))
 }
 pub fn read_all(fd: i32) -> String {
+    String::from_utf8_lossy(&read_all_bytes(fd)).into_owned()
+}
+/// Everything `fd` yields until EOF (reads interrupted by signals retried).
+pub fn read_all_bytes(fd: i32) -> Vec<u8> {
     let mut v = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -212,7 +216,7 @@ pub fn read_all(fd: i32) -> String {
         }
         v.extend_from_slice(&buf[..n as usize]);
     }
-    String::from_utf8_lossy(&v).into_owned()
+    v
 }
 
 pub fn mount_cr(dir: &str) -> R {

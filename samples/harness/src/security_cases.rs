@@ -6,10 +6,10 @@
 use crate::case::Case;
 use crate::fuzz_cases::{
     close, close_range, dup2, exit, fork, get_bytes, in_child, make_image, memfd, mount_cr,
-    open_at, read_all, seek, set_bytes, snap_diff, snap_nopos, umount, wait,
+    open_at, read_all, read_all_bytes, seek, set_bytes, snap_diff, snap_nopos, umount, wait,
 };
 use crate::hardening_cases::drop_to_user;
-use crate::sys::{cstr, ename, errno, R};
+use crate::sys::{all_ok, cstr, ename, errno, R};
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, FileDesc, CHECKPOINT_SKIP_UNSUPPORTED, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -51,22 +51,6 @@ fn mkdir(path: &str, mode: u32) -> R {
     std::fs::create_dir_all(path).map_err(|e| format!("mkdir {path}: {e}"))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("chmod {path}: {e}"))
-}
-
-fn read_bytes(fd: i32) -> Vec<u8> {
-    let mut v = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        // SAFETY: buffer valid.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && errno() == libc::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            return v;
-        }
-        v.extend_from_slice(&buf[..n as usize]);
-    }
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -274,7 +258,7 @@ fn exec_race_body() -> R {
                     "the set-uid program did not open the secret ({said:?})"
                 ));
             }
-            let data = read_bytes(img_r);
+            let data = read_all_bytes(img_r);
             wait(ck);
             let res = read_all(res_r);
             if data.len() < filled {
@@ -397,11 +381,7 @@ fn userns_chroot() -> R {
                 errs.push(e);
             }
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        all_ok(errs)
     })
 }
 
@@ -527,11 +507,7 @@ fn no_symlinks() -> R {
             }
         }
         close(900);
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        all_ok(errs)
     })
 }
 
@@ -685,11 +661,7 @@ fn image_memory() -> R {
             errs.push(e);
         }
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("\n"))
-    }
+    all_ok(errs)
 }
 
 // ------------------------------------------------------ 5. file-table snapshot
@@ -999,10 +971,6 @@ fn log_escapes() -> R {
                 "checkpoint {r:?}: expected the log line {must:?}, got {text:?}"
             ));
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        all_ok(errs)
     })
 }

@@ -40,3 +40,12 @@ pub fn ensure_module() -> R {
     }
     Ok(())
 }
+
+/// `Ok` when no error was collected, else every error, one per line.
+pub fn all_ok(errs: Vec<String>) -> R {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n"))
+    }
+}
