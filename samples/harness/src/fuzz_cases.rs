@@ -84,6 +84,13 @@ pub fn memfd(name: &str) -> Result<i32, String> {
     }
     Ok(fd)
 }
+/// A memfd named `name` at fd number `at`, holding `bytes`.
+pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
+    let fd = memfd(name)?;
+    dup2(fd, at)?;
+    close(fd);
+    set_bytes(at, bytes)
+}
 pub fn set_bytes(fd: i32, b: &[u8]) -> R {
     // SAFETY: fd and buffer valid.
     unsafe {

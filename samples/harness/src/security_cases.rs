@@ -5,8 +5,9 @@
 
 use crate::case::Case;
 use crate::fuzz_cases::{
-    close, close_range, dup2, exit, fork, get_bytes, in_child, make_image, memfd, mount_cr,
-    open_at, read_all, read_all_bytes, seek, set_bytes, snap_diff, snap_nopos, umount, wait,
+    close, close_range, dup2, exit, fork, get_bytes, in_child, make_image, memfd, memfd_at,
+    mount_cr, open_at, read_all, read_all_bytes, seek, set_bytes, snap_diff, snap_nopos, umount,
+    wait,
 };
 use crate::hardening_cases::drop_to_user;
 use crate::sys::{all_ok, cstr, ename, errno, R};
@@ -332,13 +333,8 @@ fn userns_chroot() -> R {
         }
         let mut errs = Vec::new();
         for (dir, bytes, want) in rows {
-            let img = memfd("img")?;
-            dup2(img, 900)?;
-            close(img);
-            set_bytes(900, &bytes)?;
-            let log = memfd("log")?;
-            dup2(log, 901)?;
-            close(log);
+            memfd_at("img", 900, &bytes)?;
+            memfd_at("log", 901, b"")?;
             let r = in_child(dir, 60, move || {
                 drop_to_user()?;
                 // SAFETY: unshare with a flag.
@@ -458,10 +454,7 @@ fn no_symlinks() -> R {
                 libc::ESTALE,
             ),
         ];
-        let fd = memfd("img")?;
-        dup2(fd, 900)?;
-        close(fd);
-        set_bytes(900, &img)?;
+        memfd_at("img", 900, &img)?;
         let mut errs = Vec::new();
         for (what, swap, want) in rows {
             let moved = if what.starts_with("directory") {
@@ -522,13 +515,8 @@ fn swap_race() -> R {
         write_file(&format!("{m}/t"), b"real", 0o644)?;
         write_file(&format!("{m}/other"), b"other", 0o644)?;
         let img = image_of(vec![(format!("{m}/t"), libc::O_RDONLY, 5)])?;
-        let fd = memfd("img")?;
-        dup2(fd, 900)?;
-        close(fd);
-        set_bytes(900, &img)?;
-        let out = memfd("out")?;
-        dup2(out, 901)?;
-        close(out);
+        memfd_at("img", 900, &img)?;
+        memfd_at("out", 901, b"")?;
         let secs = 6u64;
         let swapper = fork()?;
         if swapper == 0 {
@@ -676,13 +664,8 @@ fn no_shared_table() -> R {
     with_mount(|| {
         write_file(&format!("{MNT}/a"), b"a", 0o644)?;
         let img = image_of(vec![])?;
-        let fd = memfd("img")?;
-        dup2(fd, 1001)?;
-        close(fd);
-        set_bytes(1001, &img)?;
-        let out = memfd("out")?;
-        dup2(out, 1002)?;
-        close(out);
+        memfd_at("img", 1001, &img)?;
+        memfd_at("out", 1002, b"")?;
         let secs = 6u64;
         let target = fork()?;
         if target == 0 {
@@ -907,13 +890,8 @@ fn log_escapes() -> R {
                 "1500 descriptors, above the caller's RLIMIT_NOFILE 1000",
             ),
         ] {
-            let img = memfd("img")?;
-            dup2(img, 900)?;
-            close(img);
-            set_bytes(900, &bytes)?;
-            let log = memfd("log")?;
-            dup2(log, 901)?;
-            close(log);
+            memfd_at("img", 900, &bytes)?;
+            memfd_at("log", 901, b"")?;
             let r = in_child(what, 60, move || {
                 let rl = libc::rlimit {
                     rlim_cur: 1000,
