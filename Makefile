@@ -23,6 +23,7 @@ VM_TIMEOUT ?= 1800
 BENCH_CLOCK ?= icount
 
 .PHONY: help deps kernel kernel-debug kernel-nockpt module module-debug module-nockpt initramfs-nockpt \
+	kselftest sparse \
 	samples host-test initramfs initramfs-debug check vm-check fuzz bisect-check demo bench \
 	vm shell rust-analyzer clippy clean clean-cache
 
@@ -90,8 +91,20 @@ host-test: deps | build
 initramfs: module samples
 	@scripts/mkinitramfs "$$(cat build/ko-base)" build/initramfs-base.cpio >/dev/null
 
-initramfs-debug: module-debug samples
-	@scripts/mkinitramfs "$$(cat build/ko-debug)" build/initramfs-debug.cpio >/dev/null
+# The series' kselftest (tools/testing/selftests/checkpoint/), static, built
+# against the debug kernel's uapi headers; it runs in the VM after the
+# harness, and its KTAP results count in the final line.
+kselftest: kernel-debug
+	@scripts/build-kselftest "$$(cat build/kdir-debug)" build/kselftest >build/kselftest-bin
+	@echo "kselftest: $$(cat build/kselftest-bin)"
+
+# sparse on fs/checkpoint/ of the debug kernel (its fields are __le*).
+sparse: kernel-debug
+	@scripts/check-sparse "$$(cat build/kdir-debug)"
+
+initramfs-debug: module-debug samples kselftest
+	@KSELFTEST="$$(cat build/kselftest-bin)" scripts/mkinitramfs "$$(cat build/ko-debug)" \
+		build/initramfs-debug.cpio >/dev/null
 
 initramfs-nockpt: module-nockpt samples
 	@scripts/mkinitramfs "$$(cat build/ko-nockpt)" build/initramfs-nockpt.cpio >/dev/null
@@ -102,7 +115,7 @@ initramfs-nockpt: module-nockpt samples
 # with the module built against it (directories then use
 # simple_dir_operations) and runs the file-system cases there.
 check: deps kernel-debug module-debug kernel-nockpt module-nockpt samples \
-		host-test initramfs-debug initramfs-nockpt
+		host-test sparse initramfs-debug initramfs-nockpt
 	@$(MAKE) vm-check
 
 # Each run has its own console log (several people may share one checkout);

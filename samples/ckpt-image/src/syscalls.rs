@@ -1,12 +1,95 @@
-//! Thin wrappers around checkpoint(2) and restart(2) (x86_64: 463, 464).
+//! Thin wrappers around checkpoint(2) and restart(2) (x86_64 and the
+//! generic table: 500, 501).
+//!
+//! A kernel without the checkpoint core may give those numbers to other
+//! system calls (463 and 464, the numbers of the first versions of the
+//! series, are `setxattrat` and `getxattrat` from Linux 6.13 on).  The
+//! wrappers therefore never make a call before [`kernel_support`] has
+//! found `/sys/kernel/checkpoint/version`; without it they fail with
+//! `ENOSYS` and the kernel is not entered.
 
+use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::OnceLock;
 
-/// x86_64 syscall number of checkpoint(2).
-pub const SYS_CHECKPOINT: libc::c_long = 463;
-/// x86_64 syscall number of restart(2).
-pub const SYS_RESTART: libc::c_long = 464;
+/// Syscall number of checkpoint(2) (x86_64 and the generic table).
+pub const SYS_CHECKPOINT: libc::c_long = 500;
+/// Syscall number of restart(2) (x86_64 and the generic table).
+pub const SYS_RESTART: libc::c_long = 501;
+/// Present if and only if the running kernel has the checkpoint core; holds
+/// the image format version it writes and reads.
+pub const VERSION_FILE: &str = "/sys/kernel/checkpoint/version";
+
+/// Why checkpoint(2)/restart(2) cannot be used on the running kernel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSupport {
+    /// `/sys` has no `kernel/` directory: sysfs is not mounted there.
+    NoSysfs,
+    /// sysfs is there but the version file is not: no `CONFIG_CHECKPOINT`.
+    NoCore,
+    /// The version file could not be read (the error's text).
+    Unreadable(String),
+    /// The kernel writes and reads another image format version.
+    Version(String),
+}
+
+impl fmt::Display for NoSupport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NoSupport::NoSysfs => write!(
+                f,
+                "cannot tell whether this kernel has checkpoint/restart: sysfs is not mounted on /sys"
+            ),
+            NoSupport::NoCore => write!(
+                f,
+                "this kernel has no checkpoint/restart core (no {VERSION_FILE}; it needs CONFIG_CHECKPOINT and the ramfs_cr patches)"
+            ),
+            NoSupport::Unreadable(e) => write!(f, "cannot read {VERSION_FILE}: {e}"),
+            NoSupport::Version(v) => write!(
+                f,
+                "this kernel's checkpoint image format is version {v}, this tool knows version {}",
+                crate::CKPT_VERSION
+            ),
+        }
+    }
+}
+
+/// Read `path` as a version file: `Ok(version)` when it names the format
+/// this library knows.
+pub fn check_version_file(path: &std::path::Path) -> Result<u32, NoSupport> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let sys_kernel = path.parent().and_then(|p| p.parent());
+            return Err(match sys_kernel {
+                Some(d) if !d.is_dir() => NoSupport::NoSysfs,
+                _ => NoSupport::NoCore,
+            });
+        }
+        Err(e) => return Err(NoSupport::Unreadable(e.to_string())),
+    };
+    let v = text.trim_end_matches('\n');
+    match v.parse::<u32>() {
+        Ok(n) if n == u32::from(crate::CKPT_VERSION) && text.ends_with('\n') => Ok(n),
+        _ => Err(NoSupport::Version(v.escape_debug().to_string())),
+    }
+}
+
+/// Whether the running kernel has checkpoint(2)/restart(2) of the image
+/// format this library knows, from [`VERSION_FILE`].  Looked up once.
+pub fn kernel_support() -> Result<u32, NoSupport> {
+    static SUPPORT: OnceLock<Result<u32, NoSupport>> = OnceLock::new();
+    SUPPORT
+        .get_or_init(|| check_version_file(std::path::Path::new(VERSION_FILE)))
+        .clone()
+}
+
+fn supported() -> io::Result<()> {
+    kernel_support()
+        .map(|_| ())
+        .map_err(|_| io::Error::from_raw_os_error(libc::ENOSYS))
+}
 
 fn ret(r: libc::c_long) -> io::Result<i64> {
     if r < 0 {
@@ -18,8 +101,11 @@ fn ret(r: libc::c_long) -> io::Result<i64> {
 
 /// `checkpoint(pid, fd, flags, logfd)`: write an image of `pid` (0 = self)
 /// at `fd`'s position.  `logfd` is [`crate::CHECKPOINT_FD_NONE`] for no log.
-/// Returns the checkpoint id.
+/// Returns the checkpoint id.  `flags` is passed in a full register; the
+/// kernel reads its low 32 bits (`unsigned int`).  `ENOSYS` without a
+/// system call when [`kernel_support`] fails.
 pub fn checkpoint(pid: libc::pid_t, fd: RawFd, flags: u64, logfd: RawFd) -> io::Result<i64> {
+    supported()?;
     // SAFETY: plain syscall with integer arguments only.
     let r = unsafe {
         libc::syscall(
@@ -35,8 +121,9 @@ pub fn checkpoint(pid: libc::pid_t, fd: RawFd, flags: u64, logfd: RawFd) -> io::
 
 /// `restart(pid, fd, flags, logfd)`: restore the image read from `fd` into
 /// the calling task (`pid` 0 or the caller's pid).  Returns the number of fds
-/// installed.
+/// installed.  `ENOSYS` without a system call when [`kernel_support`] fails.
 pub fn restart(pid: libc::pid_t, fd: RawFd, flags: u64, logfd: RawFd) -> io::Result<i64> {
+    supported()?;
     // SAFETY: plain syscall with integer arguments only.
     let r = unsafe {
         libc::syscall(
@@ -95,4 +182,71 @@ pub fn errno_name(e: i32) -> String {
         _ => return format!("E{e}"),
     };
     n.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// A fake sysfs root: `<dir>/kernel/checkpoint/version` holding `text`
+    /// (no `kernel/` at all for `None`).
+    fn fake_sysfs(name: &str, text: Option<&str>, kernel_dir: bool) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ckpt-sysfs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        if kernel_dir {
+            std::fs::create_dir_all(d.join("kernel/checkpoint")).unwrap();
+        }
+        if let Some(t) = text {
+            std::fs::write(d.join("kernel/checkpoint/version"), t).unwrap();
+        }
+        d.join("kernel/checkpoint/version")
+    }
+
+    fn check(p: &Path) -> Result<u32, NoSupport> {
+        check_version_file(p)
+    }
+
+    #[test]
+    fn version_file_cases() {
+        assert_eq!(check(&fake_sysfs("ok", Some("1\n"), true)), Ok(1));
+        assert_eq!(
+            check(&fake_sysfs("v2", Some("2\n"), true)),
+            Err(NoSupport::Version("2".into()))
+        );
+        assert_eq!(
+            check(&fake_sysfs("nonl", Some("1"), true)),
+            Err(NoSupport::Version("1".into()))
+        );
+        assert_eq!(
+            check(&fake_sysfs("junk", Some("x\u{1b}\n"), true)),
+            Err(NoSupport::Version("x\\u{1b}".into()))
+        );
+        assert_eq!(
+            check(&fake_sysfs("nocore", None, true)),
+            Err(NoSupport::NoCore)
+        );
+        assert_eq!(
+            check(&fake_sysfs("nosysfs", None, false)),
+            Err(NoSupport::NoSysfs)
+        );
+    }
+
+    #[test]
+    fn messages_are_one_line() {
+        for e in [
+            NoSupport::NoSysfs,
+            NoSupport::NoCore,
+            NoSupport::Unreadable("Permission denied".into()),
+            NoSupport::Version("2".into()),
+        ] {
+            let m = e.to_string();
+            assert!(!m.contains('\n') && !m.is_empty(), "{m:?}");
+        }
+        assert_eq!(
+            NoSupport::Version("2".into()).to_string(),
+            "this kernel's checkpoint image format is version 2, this tool knows version 1"
+        );
+    }
 }

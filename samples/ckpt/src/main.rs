@@ -179,7 +179,24 @@ fn move_fd_above(fd: RawFd, min: RawFd) -> io::Result<RawFd> {
     Ok(n)
 }
 
+/// Exit status of `checkpoint` and `restart` on a kernel without the
+/// checkpoint core (or with another image format version): distinct from
+/// a failed call (1) and a usage error (2).
+const EXIT_NO_KERNEL_SUPPORT: u8 = 3;
+
+/// Nothing is created, read or called unless the kernel has the two system
+/// calls: on a kernel without them their numbers may be other calls.
+fn need_kernel_support() -> Result<(), ExitCode> {
+    syscalls::kernel_support().map(|_| ()).map_err(|e| {
+        eprintln!("ckpt: {e}");
+        ExitCode::from(EXIT_NO_KERNEL_SUPPORT)
+    })
+}
+
 fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, skip: bool) -> ExitCode {
+    if let Err(code) = need_kernel_support() {
+        return code;
+    }
     let img = match OpenOptions::new()
         .write(true)
         .create(true)
@@ -205,6 +222,9 @@ fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, skip: bool) -> ExitCod
 }
 
 fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) -> ExitCode {
+    if let Err(code) = need_kernel_support() {
+        return code;
+    }
     let buf = match read_input(input) {
         Ok(b) => b,
         Err(e) => return fail(&format!("cannot read {input}"), &e, None),

@@ -1,9 +1,12 @@
 //! Reads the serial console log of a ramfs_cr test VM and decides the run.
 //!
-//! The in-VM harness prints one KTAP document (`KTAP version 1`, a plan
-//! `1..N`, then `ok`/`not ok` lines). Kernel messages share the console, so
-//! the log is also scanned for kernel splats. A run passes only when:
-//! - a plan was seen and exactly that many top-level results followed,
+//! The in-VM harness prints a KTAP document (`KTAP version 1`, a plan
+//! `1..N`, then `ok`/`not ok` lines), and the series' kselftest a second one
+//! (`TAP version 13`, numbered from 1 again). Kernel messages share the
+//! console, so the log is also scanned for kernel splats. A run passes only
+//! when:
+//! - every document has a plan and exactly that many top-level results
+//!   followed it,
 //! - no result is `not ok` (a `# SKIP` directive counts as skipped, not failed),
 //! - the console shows no splat (`BUG:`, `WARNING:`, `Oops`, `KASAN:`,
 //!   lockdep reports, kmemleak's `unreferenced object`, `Call Trace:`, ...),
@@ -71,11 +74,21 @@ pub struct CaseResult {
     pub diag: Vec<String>,
 }
 
+/// One top-level KTAP document: its plan and how many results it has.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Doc {
+    pub version: String,
+    pub plan: Option<u32>,
+    pub results: u32,
+}
+
 /// Everything the console log says about one VM run.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
     pub version_seen: bool,
+    /// The sum of the documents' plans (None when no document had one).
     pub plan: Option<u32>,
+    pub docs: Vec<Doc>,
     pub results: Vec<CaseResult>,
     /// Each splat: its first line and what followed (bounded).
     pub splats: Vec<Vec<String>>,
@@ -156,7 +169,6 @@ impl Report {
         let mut r = Report::default();
         let mut pending_diag: Vec<String> = Vec::new();
         let mut in_splat: Option<usize> = None;
-        let mut docs = 0;
         let mut kmemleak_begun = false;
         for raw in log.lines() {
             let line = raw.trim_end_matches(['\r', '\n']);
@@ -208,11 +220,10 @@ impl Report {
             let t = line.trim();
             if t.starts_with("KTAP version") || t.starts_with("TAP version") {
                 if !indented {
-                    docs += 1;
-                    if docs > 1 {
-                        r.ktap_errors
-                            .push(format!("a second KTAP document began: {t}"));
-                    }
+                    r.docs.push(Doc {
+                        version: t.to_string(),
+                        ..Doc::default()
+                    });
                     r.version_seen = true;
                 } else {
                     pending_diag.push(line.to_string());
@@ -227,10 +238,15 @@ impl Report {
             }
             if let Some(p) = t.strip_prefix("1..") {
                 if let Ok(n) = p.trim().parse::<u32>() {
-                    if r.plan.is_some() {
-                        r.ktap_errors.push(format!("a second plan: {t}"));
-                    } else {
-                        r.plan = Some(n);
+                    match r.docs.last_mut() {
+                        Some(d) if d.plan.is_none() => {
+                            d.plan = Some(n);
+                            r.plan = Some(r.plan.unwrap_or(0) + n);
+                        }
+                        Some(_) => r.ktap_errors.push(format!("a second plan: {t}")),
+                        None => r
+                            .ktap_errors
+                            .push(format!("a plan before any KTAP version line: {t}")),
                     }
                     continue;
                 }
@@ -240,7 +256,13 @@ impl Report {
                 continue;
             }
             if let Some((outcome, number, name, directive)) = parse_result(t) {
-                let expected = r.results.len() as u32 + 1;
+                let Some(doc) = r.docs.last_mut() else {
+                    r.ktap_errors
+                        .push(format!("a result before any KTAP version line: {t}"));
+                    continue;
+                };
+                doc.results += 1;
+                let expected = doc.results;
                 if number != expected {
                     r.ktap_errors.push(format!(
                         "result numbered {number}, expected {expected}: {t}"
@@ -268,17 +290,27 @@ impl Report {
         if self.timed_out {
             p.push("the VM timed out".to_string());
         }
-        match self.plan {
-            None => p.push("no KTAP plan (1..N) on the console".to_string()),
-            Some(n) if (self.results.len() as u32) < n => p.push(format!(
-                "incomplete run: plan 1..{n} but {} results",
-                self.results.len()
-            )),
-            Some(n) if (self.results.len() as u32) > n => {
-                p.push(format!("plan 1..{n} but {} results", self.results.len()))
+        if self.docs.is_empty() {
+            p.push("no KTAP plan (1..N) on the console".to_string());
+        }
+        for (i, d) in self.docs.iter().enumerate() {
+            let which = if self.docs.len() > 1 {
+                format!("document {} ({}): ", i + 1, d.version)
+            } else {
+                String::new()
+            };
+            match d.plan {
+                None => p.push(format!("{which}no KTAP plan (1..N) on the console")),
+                Some(n) if d.results < n => p.push(format!(
+                    "{which}incomplete run: plan 1..{n} but {} results",
+                    d.results
+                )),
+                Some(n) if d.results > n => {
+                    p.push(format!("{which}plan 1..{n} but {} results", d.results))
+                }
+                Some(0) => p.push(format!("{which}0 cases: the filter matched no case")),
+                _ => {}
             }
-            Some(0) => p.push("0 cases: the filter matched no case".to_string()),
-            _ => {}
         }
         if self.kmemleak_on && !self.kmemleak_report && !self.timed_out {
             p.push("kmemleak is on but the console has no kmemleak report".to_string());
@@ -503,6 +535,48 @@ mod tests {
             assert!(!r.ok(), "{line}");
             assert_eq!(r.splats.len(), 1, "{line}");
         }
+    }
+
+    #[test]
+    fn two_documents_count_together() {
+        let k = "KTAP version 1\n1..2\nok 1 a\nok 2 b\nTAP version 13\n1..3\nok 1 k: x\nok 2 k: y\nok 3 k: z\n# Totals: pass:3 fail:0\n";
+        let r = Report::parse(&log(k, ""));
+        assert!(r.ok(), "{:?}", r.problems());
+        assert_eq!(r.plan, Some(5));
+        assert_eq!(r.count(Outcome::Pass), 5);
+        assert_eq!(r.docs.len(), 2);
+    }
+
+    #[test]
+    fn second_document_incomplete_or_skipped_fails() {
+        let k = "KTAP version 1\n1..1\nok 1 a\nTAP version 13\n1..3\nok 1 x\nok 2 y\n";
+        let r = Report::parse(&log(k, ""));
+        assert!(!r.ok());
+        assert!(
+            r.problems()
+                .iter()
+                .any(|p| p.contains("document 2") && p.contains("incomplete")),
+            "{:?}",
+            r.problems()
+        );
+        // kselftest's whole-test skip: "1..0 # SKIP" is no plan.
+        let k = "KTAP version 1\n1..1\nok 1 a\nTAP version 13\n1..0 # SKIP no /sys/kernel/checkpoint/version\n";
+        let r = Report::parse(&log(k, ""));
+        assert!(!r.ok());
+        assert!(
+            r.problems()
+                .iter()
+                .any(|p| p.contains("document 2") && p.contains("no KTAP plan")),
+            "{:?}",
+            r.problems()
+        );
+    }
+
+    #[test]
+    fn misnumbered_second_document_fails() {
+        let k = "KTAP version 1\n1..1\nok 1 a\nTAP version 13\n1..2\nok 2 x\nok 3 y\n";
+        let r = Report::parse(&log(k, ""));
+        assert!(!r.ok());
     }
 
     #[test]
