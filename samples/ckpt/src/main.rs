@@ -221,6 +221,44 @@ fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, skip: bool) -> ExitCod
     }
 }
 
+/// Make the soft RLIMIT_NOFILE at least `need` (one above the highest fd
+/// this restart uses), as a user expects of a restore: raise it up to the
+/// hard limit, or say in one line which fd needs which limit.
+fn fit_nofile(top: Option<i32>, need: u64) -> Result<(), ExitCode> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: rl is a valid rlimit to fill in.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(fail("getrlimit", &io::Error::last_os_error(), None));
+    }
+    if rl.rlim_cur >= need {
+        return Ok(());
+    }
+    let what = match top {
+        Some(fd) => format!("the image has fd {fd}"),
+        None => "the image has no fds".to_string(),
+    };
+    if rl.rlim_max < need {
+        eprintln!(
+            "ckpt: {what}: restart needs RLIMIT_NOFILE {need}, above the hard limit {} (raise it: ulimit -Hn {need})",
+            rl.rlim_max
+        );
+        return Err(ExitCode::FAILURE);
+    }
+    rl.rlim_cur = need;
+    // SAFETY: rl holds the new soft limit, below the hard one.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) } != 0 {
+        return Err(fail(
+            &format!("{what}: raising RLIMIT_NOFILE to {need}"),
+            &io::Error::last_os_error(),
+            None,
+        ));
+    }
+    Ok(())
+}
+
 fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) -> ExitCode {
     if let Err(code) = need_kernel_support() {
         return code;
@@ -236,7 +274,13 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
         Record::FileDesc(d) => Some(d.fd),
         _ => None,
     });
-    let min = max_fd.max().unwrap_or(0).clamp(2, 1 << 20) + 1;
+    let top = max_fd.max();
+    let min = top.unwrap_or(0).clamp(2, 1 << 20) + 1;
+    // The image fd and the log fd go to `min` and `min + 1`, and the kernel
+    // installs the recorded fds below the caller's RLIMIT_NOFILE.
+    if let Err(code) = fit_nofile(top, min as u64 + 2) {
+        return code;
+    }
     let mut log = match Log::open(log) {
         Ok(l) => l,
         Err(e) => return fail("cannot open the log", &e, None),
