@@ -11,565 +11,9 @@
 //! image by the kernel.
 
 use crate::case::Case;
-use crate::sys::{cstr, ename, ensure_module, errno, R};
-use ckpt_image::syscalls;
+use crate::vm::*;
 use ckpt_image::*;
 use std::os::unix::fs::MetadataExt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-const WORK: &str = "/tmp/cr-harness";
-/// fd numbers the image and log use in checkpointing/restarting children,
-/// above everything a case records.
-const IMG_FD: i32 = 100;
-const LOG_FD: i32 = 101;
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// fd a child may open its result file at (see [`keep_result_fd`]).
-const RESULT_FD: i32 = 200;
-/// The result file of the current child (set in the child by [`in_child`]).
-static RESULT_PATH: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
-
-/// Open the result file now at RESULT_FD, for a child whose root or cwd
-/// will change (restart of a chrooted image) before it reports.
-fn keep_result_fd() -> R {
-    let p = RESULT_PATH.lock().unwrap().clone();
-    open_at(
-        &p,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        RESULT_FD,
-        true,
-    )
-    .map(|_| ())
-}
-
-fn seq() -> usize {
-    SEQ.fetch_add(1, Ordering::Relaxed) + 1
-}
-
-macro_rules! eq {
-    ($actual:expr, $expected:expr, $($what:tt)+) => {{
-        let a = &$actual;
-        let e = &$expected;
-        if a != e {
-            return Err(format!("{}: expected {:?}, got {:?}", format!($($what)+), e, a));
-        }
-    }};
-}
-
-macro_rules! check {
-    ($cond:expr, $($what:tt)+) => {{
-        if !$cond {
-            return Err(format!($($what)+));
-        }
-    }};
-}
-
-// ------------------------------------------------------------- syscalls etc.
-
-/// checkpoint(2) with the errno as the error.
-fn ck(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
-    syscalls::checkpoint(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
-/// restart(2) with the errno as the error.
-fn rs(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
-    syscalls::restart(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
-fn show(r: &Result<i64, i32>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v})"),
-        Err(e) => format!("Err({})", ename(*e)),
-    }
-}
-
-/// open(2) `path` and place it at fd number `at` (dup2), optionally close-on-exec.
-fn open_at(path: &str, flags: i32, at: i32, cloexec: bool) -> Result<i32, String> {
-    let c = cstr(path);
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) };
-    if fd < 0 {
-        return Err(format!(
-            "open {path} (flags {flags:#o}): {}",
-            ename(errno())
-        ));
-    }
-    let mut r = fd;
-    if fd != at {
-        // SAFETY: fds are ours.
-        r = unsafe { libc::dup2(fd, at) };
-        let e = errno();
-        unsafe { libc::close(fd) };
-        if r < 0 {
-            return Err(format!("dup2 {path} to {at}: {}", ename(e)));
-        }
-    }
-    // SAFETY: fcntl on our fd.
-    unsafe {
-        libc::fcntl(
-            at,
-            libc::F_SETFD,
-            if cloexec { libc::FD_CLOEXEC } else { 0 },
-        )
-    };
-    Ok(r)
-}
-
-fn dup_to(fd: i32, at: i32) -> R {
-    // SAFETY: fds are ours.
-    if unsafe { libc::dup2(fd, at) } < 0 {
-        return Err(format!("dup2({fd}, {at}): {}", ename(errno())));
-    }
-    Ok(())
-}
-
-fn close(fd: i32) {
-    // SAFETY: closing an fd number; harmless when not open.
-    unsafe { libc::close(fd) };
-}
-
-/// Close every fd of this process (stdio included).
-fn close_all() {
-    // SAFETY: close_range(0, ~0, 0) closes every fd; fallback loop otherwise.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
-    if r != 0 {
-        for fd in 0..4096 {
-            close(fd);
-        }
-    }
-}
-
-fn pos(fd: i32) -> i64 {
-    // SAFETY: lseek on an fd number.
-    unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) }
-}
-
-fn seek(fd: i32, off: i64) -> R {
-    // SAFETY: lseek on our fd.
-    let r = unsafe { libc::lseek(fd, off, libc::SEEK_SET) };
-    if r != off {
-        return Err(format!("lseek({fd}, {off}): {r} {}", ename(errno())));
-    }
-    Ok(())
-}
-
-fn getfl(fd: i32) -> i32 {
-    // SAFETY: fcntl on an fd number.
-    unsafe { libc::fcntl(fd, libc::F_GETFL) }
-}
-
-fn getfd(fd: i32) -> i32 {
-    // SAFETY: fcntl on an fd number.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) }
-}
-
-fn write_fd(fd: i32, b: &[u8]) -> Result<usize, i32> {
-    // SAFETY: b is a valid buffer.
-    let r = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
-    let mut b = vec![0u8; n];
-    // SAFETY: b is a valid buffer of n bytes.
-    let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
-    if r < 0 {
-        return Err(errno());
-    }
-    b.truncate(r as usize);
-    Ok(b)
-}
-
-fn readlink(p: &str) -> String {
-    std::fs::read_link(p)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|e| format!("<{e}>"))
-}
-
-fn fd_path(fd: i32) -> String {
-    readlink(&format!("/proc/self/fd/{fd}"))
-}
-
-fn chdir(p: &str) -> R {
-    let c = cstr(p);
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(c.as_ptr()) } != 0 {
-        return Err(format!("chdir {p}: {}", ename(errno())));
-    }
-    Ok(())
-}
-
-/// getdents64 with a buffer of `n` bytes.
-fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
-    let mut b = vec![0u8; n];
-    // SAFETY: b is a valid buffer of n bytes.
-    let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), n) };
-    if r < 0 {
-        return Err(errno());
-    }
-    b.truncate(r as usize);
-    Ok(b)
-}
-
-/// Names in a getdents64 buffer.
-fn dirent_names(b: &[u8]) -> Vec<String> {
-    let mut v = Vec::new();
-    let mut o = 0;
-    while o + 19 < b.len() {
-        let reclen = u16::from_le_bytes([b[o + 16], b[o + 17]]) as usize;
-        if reclen == 0 {
-            break;
-        }
-        let name = &b[o + 19..o + reclen];
-        let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-        v.push(String::from_utf8_lossy(&name[..end]).into_owned());
-        o += reclen;
-    }
-    v
-}
-
-/// What a process's fd table, cwd and root look like, for "nothing changed".
-#[derive(Debug, PartialEq, Eq)]
-struct Snapshot {
-    fds: Vec<(i32, String, i64, i32, i32)>,
-    cwd: String,
-    root: String,
-}
-
-/// Open fds from the /proc/self/fd listing (the listing's own fd excluded).
-fn listed_fds() -> Vec<i32> {
-    let mut v: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    // the directory fd used for the listing is closed by now
-    v.retain(|&fd| getfd(fd) >= 0);
-    v.sort();
-    v
-}
-
-fn snapshot() -> Snapshot {
-    let mut fds = Vec::new();
-    for fd in listed_fds() {
-        fds.push((fd, fd_path(fd), pos(fd), getfl(fd), getfd(fd)));
-    }
-    Snapshot {
-        fds,
-        cwd: readlink("/proc/self/cwd"),
-        root: readlink("/proc/self/root"),
-    }
-}
-
-fn diff_snap(a: &Snapshot, b: &Snapshot) -> String {
-    format!("before: {a:?}\nafter:  {b:?}")
-}
-
-fn open_fds() -> Vec<i32> {
-    listed_fds()
-}
-
-// ---------------------------------------------------------------- processes
-
-fn wait_status(pid: i32) -> i32 {
-    let mut st = 0;
-    // SAFETY: waiting for our child.
-    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
-        if errno() != libc::EINTR {
-            return -1;
-        }
-    }
-    st
-}
-
-fn status_text(st: i32) -> String {
-    if libc::WIFEXITED(st) {
-        format!("exit {}", libc::WEXITSTATUS(st))
-    } else if libc::WIFSIGNALED(st) {
-        format!("killed by signal {}", libc::WTERMSIG(st))
-    } else {
-        format!("status {st:#x}")
-    }
-}
-
-fn fork() -> Result<i32, String> {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: the harness is single-threaded; the child only runs Rust code
-    // of this process and ends with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", ename(errno())));
-    }
-    Ok(pid)
-}
-
-/// Run `f` in a forked child with an empty fd table (every fd closed) and a
-/// 60 s alarm.  Its result comes back through a file written after `f`.
-fn in_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
-    let res = format!("{WORK}/result-{}-{}", std::process::id(), seq());
-    let _ = std::fs::remove_file(&res);
-    let pid = fork()?;
-    if pid == 0 {
-        close_all();
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(60) };
-        *RESULT_PATH.lock().unwrap() = res.clone();
-        let r = catch_unwind(AssertUnwindSafe(f))
-            .unwrap_or_else(|p| Err(format!("panic: {}", crate::panic_text(&p))));
-        let msg = match &r {
-            Ok(()) => String::new(),
-            Err(e) => e.clone(),
-        };
-        if getfd(RESULT_FD) >= 0 {
-            let _ = write_fd(RESULT_FD, msg.as_bytes());
-        } else {
-            let _ = std::fs::write(&res, msg);
-        }
-        // SAFETY: leave the child without running the parent's destructors.
-        unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
-    }
-    let st = wait_status(pid);
-    let msg = std::fs::read_to_string(&res).unwrap_or_default();
-    let _ = std::fs::remove_file(&res);
-    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
-        return Ok(());
-    }
-    if msg.is_empty() {
-        Err(format!("{what}: child {}", status_text(st)))
-    } else {
-        Err(format!("{what}: {msg}"))
-    }
-}
-
-/// A child that closes every fd, runs `setup` and stops itself (SIGSTOP) so
-/// that the parent can checkpoint it.  Killed and reaped on drop.
-struct Stopped {
-    pid: i32,
-}
-
-impl Stopped {
-    fn new<F: FnOnce() -> R>(setup: F) -> Result<Stopped, String> {
-        let pid = fork()?;
-        if pid == 0 {
-            close_all();
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(120) };
-            let ok = catch_unwind(AssertUnwindSafe(setup))
-                .map(|r| r.is_ok())
-                .unwrap_or(false);
-            if !ok {
-                unsafe { libc::_exit(3) };
-            }
-            loop {
-                // SAFETY: stop ourselves; the parent kills us.
-                unsafe { libc::raise(libc::SIGSTOP) };
-            }
-        }
-        let mut st = 0;
-        // SAFETY: waiting for our child to stop.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
-        if r != pid || !libc::WIFSTOPPED(st) {
-            let _ = Stopped { pid };
-            return Err(format!("target child did not stop: {}", status_text(st)));
-        }
-        Ok(Stopped { pid })
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: killing and reaping our own child.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
-    }
-}
-
-// ------------------------------------------------------------------- mounts
-
-/// A fresh mount at /mnt/ck-N; unmounted and removed on drop.
-struct Mount {
-    dir: String,
-}
-
-impl Mount {
-    fn new(fstype: &str, opts: &str) -> Result<Mount, String> {
-        if fstype == "ramfs_cr" {
-            ensure_module()?;
-        }
-        let dir = format!("/mnt/ck-{}-{}", seq(), fstype);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-        let (src, d, t, o) = (cstr("none"), cstr(&dir), cstr(fstype), cstr(opts));
-        // SAFETY: valid C strings.
-        let r = unsafe { libc::mount(src.as_ptr(), d.as_ptr(), t.as_ptr(), 0, o.as_ptr().cast()) };
-        if r != 0 {
-            let e = errno();
-            let _ = std::fs::remove_dir(&dir);
-            return Err(format!(
-                "mount -t {fstype} -o {opts} none {dir}: {}",
-                ename(e)
-            ));
-        }
-        Ok(Mount { dir })
-    }
-
-    fn cr() -> Result<Mount, String> {
-        Mount::new("ramfs_cr", "mode=0755")
-    }
-
-    fn p(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.dir)
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let d = cstr(&self.dir);
-        // SAFETY: valid C string.
-        unsafe {
-            if libc::umount2(d.as_ptr(), 0) != 0 {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                if libc::umount2(d.as_ptr(), 0) != 0 {
-                    libc::umount2(d.as_ptr(), libc::MNT_DETACH);
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
-
-fn work() -> R {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(WORK).map_err(|e| format!("mkdir {WORK}: {e}"))?;
-    // children that drop privileges write their results here too
-    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777))
-        .map_err(|e| format!("chmod {WORK}: {e}"))
-}
-
-fn tmpfile(name: &str) -> String {
-    format!("{WORK}/{}-{name}", seq())
-}
-
-fn write_file(p: &str, data: &[u8]) -> R {
-    std::fs::write(p, data).map_err(|e| format!("write {p}: {e}"))
-}
-
-fn read_file(p: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("read {p}: {e}"))
-}
-
-// --------------------------------------------------- checkpoint and restart
-
-struct Outcome {
-    r: Result<i64, i32>,
-    log: String,
-}
-
-/// checkpoint(pid) into `img` with a log file; image at IMG_FD, log at LOG_FD
-/// (both closed after).
-fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
-    let logp = format!("{img}.log");
-    open_at(
-        img,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        IMG_FD,
-        true,
-    )?;
-    open_at(
-        &logp,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        LOG_FD,
-        true,
-    )?;
-    let r = ck(pid, IMG_FD, flags, LOG_FD);
-    close(IMG_FD);
-    close(LOG_FD);
-    let log = String::from_utf8_lossy(&read_file(&logp)?).into_owned();
-    Ok(Outcome { r, log })
-}
-
-/// restart(0) from `img` (IMG_FD) with a log (LOG_FD); both closed after.
-fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
-    let logp = format!("{img}.rlog-{}", std::process::id());
-    open_at(img, libc::O_RDONLY, IMG_FD, true)?;
-    open_at(
-        &logp,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        LOG_FD,
-        true,
-    )?;
-    let r = rs(0, IMG_FD, flags, LOG_FD);
-    close(IMG_FD);
-    close(LOG_FD);
-    let log = String::from_utf8_lossy(&std::fs::read(&logp).unwrap_or_default()).into_owned();
-    let _ = std::fs::remove_file(&logp);
-    Ok(Outcome { r, log })
-}
-
-/// Checkpoint must succeed; returns the crid.
-fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
-    let o = checkpoint_to(pid, img, flags)?;
-    match o.r {
-        Ok(id) if id > 0 => Ok(id),
-        r => Err(format!(
-            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}",
-            show(&r),
-            o.log
-        )),
-    }
-}
-
-/// Restart must succeed; returns the count.
-fn rs_ok(img: &str) -> Result<i64, String> {
-    let o = restart_from(img, 0)?;
-    o.r.map_err(|e| {
-        format!(
-            "restart: expected success, got {}; log:\n{}",
-            ename(e),
-            o.log
-        )
-    })
-}
-
-/// Decode an image file strictly.
-fn decode_file(img: &str) -> Result<Image, String> {
-    let b = read_file(img)?;
-    decode(&b).map_err(|e| format!("image {img} ({} bytes) does not decode: {e}", b.len()))
-}
-
-/// Self-checkpoint in a child after `setup`, checking success.
-fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
-    let img = img.to_string();
-    in_child("checkpointing child", move || {
-        setup()?;
-        ck_ok(0, &img, 0)?;
-        Ok(())
-    })
-}
-
-fn fd_names(im: &Image) -> Vec<(i32, String)> {
-    im.fds
-        .iter()
-        .map(|d| {
-            (
-                d.fd,
-                im.file_of(d)
-                    .map(|f| String::from_utf8_lossy(&f.name).into_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect()
-}
 
 // -------------------------------------------------------------------- cases
 
@@ -584,6 +28,8 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: readdir_large },
         Case { name: "ckpt: plain ramfs directory fd fails with EBADF, logged, ERROR record", run: ramfs_dir_ebadf },
         Case { name: "ckpt: tmpfs directory fd fails with EBADF, logged, ERROR record", run: tmpfs_dir_ebadf },
+        Case { name: "ckpt: regular file on plain ramfs fails with EBADF, named in the log, ERROR record", run: ramfs_file_ebadf },
+        Case { name: "ckpt: regular file on tmpfs fails with EBADF, named in the log, ERROR record", run: tmpfs_file_ebadf },
         Case { name: "ckpt: CHECKPOINT_SKIP_UNSUPPORTED leaves unsupported fds out", run: skip_unsupported },
         Case { name: "ckpt: O_PATH fd is refused with EBADF", run: opath_ebadf },
         Case { name: "ckpt: unlinked open file is refused with EBADF", run: unlinked_ebadf },
@@ -615,6 +61,7 @@ pub fn cases() -> Vec<Case> {
         Case { name: "ckpt: restart may install over the image fd itself", run: over_image_fd },
         Case { name: "ckpt: 1000 fds with 3000-byte paths (multi-MiB image) round trip", run: big_image },
         Case { name: "ckpt: a path longer than PATH_MAX fails the checkpoint cleanly", run: too_long_path },
+        Case { name: "ckpt: a path of PATH_MAX - 1 bytes round trips, one of PATH_MAX bytes is ENAMETOOLONG", run: path_max_boundary },
         Case { name: "ckpt: checkpoint of a target that opens and closes fds all the time", run: churning_target },
         Case { name: "ckpt: log fd that is the image fd or a broken pipe", run: odd_log_fds },
     ]
@@ -627,8 +74,8 @@ fn self_checkpoint() -> R {
     write_file(&f, b"hello world")?;
     let img = tmpfile("self.ckpt");
     let (f2, img2, dir) = (f.clone(), img.clone(), m.dir.clone());
-    in_child("checkpointing child", move || {
-        open_at(&f2, libc::O_RDWR, 3, false)?;
+    in_clean_child("checkpointing child", move || {
+        open_at(&f2, libc::O_RDWR, 3)?;
         seek(3, 6)?;
         chdir(&dir)?;
         let o = checkpoint_to(0, &img2, 0)?;
@@ -701,10 +148,10 @@ fn restore_fds() -> R {
     {
         let (f1, f2, f3) = (f1.clone(), f2.clone(), f3.clone());
         self_image(&img, move || {
-            open_at(&f1, libc::O_RDWR, 3, false)?;
+            open_at(&f1, libc::O_RDWR, 3)?;
             seek(3, 10)?;
-            open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 5, false)?;
-            open_at(&f3, libc::O_RDONLY | libc::O_NONBLOCK, 7, true)?;
+            open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 5)?;
+            open_at(&f3, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC, 7)?;
             seek(7, 33)?;
             Ok(())
         })?;
@@ -720,11 +167,11 @@ fn restore_fds() -> R {
         vec![0, 0, 1],
         "recorded close_on_exec"
     );
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         chdir("/")?;
         // fd 3 is taken by another file: restart must replace it; fd 20 must stay.
-        open_at(&other, libc::O_RDONLY, 3, false)?;
-        open_at(&other, libc::O_RDONLY, 20, false)?;
+        open_at(&other, libc::O_RDONLY, 3)?;
+        open_at(&other, libc::O_RDONLY, 20)?;
         seek(20, 4)?;
         let n = rs_ok(&img)?;
         eq!(n, 3, "restart return value (fds installed)");
@@ -778,10 +225,10 @@ fn dup_shared() -> R {
     {
         let (f, g) = (f.clone(), g.clone());
         self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
-            dup_to(3, 4)?;
-            open_at(&g, libc::O_RDWR, 6, false)?;
-            dup_to(3, 9)?;
+            open_at(&f, libc::O_RDWR, 3)?;
+            dup2(3, 4)?;
+            open_at(&g, libc::O_RDWR, 6)?;
+            dup2(3, 9)?;
             seek(3, 5)?;
             seek(6, 7)?;
             Ok(())
@@ -797,7 +244,7 @@ fn dup_shared() -> R {
         vec![(3, 1), (4, 1), (6, 2), (9, 1)],
         "(fd, objref) pairs"
     );
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 4, "restart return value");
         eq!(
             (pos(3), pos(4), pos(9), pos(6)),
@@ -844,7 +291,7 @@ fn cwd_restored() -> R {
     let im = decode_file(&img)?;
     eq!(String::from_utf8_lossy(&im.cwd), sub, "recorded cwd");
     eq!(String::from_utf8_lossy(&im.root), "/", "recorded root");
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         chdir("/tmp")?;
         eq!(rs_ok(&img)?, 0, "restart return value (no fds)");
         eq!(readlink("/proc/self/cwd"), sub, "cwd after restart");
@@ -868,14 +315,10 @@ fn root_restored() -> R {
     write_file(&m.p("sub/file"), b"inside")?;
     let img = tmpfile("root.ckpt");
     let dir = m.dir.clone();
-    let t = Stopped::new(move || {
-        let d = cstr(&dir);
-        // SAFETY: valid C string.
-        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
-            return Err("chroot".into());
-        }
+    let t = Target::stopped(move || {
+        chroot(&dir)?;
         chdir("/sub")?;
-        open_at("/sub/file", libc::O_RDONLY, 3, false)?;
+        open_at("/sub/file", libc::O_RDONLY, 3)?;
         seek(3, 2)?;
         Ok(())
     })?;
@@ -891,7 +334,7 @@ fn root_restored() -> R {
         std::fs::metadata(&m.dir).map_err(|e| e.to_string())?,
         std::fs::metadata(&sub).map_err(|e| e.to_string())?,
     );
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         keep_result_fd()?;
         let n = rs_ok(&img)?;
         eq!(n, 1, "restart return value");
@@ -928,8 +371,8 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     let first = tmpfile("dir.first");
     {
         let (d, img, reference, first) = (d.clone(), img.clone(), reference.clone(), first.clone());
-        in_child("checkpointing child", move || {
-            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 3, false)?;
+        in_clean_child("checkpointing child", move || {
+            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
             let mut head = Vec::new();
             for _ in 0..first_calls {
                 head.extend(getdents(3, bufsz).map_err(|e| format!("getdents: {}", ename(e)))?);
@@ -972,7 +415,7 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
         !want_names.is_empty(),
         "nothing left to read after the checkpoint: adjust the case"
     );
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(pos(3), fe.f_pos, "dir fd position after restart");
         let mut got = Vec::new();
@@ -1014,7 +457,10 @@ fn readdir_large() -> R {
     readdir_case(10_000, 8192, 30)
 }
 
-fn unsupported_dir(fstype: &str) -> R {
+/// A checkpointing child with fd 3 on ramfs_cr and `open(at 4)` (a file or
+/// directory on a plain `fstype` mount): EBADF, logged with the name and
+/// the fs type, an image ending in ERROR, whose restart is EIO.
+fn unsupported(fstype: &str, open: fn(&str) -> R) -> R {
     work()?;
     let m = Mount::cr()?;
     let plain = Mount::new(fstype, "mode=0755")?;
@@ -1023,67 +469,41 @@ fn unsupported_dir(fstype: &str) -> R {
     let img = tmpfile("ebadf.ckpt");
     let (pd, img2) = (plain.dir.clone(), img.clone());
     let fstype2 = fstype.to_string();
-    in_child("checkpointing child", move || {
-        open_at(&f, libc::O_RDONLY, 3, false)?;
-        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
-        let o = checkpoint_to(0, &img2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint with a {fstype2} dir at fd 4 (log: {})",
-            o.log.trim()
-        );
-        let line = o.log.lines().find(|l| l.contains("fd 4")).unwrap_or("");
-        check!(
-            line.contains(&format!("\"{pd}\"")) && line.contains(&format!("({fstype2})")),
-            "log should name fd 4, \"{pd}\" and ({fstype2}) on one line, e.g. \
-             'checkpoint: fd 4 \"{pd}\" ({fstype2}): f_op lacks checkpoint [-EBADF]'; got:\n{}",
-            o.log
-        );
-        let b = read_file(&img2)?;
-        match decode(&b) {
-            Err(ImageError::ErrorRecord { err, fd, msg, .. }) => {
-                eq!(err, -libc::EBADF, "ERROR record err");
-                eq!(fd, 4, "ERROR record fd");
-                check!(
-                    msg.contains(&pd),
-                    "ERROR record message should name {pd}: {msg:?}"
-                );
-            }
-            other => {
-                return Err(format!(
-                    "image: expected an ERROR record, decoder says {other:?}"
-                ))
-            }
-        }
-        let last = scan(&b).records.last().map(|(_, r)| r.rtype());
-        eq!(last, Some(CKPT_HDR_ERROR), "last record type");
-        check!(
-            !scan(&b)
-                .records
-                .iter()
-                .any(|(_, r)| r.rtype() == CKPT_HDR_TAIL),
-            "image has a TAIL after the ERROR"
-        );
-        Ok(())
+    in_clean_child("checkpointing child", move || {
+        open_at(&f, libc::O_RDONLY, 3)?;
+        open(&pd)?;
+        let name = format!("\"{}\"", fd_path(4));
+        let fst = format!("({fstype2})");
+        let what = format!("checkpoint with a {fstype2} {name} at fd 4");
+        expect_checkpoint_refused(0, &img2, libc::EBADF, 4, &[name, fst], &what)
     })?;
     // restart of that image: EIO
-    in_child("restarting child", move || {
-        let before = snapshot();
-        let o = restart_from(&img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EIO)),
-            "restart of an image ending in ERROR"
-        );
-        let after = snapshot();
-        check!(
-            before == after,
-            "fd table changed:\n{}",
-            diff_snap(&before, &after)
-        );
+    in_clean_child("restarting child", move || {
+        expect_restart_refused(&img, 0, libc::EIO, "restart of an image ending in ERROR")
+    })
+}
+
+fn unsupported_dir(fstype: &str) -> R {
+    unsupported(fstype, |d| {
+        open_at(d, libc::O_RDONLY | libc::O_DIRECTORY, 4).map(|_| ())
+    })
+}
+
+/// A regular file on a plain `fstype` mount (created by the child).
+fn unsupported_file(fstype: &str) -> R {
+    unsupported(fstype, |d| {
+        open_at(&format!("{d}/file"), libc::O_RDWR | libc::O_CREAT, 4)?;
+        write_fd(4, b"data").map_err(ename)?;
         Ok(())
     })
+}
+
+fn ramfs_file_ebadf() -> R {
+    unsupported_file("ramfs")
+}
+
+fn tmpfs_file_ebadf() -> R {
+    unsupported_file("tmpfs")
 }
 
 fn ramfs_dir_ebadf() -> R {
@@ -1102,14 +522,14 @@ fn skip_unsupported() -> R {
     write_file(&f, b"ok")?;
     let img = tmpfile("skip.ckpt");
     let (pd, img2, f2) = (plain.dir.clone(), img.clone(), f.clone());
-    in_child("checkpointing child", move || {
-        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 3, false)?;
-        open_at(&f2, libc::O_RDONLY, 4, false)?;
+    in_clean_child("checkpointing child", move || {
+        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
+        open_at(&f2, libc::O_RDONLY, 4)?;
         let mut p = [0i32; 2];
         // SAFETY: pipe into a valid array.
         unsafe { libc::pipe(p.as_mut_ptr()) };
-        dup_to(p[0], 6)?;
-        dup_to(p[1], 7)?;
+        dup2(p[0], 6)?;
+        dup2(p[1], 7)?;
         close(p[0]);
         close(p[1]);
         let o = checkpoint_to(0, &img2, CHECKPOINT_SKIP_UNSUPPORTED)?;
@@ -1135,7 +555,7 @@ fn skip_unsupported() -> R {
         );
         Ok(())
     })?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(fd_path(4), f, "fd 4");
         eq!(getfd(3), -1, "fd 3 (skipped) must not be open");
@@ -1143,66 +563,37 @@ fn skip_unsupported() -> R {
     })
 }
 
-fn opath_ebadf() -> R {
+/// A clean child runs `setup(dir of a fresh ramfs_cr mount)` and
+/// checkpoints itself: refused with `want`, fd 3 named in the log and in
+/// the image's ERROR record.
+fn refused_self(setup: fn(&str) -> R, want: i32, what: &'static str) -> R {
     work()?;
     let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"x")?;
-    let img = tmpfile("opath.ckpt");
-    in_child("checkpointing child", move || {
-        open_at(&f, libc::O_PATH, 3, false)?;
-        let o = checkpoint_to(0, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint with an O_PATH fd"
-        );
-        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
-        match decode(&read_file(&img)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => {
-                eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)")
-            }
-            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
-        }
-        Ok(())
+    let img = tmpfile("refused.ckpt");
+    let dir = m.dir.clone();
+    in_clean_child("checkpointing child", move || {
+        setup(&dir)?;
+        chdir("/")?;
+        expect_checkpoint_refused(0, &img, want, 3, &[], what)
     })
+}
+
+fn opath_ebadf() -> R {
+    let setup = |d: &str| {
+        write_file(&format!("{d}/f"), b"x")?;
+        open_at(&format!("{d}/f"), libc::O_PATH, 3).map(|_| ())
+    };
+    refused_self(setup, libc::EBADF, "checkpoint with an O_PATH fd")
 }
 
 fn unlinked_ebadf() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("gone");
-    write_file(&f, b"x")?;
-    let img = tmpfile("unlinked.ckpt");
-    in_child("checkpointing child", move || {
-        open_at(&f, libc::O_RDWR, 3, false)?;
-        std::fs::remove_file(&f).map_err(|e| e.to_string())?;
-        let o = checkpoint_to(0, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint with an unlinked open file"
-        );
-        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
-        match decode(&read_file(&img)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => {
-                eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)")
-            }
-            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
-        }
-        Ok(())
-    })
-}
-
-/// A caller with an fd table of its own, for "restart changed nothing".
-fn busy_caller(other: &str) -> R {
-    open_at(other, libc::O_RDWR, 3, false)?;
-    seek(3, 7)?;
-    open_at(other, libc::O_RDONLY | libc::O_NONBLOCK, 4, true)?;
-    seek(4, 2)?;
-    open_at("/", libc::O_RDONLY | libc::O_DIRECTORY, 6, false)?;
-    chdir("/tmp")?;
-    Ok(())
+    let setup = |d: &str| {
+        let f = format!("{d}/gone");
+        write_file(&f, b"x")?;
+        open_at(&f, libc::O_RDWR, 3)?;
+        std::fs::remove_file(&f).map_err(|e| e.to_string())
+    };
+    refused_self(setup, libc::EBADF, "checkpoint with an unlinked open file")
 }
 
 fn deleted_enoent() -> R {
@@ -1215,31 +606,18 @@ fn deleted_enoent() -> R {
     {
         let (a, b) = (a.clone(), b.clone());
         self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&b, libc::O_RDWR, 4, false)?;
-            open_at(&a, libc::O_RDONLY, 5, false)?;
+            open_at(&a, libc::O_RDWR, 3)?;
+            open_at(&b, libc::O_RDWR, 4)?;
+            open_at(&a, libc::O_RDONLY, 5)?;
             chdir(&m_dir(&a))
         })?;
     }
     std::fs::remove_file(&b).map_err(|e| e.to_string())?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         busy_caller(&other)?;
-        let before = snapshot();
-        let o = restart_from(&img, 0)?;
-        let after = snapshot();
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENOENT)),
-            "restart with {b} deleted (log: {})",
-            o.log.trim()
-        );
-        check!(
-            before == after,
-            "caller changed by the failed restart:\n{}",
-            diff_snap(&before, &after)
-        );
+        expect_restart_refused(&img, 0, libc::ENOENT, &format!("restart with {b} deleted"))?;
         // dry run reopens too: ENOENT as well
         let o = restart_from(&img, RESTART_DRY_RUN)?;
         eq!(
@@ -1266,7 +644,7 @@ fn append_after_restart() -> R {
     {
         let f = f.clone();
         self_image(&img, move || {
-            open_at(&f, libc::O_WRONLY | libc::O_APPEND, 3, false)?;
+            open_at(&f, libc::O_WRONLY | libc::O_APPEND, 3)?;
             Ok(())
         })?;
     }
@@ -1280,7 +658,7 @@ fn append_after_restart() -> R {
         h.write_all(b"ABC").map_err(|e| e.to_string())?;
     }
     let f2 = f.clone();
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         check!(
             getfl(3) & libc::O_APPEND != 0,
@@ -1309,14 +687,14 @@ fn rdonly_stays() -> R {
     {
         let f = f.clone();
         self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false)?;
+            open_at(&f, libc::O_RDONLY, 3)?;
             seek(3, 5)
         })?;
     }
     let im = decode_file(&img)?;
     eq!(im.files[0].file.f_mode, 1, "recorded f_mode (FMODE_READ)");
     let f2 = f.clone();
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(getfl(3) & libc::O_ACCMODE, libc::O_RDONLY, "access mode");
         eq!(
@@ -1342,10 +720,10 @@ fn checkpoint_child() -> R {
     }
     let img = tmpfile("child.ckpt");
     let (a2, d2) = (a.clone(), d.clone());
-    let t = Stopped::new(move || {
-        open_at(&a2, libc::O_RDWR | libc::O_APPEND, 4, false)?;
+    let t = Target::stopped(move || {
+        open_at(&a2, libc::O_RDWR | libc::O_APPEND, 4)?;
         seek(4, 11)?;
-        open_at(&d2, libc::O_RDONLY | libc::O_DIRECTORY, 8, true)?;
+        open_at(&d2, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 8)?;
         chdir(&d2)
     })?;
     let pid = t.pid;
@@ -1367,7 +745,7 @@ fn checkpoint_child() -> R {
         im.files[0].file.f_flags
     );
     eq!(String::from_utf8_lossy(&im.cwd), d, "recorded cwd");
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 2, "restart return value");
         eq!(
             (fd_path(4), fd_path(8)),
@@ -1387,32 +765,25 @@ fn perm_and_esrch() -> R {
     let a = m.p("a");
     write_file(&a, b"a")?;
     let a2 = a.clone();
-    let t = Stopped::new(move || open_at(&a2, libc::O_RDONLY, 3, false).map(|_| ()))?;
+    let t = Target::stopped(move || open_at(&a2, libc::O_RDONLY, 3).map(|_| ()))?;
     let pid = t.pid;
     let img = tmpfile("perm.ckpt");
-    in_child("unprivileged checkpointer", move || {
-        // SAFETY: dropping privileges in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                return Err(format!("setuid: {}", ename(errno())));
-            }
-        }
+    in_clean_child("unprivileged checkpointer", move || {
+        drop_to_nobody()?;
         let logp = format!("{WORK}/perm-{}.log", std::process::id());
         let img3 = format!("{WORK}/perm-{}.img", std::process::id());
         open_at(
             &img3,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
             IMG_FD,
-            true,
         )
-        .or_else(|_| open_at("/dev/null", libc::O_WRONLY, IMG_FD, true))?;
+        .or_else(|_| open_at("/dev/null", libc::O_WRONLY | libc::O_CLOEXEC, IMG_FD))?;
         open_at(
             &logp,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
             LOG_FD,
-            true,
         )
-        .or_else(|_| open_at("/dev/null", libc::O_WRONLY, LOG_FD, true))?;
+        .or_else(|_| open_at("/dev/null", libc::O_WRONLY | libc::O_CLOEXEC, LOG_FD))?;
         let r = ck(pid, IMG_FD, 0, LOG_FD);
         let _ = std::fs::remove_file(&img3);
         let _ = std::fs::remove_file(&logp);
@@ -1429,8 +800,8 @@ fn perm_and_esrch() -> R {
     if dead == 0 {
         unsafe { libc::_exit(0) };
     }
-    wait_status(dead);
-    in_child("checkpointer", move || {
+    wait(dead);
+    in_clean_child("checkpointer", move || {
         let o = checkpoint_to(dead, &img, 0)?;
         eq!(
             show(&o.r),
@@ -1450,35 +821,21 @@ fn concurrent_writer() -> R {
     write_file(&f, &[b'0'; 4096])?;
     // the writer: O_APPEND 4 KiB chunks until killed
     let f2 = f.clone();
-    let wpid = fork()?;
-    if wpid == 0 {
-        close_all();
-        unsafe { libc::alarm(120) };
-        if open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 3, false).is_err() {
-            unsafe { libc::_exit(3) };
+    let setup = move || open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 3).map(|_| ());
+    let w = Target::running(setup, |n| {
+        if write_fd(3, &[b'w'; 4096]) != Ok(4096) {
+            exit(4);
         }
-        let chunk = [b'w'; 4096];
-        let mut n = 0u64;
-        loop {
-            if write_fd(3, &chunk) != Ok(4096) {
-                unsafe { libc::_exit(4) };
-            }
-            n += 1;
-            if n.is_multiple_of(256) {
-                // keep the file bounded: 16 MiB then start over
-                if pos(3) > 16 << 20 {
-                    // SAFETY: our fd.
-                    unsafe { libc::ftruncate(3, 4096) };
-                }
-            }
+        // keep the file bounded: 16 MiB then start over
+        if n % 256 == 255 && pos(3) > 16 << 20 {
+            // SAFETY: our fd.
+            unsafe { libc::ftruncate(3, 4096) };
         }
-    }
-    let w = Stopped { pid: wpid }; // kill + reap on drop
-                                   // let the writer close the harness's fds first
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    })?;
+    let wpid = w.pid;
     let f3 = f.clone();
-    let reader = Stopped::new(move || {
-        open_at(&f3, libc::O_RDONLY, 3, false)?;
+    let reader = Target::stopped(move || {
+        open_at(&f3, libc::O_RDONLY, 3)?;
         seek(3, 100)
     })?;
     let img = tmpfile("busy.ckpt");
@@ -1517,7 +874,7 @@ fn restart_twice() -> R {
     {
         let f = f.clone();
         self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
+            open_at(&f, libc::O_RDWR, 3)?;
             seek(3, 4)
         })?;
     }
@@ -1568,7 +925,7 @@ fn restart_twice() -> R {
     write_file(&flag, b"go")?;
     let mut errs = Vec::new();
     for (pid, res) in pids {
-        let st = wait_status(pid);
+        let st = wait(pid);
         let msg = std::fs::read_to_string(&res)
             .unwrap_or_else(|_| format!("no result ({})", status_text(st)));
         if !msg.is_empty() {
@@ -1577,7 +934,7 @@ fn restart_twice() -> R {
     }
     check!(errs.is_empty(), "{}", errs.join("\n"));
     // and a third time, sequentially, still from the recorded offset
-    in_child("third restart", move || {
+    in_clean_child("third restart", move || {
         eq!(rs_ok(&img)?, 1, "restart #3");
         eq!(pos(3), 4, "restart #3: f_pos");
         Ok(())
@@ -1592,15 +949,13 @@ fn bad_flags() -> R {
     let img = tmpfile("flags.ckpt");
     {
         let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
+        self_image(&img, move || open_at(&f, libc::O_RDONLY, 3).map(|_| ()))?;
     }
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
     let scratch = tmpfile("scratch.ckpt");
-    in_child("child", move || {
-        open_at(&scratch, libc::O_WRONLY | libc::O_CREAT, 10, false)?;
+    in_clean_child("child", move || {
+        open_at(&scratch, libc::O_WRONLY | libc::O_CREAT, 10)?;
         for flags in [0x2u64, 0x4, 0x8000_0000, 1 << 63, !0] {
             eq!(
                 show(&ck(0, 10, flags, -1)),
@@ -1609,7 +964,7 @@ fn bad_flags() -> R {
             );
         }
         // image fd not open for writing
-        open_at(&scratch, libc::O_RDONLY, 11, false)?;
+        open_at(&scratch, libc::O_RDONLY, 11)?;
         eq!(
             show(&ck(0, 11, 0, -1)),
             show(&Err(libc::EBADF)),
@@ -1623,8 +978,8 @@ fn bad_flags() -> R {
         close(10);
         close(11);
         busy_caller(&other)?;
-        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
-        let before = snapshot();
+        open_at(&img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
+        let before = snap(&[]);
         for flags in [0x2u64, 0x4, 1 << 63, !0] {
             seek(IMG_FD, 0)?;
             eq!(
@@ -1639,11 +994,11 @@ fn bad_flags() -> R {
             show(&Err(libc::EINVAL)),
             "restart into pid 1 (not the caller)"
         );
-        let after = snapshot();
+        let after = snap(&[]);
         check!(
             before == after,
             "caller changed:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         // pid = own pid is allowed
         seek(IMG_FD, 0)?;
@@ -1762,8 +1117,8 @@ fn bad_images() -> R {
     {
         let (a, b) = (a.clone(), b.clone());
         self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&b, libc::O_RDONLY, 4, false)?;
+            open_at(&a, libc::O_RDWR, 3)?;
+            open_at(&b, libc::O_RDONLY, 4)?;
             seek(4, 1)
         })?;
     }
@@ -1780,22 +1135,9 @@ fn bad_images() -> R {
             errs.push(format!("{what}: the userspace decoder accepts it"));
         }
         let other = other.clone();
-        let r = in_child(what, move || {
+        let r = in_clean_child(what, move || {
             busy_caller(&other)?;
-            let before = snapshot();
-            let o = restart_from(&p, 0)?;
-            let after = snapshot();
-            eq!(
-                show(&o.r),
-                show(&Err(want)),
-                "restart of image with {what} (log: {})",
-                o.log.trim()
-            );
-            check!(
-                before == after,
-                "caller changed:\n{}",
-                diff_snap(&before, &after)
-            );
+            expect_restart_refused(&p, 0, want, &format!("restart of image with {what}"))?;
             let _ = std::fs::remove_file(&p);
             Ok(())
         });
@@ -1804,7 +1146,7 @@ fn bad_images() -> R {
         }
     }
     // the unmodified image works in the same setting
-    in_child("control", move || {
+    in_clean_child("control", move || {
         busy_caller(&other)?;
         eq!(rs_ok(&img)?, 2, "restart of the unmodified image");
         Ok(())
@@ -1838,21 +1180,9 @@ fn error_image_eio() -> R {
     ];
     let p = tmpfile("error.ckpt");
     write_file(&p, &encode_records(&recs))?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         chdir("/tmp")?;
-        let before = snapshot();
-        let o = restart_from(&p, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EIO)),
-            "restart of an image with an ERROR record"
-        );
-        let after = snapshot();
-        check!(
-            before == after,
-            "caller changed:\n{}",
-            diff_snap(&before, &after)
-        );
+        expect_restart_refused(&p, 0, libc::EIO, "restart of an image with an ERROR record")?;
         Ok(())
     })
 }
@@ -1866,7 +1196,7 @@ fn pipe_and_offset() -> R {
     {
         let f = f.clone();
         self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
+            open_at(&f, libc::O_RDWR, 3)?;
             seek(3, 3)
         })?;
     }
@@ -1877,12 +1207,12 @@ fn pipe_and_offset() -> R {
         good.len()
     );
     let g2 = good.clone();
-    in_child("restart from a pipe", move || {
+    in_clean_child("restart from a pipe", move || {
         let mut p = [0i32; 2];
         // SAFETY: pipe into a valid array.
         unsafe { libc::pipe(p.as_mut_ptr()) };
-        dup_to(p[0], 40)?;
-        dup_to(p[1], 41)?;
+        dup2(p[0], 40)?;
+        dup2(p[1], 41)?;
         close(p[0]);
         close(p[1]);
         eq!(write_fd(41, &g2), Ok(g2.len()), "write image into the pipe");
@@ -1896,8 +1226,8 @@ fn pipe_and_offset() -> R {
     let mut b = vec![0xa5u8; 64];
     b.extend_from_slice(&good);
     write_file(&off, &b)?;
-    in_child("restart from the fd's position", move || {
-        open_at(&off, libc::O_RDONLY, 40, false)?;
+    in_clean_child("restart from the fd's position", move || {
+        open_at(&off, libc::O_RDONLY, 40)?;
         seek(40, 64)?;
         eq!(
             show(&rs(0, 40, 0, -1)),
@@ -1924,16 +1254,13 @@ fn too_big() -> R {
         .map_err(|e| e.to_string())?;
     drop(fh);
     let p2 = p.clone();
-    let r = in_child("restarting child", move || {
-        let before = snapshot();
-        let o = restart_from(&p2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EFBIG)),
-            "restart of a {} byte image",
-            CKPT_IMAGE_MAX + 4096
-        );
-        check!(before == snapshot(), "caller changed");
+    let r = in_clean_child("restarting child", move || {
+        expect_restart_refused(
+            &p2,
+            0,
+            libc::EFBIG,
+            &format!("restart of a {} byte image", CKPT_IMAGE_MAX + 4096),
+        )?;
         Ok(())
     });
     let _ = std::fs::remove_file(&p);
@@ -1950,18 +1277,18 @@ fn dry_run() -> R {
     {
         let (a, sub) = (a.clone(), sub.clone());
         self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&a, libc::O_RDONLY, 4, false)?;
+            open_at(&a, libc::O_RDWR, 3)?;
+            open_at(&a, libc::O_RDONLY, 4)?;
             chdir(&sub)
         })?;
     }
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         busy_caller(&other)?;
-        let before = snapshot();
+        let before = snap(&[]);
         let o = restart_from(&img, RESTART_DRY_RUN)?;
-        let after = snapshot();
+        let after = snap(&[]);
         eq!(
             show(&o.r),
             show(&Ok(2)),
@@ -1976,7 +1303,7 @@ fn dry_run() -> R {
         check!(
             before == after,
             "RESTART_DRY_RUN changed the caller:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         Ok(())
     })
@@ -1999,8 +1326,8 @@ fn all_or_nothing() -> R {
     {
         let (a, b) = (a.clone(), b.clone());
         self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&b, libc::O_RDWR, 4, false)?;
+            open_at(&a, libc::O_RDWR, 3)?;
+            open_at(&b, libc::O_RDWR, 4)?;
             Ok(())
         })?;
     }
@@ -2010,19 +1337,14 @@ fn all_or_nothing() -> R {
     write_file(&other, b"0123456789")?;
     std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666))
         .map_err(|e| e.to_string())?;
-    in_child("unprivileged restarting child", move || {
-        // SAFETY: dropping privileges in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                return Err(format!("setuid: {}", ename(errno())));
-            }
-        }
+    in_clean_child("unprivileged restarting child", move || {
+        drop_to_nobody()?;
         busy_caller(&other)?;
-        let before = snapshot();
-        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
+        let before = snap(&[]);
+        open_at(&img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
         let r = rs(0, IMG_FD, 0, -1);
         close(IMG_FD);
-        let after = snapshot();
+        let after = snap(&[]);
         // EACCES from reopening b (a reopened fine); EPERM would mean the
         // root change was refused first (image root "/" needs CAP_SYS_CHROOT?)
         check!(
@@ -2033,7 +1355,7 @@ fn all_or_nothing() -> R {
         check!(
             before == after,
             "caller changed:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         Ok(())
     })
@@ -2058,8 +1380,8 @@ fn cli() -> R {
     let f = m.p("cli");
     write_file(&f, b"0123456789")?;
     let f2 = f.clone();
-    let t = Stopped::new(move || {
-        open_at(&f2, libc::O_RDONLY, 3, false)?;
+    let t = Target::stopped(move || {
+        open_at(&f2, libc::O_RDONLY, 3)?;
         seek(3, 4)
     })?;
     let img = tmpfile("cli.ckpt");
@@ -2123,9 +1445,8 @@ fn cli() -> R {
     );
     // errors: checkpoint of a process holding a plain ramfs dir
     let pd = plain.dir.clone();
-    let t = Stopped::new(move || {
-        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false).map(|_| ())
-    })?;
+    let t =
+        Target::stopped(move || open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4).map(|_| ()))?;
     let pid = t.pid.to_string();
     let (rc, _, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img])?;
     drop(t);
@@ -2155,21 +1476,19 @@ fn shared_table_ebusy() -> R {
     let img = tmpfile("ebusy.ckpt");
     {
         let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
+        self_image(&img, move || open_at(&f, libc::O_RDONLY, 3).map(|_| ()))?;
     }
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    in_child("threaded restarting child", move || {
+    in_clean_child("threaded restarting child", move || {
         busy_caller(&other)?;
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let th = std::thread::spawn(move || {
             let _ = rx.recv();
         });
-        let before = snapshot();
+        let before = snap(&[]);
         let o = restart_from(&img, 0)?;
-        let after = snapshot();
+        let after = snap(&[]);
         let _ = tx.send(());
         let _ = th.join();
         eq!(
@@ -2181,24 +1500,12 @@ fn shared_table_ebusy() -> R {
         check!(
             before == after,
             "caller changed:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         // with the thread gone it works
         eq!(rs_ok(&img)?, 1, "restart after the thread exited");
         Ok(())
     })
-}
-
-fn set_nofile(n: u64) -> R {
-    let r = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: n.max(4096),
-    };
-    // SAFETY: valid rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-        return Err(format!("setrlimit(NOFILE, {n}): {}", ename(errno())));
-    }
-    Ok(())
 }
 
 fn rlimit_emfile() -> R {
@@ -2211,29 +1518,21 @@ fn rlimit_emfile() -> R {
         let f = f.clone();
         self_image(&img, move || {
             set_nofile(4096)?;
-            open_at(&f, libc::O_RDONLY, 3, false)?;
-            open_at(&f, libc::O_RDONLY, 900, false).map(|_| ())
+            open_at(&f, libc::O_RDONLY, 3)?;
+            open_at(&f, libc::O_RDONLY, 900).map(|_| ())
         })?;
     }
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         busy_caller(&other)?;
         set_nofile(200)?;
-        let before = snapshot();
-        let o = restart_from(&img, 0)?;
-        let after = snapshot();
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EMFILE)),
-            "restart of fd 900 with RLIMIT_NOFILE 200 (log: {})",
-            o.log.trim()
-        );
-        check!(
-            before == after,
-            "caller changed:\n{}",
-            diff_snap(&before, &after)
-        );
+        expect_restart_refused(
+            &img,
+            0,
+            libc::EMFILE,
+            "restart of fd 900 with RLIMIT_NOFILE 200",
+        )?;
         Ok(())
     })
 }
@@ -2250,7 +1549,11 @@ fn high_fds() -> R {
         self_image(&img, move || {
             set_nofile(4096)?;
             for (i, fd) in fds.iter().enumerate() {
-                open_at(&f, libc::O_RDONLY, *fd, i % 2 == 1)?;
+                open_at(
+                    &f,
+                    libc::O_RDONLY | if i % 2 == 1 { libc::O_CLOEXEC } else { 0 },
+                    *fd,
+                )?;
                 seek(*fd, *fd as i64)?;
             }
             Ok(())
@@ -2262,7 +1565,7 @@ fn high_fds() -> R {
         fds.to_vec(),
         "recorded fds"
     );
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         set_nofile(4096)?;
         eq!(rs_ok(&img)?, 5, "restart return value");
         for (i, fd) in fds.iter().enumerate() {
@@ -2288,13 +1591,9 @@ fn replaced_estale() -> R {
     let img_b = tmpfile("stale-b.ckpt");
     {
         let a = a.clone();
-        self_image(&img_a, move || {
-            open_at(&a, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
+        self_image(&img_a, move || open_at(&a, libc::O_RDONLY, 3).map(|_| ()))?;
         let b = b.clone();
-        self_image(&img_b, move || {
-            open_at(&b, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
+        self_image(&img_b, move || open_at(&b, libc::O_RDONLY, 3).map(|_| ()))?;
     }
     std::fs::remove_file(&a).map_err(|e| e.to_string())?;
     std::fs::create_dir(&a).map_err(|e| e.to_string())?;
@@ -2305,22 +1604,19 @@ fn replaced_estale() -> R {
         return Err(format!("mkfifo {b}: {}", ename(errno())));
     }
     let mut errs = Vec::new();
-    let r = in_child("restart with the file replaced by a directory", move || {
-        let before = snapshot();
-        let o = restart_from(&img_a, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ESTALE)),
-            "restart of {a} now a directory (log: {})",
-            o.log.trim()
-        );
-        check!(before == snapshot(), "caller changed");
+    let r = in_clean_child("restart with the file replaced by a directory", move || {
+        expect_restart_refused(
+            &img_a,
+            0,
+            libc::ESTALE,
+            &format!("restart of {a} now a directory"),
+        )?;
         Ok(())
     });
     if let Err(e) = r {
         errs.push(e);
     }
-    let r = in_child("restart with the file replaced by a FIFO", move || {
+    let r = in_clean_child("restart with the file replaced by a FIFO", move || {
         // SAFETY: alarm only arms a timer.
         unsafe { libc::alarm(5) };
         let o = restart_from(&img_b, 0)?;
@@ -2360,7 +1656,7 @@ fn zombie_kthread() -> R {
         )
     };
     let img2 = img.clone();
-    let r = in_child("checkpointer", move || {
+    let r = in_clean_child("checkpointer", move || {
         let o = checkpoint_to(z, &img2, 0)?;
         eq!(
             show(&o.r),
@@ -2370,9 +1666,9 @@ fn zombie_kthread() -> R {
         );
         Ok(())
     });
-    wait_status(z);
+    wait(z);
     r?;
-    in_child("checkpointer", move || {
+    in_clean_child("checkpointer", move || {
         // root may ptrace-attach kthreadd, whose fs and (empty) file table
         // are init's: an image
         let o = checkpoint_to(2, &img, 0)?;
@@ -2396,15 +1692,15 @@ fn image_position_pipe() -> R {
     let f = m.p("f");
     write_file(&f, b"0123456789")?;
     let f2 = f.clone();
-    let t = Stopped::new(move || {
-        open_at(&f2, libc::O_RDONLY, 3, false)?;
+    let t = Target::stopped(move || {
+        open_at(&f2, libc::O_RDONLY, 3)?;
         seek(3, 2)
     })?;
     let pid = t.pid;
     let img = tmpfile("pos.ckpt");
     write_file(&img, &[0x5a; 64])?;
-    in_child("checkpointer", move || {
-        open_at(&img, libc::O_WRONLY, 10, false)?;
+    in_clean_child("checkpointer", move || {
+        open_at(&img, libc::O_WRONLY, 10)?;
         seek(10, 40)?;
         let id =
             ck(pid, 10, 0, -1).map_err(|e| format!("checkpoint at offset 40: {}", ename(e)))?;
@@ -2452,12 +1748,8 @@ fn unpriv_root_eperm() -> R {
     std::fs::create_dir(m.p("sub")).map_err(|e| e.to_string())?;
     let img = tmpfile("eperm.ckpt");
     let dir = m.dir.clone();
-    let t = Stopped::new(move || {
-        let d = cstr(&dir);
-        // SAFETY: valid C string.
-        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
-            return Err("chroot".into());
-        }
+    let t = Target::stopped(move || {
+        chroot(&dir)?;
         chdir("/sub")
     })?;
     ck_ok(t.pid, &img, 0)?;
@@ -2469,19 +1761,14 @@ fn unpriv_root_eperm() -> R {
         .map_err(|e| e.to_string())?;
     std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644))
         .map_err(|e| e.to_string())?;
-    in_child("unprivileged restarting child", move || {
-        // SAFETY: dropping privileges in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                return Err(format!("setuid: {}", ename(errno())));
-            }
-        }
+    in_clean_child("unprivileged restarting child", move || {
+        drop_to_nobody()?;
         busy_caller(&other)?;
-        let before = snapshot();
-        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
+        let before = snap(&[]);
+        open_at(&img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
         let r = rs(0, IMG_FD, 0, -1);
         close(IMG_FD);
-        let after = snapshot();
+        let after = snap(&[]);
         eq!(
             show(&r),
             show(&Err(libc::EPERM)),
@@ -2490,7 +1777,7 @@ fn unpriv_root_eperm() -> R {
         check!(
             before == after,
             "caller changed:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         Ok(())
     })
@@ -2503,19 +1790,15 @@ fn outside_root_ebadf() -> R {
     let f = m.p("outside");
     write_file(&f, b"x")?;
     let jail = m.p("jail");
-    let t = Stopped::new(move || {
-        open_at(&f, libc::O_RDONLY, 3, false)?;
-        let d = cstr(&jail);
-        // SAFETY: valid C string.
-        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
-            return Err("chroot".into());
-        }
+    let t = Target::stopped(move || {
+        open_at(&f, libc::O_RDONLY, 3)?;
+        chroot(&jail)?;
         chdir("/")
     })?;
     let img = tmpfile("outside.ckpt");
     let pid = t.pid;
     let img2 = img.clone();
-    let r = in_child("checkpointer", move || {
+    let r = in_clean_child("checkpointer", move || {
         let o = checkpoint_to(pid, &img2, 0)?;
         eq!(
             show(&o.r),
@@ -2535,11 +1818,11 @@ fn removed_cwd_ebadf() -> R {
     let d = m.p("gone");
     std::fs::create_dir(&d).map_err(|e| e.to_string())?;
     let d2 = d.clone();
-    let t = Stopped::new(move || chdir(&d2))?;
+    let t = Target::stopped(move || chdir(&d2))?;
     std::fs::remove_dir(&d).map_err(|e| e.to_string())?;
     let img = tmpfile("cwd-gone.ckpt");
     let pid = t.pid;
-    let r = in_child("checkpointer", move || {
+    let r = in_clean_child("checkpointer", move || {
         let o = checkpoint_to(pid, &img, 0)?;
         eq!(
             show(&o.r),
@@ -2566,14 +1849,14 @@ fn pos_edges() -> R {
     {
         let (f, d) = (f.clone(), d.clone());
         self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
+            open_at(&f, libc::O_RDWR, 3)?;
             seek(3, 1 << 40)?;
-            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
+            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
             while !getdents(4, 4096).map_err(ename)?.is_empty() {}
             Ok(())
         })?;
     }
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 2, "restart return value");
         eq!(pos(3), 1i64 << 40, "fd 3 f_pos past EOF");
         eq!(read_fd(3, 10), Ok(Vec::new()), "read past EOF");
@@ -2595,12 +1878,12 @@ fn over_image_fd() -> R {
     {
         let f = f.clone();
         self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false)?;
+            open_at(&f, libc::O_RDONLY, 3)?;
             seek(3, 5)
         })?;
     }
-    in_child("restarting child", move || {
-        open_at(&img, libc::O_RDONLY, 3, false)?;
+    in_clean_child("restarting child", move || {
+        open_at(&img, libc::O_RDONLY, 3)?;
         eq!(
             show(&rs(0, 3, 0, -1)),
             show(&Ok(1)),
@@ -2647,7 +1930,7 @@ fn big_image() -> R {
         self_image(&img, move || {
             set_nofile(4096)?;
             for i in 0..n {
-                open_at(&format!("{deep}/f{i:04}"), libc::O_RDONLY, big_fd(i), false)?;
+                open_at(&format!("{deep}/f{i:04}"), libc::O_RDONLY, big_fd(i))?;
                 seek(big_fd(i), (i % 7) as i64)?;
             }
             Ok(())
@@ -2657,7 +1940,7 @@ fn big_image() -> R {
     let size = std::fs::metadata(&img).map_err(|e| e.to_string())?.len();
     eq!(im.fds.len(), n, "recorded fds");
     check!(size > 2_500_000, "image size {size}: expected > 2.5 MB");
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         set_nofile(4096)?;
         eq!(rs_ok(&img)?, n as i64, "restart return value");
         for i in 0..n {
@@ -2687,33 +1970,17 @@ fn descend_deep(base: &str) -> R {
 }
 
 fn too_long_path() -> R {
+    let setup = |d: &str| {
+        descend_deep(d)?;
+        open_at("f", libc::O_RDWR | libc::O_CREAT, 3).map(|_| ())
+    };
+    let what = "checkpoint of an fd whose path is > PATH_MAX";
+    let r = refused_self(setup, libc::ENAMETOOLONG, what);
     work()?;
     let m = Mount::cr()?;
     let img = tmpfile("toolong.ckpt");
-    let (dir, img2) = (m.dir.clone(), img.clone());
-    let r = in_child("checkpointing child (fd)", move || {
-        descend_deep(&dir)?;
-        open_at("f", libc::O_RDWR | libc::O_CREAT, 3, false)?;
-        chdir("/")?;
-        let o = checkpoint_to(0, &img2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENAMETOOLONG)),
-            "checkpoint of an fd whose path is > PATH_MAX (log: {})",
-            o.log.trim()
-        );
-        match decode(&read_file(&img2)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!(
-                (err, fd),
-                (-libc::ENAMETOOLONG, 3),
-                "ERROR record (err, fd)"
-            ),
-            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
-        }
-        Ok(())
-    });
     let dir = m.dir.clone();
-    let r2 = in_child("checkpointing child (cwd)", move || {
+    let r2 = in_clean_child("checkpointing child (cwd)", move || {
         descend_deep(&dir)?;
         let o = checkpoint_to(0, &img, 0)?;
         eq!(
@@ -2728,32 +1995,96 @@ fn too_long_path() -> R {
     r2
 }
 
+/// Create (relative to each other) directories below `base` and a file in
+/// the last one, so that the file's absolute path is exactly `len` bytes;
+/// leaves the cwd in that directory and returns the file's name there.
+fn file_of_path_len(base: &str, len: usize) -> Result<String, String> {
+    chdir(base)?;
+    let mut have = base.len();
+    let comp = "p".repeat(200);
+    // room for "/" + a last name of 1..=200 bytes
+    while have + 1 + comp.len() + 1 + 200 < len {
+        let c = cstr(&comp);
+        // SAFETY: valid C string.
+        if unsafe { libc::mkdir(c.as_ptr(), 0o755) } != 0 {
+            return Err(format!("mkdir (relative): {}", ename(errno())));
+        }
+        chdir(&comp)?;
+        have += 1 + comp.len();
+    }
+    let name = "n".repeat(len - have - 1);
+    open_at(&name, libc::O_RDWR | libc::O_CREAT, 3)?;
+    close(3);
+    Ok(name)
+}
+
+fn path_max_boundary() -> R {
+    const PATH_MAX: usize = libc::PATH_MAX as usize;
+    work()?;
+    let m = Mount::cr()?;
+    let img = tmpfile("pathmax.ckpt");
+    // PATH_MAX - 1 bytes (+ NUL = PATH_MAX): recorded and restarted
+    let (dir, img2) = (m.p("a"), img.clone());
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    in_clean_child("checkpointing child (PATH_MAX - 1)", move || {
+        let name = file_of_path_len(&dir, PATH_MAX - 1)?;
+        open_at(&name, libc::O_RDWR, 3)?;
+        write_fd(3, b"edge").map_err(ename)?;
+        chdir("/")?;
+        eq!(fd_path(3).len(), PATH_MAX - 1, "length of the path of fd 3");
+        ck_ok(0, &img2, 0)?;
+        let im = decode_file(&img2)?;
+        eq!(im.files.len(), 1, "FILE records");
+        eq!(im.files[0].name.len(), PATH_MAX - 1, "recorded name length");
+        eq!(
+            String::from_utf8_lossy(&im.files[0].name),
+            fd_path(3),
+            "recorded name"
+        );
+        Ok(())
+    })?;
+    in_clean_child("restarting child (PATH_MAX - 1)", move || {
+        eq!(rs_ok(&img)?, 1, "restart of a PATH_MAX - 1 byte name");
+        eq!(
+            fd_path(3).len(),
+            PATH_MAX - 1,
+            "length of the restored fd's path"
+        );
+        eq!(pos(3), 4, "restored f_pos");
+        seek(3, 0)?;
+        eq!(
+            read_fd(3, 10),
+            Ok(b"edge".to_vec()),
+            "restored fd reads the file"
+        );
+        Ok(())
+    })?;
+    // PATH_MAX bytes: one too many
+    let (dir, img) = (m.p("b"), tmpfile("pathmax1.ckpt"));
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    in_clean_child("checkpointing child (PATH_MAX)", move || {
+        let name = file_of_path_len(&dir, PATH_MAX)?;
+        open_at(&name, libc::O_RDWR, 3)?;
+        chdir("/")?;
+        let what = "checkpoint of an fd whose path is PATH_MAX bytes";
+        expect_checkpoint_refused(0, &img, libc::ENAMETOOLONG, 3, &[], what)
+    })
+}
+
 fn churning_target() -> R {
     work()?;
     let m = Mount::cr()?;
     let f = m.p("churn");
     write_file(&f, b"x")?;
     let f2 = f.clone();
-    let pid = fork()?;
-    if pid == 0 {
-        close_all();
-        unsafe { libc::alarm(120) };
-        if open_at(&f2, libc::O_RDONLY, 3, false).is_err() {
-            unsafe { libc::_exit(3) };
+    let setup = move || open_at(&f2, libc::O_RDONLY, 3).map(|_| ());
+    let t = Target::running(setup, |i| {
+        let _ = dup2(3, 4 + (i % 60) as i32);
+        if i % 3 == 0 {
+            close(4 + ((i * 7) % 60) as i32);
         }
-        let mut i = 0;
-        loop {
-            let fd = 4 + (i % 60);
-            let _ = dup_to(3, fd);
-            if i % 3 == 0 {
-                close(4 + ((i * 7) % 60));
-            }
-            i += 1;
-        }
-    }
-    let t = Stopped { pid };
-    // let the child close the harness's fds first
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    })?;
+    let pid = t.pid;
     let img = tmpfile("churn.ckpt");
     let mut errs = Vec::new();
     for round in 0..50 {
@@ -2788,14 +2119,9 @@ fn odd_log_fds() -> R {
     write_file(&f, b"x")?;
     let img = tmpfile("samelog.ckpt");
     let f2 = f.clone();
-    let r1 = in_child("log fd == image fd", move || {
-        open_at(&f2, libc::O_RDONLY, 3, false)?;
-        open_at(
-            &img,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            10,
-            false,
-        )?;
+    let r1 = in_clean_child("log fd == image fd", move || {
+        open_at(&f2, libc::O_RDONLY, 3)?;
+        open_at(&img, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10)?;
         let r = ck(0, 10, 0, 10);
         close(10);
         // the ABI: a log on the image file itself is EINVAL
@@ -2811,17 +2137,15 @@ fn odd_log_fds() -> R {
     let good = tmpfile("rlog.ckpt");
     {
         let f = f.clone();
-        self_image(&good, move || {
-            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
+        self_image(&good, move || open_at(&f, libc::O_RDONLY, 3).map(|_| ()))?;
     }
     let mut bytes = read_file(&good)?;
     let l = bytes.len();
     bytes[l - 8] ^= 1; // bad CRC: restart fails and logs why
     write_file(&good, &bytes)?;
     let good2 = good.clone();
-    let r3 = in_child("restart log fd == image fd", move || {
-        open_at(&good2, libc::O_RDWR, 10, false)?;
+    let r3 = in_clean_child("restart log fd == image fd", move || {
+        open_at(&good2, libc::O_RDWR, 10)?;
         let r = rs(0, 10, 0, 10);
         close(10);
         check!(
@@ -2841,14 +2165,9 @@ fn odd_log_fds() -> R {
         Ok(())
     });
     let img2 = tmpfile("pipelog.ckpt");
-    let r2 = in_child("log fd is a pipe without reader", move || {
-        open_at(&f, libc::O_RDONLY, 3, false)?;
-        open_at(
-            &img2,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            10,
-            false,
-        )?;
+    let r2 = in_clean_child("log fd is a pipe without reader", move || {
+        open_at(&f, libc::O_RDONLY, 3)?;
+        open_at(&img2, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10)?;
         let mut p = [0i32; 2];
         // SAFETY: pipe into a valid array.
         unsafe { libc::pipe(p.as_mut_ptr()) };

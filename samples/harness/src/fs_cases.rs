@@ -5,7 +5,7 @@
 //! module loaded and nothing mounted, whatever its outcome.
 
 use crate::case::Case;
-use crate::sys::{cstr, ename, errno};
+use crate::vm::{cstr, delete_module, ename, errno, mount, umount2, Mount};
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -96,69 +96,6 @@ fn sys_res(ret: i64) -> String {
     }
 }
 
-fn sys_mount(fstype: &str, target: &str, data: Option<&str>) -> Result<(), i32> {
-    let (src, tgt, ty) = (cstr("none"), cstr(target), cstr(fstype));
-    let data = data.map(cstr);
-    let data_ptr = data
-        .as_ref()
-        .map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
-    // SAFETY: all pointers are NUL-terminated strings alive for the call.
-    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
-}
-
-fn sys_umount(target: &str, flags: i32) -> Result<(), i32> {
-    let tgt = cstr(target);
-    // SAFETY: `tgt` is a NUL-terminated string alive for the call.
-    if unsafe { libc::umount2(tgt.as_ptr(), flags) } == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
-}
-
-/// A mount that is detached on drop, so failing cases clean up.
-struct Mount {
-    path: String,
-}
-
-impl Mount {
-    fn new(fstype: &str, path: &str, data: Option<&str>) -> Result<Mount, String> {
-        fs::create_dir_all(path).map_err(|e| format!("mkdir {path}: {e}"))?;
-        sys_mount(fstype, path, data).map_err(|e| {
-            format!(
-                "mount -t {fstype} -o {} none {path}: expected success, got {}",
-                data.unwrap_or(""),
-                ename(e)
-            )
-        })?;
-        Ok(Mount {
-            path: path.to_string(),
-        })
-    }
-
-    fn root(&self) -> &Path {
-        Path::new(&self.path)
-    }
-
-    fn umount(self) -> Result<(), String> {
-        let path = self.path.clone();
-        std::mem::forget(self);
-        sys_umount(&path, 0)
-            .map_err(|e| format!("umount {path}: expected success, got {}", ename(e)))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = sys_umount(&self.path, libc::MNT_DETACH);
-    }
-}
-
 fn busybox(args: &[&str]) -> Result<String, String> {
     let out = Command::new("/bin/busybox")
         .args(args)
@@ -205,18 +142,6 @@ fn ensure_loaded() -> Result<(), String> {
             .to_string());
     }
     Ok(())
-}
-
-/// `delete_module("ramfs_cr", O_NONBLOCK)`, what rmmod does; the errno.
-fn delete_module() -> Result<(), i32> {
-    let name = cstr(MODULE_NAME);
-    // SAFETY: `name` is a NUL-terminated string alive for the call.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
 }
 
 fn kmsg_count(needle: &str) -> Result<usize, String> {
@@ -310,14 +235,14 @@ fn module_loads() -> Result<(), String> {
 
 fn mount_mode() -> Result<(), String> {
     ensure_loaded()?;
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_mode", Some("mode=0700"))?;
-    let f_type = statfs_type(&m.path)?;
+    let m = Mount::at("/mnt/rcr_mode", "ramfs_cr", Some("mode=0700"))?;
+    let f_type = statfs_type(&m.dir)?;
     if f_type != RAMFS_CR_MAGIC {
         return Err(format!(
             "statfs f_type: expected {RAMFS_CR_MAGIC:#x}, got {f_type:#x}"
         ));
     }
-    let md = fs::metadata(&m.path).map_err(|e| format!("stat {}: {e}", m.path))?;
+    let md = fs::metadata(&m.dir).map_err(|e| format!("stat {}: {e}", m.dir))?;
     if md.mode() != libc::S_IFDIR | 0o700 {
         return Err(format!(
             "root mode: expected {:o}, got {:o}",
@@ -328,7 +253,7 @@ fn mount_mode() -> Result<(), String> {
     if md.nlink() != 2 {
         return Err(format!("root nlink: expected 2, got {}", md.nlink()));
     }
-    let line = mounts_line(&m.path).unwrap_or_default();
+    let line = mounts_line(&m.dir).unwrap_or_default();
     if !line.starts_with("none /mnt/rcr_mode ramfs_cr ") || !line.contains(",mode=700") {
         return Err(format!(
             "/proc/mounts: expected 'none /mnt/rcr_mode ramfs_cr rw,...,mode=700 0 0', got {line:?}"
@@ -337,9 +262,9 @@ fn mount_mode() -> Result<(), String> {
     m.umount()?;
 
     // The default mode 0755 is not shown, as in ramfs.
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_mode", None)?;
-    let line = mounts_line(&m.path).unwrap_or_default();
-    let mode = fs::metadata(&m.path).map(|md| md.mode()).unwrap_or(0);
+    let m = Mount::at("/mnt/rcr_mode", "ramfs_cr", None)?;
+    let line = mounts_line(&m.dir).unwrap_or_default();
+    let mode = fs::metadata(&m.dir).map(|md| md.mode()).unwrap_or(0);
     if line.contains("mode=") || mode != libc::S_IFDIR | 0o755 {
         return Err(format!(
             "default mount: expected root mode 40755 and no mode= in /proc/mounts, \
@@ -349,9 +274,9 @@ fn mount_mode() -> Result<(), String> {
     m.umount()?;
 
     // mode=1777 keeps the sticky bit (S_IALLUGO).
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_mode", Some("mode=1777"))?;
-    let mode = fs::metadata(&m.path).map(|md| md.mode()).unwrap_or(0);
-    let line = mounts_line(&m.path).unwrap_or_default();
+    let m = Mount::at("/mnt/rcr_mode", "ramfs_cr", Some("mode=1777"))?;
+    let mode = fs::metadata(&m.dir).map(|md| md.mode()).unwrap_or(0);
+    let line = mounts_line(&m.dir).unwrap_or_default();
     m.umount()?;
     if mode != libc::S_IFDIR | 0o1777 || !line.contains(",mode=1777") {
         return Err(format!(
@@ -371,9 +296,9 @@ fn bad_options() -> Result<(), String> {
     ];
     for (opts, msg) in cases {
         let before = kmsg_count(msg)?;
-        let r = sys_mount("ramfs_cr", "/mnt/rcr_bad", Some(opts));
+        let r = mount("ramfs_cr", "/mnt/rcr_bad", Some(opts));
         if r.is_ok() {
-            let _ = sys_umount("/mnt/rcr_bad", libc::MNT_DETACH);
+            let _ = umount2("/mnt/rcr_bad", libc::MNT_DETACH);
         }
         if r != Err(libc::EINVAL) {
             return Err(format!(
@@ -390,8 +315,8 @@ fn bad_options() -> Result<(), String> {
         }
     }
     // Mainline ramfs ignores unknown options; ramfs_cr deliberately does not.
-    match sys_mount("ramfs", "/mnt/rcr_bad", Some("foo=1")) {
-        Ok(()) => sys_umount("/mnt/rcr_bad", 0)
+    match mount("ramfs", "/mnt/rcr_bad", Some("foo=1")) {
+        Ok(()) => umount2("/mnt/rcr_bad", 0)
             .map_err(|e| format!("umount ramfs: expected success, got {}", ename(e))),
         Err(e) => Err(format!(
             "ramfs -o foo=1: expected success (ramfs ignores it), got {}",
@@ -402,7 +327,7 @@ fn bad_options() -> Result<(), String> {
 
 fn rmmod_while_mounted() -> Result<(), String> {
     ensure_loaded()?;
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_busy", None)?;
+    let m = Mount::at("/mnt/rcr_busy", "ramfs_cr", None)?;
     fs::write(m.root().join("f"), "x").map_err(|e| format!("write: {e}"))?;
     // The super block holds a reference on the module (owner = THIS_MODULE):
     // delete_module(O_NONBLOCK) refuses a module in use with EWOULDBLOCK
@@ -514,7 +439,7 @@ fn parity() -> Result<(), String> {
 }
 
 fn run_transcript(fstype: &str, path: &str) -> Result<Vec<String>, String> {
-    let m = Mount::new(fstype, path, None)?;
+    let m = Mount::at(path, fstype, None)?;
     let magic = statfs_type(path)?;
     let expected = if fstype == "ramfs" {
         RAMFS_MAGIC
@@ -1034,7 +959,7 @@ fn mmap_facts(t: &mut Transcript, root: &Path) {
 
 /// One mount of ramfs_cr, filled with a file of each kind, unmounted.
 fn fill_cycle() -> Result<(), String> {
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_cycle", None)?;
+    let m = Mount::at("/mnt/rcr_cycle", "ramfs_cr", None)?;
     let r = (|| -> io::Result<()> {
         let root = m.root();
         fs::write(root.join("f"), [7u8; 5000])?;
@@ -1046,7 +971,7 @@ fn fill_cycle() -> Result<(), String> {
         fs::remove_file(root.join("d/h"))?;
         Ok(())
     })();
-    r.map_err(|e| format!("filling {}: {e}", m.path))?;
+    r.map_err(|e| format!("filling {}: {e}", m.dir))?;
     m.umount()
 }
 

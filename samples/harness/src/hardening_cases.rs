@@ -2,19 +2,14 @@
 //! and restart(2) (issue 6).  Helpers come from `fuzz_cases`.
 
 use crate::case::Case;
-use crate::fuzz_cases::{
-    close, close_range, dup2, exit, fork, get_bytes, in_child, kmsg_splats, make_image, memfd,
-    mount_cr, new_splats, open_at, populate, read_all, seek, set_bytes, snap, snap_diff,
-    snap_nopos, umount, verify_restored_img, wait,
-};
-use crate::sys::{cstr, ename, ensure_module, errno, R};
+use crate::fuzz_cases::{make_image, populate, verify_restored_img};
+use crate::vm::*;
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const MNT: &str = "/mnt/hard";
-const UID: u32 = 1000;
 
 pub fn cases() -> Vec<Case> {
     vec![
@@ -36,81 +31,6 @@ pub fn cases() -> Vec<Case> {
 
 // --------------------------------------------------------------- privileges
 
-pub fn drop_to_user() -> R {
-    // SAFETY: credential syscalls with integers.
-    unsafe {
-        let g = [UID];
-        if libc::setgroups(1, g.as_ptr()) != 0 {
-            return Err(format!("setgroups: {}", ename(errno())));
-        }
-        if libc::setresgid(UID, UID, UID) != 0 || libc::setresuid(UID, UID, UID) != 0 {
-            return Err(format!("setresuid/gid {UID}: {}", ename(errno())));
-        }
-        // a uid change clears dumpable; a user may ptrace (and checkpoint)
-        // their own processes only when they are dumpable
-        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
-        if libc::geteuid() != UID || libc::getegid() != UID {
-            return Err("still privileged".into());
-        }
-    }
-    Ok(())
-}
-
-/// A child that pauses until killed (a checkpoint target).
-struct Paused(i32);
-impl Paused {
-    fn new<F: FnOnce() -> R>(setup: F) -> Result<Paused, String> {
-        let mut p = [0i32; 2];
-        // SAFETY: pipe into a 2-int array.
-        unsafe { libc::pipe(p.as_mut_ptr()) };
-        let pid = fork()?;
-        if pid == 0 {
-            close(p[0]);
-            let _ = dup2(p[1], 1019);
-            close(p[1]);
-            let ok = setup().is_ok();
-            // SAFETY: write one byte, then wait to be killed.
-            unsafe {
-                libc::write(
-                    1019,
-                    if ok { b"y".as_ptr() } else { b"n".as_ptr() }.cast(),
-                    1,
-                );
-                close(1019);
-                loop {
-                    libc::pause();
-                }
-            }
-        }
-        close(p[1]);
-        let s = read_all(p[0]);
-        close(p[0]);
-        let me = Paused(pid);
-        if s != "y" {
-            return Err("target child setup failed".into());
-        }
-        Ok(me)
-    }
-}
-impl Drop for Paused {
-    fn drop(&mut self) {
-        // SAFETY: kill and reap our child.
-        unsafe {
-            libc::kill(self.0, libc::SIGKILL);
-        }
-        wait(self.0);
-    }
-}
-
-fn ck_into(pid: i32, fd: i32) -> Result<i64, i32> {
-    checkpoint(pid, fd, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
-fn ck_skip(pid: i32, fd: i32) -> Result<i64, i32> {
-    checkpoint(pid, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
-        .map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
 fn perm_checkpoint() -> R {
     mount_cr(MNT)?;
     let r = (|| {
@@ -120,17 +40,17 @@ fn perm_checkpoint() -> R {
         close(img);
         // a root process holding a root-only file
         let m = MNT.to_string();
-        let rootp = Paused::new(move || {
+        let rootp = Target::paused(move || {
             close_range(3, 899);
-            open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5).map(|_| ())
+            open_at(&format!("{m}/secret"), libc::O_RDONLY, 5).map(|_| ())
         })?;
-        let rpid = rootp.0;
+        let rpid = rootp.pid;
         let res = in_child("unprivileged child", 60, move || {
             drop_to_user()?;
             close_range(3, 899);
             // root's process: EPERM, and nothing is written
             set_bytes(900, b"")?;
-            match ck_into(rpid, 900) {
+            match ck(rpid, 900, 0, -1) {
                 Err(e) if e == libc::EPERM => {}
                 r => {
                     return Err(format!(
@@ -143,25 +63,25 @@ fn perm_checkpoint() -> R {
                 return Err(format!("EPERM checkpoint wrote {} bytes", b.len()));
             }
             // pid 1 too
-            match ck_into(1, 900) {
+            match ck(1, 900, 0, -1) {
                 Err(e) if e == libc::EPERM => {}
                 r => return Err(format!("checkpoint of pid 1: expected EPERM, got {r:?}")),
             }
             // self: works
-            open_at(&format!("{MNT}/ro"), libc::O_RDONLY, 0, 7)?;
-            let id = ck_skip(0, 900)
+            open_at(&format!("{MNT}/ro"), libc::O_RDONLY, 7)?;
+            let id = ck(0, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
                 .map_err(|e| format!("self-checkpoint as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own image: {e}"))?;
             if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 7 {
                 return Err(format!("own image: id {id}, fds {:?}", im.fds));
             }
             // own child: works
-            let kid = Paused::new(|| {
+            let kid = Target::paused(|| {
                 close_range(3, 899);
-                open_at(&format!("{MNT}/f1"), libc::O_RDONLY, 0, 4).map(|_| ())
+                open_at(&format!("{MNT}/f1"), libc::O_RDONLY, 4).map(|_| ())
             })?;
             set_bytes(900, b"")?;
-            let id = ck_skip(kid.0, 900)
+            let id = ck(kid.pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
                 .map_err(|e| format!("checkpoint of own child as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own child's image: {e}"))?;
             if id <= 0
@@ -199,7 +119,7 @@ fn perm_restart() -> R {
         let secret = root_image({
             let c = cd.clone();
             move || {
-                open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5)?;
+                open_at(&format!("{m}/secret"), libc::O_RDONLY, 5)?;
                 c()
             }
         })?;
@@ -207,7 +127,7 @@ fn perm_restart() -> R {
         let ro_rdwr = root_image({
             let c = cd.clone();
             move || {
-                open_at(&format!("{m}/ro"), libc::O_RDWR, 0, 5)?;
+                open_at(&format!("{m}/ro"), libc::O_RDWR, 5)?;
                 c()
             }
         })?;
@@ -215,8 +135,8 @@ fn perm_restart() -> R {
         let ro_rdonly = root_image({
             let c = cd.clone();
             move || {
-                open_at(&format!("{m}/ro"), libc::O_RDONLY, 0, 5)?;
-                seek(5, 3, libc::SEEK_SET);
+                open_at(&format!("{m}/ro"), libc::O_RDONLY, 5)?;
+                lseek(5, 3, libc::SEEK_SET);
                 c()
             }
         })?;
@@ -273,18 +193,18 @@ fn perm_restart() -> R {
             let im = decode(&bytes).map_err(|e| format!("{what}: {e}"))?;
             let r = in_child(what, 60, move || {
                 // a victim fd at the number the image restores, and another
-                open_at("/dev/null", libc::O_RDONLY, 0, 5)?;
-                open_at("/dev/null", libc::O_WRONLY, 0, 6)?;
+                open_at("/dev/null", libc::O_RDONLY, 5)?;
+                open_at("/dev/null", libc::O_WRONLY, 6)?;
                 drop_to_user()?;
                 std::env::set_current_dir("/home/user").ok();
                 for f in [0, 1, 2] {
                     close(f);
                 }
-                seek(900, 0, libc::SEEK_SET);
+                lseek(900, 0, libc::SEEK_SET);
                 for flags in [RESTART_DRY_RUN, 0] {
-                    seek(900, 0, libc::SEEK_SET);
+                    lseek(900, 0, libc::SEEK_SET);
                     let before = snap_nopos(&[], 900);
-                    let r = restart(0, 900, flags, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+                    let r = rs(0, 900, flags, -1);
                     let after = snap_nopos(&[], 900);
                     match (want, r) {
                         (Some(w), Err(e)) if e == w => {
@@ -412,10 +332,9 @@ fn race_churn() -> R {
             let _ = open_at(
                 &format!("{dd}/f{}", i % 20),
                 libc::O_RDWR,
-                0,
                 5 + (i % 4) as i32,
             );
-            let _ = open_at(&dd, libc::O_RDONLY | libc::O_DIRECTORY, 0, 12);
+            let _ = open_at(&dd, libc::O_RDONLY | libc::O_DIRECTORY, 12);
             let mut buf = [0u8; 256];
             // SAFETY: buffer valid.
             unsafe { libc::syscall(libc::SYS_getdents64, 12, buf.as_mut_ptr(), buf.len()) };
@@ -434,7 +353,7 @@ fn race_churn() -> R {
         let mut n = 0;
         while Instant::now() < end {
             set_bytes(900, b"")?;
-            let r = ck_skip(target, 900);
+            let r = ck(target, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
             let b = get_bytes(900);
             n += 1;
             match r {
@@ -526,7 +445,7 @@ fn race_churn() -> R {
 fn restart_dry_in_child(fd: i32) -> Result<Result<i64, i32>, String> {
     let pid = fork()?;
     if pid == 0 {
-        seek(fd, 0, libc::SEEK_SET);
+        lseek(fd, 0, libc::SEEK_SET);
         let r = restart(0, fd, RESTART_DRY_RUN, -1);
         exit(match r {
             Ok(n) => (n as i32).min(100),
@@ -549,7 +468,7 @@ fn race_ckpt_restart() -> R {
         let m = MNT.to_string();
         let base = root_image(move || {
             for i in 0..8 {
-                open_at(&format!("{m}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
+                open_at(&format!("{m}/f{i}"), libc::O_RDWR, 3 + i)?;
             }
             Ok(())
         })?;
@@ -569,7 +488,7 @@ fn race_ckpt_restart() -> R {
                 std::sync::atomic::AtomicU64::new(0),
                 std::sync::atomic::AtomicU64::new(0),
             ];
-            seek(901, 0, libc::SEEK_SET);
+            lseek(901, 0, libc::SEEK_SET);
             let k = match restart(0, 901, 0, -1) {
                 Ok(_) => 0,
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => 1,
@@ -592,7 +511,7 @@ fn race_ckpt_restart() -> R {
         let end = Instant::now() + Duration::from_secs(5);
         while Instant::now() < end {
             set_bytes(900, b"")?;
-            let r = ck_skip(target, 900);
+            let r = ck(target, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
             let b = get_bytes(900);
             match r {
                 Ok(_) => match decode(&b) {
@@ -661,17 +580,6 @@ fn race_ckpt_restart() -> R {
     r.and(new_splats(splats0))
 }
 
-fn delete_module() -> Result<(), i32> {
-    let name = cstr("ramfs_cr");
-    // SAFETY: valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
-}
-
 fn race_umount_rmmod() -> R {
     let splats0 = kmsg_splats().len();
     mount_cr(MNT)?;
@@ -679,8 +587,8 @@ fn race_umount_rmmod() -> R {
         populate(MNT)?;
         let m = MNT.to_string();
         let base = root_image(move || {
-            open_at(&format!("{m}/f0"), libc::O_RDWR, 0, 3)?;
-            open_at(&format!("{m}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 0, 4)?;
+            open_at(&format!("{m}/f0"), libc::O_RDWR, 3)?;
+            open_at(&format!("{m}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
             Ok(())
         })?;
         let img = memfd("img")?;
@@ -688,9 +596,9 @@ fn race_umount_rmmod() -> R {
         close(img);
         set_bytes(901, &base)?;
         // a process holding restored fds
-        let holder = Paused::new(|| {
+        let holder = Target::paused(|| {
             close_range(0, 900);
-            seek(901, 0, libc::SEEK_SET);
+            lseek(901, 0, libc::SEEK_SET);
             match restart(0, 901, 0, -1) {
                 Ok(2) => Ok(()),
                 r => Err(format!("{r:?}")),
@@ -721,7 +629,7 @@ fn race_umount_rmmod() -> R {
                 }
             }
             set_bytes(900, b"")?;
-            match ck_skip(holder.0, 900) {
+            match ck(holder.pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1) {
                 Ok(_) => {
                     if let Err(e) = decode(&get_bytes(900)) {
                         errs.push(format!("image of the holder: {e}"));
@@ -740,7 +648,7 @@ fn race_umount_rmmod() -> R {
         }
         // the holder's fds still work and still checkpoint (now unreachable: EBADF is fine)
         set_bytes(900, b"")?;
-        let after_detach = ck_skip(holder.0, 900);
+        let after_detach = ck(holder.pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
         drop(holder);
         close(900);
         close(901);
@@ -827,15 +735,10 @@ fn leak_cycles() -> R {
                 close_range(902, 1019);
                 close_range(1021, u32::MAX);
                 for i in 0..6 {
-                    open_at(&format!("{MNT}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
+                    open_at(&format!("{MNT}/f{i}"), libc::O_RDWR, 3 + i)?;
                 }
                 dup2(3, 10)?;
-                open_at(
-                    &format!("{MNT}/d0"),
-                    libc::O_RDONLY | libc::O_DIRECTORY,
-                    0,
-                    11,
-                )?;
+                open_at(&format!("{MNT}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 11)?;
                 std::env::set_current_dir(format!("{MNT}/sub")).map_err(|e| e.to_string())?;
                 let img = memfd("img")?;
                 dup2(img, 900)?;
@@ -843,8 +746,9 @@ fn leak_cycles() -> R {
                 let fds0 = snap(&[]).fds.len();
                 for i in 0..n {
                     set_bytes(900, b"")?;
-                    ck_skip(0, 900).map_err(|e| format!("cycle {i}: checkpoint {}", ename(e)))?;
-                    seek(900, 0, libc::SEEK_SET);
+                    ck(0, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
+                        .map_err(|e| format!("cycle {i}: checkpoint {}", ename(e)))?;
+                    lseek(900, 0, libc::SEEK_SET);
                     // alternate real and dry-run restarts, and a failing one
                     let flags = if i % 2 == 0 { 0 } else { RESTART_DRY_RUN };
                     match restart(0, 900, flags, -1) {
@@ -919,7 +823,7 @@ fn three_file_image() -> R {
     let m = MNT.to_string();
     let base = root_image(move || {
         for i in 0..3 {
-            open_at(&format!("{m}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
+            open_at(&format!("{m}/f{i}"), libc::O_RDWR, 3 + i)?;
         }
         Ok(())
     })?;
@@ -940,9 +844,9 @@ fn shared_table() -> R {
             let t = std::thread::spawn(move || {
                 let _ = rx.recv();
             });
-            seek(901, 0, libc::SEEK_SET);
+            lseek(901, 0, libc::SEEK_SET);
             let before = snap_nopos(&[], 901);
-            let r = restart(0, 901, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+            let r = rs(0, 901, 0, -1);
             let after = snap_nopos(&[], 901);
             let _ = tx.send(());
             let _ = t.join();
@@ -958,7 +862,7 @@ fn shared_table() -> R {
                 ));
             }
             // once the thread is gone the same restart works
-            seek(901, 0, libc::SEEK_SET);
+            lseek(901, 0, libc::SEEK_SET);
             match restart(0, 901, 0, -1) {
                 Ok(3) => Ok(()),
                 r => Err(format!("restart after the thread exited: {r:?}")),
@@ -979,18 +883,13 @@ fn odd_sources() -> R {
         three_file_image()?;
         let r = in_child("child", 120, || {
             let mut errs = Vec::new();
-            let rs = |fd: i32, log: i32| {
-                restart(0, fd, 0, log).map_err(|e| e.raw_os_error().unwrap_or(0))
-            };
-            let cs = |fd: i32, log: i32| {
-                checkpoint(0, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, log)
-                    .map_err(|e| e.raw_os_error().unwrap_or(0))
-            };
-            let dir = open_at(MNT, libc::O_RDONLY | libc::O_DIRECTORY, 0, 910)?;
-            let zero = open_at("/dev/zero", libc::O_RDONLY, 0, 911)?;
-            let wr = open_at(&format!("{MNT}/f5"), libc::O_WRONLY, 0, 912)?;
-            let opath = open_at(&format!("{MNT}/f5"), libc::O_PATH, 0, 913)?;
-            let rdonly = open_at(&format!("{MNT}/f6"), libc::O_RDONLY, 0, 914)?;
+            let rs = |fd: i32, log: i32| rs(0, fd, 0, log);
+            let cs = |fd: i32, log: i32| ck(0, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, log);
+            let dir = open_at(MNT, libc::O_RDONLY | libc::O_DIRECTORY, 910)?;
+            let zero = open_at("/dev/zero", libc::O_RDONLY, 911)?;
+            let wr = open_at(&format!("{MNT}/f5"), libc::O_WRONLY, 912)?;
+            let opath = open_at(&format!("{MNT}/f5"), libc::O_PATH, 913)?;
+            let rdonly = open_at(&format!("{MNT}/f6"), libc::O_RDONLY, 914)?;
             let before = snap_nopos(&[], 901);
             let cases: Vec<(&str, Result<i64, i32>, &[i32])> = vec![
                 (
@@ -1051,7 +950,7 @@ fn odd_sources() -> R {
             }
             let after = snap_nopos(&[], 901);
             // positions of the odd fds may move (they were read); names and flags may not
-            let strip = |s: &crate::fuzz_cases::Snap| {
+            let strip = |s: &Snap| {
                 s.fds
                     .iter()
                     .map(|x| (x.0, x.1.clone(), x.3, x.4))
@@ -1064,7 +963,7 @@ fn odd_sources() -> R {
                 ));
             }
             // the image fd as the log fd too: EINVAL (ABI since patch v2)
-            seek(901, 0, libc::SEEK_SET);
+            lseek(901, 0, libc::SEEK_SET);
             match rs(901, 901) {
                 Err(e) if e == libc::EINVAL => {}
                 r => errs.push(format!(
@@ -1105,8 +1004,7 @@ fn odd_targets() -> R {
     }
     for pid in targets {
         set_bytes(900, b"")?;
-        let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
-            .map_err(|e| e.raw_os_error().unwrap_or(0));
+        let r = ck(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
         let b = get_bytes(900);
         match r {
             Ok(_) => {
@@ -1130,8 +1028,7 @@ fn odd_targets() -> R {
     }
     std::thread::sleep(Duration::from_millis(200));
     set_bytes(900, b"")?;
-    let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
-        .map_err(|e| e.raw_os_error().unwrap_or(0));
+    let r = ck(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
     wait(pid);
     if r != Err(libc::ESRCH) {
         errs.push(format!("zombie: expected ESRCH, got {r:?}"));
@@ -1161,7 +1058,7 @@ fn race_prlimit() -> R {
         let m = MNT.to_string();
         let base = root_image(move || {
             for i in 0..300 {
-                open_at(&format!("{m}/f{}", i % 10), libc::O_RDONLY, 0, 50 + i * 3)?;
+                open_at(&format!("{m}/f{}", i % 10), libc::O_RDONLY, 50 + i * 3)?;
             }
             Ok(())
         })?;
@@ -1188,7 +1085,7 @@ fn race_prlimit() -> R {
             let mut first_bad = String::new();
             while Instant::now() < end {
                 close_range(0, 1000);
-                seek(1001, 0, libc::SEEK_SET);
+                lseek(1001, 0, libc::SEEK_SET);
                 match restart(0, 1001, 0, -1) {
                     Ok(n) if n == nfds => {
                         ok += 1;
@@ -1294,8 +1191,8 @@ fn race_prlimit_lease() -> R {
         populate(MNT)?;
         let m = MNT.to_string();
         let base = root_image(move || {
-            open_at(&format!("{m}/f1"), libc::O_RDONLY, 0, 5)?;
-            open_at(&format!("{m}/f7"), libc::O_RDWR, 0, 900)?;
+            open_at(&format!("{m}/f1"), libc::O_RDONLY, 5)?;
+            open_at(&format!("{m}/f7"), libc::O_RDWR, 900)?;
             Ok(())
         })?;
         let img = memfd("img")?;
@@ -1306,7 +1203,7 @@ fn race_prlimit_lease() -> R {
         dup2(out, 1002)?;
         close(out);
         // the lease
-        let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 0, 1003)?;
+        let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
         // SAFETY: fcntl on our fd.
         if unsafe { libc::fcntl(lfd, libc::F_SETLEASE, libc::F_RDLCK) } != 0 {
             let e = errno();
@@ -1329,7 +1226,7 @@ fn race_prlimit_lease() -> R {
             };
             // SAFETY: setrlimit with a valid struct.
             unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
-            seek(1001, 0, libc::SEEK_SET);
+            lseek(1001, 0, libc::SEEK_SET);
             let r = restart(0, 1001, 0, -1);
             // SAFETY: fcntl on integers.
             let (o5, o900) = unsafe {
@@ -1409,8 +1306,8 @@ fn race_signal_restart() -> R {
         populate(MNT)?;
         let m = MNT.to_string();
         let base = root_image(move || {
-            open_at(&format!("{m}/f1"), libc::O_RDONLY, 0, 5)?;
-            open_at(&format!("{m}/f7"), libc::O_RDWR, 0, 6)?;
+            open_at(&format!("{m}/f1"), libc::O_RDONLY, 5)?;
+            open_at(&format!("{m}/f7"), libc::O_RDWR, 6)?;
             Ok(())
         })?;
         let mut errs = Vec::new();
@@ -1430,7 +1327,7 @@ fn race_signal_restart() -> R {
             dup2(pp[1], 1005)?;
             close(pp[0]);
             close(pp[1]);
-            let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 0, 1003)?;
+            let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
             if how == "lease" {
                 // SAFETY: fcntl on our fd; ignore SIGIO.
                 unsafe {
@@ -1454,7 +1351,7 @@ fn race_signal_restart() -> R {
                     libc::alarm(60);
                 }
                 let src = if how == "lease" { 1001 } else { 1004 };
-                seek(1001, 0, libc::SEEK_SET);
+                lseek(1001, 0, libc::SEEK_SET);
                 let r = restart(0, src, 0, 1002);
                 // SAFETY: fcntl on integers.
                 let (o5, o6) = unsafe {
@@ -1561,7 +1458,7 @@ fn race_signal_checkpoint() -> R {
                 libc::alarm(60);
             }
             for i in 0..100 {
-                let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 0, 3 + i);
+                let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 3 + i);
             }
             let r = checkpoint(0, 1005, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
             let _ = set_bytes(1002, format!("{r:?}").as_bytes());

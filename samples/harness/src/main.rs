@@ -12,13 +12,14 @@
 //! Exit status: 0 when every selected case passed, 1 otherwise.
 
 mod case;
+#[macro_use]
+mod vm;
 mod ckpt_cases;
 mod fs_cases;
 mod fuzz_cases;
 mod hardening_cases;
 mod mutate;
 mod security_cases;
-mod sys;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};

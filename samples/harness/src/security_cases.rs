@@ -4,14 +4,9 @@
 //! names.  Each case fails on the series before the fix.
 
 use crate::case::Case;
-use crate::fuzz_cases::{
-    close, close_range, dup2, exit, fork, get_bytes, in_child, make_image, memfd, memfd_at,
-    mount_cr, open_at, read_all, read_all_bytes, seek, set_bytes, snap_diff, snap_nopos, umount,
-    wait,
-};
-use crate::hardening_cases::drop_to_user;
-use crate::sys::{all_ok, cstr, ename, errno, R};
-use ckpt_image::syscalls::{checkpoint, restart};
+use crate::fuzz_cases::make_image;
+use crate::vm::*;
+use ckpt_image::syscalls::checkpoint;
 use ckpt_image::{decode, FileDesc, CHECKPOINT_SKIP_UNSUPPORTED, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
@@ -33,34 +28,13 @@ pub fn cases() -> Vec<Case> {
 
 // ------------------------------------------------------------------ helpers
 
-fn pipe() -> Result<(i32, i32), String> {
-    let mut p = [0i32; 2];
-    // SAFETY: pipe2 into a 2-int array.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", ename(errno())));
-    }
-    Ok((p[0], p[1]))
-}
-
-fn write_file(path: &str, data: &[u8], mode: u32) -> R {
-    std::fs::write(path, data).map_err(|e| format!("write {path}: {e}"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("chmod {path}: {e}"))
-}
-
-fn mkdir(path: &str, mode: u32) -> R {
-    std::fs::create_dir_all(path).map_err(|e| format!("mkdir {path}: {e}"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("chmod {path}: {e}"))
-}
-
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn rst(fd: i32, flags: u64, log: i32) -> Result<i64, i32> {
-    seek(fd, 0, libc::SEEK_SET);
-    restart(0, fd, flags, log).map_err(|e| e.raw_os_error().unwrap_or(0))
+    lseek(fd, 0, libc::SEEK_SET);
+    rs(0, fd, flags, log)
 }
 
 /// Image of a child (run as root) that opens `files` at their fd numbers.
@@ -68,7 +42,7 @@ fn image_of(files: Vec<(String, i32, i32)>) -> Result<Vec<u8>, String> {
     let (img, r) = make_image(
         move || {
             for (p, flags, fd) in &files {
-                open_at(p, *flags, 0, *fd)?;
+                open_at(p, *flags, *fd)?;
             }
             Ok(())
         },
@@ -108,7 +82,7 @@ pub fn suid_open(args: &[String]) -> ! {
         };
         let fd: i32 = fd.parse().map_err(|_| "fd")?;
         let notify: i32 = notify.parse().map_err(|_| "notify")?;
-        open_at(path, libc::O_RDONLY, 0, fd)?;
+        open_at(path, libc::O_RDONLY, fd)?;
         // SAFETY: one byte from a static buffer.
         unsafe { libc::write(notify, b"y".as_ptr().cast(), 1) };
         close(notify);
@@ -139,8 +113,8 @@ fn exec_race_body() -> R {
     {
         let pre = format!("{MNT}/pre");
         let secret = format!("{MNT}/secret");
-        write_file(&pre, b"before exec", 0o644)?;
-        write_file(&secret, b"root only", 0o600)?;
+        write_mode(&pre, b"before exec", 0o644)?;
+        write_mode(&secret, b"root only", 0o600)?;
         let suid = "/tmp/cr-suid";
         std::fs::copy("/proc/self/exe", suid).map_err(|e| format!("copy: {e}"))?;
         let c = cstr(suid);
@@ -176,7 +150,7 @@ fn exec_race_body() -> R {
             close_range(0, 107);
             close_range(110, u32::MAX);
             let ok = (|| -> R {
-                open_at(&pre, libc::O_RDONLY, 0, 5)?;
+                open_at(&pre, libc::O_RDONLY, 5)?;
                 dup2(108, 8)?;
                 dup2(109, 9)?;
                 close(108);
@@ -406,12 +380,12 @@ fn rename(a: &str, b: &str) -> R {
 fn no_symlinks() -> R {
     with_mount(|| {
         let m = MNT;
-        write_file(&format!("{m}/real"), b"real", 0o644)?;
-        write_file(&format!("{m}/other"), b"other", 0o644)?;
+        write_mode(&format!("{m}/real"), b"real", 0o644)?;
+        write_mode(&format!("{m}/other"), b"other", 0o644)?;
         mkdir(&format!("{m}/d"), 0o755)?;
         mkdir(&format!("{m}/d2"), 0o755)?;
-        write_file(&format!("{m}/d/f"), b"d-f", 0o644)?;
-        write_file(&format!("{m}/d2/f"), b"d2-f", 0o644)?;
+        write_mode(&format!("{m}/d/f"), b"d-f", 0o644)?;
+        write_mode(&format!("{m}/d2/f"), b"d2-f", 0o644)?;
         let img = image_of(vec![
             (format!("{m}/real"), libc::O_RDONLY, 5),
             (format!("{m}/d/f"), libc::O_RDONLY, 6),
@@ -512,8 +486,8 @@ fn no_symlinks() -> R {
 fn swap_race() -> R {
     with_mount(|| {
         let m = MNT;
-        write_file(&format!("{m}/t"), b"real", 0o644)?;
-        write_file(&format!("{m}/other"), b"other", 0o644)?;
+        write_mode(&format!("{m}/t"), b"real", 0o644)?;
+        write_mode(&format!("{m}/other"), b"other", 0o644)?;
         let img = image_of(vec![(format!("{m}/t"), libc::O_RDONLY, 5)])?;
         memfd_at("img", 900, &img)?;
         memfd_at("out", 901, b"")?;
@@ -607,7 +581,7 @@ fn image_memory() -> R {
         std::fs::write(path, &b).map_err(|e| format!("write {path}: {e}"))?;
         drop(b);
         let r = in_child("huge", 300, move || {
-            let fd = open_at(path, libc::O_RDONLY, 0, 900)?;
+            let fd = open_at(path, libc::O_RDONLY, 900)?;
             std::thread::sleep(Duration::from_millis(500));
             let free0 = (0..5).map(|_| meminfo_kb("MemFree:")).max().unwrap_or(0);
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -662,7 +636,7 @@ fn image_memory() -> R {
 /// that, so the target's restart saw a shared table and failed with EBUSY.
 fn no_shared_table() -> R {
     with_mount(|| {
-        write_file(&format!("{MNT}/a"), b"a", 0o644)?;
+        write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let img = image_of(vec![])?;
         memfd_at("img", 1001, &img)?;
         memfd_at("out", 1002, b"")?;
@@ -684,7 +658,7 @@ fn no_shared_table() -> R {
             // SAFETY: setrlimit with a valid struct.
             unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
             let a = format!("{MNT}/a");
-            if open_at(&a, libc::O_RDONLY, 0, 65000).is_err() {
+            if open_at(&a, libc::O_RDONLY, 65000).is_err() {
                 exit(2);
             }
             let end = Instant::now() + Duration::from_secs(secs);
@@ -699,18 +673,18 @@ fn no_shared_table() -> R {
             let _ = set_bytes(1002, format!("{ok} {ebusy} {other}").as_bytes());
             exit(0);
         }
-        let ck = memfd("ck")?;
+        let ckfd = memfd("ck")?;
         let end = Instant::now() + Duration::from_secs(secs);
         let (mut cks, mut ck_other) = (0u64, String::new());
         while Instant::now() < end {
-            set_bytes(ck, b"")?;
-            match checkpoint(target, ck, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0)) {
+            set_bytes(ckfd, b"")?;
+            match ck(target, ckfd, 0, -1) {
                 Err(libc::EBADF) => cks += 1,
                 r if ck_other.is_empty() => ck_other = format!("{r:?}"),
                 _ => {}
             }
         }
-        close(ck);
+        close(ckfd);
         let st = wait(target);
         let counts = log_text(1002);
         close(1001);
@@ -744,12 +718,7 @@ fn no_shared_table() -> R {
 fn log_pos_lock() -> R {
     with_mount(|| {
         let logp = format!("{MNT}/log");
-        let lfd = open_at(
-            &logp,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            0o644,
-            700,
-        )?;
+        let lfd = open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 700)?;
         let (ready_r, ready_w) = pipe()?;
         let target = fork()?;
         if target == 0 {
@@ -860,7 +829,7 @@ fn log_pos_lock() -> R {
 /// than RLIMIT_NOFILE is refused by its count, before any is read.
 fn log_escapes() -> R {
     with_mount(|| {
-        write_file(&format!("{MNT}/a"), b"a", 0o644)?;
+        write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let base = image_of(vec![(format!("{MNT}/a"), libc::O_RDONLY, 5)])?;
         let mut im = decode(&base).map_err(|e| e.to_string())?;
         im.files[0].name = format!("{MNT}/no\nrestart: forged [-EPERM]\x1b[2J").into_bytes();
@@ -924,7 +893,7 @@ fn log_escapes() -> R {
         let target = fork()?;
         if target == 0 {
             close_range(0, u32::MAX);
-            if open_at(evil, libc::O_RDONLY, 0, 7).is_err() {
+            if open_at(evil, libc::O_RDONLY, 7).is_err() {
                 exit(2);
             }
             loop {
