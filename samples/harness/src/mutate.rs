@@ -838,41 +838,14 @@ pub fn sealed(records: &[Record]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ckpt_image::*;
+    use testsupport::{regular, SampleImage};
 
     fn sample() -> Vec<u8> {
-        let recs = vec![
-            Record::Header(Header::new(1, 1, "6.12")),
-            Record::Fs(Fs {
-                umask: 0o22,
-                reserved: 0,
-            }),
-            Record::FileName(b"/".to_vec()),
-            Record::FileName(b"/mnt/fuzz".to_vec()),
-            Record::FileTable(FileTable {
-                nr_fds: 1,
-                reserved: 0,
-            }),
-            Record::Objref(Objref {
-                objtype: 1,
-                objref: 1,
-            }),
-            Record::File(File {
-                f_type: 1,
-                f_mode: 3,
-                f_flags: 0o100002,
-                i_mode: 0o100644,
-                f_pos: 5,
-            }),
-            Record::FileName(b"/mnt/fuzz/f0".to_vec()),
-            Record::FileDesc(FileDesc {
-                fd_objref: 1,
-                fd: 3,
-                close_on_exec: 0,
-                reserved: 0,
-            }),
-        ];
-        encode_with_tail(&recs)
+        SampleImage::new("/mnt/fuzz")
+            .id(1, 1, "6.12")
+            .file("/mnt/fuzz/f0", regular(3, 0o100002, 5))
+            .fd(3, 1, false)
+            .bytes()
     }
 
     #[test]

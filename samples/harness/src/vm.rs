@@ -649,6 +649,35 @@ impl Drop for Target {
     }
 }
 
+/// clone(2) with `flags` (no CLONE_VM: a process); the child runs `f`
+/// then exits; it dies with its parent.
+pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let flags = (flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: clone without CLONE_VM is fork with a shared file table; the
+    // child only runs `f` and _exits.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid < 0 {
+        return Err(format!("clone: {}", ename(errno())));
+    }
+    if pid == 0 {
+        // SAFETY: prctl with integers.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        f();
+        exit(0);
+    }
+    Ok(pid as i32)
+}
+
+/// Sleep until killed.
+pub fn sleep_forever() {
+    loop {
+        // SAFETY: pause only waits for a signal.
+        unsafe { libc::pause() };
+    }
+}
+
 /// The unprivileged test user of the initramfs (/etc/passwd: `user`).
 pub const UID: u32 = 1000;
 
@@ -718,8 +747,10 @@ pub fn mount_cr(dir: &str) -> R {
     ensure_module()?;
     umount(dir);
     std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-    mount("ramfs_cr", dir, Some("mode=0755"))
-        .map_err(|e| format!("mount ramfs_cr on {dir}: {}", ename(e)))
+    if let Err(e) = mount("ramfs_cr", dir, Some("mode=0755")) {
+        return Err(format!("mount ramfs_cr on {dir}: {}", ename(e)));
+    }
+    Ok(())
 }
 
 /// Unmount everything on `dir` (detached when busy).
@@ -752,13 +783,13 @@ impl Mount {
     /// `fstype` with `opts` on `dir`.
     pub fn at(dir: &str, fstype: &str, opts: Option<&str>) -> Result<Mount, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-        mount(fstype, dir, opts).map_err(|e| {
-            format!(
-                "mount -t {fstype} -o {} none {dir}: expected success, got {}",
-                opts.unwrap_or(""),
+        if let Err(e) = mount(fstype, dir, opts) {
+            let opts = opts.unwrap_or("");
+            return Err(format!(
+                "mount -t {fstype} -o {opts} none {dir}: {}",
                 ename(e)
-            )
-        })?;
+            ));
+        }
         Ok(Mount {
             dir: dir.to_string(),
         })
