@@ -11,7 +11,7 @@
 //! image by the kernel.
 
 use crate::case::Case;
-use crate::roundtrip::{round_trip, By};
+use crate::roundtrip::{image_of, round_trip, By};
 use crate::vm::*;
 use ckpt_image::*;
 use std::os::unix::fs::MetadataExt;
@@ -517,21 +517,14 @@ fn unlinked_ebadf() -> R {
 }
 
 fn deleted_enoent() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"aaaa")?;
-    write_file(&b, b"bbbb")?;
-    let img = tmpfile("deleted.ckpt");
-    {
-        let (a, b) = (a.clone(), b.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3)?;
-            open_at(&b, libc::O_RDWR, 4)?;
-            open_at(&a, libc::O_RDONLY, 5)?;
-            chdir(&m_dir(&a))
-        })?;
-    }
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("b", libc::O_RDWR, 4),
+        st::open("a", libc::O_RDONLY, 5),
+    ];
+    let (m, img) = image_of(files, &steps)?;
+    let b = m.p("b");
     std::fs::remove_file(&b).map_err(|e| e.to_string())?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
@@ -549,25 +542,10 @@ fn deleted_enoent() -> R {
     })
 }
 
-fn m_dir(p: &str) -> String {
-    p.rsplit_once('/')
-        .map(|x| x.0.to_string())
-        .unwrap_or_default()
-}
-
 fn append_after_restart() -> R {
-    work()?;
-    let m = Mount::cr()?;
+    let steps = [st::open("log", libc::O_WRONLY | libc::O_APPEND, 3)];
+    let (m, img) = image_of(&[("log", b"0123456789")], &steps)?;
     let f = m.p("log");
-    write_file(&f, b"0123456789")?;
-    let img = tmpfile("append.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_WRONLY | libc::O_APPEND, 3)?;
-            Ok(())
-        })?;
-    }
     // the file grows after the checkpoint
     {
         use std::io::Write;
@@ -707,18 +685,8 @@ fn concurrent_writer() -> R {
 }
 
 fn restart_twice() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("twice");
-    write_file(&f, b"abcdefghijklmnopqrstuvwxyz")?;
-    let img = tmpfile("twice.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3)?;
-            seek(3, 4)
-        })?;
-    }
+    let steps = [st::open("twice", libc::O_RDWR, 3), st::seek(3, 4)];
+    let (_m, img) = image_of(&[("twice", b"abcdefghijklmnopqrstuvwxyz")], &steps)?;
     // two processes restart concurrently from the same image, each with its own struct file
     let flag = tmpfile("go");
     let mut pids = Vec::new();
@@ -783,15 +751,7 @@ fn restart_twice() -> R {
 }
 
 fn bad_flags() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"f")?;
-    let img = tmpfile("flags.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || open_at(&f, libc::O_RDONLY, 3).map(|_| ()))?;
-    }
+    let (_m, img) = image_of(&[("f", b"f")], &[st::open("f", libc::O_RDONLY, 3)])?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
     let scratch = tmpfile("scratch.ckpt");
@@ -949,20 +909,13 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
 }
 
 fn bad_images() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"aaaa")?;
-    write_file(&b, b"bbbb")?;
-    let img = tmpfile("good.ckpt");
-    {
-        let (a, b) = (a.clone(), b.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3)?;
-            open_at(&b, libc::O_RDONLY, 4)?;
-            seek(4, 1)
-        })?;
-    }
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("b", libc::O_RDONLY, 4),
+        st::seek(4, 1),
+    ];
+    let (_m, img) = image_of(files, &steps)?;
     let good = read_file(&img)?;
     decode(&good).map_err(|e| format!("kernel image does not decode: {e}"))?;
     let other = tmpfile("caller");
@@ -1029,18 +982,8 @@ fn error_image_eio() -> R {
 }
 
 fn pipe_and_offset() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"0123456789")?;
-    let img = tmpfile("pipe.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3)?;
-            seek(3, 3)
-        })?;
-    }
+    let steps = [st::open("f", libc::O_RDWR, 3), st::seek(3, 3)];
+    let (_m, img) = image_of(&[("f", b"0123456789")], &steps)?;
     let good = read_file(&img)?;
     check!(
         good.len() < 60000,
@@ -1109,20 +1052,13 @@ fn too_big() -> R {
 }
 
 fn dry_run() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, sub) = (m.p("a"), m.p("sub"));
-    write_file(&a, b"aaaa")?;
-    std::fs::create_dir(&sub).map_err(|e| e.to_string())?;
-    let img = tmpfile("dry.ckpt");
-    {
-        let (a, sub) = (a.clone(), sub.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3)?;
-            open_at(&a, libc::O_RDONLY, 4)?;
-            chdir(&sub)
-        })?;
-    }
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("sub/", b"")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("a", libc::O_RDONLY, 4),
+        Step::Chdir("sub"),
+    ];
+    let (_m, img) = image_of(files, &steps)?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
     in_clean_child("restarting child", move || {
@@ -1310,19 +1246,11 @@ fn cli() -> R {
 }
 
 fn rlimit_emfile() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"f")?;
-    let img = tmpfile("emfile.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            set_nofile(4096)?;
-            open_at(&f, libc::O_RDONLY, 3)?;
-            open_at(&f, libc::O_RDONLY, 900).map(|_| ())
-        })?;
-    }
+    let steps = [
+        st::open("f", libc::O_RDONLY, 3),
+        st::open("f", libc::O_RDONLY, 900),
+    ];
+    let (_m, img) = image_of(&[("f", b"f")], &steps)?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
     in_clean_child("restarting child", move || {
@@ -1558,18 +1486,9 @@ fn pos_edges() -> R {
 }
 
 fn over_image_fd() -> R {
-    work()?;
-    let m = Mount::cr()?;
+    let steps = [st::open("f", libc::O_RDONLY, 3), st::seek(3, 5)];
+    let (m, img) = image_of(&[("f", b"0123456789")], &steps)?;
     let f = m.p("f");
-    write_file(&f, b"0123456789")?;
-    let img = tmpfile("over.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3)?;
-            seek(3, 5)
-        })?;
-    }
     in_clean_child("restarting child", move || {
         open_at(&img, libc::O_RDONLY, 3)?;
         eq!(
@@ -2032,20 +1951,14 @@ fn shared_table_targets() -> R {
 
 /// exec(2) after restart: close-on-exec, as recorded, takes effect.
 fn exec_after_restart() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("kept"), m.p("closed"));
-    write_file(&a, b"kept")?;
-    write_file(&b, b"closed")?;
-    let img = tmpfile("exec.ckpt");
-    {
-        let (a, b) = (a.clone(), b.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDONLY, 3)?;
-            open_at(&b, libc::O_RDONLY | libc::O_CLOEXEC, 4)?;
-            Ok(())
-        })
-    }?;
+    let files: &[(&str, &[u8])] = &[("kept", b"kept"), ("closed", b"closed")];
+    let steps = [
+        st::open("kept", libc::O_RDONLY, 3),
+        st::open("closed", libc::O_RDONLY, 4),
+        st::cloexec(4),
+    ];
+    let (m, img) = image_of(files, &steps)?;
+    let a = m.p("kept");
     let out = tmpfile("exec.out");
     let script = format!(
         "for fd in 3 4; do if [ -e /proc/self/fd/$fd ]; then echo \"$fd $(readlink /proc/self/fd/$fd)\"; fi; done > {out}"

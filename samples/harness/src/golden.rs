@@ -41,6 +41,7 @@ pub fn populate(base: &str) -> R {
 
 pub fn make_all() -> R {
     work()?;
+    ensure_module()?;
     let _m = Mount::at(MNT, "ramfs_cr", Some("mode=0755"))?;
     populate(MNT)?;
     for g in GOLDEN {

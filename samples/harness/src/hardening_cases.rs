@@ -32,8 +32,7 @@ pub fn cases() -> Vec<Case> {
 // --------------------------------------------------------------- privileges
 
 fn perm_checkpoint() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let img = memfd("img")?;
         dup2(img, 900)?;
@@ -96,9 +95,7 @@ fn perm_checkpoint() -> R {
         drop(rootp);
         close(900);
         res
-    })();
-    umount(MNT);
-    r
+    })
 }
 
 /// Image of a root child that ran `setup` (file fds are opened as root).
@@ -109,8 +106,7 @@ fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
 }
 
 fn perm_restart() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let m = MNT.to_string();
         let cd = move || std::env::set_current_dir(&m).map_err(|e| e.to_string());
@@ -256,9 +252,7 @@ fn perm_restart() -> R {
         } else {
             Err(errs.join("\n"))
         }
-    })();
-    umount(MNT);
-    r
+    })
 }
 
 // -------------------------------------------------------------- concurrency
@@ -284,9 +278,7 @@ fn spawn_loop<F: Fn(u64) + 'static>(secs: u64, f: F) -> Result<i32, String> {
 const CHURN_SECS: u64 = 10;
 
 fn race_churn() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let d = format!("{MNT}/churn");
         std::fs::create_dir_all(format!("{d}/sub0")).map_err(|e| e.to_string())?;
@@ -436,9 +428,7 @@ fn race_churn() -> R {
         } else {
             Err(errs.join("\n"))
         }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 /// RESTART_DRY_RUN of the image at `fd` in a forked child.
@@ -461,9 +451,7 @@ fn restart_dry_in_child(fd: i32) -> Result<Result<i64, i32>, String> {
 }
 
 fn race_ckpt_restart() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let m = MNT.to_string();
         let base = root_image(move || {
@@ -575,9 +563,7 @@ fn race_ckpt_restart() -> R {
         } else {
             Err(errs.join("\n"))
         }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 fn race_umount_rmmod() -> R {
@@ -724,9 +710,7 @@ fn settle() {
 const CYCLES: usize = 1000;
 
 fn leak_cycles() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         // warm up caches with a few cycles, then measure
         let run = |n: usize| -> R {
@@ -811,9 +795,7 @@ fn leak_cycles() -> R {
         } else {
             Err(errs.join("\n"))
         }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 // ------------------------------------------------------------ odd arguments
@@ -834,8 +816,7 @@ fn three_file_image() -> R {
 }
 
 fn shared_table() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         three_file_image()?;
         let mut errs = Vec::new();
@@ -890,15 +871,11 @@ fn shared_table() -> R {
         }
         close(901);
         all_ok(errs)
-    })();
-    umount(MNT);
-    r
+    })
 }
 
 fn odd_sources() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         three_file_image()?;
         let r = in_child("child", 120, || {
@@ -990,9 +967,7 @@ fn odd_sources() -> R {
         });
         close(901);
         r
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 fn odd_targets() -> R {
@@ -1066,9 +1041,7 @@ fn odd_targets() -> R {
 /// check must not fail half-way (WARN_ON_ONCE in restore_files_commit, fds
 /// missing while restart returns success).
 fn race_prlimit() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         // 300 files, highest fd 950
         let m = MNT.to_string();
@@ -1188,9 +1161,7 @@ fn race_prlimit() -> R {
             ));
         }
         Ok(())
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 /// Deterministic form of the race above (K3): restart(2) reopens a file on
@@ -1201,9 +1172,7 @@ fn race_prlimit() -> R {
 /// restore_files_commit() then meets replace_fd() == -EBADF for fd 900:
 /// WARN_ON_ONCE, and restart(2) returns success without fd 900.
 fn race_prlimit_lease() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let m = MNT.to_string();
         let base = root_image(move || {
@@ -1303,9 +1272,7 @@ fn race_prlimit_lease() -> R {
             "restart with RLIMIT_NOFILE lowered to 64 during the reopen (fd 900 in the image): {msg}; \
              expected EMFILE with nothing installed, or 2 fds installed"
         ))
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 extern "C" fn on_usr1(_: libc::c_int) {}
@@ -1316,9 +1283,7 @@ extern "C" fn on_usr1(_: libc::c_int) {}
 /// the image fd's offset to the end (or consumed a pipe), so the second run
 /// reads a truncated image: EINVAL for a good image (K4).
 fn race_signal_restart() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let m = MNT.to_string();
         let base = root_image(move || {
@@ -1435,9 +1400,7 @@ fn race_signal_restart() -> R {
         } else {
             Err(errs.join("\n"))
         }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 /// checkpoint(2) into a pipe whose reader is slow: the writer blocks; a
@@ -1446,8 +1409,7 @@ fn race_signal_restart() -> R {
 /// the stream end in an ERROR record), not a partial image followed by a
 /// second full one.
 fn race_signal_checkpoint() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let mut pp = [0i32; 2];
         // SAFETY: pipe into a 2-int array.
@@ -1515,7 +1477,5 @@ fn race_signal_checkpoint() -> R {
             (false, Err(ckpt_image::ImageError::ErrorRecord { .. } | ckpt_image::ImageError::Truncated { .. })) if res.contains("code: 4,") => Ok(()),
             (_, d) => Err(format!("checkpoint into a slow pipe with a signal: returned {res}, the reader got {} bytes: {:?}", stream.len(), d.map(|im| im.fds.len()))),
         }
-    })();
-    umount(MNT);
-    r
+    })
 }

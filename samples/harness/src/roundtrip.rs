@@ -89,6 +89,28 @@ pub fn round_trip(
     })
 }
 
+/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
+/// directory) and the image of a clean child set up there by `steps`
+/// (paths relative to the mount, its cwd unless a step changes it):
+/// (the mount, the image's path).
+pub fn image_of(files: &[(&str, &[u8])], steps: &[Step]) -> Result<(Mount, String), String> {
+    work()?;
+    let m = Mount::cr()?;
+    for (name, bytes) in files {
+        match name.strip_suffix('/') {
+            Some(d) => std::fs::create_dir_all(m.p(d)).map_err(|e| format!("mkdir {d}: {e}"))?,
+            None => write_file(&m.p(name), bytes)?,
+        }
+    }
+    let img = tmpfile("image.ckpt");
+    let dir = m.dir.clone();
+    self_image(&img, || {
+        set_nofile(4096)?;
+        apply(&dir, steps)
+    })?;
+    Ok((m, img))
+}
+
 /// The image records the fds (numbers, names, positions, flags,
 /// close-on-exec, which of them share a file) and the cwd in `want`.
 pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {

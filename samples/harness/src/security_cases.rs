@@ -66,13 +66,6 @@ fn meminfo_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn with_mount(f: impl FnOnce() -> R) -> R {
-    mount_cr(MNT)?;
-    let r = f();
-    umount(MNT);
-    r
-}
-
 /// `cr-harness --suid-open PATH FD NOTIFY`: what the set-uid copy of the
 /// harness does in `exec_race`: open PATH at FD, say "y" on NOTIFY, wait.
 pub fn suid_open(args: &[String]) -> ! {
@@ -106,7 +99,7 @@ pub fn suid_open(args: &[String]) -> ! {
 /// must never name the root-only file.
 fn exec_race() -> R {
     // in a child with an alarm: a deadlock is a failure, not a hung suite
-    with_mount(|| in_child("exec race", 180, exec_race_body))
+    on_mount(MNT, || in_child("exec race", 180, exec_race_body))
 }
 
 fn exec_race_body() -> R {
@@ -291,7 +284,7 @@ fn exec_race_body() -> R {
 /// a directory it cannot search must still fail, as chroot(2) does, and
 /// the log must say it is the root that was refused.
 fn userns_chroot() -> R {
-    with_mount(|| {
+    on_mount(MNT, || {
         mkdir(&format!("{MNT}/locked"), 0o700)?;
         mkdir(&format!("{MNT}/open"), 0o755)?;
         let open_ino = std::fs::metadata(format!("{MNT}/open"))
@@ -378,7 +371,7 @@ fn rename(a: &str, b: &str) -> R {
 /// else in the place of one of them; restart must refuse it without
 /// following or opening it, and change nothing.
 fn no_symlinks() -> R {
-    with_mount(|| {
+    on_mount(MNT, || {
         let m = MNT;
         write_mode(&format!("{m}/real"), b"real", 0o644)?;
         write_mode(&format!("{m}/other"), b"other", 0o644)?;
@@ -484,7 +477,7 @@ fn no_symlinks() -> R {
 /// a regular file holding "real" or fails with ESTALE or ELOOP, and none
 /// blocks.
 fn swap_race() -> R {
-    with_mount(|| {
+    on_mount(MNT, || {
         let m = MNT;
         write_mode(&format!("{m}/t"), b"real", 0o644)?;
         write_mode(&format!("{m}/other"), b"other", 0o644)?;
@@ -635,7 +628,7 @@ fn image_memory() -> R {
 /// Checkpoint used to take a reference on the target's files_struct for
 /// that, so the target's restart saw a shared table and failed with EBUSY.
 fn no_shared_table() -> R {
-    with_mount(|| {
+    on_mount(MNT, || {
         write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let img = image_of(vec![])?;
         memfd_at("img", 1001, &img)?;
@@ -716,7 +709,7 @@ fn no_shared_table() -> R {
 /// survive whole: the checkpoint writes at the file position under its
 /// f_pos_lock, as write(2) does.
 fn log_pos_lock() -> R {
-    with_mount(|| {
+    on_mount(MNT, || {
         let logp = format!("{MNT}/log");
         let lfd = open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 700)?;
         let (ready_r, ready_w) = pipe()?;
@@ -828,7 +821,7 @@ fn log_pos_lock() -> R {
 /// image cannot forge log lines.  Also: an image with more descriptors
 /// than RLIMIT_NOFILE is refused by its count, before any is read.
 fn log_escapes() -> R {
-    with_mount(|| {
+    on_mount(MNT, || {
         write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let base = image_of(vec![(format!("{MNT}/a"), libc::O_RDONLY, 5)])?;
         let mut im = decode(&base).map_err(|e| e.to_string())?;

@@ -753,6 +753,16 @@ pub fn mount_cr(dir: &str) -> R {
     Ok(())
 }
 
+/// A fresh ramfs_cr on `dir` for `f`, unmounted after; no splat may
+/// appear meanwhile.
+pub fn on_mount(dir: &str, f: impl FnOnce() -> R) -> R {
+    mount_cr(dir)?;
+    let splats0 = kmsg_splats().len();
+    let r = f();
+    umount(dir);
+    r.and(new_splats(splats0))
+}
+
 /// Unmount everything on `dir` (detached when busy).
 pub fn umount(dir: &str) {
     while umount2(dir, 0).is_ok() {}
