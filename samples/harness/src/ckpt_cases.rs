@@ -10,8 +10,7 @@
 //! mounts under test; the image and log fds are themselves left out of an
 //! image by the kernel.
 
-use crate::case::Case;
-use crate::roundtrip::{image_of, round_trip, By};
+use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
 use crate::vm::*;
 use ckpt_image::*;
 use std::os::unix::fs::MetadataExt;
@@ -19,62 +18,8 @@ use testsupport::golden::{self as st, Step};
 
 // -------------------------------------------------------------------- cases
 
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt: self-checkpoint returns an id > 0 and the image decodes", run: self_checkpoint },
-        Case { name: "ckpt: restart restores fd numbers, f_pos, flags, access mode and close-on-exec", run: restore_fds },
-        Case { name: "ckpt: dup'd fds share one offset after restart", run: dup_shared },
-        Case { name: "ckpt: cwd is restored", run: cwd_restored },
-        Case { name: "ckpt: root and cwd of a chrooted process are restored", run: root_restored },
-        Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: readdir_small },
-        Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: readdir_large },
-        Case { name: "ckpt: entries created and removed between checkpoint and restart: readdir resumes at the recorded index of the listing as it is then", run: readdir_changed },
-        Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: shared_table_targets },
-        Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: exec_after_restart },
-        Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: running_target },
-        Case { name: "ckpt: plain ramfs directory fd fails with EBADF, logged, ERROR record", run: ramfs_dir_ebadf },
-        Case { name: "ckpt: tmpfs directory fd fails with EBADF, logged, ERROR record", run: tmpfs_dir_ebadf },
-        Case { name: "ckpt: regular file on plain ramfs fails with EBADF, named in the log, ERROR record", run: ramfs_file_ebadf },
-        Case { name: "ckpt: regular file on tmpfs fails with EBADF, named in the log, ERROR record", run: tmpfs_file_ebadf },
-        Case { name: "ckpt: CHECKPOINT_SKIP_UNSUPPORTED leaves unsupported fds out", run: skip_unsupported },
-        Case { name: "ckpt: O_PATH fd is refused with EBADF", run: opath_ebadf },
-        Case { name: "ckpt: unlinked open file is refused with EBADF", run: unlinked_ebadf },
-        Case { name: "ckpt: recorded file deleted before restart gives ENOENT and changes nothing", run: deleted_enoent },
-        Case { name: "ckpt: O_APPEND writes after restart land at the end", run: append_after_restart },
-        Case { name: "ckpt: O_RDONLY file stays read-only after restart", run: rdonly_stays },
-        Case { name: "ckpt: checkpoint of a child process by its parent", run: checkpoint_child },
-        Case { name: "ckpt: checkpoint of no process: ESRCH for a reaped pid, EINVAL for a negative one", run: no_process },
-        Case { name: "ckpt: checkpoint while another process keeps writing to the file", run: concurrent_writer },
-        Case { name: "ckpt: the same image restarts in two processes", run: restart_twice },
-        Case { name: "ckpt: unknown flags and bad arguments give EINVAL/EBADF for both calls", run: bad_flags },
-        Case { name: "ckpt: bad images are refused with EINVAL and change nothing", run: bad_images },
-        Case { name: "ckpt: image with an ERROR record is refused with EIO", run: error_image_eio },
-        Case { name: "ckpt: restart reads the image from a pipe and from the fd's position", run: pipe_and_offset },
-        Case { name: "ckpt: image larger than CKPT_IMAGE_MAX is refused with EFBIG", run: too_big },
-        Case { name: "ckpt: RESTART_DRY_RUN validates and reopens but changes nothing", run: dry_run },
-        Case { name: "ckpt: restart failure after a partial reopen leaves the caller unchanged", run: all_or_nothing },
-        Case { name: "ckpt: the ckpt CLI checkpoints, inspects and restarts a process", run: cli },
-        Case { name: "ckpt: restart of an fd above RLIMIT_NOFILE gives EMFILE and changes nothing", run: rlimit_emfile },
-        Case { name: "ckpt: high fd numbers are restored (the fd table grows)", run: high_fds },
-        Case { name: "ckpt: recorded file replaced by a directory or a FIFO gives ESTALE", run: replaced_estale },
-        Case { name: "ckpt: checkpoint writes at the image fd's position and into a pipe", run: image_position_pipe },
-        Case { name: "ckpt: file outside a chrooted target's root gives EBADF", run: outside_root_ebadf },
-        Case { name: "ckpt: removed working directory gives EBADF", run: removed_cwd_ebadf },
-        Case { name: "ckpt: f_pos past EOF and a fully read directory are restored", run: pos_edges },
-        Case { name: "ckpt: restart may install over the image fd itself", run: over_image_fd },
-        Case { name: "ckpt: 1000 fds with 3000-byte paths (multi-MiB image) round trip", run: big_image },
-        Case { name: "ckpt: a path longer than PATH_MAX fails the checkpoint cleanly", run: too_long_path },
-        Case { name: "ckpt: a path of PATH_MAX - 1 bytes round trips, one of PATH_MAX bytes is ENAMETOOLONG", run: path_max_boundary },
-        Case { name: "ckpt: checkpoint of a target that opens and closes fds all the time", run: churning_target },
-        Case { name: "ckpt: log fd that is the image fd or a broken pipe", run: odd_log_fds },
-    ]
-}
-
-fn self_checkpoint() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("a");
-    write_file(&f, b"hello world")?;
+pub(crate) fn self_checkpoint() -> R {
+    let (m, f) = mount_file("a", b"hello world")?;
     let img = tmpfile("self.ckpt");
     let (f2, img2, dir) = (f.clone(), img.clone(), m.dir.clone());
     in_clean_child("checkpointing child", move || {
@@ -142,7 +87,7 @@ fn data200() -> Vec<u8> {
     (0..200u32).map(|i| (i % 251) as u8).collect()
 }
 
-fn restore_fds() -> R {
+pub(crate) fn restore_fds() -> R {
     let d = data200();
     let files: &[(&str, &[u8])] = &[("f1", &d), ("f2", &d), ("f3", &d)];
     const STEPS: &[Step] = &[
@@ -174,7 +119,7 @@ fn restore_fds() -> R {
     })
 }
 
-fn dup_shared() -> R {
+pub(crate) fn dup_shared() -> R {
     let files: &[(&str, &[u8])] = &[("shared", &[b'x'; 100]), ("single", &[b'y'; 100])];
     const STEPS: &[Step] = &[
         st::open("shared", libc::O_RDWR, 3),
@@ -206,7 +151,7 @@ fn dup_shared() -> R {
     })
 }
 
-fn cwd_restored() -> R {
+pub(crate) fn cwd_restored() -> R {
     const STEPS: &[Step] = &[Step::Chdir("sub/deeper")];
     round_trip(&[("sub/deeper/", b"")], STEPS, By::Itself, |dir| {
         eq!(readlink("/proc/self/root"), "/", "root after restart");
@@ -221,7 +166,7 @@ fn cwd_restored() -> R {
     })
 }
 
-fn root_restored() -> R {
+pub(crate) fn root_restored() -> R {
     work()?;
     let m = Mount::cr()?;
     let sub = m.p("sub");
@@ -363,11 +308,11 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     })
 }
 
-fn readdir_small() -> R {
+pub(crate) fn readdir_small() -> R {
     readdir_case(20, 200, 1)
 }
 
-fn readdir_large() -> R {
+pub(crate) fn readdir_large() -> R {
     readdir_case(10_000, 8192, 30)
 }
 
@@ -375,11 +320,8 @@ fn readdir_large() -> R {
 /// directory on a plain `fstype` mount): EBADF, logged with the name and
 /// the fs type, an image ending in ERROR, whose restart is EIO.
 fn refused_unsupported(fstype: &str, open: fn(&str) -> R) -> R {
-    work()?;
-    let m = Mount::cr()?;
+    let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new(fstype, "mode=0755")?;
-    let f = m.p("ok");
-    write_file(&f, b"ok")?;
     let img = tmpfile("ebadf.ckpt");
     let (pd, img2) = (plain.dir.clone(), img.clone());
     let fstype2 = fstype.to_string();
@@ -418,40 +360,31 @@ fn unsupported_file(fstype: &str) -> R {
     })
 }
 
-fn ramfs_file_ebadf() -> R {
+pub(crate) fn ramfs_file_ebadf() -> R {
     unsupported_file("ramfs")
 }
 
-fn tmpfs_file_ebadf() -> R {
+pub(crate) fn tmpfs_file_ebadf() -> R {
     unsupported_file("tmpfs")
 }
 
-fn ramfs_dir_ebadf() -> R {
+pub(crate) fn ramfs_dir_ebadf() -> R {
     unsupported_dir("ramfs")
 }
 
-fn tmpfs_dir_ebadf() -> R {
+pub(crate) fn tmpfs_dir_ebadf() -> R {
     unsupported_dir("tmpfs")
 }
 
-fn skip_unsupported() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn skip_unsupported() -> R {
+    let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new("ramfs", "mode=0755")?;
-    let f = m.p("ok");
-    write_file(&f, b"ok")?;
     let img = tmpfile("skip.ckpt");
     let (pd, img2, f2) = (plain.dir.clone(), img.clone(), f.clone());
     in_clean_child("checkpointing child", move || {
         open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
         open_at(&f2, libc::O_RDONLY, 4)?;
-        let mut p = [0i32; 2];
-        // SAFETY: pipe into a valid array.
-        unsafe { libc::pipe(p.as_mut_ptr()) };
-        dup2(p[0], 6)?;
-        dup2(p[1], 7)?;
-        close(p[0]);
-        close(p[1]);
+        pipe_at(6, 7)?;
         let o = checkpoint_to(0, &img2, CHECKPOINT_SKIP_UNSUPPORTED)?;
         check!(
             matches!(o.r, Ok(id) if id > 0),
@@ -498,7 +431,7 @@ fn refused_self(setup: fn(&str) -> R, want: i32, what: &'static str) -> R {
     })
 }
 
-fn opath_ebadf() -> R {
+pub(crate) fn opath_ebadf() -> R {
     let setup = |d: &str| {
         write_file(&format!("{d}/f"), b"x")?;
         open_at(&format!("{d}/f"), libc::O_PATH, 3).map(|_| ())
@@ -506,7 +439,7 @@ fn opath_ebadf() -> R {
     refused_self(setup, libc::EBADF, "checkpoint with an O_PATH fd")
 }
 
-fn unlinked_ebadf() -> R {
+pub(crate) fn unlinked_ebadf() -> R {
     let setup = |d: &str| {
         let f = format!("{d}/gone");
         write_file(&f, b"x")?;
@@ -516,7 +449,7 @@ fn unlinked_ebadf() -> R {
     refused_self(setup, libc::EBADF, "checkpoint with an unlinked open file")
 }
 
-fn deleted_enoent() -> R {
+pub(crate) fn deleted_enoent() -> R {
     let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
     let steps = [
         st::open("a", libc::O_RDWR, 3),
@@ -533,16 +466,16 @@ fn deleted_enoent() -> R {
         expect_restart_refused(&img, 0, libc::ENOENT, &format!("restart with {b} deleted"))?;
         // dry run reopens too: ENOENT as well
         let o = restart_from(&img, RESTART_DRY_RUN)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENOENT)),
-            "RESTART_DRY_RUN with {b} deleted"
-        );
+        expect_outcome(
+            &o,
+            Err(libc::ENOENT),
+            &format!("RESTART_DRY_RUN with {b} deleted"),
+        )?;
         Ok(())
     })
 }
 
-fn append_after_restart() -> R {
+pub(crate) fn append_after_restart() -> R {
     let steps = [st::open("log", libc::O_WRONLY | libc::O_APPEND, 3)];
     let (m, img) = image_of(&[("log", b"0123456789")], &steps)?;
     let f = m.p("log");
@@ -576,7 +509,7 @@ fn append_after_restart() -> R {
     Ok(())
 }
 
-fn rdonly_stays() -> R {
+pub(crate) fn rdonly_stays() -> R {
     const STEPS: &[Step] = &[st::open("ro", libc::O_RDONLY, 3), st::seek(3, 5)];
     round_trip(&[("ro", b"read only")], STEPS, By::Itself, |dir| {
         eq!(
@@ -594,7 +527,7 @@ fn rdonly_stays() -> R {
     })
 }
 
-fn checkpoint_child() -> R {
+pub(crate) fn checkpoint_child() -> R {
     let files: &[(&str, &[u8])] = &[
         ("a", &[b'a'; 64]),
         ("d/", b""),
@@ -611,7 +544,7 @@ fn checkpoint_child() -> R {
     round_trip(files, STEPS, By::Parent, |_| Ok(()))
 }
 
-fn no_process() -> R {
+pub(crate) fn no_process() -> R {
     work()?;
     let img = tmpfile("perm.ckpt");
     // a reaped child's pid: no such process
@@ -622,22 +555,19 @@ fn no_process() -> R {
     wait(dead);
     in_clean_child("checkpointer", move || {
         let o = checkpoint_to(dead, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ESRCH)),
-            "checkpoint of reaped pid {dead}"
-        );
+        expect_outcome(
+            &o,
+            Err(libc::ESRCH),
+            &format!("checkpoint of reaped pid {dead}"),
+        )?;
         let o = checkpoint_to(-5, &img, 0)?;
         eq!(show(&o.r), show(&Err(libc::EINVAL)), "checkpoint of pid -5");
         Ok(())
     })
 }
 
-fn concurrent_writer() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("busy");
-    write_file(&f, &[b'0'; 4096])?;
+pub(crate) fn concurrent_writer() -> R {
+    let (m, f) = mount_file("busy", &[b'0'; 4096])?;
     // the writer: O_APPEND 4 KiB chunks until killed
     let f2 = f.clone();
     let setup = move || open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 3).map(|_| ());
@@ -652,11 +582,7 @@ fn concurrent_writer() -> R {
         }
     })?;
     let wpid = w.pid;
-    let f3 = f.clone();
-    let reader = Target::stopped(move || {
-        open_at(&f3, libc::O_RDONLY, 3)?;
-        seek(3, 100)
-    })?;
+    let reader = target_on(&m, &[st::open("busy", libc::O_RDONLY, 3), st::seek(3, 100)])?;
     let img = tmpfile("busy.ckpt");
     for i in 0..20 {
         // the target holding the file open while it changes
@@ -684,7 +610,7 @@ fn concurrent_writer() -> R {
     Ok(())
 }
 
-fn restart_twice() -> R {
+pub(crate) fn restart_twice() -> R {
     let steps = [st::open("twice", libc::O_RDWR, 3), st::seek(3, 4)];
     let (_m, img) = image_of(&[("twice", b"abcdefghijklmnopqrstuvwxyz")], &steps)?;
     // two processes restart concurrently from the same image, each with its own struct file
@@ -750,7 +676,7 @@ fn restart_twice() -> R {
     })
 }
 
-fn bad_flags() -> R {
+pub(crate) fn bad_flags() -> R {
     let (_m, img) = image_of(&[("f", b"f")], &[st::open("f", libc::O_RDONLY, 3)])?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
@@ -908,7 +834,7 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
     v
 }
 
-fn bad_images() -> R {
+pub(crate) fn bad_images() -> R {
     let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
     let steps = [
         st::open("a", libc::O_RDWR, 3),
@@ -947,11 +873,10 @@ fn bad_images() -> R {
     })
     .map_err(|e| errs.push(e))
     .ok();
-    check!(errs.is_empty(), "{}", errs.join("\n"));
-    Ok(())
+    check_all(errs)
 }
 
-fn error_image_eio() -> R {
+pub(crate) fn error_image_eio() -> R {
     // a hand-built image ending in ERROR, and a kernel-made one (plain ramfs dir)
     work()?;
     let recs = vec![
@@ -981,7 +906,7 @@ fn error_image_eio() -> R {
     })
 }
 
-fn pipe_and_offset() -> R {
+pub(crate) fn pipe_and_offset() -> R {
     let steps = [st::open("f", libc::O_RDWR, 3), st::seek(3, 3)];
     let (_m, img) = image_of(&[("f", b"0123456789")], &steps)?;
     let good = read_file(&img)?;
@@ -992,13 +917,7 @@ fn pipe_and_offset() -> R {
     );
     let g2 = good.clone();
     in_clean_child("restart from a pipe", move || {
-        let mut p = [0i32; 2];
-        // SAFETY: pipe into a valid array.
-        unsafe { libc::pipe(p.as_mut_ptr()) };
-        dup2(p[0], 40)?;
-        dup2(p[1], 41)?;
-        close(p[0]);
-        close(p[1]);
+        pipe_at(40, 41)?;
         eq!(write_fd(41, &g2), Ok(g2.len()), "write image into the pipe");
         close(41);
         eq!(show(&rs(0, 40, 0, -1)), show(&Ok(1)), "restart from a pipe");
@@ -1029,7 +948,7 @@ fn pipe_and_offset() -> R {
     })
 }
 
-fn too_big() -> R {
+pub(crate) fn too_big() -> R {
     work()?;
     let p = tmpfile("big.ckpt");
     let fh = std::fs::File::create(&p).map_err(|e| e.to_string())?;
@@ -1051,7 +970,7 @@ fn too_big() -> R {
     r
 }
 
-fn dry_run() -> R {
+pub(crate) fn dry_run() -> R {
     let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("sub/", b"")];
     let steps = [
         st::open("a", libc::O_RDWR, 3),
@@ -1066,12 +985,11 @@ fn dry_run() -> R {
         let before = snap(&[]);
         let o = restart_from(&img, RESTART_DRY_RUN)?;
         let after = snap(&[]);
-        eq!(
-            show(&o.r),
-            show(&Ok(2)),
-            "RESTART_DRY_RUN return value (fds that would be installed; log: {})",
-            o.log.trim()
-        );
+        expect_outcome(
+            &o,
+            Ok(2),
+            "RESTART_DRY_RUN return value (fds that would be installed)",
+        )?;
         check!(
             o.log.contains("dry run"),
             "log should say dry run:\n{}",
@@ -1086,34 +1004,21 @@ fn dry_run() -> R {
     })
 }
 
-fn all_or_nothing() -> R {
+pub(crate) fn all_or_nothing() -> R {
     // the first file reopens fine, the second cannot (EACCES for an
     // unprivileged restarter): nothing may change.
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"aaaa")?;
-    write_file(&b, b"bbbb")?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o666))
-        .map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| e.to_string())?;
-    let img = tmpfile("aon.ckpt");
-    {
-        let (a, b) = (a.clone(), b.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3)?;
-            open_at(&b, libc::O_RDWR, 4)?;
-            Ok(())
-        })?;
-    }
-    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| e.to_string())?;
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("b", libc::O_RDWR, 4),
+    ];
+    let (m, img) = image_of(files, &steps)?;
+    let b = m.p("b");
+    chmod(&m.p("a"), 0o666)?;
+    chmod(&b, 0o600)?;
+    chmod(&img, 0o644)?;
     let other = tmpfile("caller");
-    write_file(&other, b"0123456789")?;
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666))
-        .map_err(|e| e.to_string())?;
+    write_mode(&other, b"0123456789", 0o666)?;
     in_clean_child("unprivileged restarting child", move || {
         drop_to_nobody()?;
         busy_caller(&other)?;
@@ -1150,17 +1055,10 @@ fn run_cli(args: &[&str]) -> Result<(i32, String, String), String> {
     ))
 }
 
-fn cli() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn cli() -> R {
+    let (m, f) = mount_file("cli", b"0123456789")?;
     let plain = Mount::new("ramfs", "mode=0755")?;
-    let f = m.p("cli");
-    write_file(&f, b"0123456789")?;
-    let f2 = f.clone();
-    let t = Target::stopped(move || {
-        open_at(&f2, libc::O_RDONLY, 3)?;
-        seek(3, 4)
-    })?;
+    let t = target_on(&m, &[st::open("cli", libc::O_RDONLY, 3), st::seek(3, 4)])?;
     let img = tmpfile("cli.ckpt");
     let log = tmpfile("cli.log");
     let pid = t.pid.to_string();
@@ -1245,7 +1143,7 @@ fn cli() -> R {
     Ok(())
 }
 
-fn rlimit_emfile() -> R {
+pub(crate) fn rlimit_emfile() -> R {
     let steps = [
         st::open("f", libc::O_RDONLY, 3),
         st::open("f", libc::O_RDONLY, 900),
@@ -1266,7 +1164,7 @@ fn rlimit_emfile() -> R {
     })
 }
 
-fn high_fds() -> R {
+pub(crate) fn high_fds() -> R {
     const fn at(fd: i32) -> [Step; 2] {
         [st::open("f", libc::O_RDONLY, fd), st::seek(fd, fd as i64)]
     }
@@ -1287,20 +1185,11 @@ fn high_fds() -> R {
     round_trip(&[("f", &[7u8; 5000])], STEPS, By::Itself, |_| Ok(()))
 }
 
-fn replaced_estale() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn replaced_estale() -> R {
+    let m = mount_with(&[("a", b"a"), ("b", b"b")])?;
+    let img_a = image_on(&m, &[st::open("a", libc::O_RDONLY, 3)])?;
+    let img_b = image_on(&m, &[st::open("b", libc::O_RDONLY, 3)])?;
     let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"a")?;
-    write_file(&b, b"b")?;
-    let img_a = tmpfile("stale-a.ckpt");
-    let img_b = tmpfile("stale-b.ckpt");
-    {
-        let a = a.clone();
-        self_image(&img_a, move || open_at(&a, libc::O_RDONLY, 3).map(|_| ()))?;
-        let b = b.clone();
-        self_image(&img_b, move || open_at(&b, libc::O_RDONLY, 3).map(|_| ()))?;
-    }
     std::fs::remove_file(&a).map_err(|e| e.to_string())?;
     std::fs::create_dir(&a).map_err(|e| e.to_string())?;
     std::fs::remove_file(&b).map_err(|e| e.to_string())?;
@@ -1326,12 +1215,7 @@ fn replaced_estale() -> R {
         // SAFETY: alarm only arms a timer.
         unsafe { libc::alarm(5) };
         let o = restart_from(&img_b, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ESTALE)),
-            "restart of {b} now a FIFO (log: {})",
-            o.log.trim()
-        );
+        expect_outcome(&o, Err(libc::ESTALE), &format!("restart of {b} now a FIFO"))?;
         Ok(())
     });
     if let Err(e) = r {
@@ -1339,15 +1223,11 @@ fn replaced_estale() -> R {
             "{e} (signal 14 = SIGALRM: restart blocked for 5 s opening the FIFO)"
         ));
     }
-    check!(errs.is_empty(), "{}", errs.join("\n"));
-    Ok(())
+    check_all(errs)
 }
 
-fn image_position_pipe() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"0123456789")?;
+pub(crate) fn image_position_pipe() -> R {
+    let (_m, f) = mount_file("f", b"0123456789")?;
     let f2 = f.clone();
     let t = Target::stopped(move || {
         open_at(&f2, libc::O_RDONLY, 3)?;
@@ -1399,7 +1279,7 @@ fn image_position_pipe() -> R {
     Ok(())
 }
 
-fn outside_root_ebadf() -> R {
+pub(crate) fn outside_root_ebadf() -> R {
     work()?;
     let m = Mount::cr()?;
     std::fs::create_dir(m.p("jail")).map_err(|e| e.to_string())?;
@@ -1415,20 +1295,20 @@ fn outside_root_ebadf() -> R {
     let pid = t.pid;
     let img2 = img.clone();
     let r = in_clean_child("checkpointer", move || {
-        let o = checkpoint_to(pid, &img2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint of a file outside the target's root"
-        );
-        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
-        Ok(())
+        expect_checkpoint_refused(
+            pid,
+            &img2,
+            libc::EBADF,
+            3,
+            &[],
+            "checkpoint of a file outside the target's root",
+        )
     });
     drop(t);
     r
 }
 
-fn removed_cwd_ebadf() -> R {
+pub(crate) fn removed_cwd_ebadf() -> R {
     work()?;
     let m = Mount::cr()?;
     let d = m.p("gone");
@@ -1440,19 +1320,18 @@ fn removed_cwd_ebadf() -> R {
     let pid = t.pid;
     let r = in_clean_child("checkpointer", move || {
         let o = checkpoint_to(pid, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint of a task whose cwd was removed (log: {})",
-            o.log.trim()
-        );
+        expect_outcome(
+            &o,
+            Err(libc::EBADF),
+            "checkpoint of a task whose cwd was removed",
+        )?;
         Ok(())
     });
     drop(t);
     r
 }
 
-fn pos_edges() -> R {
+pub(crate) fn pos_edges() -> R {
     work()?;
     let m = Mount::cr()?;
     let (f, d) = (m.p("f"), m.p("d"));
@@ -1485,7 +1364,7 @@ fn pos_edges() -> R {
     })
 }
 
-fn over_image_fd() -> R {
+pub(crate) fn over_image_fd() -> R {
     let steps = [st::open("f", libc::O_RDONLY, 3), st::seek(3, 5)];
     let (m, img) = image_of(&[("f", b"0123456789")], &steps)?;
     let f = m.p("f");
@@ -1523,7 +1402,7 @@ fn big_fd(i: usize) -> i32 {
     }
 }
 
-fn big_image() -> R {
+pub(crate) fn big_image() -> R {
     work()?;
     let m = Mount::cr()?;
     let deep = deep_dir(&m.dir, 3000)?;
@@ -1576,7 +1455,7 @@ fn descend_deep(base: &str) -> R {
     Ok(())
 }
 
-fn too_long_path() -> R {
+pub(crate) fn too_long_path() -> R {
     let setup = |d: &str| {
         descend_deep(d)?;
         open_at("f", libc::O_RDWR | libc::O_CREAT, 3).map(|_| ())
@@ -1593,12 +1472,11 @@ fn too_long_path() -> R {
     let r2 = in_clean_child("checkpointing child (cwd)", move || {
         descend_deep(&dir)?;
         let o = checkpoint_to(0, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENAMETOOLONG)),
-            "checkpoint with a cwd whose path is > PATH_MAX (log: {})",
-            o.log.trim()
-        );
+        expect_outcome(
+            &o,
+            Err(libc::ENAMETOOLONG),
+            "checkpoint with a cwd whose path is > PATH_MAX",
+        )?;
         Ok(())
     });
     r?;
@@ -1628,7 +1506,7 @@ fn file_of_path_len(base: &str, len: usize) -> Result<String, String> {
     Ok(name)
 }
 
-fn path_max_boundary() -> R {
+pub(crate) fn path_max_boundary() -> R {
     const PATH_MAX: usize = libc::PATH_MAX as usize;
     work()?;
     let m = Mount::cr()?;
@@ -1687,11 +1565,8 @@ fn path_max_boundary() -> R {
     })
 }
 
-fn churning_target() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("churn");
-    write_file(&f, b"x")?;
+pub(crate) fn churning_target() -> R {
+    let (_m, f) = mount_file("churn", b"x")?;
     let f2 = f.clone();
     let setup = move || open_at(&f2, libc::O_RDONLY, 3).map(|_| ());
     let t = Target::running(setup, |i| {
@@ -1724,15 +1599,11 @@ fn churning_target() -> R {
         }
     }
     drop(t);
-    check!(errs.is_empty(), "{}", errs.join("\n"));
-    Ok(())
+    check_all(errs)
 }
 
-fn odd_log_fds() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"x")?;
+pub(crate) fn odd_log_fds() -> R {
+    let (_m, f) = mount_file("f", b"x")?;
     let img = tmpfile("samelog.ckpt");
     let f2 = f.clone();
     let r1 = in_clean_child("log fd == image fd", move || {
@@ -1809,8 +1680,7 @@ fn odd_log_fds() -> R {
     if let Err(e) = r3 {
         errs.push(e);
     }
-    check!(errs.is_empty(), "{}", errs.join("\n"));
-    Ok(())
+    check_all(errs)
 }
 
 /// Names of a full, fresh listing of `dir` (with . and ..), in getdents order.
@@ -1829,7 +1699,7 @@ fn fresh_listing(dir: &str) -> Result<Vec<String>, String> {
 /// (dcache_dir_lseek), so after entries are removed or created between
 /// checkpoint and restart, the restored fd resumes at that index of the
 /// listing as it is then, like a fresh fd after lseek(f_pos).
-fn readdir_changed() -> R {
+pub(crate) fn readdir_changed() -> R {
     work()?;
     let m = Mount::cr()?;
     let d = m.p("dir");
@@ -1885,72 +1755,29 @@ fn readdir_changed() -> R {
     })
 }
 
+/// The set-up of the shared-table and running targets.
+const TARGET_FILES: &[(&str, &[u8])] = &[("a", b"0123456789"), ("b", b"bbbbbbbbbb"), ("d/", b"")];
+const TARGET_STEPS: &[Step] = &[
+    st::open("a", libc::O_RDWR | libc::O_APPEND, 3),
+    st::seek(3, 4),
+    st::open("b", libc::O_RDONLY, 5),
+    st::cloexec(5),
+    st::seek(5, 7),
+    st::dup(3, 6),
+    Step::Chdir("d"),
+];
+
 /// Targets whose file table is shared: by a second thread, and with
-/// another process (CLONE_FILES without CLONE_VM) that opened fd 5 in it.
-/// Checkpoint records the one table; a single-threaded restart restores it.
-fn shared_table_targets() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"0123456789")?;
-    write_file(&b, b"bbbbbbbbbb")?;
-    let mut errs = Vec::new();
-    for kind in ["thread", "CLONE_FILES process"] {
-        let (a2, b2) = (a.clone(), b.clone());
-        let t = Target::stopped(move || {
-            open_at(&a2, libc::O_RDWR, 3)?;
-            seek(3, 4)?;
-            if kind == "thread" {
-                std::thread::spawn(sleep_forever);
-                open_at(&b2, libc::O_RDONLY | libc::O_CLOEXEC, 5)?;
-            } else {
-                // the other process opens fd 5 in the shared table
-                let c = clone_process(libc::CLONE_FILES, move || {
-                    let fl = libc::O_RDONLY | libc::O_CLOEXEC;
-                    if open_at(&b2, fl, 5).is_ok() {
-                        sleep_forever();
-                    }
-                })?;
-                for _ in 0..500 {
-                    if getfd(5) >= 0 {
-                        break;
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                check!(getfd(5) >= 0, "fd 5 of process {c} not in the shared table");
-            }
-            Ok(())
-        })?;
-        let img = tmpfile("shared-target.ckpt");
-        let r = ck_ok(t.pid, &img, 0).and_then(|_| decode_file(&img));
-        drop(t);
-        let r = r.and_then(|im| {
-            eq!(
-                fd_names(&im),
-                vec![(3, a.clone()), (5, b.clone())],
-                "{kind}: recorded fds"
-            );
-            let (a, b) = (a.clone(), b.clone());
-            in_clean_child("restarting child", move || {
-                eq!(rs_ok(&img)?, 2, "{kind}: restart return value");
-                eq!((fd_path(3), fd_path(5)), (a, b), "{kind}: fd 3 and 5 paths");
-                eq!(
-                    (pos(3), getfd(5)),
-                    (4, libc::FD_CLOEXEC),
-                    "{kind}: fd 3 f_pos, fd 5 F_GETFD"
-                );
-                Ok(())
-            })
-        });
-        if let Err(e) = r {
-            errs.push(e);
-        }
-    }
-    all_ok(errs)
+/// another process (CLONE_FILES without CLONE_VM) that opened the fds in
+/// it.  Checkpoint records the one table; a single-threaded restart
+/// restores it.
+pub(crate) fn shared_table_targets() -> R {
+    round_trip(TARGET_FILES, TARGET_STEPS, By::Thread, |_| Ok(()))?;
+    round_trip(TARGET_FILES, TARGET_STEPS, By::CloneFiles, |_| Ok(()))
 }
 
 /// exec(2) after restart: close-on-exec, as recorded, takes effect.
-fn exec_after_restart() -> R {
+pub(crate) fn exec_after_restart() -> R {
     let files: &[(&str, &[u8])] = &[("kept", b"kept"), ("closed", b"closed")];
     let steps = [
         st::open("kept", libc::O_RDONLY, 3),
@@ -1982,71 +1809,17 @@ fn exec_after_restart() -> R {
 }
 
 /// The image of a running target (not stopped): restored and verified.
-fn running_target() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, d) = (m.p("a"), m.p("d"));
-    write_file(&a, &[b'r'; 100])?;
-    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
-    let (a2, d2) = (a.clone(), d.clone());
-    let setup = move || {
-        open_at(&a2, libc::O_RDWR | libc::O_APPEND, 3)?;
-        seek(3, 42)?;
-        open_at(&a2, libc::O_RDONLY | libc::O_CLOEXEC, 4)?;
-        seek(4, 7)?;
-        chdir(&d2)
-    };
-    // it keeps running: system calls that leave its fds alone
-    let t = Target::running(setup, |_| {
-        // SAFETY: getppid has no arguments.
-        unsafe { libc::getppid() };
-    })?;
-    let img = tmpfile("running.ckpt");
-    ck_ok(t.pid, &img, 0)?;
-    let mut st = 0;
-    // SAFETY: non-blocking status check of our child.
-    let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) };
-    eq!(r, 0, "target still running after the checkpoint");
-    drop(t);
-    in_clean_child("restarting child", move || {
-        eq!(rs_ok(&img)?, 2, "restart return value");
-        eq!((fd_path(3), fd_path(4)), (a.clone(), a), "fd 3 and 4 paths");
-        eq!((pos(3), pos(4)), (42, 7), "f_pos of fds 3 and 4");
-        let fl = |fd| getfl(fd) & (libc::O_ACCMODE | libc::O_APPEND);
-        eq!(
-            (fl(3), fl(4)),
-            (libc::O_RDWR | libc::O_APPEND, libc::O_RDONLY),
-            "F_GETFL of 3 and 4"
-        );
-        eq!(
-            (getfd(3), getfd(4)),
-            (0, libc::FD_CLOEXEC),
-            "F_GETFD of 3 and 4"
-        );
-        eq!(readlink("/proc/self/cwd"), d, "cwd");
-        Ok(())
-    })
+pub(crate) fn running_target() -> R {
+    round_trip(TARGET_FILES, TARGET_STEPS, By::Running, |_| Ok(()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testsupport::{regular, SampleImage};
-
-    /// An image shaped like the kernel's for the bad_images case.
-    fn sample() -> Vec<u8> {
-        SampleImage::new("/")
-            .id(3, 77, "6.12.0")
-            .file("/mnt/ck-12-ramfs_cr/a", regular(3, 0o100002, 0))
-            .file("/mnt/ck-12-ramfs_cr/b", regular(3, 0o100002, 1))
-            .fd(3, 1, false)
-            .fd(4, 2, false)
-            .bytes()
-    }
 
     #[test]
     fn corruptions_are_all_refused_by_the_decoder() {
-        let good = sample();
+        let good = testsupport::two_files("/mnt/ck-12-ramfs_cr");
         decode(&good).unwrap();
         let c = corruptions(&good);
         assert!(c.len() >= 18, "{}", c.len());
@@ -2054,14 +1827,5 @@ mod tests {
             let e = decode(&b).expect_err(what);
             assert_eq!(e.errno(), errno, "{what}: {e}");
         }
-    }
-
-    #[test]
-    fn case_names_are_unique_and_prefixed() {
-        let mut names: Vec<_> = cases().iter().map(|c| c.name).collect();
-        assert!(names.iter().all(|n| n.starts_with("ckpt: ")));
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), cases().len());
     }
 }

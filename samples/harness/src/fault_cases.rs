@@ -8,16 +8,8 @@
 //! caller's fd table, cwd, root and umask unchanged, and no splat; leaks
 //! show in the kmemleak scan at the end of the run.
 
-use crate::case::Case;
 use crate::vm::*;
 use ckpt_image::{decode, CHECKPOINT_SKIP_UNSUPPORTED};
-
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt-fault: the N-th allocation of checkpoint fails, for every N until it succeeds: ENOMEM, caller unchanged", run: checkpoint_fail_nth },
-        Case { name: "ckpt-fault: the N-th allocation of restart fails, for every N until it succeeds: ENOMEM, caller unchanged", run: restart_fail_nth },
-    ]
-}
 
 /// More allocations than either call makes for the small images here.
 const MAX_N: usize = 2000;
@@ -129,7 +121,7 @@ fn setup(dir: &str) -> R {
     chdir(dir)
 }
 
-fn checkpoint_fail_nth() -> R {
+pub(crate) fn checkpoint_fail_nth() -> R {
     work()?;
     let m = Mount::cr()?;
     let (dir, img) = (m.dir.clone(), tmpfile("nth.ckpt"));
@@ -157,7 +149,7 @@ fn checkpoint_fail_nth() -> R {
     })
 }
 
-fn restart_fail_nth() -> R {
+pub(crate) fn restart_fail_nth() -> R {
     work()?;
     let m = Mount::cr()?;
     let img = tmpfile("nth-r.ckpt");

@@ -4,7 +4,6 @@
 //! `/bin/busybox`, `/proc` mounted, and to run as root. Every case leaves the
 //! module loaded and nothing mounted, whatever its outcome.
 
-use crate::case::Case;
 use crate::vm::{cstr, delete_module, ename, errno, mount, umount2, Mount};
 use std::ffi::CString;
 use std::fs;
@@ -39,39 +38,6 @@ const SLAB_NOISE_KB: u64 = 256;
 /// Allowed growth of the VFS's in-use inode and dentry counts over the mount
 /// cycles: a leak of one per cycle would be +1000.
 const VFS_NOISE: i64 = 50;
-
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            name: "ramfs_cr: module loads and registers ramfs_cr",
-            run: module_loads,
-        },
-        Case {
-            name: "ramfs_cr: mount -o mode=0700 sets magic, root mode and /proc/mounts",
-            run: mount_mode,
-        },
-        Case {
-            name: "ramfs_cr: unknown or malformed mount options fail with EINVAL and a message",
-            run: bad_options,
-        },
-        Case {
-            name: "ramfs_cr: rmmod fails while mounted and works after umount",
-            run: rmmod_while_mounted,
-        },
-        Case {
-            name: "ramfs_cr: same behaviour as ramfs (parity transcript)",
-            run: parity,
-        },
-        Case {
-            name: "ramfs_cr: 1000 mount/fill/umount cycles leak no inodes, dentries or Slab",
-            run: mount_cycles,
-        },
-        Case {
-            name: "ramfs_cr: 100 module unload/load cycles do not grow Slab",
-            run: module_cycles,
-        },
-    ]
-}
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -221,7 +187,7 @@ fn settled_slab_kb() -> Result<u64, String> {
 // Module and mount-option cases.
 // ---------------------------------------------------------------------------
 
-fn module_loads() -> Result<(), String> {
+pub(crate) fn module_loads() -> Result<(), String> {
     ensure_loaded()?;
     let taint = fs::read_to_string("/proc/modules")
         .unwrap_or_default()
@@ -233,7 +199,7 @@ fn module_loads() -> Result<(), String> {
     Ok(())
 }
 
-fn mount_mode() -> Result<(), String> {
+pub(crate) fn mount_mode() -> Result<(), String> {
     ensure_loaded()?;
     let m = Mount::at("/mnt/rcr_mode", "ramfs_cr", Some("mode=0700"))?;
     let f_type = statfs_type(&m.dir)?;
@@ -286,7 +252,7 @@ fn mount_mode() -> Result<(), String> {
     Ok(())
 }
 
-fn bad_options() -> Result<(), String> {
+pub(crate) fn bad_options() -> Result<(), String> {
     ensure_loaded()?;
     fs::create_dir_all("/mnt/rcr_bad").map_err(|e| format!("mkdir: {e}"))?;
     let cases = [
@@ -325,7 +291,7 @@ fn bad_options() -> Result<(), String> {
     }
 }
 
-fn rmmod_while_mounted() -> Result<(), String> {
+pub(crate) fn rmmod_while_mounted() -> Result<(), String> {
     ensure_loaded()?;
     let m = Mount::at("/mnt/rcr_busy", "ramfs_cr", None)?;
     fs::write(m.root().join("f"), "x").map_err(|e| format!("write: {e}"))?;
@@ -398,7 +364,7 @@ const KEY_FACTS: &[&str] = &[
     "1MiB pattern round trip: true",
 ];
 
-fn parity() -> Result<(), String> {
+pub(crate) fn parity() -> Result<(), String> {
     ensure_loaded()?;
     let ramfs = run_transcript("ramfs", "/mnt/parity_ramfs")?;
     let ramfs_cr = run_transcript("ramfs_cr", "/mnt/parity_ramfs_cr")?;
@@ -491,23 +457,16 @@ impl Transcript {
 
 fn describe(md: &fs::Metadata) -> String {
     let ft = md.file_type();
-    let kind = if ft.is_dir() {
-        "dir"
-    } else if ft.is_file() {
-        "file"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_char_device() {
-        "chardev"
-    } else if ft.is_block_device() {
-        "blockdev"
-    } else if ft.is_socket() {
-        "socket"
-    } else {
-        "other"
-    };
+    let kinds = [
+        (ft.is_dir(), "dir"),
+        (ft.is_file(), "file"),
+        (ft.is_symlink(), "symlink"),
+        (ft.is_fifo(), "fifo"),
+        (ft.is_char_device(), "chardev"),
+        (ft.is_block_device(), "blockdev"),
+        (ft.is_socket(), "socket"),
+    ];
+    let kind = kinds.iter().find(|k| k.0).map_or("other", |k| k.1);
     let mut s = format!(
         "{kind} mode={:o} nlink={} size={} uid={} gid={}",
         md.mode(),
@@ -668,31 +627,22 @@ fn transcript(root: &Path) -> Vec<String> {
     // rename / renameat2 (simple_rename: NOREPLACE and EXCHANGE only).
     t.op("write a", io_res(fs::write(p("a"), "A")));
     t.op("write b", io_res(fs::write(p("b"), "B")));
-    t.op(
-        "renameat2 a b NOREPLACE",
-        renameat2(&p("a"), &p("b"), libc::RENAME_NOREPLACE),
-    );
-    t.op(
-        "renameat2 a c NOREPLACE",
-        renameat2(&p("a"), &p("c"), libc::RENAME_NOREPLACE),
-    );
+    let rename2 = |t: &mut Transcript, a: &str, b: &str, flag, name| {
+        t.op(
+            &format!("renameat2 {a} {b} {name}"),
+            renameat2(&p(a), &p(b), flag),
+        );
+    };
+    rename2(&mut t, "a", "b", libc::RENAME_NOREPLACE, "NOREPLACE");
+    rename2(&mut t, "a", "c", libc::RENAME_NOREPLACE, "NOREPLACE");
     t.read("read c", &p("c"));
     t.stat("stat a after rename", fs::metadata(p("a")));
     t.op("mkdir dd", io_res(fs::create_dir(p("dd"))));
-    t.op(
-        "renameat2 c dd EXCHANGE",
-        renameat2(&p("c"), &p("dd"), libc::RENAME_EXCHANGE),
-    );
+    rename2(&mut t, "c", "dd", libc::RENAME_EXCHANGE, "EXCHANGE");
     t.stat("stat c after exchange", fs::metadata(p("c")));
     t.read("read dd after exchange", &p("dd"));
-    t.op(
-        "renameat2 c missing EXCHANGE",
-        renameat2(&p("c"), &p("missing"), libc::RENAME_EXCHANGE),
-    );
-    t.op(
-        "renameat2 b z WHITEOUT",
-        renameat2(&p("b"), &p("z"), libc::RENAME_WHITEOUT),
-    );
+    rename2(&mut t, "c", "missing", libc::RENAME_EXCHANGE, "EXCHANGE");
+    rename2(&mut t, "b", "z", libc::RENAME_WHITEOUT, "WHITEOUT");
     t.op("rename b onto dd", io_res(fs::rename(p("b"), p("dd"))));
     t.read("read dd after rename", &p("dd"));
     t.stat("stat b after rename", fs::metadata(p("b")));
@@ -815,6 +765,22 @@ fn transcript(root: &Path) -> Vec<String> {
     t.0
 }
 
+/// linkat(2) of an open file (by its /proc/self/fd link) to `to`.
+fn link_fd(f: &fs::File, to: &Path) -> i32 {
+    let proc_path = cstr(&format!("/proc/self/fd/{}", f.as_raw_fd()));
+    let target = cpath(to);
+    // SAFETY: both paths are NUL-terminated.
+    unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    }
+}
+
 fn tmpfile_facts(t: &mut Transcript, root: &Path) {
     let f = fs::OpenOptions::new()
         .read(true)
@@ -834,18 +800,7 @@ fn tmpfile_facts(t: &mut Transcript, root: &Path) {
     t.stat("fstat tmpfile", f.metadata());
     let listed = fs::read_dir(root).map(|rd| rd.count()).unwrap_or(0);
     t.fact(format!("root entries while tmpfile unlinked: {listed}"));
-    let proc_path = cstr(&format!("/proc/self/fd/{}", f.as_raw_fd()));
-    let target = cpath(&root.join("t"));
-    // SAFETY: both paths are NUL-terminated.
-    let r = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            proc_path.as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
+    let r = link_fd(&f, &root.join("t"));
     t.op("linkat tmpfile t", sys_res(i64::from(r)));
     t.stat("fstat tmpfile after linkat", f.metadata());
     t.read("read t", &root.join("t"));
@@ -871,18 +826,7 @@ fn tmpfile_facts(t: &mut Transcript, root: &Path) {
         .open(root);
     match excl {
         Ok(g) => {
-            let proc_path = cstr(&format!("/proc/self/fd/{}", g.as_raw_fd()));
-            let target = cpath(&root.join("t2"));
-            // SAFETY: both paths are NUL-terminated.
-            let r = unsafe {
-                libc::linkat(
-                    libc::AT_FDCWD,
-                    proc_path.as_ptr(),
-                    libc::AT_FDCWD,
-                    target.as_ptr(),
-                    libc::AT_SYMLINK_FOLLOW,
-                )
-            };
+            let r = link_fd(&g, &root.join("t2"));
             t.op("linkat O_EXCL tmpfile", sys_res(i64::from(r)));
         }
         Err(e) => t.op(
@@ -996,7 +940,7 @@ fn slab_growth_check(
     Ok(())
 }
 
-fn mount_cycles() -> Result<(), String> {
+pub(crate) fn mount_cycles() -> Result<(), String> {
     ensure_loaded()?;
     // Warm up: per-cpu caches, IDA/xarray nodes for mount and device ids.
     for _ in 0..50 {
@@ -1042,7 +986,7 @@ fn finit_module() -> Result<(), String> {
     Ok(())
 }
 
-fn module_cycles() -> Result<(), String> {
+pub(crate) fn module_cycles() -> Result<(), String> {
     ensure_loaded()?;
     let run = |n: usize| -> Result<(), String> {
         for i in 0..n {

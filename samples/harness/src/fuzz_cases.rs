@@ -19,28 +19,20 @@
 //! line), default 2000; `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S` replays the
 //! random seeds from S (the systematic part is skipped).
 
-use crate::case::Case;
+use crate::golden::apply;
 use crate::mutate;
 use crate::vm::*;
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, scan, Image, CHECKPOINT_SKIP_UNSUPPORTED, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
 use std::time::Instant;
+use testsupport::golden::{self as st, Step};
 
 pub const MNT: &str = "/mnt/fuzz";
 /// fds of the fuzz driver, above the children's RLIMIT_NOFILE (1000).
 const IMG: i32 = 1001;
 const LOG: i32 = 1002;
 const CHILD_NOFILE: u64 = 1000;
-
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt-fuzz: restart(2) of mutated images: clean errno, state unchanged, accepted ones valid", run: fuzz },
-        Case { name: "ckpt-fuzz: hostile names (.., outside root, NUL, > PATH_MAX) and huge fds are refused", run: hostile_fixed },
-        Case { name: "ckpt-fuzz: checkpoint/restart symmetry: what checkpoint saves, restart takes (tmpfile, O_ACCMODE, O_ASYNC, deep paths)", run: symmetry },
-        Case { name: "ckpt-fuzz: image of a checkpoint that failed early among many fds restarts with EIO (K1)", run: k1_failed_early },
-    ]
-}
 
 /// snap() with the image fd's position left out: restart(2) reads the image
 /// like read(2) does, so its offset ends up after what was read.
@@ -49,6 +41,9 @@ fn snap_img(skip: &[i32]) -> Snap {
 }
 
 // ------------------------------------------------------------ the playground
+
+/// The regular files [`populate`] makes, 8 KiB each.
+pub const POPULATED: [&str; 10] = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"];
 
 /// Files on the ramfs_cr mount the base images name.
 pub fn populate(mnt: &str) -> R {
@@ -89,9 +84,7 @@ pub fn make_image<F: FnOnce() -> R>(
     setup: F,
     flags: u64,
 ) -> Result<(Vec<u8>, Result<i64, i32>), String> {
-    let m = memfd("base")?;
-    dup2(m, 1010)?;
-    close(m);
+    memfd_at("base", 1010, b"")?;
     let mut p = [0i32; 2];
     // SAFETY: pipe into a 2-int array.
     unsafe { libc::pipe(p.as_mut_ptr()) };
@@ -136,123 +129,87 @@ fn o(path: &str, flags: i32, at: i32) -> R {
 
 /// The valid base images: (what, bytes).
 pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
-    let m = mnt.to_string();
-    let mut v = Vec::new();
-    let ok = |what: &'static str,
-              r: (Vec<u8>, Result<i64, i32>)|
-     -> Result<(&'static str, Vec<u8>), String> {
-        match r.1 {
-            Ok(_) => {
-                decode(&r.0).map_err(|e| format!("base image {what} does not decode: {e}"))?;
-                Ok((what, r.0))
-            }
-            Err(e) => Err(format!("checkpoint of base {what}: {}", ename(e))),
-        }
-    };
+    let (rdonly, dir) = (libc::O_RDONLY, libc::O_RDONLY | libc::O_DIRECTORY);
     // small: one file, with a position
-    let mm = m.clone();
-    v.push(ok(
-        "small",
-        make_image(
-            move || {
-                o(&format!("{mm}/f0"), libc::O_RDWR, 3)?;
-                lseek(3, 5, libc::SEEK_SET);
-                std::env::set_current_dir(&mm).map_err(|e| e.to_string())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
+    let small = vec![st::open("f0", libc::O_RDWR, 3), st::seek(3, 5)];
     // many fds, shared (dup'd) files, cloexec, append, positions, dirs
-    let mm = m.clone();
-    v.push(ok(
-        "many+shared",
-        make_image(
-            move || {
-                for i in 0..30 {
-                    let fl = [
-                        libc::O_RDONLY,
-                        libc::O_WRONLY,
-                        libc::O_RDWR,
-                        libc::O_RDWR | libc::O_APPEND,
-                    ][i % 4]
-                        | if i % 3 == 0 { libc::O_CLOEXEC } else { 0 };
-                    let fd = 3 + i as i32 * 2;
-                    o(&format!("{mm}/f{}", i % 10), fl, fd)?;
-                    lseek(fd, (i * 37) as i64, libc::SEEK_SET);
-                    if i % 5 == 0 {
-                        dup2(fd, fd + 1)?;
-                    }
-                }
-                o(&format!("{mm}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 70)?;
-                o(
-                    &format!("{mm}/sub/deep/er/leaf"),
-                    libc::O_RDONLY | libc::O_NOFOLLOW,
-                    71,
-                )?;
-                std::env::set_current_dir(format!("{mm}/sub")).map_err(|e| e.to_string())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
-    // directories with readdir positions, cwd deep
-    let mm = m.clone();
-    v.push(ok(
-        "dirs",
-        make_image(
-            move || {
-                o(&format!("{mm}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
-                let mut buf = vec![0u8; 512];
-                // SAFETY: buffer valid.
-                unsafe { libc::syscall(libc::SYS_getdents64, 3, buf.as_mut_ptr(), buf.len()) };
-                o(&mm, libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
-                o(
-                    &format!("{mm}/sub/deep"),
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                    9,
-                )?;
-                std::env::set_current_dir(format!("{mm}/sub/deep/er")).map_err(|e| e.to_string())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
+    let mut many = Vec::new();
+    for i in 0..30 {
+        let fl = [
+            rdonly,
+            libc::O_WRONLY,
+            libc::O_RDWR,
+            libc::O_RDWR | libc::O_APPEND,
+        ][i % 4];
+        let fd = 3 + i as i32 * 2;
+        many.extend([
+            st::open(POPULATED[i % 10], fl, fd),
+            st::seek(fd, (i * 37) as i64),
+        ]);
+        if i % 3 == 0 {
+            many.push(st::cloexec(fd));
+        }
+        if i % 5 == 0 {
+            many.push(st::dup(fd, fd + 1));
+        }
+    }
+    many.extend([
+        st::open("d0", dir, 70),
+        st::open("sub/deep/er/leaf", rdonly | libc::O_NOFOLLOW, 71),
+        Step::Chdir("sub"),
+    ]);
+    // directories (one read partway, below), cwd deep
+    let dirs = vec![
+        st::open("d0", dir, 3),
+        st::open(".", dir, 4),
+        st::open("sub/deep", dir, 9),
+        st::cloexec(9),
+        Step::Chdir("sub/deep/er"),
+    ];
     // large: 400 fds spread up to 990
-    let mm = m.clone();
-    v.push(ok(
-        "large",
-        make_image(
+    let mut large = Vec::new();
+    for i in 0..400 {
+        let fd = 3 + i * 2 + (i / 100) * 30;
+        large.push(st::open(
+            POPULATED[i as usize % 10],
+            [rdonly, libc::O_RDWR][i as usize % 2],
+            fd,
+        ));
+        if i % 7 == 0 {
+            large.push(st::seek(fd, i as i64));
+        }
+    }
+    let mut v = Vec::new();
+    for (what, steps) in [
+        ("small", small),
+        ("many+shared", many),
+        ("dirs", dirs),
+        ("large", large),
+        ("empty", vec![]),
+    ] {
+        let m = mnt.to_string();
+        let (img, r) = make_image(
             move || {
-                for i in 0..400 {
-                    let fd = 3 + i * 2 + (i / 100) * 30;
-                    o(
-                        &format!("{mm}/f{}", i % 10),
-                        if i % 2 == 0 {
-                            libc::O_RDONLY
-                        } else {
-                            libc::O_RDWR
-                        },
-                        fd,
-                    )?;
-                    if i % 7 == 0 {
-                        lseek(fd, i as i64, libc::SEEK_SET);
-                    }
+                apply(&m, &steps)?;
+                if what == "dirs" {
+                    getdents(3, 512).map_err(ename)?;
                 }
                 Ok(())
             },
             CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
-    // empty file table
-    v.push(ok(
-        "empty",
-        make_image(|| Ok(()), CHECKPOINT_SKIP_UNSUPPORTED)?,
-    )?);
+        )?;
+        if let Err(e) = r {
+            return Err(format!("checkpoint of base {what}: {}", ename(e)));
+        }
+        decode(&img).map_err(|e| format!("base image {what} does not decode: {e}"))?;
+        v.push((what, img));
+    }
     // a failed checkpoint: ends with an ERROR record
-    let mm = m.clone();
+    let m = mnt.to_string();
     let (img, r) = make_image(
         move || {
-            o(&format!("{mm}/f1"), libc::O_RDONLY, 3)?;
-            o("/proc/self/status", libc::O_RDONLY, 4)?;
-            Ok(())
+            open_at(&format!("{m}/f1"), rdonly, 3)?;
+            open_at("/proc/self/status", rdonly, 4).map(|_| ())
         },
         0,
     )?;
@@ -853,15 +810,11 @@ fn systematic(
 fn fuzz_setup(mnt: &str) -> R {
     *BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     *TIMES.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0, 0);
-    let m = memfd("img")?;
-    dup2(m, IMG)?;
-    close(m);
-    let l = memfd("log")?;
-    dup2(l, LOG)?;
-    close(l);
-    o(&format!("{mnt}/f9"), libc::O_RDONLY, 3)?;
-    o(&format!("{mnt}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
-    o(&format!("{mnt}/f8"), libc::O_RDWR | libc::O_CLOEXEC, 10)?;
+    memfd_at("img", IMG, b"")?;
+    memfd_at("log", LOG, b"")?;
+    open_at(&format!("{mnt}/f9"), libc::O_RDONLY, 3)?;
+    open_at(&format!("{mnt}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
+    open_at(&format!("{mnt}/f8"), libc::O_RDWR | libc::O_CLOEXEC, 10)?;
     lseek(10, 77, libc::SEEK_SET);
     Ok(())
 }
@@ -899,7 +852,7 @@ pub fn report(st: &Stats, secs: f64) {
     println!("# fuzz: decoder verdicts: {}", k.join(", "));
 }
 
-fn fuzz() -> R {
+pub(crate) fn fuzz() -> R {
     let n = param_u64("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
     let seed0 = param_u64("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
     mount_cr(MNT)?;
@@ -971,7 +924,7 @@ fn fuzz() -> R {
 
 /// Hand-made variants of one valid image, each "valid except for X", with
 /// the errno restart(2) must give.
-fn hostile_fixed() -> R {
+pub(crate) fn hostile_fixed() -> R {
     use ckpt_image::Record;
     mount_cr(MNT)?;
     let r = (|| {
@@ -1136,11 +1089,7 @@ fn hostile_fixed() -> R {
         check(&mut errs, "nr_fds 0xffffffff".into(), r, einval)?;
         fuzz_teardown();
         new_splats(splats0)?;
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })();
     fuzz_teardown();
     umount(MNT);
@@ -1151,7 +1100,7 @@ fn hostile_fixed() -> R {
 /// in the image before it reaches the ERROR record, so the image of a
 /// checkpoint that failed on one of its first fds gives EINVAL, not the
 /// EIO the ABI promises for "the image holds an ERROR record".
-fn k1_failed_early() -> R {
+pub(crate) fn k1_failed_early() -> R {
     mount_cr(MNT)?;
     let r = (|| {
         populate(MNT)?;
@@ -1212,7 +1161,7 @@ fn k1_failed_early() -> R {
 /// Every image checkpoint(2) writes successfully must be one restart(2)
 /// takes back (in the same place, same credentials): a checkpoint that
 /// succeeds with an image restart refuses is a bug (K2: O_ACCMODE opens).
-fn symmetry() -> R {
+pub(crate) fn symmetry() -> R {
     mount_cr(MNT)?;
     let r = (|| {
         populate(MNT)?;
@@ -1353,11 +1302,7 @@ fn symmetry() -> R {
         }
         fuzz_teardown();
         println!("# symmetry: {}", notes.join("; "));
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })();
     umount(MNT);
     r

@@ -1,42 +1,23 @@
 //! Privileges, concurrency, umount/rmmod races and leaks of checkpoint(2)
 //! and restart(2) (issue 6).  Helpers come from `fuzz_cases`.
 
-use crate::case::Case;
-use crate::fuzz_cases::{make_image, populate, verify_restored_img};
+use crate::fuzz_cases::{make_image, populate, verify_restored_img, POPULATED};
+use crate::golden::apply;
 use crate::vm::*;
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use testsupport::golden::{self as st, Step};
 
 const MNT: &str = "/mnt/hard";
 
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt-perm: unprivileged checkpoint of a root process is EPERM, of its own processes works", run: perm_checkpoint },
-        Case { name: "ckpt-perm: unprivileged restart never gets more access than open(2) (EACCES, EPERM, nothing changes)", run: perm_restart },
-        Case { name: "ckpt-race: checkpoint loop while others create, unlink, rename and readdir in the same directory", run: race_churn },
-        Case { name: "ckpt-race: checkpoint of a process that is restarting gives valid images, its restarts never EBUSY", run: race_ckpt_restart },
-        Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: race_umount_rmmod },
-        Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: EMFILE with no fd installed, or every fd installed, no WARN", run: race_prlimit },
-        Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: race_prlimit_lease },
-        Case { name: "ckpt-race: a signal with SA_RESTART while restart blocks (lease break, pipe) does not break it (K4)", run: race_signal_restart },
-        Case { name: "ckpt-race: a signal with SA_RESTART while checkpoint blocks on a full pipe leaves one valid image (K4)", run: race_signal_checkpoint },
-        Case { name: "ckpt-race: restart with a file table shared with a thread or another process is EBUSY and changes nothing", run: shared_table },
-        Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: odd_sources },
-        Case { name: "ckpt-perm: root's checkpoint of kernel threads and init gives an image, of a zombie ESRCH", run: odd_targets },
-        Case { name: "ckpt-leak: 1000 checkpoint/restart cycles leave Slab, file count and fds bounded", run: leak_cycles },
-    ]
-}
-
 // --------------------------------------------------------------- privileges
 
-fn perm_checkpoint() -> R {
+pub(crate) fn perm_checkpoint() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let img = memfd("img")?;
-        dup2(img, 900)?;
-        close(img);
+        memfd_at("img", 900, b"")?;
         // a root process holding a root-only file
         let m = MNT.to_string();
         let rootp = Target::paused(move || {
@@ -98,6 +79,29 @@ fn perm_checkpoint() -> R {
     })
 }
 
+/// Image of a root child with f0, f1, ... (`n` of them, on MNT) open
+/// O_RDWR at fds 3, 4, ...
+fn rdwr_image(n: usize) -> Result<Vec<u8>, String> {
+    let steps: Vec<Step> = (0..n)
+        .map(|i| st::open(POPULATED[i], libc::O_RDWR, 3 + i as i32))
+        .collect();
+    steps_image(&steps)
+}
+
+/// Image of a root child with f1 O_RDONLY at fd 5 and f7 (which another
+/// process leases) O_RDWR at fd `at`.
+fn f1_f7_image(at: i32) -> Result<Vec<u8>, String> {
+    steps_image(&[
+        st::open("f1", libc::O_RDONLY, 5),
+        st::open("f7", libc::O_RDWR, at),
+    ])
+}
+
+/// Image of a root child set up by `steps` on MNT.
+fn steps_image(steps: &[Step]) -> Result<Vec<u8>, String> {
+    root_image(|| apply(MNT, steps))
+}
+
 /// Image of a root child that ran `setup` (file fds are opened as root).
 fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
     let (img, r) = make_image(setup, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED)?;
@@ -105,41 +109,14 @@ fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
     Ok(img)
 }
 
-fn perm_restart() -> R {
+pub(crate) fn perm_restart() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let cd = move || std::env::set_current_dir(&m).map_err(|e| e.to_string());
         // images made by root
-        let m = MNT.to_string();
-        let secret = root_image({
-            let c = cd.clone();
-            move || {
-                open_at(&format!("{m}/secret"), libc::O_RDONLY, 5)?;
-                c()
-            }
-        })?;
-        let m = MNT.to_string();
-        let ro_rdwr = root_image({
-            let c = cd.clone();
-            move || {
-                open_at(&format!("{m}/ro"), libc::O_RDWR, 5)?;
-                c()
-            }
-        })?;
-        let m = MNT.to_string();
-        let ro_rdonly = root_image({
-            let c = cd.clone();
-            move || {
-                open_at(&format!("{m}/ro"), libc::O_RDONLY, 5)?;
-                lseek(5, 3, libc::SEEK_SET);
-                c()
-            }
-        })?;
-        let m = MNT.to_string();
-        let noexec_cwd = root_image(move || {
-            std::env::set_current_dir(format!("{m}/noexec")).map_err(|e| e.to_string())
-        })?;
+        let secret = steps_image(&[st::open("secret", libc::O_RDONLY, 5)])?;
+        let ro_rdwr = steps_image(&[st::open("ro", libc::O_RDWR, 5)])?;
+        let ro_rdonly = steps_image(&[st::open("ro", libc::O_RDONLY, 5), st::seek(5, 3)])?;
+        let noexec_cwd = steps_image(&[Step::Chdir("noexec")])?;
         // a chrooted process: its root is MNT
         // the image of a process chrooted into MNT, as its (unchrooted)
         // parent would checkpoint it: root MNT, cwd /
@@ -180,9 +157,7 @@ fn perm_restart() -> R {
             ("path through /proc/1/root", proc1, Some(libc::ELOOP)),
             ("0644 root file O_RDONLY", ro_rdonly, None),
         ];
-        let img = memfd("img")?;
-        dup2(img, 900)?;
-        close(img);
+        memfd_at("img", 900, b"")?;
         let mut errs = Vec::new();
         for (what, bytes, want) in cases {
             set_bytes(900, &bytes)?;
@@ -247,11 +222,7 @@ fn perm_restart() -> R {
             }
         }
         close(900);
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })
 }
 
@@ -277,7 +248,7 @@ fn spawn_loop<F: Fn(u64) + 'static>(secs: u64, f: F) -> Result<i32, String> {
 
 const CHURN_SECS: u64 = 10;
 
-fn race_churn() -> R {
+pub(crate) fn race_churn() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
         let d = format!("{MNT}/churn");
@@ -336,9 +307,7 @@ fn race_churn() -> R {
                 close(6);
             }
         })?;
-        let img = memfd("img")?;
-        dup2(img, 900)?;
-        close(img);
+        memfd_at("img", 900, b"")?;
         let mut hist: BTreeMap<String, usize> = BTreeMap::new();
         let mut errs = Vec::new();
         let end = Instant::now() + Duration::from_secs(CHURN_SECS);
@@ -423,11 +392,7 @@ fn race_churn() -> R {
         {
             errs.push("no checkpoint succeeded".into());
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })
 }
 
@@ -450,26 +415,13 @@ fn restart_dry_in_child(fd: i32) -> Result<Result<i64, i32>, String> {
     Ok(if c >= 128 { Err(c - 128) } else { Ok(c as i64) })
 }
 
-fn race_ckpt_restart() -> R {
+pub(crate) fn race_ckpt_restart() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            for i in 0..8 {
-                open_at(&format!("{m}/f{i}"), libc::O_RDWR, 3 + i)?;
-            }
-            Ok(())
-        })?;
-        let img = memfd("img")?;
-        dup2(img, 901)?;
-        close(img);
-        set_bytes(901, &base)?;
+        memfd_at("img", 901, &rdwr_image(8)?)?;
         // the target restarts the image over and over (its fds get replaced)
         // and keeps its counts (ok, EBUSY, other) in memfd 902
-        let cnt = memfd("counts")?;
-        dup2(cnt, 902)?;
-        close(cnt);
-        set_bytes(902, &[0u8; 24])?;
+        memfd_at("counts", 902, &[0u8; 24])?;
         let target = spawn_loop(6, move |_| {
             static C: [std::sync::atomic::AtomicU64; 3] = [
                 std::sync::atomic::AtomicU64::new(0),
@@ -491,9 +443,7 @@ fn race_ckpt_restart() -> R {
             // SAFETY: pwrite from our buffer.
             unsafe { libc::pwrite(902, b.as_ptr().cast(), 24, 0) };
         })?;
-        let out = memfd("out")?;
-        dup2(out, 900)?;
-        close(out);
+        memfd_at("out", 900, b"")?;
         let mut hist: BTreeMap<String, usize> = BTreeMap::new();
         let mut errs = Vec::new();
         let end = Instant::now() + Duration::from_secs(5);
@@ -558,29 +508,20 @@ fn race_ckpt_restart() -> R {
         if rd(0) == 0 || hist.get("ok").copied().unwrap_or(0) == 0 {
             errs.push("no restart or no checkpoint succeeded: the race was not run".into());
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })
 }
 
-fn race_umount_rmmod() -> R {
+pub(crate) fn race_umount_rmmod() -> R {
     let splats0 = kmsg_splats().len();
     mount_cr(MNT)?;
     let r = (|| {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            open_at(&format!("{m}/f0"), libc::O_RDWR, 3)?;
-            open_at(&format!("{m}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
-            Ok(())
-        })?;
-        let img = memfd("img")?;
-        dup2(img, 901)?;
-        close(img);
-        set_bytes(901, &base)?;
+        let base = steps_image(&[
+            st::open("f0", libc::O_RDWR, 3),
+            st::open("d0", libc::O_RDONLY | libc::O_DIRECTORY, 4),
+        ])?;
+        memfd_at("img", 901, &base)?;
         // a process holding restored fds
         let holder = Target::paused(|| {
             close_range(0, 900);
@@ -602,9 +543,7 @@ fn race_umount_rmmod() -> R {
         }
         // rmmod while mounted and in use, hammered while checkpoints go on
         let end = Instant::now() + Duration::from_secs(3);
-        let out = memfd("out")?;
-        dup2(out, 900)?;
-        close(out);
+        memfd_at("out", 900, b"")?;
         let mut tries = 0;
         while Instant::now() < end {
             match delete_module() {
@@ -653,11 +592,7 @@ fn race_umount_rmmod() -> R {
         }
         ensure_module()?;
         println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {after_detach:?}");
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })();
     umount(MNT);
     let _ = ensure_module();
@@ -709,7 +644,7 @@ fn settle() {
 
 const CYCLES: usize = 1000;
 
-fn leak_cycles() -> R {
+pub(crate) fn leak_cycles() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
         // warm up caches with a few cycles, then measure
@@ -724,9 +659,7 @@ fn leak_cycles() -> R {
                 dup2(3, 10)?;
                 open_at(&format!("{MNT}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 11)?;
                 std::env::set_current_dir(format!("{MNT}/sub")).map_err(|e| e.to_string())?;
-                let img = memfd("img")?;
-                dup2(img, 900)?;
-                close(img);
+                memfd_at("img", 900, b"")?;
                 let fds0 = snap(&[]).fds.len();
                 for i in 0..n {
                     set_bytes(900, b"")?;
@@ -790,11 +723,7 @@ fn leak_cycles() -> R {
                 slab1 - slab0
             ));
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })
 }
 
@@ -802,20 +731,11 @@ fn leak_cycles() -> R {
 
 /// An image of 3 files on MNT in memfd 901.
 fn three_file_image() -> R {
-    let m = MNT.to_string();
-    let base = root_image(move || {
-        for i in 0..3 {
-            open_at(&format!("{m}/f{i}"), libc::O_RDWR, 3 + i)?;
-        }
-        Ok(())
-    })?;
-    let img = memfd("img")?;
-    dup2(img, 901)?;
-    close(img);
-    set_bytes(901, &base)
+    let base = rdwr_image(3)?;
+    memfd_at("img", 901, &base)
 }
 
-fn shared_table() -> R {
+pub(crate) fn shared_table() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
         three_file_image()?;
@@ -870,11 +790,11 @@ fn shared_table() -> R {
             }
         }
         close(901);
-        all_ok(errs)
+        check_all(errs)
     })
 }
 
-fn odd_sources() -> R {
+pub(crate) fn odd_sources() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
         three_file_image()?;
@@ -959,22 +879,16 @@ fn odd_sources() -> R {
                     snap_diff(&before, &after)
                 ));
             }
-            if errs.is_empty() {
-                Ok(())
-            } else {
-                Err(errs.join("\n"))
-            }
+            check_all(errs)
         });
         close(901);
         r
     })
 }
 
-fn odd_targets() -> R {
+pub(crate) fn odd_targets() -> R {
     let splats0 = kmsg_splats().len();
-    let out = memfd("out")?;
-    dup2(out, 900)?;
-    close(out);
+    memfd_at("out", 900, b"")?;
     let mut errs = Vec::new();
     let mut seen = Vec::new();
     // kernel threads: kthreadd (2) and whatever else /proc lists without a cmdline
@@ -1026,11 +940,7 @@ fn odd_targets() -> R {
     }
     close(900);
     println!("# odd targets: {}", seen.join(" "));
-    let r = if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("\n"))
-    };
+    let r = check_all(errs);
     r.and(new_splats(splats0))
 }
 
@@ -1040,7 +950,7 @@ fn odd_targets() -> R {
 /// them later with replace_fd(), which checks the limit again: the second
 /// check must not fail half-way (WARN_ON_ONCE in restore_files_commit, fds
 /// missing while restart returns success).
-fn race_prlimit() -> R {
+pub(crate) fn race_prlimit() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
         // 300 files, highest fd 950
@@ -1052,13 +962,8 @@ fn race_prlimit() -> R {
             Ok(())
         })?;
         let im = decode(&base).map_err(|e| e.to_string())?;
-        let img = memfd("img")?;
-        dup2(img, 1001)?;
-        close(img);
-        set_bytes(1001, &base)?;
-        let out = memfd("out")?;
-        dup2(out, 1002)?;
-        close(out);
+        memfd_at("img", 1001, &base)?;
+        memfd_at("out", 1002, b"")?;
         let secs = 8;
         let nfds = im.fds.len() as i64;
         let fds: Vec<i32> = im.fds.iter().map(|d| d.fd).collect();
@@ -1075,50 +980,40 @@ fn race_prlimit() -> R {
             while Instant::now() < end {
                 close_range(0, 1000);
                 lseek(1001, 0, libc::SEEK_SET);
-                match restart(0, 1001, 0, -1) {
+                let r = rs(0, 1001, 0, -1);
+                let open: Vec<i32> = fds.iter().copied().filter(|&fd| getfd(fd) >= 0).collect();
+                // (fds missing or extra, what went wrong)
+                let (lost, why) = match r {
                     Ok(n) if n == nfds => {
                         ok += 1;
-                        // SAFETY: fcntl on integers.
                         let miss: Vec<i32> = fds
                             .iter()
                             .copied()
-                            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0)
+                            .filter(|fd| !open.contains(fd))
                             .collect();
-                        if !miss.is_empty() {
-                            missing += 1;
-                            if first_bad.is_empty() {
-                                first_bad = format!(
-                                    "restart returned {n} but fds {:?} are not open",
-                                    &miss[..miss.len().min(8)]
-                                );
-                            }
-                        }
+                        let m = &miss[..miss.len().min(8)];
+                        (
+                            !m.is_empty(),
+                            format!("restart returned {n} but fds {m:?} are not open"),
+                        )
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                    Err(libc::EMFILE) => {
                         emfile += 1;
                         // all or nothing: every fd was closed before the call
-                        // SAFETY: fcntl on integers.
-                        let left: Vec<i32> = fds
-                            .iter()
-                            .copied()
-                            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
-                            .collect();
-                        if !left.is_empty() {
-                            missing += 1;
-                            if first_bad.is_empty() {
-                                first_bad = format!(
-                                    "EMFILE, but fds {:?} were installed",
-                                    &left[..left.len().min(8)]
-                                );
-                            }
-                        }
+                        let o = &open[..open.len().min(8)];
+                        (
+                            !o.is_empty(),
+                            format!("EMFILE, but fds {o:?} were installed"),
+                        )
                     }
                     r => {
                         other += 1;
-                        if first_bad.is_empty() {
-                            first_bad = format!("restart: {r:?}");
-                        }
+                        (false, format!("restart: {r:?}"))
                     }
+                };
+                missing += u32::from(lost);
+                if (lost || why.starts_with("restart: ")) && first_bad.is_empty() {
+                    first_bad = why;
                 }
             }
             let msg = format!("{ok} {emfile} {other} {missing} {first_bad}");
@@ -1171,22 +1066,11 @@ fn race_prlimit() -> R {
 /// prlimit(2) (same user: no privilege needed) and releases the lease.
 /// restore_files_commit() then meets replace_fd() == -EBADF for fd 900:
 /// WARN_ON_ONCE, and restart(2) returns success without fd 900.
-fn race_prlimit_lease() -> R {
+pub(crate) fn race_prlimit_lease() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            open_at(&format!("{m}/f1"), libc::O_RDONLY, 5)?;
-            open_at(&format!("{m}/f7"), libc::O_RDWR, 900)?;
-            Ok(())
-        })?;
-        let img = memfd("img")?;
-        dup2(img, 1001)?;
-        close(img);
-        set_bytes(1001, &base)?;
-        let out = memfd("out")?;
-        dup2(out, 1002)?;
-        close(out);
+        memfd_at("img", 1001, &f1_f7_image(900)?)?;
+        memfd_at("out", 1002, b"")?;
         // the lease
         let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
         // SAFETY: fcntl on our fd.
@@ -1275,6 +1159,18 @@ fn race_prlimit_lease() -> R {
     })
 }
 
+/// SIGUSR1 caught by a do-nothing handler with SA_RESTART; a 60 s alarm.
+fn usr1_restartable() {
+    // SAFETY: installing a handler that does nothing; alarm arms a timer.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        libc::alarm(60);
+    }
+}
+
 extern "C" fn on_usr1(_: libc::c_int) {}
 
 /// A caught signal with SA_RESTART while restart(2) sleeps must either be
@@ -1282,32 +1178,16 @@ extern "C" fn on_usr1(_: libc::c_int) {}
 /// -ERESTARTSYS the syscall is re-executed, but restart(2) has already moved
 /// the image fd's offset to the end (or consumed a pipe), so the second run
 /// reads a truncated image: EINVAL for a good image (K4).
-fn race_signal_restart() -> R {
+pub(crate) fn race_signal_restart() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            open_at(&format!("{m}/f1"), libc::O_RDONLY, 5)?;
-            open_at(&format!("{m}/f7"), libc::O_RDWR, 6)?;
-            Ok(())
-        })?;
+        let base = f1_f7_image(6)?;
         let mut errs = Vec::new();
         let mut notes = Vec::new();
         for how in ["lease", "pipe"] {
-            let img = memfd("img")?;
-            dup2(img, 1001)?;
-            close(img);
-            set_bytes(1001, &base)?;
-            let out = memfd("out")?;
-            dup2(out, 1002)?;
-            close(out);
-            let mut pp = [0i32; 2];
-            // SAFETY: pipe into a 2-int array.
-            unsafe { libc::pipe(pp.as_mut_ptr()) };
-            dup2(pp[0], 1004)?;
-            dup2(pp[1], 1005)?;
-            close(pp[0]);
-            close(pp[1]);
+            memfd_at("img", 1001, &base)?;
+            memfd_at("out", 1002, b"")?;
+            pipe_at(1004, 1005)?;
             let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
             if how == "lease" {
                 // SAFETY: fcntl on our fd; ignore SIGIO.
@@ -1323,14 +1203,7 @@ fn race_signal_restart() -> R {
                 close_range(0, 1000);
                 close(1003);
                 close(1005);
-                // SAFETY: a do-nothing handler with SA_RESTART.
-                unsafe {
-                    let mut sa: libc::sigaction = std::mem::zeroed();
-                    sa.sa_sigaction = on_usr1 as *const () as usize;
-                    sa.sa_flags = libc::SA_RESTART;
-                    libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
-                    libc::alarm(60);
-                }
+                usr1_restartable();
                 let src = if how == "lease" { 1001 } else { 1004 };
                 lseek(1001, 0, libc::SEEK_SET);
                 let r = restart(0, src, 0, 1002);
@@ -1395,11 +1268,7 @@ fn race_signal_restart() -> R {
             }
         }
         println!("# signal during restart: {}", notes.join("; "));
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })
 }
 
@@ -1408,33 +1277,18 @@ fn race_signal_restart() -> R {
 /// reader must end up with one valid image (or the call fail with EINTR and
 /// the stream end in an ERROR record), not a partial image followed by a
 /// second full one.
-fn race_signal_checkpoint() -> R {
+pub(crate) fn race_signal_checkpoint() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let mut pp = [0i32; 2];
-        // SAFETY: pipe into a 2-int array.
-        unsafe { libc::pipe(pp.as_mut_ptr()) };
-        dup2(pp[0], 1004)?;
-        dup2(pp[1], 1005)?;
-        close(pp[0]);
-        close(pp[1]);
+        pipe_at(1004, 1005)?;
         // SAFETY: shrink the pipe to one page.
         unsafe { libc::fcntl(1005, libc::F_SETPIPE_SZ, 4096) };
-        let out = memfd("out")?;
-        dup2(out, 1002)?;
-        close(out);
+        memfd_at("out", 1002, b"")?;
         let pid = fork()?;
         if pid == 0 {
             close_range(0, 1000);
             close(1004);
-            // SAFETY: handler with SA_RESTART.
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_usr1 as *const () as usize;
-                sa.sa_flags = libc::SA_RESTART;
-                libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
-                libc::alarm(60);
-            }
+            usr1_restartable();
             for i in 0..100 {
                 let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 3 + i);
             }

@@ -42,12 +42,7 @@ fn main() {
     }
     let list = args.iter().any(|a| a == "--list");
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
-    let mut all = fs_cases::cases();
-    all.extend(ckpt_cases::cases());
-    all.extend(fuzz_cases::cases());
-    all.extend(hardening_cases::cases());
-    all.extend(fault_cases::cases());
-    all.extend(security_cases::cases());
+    let all = case::all_cases();
     let sel: Vec<_> = all
         .into_iter()
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))

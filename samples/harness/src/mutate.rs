@@ -838,26 +838,17 @@ pub fn sealed(records: &[Record]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use testsupport::{regular, SampleImage};
-
-    fn sample() -> Vec<u8> {
-        SampleImage::new("/mnt/fuzz")
-            .id(1, 1, "6.12")
-            .file("/mnt/fuzz/f0", regular(3, 0o100002, 5))
-            .fd(3, 1, false)
-            .bytes()
-    }
 
     #[test]
     fn split_and_seal_round_trip() {
-        let img = sample();
+        let img = testsupport::two_files("/mnt/fuzz");
         assert!(decode(&img).is_ok());
         assert_eq!(seal(&body(&img)), img);
     }
 
     #[test]
     fn deterministic() {
-        let img = sample();
+        let img = testsupport::two_files("/mnt/fuzz");
         for s in 0..500 {
             let a = mutate(&img, &img, "/mnt/fuzz", s);
             let b = mutate(&img, &img, "/mnt/fuzz", s);
@@ -868,7 +859,7 @@ mod tests {
 
     #[test]
     fn most_mutants_are_invalid() {
-        let img = sample();
+        let img = testsupport::two_files("/mnt/fuzz");
         let bad = (0..2000)
             .filter(|&s| decode(&mutate(&img, &img, "/mnt/fuzz", s).bytes).is_err())
             .count();

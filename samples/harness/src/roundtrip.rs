@@ -12,12 +12,20 @@ use testsupport::golden::{expected, Step, WantFd};
 const FLAGS: i32 = libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECTORY;
 
 /// How the image is taken.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum By {
     /// The process checkpoints itself.
     Itself,
     /// Its parent checkpoints it, stopped.
     Parent,
+    /// Its parent checkpoints it while it runs (system calls that leave
+    /// its fds alone).
+    Running,
+    /// Its parent checkpoints it, stopped, with a second thread.
+    Thread,
+    /// Its parent checkpoints it, stopped; another process that shares its
+    /// file table (CLONE_FILES without CLONE_VM) applied the fd steps.
+    CloneFiles,
 }
 
 /// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
@@ -34,29 +42,69 @@ pub fn round_trip(
     by: By,
     after: fn(&str) -> R,
 ) -> R {
-    work()?;
-    let m = Mount::cr()?;
-    for (name, bytes) in files {
-        match name.strip_suffix('/') {
-            Some(d) => std::fs::create_dir_all(m.p(d)).map_err(|e| format!("mkdir {d}: {e}"))?,
-            None => write_file(&m.p(name), bytes)?,
-        }
-    }
+    let m = mount_with(files)?;
     let (want, cwd) = expected(steps, &m.dir);
     let img = tmpfile("rt.ckpt");
     let dir = m.dir.clone();
+    let w = want.clone();
     let setup = move || {
         set_nofile(4096)?;
-        apply(&dir, steps)
+        match by {
+            By::CloneFiles => {
+                let d = dir.clone();
+                let c = clone_process(libc::CLONE_FILES, move || {
+                    if apply(&d, steps).is_ok() {
+                        sleep_forever();
+                    }
+                })?;
+                // the table is shared: wait for the other process's fds
+                for _ in 0..500 {
+                    if w.iter().all(|x| getfd(x.fd) >= 0) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                check!(
+                    w.iter().all(|x| getfd(x.fd) >= 0),
+                    "fds of process {c} not in the table"
+                );
+                // the cwd is each process's own
+                let cwd_steps: Vec<Step> = steps
+                    .iter()
+                    .filter(|s| matches!(s, Step::Chdir(_)))
+                    .copied()
+                    .collect();
+                apply(&dir, &cwd_steps)
+            }
+            By::Thread => {
+                apply(&dir, steps)?;
+                std::thread::spawn(sleep_forever);
+                Ok(())
+            }
+            _ => apply(&dir, steps),
+        }
     };
-    if by == By::Parent {
-        let t = Target::stopped(setup)?;
+    if by == By::Itself {
+        self_image(&img, setup)?;
+    } else {
+        let t = if by == By::Running {
+            Target::running(setup, |_| {
+                // SAFETY: getppid has no arguments.
+                unsafe { libc::getppid() };
+            })?
+        } else {
+            Target::stopped(setup)?
+        };
         let id = ck_ok(t.pid, &img, 0)?;
         let h = decode_file(&img)?.header;
         eq!(h.crid as i64, id, "HEADER crid");
         eq!(h.pid, t.pid, "HEADER pid (the child)");
-    } else {
-        self_image(&img, setup)?;
+        if by == By::Running {
+            let mut st = 0;
+            // SAFETY: non-blocking status check of our child.
+            let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) };
+            eq!(r, 0, "target still running after the checkpoint");
+        }
     }
     check_image(&decode_file(&img)?, &want, &cwd)?;
     let other = tmpfile("other");
@@ -90,10 +138,8 @@ pub fn round_trip(
 }
 
 /// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
-/// directory) and the image of a clean child set up there by `steps`
-/// (paths relative to the mount, its cwd unless a step changes it):
-/// (the mount, the image's path).
-pub fn image_of(files: &[(&str, &[u8])], steps: &[Step]) -> Result<(Mount, String), String> {
+/// directory).
+pub fn mount_with(files: &[(&str, &[u8])]) -> Result<Mount, String> {
     work()?;
     let m = Mount::cr()?;
     for (name, bytes) in files {
@@ -102,13 +148,42 @@ pub fn image_of(files: &[(&str, &[u8])], steps: &[Step]) -> Result<(Mount, Strin
             None => write_file(&m.p(name), bytes)?,
         }
     }
+    Ok(m)
+}
+
+/// A fresh ramfs_cr mount with one file `name` holding `bytes`:
+/// (the mount, the file's path).
+pub fn mount_file(name: &str, bytes: &[u8]) -> Result<(Mount, String), String> {
+    let m = mount_with(&[(name, bytes)])?;
+    let p = m.p(name);
+    Ok((m, p))
+}
+
+/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
+/// directory) and the image of a clean child set up there by `steps`
+/// (paths relative to the mount, its cwd unless a step changes it):
+/// (the mount, the image's path).
+pub fn image_of(files: &[(&str, &[u8])], steps: &[Step]) -> Result<(Mount, String), String> {
+    let m = mount_with(files)?;
+    let img = image_on(&m, steps)?;
+    Ok((m, img))
+}
+
+/// The image of a clean child set up by `steps` on `m` (paths relative to
+/// it, its cwd unless a step changes it): the image's path.
+pub fn image_on(m: &Mount, steps: &[Step]) -> Result<String, String> {
     let img = tmpfile("image.ckpt");
-    let dir = m.dir.clone();
     self_image(&img, || {
         set_nofile(4096)?;
-        apply(&dir, steps)
+        apply(&m.dir, steps)
     })?;
-    Ok((m, img))
+    Ok(img)
+}
+
+/// A stopped target set up by `steps` on `m` (see [`image_on`]).
+pub fn target_on(m: &Mount, steps: &[Step]) -> Result<Target, String> {
+    let (dir, steps) = (m.dir.clone(), steps.to_vec());
+    Target::stopped(move || apply(&dir, &steps))
 }
 
 /// The image records the fds (numbers, names, positions, flags,

@@ -3,7 +3,6 @@
 //! snapshot, all-or-nothing installation, the f_pos lock and escaped log
 //! names.  Each case fails on the series before the fix.
 
-use crate::case::Case;
 use crate::fuzz_cases::make_image;
 use crate::vm::*;
 use ckpt_image::syscalls::checkpoint;
@@ -12,19 +11,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 const MNT: &str = "/mnt/sec";
-
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt-sec: the target execs a set-uid program while checkpoint blocks on a full pipe: the image shows the pre-exec process only", run: exec_race },
-        Case { name: "ckpt-sec: restart to a root the user cannot search is EACCES from a user namespace too (chroot(2)'s checks)", run: userns_chroot },
-        Case { name: "ckpt-sec: a symlink, FIFO or device in place of a recorded file or directory is never followed or opened", run: no_symlinks },
-        Case { name: "ckpt-sec: FIFOs and symlinks swapped in during restart are never opened or followed, restart never blocks", run: swap_race },
-        Case { name: "ckpt-sec: a 64 MiB hostile image costs restart no more than its size, a larger one nothing", run: image_memory },
-        Case { name: "ckpt-sec: a target restarting itself while it is checkpointed never sees its table as shared", run: no_shared_table },
-        Case { name: "ckpt-sec: checkpoint log lines and a thread writing the same log file never overwrite each other", run: log_pos_lock },
-        Case { name: "ckpt-sec: names with control characters reach the log escaped, one line per event", run: log_escapes },
-    ]
-}
 
 // ------------------------------------------------------------------ helpers
 
@@ -97,7 +83,7 @@ pub fn suid_open(args: &[String]) -> ! {
 /// opens a root-only file.  The image must describe the process the user
 /// could look into (its fd 5 only), or the call must fail with EPERM; it
 /// must never name the root-only file.
-fn exec_race() -> R {
+pub(crate) fn exec_race() -> R {
     // in a child with an alarm: a deadlock is a failure, not a hung suite
     on_mount(MNT, || in_child("exec race", 180, exec_race_body))
 }
@@ -138,10 +124,7 @@ fn exec_race_body() -> R {
 
         let target = fork()?;
         if target == 0 {
-            let _ = dup2(go_r, 108);
-            let _ = dup2(ntf_w, 109);
-            close_range(0, 107);
-            close_range(110, u32::MAX);
+            keep_only(&[(go_r, 108), (ntf_w, 109)]);
             let ok = (|| -> R {
                 open_at(&pre, libc::O_RDONLY, 5)?;
                 dup2(108, 8)?;
@@ -167,10 +150,7 @@ fn exec_race_body() -> R {
         }
         let ck = fork()?;
         if ck == 0 {
-            let _ = dup2(img_w, 200);
-            let _ = dup2(res_w, 201);
-            close_range(0, 199);
-            close_range(202, u32::MAX);
+            keep_only(&[(img_w, 200), (res_w, 201)]);
             let msg = match drop_to_user() {
                 Err(e) => format!("setup {e}"),
                 Ok(()) => match checkpoint(target, 200, CHECKPOINT_SKIP_UNSUPPORTED, -1) {
@@ -283,7 +263,7 @@ fn exec_race_body() -> R {
 /// In a user namespace the caller has CAP_SYS_CHROOT; changing the root to
 /// a directory it cannot search must still fail, as chroot(2) does, and
 /// the log must say it is the root that was refused.
-fn userns_chroot() -> R {
+pub(crate) fn userns_chroot() -> R {
     on_mount(MNT, || {
         mkdir(&format!("{MNT}/locked"), 0o700)?;
         mkdir(&format!("{MNT}/open"), 0o755)?;
@@ -344,7 +324,7 @@ fn userns_chroot() -> R {
                 errs.push(e);
             }
         }
-        all_ok(errs)
+        check_all(errs)
     })
 }
 
@@ -370,7 +350,7 @@ fn rename(a: &str, b: &str) -> R {
 /// An image names `real` (fd 5) and `d/f` (fd 6).  Each row puts something
 /// else in the place of one of them; restart must refuse it without
 /// following or opening it, and change nothing.
-fn no_symlinks() -> R {
+pub(crate) fn no_symlinks() -> R {
     on_mount(MNT, || {
         let m = MNT;
         write_mode(&format!("{m}/real"), b"real", 0o644)?;
@@ -467,7 +447,7 @@ fn no_symlinks() -> R {
             }
         }
         close(900);
-        all_ok(errs)
+        check_all(errs)
     })
 }
 
@@ -476,7 +456,7 @@ fn no_symlinks() -> R {
 /// `other` and a fresh regular file over `t`.  Every restart either opens
 /// a regular file holding "real" or fails with ESTALE or ELOOP, and none
 /// blocks.
-fn swap_race() -> R {
+pub(crate) fn swap_race() -> R {
     on_mount(MNT, || {
         let m = MNT;
         write_mode(&format!("{m}/t"), b"real", 0o644)?;
@@ -561,7 +541,7 @@ fn swap_race() -> R {
 /// larger: EFBIG with no allocation at all (measured: 0).  The buffer that
 /// used to double to CKPT_IMAGE_MAX + 1 held twice the image (measured on
 /// v3: 107 MiB).
-fn image_memory() -> R {
+pub(crate) fn image_memory() -> R {
     let base = image_of(vec![])?;
     let mut errs = Vec::new();
     for (size, want) in [
@@ -616,7 +596,7 @@ fn image_memory() -> R {
             errs.push(e);
         }
     }
-    all_ok(errs)
+    check_all(errs)
 }
 
 // ------------------------------------------------------ 5. file-table snapshot
@@ -627,7 +607,7 @@ fn image_memory() -> R {
 /// (EBADF), so it spends most of its time reading the table.
 /// Checkpoint used to take a reference on the target's files_struct for
 /// that, so the target's restart saw a shared table and failed with EBUSY.
-fn no_shared_table() -> R {
+pub(crate) fn no_shared_table() -> R {
     on_mount(MNT, || {
         write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let img = image_of(vec![])?;
@@ -708,35 +688,20 @@ fn no_shared_table() -> R {
 /// target holding 200 pipes log 200 lines each.  Every line of both must
 /// survive whole: the checkpoint writes at the file position under its
 /// f_pos_lock, as write(2) does.
-fn log_pos_lock() -> R {
+pub(crate) fn log_pos_lock() -> R {
     on_mount(MNT, || {
         let logp = format!("{MNT}/log");
         let lfd = open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 700)?;
-        let (ready_r, ready_w) = pipe()?;
-        let target = fork()?;
-        if target == 0 {
-            let _ = dup2(ready_w, 250);
-            close_range(0, 249);
-            close_range(251, u32::MAX);
+        // a target with 200 pipe fds: a long checkpoint log
+        let t = Target::paused(|| {
+            close_range(0, 1018);
+            close_range(1020, u32::MAX);
             for _ in 0..100 {
-                let mut p = [0i32; 2];
-                // SAFETY: pipe into a 2-int array.
-                unsafe { libc::pipe(p.as_mut_ptr()) };
+                pipe()?;
             }
-            // SAFETY: one byte from a static buffer.
-            unsafe { libc::write(250, b"y".as_ptr().cast(), 1) };
-            close(250);
-            loop {
-                // SAFETY: waits for a signal.
-                unsafe { libc::pause() };
-            }
-        }
-        close(ready_w);
-        let ready = read_all(ready_r);
-        close(ready_r);
-        if ready != "y" {
-            return Err("the target did not open its 200 pipe fds".into());
-        }
+            Ok(())
+        })?;
+        let target = t.pid;
         let line = b"writer: 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghij\n";
         let n_lines = 2000;
         let writer = fork()?;
@@ -773,9 +738,7 @@ fn log_pos_lock() -> R {
                 break;
             }
         }
-        // SAFETY: kill our child.
-        unsafe { libc::kill(target, libc::SIGKILL) };
-        wait(target);
+        drop(t);
         wait(writer);
         close(img);
         close(lfd);
@@ -820,7 +783,7 @@ fn log_pos_lock() -> R {
 /// (checkpoint), are escaped in the log: each event stays one line, and an
 /// image cannot forge log lines.  Also: an image with more descriptors
 /// than RLIMIT_NOFILE is refused by its count, before any is read.
-fn log_escapes() -> R {
+pub(crate) fn log_escapes() -> R {
     on_mount(MNT, || {
         write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let base = image_of(vec![(format!("{MNT}/a"), libc::O_RDONLY, 5)])?;
@@ -911,6 +874,6 @@ fn log_escapes() -> R {
                 "checkpoint {r:?}: expected the log line {must:?}, got {text:?}"
             ));
         }
-        all_ok(errs)
+        check_all(errs)
     })
 }

@@ -1,7 +1,7 @@
 //! The one helper module of the VM suite: every case leans on it and no
 //! case file repeats it.
 //!
-//! - errors: [`R`], [`errno`], [`ename`], [`eq!`]/[`check!`], [`all_ok`];
+//! - errors: [`R`], [`errno`], [`ename`], [`eq!`]/[`check!`], [`check_all`];
 //! - fds: [`open_at`] (at a fixed number, close-on-exec by `O_CLOEXEC`),
 //!   [`dup2`], [`close`], [`close_all`], [`seek`]/[`pos`]/[`lseek`],
 //!   [`getfl`]/[`getfd`], [`read_fd`]/[`write_fd`], [`memfd_at`],
@@ -65,7 +65,7 @@ pub fn cstr(s: &str) -> CString {
 }
 
 /// `Ok` when no error was collected, else every error, one per line.
-pub fn all_ok(errs: Vec<String>) -> R {
+pub fn check_all(errs: Vec<String>) -> R {
     if errs.is_empty() {
         Ok(())
     } else {
@@ -116,6 +116,26 @@ pub fn close(fd: i32) {
 pub fn close_range(lo: u32, hi: u32) {
     // SAFETY: plain syscall with integers.
     unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+}
+
+/// In a child: move each `from` fd to `to` (`(from, to)` pairs, the `to`s
+/// above every `from` and above the fds the child keeps), then close every
+/// other fd.
+pub fn keep_only(moves: &[(i32, i32)]) {
+    let mut keep: Vec<u32> = Vec::new();
+    for &(from, to) in moves {
+        let _ = dup2(from, to);
+        keep.push(to as u32);
+    }
+    keep.sort();
+    let mut lo = 0;
+    for k in keep {
+        if k > lo {
+            close_range(lo, k - 1);
+        }
+        lo = k + 1;
+    }
+    close_range(lo, u32::MAX);
 }
 
 /// Close every fd of this process (stdio included).
@@ -243,6 +263,16 @@ pub fn pipe() -> Result<(i32, i32), String> {
         return Err(format!("pipe: {}", ename(errno())));
     }
     Ok((p[0], p[1]))
+}
+
+/// A pipe with its read end at fd `r` and its write end at fd `w`.
+pub fn pipe_at(r: i32, w: i32) -> R {
+    let (pr, pw) = pipe()?;
+    dup2(pr, r)?;
+    dup2(pw, w)?;
+    close(pr);
+    close(pw);
+    Ok(())
 }
 
 pub fn memfd(name: &str) -> Result<i32, String> {
@@ -1103,6 +1133,12 @@ pub fn rs_ok(img: &str) -> Result<i64, String> {
             o.log
         )
     })
+}
+
+/// A checkpoint or restart must have returned `want` (its log in the error).
+pub fn expect_outcome(o: &Outcome, want: Result<i64, i32>, what: &str) -> R {
+    eq!(show(&o.r), show(&want), "{what} (log: {})", o.log.trim());
+    Ok(())
 }
 
 /// Restart of `img` (with `flags`) by the current process must fail with

@@ -109,6 +109,19 @@ impl SampleImage {
     }
 }
 
+/// A small valid image of two files below `dir` (`a` at fd 3, `b` at fd 4
+/// position 1, both O_RDWR), as the kernel writes them: the sample the
+/// decoder tests, the corruption table and the mutator start from.
+pub fn two_files(dir: &str) -> Vec<u8> {
+    SampleImage::new("/")
+        .id(3, 77, "6.12.0")
+        .file(&format!("{dir}/a"), regular(3, 0o100002, 0))
+        .file(&format!("{dir}/b"), regular(3, 0o100002, 1))
+        .fd(3, 1, false)
+        .fd(4, 2, false)
+        .bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
