@@ -40,8 +40,14 @@ fn with_fault_injection(f: impl FnOnce() -> R) -> R {
     };
     set(&vec!["0".to_string(); KNOBS.len()])?;
     let splats0 = kmsg_splats().len();
+    let _ = std::fs::remove_file(format!("{WORK}/fault-note"));
     let r = f();
     set(&old)?;
+    // the note of the child that ran the loop (its stdout is closed)
+    print!(
+        "{}",
+        std::fs::read_to_string(format!("{WORK}/fault-note")).unwrap_or_default()
+    );
     r.and(new_splats(splats0))
 }
 
@@ -99,7 +105,11 @@ fn every_n(
             Ok(_) => {
                 // (an injected failure the call did without is fine too)
                 close(FAIL_NTH);
-                println!("# {what}: succeeded at fail-nth {n} (fired: {hit})");
+                let note = format!(
+                    "# {what}: failed with ENOMEM for fail-nth 1..{}, succeeded at {n}\n",
+                    n - 1
+                );
+                write_file(&format!("{WORK}/fault-note"), note.as_bytes())?;
                 return Ok(n - 1);
             }
         }

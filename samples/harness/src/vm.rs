@@ -866,26 +866,8 @@ impl Drop for Mount {
 
 // ------------------------------------------------------------ splat watch
 
-/// The console markers of a kernel splat (what `ktap-runner` fails on).
-pub const SPLAT_MARKERS: &[&str] = &[
-    "BUG:",
-    "WARNING:",
-    "Oops",
-    "KASAN:",
-    "UBSAN:",
-    "general protection",
-    "possible recursive locking",
-    "possible circular locking",
-    "inconsistent lock state",
-    "suspicious RCU usage",
-    "unreferenced object",
-    "list_add corruption",
-    "list_del corruption",
-    "Call Trace:",
-    "kernel BUG",
-];
 
-/// Kernel log lines that are splats.
+/// Kernel log lines that are splats (by `ktap-runner`'s markers).
 pub fn kmsg_splats() -> Vec<String> {
     let mut out = Vec::new();
     let Ok(fd) = open_at(
@@ -904,7 +886,7 @@ pub fn kmsg_splats() -> Vec<String> {
         let s = String::from_utf8_lossy(&b);
         let msg = s.split_once(';').map(|x| x.1).unwrap_or(&s);
         let msg = msg.lines().next().unwrap_or("").to_string();
-        if SPLAT_MARKERS.iter().any(|m| msg.contains(m)) {
+        if ktap::SPLAT_MARKERS.iter().any(|m| msg.contains(m)) {
             out.push(msg);
         }
     }
