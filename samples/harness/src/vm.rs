@@ -866,7 +866,6 @@ impl Drop for Mount {
 
 // ------------------------------------------------------------ splat watch
 
-
 /// Kernel log lines that are splats (by `ktap-runner`'s markers).
 pub fn kmsg_splats() -> Vec<String> {
     let mut out = Vec::new();
