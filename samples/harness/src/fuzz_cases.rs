@@ -855,8 +855,7 @@ pub fn report(st: &Stats, secs: f64) {
 pub(crate) fn fuzz() -> R {
     let n = param_u64("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
     let seed0 = param_u64("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let bases = base_images(MNT)?;
         let sizes: Vec<String> = bases
@@ -915,9 +914,7 @@ pub(crate) fn fuzz() -> R {
             println!("# fuzz: note: no mutant was accepted");
         }
         Ok(())
-    })();
-    umount(MNT);
-    r
+    })
 }
 
 // ------------------------------------------------- fixed hostile-image cases
@@ -1101,8 +1098,7 @@ pub(crate) fn hostile_fixed() -> R {
 /// checkpoint that failed on one of its first fds gives EINVAL, not the
 /// EIO the ABI promises for "the image holds an ERROR record".
 pub(crate) fn k1_failed_early() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let (img, r) = make_image(
             || {
@@ -1153,17 +1149,14 @@ pub(crate) fn k1_failed_early() -> R {
             Verdict::Ok(n) => Err(format!("restart of a failed checkpoint's image succeeded ({n})")),
             Verdict::Bad(b) => Err(b),
         }
-    })();
-    umount(MNT);
-    r
+    })
 }
 
 /// Every image checkpoint(2) writes successfully must be one restart(2)
 /// takes back (in the same place, same credentials): a checkpoint that
 /// succeeds with an image restart refuses is a bug (K2: O_ACCMODE opens).
 pub(crate) fn symmetry() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let mut errs = Vec::new();
         let mut notes = Vec::new();
@@ -1303,7 +1296,5 @@ pub(crate) fn symmetry() -> R {
         fuzz_teardown();
         println!("# symmetry: {}", notes.join("; "));
         check_all(errs)
-    })();
-    umount(MNT);
-    r
+    })
 }
