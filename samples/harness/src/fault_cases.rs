@@ -82,12 +82,14 @@ fn every_n(
         libc::O_RDWR | libc::O_CLOEXEC,
         FAIL_NTH,
     )?;
-    let before = snap(skip);
+    // (the fail-nth fd itself aside: it is read and written in between)
+    let skip = [skip, &[FAIL_NTH]].concat();
+    let before = snap(&skip);
     for n in 1..=MAX_N {
         arm(n)?;
         let r = call();
         let hit = fired()?;
-        let after = snap(skip);
+        let after = snap(&skip);
         match r {
             Err(e) => {
                 check!(
