@@ -191,7 +191,6 @@ fn rust_values() -> Vec<(String, i128)> {
     s("const CKPT_MAGIC_HEAD", CKPT_MAGIC_HEAD as i128);
     s("const CKPT_MAGIC_TAIL", CKPT_MAGIC_TAIL as i128);
     s("const CKPT_VERSION", CKPT_VERSION as i128);
-    s("const CKPT_IMAGE_MAX", CKPT_IMAGE_MAX as i128);
     s("const CKPT_NAME_MAX", CKPT_NAME_MAX as i128);
     s("const CKPT_ARCH_X86_64", CKPT_ARCH_X86_64 as i128);
     s("const CKPT_HDR_HEADER", CKPT_HDR_HEADER as i128);
@@ -211,6 +210,42 @@ fn rust_values() -> Vec<(String, i128)> {
 /// Field sizes: the Rust encoder must write exactly sizeof(struct) bytes for
 /// each fixed record (checked via encoded_len against the C sizes above), and
 /// the release field must be the rest of the header.
+/// CKPT_IMAGE_MAX is the kernel's limit, not the format's: it is defined in
+/// fs/checkpoint/internal.h, not in the uapi header, and the library's
+/// mirror must match it.
+#[test]
+fn image_max_matches_the_kernel() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patches");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        println!("SKIP: no patches/");
+        return;
+    };
+    let mut defs = Vec::new();
+    for e in rd.flatten() {
+        let t = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let mut file = String::new();
+        for l in t.lines() {
+            if let Some(f) = l.strip_prefix("+++ b/") {
+                file = f.to_string();
+            } else if let Some(d) = l.strip_prefix("+#define CKPT_IMAGE_MAX") {
+                defs.push((file.clone(), d.trim().to_string()));
+            }
+        }
+    }
+    defs.sort();
+    defs.dedup();
+    assert_eq!(
+        defs.len(),
+        1,
+        "#define CKPT_IMAGE_MAX in patches/: {defs:?}"
+    );
+    assert_eq!(defs[0].0, "fs/checkpoint/internal.h");
+    let v = defs[0].1.trim_matches(['(', ')']);
+    let (a, b) = v.split_once("<<").expect("CKPT_IMAGE_MAX is (A << B)");
+    let n: usize = a.trim().parse::<usize>().unwrap() << b.trim().parse::<u32>().unwrap();
+    assert_eq!(n, CKPT_IMAGE_MAX);
+}
+
 #[test]
 fn drift_against_uapi_header() {
     let Some((header, from)) = find_header() else {

@@ -4,6 +4,7 @@
 use ckpt_image::*;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use testsupport::{regular, SampleImage};
 
 fn ckpt(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ckpt"))
@@ -19,52 +20,20 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 /// The records every image starts with: HEADER, FS, the root "/", the
-/// working directory `cwd` and a FILE_TABLE of `nr_fds` descriptors.
-fn head(cwd: &[u8], nr_fds: u32) -> Vec<Record> {
-    vec![
-        Record::Header(Header::new(7, 321, "6.12.0")),
-        Record::Fs(Fs {
-            umask: 0o22,
-            reserved: 0,
-        }),
-        Record::FileName(b"/".to_vec()),
-        Record::FileName(cwd.to_vec()),
-        Record::FileTable(FileTable {
-            nr_fds,
-            reserved: 0,
-        }),
-    ]
+/// working directory `cwd` and a FILE_TABLE of no descriptors.
+fn head(cwd: &[u8]) -> Vec<Record> {
+    let mut b = SampleImage::new("").id(7, 321, "6.12.0");
+    b.cwd = cwd.to_vec();
+    b.records()
 }
 
 fn image() -> Vec<u8> {
-    let mut recs = head(b"/mnt/cr", 2);
-    recs.extend([
-        Record::Objref(Objref {
-            objtype: 1,
-            objref: 1,
-        }),
-        Record::File(File {
-            f_type: 1,
-            f_mode: 3,
-            f_flags: 0o102002,
-            i_mode: 0o100644,
-            f_pos: 17,
-        }),
-        Record::FileName(b"/mnt/cr/file \"q\"".to_vec()),
-        Record::FileDesc(FileDesc {
-            fd_objref: 1,
-            fd: 3,
-            close_on_exec: 0,
-            reserved: 0,
-        }),
-        Record::FileDesc(FileDesc {
-            fd_objref: 1,
-            fd: 7,
-            close_on_exec: 1,
-            reserved: 0,
-        }),
-    ]);
-    encode_with_tail(&recs)
+    SampleImage::new("/mnt/cr")
+        .id(7, 321, "6.12.0")
+        .file("/mnt/cr/file \"q\"", regular(3, 0o102002, 17))
+        .fd(3, 1, false)
+        .fd(7, 1, true)
+        .bytes()
 }
 
 fn s(b: &[u8]) -> String {
@@ -159,7 +128,11 @@ fn inspect_truncated_and_error_record() {
     );
     assert!(err.contains("runs past the end"), "{err}");
 
-    let mut recs = head(b"/", 1);
+    let mut recs = head(b"/");
+    recs[4] = Record::FileTable(FileTable {
+        nr_fds: 1,
+        reserved: 0,
+    });
     recs.push(Record::Error(ErrorRec {
         err: -9,
         fd: 5,
@@ -278,7 +251,7 @@ fn inspect_json_parses() {
 
     // A name with every kind of byte JSON must escape, and invalid UTF-8.
     let hostile = b"/mnt/cr/\x01\x1f\t\n\"\\\x7f\xff\xfe end".to_vec();
-    let recs = head(&hostile, 0);
+    let recs = head(&hostile);
     let p = tmp("json-names.ckpt");
     std::fs::write(&p, encode_with_tail(&recs)).unwrap();
     let (_, v) = inspect_json(&p);

@@ -1,4 +1,8 @@
-//! The shape every in-VM test case has.
+//! The shape every in-VM test case has, and the one list of them.
+
+use crate::{
+    abi_cases, ckpt_cases, fault_cases, fs_cases, fuzz_cases, hardening_cases, security_cases,
+};
 
 /// One test case: a behaviour name and the function that checks it.
 ///
@@ -9,4 +13,120 @@ pub struct Case {
     /// KTAP name, e.g. `ramfs_cr: readdir resumes after restart`.
     pub name: &'static str,
     pub run: fn() -> Result<(), String>,
+}
+
+/// Every case, in the order they run (`ramfs_cr:` the filesystem, `ckpt:`
+/// checkpoint/restart, `ckpt-fuzz:` hostile images, `ckpt-perm:`,
+/// `ckpt-race:`, `ckpt-leak:`, `ckpt-fault:` and `ckpt-sec:` hardening).
+#[rustfmt::skip]
+pub fn all_cases() -> Vec<Case> {
+    vec![
+        Case { name: "ramfs_cr: module loads and registers ramfs_cr", run: fs_cases::module_loads },
+        Case { name: "ramfs_cr: mount -o mode=0700 sets magic, root mode and /proc/mounts", run: fs_cases::mount_mode },
+        Case { name: "ramfs_cr: unknown or malformed mount options fail with EINVAL and a message", run: fs_cases::bad_options },
+        Case { name: "ramfs_cr: rmmod fails while mounted and works after umount", run: fs_cases::rmmod_while_mounted },
+        Case { name: "ramfs_cr: same behaviour as ramfs (parity transcript)", run: fs_cases::parity },
+        Case { name: "ramfs_cr: 1000 mount/fill/umount cycles leak no inodes, dentries or Slab", run: fs_cases::mount_cycles },
+        Case { name: "ramfs_cr: 100 module unload/load cycles do not grow Slab", run: fs_cases::module_cycles },
+        Case { name: "ramfs_cr: ckpt on a kernel without the checkpoint core says so in one line, exits 3 and creates nothing", run: abi_cases::no_core },
+        Case { name: "ckpt: restart raises the soft RLIMIT_NOFILE to what the image's highest fd needs within the hard limit, else names the fd and the limit", run: abi_cases::nofile },
+        Case { name: "ckpt: self-checkpoint returns an id > 0 and the image decodes", run: ckpt_cases::self_checkpoint },
+        Case { name: "ckpt: restart restores fd numbers, f_pos, flags, access mode and close-on-exec", run: ckpt_cases::restore_fds },
+        Case { name: "ckpt: dup'd fds share one offset after restart", run: ckpt_cases::dup_shared },
+        Case { name: "ckpt: cwd is restored", run: ckpt_cases::cwd_restored },
+        Case { name: "ckpt: root and cwd of a chrooted process are restored", run: ckpt_cases::root_restored },
+        Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: ckpt_cases::readdir_small },
+        Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: ckpt_cases::readdir_large },
+        Case { name: "ckpt: entries created and removed between checkpoint and restart: readdir resumes at the recorded index of the listing as it is then", run: ckpt_cases::readdir_changed },
+        Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
+        Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
+        Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: ckpt_cases::running_target },
+        Case { name: "ckpt: plain ramfs directory fd fails with EBADF, logged, ERROR record", run: ckpt_cases::ramfs_dir_ebadf },
+        Case { name: "ckpt: tmpfs directory fd fails with EBADF, logged, ERROR record", run: ckpt_cases::tmpfs_dir_ebadf },
+        Case { name: "ckpt: regular file on plain ramfs fails with EBADF, named in the log, ERROR record", run: ckpt_cases::ramfs_file_ebadf },
+        Case { name: "ckpt: regular file on tmpfs fails with EBADF, named in the log, ERROR record", run: ckpt_cases::tmpfs_file_ebadf },
+        Case { name: "ckpt: CHECKPOINT_SKIP_UNSUPPORTED leaves unsupported fds out", run: ckpt_cases::skip_unsupported },
+        Case { name: "ckpt: O_PATH fd is refused with EBADF", run: ckpt_cases::opath_ebadf },
+        Case { name: "ckpt: unlinked open file is refused with EBADF", run: ckpt_cases::unlinked_ebadf },
+        Case { name: "ckpt: recorded file deleted before restart gives ENOENT and changes nothing", run: ckpt_cases::deleted_enoent },
+        Case { name: "ckpt: O_APPEND writes after restart land at the end", run: ckpt_cases::append_after_restart },
+        Case { name: "ckpt: O_RDONLY file stays read-only after restart", run: ckpt_cases::rdonly_stays },
+        Case { name: "ckpt: checkpoint of a child process by its parent", run: ckpt_cases::checkpoint_child },
+        Case { name: "ckpt: checkpoint of no process: ESRCH for a reaped pid, EINVAL for a negative one", run: ckpt_cases::no_process },
+        Case { name: "ckpt: checkpoint while another process keeps writing to the file", run: ckpt_cases::concurrent_writer },
+        Case { name: "ckpt: the same image restarts in two processes", run: ckpt_cases::restart_twice },
+        Case { name: "ckpt: unknown flags and bad arguments give EINVAL/EBADF for both calls", run: ckpt_cases::bad_flags },
+        Case { name: "ckpt: bad images are refused with EINVAL and change nothing", run: ckpt_cases::bad_images },
+        Case { name: "ckpt: image with an ERROR record is refused with EIO", run: ckpt_cases::error_image_eio },
+        Case { name: "ckpt: restart reads the image from a pipe and from the fd's position", run: ckpt_cases::pipe_and_offset },
+        Case { name: "ckpt: image larger than CKPT_IMAGE_MAX is refused with EFBIG", run: ckpt_cases::too_big },
+        Case { name: "ckpt: RESTART_DRY_RUN validates and reopens but changes nothing", run: ckpt_cases::dry_run },
+        Case { name: "ckpt: restart failure after a partial reopen leaves the caller unchanged", run: ckpt_cases::all_or_nothing },
+        Case { name: "ckpt: the ckpt CLI checkpoints, inspects and restarts a process", run: ckpt_cases::cli },
+        Case { name: "ckpt: restart of an fd above RLIMIT_NOFILE gives EMFILE and changes nothing", run: ckpt_cases::rlimit_emfile },
+        Case { name: "ckpt: high fd numbers are restored (the fd table grows)", run: ckpt_cases::high_fds },
+        Case { name: "ckpt: recorded file replaced by a directory or a FIFO gives ESTALE", run: ckpt_cases::replaced_estale },
+        Case { name: "ckpt: checkpoint writes at the image fd's position and into a pipe", run: ckpt_cases::image_position_pipe },
+        Case { name: "ckpt: file outside a chrooted target's root gives EBADF", run: ckpt_cases::outside_root_ebadf },
+        Case { name: "ckpt: removed working directory gives EBADF", run: ckpt_cases::removed_cwd_ebadf },
+        Case { name: "ckpt: f_pos past EOF and a fully read directory are restored", run: ckpt_cases::pos_edges },
+        Case { name: "ckpt: restart may install over the image fd itself", run: ckpt_cases::over_image_fd },
+        Case { name: "ckpt: 1000 fds with 3000-byte paths (multi-MiB image) round trip", run: ckpt_cases::big_image },
+        Case { name: "ckpt: a path longer than PATH_MAX fails the checkpoint cleanly", run: ckpt_cases::too_long_path },
+        Case { name: "ckpt: a path of PATH_MAX - 1 bytes round trips, one of PATH_MAX bytes is ENAMETOOLONG", run: ckpt_cases::path_max_boundary },
+        Case { name: "ckpt: checkpoint of a target that opens and closes fds all the time", run: ckpt_cases::churning_target },
+        Case { name: "ckpt: log fd that is the image fd or a broken pipe", run: ckpt_cases::odd_log_fds },
+        Case { name: "ckpt-fuzz: restart(2) of mutated images: clean errno, state unchanged, accepted ones valid", run: fuzz_cases::fuzz },
+        Case { name: "ckpt-fuzz: hostile names (.., outside root, NUL, > PATH_MAX) and huge fds are refused", run: fuzz_cases::hostile_fixed },
+        Case { name: "ckpt-fuzz: checkpoint/restart symmetry: what checkpoint saves, restart takes (tmpfile, O_ACCMODE, O_ASYNC, deep paths)", run: fuzz_cases::symmetry },
+        Case { name: "ckpt-fuzz: image of a checkpoint that failed early among many fds restarts with EIO (K1)", run: fuzz_cases::k1_failed_early },
+        Case { name: "ckpt-perm: unprivileged checkpoint of a root process is EPERM, of its own processes works", run: hardening_cases::perm_checkpoint },
+        Case { name: "ckpt-perm: unprivileged restart never gets more access than open(2) (EACCES, EPERM, nothing changes)", run: hardening_cases::perm_restart },
+        Case { name: "ckpt-race: checkpoint loop while others create, unlink, rename and readdir in the same directory", run: hardening_cases::race_churn },
+        Case { name: "ckpt-race: checkpoint of a process that is restarting gives valid images, its restarts never EBUSY", run: hardening_cases::race_ckpt_restart },
+        Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: hardening_cases::race_umount_rmmod },
+        Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: EMFILE with no fd installed, or every fd installed, no WARN", run: hardening_cases::race_prlimit },
+        Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: hardening_cases::race_prlimit_lease },
+        Case { name: "ckpt-race: a signal with SA_RESTART while restart blocks (lease break, pipe) does not break it (K4)", run: hardening_cases::race_signal_restart },
+        Case { name: "ckpt-race: a signal with SA_RESTART while checkpoint blocks on a full pipe leaves one valid image (K4)", run: hardening_cases::race_signal_checkpoint },
+        Case { name: "ckpt-race: restart with a file table shared with a thread or another process is EBUSY and changes nothing", run: hardening_cases::shared_table },
+        Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: hardening_cases::odd_sources },
+        Case { name: "ckpt-perm: root's checkpoint of kernel threads and init gives an image, of a zombie ESRCH", run: hardening_cases::odd_targets },
+        Case { name: "ckpt-leak: 1000 checkpoint/restart cycles leave Slab, file count and fds bounded", run: hardening_cases::leak_cycles },
+        Case { name: "ckpt-fault: the N-th allocation of checkpoint fails, for every N until it succeeds: ENOMEM, caller unchanged", run: fault_cases::checkpoint_fail_nth },
+        Case { name: "ckpt-fault: the N-th allocation of restart fails, for every N until it succeeds: ENOMEM, caller unchanged", run: fault_cases::restart_fail_nth },
+        Case { name: "ckpt-sec: the target execs a set-uid program while checkpoint blocks on a full pipe: the image shows the pre-exec process only", run: security_cases::exec_race },
+        Case { name: "ckpt-sec: restart to a root the user cannot search is EACCES from a user namespace too (chroot(2)'s checks)", run: security_cases::userns_chroot },
+        Case { name: "ckpt-sec: a symlink, FIFO or device in place of a recorded file or directory is never followed or opened", run: security_cases::no_symlinks },
+        Case { name: "ckpt-sec: FIFOs and symlinks swapped in during restart are never opened or followed, restart never blocks", run: security_cases::swap_race },
+        Case { name: "ckpt-sec: a 64 MiB hostile image costs restart no more than its size, a larger one nothing", run: security_cases::image_memory },
+        Case { name: "ckpt-sec: a target restarting itself while it is checkpointed never sees its table as shared", run: security_cases::no_shared_table },
+        Case { name: "ckpt-sec: checkpoint log lines and a thread writing the same log file never overwrite each other", run: security_cases::log_pos_lock },
+        Case { name: "ckpt-sec: names with control characters reach the log escaped, one line per event", run: security_cases::log_escapes },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn case_names_are_unique_and_prefixed() {
+        let prefixes = [
+            "ramfs_cr: ",
+            "ckpt: ",
+            "ckpt-fuzz: ",
+            "ckpt-perm: ",
+            "ckpt-race: ",
+            "ckpt-leak: ",
+            "ckpt-fault: ",
+            "ckpt-sec: ",
+        ];
+        let mut names: Vec<_> = super::all_cases().iter().map(|c| c.name).collect();
+        for n in &names {
+            assert!(prefixes.iter().any(|p| n.starts_with(p)), "{n}");
+        }
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+    }
 }

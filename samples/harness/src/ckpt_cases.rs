@@ -10,625 +10,20 @@
 //! mounts under test; the image and log fds are themselves left out of an
 //! image by the kernel.
 
-use crate::case::Case;
-use crate::sys::{cstr, ename, ensure_module, errno, R};
-use ckpt_image::syscalls;
+use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
+use crate::vm::*;
 use ckpt_image::*;
 use std::os::unix::fs::MetadataExt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-const WORK: &str = "/tmp/cr-harness";
-/// fd numbers the image and log use in checkpointing/restarting children,
-/// above everything a case records.
-const IMG_FD: i32 = 100;
-const LOG_FD: i32 = 101;
-
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
-/// fd a child may open its result file at (see [`keep_result_fd`]).
-const RESULT_FD: i32 = 200;
-/// The result file of the current child (set in the child by [`in_child`]).
-static RESULT_PATH: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
-
-/// Open the result file now at RESULT_FD, for a child whose root or cwd
-/// will change (restart of a chrooted image) before it reports.
-fn keep_result_fd() -> R {
-    let p = RESULT_PATH.lock().unwrap().clone();
-    open_at(
-        &p,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        RESULT_FD,
-        true,
-    )
-    .map(|_| ())
-}
-
-fn seq() -> usize {
-    SEQ.fetch_add(1, Ordering::Relaxed) + 1
-}
-
-macro_rules! eq {
-    ($actual:expr, $expected:expr, $($what:tt)+) => {{
-        let a = &$actual;
-        let e = &$expected;
-        if a != e {
-            return Err(format!("{}: expected {:?}, got {:?}", format!($($what)+), e, a));
-        }
-    }};
-}
-
-macro_rules! check {
-    ($cond:expr, $($what:tt)+) => {{
-        if !$cond {
-            return Err(format!($($what)+));
-        }
-    }};
-}
-
-// ------------------------------------------------------------- syscalls etc.
-
-/// checkpoint(2) with the errno as the error.
-fn ck(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
-    syscalls::checkpoint(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
-/// restart(2) with the errno as the error.
-fn rs(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
-    syscalls::restart(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
-fn show(r: &Result<i64, i32>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v})"),
-        Err(e) => format!("Err({})", ename(*e)),
-    }
-}
-
-/// open(2) `path` and place it at fd number `at` (dup2), optionally close-on-exec.
-fn open_at(path: &str, flags: i32, at: i32, cloexec: bool) -> Result<i32, String> {
-    let c = cstr(path);
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, 0o644) };
-    if fd < 0 {
-        return Err(format!(
-            "open {path} (flags {flags:#o}): {}",
-            ename(errno())
-        ));
-    }
-    let mut r = fd;
-    if fd != at {
-        // SAFETY: fds are ours.
-        r = unsafe { libc::dup2(fd, at) };
-        let e = errno();
-        unsafe { libc::close(fd) };
-        if r < 0 {
-            return Err(format!("dup2 {path} to {at}: {}", ename(e)));
-        }
-    }
-    // SAFETY: fcntl on our fd.
-    unsafe {
-        libc::fcntl(
-            at,
-            libc::F_SETFD,
-            if cloexec { libc::FD_CLOEXEC } else { 0 },
-        )
-    };
-    Ok(r)
-}
-
-fn dup_to(fd: i32, at: i32) -> R {
-    // SAFETY: fds are ours.
-    if unsafe { libc::dup2(fd, at) } < 0 {
-        return Err(format!("dup2({fd}, {at}): {}", ename(errno())));
-    }
-    Ok(())
-}
-
-fn close(fd: i32) {
-    // SAFETY: closing an fd number; harmless when not open.
-    unsafe { libc::close(fd) };
-}
-
-/// Close every fd of this process (stdio included).
-fn close_all() {
-    // SAFETY: close_range(0, ~0, 0) closes every fd; fallback loop otherwise.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) };
-    if r != 0 {
-        for fd in 0..4096 {
-            close(fd);
-        }
-    }
-}
-
-fn pos(fd: i32) -> i64 {
-    // SAFETY: lseek on an fd number.
-    unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) }
-}
-
-fn seek(fd: i32, off: i64) -> R {
-    // SAFETY: lseek on our fd.
-    let r = unsafe { libc::lseek(fd, off, libc::SEEK_SET) };
-    if r != off {
-        return Err(format!("lseek({fd}, {off}): {r} {}", ename(errno())));
-    }
-    Ok(())
-}
-
-fn getfl(fd: i32) -> i32 {
-    // SAFETY: fcntl on an fd number.
-    unsafe { libc::fcntl(fd, libc::F_GETFL) }
-}
-
-fn getfd(fd: i32) -> i32 {
-    // SAFETY: fcntl on an fd number.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) }
-}
-
-fn write_fd(fd: i32, b: &[u8]) -> Result<usize, i32> {
-    // SAFETY: b is a valid buffer.
-    let r = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
-    let mut b = vec![0u8; n];
-    // SAFETY: b is a valid buffer of n bytes.
-    let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
-    if r < 0 {
-        return Err(errno());
-    }
-    b.truncate(r as usize);
-    Ok(b)
-}
-
-fn readlink(p: &str) -> String {
-    std::fs::read_link(p)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|e| format!("<{e}>"))
-}
-
-fn fd_path(fd: i32) -> String {
-    readlink(&format!("/proc/self/fd/{fd}"))
-}
-
-fn chdir(p: &str) -> R {
-    let c = cstr(p);
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(c.as_ptr()) } != 0 {
-        return Err(format!("chdir {p}: {}", ename(errno())));
-    }
-    Ok(())
-}
-
-/// getdents64 with a buffer of `n` bytes.
-fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
-    let mut b = vec![0u8; n];
-    // SAFETY: b is a valid buffer of n bytes.
-    let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), n) };
-    if r < 0 {
-        return Err(errno());
-    }
-    b.truncate(r as usize);
-    Ok(b)
-}
-
-/// Names in a getdents64 buffer.
-fn dirent_names(b: &[u8]) -> Vec<String> {
-    let mut v = Vec::new();
-    let mut o = 0;
-    while o + 19 < b.len() {
-        let reclen = u16::from_le_bytes([b[o + 16], b[o + 17]]) as usize;
-        if reclen == 0 {
-            break;
-        }
-        let name = &b[o + 19..o + reclen];
-        let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-        v.push(String::from_utf8_lossy(&name[..end]).into_owned());
-        o += reclen;
-    }
-    v
-}
-
-/// What a process's fd table, cwd and root look like, for "nothing changed".
-#[derive(Debug, PartialEq, Eq)]
-struct Snapshot {
-    fds: Vec<(i32, String, i64, i32, i32)>,
-    cwd: String,
-    root: String,
-}
-
-/// Open fds from the /proc/self/fd listing (the listing's own fd excluded).
-fn listed_fds() -> Vec<i32> {
-    let mut v: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    // the directory fd used for the listing is closed by now
-    v.retain(|&fd| getfd(fd) >= 0);
-    v.sort();
-    v
-}
-
-fn snapshot() -> Snapshot {
-    let mut fds = Vec::new();
-    for fd in listed_fds() {
-        fds.push((fd, fd_path(fd), pos(fd), getfl(fd), getfd(fd)));
-    }
-    Snapshot {
-        fds,
-        cwd: readlink("/proc/self/cwd"),
-        root: readlink("/proc/self/root"),
-    }
-}
-
-fn diff_snap(a: &Snapshot, b: &Snapshot) -> String {
-    format!("before: {a:?}\nafter:  {b:?}")
-}
-
-fn open_fds() -> Vec<i32> {
-    listed_fds()
-}
-
-// ---------------------------------------------------------------- processes
-
-fn wait_status(pid: i32) -> i32 {
-    let mut st = 0;
-    // SAFETY: waiting for our child.
-    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
-        if errno() != libc::EINTR {
-            return -1;
-        }
-    }
-    st
-}
-
-fn status_text(st: i32) -> String {
-    if libc::WIFEXITED(st) {
-        format!("exit {}", libc::WEXITSTATUS(st))
-    } else if libc::WIFSIGNALED(st) {
-        format!("killed by signal {}", libc::WTERMSIG(st))
-    } else {
-        format!("status {st:#x}")
-    }
-}
-
-fn fork() -> Result<i32, String> {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: the harness is single-threaded; the child only runs Rust code
-    // of this process and ends with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", ename(errno())));
-    }
-    Ok(pid)
-}
-
-/// Run `f` in a forked child with an empty fd table (every fd closed) and a
-/// 60 s alarm.  Its result comes back through a file written after `f`.
-fn in_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
-    let res = format!("{WORK}/result-{}-{}", std::process::id(), seq());
-    let _ = std::fs::remove_file(&res);
-    let pid = fork()?;
-    if pid == 0 {
-        close_all();
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(60) };
-        *RESULT_PATH.lock().unwrap() = res.clone();
-        let r = catch_unwind(AssertUnwindSafe(f))
-            .unwrap_or_else(|p| Err(format!("panic: {}", crate::panic_text(&p))));
-        let msg = match &r {
-            Ok(()) => String::new(),
-            Err(e) => e.clone(),
-        };
-        if getfd(RESULT_FD) >= 0 {
-            let _ = write_fd(RESULT_FD, msg.as_bytes());
-        } else {
-            let _ = std::fs::write(&res, msg);
-        }
-        // SAFETY: leave the child without running the parent's destructors.
-        unsafe { libc::_exit(if r.is_ok() { 0 } else { 1 }) };
-    }
-    let st = wait_status(pid);
-    let msg = std::fs::read_to_string(&res).unwrap_or_default();
-    let _ = std::fs::remove_file(&res);
-    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
-        return Ok(());
-    }
-    if msg.is_empty() {
-        Err(format!("{what}: child {}", status_text(st)))
-    } else {
-        Err(format!("{what}: {msg}"))
-    }
-}
-
-/// A child that closes every fd, runs `setup` and stops itself (SIGSTOP) so
-/// that the parent can checkpoint it.  Killed and reaped on drop.
-struct Stopped {
-    pid: i32,
-}
-
-impl Stopped {
-    fn new<F: FnOnce() -> R>(setup: F) -> Result<Stopped, String> {
-        let pid = fork()?;
-        if pid == 0 {
-            close_all();
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(120) };
-            let ok = catch_unwind(AssertUnwindSafe(setup))
-                .map(|r| r.is_ok())
-                .unwrap_or(false);
-            if !ok {
-                unsafe { libc::_exit(3) };
-            }
-            loop {
-                // SAFETY: stop ourselves; the parent kills us.
-                unsafe { libc::raise(libc::SIGSTOP) };
-            }
-        }
-        let mut st = 0;
-        // SAFETY: waiting for our child to stop.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
-        if r != pid || !libc::WIFSTOPPED(st) {
-            let _ = Stopped { pid };
-            return Err(format!("target child did not stop: {}", status_text(st)));
-        }
-        Ok(Stopped { pid })
-    }
-}
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        // SAFETY: killing and reaping our own child.
-        unsafe {
-            libc::kill(self.pid, libc::SIGKILL);
-            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-        }
-    }
-}
-
-// ------------------------------------------------------------------- mounts
-
-/// A fresh mount at /mnt/ck-N; unmounted and removed on drop.
-struct Mount {
-    dir: String,
-}
-
-impl Mount {
-    fn new(fstype: &str, opts: &str) -> Result<Mount, String> {
-        if fstype == "ramfs_cr" {
-            ensure_module()?;
-        }
-        let dir = format!("/mnt/ck-{}-{}", seq(), fstype);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-        let (src, d, t, o) = (cstr("none"), cstr(&dir), cstr(fstype), cstr(opts));
-        // SAFETY: valid C strings.
-        let r = unsafe { libc::mount(src.as_ptr(), d.as_ptr(), t.as_ptr(), 0, o.as_ptr().cast()) };
-        if r != 0 {
-            let e = errno();
-            let _ = std::fs::remove_dir(&dir);
-            return Err(format!(
-                "mount -t {fstype} -o {opts} none {dir}: {}",
-                ename(e)
-            ));
-        }
-        Ok(Mount { dir })
-    }
-
-    fn cr() -> Result<Mount, String> {
-        Mount::new("ramfs_cr", "mode=0755")
-    }
-
-    fn p(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.dir)
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let d = cstr(&self.dir);
-        // SAFETY: valid C string.
-        unsafe {
-            if libc::umount2(d.as_ptr(), 0) != 0 {
-                std::thread::sleep(std::time::Duration::from_millis(100));
-                if libc::umount2(d.as_ptr(), 0) != 0 {
-                    libc::umount2(d.as_ptr(), libc::MNT_DETACH);
-                }
-            }
-        }
-        let _ = std::fs::remove_dir(&self.dir);
-    }
-}
-
-fn work() -> R {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(WORK).map_err(|e| format!("mkdir {WORK}: {e}"))?;
-    // children that drop privileges write their results here too
-    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777))
-        .map_err(|e| format!("chmod {WORK}: {e}"))
-}
-
-fn tmpfile(name: &str) -> String {
-    format!("{WORK}/{}-{name}", seq())
-}
-
-fn write_file(p: &str, data: &[u8]) -> R {
-    std::fs::write(p, data).map_err(|e| format!("write {p}: {e}"))
-}
-
-fn read_file(p: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("read {p}: {e}"))
-}
-
-// --------------------------------------------------- checkpoint and restart
-
-struct Outcome {
-    r: Result<i64, i32>,
-    log: String,
-}
-
-/// checkpoint(pid) into `img` with a log file; image at IMG_FD, log at LOG_FD
-/// (both closed after).
-fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
-    let logp = format!("{img}.log");
-    open_at(
-        img,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        IMG_FD,
-        true,
-    )?;
-    open_at(
-        &logp,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        LOG_FD,
-        true,
-    )?;
-    let r = ck(pid, IMG_FD, flags, LOG_FD);
-    close(IMG_FD);
-    close(LOG_FD);
-    let log = String::from_utf8_lossy(&read_file(&logp)?).into_owned();
-    Ok(Outcome { r, log })
-}
-
-/// restart(0) from `img` (IMG_FD) with a log (LOG_FD); both closed after.
-fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
-    let logp = format!("{img}.rlog-{}", std::process::id());
-    open_at(img, libc::O_RDONLY, IMG_FD, true)?;
-    open_at(
-        &logp,
-        libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-        LOG_FD,
-        true,
-    )?;
-    let r = rs(0, IMG_FD, flags, LOG_FD);
-    close(IMG_FD);
-    close(LOG_FD);
-    let log = String::from_utf8_lossy(&std::fs::read(&logp).unwrap_or_default()).into_owned();
-    let _ = std::fs::remove_file(&logp);
-    Ok(Outcome { r, log })
-}
-
-/// Checkpoint must succeed; returns the crid.
-fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
-    let o = checkpoint_to(pid, img, flags)?;
-    match o.r {
-        Ok(id) if id > 0 => Ok(id),
-        r => Err(format!(
-            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}",
-            show(&r),
-            o.log
-        )),
-    }
-}
-
-/// Restart must succeed; returns the count.
-fn rs_ok(img: &str) -> Result<i64, String> {
-    let o = restart_from(img, 0)?;
-    o.r.map_err(|e| {
-        format!(
-            "restart: expected success, got {}; log:\n{}",
-            ename(e),
-            o.log
-        )
-    })
-}
-
-/// Decode an image file strictly.
-fn decode_file(img: &str) -> Result<Image, String> {
-    let b = read_file(img)?;
-    decode(&b).map_err(|e| format!("image {img} ({} bytes) does not decode: {e}", b.len()))
-}
-
-/// Self-checkpoint in a child after `setup`, checking success.
-fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
-    let img = img.to_string();
-    in_child("checkpointing child", move || {
-        setup()?;
-        ck_ok(0, &img, 0)?;
-        Ok(())
-    })
-}
-
-fn fd_names(im: &Image) -> Vec<(i32, String)> {
-    im.fds
-        .iter()
-        .map(|d| {
-            (
-                d.fd,
-                im.file_of(d)
-                    .map(|f| String::from_utf8_lossy(&f.name).into_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect()
-}
+use testsupport::golden::{self as st, Step};
 
 // -------------------------------------------------------------------- cases
 
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt: self-checkpoint returns an id > 0 and the image decodes", run: self_checkpoint },
-        Case { name: "ckpt: restart restores fd numbers, f_pos, flags, access mode and close-on-exec", run: restore_fds },
-        Case { name: "ckpt: dup'd fds share one offset after restart", run: dup_shared },
-        Case { name: "ckpt: cwd is restored", run: cwd_restored },
-        Case { name: "ckpt: root and cwd of a chrooted process are restored", run: root_restored },
-        Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: readdir_small },
-        Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: readdir_large },
-        Case { name: "ckpt: plain ramfs directory fd fails with EBADF, logged, ERROR record", run: ramfs_dir_ebadf },
-        Case { name: "ckpt: tmpfs directory fd fails with EBADF, logged, ERROR record", run: tmpfs_dir_ebadf },
-        Case { name: "ckpt: CHECKPOINT_SKIP_UNSUPPORTED leaves unsupported fds out", run: skip_unsupported },
-        Case { name: "ckpt: O_PATH fd is refused with EBADF", run: opath_ebadf },
-        Case { name: "ckpt: unlinked open file is refused with EBADF", run: unlinked_ebadf },
-        Case { name: "ckpt: recorded file deleted before restart gives ENOENT and changes nothing", run: deleted_enoent },
-        Case { name: "ckpt: O_APPEND writes after restart land at the end", run: append_after_restart },
-        Case { name: "ckpt: O_RDONLY file stays read-only after restart", run: rdonly_stays },
-        Case { name: "ckpt: checkpoint of a child process by its parent", run: checkpoint_child },
-        Case { name: "ckpt: checkpoint permissions: EPERM for another user's process, ESRCH for no process", run: perm_and_esrch },
-        Case { name: "ckpt: checkpoint while another process keeps writing to the file", run: concurrent_writer },
-        Case { name: "ckpt: the same image restarts in two processes", run: restart_twice },
-        Case { name: "ckpt: unknown flags and bad arguments give EINVAL/EBADF for both calls", run: bad_flags },
-        Case { name: "ckpt: bad images are refused with EINVAL and change nothing", run: bad_images },
-        Case { name: "ckpt: image with an ERROR record is refused with EIO", run: error_image_eio },
-        Case { name: "ckpt: restart reads the image from a pipe and from the fd's position", run: pipe_and_offset },
-        Case { name: "ckpt: image larger than CKPT_IMAGE_MAX is refused with EFBIG", run: too_big },
-        Case { name: "ckpt: RESTART_DRY_RUN validates and reopens but changes nothing", run: dry_run },
-        Case { name: "ckpt: restart failure after a partial reopen leaves the caller unchanged", run: all_or_nothing },
-        Case { name: "ckpt: the ckpt CLI checkpoints, inspects and restarts a process", run: cli },
-        Case { name: "ckpt: restart with a shared file table gives EBUSY and changes nothing", run: shared_table_ebusy },
-        Case { name: "ckpt: restart of an fd above RLIMIT_NOFILE gives EMFILE and changes nothing", run: rlimit_emfile },
-        Case { name: "ckpt: high fd numbers are restored (the fd table grows)", run: high_fds },
-        Case { name: "ckpt: recorded file replaced by a directory or a FIFO gives ESTALE", run: replaced_estale },
-        Case { name: "ckpt: zombie target gives ESRCH; root's checkpoint of kthreadd gives an image", run: zombie_kthread },
-        Case { name: "ckpt: checkpoint writes at the image fd's position and into a pipe", run: image_position_pipe },
-        Case { name: "ckpt: unprivileged restart that changes root gives EPERM", run: unpriv_root_eperm },
-        Case { name: "ckpt: file outside a chrooted target's root gives EBADF", run: outside_root_ebadf },
-        Case { name: "ckpt: removed working directory gives EBADF", run: removed_cwd_ebadf },
-        Case { name: "ckpt: f_pos past EOF and a fully read directory are restored", run: pos_edges },
-        Case { name: "ckpt: restart may install over the image fd itself", run: over_image_fd },
-        Case { name: "ckpt: 1000 fds with 3000-byte paths (multi-MiB image) round trip", run: big_image },
-        Case { name: "ckpt: a path longer than PATH_MAX fails the checkpoint cleanly", run: too_long_path },
-        Case { name: "ckpt: checkpoint of a target that opens and closes fds all the time", run: churning_target },
-        Case { name: "ckpt: log fd that is the image fd or a broken pipe", run: odd_log_fds },
-    ]
-}
-
-fn self_checkpoint() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("a");
-    write_file(&f, b"hello world")?;
+pub(crate) fn self_checkpoint() -> R {
+    let (m, f) = mount_file("a", b"hello world")?;
     let img = tmpfile("self.ckpt");
     let (f2, img2, dir) = (f.clone(), img.clone(), m.dir.clone());
-    in_child("checkpointing child", move || {
-        open_at(&f2, libc::O_RDWR, 3, false)?;
+    in_clean_child("checkpointing child", move || {
+        open_at(&f2, libc::O_RDWR, 3)?;
         seek(3, 6)?;
         chdir(&dir)?;
         let o = checkpoint_to(0, &img2, 0)?;
@@ -687,62 +82,24 @@ fn self_checkpoint() -> R {
     })
 }
 
-fn restore_fds() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let data: Vec<u8> = (0..200u32).map(|i| (i % 251) as u8).collect();
-    let (f1, f2, f3) = (m.p("f1"), m.p("f2"), m.p("f3"));
-    for f in [&f1, &f2, &f3] {
-        write_file(f, &data)?;
-    }
-    let other = tmpfile("other");
-    write_file(&other, b"other file")?;
-    let img = tmpfile("fds.ckpt");
-    {
-        let (f1, f2, f3) = (f1.clone(), f2.clone(), f3.clone());
-        self_image(&img, move || {
-            open_at(&f1, libc::O_RDWR, 3, false)?;
-            seek(3, 10)?;
-            open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 5, false)?;
-            open_at(&f3, libc::O_RDONLY | libc::O_NONBLOCK, 7, true)?;
-            seek(7, 33)?;
-            Ok(())
-        })?;
-    }
-    let im = decode_file(&img)?;
-    eq!(
-        fd_names(&im),
-        vec![(3, f1.clone()), (5, f2.clone()), (7, f3.clone())],
-        "recorded fds"
-    );
-    eq!(
-        im.fds.iter().map(|d| d.close_on_exec).collect::<Vec<_>>(),
-        vec![0, 0, 1],
-        "recorded close_on_exec"
-    );
-    in_child("restarting child", move || {
-        chdir("/")?;
-        // fd 3 is taken by another file: restart must replace it; fd 20 must stay.
-        open_at(&other, libc::O_RDONLY, 3, false)?;
-        open_at(&other, libc::O_RDONLY, 20, false)?;
-        seek(20, 4)?;
-        let n = rs_ok(&img)?;
-        eq!(n, 3, "restart return value (fds installed)");
-        eq!(open_fds(), vec![3, 5, 7, 20], "open fds after restart");
-        eq!(fd_path(3), f1, "fd 3 path");
-        eq!(fd_path(5), f2, "fd 5 path");
-        eq!(fd_path(7), f3, "fd 7 path");
-        eq!(fd_path(20), other, "fd 20 (not in the image) path");
-        eq!(pos(20), 4, "fd 20 position");
-        let fl = |fd| getfl(fd) & (libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK);
-        eq!(fl(3), libc::O_RDWR, "fd 3 F_GETFL");
-        eq!(fl(5), libc::O_WRONLY | libc::O_APPEND, "fd 5 F_GETFL");
-        eq!(fl(7), libc::O_RDONLY | libc::O_NONBLOCK, "fd 7 F_GETFL");
-        eq!(getfd(3), 0, "fd 3 F_GETFD");
-        eq!(getfd(5), 0, "fd 5 F_GETFD");
-        eq!(getfd(7), libc::FD_CLOEXEC, "fd 7 F_GETFD");
-        eq!(pos(3), 10, "fd 3 f_pos");
-        eq!(pos(7), 33, "fd 7 f_pos");
+/// 200 bytes 0, 1, 2, ... (of three files of restore_fds).
+fn data200() -> Vec<u8> {
+    (0..200u32).map(|i| (i % 251) as u8).collect()
+}
+
+pub(crate) fn restore_fds() -> R {
+    let d = data200();
+    let files: &[(&str, &[u8])] = &[("f1", &d), ("f2", &d), ("f3", &d)];
+    const STEPS: &[Step] = &[
+        st::open("f1", libc::O_RDWR, 3),
+        st::seek(3, 10),
+        st::open("f2", libc::O_WRONLY | libc::O_APPEND, 5),
+        st::open("f3", libc::O_RDONLY | libc::O_NONBLOCK, 7),
+        st::cloexec(7),
+        st::seek(7, 33),
+    ];
+    round_trip(files, STEPS, By::Itself, |_| {
+        let data = data200();
         eq!(
             read_fd(3, 5),
             Ok(data[10..15].to_vec()),
@@ -758,62 +115,25 @@ fn restore_fds() -> R {
             Err(libc::EBADF),
             "read from the O_WRONLY fd 5"
         );
-        eq!(
-            readlink("/proc/self/cwd"),
-            "/",
-            "cwd after restart (image recorded /)"
-        );
         Ok(())
     })
 }
 
-fn dup_shared() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("shared");
-    write_file(&f, &[b'x'; 100])?;
-    let g = m.p("single");
-    write_file(&g, &[b'y'; 100])?;
-    let img = tmpfile("dup.ckpt");
-    {
-        let (f, g) = (f.clone(), g.clone());
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
-            dup_to(3, 4)?;
-            open_at(&g, libc::O_RDWR, 6, false)?;
-            dup_to(3, 9)?;
-            seek(3, 5)?;
-            seek(6, 7)?;
-            Ok(())
-        })?;
-    }
-    let im = decode_file(&img)?;
-    eq!(im.files.len(), 2, "FILE records (two struct files)");
-    eq!(
-        im.fds
-            .iter()
-            .map(|d| (d.fd, d.fd_objref))
-            .collect::<Vec<_>>(),
-        vec![(3, 1), (4, 1), (6, 2), (9, 1)],
-        "(fd, objref) pairs"
-    );
-    in_child("restarting child", move || {
-        eq!(rs_ok(&img)?, 4, "restart return value");
-        eq!(
-            (pos(3), pos(4), pos(9), pos(6)),
-            (5, 5, 5, 7),
-            "positions of fds 3, 4, 9, 6"
-        );
-        seek(4, 42)?;
-        eq!(
-            (pos(3), pos(4), pos(9), pos(6)),
-            (42, 42, 42, 7),
-            "positions after lseek(4, 42)"
-        );
+pub(crate) fn dup_shared() -> R {
+    let files: &[(&str, &[u8])] = &[("shared", &[b'x'; 100]), ("single", &[b'y'; 100])];
+    const STEPS: &[Step] = &[
+        st::open("shared", libc::O_RDWR, 3),
+        st::dup(3, 4),
+        st::open("single", libc::O_RDWR, 6),
+        st::dup(3, 9),
+        st::seek(3, 5),
+        st::seek(6, 7),
+    ];
+    round_trip(files, STEPS, By::Itself, |_| {
         read_fd(9, 8).map_err(|e| format!("read fd 9: {}", ename(e)))?;
         eq!(
-            (pos(3), pos(4), pos(9)),
-            (50, 50, 50),
+            (pos(3), pos(4), pos(9), pos(6)),
+            (13, 13, 13, 7),
             "positions after reading 8 bytes from fd 9"
         );
         // F_SETFL on one shows on the others (one struct file)
@@ -831,26 +151,12 @@ fn dup_shared() -> R {
     })
 }
 
-fn cwd_restored() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let sub = m.p("sub/deeper");
-    std::fs::create_dir_all(&sub).map_err(|e| e.to_string())?;
-    let img = tmpfile("cwd.ckpt");
-    {
-        let sub = sub.clone();
-        self_image(&img, move || chdir(&sub))?;
-    }
-    let im = decode_file(&img)?;
-    eq!(String::from_utf8_lossy(&im.cwd), sub, "recorded cwd");
-    eq!(String::from_utf8_lossy(&im.root), "/", "recorded root");
-    in_child("restarting child", move || {
-        chdir("/tmp")?;
-        eq!(rs_ok(&img)?, 0, "restart return value (no fds)");
-        eq!(readlink("/proc/self/cwd"), sub, "cwd after restart");
+pub(crate) fn cwd_restored() -> R {
+    const STEPS: &[Step] = &[Step::Chdir("sub/deeper")];
+    round_trip(&[("sub/deeper/", b"")], STEPS, By::Itself, |dir| {
         eq!(readlink("/proc/self/root"), "/", "root after restart");
         let md = std::fs::metadata(".").map_err(|e| e.to_string())?;
-        let want = std::fs::metadata(&sub).map_err(|e| e.to_string())?;
+        let want = std::fs::metadata(format!("{dir}/sub/deeper")).map_err(|e| e.to_string())?;
         eq!(
             (md.dev(), md.ino()),
             (want.dev(), want.ino()),
@@ -860,7 +166,7 @@ fn cwd_restored() -> R {
     })
 }
 
-fn root_restored() -> R {
+pub(crate) fn root_restored() -> R {
     work()?;
     let m = Mount::cr()?;
     let sub = m.p("sub");
@@ -868,14 +174,10 @@ fn root_restored() -> R {
     write_file(&m.p("sub/file"), b"inside")?;
     let img = tmpfile("root.ckpt");
     let dir = m.dir.clone();
-    let t = Stopped::new(move || {
-        let d = cstr(&dir);
-        // SAFETY: valid C string.
-        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
-            return Err("chroot".into());
-        }
+    let t = Target::stopped(move || {
+        chroot(&dir)?;
         chdir("/sub")?;
-        open_at("/sub/file", libc::O_RDONLY, 3, false)?;
+        open_at("/sub/file", libc::O_RDONLY, 3)?;
         seek(3, 2)?;
         Ok(())
     })?;
@@ -891,7 +193,7 @@ fn root_restored() -> R {
         std::fs::metadata(&m.dir).map_err(|e| e.to_string())?,
         std::fs::metadata(&sub).map_err(|e| e.to_string())?,
     );
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         keep_result_fd()?;
         let n = rs_ok(&img)?;
         eq!(n, 1, "restart return value");
@@ -928,8 +230,8 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     let first = tmpfile("dir.first");
     {
         let (d, img, reference, first) = (d.clone(), img.clone(), reference.clone(), first.clone());
-        in_child("checkpointing child", move || {
-            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 3, false)?;
+        in_clean_child("checkpointing child", move || {
+            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
             let mut head = Vec::new();
             for _ in 0..first_calls {
                 head.extend(getdents(3, bufsz).map_err(|e| format!("getdents: {}", ename(e)))?);
@@ -972,7 +274,7 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
         !want_names.is_empty(),
         "nothing left to read after the checkpoint: adjust the case"
     );
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(pos(3), fe.f_pos, "dir fd position after restart");
         let mut got = Vec::new();
@@ -1006,112 +308,83 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     })
 }
 
-fn readdir_small() -> R {
+pub(crate) fn readdir_small() -> R {
     readdir_case(20, 200, 1)
 }
 
-fn readdir_large() -> R {
+pub(crate) fn readdir_large() -> R {
     readdir_case(10_000, 8192, 30)
 }
 
-fn unsupported_dir(fstype: &str) -> R {
-    work()?;
-    let m = Mount::cr()?;
+/// A checkpointing child with fd 3 on ramfs_cr and `open(at 4)` (a file or
+/// directory on a plain `fstype` mount): EBADF, logged with the name and
+/// the fs type, an image ending in ERROR, whose restart is EIO.
+fn refused_unsupported(fstype: &str, open: fn(&str) -> R) -> R {
+    let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new(fstype, "mode=0755")?;
-    let f = m.p("ok");
-    write_file(&f, b"ok")?;
     let img = tmpfile("ebadf.ckpt");
     let (pd, img2) = (plain.dir.clone(), img.clone());
     let fstype2 = fstype.to_string();
-    in_child("checkpointing child", move || {
-        open_at(&f, libc::O_RDONLY, 3, false)?;
-        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
-        let o = checkpoint_to(0, &img2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint with a {fstype2} dir at fd 4 (log: {})",
-            o.log.trim()
-        );
-        let line = o.log.lines().find(|l| l.contains("fd 4")).unwrap_or("");
-        check!(
-            line.contains(&format!("\"{pd}\"")) && line.contains(&format!("({fstype2})")),
-            "log should name fd 4, \"{pd}\" and ({fstype2}) on one line, e.g. \
-             'checkpoint: fd 4 \"{pd}\" ({fstype2}): f_op lacks checkpoint [-EBADF]'; got:\n{}",
-            o.log
-        );
-        let b = read_file(&img2)?;
-        match decode(&b) {
-            Err(ImageError::ErrorRecord { err, fd, msg, .. }) => {
-                eq!(err, -libc::EBADF, "ERROR record err");
-                eq!(fd, 4, "ERROR record fd");
-                check!(
-                    msg.contains(&pd),
-                    "ERROR record message should name {pd}: {msg:?}"
-                );
-            }
-            other => {
-                return Err(format!(
-                    "image: expected an ERROR record, decoder says {other:?}"
-                ))
-            }
-        }
-        let last = scan(&b).records.last().map(|(_, r)| r.rtype());
-        eq!(last, Some(CKPT_HDR_ERROR), "last record type");
-        check!(
-            !scan(&b)
-                .records
-                .iter()
-                .any(|(_, r)| r.rtype() == CKPT_HDR_TAIL),
-            "image has a TAIL after the ERROR"
-        );
-        Ok(())
+    in_clean_child("checkpointing child", move || {
+        open_at(&f, libc::O_RDONLY, 3)?;
+        open(&pd)?;
+        let name = format!("\"{}\"", fd_path(4));
+        let on_line = [name.clone(), format!("({fstype2})")];
+        expect_checkpoint_refused(
+            0,
+            &img2,
+            libc::EBADF,
+            4,
+            &on_line,
+            &format!("checkpoint with a {fstype2} {name} at fd 4"),
+        )
     })?;
     // restart of that image: EIO
-    in_child("restarting child", move || {
-        let before = snapshot();
-        let o = restart_from(&img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EIO)),
-            "restart of an image ending in ERROR"
-        );
-        let after = snapshot();
-        check!(
-            before == after,
-            "fd table changed:\n{}",
-            diff_snap(&before, &after)
-        );
+    in_clean_child("restarting child", move || {
+        expect_restart_refused(&img, 0, libc::EIO, "restart of an image ending in ERROR")
+    })
+}
+
+fn unsupported_dir(fstype: &str) -> R {
+    refused_unsupported(fstype, |d| {
+        open_at(d, libc::O_RDONLY | libc::O_DIRECTORY, 4).map(|_| ())
+    })
+}
+
+/// A regular file on a plain `fstype` mount (created by the child).
+fn unsupported_file(fstype: &str) -> R {
+    refused_unsupported(fstype, |d| {
+        open_at(&format!("{d}/file"), libc::O_RDWR | libc::O_CREAT, 4)?;
+        write_fd(4, b"data").map_err(ename)?;
         Ok(())
     })
 }
 
-fn ramfs_dir_ebadf() -> R {
+pub(crate) fn ramfs_file_ebadf() -> R {
+    unsupported_file("ramfs")
+}
+
+pub(crate) fn tmpfs_file_ebadf() -> R {
+    unsupported_file("tmpfs")
+}
+
+pub(crate) fn ramfs_dir_ebadf() -> R {
     unsupported_dir("ramfs")
 }
 
-fn tmpfs_dir_ebadf() -> R {
+pub(crate) fn tmpfs_dir_ebadf() -> R {
     unsupported_dir("tmpfs")
 }
 
-fn skip_unsupported() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn skip_unsupported() -> R {
+    let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new("ramfs", "mode=0755")?;
-    let f = m.p("ok");
-    write_file(&f, b"ok")?;
     let img = tmpfile("skip.ckpt");
     let (pd, img2, f2) = (plain.dir.clone(), img.clone(), f.clone());
-    in_child("checkpointing child", move || {
-        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 3, false)?;
-        open_at(&f2, libc::O_RDONLY, 4, false)?;
-        let mut p = [0i32; 2];
-        // SAFETY: pipe into a valid array.
-        unsafe { libc::pipe(p.as_mut_ptr()) };
-        dup_to(p[0], 6)?;
-        dup_to(p[1], 7)?;
-        close(p[0]);
-        close(p[1]);
+    in_clean_child("checkpointing child", move || {
+        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
+        open_at(&f2, libc::O_RDONLY, 4)?;
+        pipe_at(6, 7)?;
         let o = checkpoint_to(0, &img2, CHECKPOINT_SKIP_UNSUPPORTED)?;
         check!(
             matches!(o.r, Ok(id) if id > 0),
@@ -1135,7 +408,7 @@ fn skip_unsupported() -> R {
         );
         Ok(())
     })?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(fd_path(4), f, "fd 4");
         eq!(getfd(3), -1, "fd 3 (skipped) must not be open");
@@ -1143,133 +416,69 @@ fn skip_unsupported() -> R {
     })
 }
 
-fn opath_ebadf() -> R {
+/// A clean child runs `setup(dir of a fresh ramfs_cr mount)` and
+/// checkpoints itself: refused with `want`, fd 3 named in the log and in
+/// the image's ERROR record.
+fn refused_self(setup: fn(&str) -> R, want: i32, what: &'static str) -> R {
     work()?;
     let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"x")?;
-    let img = tmpfile("opath.ckpt");
-    in_child("checkpointing child", move || {
-        open_at(&f, libc::O_PATH, 3, false)?;
-        let o = checkpoint_to(0, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint with an O_PATH fd"
-        );
-        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
-        match decode(&read_file(&img)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => {
-                eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)")
-            }
-            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
-        }
-        Ok(())
+    let img = tmpfile("refused.ckpt");
+    let dir = m.dir.clone();
+    in_clean_child("checkpointing child", move || {
+        setup(&dir)?;
+        chdir("/")?;
+        expect_checkpoint_refused(0, &img, want, 3, &[], what)
     })
 }
 
-fn unlinked_ebadf() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("gone");
-    write_file(&f, b"x")?;
-    let img = tmpfile("unlinked.ckpt");
-    in_child("checkpointing child", move || {
-        open_at(&f, libc::O_RDWR, 3, false)?;
-        std::fs::remove_file(&f).map_err(|e| e.to_string())?;
-        let o = checkpoint_to(0, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint with an unlinked open file"
-        );
-        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
-        match decode(&read_file(&img)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => {
-                eq!((err, fd), (-libc::EBADF, 3), "ERROR record (err, fd)")
-            }
-            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
-        }
-        Ok(())
-    })
+pub(crate) fn opath_ebadf() -> R {
+    let setup = |d: &str| {
+        write_file(&format!("{d}/f"), b"x")?;
+        open_at(&format!("{d}/f"), libc::O_PATH, 3).map(|_| ())
+    };
+    refused_self(setup, libc::EBADF, "checkpoint with an O_PATH fd")
 }
 
-/// A caller with an fd table of its own, for "restart changed nothing".
-fn busy_caller(other: &str) -> R {
-    open_at(other, libc::O_RDWR, 3, false)?;
-    seek(3, 7)?;
-    open_at(other, libc::O_RDONLY | libc::O_NONBLOCK, 4, true)?;
-    seek(4, 2)?;
-    open_at("/", libc::O_RDONLY | libc::O_DIRECTORY, 6, false)?;
-    chdir("/tmp")?;
-    Ok(())
+pub(crate) fn unlinked_ebadf() -> R {
+    let setup = |d: &str| {
+        let f = format!("{d}/gone");
+        write_file(&f, b"x")?;
+        open_at(&f, libc::O_RDWR, 3)?;
+        std::fs::remove_file(&f).map_err(|e| e.to_string())
+    };
+    refused_self(setup, libc::EBADF, "checkpoint with an unlinked open file")
 }
 
-fn deleted_enoent() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"aaaa")?;
-    write_file(&b, b"bbbb")?;
-    let img = tmpfile("deleted.ckpt");
-    {
-        let (a, b) = (a.clone(), b.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&b, libc::O_RDWR, 4, false)?;
-            open_at(&a, libc::O_RDONLY, 5, false)?;
-            chdir(&m_dir(&a))
-        })?;
-    }
+pub(crate) fn deleted_enoent() -> R {
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("b", libc::O_RDWR, 4),
+        st::open("a", libc::O_RDONLY, 5),
+    ];
+    let (m, img) = image_of(files, &steps)?;
+    let b = m.p("b");
     std::fs::remove_file(&b).map_err(|e| e.to_string())?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         busy_caller(&other)?;
-        let before = snapshot();
-        let o = restart_from(&img, 0)?;
-        let after = snapshot();
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENOENT)),
-            "restart with {b} deleted (log: {})",
-            o.log.trim()
-        );
-        check!(
-            before == after,
-            "caller changed by the failed restart:\n{}",
-            diff_snap(&before, &after)
-        );
+        expect_restart_refused(&img, 0, libc::ENOENT, &format!("restart with {b} deleted"))?;
         // dry run reopens too: ENOENT as well
         let o = restart_from(&img, RESTART_DRY_RUN)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENOENT)),
-            "RESTART_DRY_RUN with {b} deleted"
-        );
+        expect_outcome(
+            &o,
+            Err(libc::ENOENT),
+            &format!("RESTART_DRY_RUN with {b} deleted"),
+        )?;
         Ok(())
     })
 }
 
-fn m_dir(p: &str) -> String {
-    p.rsplit_once('/')
-        .map(|x| x.0.to_string())
-        .unwrap_or_default()
-}
-
-fn append_after_restart() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn append_after_restart() -> R {
+    let steps = [st::open("log", libc::O_WRONLY | libc::O_APPEND, 3)];
+    let (m, img) = image_of(&[("log", b"0123456789")], &steps)?;
     let f = m.p("log");
-    write_file(&f, b"0123456789")?;
-    let img = tmpfile("append.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_WRONLY | libc::O_APPEND, 3, false)?;
-            Ok(())
-        })?;
-    }
     // the file grows after the checkpoint
     {
         use std::io::Write;
@@ -1280,7 +489,7 @@ fn append_after_restart() -> R {
         h.write_all(b"ABC").map_err(|e| e.to_string())?;
     }
     let f2 = f.clone();
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         check!(
             getfl(3) & libc::O_APPEND != 0,
@@ -1300,187 +509,80 @@ fn append_after_restart() -> R {
     Ok(())
 }
 
-fn rdonly_stays() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("ro");
-    write_file(&f, b"read only")?;
-    let img = tmpfile("ro.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false)?;
-            seek(3, 5)
-        })?;
-    }
-    let im = decode_file(&img)?;
-    eq!(im.files[0].file.f_mode, 1, "recorded f_mode (FMODE_READ)");
-    let f2 = f.clone();
-    in_child("restarting child", move || {
-        eq!(rs_ok(&img)?, 1, "restart return value");
-        eq!(getfl(3) & libc::O_ACCMODE, libc::O_RDONLY, "access mode");
+pub(crate) fn rdonly_stays() -> R {
+    const STEPS: &[Step] = &[st::open("ro", libc::O_RDONLY, 3), st::seek(3, 5)];
+    round_trip(&[("ro", b"read only")], STEPS, By::Itself, |dir| {
         eq!(
             write_fd(3, b"X"),
             Err(libc::EBADF),
             "write to the O_RDONLY fd"
         );
         eq!(read_fd(3, 100), Ok(b"only".to_vec()), "read from fd 3");
-        Ok(())
-    })?;
-    eq!(read_file(&f2)?, b"read only".to_vec(), "file content");
-    Ok(())
-}
-
-fn checkpoint_child() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, d) = (m.p("a"), m.p("d"));
-    write_file(&a, &[b'a'; 64])?;
-    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
-    for i in 0..5 {
-        write_file(&format!("{d}/e{i}"), b"")?;
-    }
-    let img = tmpfile("child.ckpt");
-    let (a2, d2) = (a.clone(), d.clone());
-    let t = Stopped::new(move || {
-        open_at(&a2, libc::O_RDWR | libc::O_APPEND, 4, false)?;
-        seek(4, 11)?;
-        open_at(&d2, libc::O_RDONLY | libc::O_DIRECTORY, 8, true)?;
-        chdir(&d2)
-    })?;
-    let pid = t.pid;
-    let id = ck_ok(pid, &img, 0)?;
-    drop(t);
-    let im = decode_file(&img)?;
-    eq!(im.header.crid as i64, id, "HEADER crid");
-    eq!(im.header.pid, pid, "HEADER pid (the child)");
-    eq!(
-        fd_names(&im),
-        vec![(4, a.clone()), (8, d.clone())],
-        "recorded fds of the child"
-    );
-    eq!(im.fds[1].close_on_exec, 1, "fd 8 close_on_exec");
-    eq!(im.files[0].file.f_pos, 11, "fd 4 f_pos");
-    check!(
-        im.files[0].file.f_flags as i32 & libc::O_APPEND != 0,
-        "fd 4 f_flags lacks O_APPEND: {:#o}",
-        im.files[0].file.f_flags
-    );
-    eq!(String::from_utf8_lossy(&im.cwd), d, "recorded cwd");
-    in_child("restarting child", move || {
-        eq!(rs_ok(&img)?, 2, "restart return value");
         eq!(
-            (fd_path(4), fd_path(8)),
-            (a.clone(), d.clone()),
-            "fd 4 and 8 paths"
+            read_file(&format!("{dir}/ro"))?,
+            b"read only".to_vec(),
+            "file content"
         );
-        eq!(pos(4), 11, "fd 4 f_pos");
-        eq!(getfd(8), libc::FD_CLOEXEC, "fd 8 F_GETFD");
-        eq!(readlink("/proc/self/cwd"), d, "cwd");
         Ok(())
     })
 }
 
-fn perm_and_esrch() -> R {
+pub(crate) fn checkpoint_child() -> R {
+    let files: &[(&str, &[u8])] = &[
+        ("a", &[b'a'; 64]),
+        ("d/", b""),
+        ("d/e0", b""),
+        ("d/e1", b""),
+    ];
+    const STEPS: &[Step] = &[
+        st::open("a", libc::O_RDWR | libc::O_APPEND, 4),
+        st::seek(4, 11),
+        st::open("d", libc::O_RDONLY | libc::O_DIRECTORY, 8),
+        st::cloexec(8),
+        Step::Chdir("d"),
+    ];
+    round_trip(files, STEPS, By::Parent, |_| Ok(()))
+}
+
+pub(crate) fn no_process() -> R {
     work()?;
-    let m = Mount::cr()?;
-    let a = m.p("a");
-    write_file(&a, b"a")?;
-    let a2 = a.clone();
-    let t = Stopped::new(move || open_at(&a2, libc::O_RDONLY, 3, false).map(|_| ()))?;
-    let pid = t.pid;
     let img = tmpfile("perm.ckpt");
-    in_child("unprivileged checkpointer", move || {
-        // SAFETY: dropping privileges in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                return Err(format!("setuid: {}", ename(errno())));
-            }
-        }
-        let logp = format!("{WORK}/perm-{}.log", std::process::id());
-        let img3 = format!("{WORK}/perm-{}.img", std::process::id());
-        open_at(
-            &img3,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            IMG_FD,
-            true,
-        )
-        .or_else(|_| open_at("/dev/null", libc::O_WRONLY, IMG_FD, true))?;
-        open_at(
-            &logp,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            LOG_FD,
-            true,
-        )
-        .or_else(|_| open_at("/dev/null", libc::O_WRONLY, LOG_FD, true))?;
-        let r = ck(pid, IMG_FD, 0, LOG_FD);
-        let _ = std::fs::remove_file(&img3);
-        let _ = std::fs::remove_file(&logp);
-        eq!(
-            show(&r),
-            show(&Err(libc::EPERM)),
-            "checkpoint of root's process {pid} as uid 65534"
-        );
-        Ok(())
-    })?;
-    drop(t);
     // a reaped child's pid: no such process
     let dead = fork()?;
     if dead == 0 {
-        unsafe { libc::_exit(0) };
+        exit(0);
     }
-    wait_status(dead);
-    in_child("checkpointer", move || {
+    wait(dead);
+    in_clean_child("checkpointer", move || {
         let o = checkpoint_to(dead, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ESRCH)),
-            "checkpoint of reaped pid {dead}"
-        );
+        expect_outcome(
+            &o,
+            Err(libc::ESRCH),
+            &format!("checkpoint of reaped pid {dead}"),
+        )?;
         let o = checkpoint_to(-5, &img, 0)?;
         eq!(show(&o.r), show(&Err(libc::EINVAL)), "checkpoint of pid -5");
         Ok(())
     })
 }
 
-fn concurrent_writer() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("busy");
-    write_file(&f, &[b'0'; 4096])?;
+pub(crate) fn concurrent_writer() -> R {
+    let (m, f) = mount_file("busy", &[b'0'; 4096])?;
     // the writer: O_APPEND 4 KiB chunks until killed
     let f2 = f.clone();
-    let wpid = fork()?;
-    if wpid == 0 {
-        close_all();
-        unsafe { libc::alarm(120) };
-        if open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 3, false).is_err() {
-            unsafe { libc::_exit(3) };
+    let setup = move || open_at(&f2, libc::O_WRONLY | libc::O_APPEND, 3).map(|_| ());
+    let w = Target::running(setup, |n| {
+        if write_fd(3, &[b'w'; 4096]) != Ok(4096) {
+            exit(4);
         }
-        let chunk = [b'w'; 4096];
-        let mut n = 0u64;
-        loop {
-            if write_fd(3, &chunk) != Ok(4096) {
-                unsafe { libc::_exit(4) };
-            }
-            n += 1;
-            if n.is_multiple_of(256) {
-                // keep the file bounded: 16 MiB then start over
-                if pos(3) > 16 << 20 {
-                    // SAFETY: our fd.
-                    unsafe { libc::ftruncate(3, 4096) };
-                }
-            }
+        // keep the file bounded: 16 MiB then start over
+        if n % 256 == 255 && pos(3) > 16 << 20 {
+            // SAFETY: our fd.
+            unsafe { libc::ftruncate(3, 4096) };
         }
-    }
-    let w = Stopped { pid: wpid }; // kill + reap on drop
-                                   // let the writer close the harness's fds first
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let f3 = f.clone();
-    let reader = Stopped::new(move || {
-        open_at(&f3, libc::O_RDONLY, 3, false)?;
-        seek(3, 100)
     })?;
+    let wpid = w.pid;
+    let reader = target_on(&m, &[st::open("busy", libc::O_RDONLY, 3), st::seek(3, 100)])?;
     let img = tmpfile("busy.ckpt");
     for i in 0..20 {
         // the target holding the file open while it changes
@@ -1508,19 +610,9 @@ fn concurrent_writer() -> R {
     Ok(())
 }
 
-fn restart_twice() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("twice");
-    write_file(&f, b"abcdefghijklmnopqrstuvwxyz")?;
-    let img = tmpfile("twice.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
-            seek(3, 4)
-        })?;
-    }
+pub(crate) fn restart_twice() -> R {
+    let steps = [st::open("twice", libc::O_RDWR, 3), st::seek(3, 4)];
+    let (_m, img) = image_of(&[("twice", b"abcdefghijklmnopqrstuvwxyz")], &steps)?;
     // two processes restart concurrently from the same image, each with its own struct file
     let flag = tmpfile("go");
     let mut pids = Vec::new();
@@ -1568,7 +660,7 @@ fn restart_twice() -> R {
     write_file(&flag, b"go")?;
     let mut errs = Vec::new();
     for (pid, res) in pids {
-        let st = wait_status(pid);
+        let st = wait(pid);
         let msg = std::fs::read_to_string(&res)
             .unwrap_or_else(|_| format!("no result ({})", status_text(st)));
         if !msg.is_empty() {
@@ -1577,39 +669,37 @@ fn restart_twice() -> R {
     }
     check!(errs.is_empty(), "{}", errs.join("\n"));
     // and a third time, sequentially, still from the recorded offset
-    in_child("third restart", move || {
+    in_clean_child("third restart", move || {
         eq!(rs_ok(&img)?, 1, "restart #3");
         eq!(pos(3), 4, "restart #3: f_pos");
         Ok(())
     })
 }
 
-fn bad_flags() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"f")?;
-    let img = tmpfile("flags.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
-    }
+pub(crate) fn bad_flags() -> R {
+    let (_m, img) = image_of(&[("f", b"f")], &[st::open("f", libc::O_RDONLY, 3)])?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
     let scratch = tmpfile("scratch.ckpt");
-    in_child("child", move || {
-        open_at(&scratch, libc::O_WRONLY | libc::O_CREAT, 10, false)?;
-        for flags in [0x2u64, 0x4, 0x8000_0000, 1 << 63, !0] {
+    in_clean_child("child", move || {
+        open_at(&scratch, libc::O_WRONLY | libc::O_CREAT, 10)?;
+        for flags in [0x2u64, 0x4, 0x8000_0000, 0xffff_ffff, !0] {
             eq!(
                 show(&ck(0, 10, flags, -1)),
                 show(&Err(libc::EINVAL)),
                 "checkpoint flags {flags:#x}"
             );
         }
+        // flags is an unsigned int: the upper half of the register is not
+        // looked at, so 1 << 63 is flags 0 (the image fd itself is left out).
+        let r = ck(0, 10, 1 << 63, -1);
+        check!(
+            matches!(r, Ok(id) if id > 0),
+            "checkpoint flags 1 << 63 (flags 0 as unsigned int): expected an id > 0, got {}",
+            show(&r)
+        );
         // image fd not open for writing
-        open_at(&scratch, libc::O_RDONLY, 11, false)?;
+        open_at(&scratch, libc::O_RDONLY, 11)?;
         eq!(
             show(&ck(0, 11, 0, -1)),
             show(&Err(libc::EBADF)),
@@ -1623,9 +713,9 @@ fn bad_flags() -> R {
         close(10);
         close(11);
         busy_caller(&other)?;
-        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
-        let before = snapshot();
-        for flags in [0x2u64, 0x4, 1 << 63, !0] {
+        open_at(&img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
+        let before = snap(&[]);
+        for flags in [0x2u64, 0x4, 0x8000_0000, !0] {
             seek(IMG_FD, 0)?;
             eq!(
                 show(&rs(0, IMG_FD, flags, -1)),
@@ -1635,15 +725,21 @@ fn bad_flags() -> R {
         }
         seek(IMG_FD, 0)?;
         eq!(
+            show(&rs(0, IMG_FD, (1 << 63) | ckpt_image::RESTART_DRY_RUN, -1)),
+            show(&Ok(1)),
+            "restart flags 1 << 63 | RESTART_DRY_RUN (a dry run of the 1-fd image)"
+        );
+        seek(IMG_FD, 0)?;
+        eq!(
             show(&rs(1, IMG_FD, 0, -1)),
             show(&Err(libc::EINVAL)),
             "restart into pid 1 (not the caller)"
         );
-        let after = snapshot();
+        let after = snap(&[]);
         check!(
             before == after,
             "caller changed:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         // pid = own pid is allowed
         seek(IMG_FD, 0)?;
@@ -1752,21 +848,14 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
     v
 }
 
-fn bad_images() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"aaaa")?;
-    write_file(&b, b"bbbb")?;
-    let img = tmpfile("good.ckpt");
-    {
-        let (a, b) = (a.clone(), b.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&b, libc::O_RDONLY, 4, false)?;
-            seek(4, 1)
-        })?;
-    }
+pub(crate) fn bad_images() -> R {
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("b", libc::O_RDONLY, 4),
+        st::seek(4, 1),
+    ];
+    let (_m, img) = image_of(files, &steps)?;
     let good = read_file(&img)?;
     decode(&good).map_err(|e| format!("kernel image does not decode: {e}"))?;
     let other = tmpfile("caller");
@@ -1780,22 +869,9 @@ fn bad_images() -> R {
             errs.push(format!("{what}: the userspace decoder accepts it"));
         }
         let other = other.clone();
-        let r = in_child(what, move || {
+        let r = in_clean_child(what, move || {
             busy_caller(&other)?;
-            let before = snapshot();
-            let o = restart_from(&p, 0)?;
-            let after = snapshot();
-            eq!(
-                show(&o.r),
-                show(&Err(want)),
-                "restart of image with {what} (log: {})",
-                o.log.trim()
-            );
-            check!(
-                before == after,
-                "caller changed:\n{}",
-                diff_snap(&before, &after)
-            );
+            expect_restart_refused(&p, 0, want, &format!("restart of image with {what}"))?;
             let _ = std::fs::remove_file(&p);
             Ok(())
         });
@@ -1804,18 +880,17 @@ fn bad_images() -> R {
         }
     }
     // the unmodified image works in the same setting
-    in_child("control", move || {
+    in_clean_child("control", move || {
         busy_caller(&other)?;
         eq!(rs_ok(&img)?, 2, "restart of the unmodified image");
         Ok(())
     })
     .map_err(|e| errs.push(e))
     .ok();
-    check!(errs.is_empty(), "{}", errs.join("\n"));
-    Ok(())
+    check_all(errs)
 }
 
-fn error_image_eio() -> R {
+pub(crate) fn error_image_eio() -> R {
     // a hand-built image ending in ERROR, and a kernel-made one (plain ramfs dir)
     work()?;
     let recs = vec![
@@ -1838,38 +913,16 @@ fn error_image_eio() -> R {
     ];
     let p = tmpfile("error.ckpt");
     write_file(&p, &encode_records(&recs))?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         chdir("/tmp")?;
-        let before = snapshot();
-        let o = restart_from(&p, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EIO)),
-            "restart of an image with an ERROR record"
-        );
-        let after = snapshot();
-        check!(
-            before == after,
-            "caller changed:\n{}",
-            diff_snap(&before, &after)
-        );
+        expect_restart_refused(&p, 0, libc::EIO, "restart of an image with an ERROR record")?;
         Ok(())
     })
 }
 
-fn pipe_and_offset() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"0123456789")?;
-    let img = tmpfile("pipe.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
-            seek(3, 3)
-        })?;
-    }
+pub(crate) fn pipe_and_offset() -> R {
+    let steps = [st::open("f", libc::O_RDWR, 3), st::seek(3, 3)];
+    let (_m, img) = image_of(&[("f", b"0123456789")], &steps)?;
     let good = read_file(&img)?;
     check!(
         good.len() < 60000,
@@ -1877,14 +930,8 @@ fn pipe_and_offset() -> R {
         good.len()
     );
     let g2 = good.clone();
-    in_child("restart from a pipe", move || {
-        let mut p = [0i32; 2];
-        // SAFETY: pipe into a valid array.
-        unsafe { libc::pipe(p.as_mut_ptr()) };
-        dup_to(p[0], 40)?;
-        dup_to(p[1], 41)?;
-        close(p[0]);
-        close(p[1]);
+    in_clean_child("restart from a pipe", move || {
+        pipe_at(40, 41)?;
         eq!(write_fd(41, &g2), Ok(g2.len()), "write image into the pipe");
         close(41);
         eq!(show(&rs(0, 40, 0, -1)), show(&Ok(1)), "restart from a pipe");
@@ -1896,8 +943,8 @@ fn pipe_and_offset() -> R {
     let mut b = vec![0xa5u8; 64];
     b.extend_from_slice(&good);
     write_file(&off, &b)?;
-    in_child("restart from the fd's position", move || {
-        open_at(&off, libc::O_RDONLY, 40, false)?;
+    in_clean_child("restart from the fd's position", move || {
+        open_at(&off, libc::O_RDONLY, 40)?;
         seek(40, 64)?;
         eq!(
             show(&rs(0, 40, 0, -1)),
@@ -1915,7 +962,7 @@ fn pipe_and_offset() -> R {
     })
 }
 
-fn too_big() -> R {
+pub(crate) fn too_big() -> R {
     work()?;
     let p = tmpfile("big.ckpt");
     let fh = std::fs::File::create(&p).map_err(|e| e.to_string())?;
@@ -1924,50 +971,39 @@ fn too_big() -> R {
         .map_err(|e| e.to_string())?;
     drop(fh);
     let p2 = p.clone();
-    let r = in_child("restarting child", move || {
-        let before = snapshot();
-        let o = restart_from(&p2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EFBIG)),
-            "restart of a {} byte image",
-            CKPT_IMAGE_MAX + 4096
-        );
-        check!(before == snapshot(), "caller changed");
+    let r = in_clean_child("restarting child", move || {
+        expect_restart_refused(
+            &p2,
+            0,
+            libc::EFBIG,
+            &format!("restart of a {} byte image", CKPT_IMAGE_MAX + 4096),
+        )?;
         Ok(())
     });
     let _ = std::fs::remove_file(&p);
     r
 }
 
-fn dry_run() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (a, sub) = (m.p("a"), m.p("sub"));
-    write_file(&a, b"aaaa")?;
-    std::fs::create_dir(&sub).map_err(|e| e.to_string())?;
-    let img = tmpfile("dry.ckpt");
-    {
-        let (a, sub) = (a.clone(), sub.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&a, libc::O_RDONLY, 4, false)?;
-            chdir(&sub)
-        })?;
-    }
+pub(crate) fn dry_run() -> R {
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("sub/", b"")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("a", libc::O_RDONLY, 4),
+        Step::Chdir("sub"),
+    ];
+    let (_m, img) = image_of(files, &steps)?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         busy_caller(&other)?;
-        let before = snapshot();
+        let before = snap(&[]);
         let o = restart_from(&img, RESTART_DRY_RUN)?;
-        let after = snapshot();
-        eq!(
-            show(&o.r),
-            show(&Ok(2)),
-            "RESTART_DRY_RUN return value (fds that would be installed; log: {})",
-            o.log.trim()
-        );
+        let after = snap(&[]);
+        expect_outcome(
+            &o,
+            Ok(2),
+            "RESTART_DRY_RUN return value (fds that would be installed)",
+        )?;
         check!(
             o.log.contains("dry run"),
             "log should say dry run:\n{}",
@@ -1976,53 +1012,35 @@ fn dry_run() -> R {
         check!(
             before == after,
             "RESTART_DRY_RUN changed the caller:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         Ok(())
     })
 }
 
-fn all_or_nothing() -> R {
+pub(crate) fn all_or_nothing() -> R {
     // the first file reopens fine, the second cannot (EACCES for an
     // unprivileged restarter): nothing may change.
-    work()?;
-    let m = Mount::cr()?;
-    let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"aaaa")?;
-    write_file(&b, b"bbbb")?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o666))
-        .map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| e.to_string())?;
-    let img = tmpfile("aon.ckpt");
-    {
-        let (a, b) = (a.clone(), b.clone());
-        self_image(&img, move || {
-            open_at(&a, libc::O_RDWR, 3, false)?;
-            open_at(&b, libc::O_RDWR, 4, false)?;
-            Ok(())
-        })?;
-    }
-    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| e.to_string())?;
+    let files: &[(&str, &[u8])] = &[("a", b"aaaa"), ("b", b"bbbb")];
+    let steps = [
+        st::open("a", libc::O_RDWR, 3),
+        st::open("b", libc::O_RDWR, 4),
+    ];
+    let (m, img) = image_of(files, &steps)?;
+    let b = m.p("b");
+    chmod(&m.p("a"), 0o666)?;
+    chmod(&b, 0o600)?;
+    chmod(&img, 0o644)?;
     let other = tmpfile("caller");
-    write_file(&other, b"0123456789")?;
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666))
-        .map_err(|e| e.to_string())?;
-    in_child("unprivileged restarting child", move || {
-        // SAFETY: dropping privileges in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                return Err(format!("setuid: {}", ename(errno())));
-            }
-        }
+    write_mode(&other, b"0123456789", 0o666)?;
+    in_clean_child("unprivileged restarting child", move || {
+        drop_to_nobody()?;
         busy_caller(&other)?;
-        let before = snapshot();
-        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
+        let before = snap(&[]);
+        open_at(&img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
         let r = rs(0, IMG_FD, 0, -1);
         close(IMG_FD);
-        let after = snapshot();
+        let after = snap(&[]);
         // EACCES from reopening b (a reopened fine); EPERM would mean the
         // root change was refused first (image root "/" needs CAP_SYS_CHROOT?)
         check!(
@@ -2033,7 +1051,7 @@ fn all_or_nothing() -> R {
         check!(
             before == after,
             "caller changed:\n{}",
-            diff_snap(&before, &after)
+            snap_diff(&before, &after)
         );
         Ok(())
     })
@@ -2051,17 +1069,10 @@ fn run_cli(args: &[&str]) -> Result<(i32, String, String), String> {
     ))
 }
 
-fn cli() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn cli() -> R {
+    let (m, f) = mount_file("cli", b"0123456789")?;
     let plain = Mount::new("ramfs", "mode=0755")?;
-    let f = m.p("cli");
-    write_file(&f, b"0123456789")?;
-    let f2 = f.clone();
-    let t = Stopped::new(move || {
-        open_at(&f2, libc::O_RDONLY, 3, false)?;
-        seek(3, 4)
-    })?;
+    let t = target_on(&m, &[st::open("cli", libc::O_RDONLY, 3), st::seek(3, 4)])?;
     let img = tmpfile("cli.ckpt");
     let log = tmpfile("cli.log");
     let pid = t.pid.to_string();
@@ -2123,9 +1134,8 @@ fn cli() -> R {
     );
     // errors: checkpoint of a process holding a plain ramfs dir
     let pd = plain.dir.clone();
-    let t = Stopped::new(move || {
-        open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4, false).map(|_| ())
-    })?;
+    let t =
+        Target::stopped(move || open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4).map(|_| ()))?;
     let pid = t.pid.to_string();
     let (rc, _, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img])?;
     drop(t);
@@ -2147,155 +1157,53 @@ fn cli() -> R {
     Ok(())
 }
 
-fn shared_table_ebusy() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"f")?;
-    let img = tmpfile("ebusy.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
-    }
+pub(crate) fn rlimit_emfile() -> R {
+    let steps = [
+        st::open("f", libc::O_RDONLY, 3),
+        st::open("f", libc::O_RDONLY, 900),
+    ];
+    let (_m, img) = image_of(&[("f", b"f")], &steps)?;
     let other = tmpfile("caller");
     write_file(&other, b"0123456789")?;
-    in_child("threaded restarting child", move || {
-        busy_caller(&other)?;
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let th = std::thread::spawn(move || {
-            let _ = rx.recv();
-        });
-        let before = snapshot();
-        let o = restart_from(&img, 0)?;
-        let after = snapshot();
-        let _ = tx.send(());
-        let _ = th.join();
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBUSY)),
-            "restart from a process with two threads (log: {})",
-            o.log.trim()
-        );
-        check!(
-            before == after,
-            "caller changed:\n{}",
-            diff_snap(&before, &after)
-        );
-        // with the thread gone it works
-        eq!(rs_ok(&img)?, 1, "restart after the thread exited");
-        Ok(())
-    })
-}
-
-fn set_nofile(n: u64) -> R {
-    let r = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: n.max(4096),
-    };
-    // SAFETY: valid rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-        return Err(format!("setrlimit(NOFILE, {n}): {}", ename(errno())));
-    }
-    Ok(())
-}
-
-fn rlimit_emfile() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"f")?;
-    let img = tmpfile("emfile.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            set_nofile(4096)?;
-            open_at(&f, libc::O_RDONLY, 3, false)?;
-            open_at(&f, libc::O_RDONLY, 900, false).map(|_| ())
-        })?;
-    }
-    let other = tmpfile("caller");
-    write_file(&other, b"0123456789")?;
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         busy_caller(&other)?;
         set_nofile(200)?;
-        let before = snapshot();
-        let o = restart_from(&img, 0)?;
-        let after = snapshot();
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EMFILE)),
-            "restart of fd 900 with RLIMIT_NOFILE 200 (log: {})",
-            o.log.trim()
-        );
-        check!(
-            before == after,
-            "caller changed:\n{}",
-            diff_snap(&before, &after)
-        );
+        expect_restart_refused(
+            &img,
+            0,
+            libc::EMFILE,
+            "restart of fd 900 with RLIMIT_NOFILE 200",
+        )?;
         Ok(())
     })
 }
 
-fn high_fds() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, &[7u8; 5000])?;
-    let img = tmpfile("high.ckpt");
-    let fds = [3, 64, 65, 1000, 3000];
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            set_nofile(4096)?;
-            for (i, fd) in fds.iter().enumerate() {
-                open_at(&f, libc::O_RDONLY, *fd, i % 2 == 1)?;
-                seek(*fd, *fd as i64)?;
-            }
-            Ok(())
-        })?;
+pub(crate) fn high_fds() -> R {
+    const fn at(fd: i32) -> [Step; 2] {
+        [st::open("f", libc::O_RDONLY, fd), st::seek(fd, fd as i64)]
     }
-    let im = decode_file(&img)?;
-    eq!(
-        im.fds.iter().map(|d| d.fd).collect::<Vec<_>>(),
-        fds.to_vec(),
-        "recorded fds"
-    );
-    in_child("restarting child", move || {
-        set_nofile(4096)?;
-        eq!(rs_ok(&img)?, 5, "restart return value");
-        for (i, fd) in fds.iter().enumerate() {
-            eq!(fd_path(*fd), f, "fd {fd} path");
-            eq!(pos(*fd), *fd as i64, "fd {fd} f_pos");
-            eq!(
-                getfd(*fd),
-                if i % 2 == 1 { libc::FD_CLOEXEC } else { 0 },
-                "fd {fd} F_GETFD"
-            );
-        }
-        Ok(())
-    })
+    const STEPS: &[Step] = &[
+        at(3)[0],
+        at(3)[1],
+        at(64)[0],
+        at(64)[1],
+        st::cloexec(64),
+        at(65)[0],
+        at(65)[1],
+        at(1000)[0],
+        at(1000)[1],
+        st::cloexec(1000),
+        at(3000)[0],
+        at(3000)[1],
+    ];
+    round_trip(&[("f", &[7u8; 5000])], STEPS, By::Itself, |_| Ok(()))
 }
 
-fn replaced_estale() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn replaced_estale() -> R {
+    let m = mount_with(&[("a", b"a"), ("b", b"b")])?;
+    let img_a = image_on(&m, &[st::open("a", libc::O_RDONLY, 3)])?;
+    let img_b = image_on(&m, &[st::open("b", libc::O_RDONLY, 3)])?;
     let (a, b) = (m.p("a"), m.p("b"));
-    write_file(&a, b"a")?;
-    write_file(&b, b"b")?;
-    let img_a = tmpfile("stale-a.ckpt");
-    let img_b = tmpfile("stale-b.ckpt");
-    {
-        let a = a.clone();
-        self_image(&img_a, move || {
-            open_at(&a, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
-        let b = b.clone();
-        self_image(&img_b, move || {
-            open_at(&b, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
-    }
     std::fs::remove_file(&a).map_err(|e| e.to_string())?;
     std::fs::create_dir(&a).map_err(|e| e.to_string())?;
     std::fs::remove_file(&b).map_err(|e| e.to_string())?;
@@ -2305,31 +1213,23 @@ fn replaced_estale() -> R {
         return Err(format!("mkfifo {b}: {}", ename(errno())));
     }
     let mut errs = Vec::new();
-    let r = in_child("restart with the file replaced by a directory", move || {
-        let before = snapshot();
-        let o = restart_from(&img_a, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ESTALE)),
-            "restart of {a} now a directory (log: {})",
-            o.log.trim()
-        );
-        check!(before == snapshot(), "caller changed");
+    let r = in_clean_child("restart with the file replaced by a directory", move || {
+        expect_restart_refused(
+            &img_a,
+            0,
+            libc::ESTALE,
+            &format!("restart of {a} now a directory"),
+        )?;
         Ok(())
     });
     if let Err(e) = r {
         errs.push(e);
     }
-    let r = in_child("restart with the file replaced by a FIFO", move || {
+    let r = in_clean_child("restart with the file replaced by a FIFO", move || {
         // SAFETY: alarm only arms a timer.
         unsafe { libc::alarm(5) };
         let o = restart_from(&img_b, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ESTALE)),
-            "restart of {b} now a FIFO (log: {})",
-            o.log.trim()
-        );
+        expect_outcome(&o, Err(libc::ESTALE), &format!("restart of {b} now a FIFO"))?;
         Ok(())
     });
     if let Err(e) = r {
@@ -2337,74 +1237,21 @@ fn replaced_estale() -> R {
             "{e} (signal 14 = SIGALRM: restart blocked for 5 s opening the FIFO)"
         ));
     }
-    check!(errs.is_empty(), "{}", errs.join("\n"));
-    Ok(())
+    check_all(errs)
 }
 
-fn zombie_kthread() -> R {
-    work()?;
-    let img = tmpfile("zombie.ckpt");
-    let z = fork()?;
-    if z == 0 {
-        unsafe { libc::_exit(0) };
-    }
-    // let it become a zombie (not reaped yet)
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid with WNOWAIT leaves the zombie in place.
-    unsafe {
-        libc::waitid(
-            libc::P_PID,
-            z as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT,
-        )
-    };
-    let img2 = img.clone();
-    let r = in_child("checkpointer", move || {
-        let o = checkpoint_to(z, &img2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ESRCH)),
-            "checkpoint of zombie {z} (log: {})",
-            o.log.trim()
-        );
-        Ok(())
-    });
-    wait_status(z);
-    r?;
-    in_child("checkpointer", move || {
-        // root may ptrace-attach kthreadd, whose fs and (empty) file table
-        // are init's: an image
-        let o = checkpoint_to(2, &img, 0)?;
-        let id = o.r.map_err(|e| {
-            format!(
-                "checkpoint of kthreadd: {} (log: {})",
-                ename(e),
-                o.log.trim()
-            )
-        })?;
-        check!(id > 0, "checkpoint of kthreadd: id {id}");
-        let im = decode_file(&img)?;
-        eq!(im.header.pid, 2, "HEADER pid");
-        Ok(())
-    })
-}
-
-fn image_position_pipe() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"0123456789")?;
+pub(crate) fn image_position_pipe() -> R {
+    let (_m, f) = mount_file("f", b"0123456789")?;
     let f2 = f.clone();
-    let t = Stopped::new(move || {
-        open_at(&f2, libc::O_RDONLY, 3, false)?;
+    let t = Target::stopped(move || {
+        open_at(&f2, libc::O_RDONLY, 3)?;
         seek(3, 2)
     })?;
     let pid = t.pid;
     let img = tmpfile("pos.ckpt");
     write_file(&img, &[0x5a; 64])?;
-    in_child("checkpointer", move || {
-        open_at(&img, libc::O_WRONLY, 10, false)?;
+    in_clean_child("checkpointer", move || {
+        open_at(&img, libc::O_WRONLY, 10)?;
         seek(10, 40)?;
         let id =
             ck(pid, 10, 0, -1).map_err(|e| format!("checkpoint at offset 40: {}", ename(e)))?;
@@ -2446,114 +1293,59 @@ fn image_position_pipe() -> R {
     Ok(())
 }
 
-fn unpriv_root_eperm() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    std::fs::create_dir(m.p("sub")).map_err(|e| e.to_string())?;
-    let img = tmpfile("eperm.ckpt");
-    let dir = m.dir.clone();
-    let t = Stopped::new(move || {
-        let d = cstr(&dir);
-        // SAFETY: valid C string.
-        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
-            return Err("chroot".into());
-        }
-        chdir("/sub")
-    })?;
-    ck_ok(t.pid, &img, 0)?;
-    drop(t);
-    let other = tmpfile("caller");
-    write_file(&other, b"0123456789")?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o666))
-        .map_err(|e| e.to_string())?;
-    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| e.to_string())?;
-    in_child("unprivileged restarting child", move || {
-        // SAFETY: dropping privileges in the child.
-        unsafe {
-            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                return Err(format!("setuid: {}", ename(errno())));
-            }
-        }
-        busy_caller(&other)?;
-        let before = snapshot();
-        open_at(&img, libc::O_RDONLY, IMG_FD, true)?;
-        let r = rs(0, IMG_FD, 0, -1);
-        close(IMG_FD);
-        let after = snapshot();
-        eq!(
-            show(&r),
-            show(&Err(libc::EPERM)),
-            "restart of a chrooted image as uid 65534"
-        );
-        check!(
-            before == after,
-            "caller changed:\n{}",
-            diff_snap(&before, &after)
-        );
-        Ok(())
-    })
-}
-
-fn outside_root_ebadf() -> R {
+pub(crate) fn outside_root_ebadf() -> R {
     work()?;
     let m = Mount::cr()?;
     std::fs::create_dir(m.p("jail")).map_err(|e| e.to_string())?;
     let f = m.p("outside");
     write_file(&f, b"x")?;
     let jail = m.p("jail");
-    let t = Stopped::new(move || {
-        open_at(&f, libc::O_RDONLY, 3, false)?;
-        let d = cstr(&jail);
-        // SAFETY: valid C string.
-        if unsafe { libc::chroot(d.as_ptr()) } != 0 {
-            return Err("chroot".into());
-        }
+    let t = Target::stopped(move || {
+        open_at(&f, libc::O_RDONLY, 3)?;
+        chroot(&jail)?;
         chdir("/")
     })?;
     let img = tmpfile("outside.ckpt");
     let pid = t.pid;
     let img2 = img.clone();
-    let r = in_child("checkpointer", move || {
-        let o = checkpoint_to(pid, &img2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint of a file outside the target's root"
-        );
-        check!(o.log.contains("fd 3"), "log should name fd 3:\n{}", o.log);
-        Ok(())
+    let r = in_clean_child("checkpointer", move || {
+        expect_checkpoint_refused(
+            pid,
+            &img2,
+            libc::EBADF,
+            3,
+            &[],
+            "checkpoint of a file outside the target's root",
+        )
     });
     drop(t);
     r
 }
 
-fn removed_cwd_ebadf() -> R {
+pub(crate) fn removed_cwd_ebadf() -> R {
     work()?;
     let m = Mount::cr()?;
     let d = m.p("gone");
     std::fs::create_dir(&d).map_err(|e| e.to_string())?;
     let d2 = d.clone();
-    let t = Stopped::new(move || chdir(&d2))?;
+    let t = Target::stopped(move || chdir(&d2))?;
     std::fs::remove_dir(&d).map_err(|e| e.to_string())?;
     let img = tmpfile("cwd-gone.ckpt");
     let pid = t.pid;
-    let r = in_child("checkpointer", move || {
+    let r = in_clean_child("checkpointer", move || {
         let o = checkpoint_to(pid, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::EBADF)),
-            "checkpoint of a task whose cwd was removed (log: {})",
-            o.log.trim()
-        );
+        expect_outcome(
+            &o,
+            Err(libc::EBADF),
+            "checkpoint of a task whose cwd was removed",
+        )?;
         Ok(())
     });
     drop(t);
     r
 }
 
-fn pos_edges() -> R {
+pub(crate) fn pos_edges() -> R {
     work()?;
     let m = Mount::cr()?;
     let (f, d) = (m.p("f"), m.p("d"));
@@ -2566,14 +1358,14 @@ fn pos_edges() -> R {
     {
         let (f, d) = (f.clone(), d.clone());
         self_image(&img, move || {
-            open_at(&f, libc::O_RDWR, 3, false)?;
+            open_at(&f, libc::O_RDWR, 3)?;
             seek(3, 1 << 40)?;
-            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 4, false)?;
+            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
             while !getdents(4, 4096).map_err(ename)?.is_empty() {}
             Ok(())
         })?;
     }
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 2, "restart return value");
         eq!(pos(3), 1i64 << 40, "fd 3 f_pos past EOF");
         eq!(read_fd(3, 10), Ok(Vec::new()), "read past EOF");
@@ -2586,21 +1378,12 @@ fn pos_edges() -> R {
     })
 }
 
-fn over_image_fd() -> R {
-    work()?;
-    let m = Mount::cr()?;
+pub(crate) fn over_image_fd() -> R {
+    let steps = [st::open("f", libc::O_RDONLY, 3), st::seek(3, 5)];
+    let (m, img) = image_of(&[("f", b"0123456789")], &steps)?;
     let f = m.p("f");
-    write_file(&f, b"0123456789")?;
-    let img = tmpfile("over.ckpt");
-    {
-        let f = f.clone();
-        self_image(&img, move || {
-            open_at(&f, libc::O_RDONLY, 3, false)?;
-            seek(3, 5)
-        })?;
-    }
-    in_child("restarting child", move || {
-        open_at(&img, libc::O_RDONLY, 3, false)?;
+    in_clean_child("restarting child", move || {
+        open_at(&img, libc::O_RDONLY, 3)?;
         eq!(
             show(&rs(0, 3, 0, -1)),
             show(&Ok(1)),
@@ -2633,7 +1416,7 @@ fn big_fd(i: usize) -> i32 {
     }
 }
 
-fn big_image() -> R {
+pub(crate) fn big_image() -> R {
     work()?;
     let m = Mount::cr()?;
     let deep = deep_dir(&m.dir, 3000)?;
@@ -2647,7 +1430,7 @@ fn big_image() -> R {
         self_image(&img, move || {
             set_nofile(4096)?;
             for i in 0..n {
-                open_at(&format!("{deep}/f{i:04}"), libc::O_RDONLY, big_fd(i), false)?;
+                open_at(&format!("{deep}/f{i:04}"), libc::O_RDONLY, big_fd(i))?;
                 seek(big_fd(i), (i % 7) as i64)?;
             }
             Ok(())
@@ -2657,7 +1440,7 @@ fn big_image() -> R {
     let size = std::fs::metadata(&img).map_err(|e| e.to_string())?.len();
     eq!(im.fds.len(), n, "recorded fds");
     check!(size > 2_500_000, "image size {size}: expected > 2.5 MB");
-    in_child("restarting child", move || {
+    in_clean_child("restarting child", move || {
         set_nofile(4096)?;
         eq!(rs_ok(&img)?, n as i64, "restart return value");
         for i in 0..n {
@@ -2686,74 +1469,127 @@ fn descend_deep(base: &str) -> R {
     Ok(())
 }
 
-fn too_long_path() -> R {
+pub(crate) fn too_long_path() -> R {
+    let setup = |d: &str| {
+        descend_deep(d)?;
+        open_at("f", libc::O_RDWR | libc::O_CREAT, 3).map(|_| ())
+    };
+    let r = refused_self(
+        setup,
+        libc::ENAMETOOLONG,
+        "checkpoint of an fd whose path is > PATH_MAX",
+    );
     work()?;
     let m = Mount::cr()?;
     let img = tmpfile("toolong.ckpt");
-    let (dir, img2) = (m.dir.clone(), img.clone());
-    let r = in_child("checkpointing child (fd)", move || {
-        descend_deep(&dir)?;
-        open_at("f", libc::O_RDWR | libc::O_CREAT, 3, false)?;
-        chdir("/")?;
-        let o = checkpoint_to(0, &img2, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENAMETOOLONG)),
-            "checkpoint of an fd whose path is > PATH_MAX (log: {})",
-            o.log.trim()
-        );
-        match decode(&read_file(&img2)?) {
-            Err(ImageError::ErrorRecord { err, fd, .. }) => eq!(
-                (err, fd),
-                (-libc::ENAMETOOLONG, 3),
-                "ERROR record (err, fd)"
-            ),
-            other => return Err(format!("expected an ERROR record, decoder says {other:?}")),
-        }
-        Ok(())
-    });
     let dir = m.dir.clone();
-    let r2 = in_child("checkpointing child (cwd)", move || {
+    let r2 = in_clean_child("checkpointing child (cwd)", move || {
         descend_deep(&dir)?;
         let o = checkpoint_to(0, &img, 0)?;
-        eq!(
-            show(&o.r),
-            show(&Err(libc::ENAMETOOLONG)),
-            "checkpoint with a cwd whose path is > PATH_MAX (log: {})",
-            o.log.trim()
-        );
+        expect_outcome(
+            &o,
+            Err(libc::ENAMETOOLONG),
+            "checkpoint with a cwd whose path is > PATH_MAX",
+        )?;
         Ok(())
     });
     r?;
     r2
 }
 
-fn churning_target() -> R {
+/// Create (relative to each other) directories below `base` and a file in
+/// the last one, so that the file's absolute path is exactly `len` bytes;
+/// leaves the cwd in that directory and returns the file's name there.
+fn file_of_path_len(base: &str, len: usize) -> Result<String, String> {
+    chdir(base)?;
+    let mut have = base.len();
+    let comp = "p".repeat(200);
+    // room for "/" + a last name of 1..=200 bytes
+    while have + 1 + comp.len() + 1 + 200 < len {
+        let c = cstr(&comp);
+        // SAFETY: valid C string.
+        if unsafe { libc::mkdir(c.as_ptr(), 0o755) } != 0 {
+            return Err(format!("mkdir (relative): {}", ename(errno())));
+        }
+        chdir(&comp)?;
+        have += 1 + comp.len();
+    }
+    let name = "n".repeat(len - have - 1);
+    open_at(&name, libc::O_RDWR | libc::O_CREAT, 3)?;
+    close(3);
+    Ok(name)
+}
+
+pub(crate) fn path_max_boundary() -> R {
+    const PATH_MAX: usize = libc::PATH_MAX as usize;
     work()?;
     let m = Mount::cr()?;
-    let f = m.p("churn");
-    write_file(&f, b"x")?;
+    let img = tmpfile("pathmax.ckpt");
+    // PATH_MAX - 1 bytes (+ NUL = PATH_MAX): recorded and restarted
+    let (dir, img2) = (m.p("a"), img.clone());
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    in_clean_child("checkpointing child (PATH_MAX - 1)", move || {
+        let name = file_of_path_len(&dir, PATH_MAX - 1)?;
+        open_at(&name, libc::O_RDWR, 3)?;
+        write_fd(3, b"edge").map_err(ename)?;
+        chdir("/")?;
+        eq!(fd_path(3).len(), PATH_MAX - 1, "length of the path of fd 3");
+        ck_ok(0, &img2, 0)?;
+        let im = decode_file(&img2)?;
+        eq!(im.files.len(), 1, "FILE records");
+        eq!(im.files[0].name.len(), PATH_MAX - 1, "recorded name length");
+        eq!(
+            String::from_utf8_lossy(&im.files[0].name),
+            fd_path(3),
+            "recorded name"
+        );
+        Ok(())
+    })?;
+    in_clean_child("restarting child (PATH_MAX - 1)", move || {
+        eq!(rs_ok(&img)?, 1, "restart of a PATH_MAX - 1 byte name");
+        eq!(
+            fd_path(3).len(),
+            PATH_MAX - 1,
+            "length of the restored fd's path"
+        );
+        eq!(pos(3), 4, "restored f_pos");
+        seek(3, 0)?;
+        eq!(
+            read_fd(3, 10),
+            Ok(b"edge".to_vec()),
+            "restored fd reads the file"
+        );
+        Ok(())
+    })?;
+    // PATH_MAX bytes: one too many
+    let (dir, img) = (m.p("b"), tmpfile("pathmax1.ckpt"));
+    std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
+    in_clean_child("checkpointing child (PATH_MAX)", move || {
+        let name = file_of_path_len(&dir, PATH_MAX)?;
+        open_at(&name, libc::O_RDWR, 3)?;
+        chdir("/")?;
+        expect_checkpoint_refused(
+            0,
+            &img,
+            libc::ENAMETOOLONG,
+            3,
+            &[],
+            "checkpoint of an fd whose path is PATH_MAX bytes",
+        )
+    })
+}
+
+pub(crate) fn churning_target() -> R {
+    let (_m, f) = mount_file("churn", b"x")?;
     let f2 = f.clone();
-    let pid = fork()?;
-    if pid == 0 {
-        close_all();
-        unsafe { libc::alarm(120) };
-        if open_at(&f2, libc::O_RDONLY, 3, false).is_err() {
-            unsafe { libc::_exit(3) };
+    let setup = move || open_at(&f2, libc::O_RDONLY, 3).map(|_| ());
+    let t = Target::running(setup, |i| {
+        let _ = dup2(3, 4 + (i % 60) as i32);
+        if i % 3 == 0 {
+            close(4 + ((i * 7) % 60) as i32);
         }
-        let mut i = 0;
-        loop {
-            let fd = 4 + (i % 60);
-            let _ = dup_to(3, fd);
-            if i % 3 == 0 {
-                close(4 + ((i * 7) % 60));
-            }
-            i += 1;
-        }
-    }
-    let t = Stopped { pid };
-    // let the child close the harness's fds first
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    })?;
+    let pid = t.pid;
     let img = tmpfile("churn.ckpt");
     let mut errs = Vec::new();
     for round in 0..50 {
@@ -2777,25 +1613,16 @@ fn churning_target() -> R {
         }
     }
     drop(t);
-    check!(errs.is_empty(), "{}", errs.join("\n"));
-    Ok(())
+    check_all(errs)
 }
 
-fn odd_log_fds() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let f = m.p("f");
-    write_file(&f, b"x")?;
+pub(crate) fn odd_log_fds() -> R {
+    let (_m, f) = mount_file("f", b"x")?;
     let img = tmpfile("samelog.ckpt");
     let f2 = f.clone();
-    let r1 = in_child("log fd == image fd", move || {
-        open_at(&f2, libc::O_RDONLY, 3, false)?;
-        open_at(
-            &img,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            10,
-            false,
-        )?;
+    let r1 = in_clean_child("log fd == image fd", move || {
+        open_at(&f2, libc::O_RDONLY, 3)?;
+        open_at(&img, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10)?;
         let r = ck(0, 10, 0, 10);
         close(10);
         // the ABI: a log on the image file itself is EINVAL
@@ -2811,17 +1638,15 @@ fn odd_log_fds() -> R {
     let good = tmpfile("rlog.ckpt");
     {
         let f = f.clone();
-        self_image(&good, move || {
-            open_at(&f, libc::O_RDONLY, 3, false).map(|_| ())
-        })?;
+        self_image(&good, move || open_at(&f, libc::O_RDONLY, 3).map(|_| ()))?;
     }
     let mut bytes = read_file(&good)?;
     let l = bytes.len();
     bytes[l - 8] ^= 1; // bad CRC: restart fails and logs why
     write_file(&good, &bytes)?;
     let good2 = good.clone();
-    let r3 = in_child("restart log fd == image fd", move || {
-        open_at(&good2, libc::O_RDWR, 10, false)?;
+    let r3 = in_clean_child("restart log fd == image fd", move || {
+        open_at(&good2, libc::O_RDWR, 10)?;
         let r = rs(0, 10, 0, 10);
         close(10);
         check!(
@@ -2841,14 +1666,9 @@ fn odd_log_fds() -> R {
         Ok(())
     });
     let img2 = tmpfile("pipelog.ckpt");
-    let r2 = in_child("log fd is a pipe without reader", move || {
-        open_at(&f, libc::O_RDONLY, 3, false)?;
-        open_at(
-            &img2,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            10,
-            false,
-        )?;
+    let r2 = in_clean_child("log fd is a pipe without reader", move || {
+        open_at(&f, libc::O_RDONLY, 3)?;
+        open_at(&img2, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 10)?;
         let mut p = [0i32; 2];
         // SAFETY: pipe into a valid array.
         unsafe { libc::pipe(p.as_mut_ptr()) };
@@ -2874,65 +1694,146 @@ fn odd_log_fds() -> R {
     if let Err(e) = r3 {
         errs.push(e);
     }
-    check!(errs.is_empty(), "{}", errs.join("\n"));
+    check_all(errs)
+}
+
+/// Names of a full, fresh listing of `dir` (with . and ..), in getdents order.
+fn fresh_listing(dir: &str) -> Result<Vec<String>, String> {
+    let fd = open_at(
+        dir,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        -1,
+    )?;
+    let b = read_dir_fd(fd, 4096);
+    close(fd);
+    Ok(dirent_names(&b?))
+}
+
+/// Today's behaviour: a directory's f_pos is an index into its listing
+/// (dcache_dir_lseek), so after entries are removed or created between
+/// checkpoint and restart, the restored fd resumes at that index of the
+/// listing as it is then, like a fresh fd after lseek(f_pos).
+pub(crate) fn readdir_changed() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let d = m.p("dir");
+    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
+    for i in 0..20 {
+        write_file(&format!("{d}/e{i:02}"), b"")?;
+    }
+    let img = tmpfile("dirchg.ckpt");
+    let first = tmpfile("dirchg.first");
+    {
+        let (d, img, first) = (d.clone(), img.clone(), first.clone());
+        in_clean_child("checkpointing child", move || {
+            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
+            // a buffer for a few entries per call: read part of it
+            let head = getdents(3, 200).map_err(ename)?;
+            check!(pos(3) > 2, "dir position after one getdents: {}", pos(3));
+            ck_ok(0, &img, 0)?;
+            write_file(&first, &head)
+        })?;
+    }
+    let head = dirent_names(&read_file(&first)?);
+    let p = decode_file(&img)?.files[0].file.f_pos;
+    eq!(
+        p as usize,
+        head.len(),
+        "recorded f_pos (entries read, with . and ..)"
+    );
+    // between checkpoint and restart: one entry already read goes, two come
+    let gone = head
+        .iter()
+        .find(|n| n.starts_with('e'))
+        .cloned()
+        .unwrap_or_default();
+    std::fs::remove_file(format!("{d}/{gone}")).map_err(|e| e.to_string())?;
+    write_file(&format!("{d}/new1"), b"")?;
+    write_file(&format!("{d}/new2"), b"")?;
+    let listing = fresh_listing(&d)?;
+    check!(
+        listing.len() == 20 + 2 + 1 && !listing.contains(&gone),
+        "fresh listing after the changes: {listing:?}"
+    );
+    let want = listing[(p as usize).min(listing.len())..].to_vec();
+    in_clean_child("restarting child", move || {
+        eq!(rs_ok(&img)?, 1, "restart return value");
+        eq!(pos(3), p, "dir fd position after restart");
+        let got = dirent_names(&read_dir_fd(3, 200)?);
+        eq!(
+            got,
+            want,
+            "names after restart: the listing as it is now, from index {p}"
+        );
+        Ok(())
+    })
+}
+
+/// The set-up of the shared-table and running targets.
+const TARGET_FILES: &[(&str, &[u8])] = &[("a", b"0123456789"), ("b", b"bbbbbbbbbb"), ("d/", b"")];
+const TARGET_STEPS: &[Step] = &[
+    st::open("a", libc::O_RDWR | libc::O_APPEND, 3),
+    st::seek(3, 4),
+    st::open("b", libc::O_RDONLY, 5),
+    st::cloexec(5),
+    st::seek(5, 7),
+    st::dup(3, 6),
+    Step::Chdir("d"),
+];
+
+/// Targets whose file table is shared: by a second thread, and with
+/// another process (CLONE_FILES without CLONE_VM) that opened the fds in
+/// it.  Checkpoint records the one table; a single-threaded restart
+/// restores it.
+pub(crate) fn shared_table_targets() -> R {
+    round_trip(TARGET_FILES, TARGET_STEPS, By::Thread, |_| Ok(()))?;
+    round_trip(TARGET_FILES, TARGET_STEPS, By::CloneFiles, |_| Ok(()))
+}
+
+/// exec(2) after restart: close-on-exec, as recorded, takes effect.
+pub(crate) fn exec_after_restart() -> R {
+    let files: &[(&str, &[u8])] = &[("kept", b"kept"), ("closed", b"closed")];
+    let steps = [
+        st::open("kept", libc::O_RDONLY, 3),
+        st::open("closed", libc::O_RDONLY, 4),
+        st::cloexec(4),
+    ];
+    let (m, img) = image_of(files, &steps)?;
+    let a = m.p("kept");
+    let out = tmpfile("exec.out");
+    let script = format!(
+        "for fd in 3 4; do if [ -e /proc/self/fd/$fd ]; then echo \"$fd $(readlink /proc/self/fd/$fd)\"; fi; done > {out}"
+    );
+    in_clean_child("restarting child that execs", move || {
+        eq!(rs_ok(&img)?, 2, "restart return value");
+        let argv = [cstr("/bin/busybox"), cstr("sh"), cstr("-c"), cstr(&script)];
+        let mut p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
+        p.push(std::ptr::null());
+        // SAFETY: NULL-terminated argv of valid C strings.
+        unsafe { libc::execv(p[0], p.as_ptr()) };
+        Err(format!("execv: {}", ename(errno())))
+    })?;
+    let got = String::from_utf8_lossy(&read_file(&out)?).into_owned();
+    eq!(
+        got,
+        format!("3 {a}\n"),
+        "fds open after exec (fd 4 was close-on-exec)"
+    );
     Ok(())
+}
+
+/// The image of a running target (not stopped): restored and verified.
+pub(crate) fn running_target() -> R {
+    round_trip(TARGET_FILES, TARGET_STEPS, By::Running, |_| Ok(()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// An image shaped like the kernel's for the bad_images case.
-    fn sample() -> Vec<u8> {
-        let file = |pos| File {
-            f_type: 1,
-            f_mode: 3,
-            f_flags: 0o100002,
-            i_mode: 0o100644,
-            f_pos: pos,
-        };
-        encode_with_tail(&[
-            Record::Header(Header::new(3, 77, "6.12.0")),
-            Record::Fs(Fs {
-                umask: 0o22,
-                reserved: 0,
-            }),
-            Record::FileName(b"/".to_vec()),
-            Record::FileName(b"/".to_vec()),
-            Record::FileTable(FileTable {
-                nr_fds: 2,
-                reserved: 0,
-            }),
-            Record::Objref(Objref {
-                objtype: 1,
-                objref: 1,
-            }),
-            Record::File(file(0)),
-            Record::FileName(b"/mnt/ck-12-ramfs_cr/a".to_vec()),
-            Record::FileDesc(FileDesc {
-                fd_objref: 1,
-                fd: 3,
-                close_on_exec: 0,
-                reserved: 0,
-            }),
-            Record::Objref(Objref {
-                objtype: 1,
-                objref: 2,
-            }),
-            Record::File(file(1)),
-            Record::FileName(b"/mnt/ck-12-ramfs_cr/b".to_vec()),
-            Record::FileDesc(FileDesc {
-                fd_objref: 2,
-                fd: 4,
-                close_on_exec: 0,
-                reserved: 0,
-            }),
-        ])
-    }
-
     #[test]
     fn corruptions_are_all_refused_by_the_decoder() {
-        let good = sample();
+        let good = testsupport::two_files("/mnt/ck-12-ramfs_cr");
         decode(&good).unwrap();
         let c = corruptions(&good);
         assert!(c.len() >= 18, "{}", c.len());
@@ -2940,14 +1841,5 @@ mod tests {
             let e = decode(&b).expect_err(what);
             assert_eq!(e.errno(), errno, "{what}: {e}");
         }
-    }
-
-    #[test]
-    fn case_names_are_unique_and_prefixed() {
-        let mut names: Vec<_> = cases().iter().map(|c| c.name).collect();
-        assert!(names.iter().all(|n| n.starts_with("ckpt: ")));
-        names.sort();
-        names.dedup();
-        assert_eq!(names.len(), cases().len());
     }
 }

@@ -4,8 +4,7 @@
 //! `/bin/busybox`, `/proc` mounted, and to run as root. Every case leaves the
 //! module loaded and nothing mounted, whatever its outcome.
 
-use crate::case::Case;
-use crate::sys::{cstr, ename, errno};
+use crate::vm::{cstr, delete_module, ename, errno, mount, umount2, Mount};
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -40,39 +39,6 @@ const SLAB_NOISE_KB: u64 = 256;
 /// cycles: a leak of one per cycle would be +1000.
 const VFS_NOISE: i64 = 50;
 
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case {
-            name: "ramfs_cr: module loads and registers ramfs_cr",
-            run: module_loads,
-        },
-        Case {
-            name: "ramfs_cr: mount -o mode=0700 sets magic, root mode and /proc/mounts",
-            run: mount_mode,
-        },
-        Case {
-            name: "ramfs_cr: unknown or malformed mount options fail with EINVAL and a message",
-            run: bad_options,
-        },
-        Case {
-            name: "ramfs_cr: rmmod fails while mounted and works after umount",
-            run: rmmod_while_mounted,
-        },
-        Case {
-            name: "ramfs_cr: same behaviour as ramfs (parity transcript)",
-            run: parity,
-        },
-        Case {
-            name: "ramfs_cr: 1000 mount/fill/umount cycles leak no inodes, dentries or Slab",
-            run: mount_cycles,
-        },
-        Case {
-            name: "ramfs_cr: 100 module unload/load cycles do not grow Slab",
-            run: module_cycles,
-        },
-    ]
-}
-
 // ---------------------------------------------------------------------------
 // Helpers.
 // ---------------------------------------------------------------------------
@@ -93,69 +59,6 @@ fn sys_res(ret: i64) -> String {
         ename(errno())
     } else {
         "ok".to_string()
-    }
-}
-
-fn sys_mount(fstype: &str, target: &str, data: Option<&str>) -> Result<(), i32> {
-    let (src, tgt, ty) = (cstr("none"), cstr(target), cstr(fstype));
-    let data = data.map(cstr);
-    let data_ptr = data
-        .as_ref()
-        .map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
-    // SAFETY: all pointers are NUL-terminated strings alive for the call.
-    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
-}
-
-fn sys_umount(target: &str, flags: i32) -> Result<(), i32> {
-    let tgt = cstr(target);
-    // SAFETY: `tgt` is a NUL-terminated string alive for the call.
-    if unsafe { libc::umount2(tgt.as_ptr(), flags) } == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
-}
-
-/// A mount that is detached on drop, so failing cases clean up.
-struct Mount {
-    path: String,
-}
-
-impl Mount {
-    fn new(fstype: &str, path: &str, data: Option<&str>) -> Result<Mount, String> {
-        fs::create_dir_all(path).map_err(|e| format!("mkdir {path}: {e}"))?;
-        sys_mount(fstype, path, data).map_err(|e| {
-            format!(
-                "mount -t {fstype} -o {} none {path}: expected success, got {}",
-                data.unwrap_or(""),
-                ename(e)
-            )
-        })?;
-        Ok(Mount {
-            path: path.to_string(),
-        })
-    }
-
-    fn root(&self) -> &Path {
-        Path::new(&self.path)
-    }
-
-    fn umount(self) -> Result<(), String> {
-        let path = self.path.clone();
-        std::mem::forget(self);
-        sys_umount(&path, 0)
-            .map_err(|e| format!("umount {path}: expected success, got {}", ename(e)))
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = sys_umount(&self.path, libc::MNT_DETACH);
     }
 }
 
@@ -205,18 +108,6 @@ fn ensure_loaded() -> Result<(), String> {
             .to_string());
     }
     Ok(())
-}
-
-/// `delete_module("ramfs_cr", O_NONBLOCK)`, what rmmod does; the errno.
-fn delete_module() -> Result<(), i32> {
-    let name = cstr(MODULE_NAME);
-    // SAFETY: `name` is a NUL-terminated string alive for the call.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
 }
 
 fn kmsg_count(needle: &str) -> Result<usize, String> {
@@ -296,7 +187,7 @@ fn settled_slab_kb() -> Result<u64, String> {
 // Module and mount-option cases.
 // ---------------------------------------------------------------------------
 
-fn module_loads() -> Result<(), String> {
+pub(crate) fn module_loads() -> Result<(), String> {
     ensure_loaded()?;
     let taint = fs::read_to_string("/proc/modules")
         .unwrap_or_default()
@@ -308,16 +199,16 @@ fn module_loads() -> Result<(), String> {
     Ok(())
 }
 
-fn mount_mode() -> Result<(), String> {
+pub(crate) fn mount_mode() -> Result<(), String> {
     ensure_loaded()?;
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_mode", Some("mode=0700"))?;
-    let f_type = statfs_type(&m.path)?;
+    let m = Mount::at("/mnt/rcr_mode", "ramfs_cr", Some("mode=0700"))?;
+    let f_type = statfs_type(&m.dir)?;
     if f_type != RAMFS_CR_MAGIC {
         return Err(format!(
             "statfs f_type: expected {RAMFS_CR_MAGIC:#x}, got {f_type:#x}"
         ));
     }
-    let md = fs::metadata(&m.path).map_err(|e| format!("stat {}: {e}", m.path))?;
+    let md = fs::metadata(&m.dir).map_err(|e| format!("stat {}: {e}", m.dir))?;
     if md.mode() != libc::S_IFDIR | 0o700 {
         return Err(format!(
             "root mode: expected {:o}, got {:o}",
@@ -328,7 +219,7 @@ fn mount_mode() -> Result<(), String> {
     if md.nlink() != 2 {
         return Err(format!("root nlink: expected 2, got {}", md.nlink()));
     }
-    let line = mounts_line(&m.path).unwrap_or_default();
+    let line = mounts_line(&m.dir).unwrap_or_default();
     if !line.starts_with("none /mnt/rcr_mode ramfs_cr ") || !line.contains(",mode=700") {
         return Err(format!(
             "/proc/mounts: expected 'none /mnt/rcr_mode ramfs_cr rw,...,mode=700 0 0', got {line:?}"
@@ -337,9 +228,9 @@ fn mount_mode() -> Result<(), String> {
     m.umount()?;
 
     // The default mode 0755 is not shown, as in ramfs.
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_mode", None)?;
-    let line = mounts_line(&m.path).unwrap_or_default();
-    let mode = fs::metadata(&m.path).map(|md| md.mode()).unwrap_or(0);
+    let m = Mount::at("/mnt/rcr_mode", "ramfs_cr", None)?;
+    let line = mounts_line(&m.dir).unwrap_or_default();
+    let mode = fs::metadata(&m.dir).map(|md| md.mode()).unwrap_or(0);
     if line.contains("mode=") || mode != libc::S_IFDIR | 0o755 {
         return Err(format!(
             "default mount: expected root mode 40755 and no mode= in /proc/mounts, \
@@ -349,9 +240,9 @@ fn mount_mode() -> Result<(), String> {
     m.umount()?;
 
     // mode=1777 keeps the sticky bit (S_IALLUGO).
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_mode", Some("mode=1777"))?;
-    let mode = fs::metadata(&m.path).map(|md| md.mode()).unwrap_or(0);
-    let line = mounts_line(&m.path).unwrap_or_default();
+    let m = Mount::at("/mnt/rcr_mode", "ramfs_cr", Some("mode=1777"))?;
+    let mode = fs::metadata(&m.dir).map(|md| md.mode()).unwrap_or(0);
+    let line = mounts_line(&m.dir).unwrap_or_default();
     m.umount()?;
     if mode != libc::S_IFDIR | 0o1777 || !line.contains(",mode=1777") {
         return Err(format!(
@@ -361,7 +252,7 @@ fn mount_mode() -> Result<(), String> {
     Ok(())
 }
 
-fn bad_options() -> Result<(), String> {
+pub(crate) fn bad_options() -> Result<(), String> {
     ensure_loaded()?;
     fs::create_dir_all("/mnt/rcr_bad").map_err(|e| format!("mkdir: {e}"))?;
     let cases = [
@@ -371,9 +262,9 @@ fn bad_options() -> Result<(), String> {
     ];
     for (opts, msg) in cases {
         let before = kmsg_count(msg)?;
-        let r = sys_mount("ramfs_cr", "/mnt/rcr_bad", Some(opts));
+        let r = mount("ramfs_cr", "/mnt/rcr_bad", Some(opts));
         if r.is_ok() {
-            let _ = sys_umount("/mnt/rcr_bad", libc::MNT_DETACH);
+            let _ = umount2("/mnt/rcr_bad", libc::MNT_DETACH);
         }
         if r != Err(libc::EINVAL) {
             return Err(format!(
@@ -390,8 +281,8 @@ fn bad_options() -> Result<(), String> {
         }
     }
     // Mainline ramfs ignores unknown options; ramfs_cr deliberately does not.
-    match sys_mount("ramfs", "/mnt/rcr_bad", Some("foo=1")) {
-        Ok(()) => sys_umount("/mnt/rcr_bad", 0)
+    match mount("ramfs", "/mnt/rcr_bad", Some("foo=1")) {
+        Ok(()) => umount2("/mnt/rcr_bad", 0)
             .map_err(|e| format!("umount ramfs: expected success, got {}", ename(e))),
         Err(e) => Err(format!(
             "ramfs -o foo=1: expected success (ramfs ignores it), got {}",
@@ -400,9 +291,9 @@ fn bad_options() -> Result<(), String> {
     }
 }
 
-fn rmmod_while_mounted() -> Result<(), String> {
+pub(crate) fn rmmod_while_mounted() -> Result<(), String> {
     ensure_loaded()?;
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_busy", None)?;
+    let m = Mount::at("/mnt/rcr_busy", "ramfs_cr", None)?;
     fs::write(m.root().join("f"), "x").map_err(|e| format!("write: {e}"))?;
     // The super block holds a reference on the module (owner = THIS_MODULE):
     // delete_module(O_NONBLOCK) refuses a module in use with EWOULDBLOCK
@@ -473,7 +364,7 @@ const KEY_FACTS: &[&str] = &[
     "1MiB pattern round trip: true",
 ];
 
-fn parity() -> Result<(), String> {
+pub(crate) fn parity() -> Result<(), String> {
     ensure_loaded()?;
     let ramfs = run_transcript("ramfs", "/mnt/parity_ramfs")?;
     let ramfs_cr = run_transcript("ramfs_cr", "/mnt/parity_ramfs_cr")?;
@@ -514,7 +405,7 @@ fn parity() -> Result<(), String> {
 }
 
 fn run_transcript(fstype: &str, path: &str) -> Result<Vec<String>, String> {
-    let m = Mount::new(fstype, path, None)?;
+    let m = Mount::at(path, fstype, None)?;
     let magic = statfs_type(path)?;
     let expected = if fstype == "ramfs" {
         RAMFS_MAGIC
@@ -566,23 +457,16 @@ impl Transcript {
 
 fn describe(md: &fs::Metadata) -> String {
     let ft = md.file_type();
-    let kind = if ft.is_dir() {
-        "dir"
-    } else if ft.is_file() {
-        "file"
-    } else if ft.is_symlink() {
-        "symlink"
-    } else if ft.is_fifo() {
-        "fifo"
-    } else if ft.is_char_device() {
-        "chardev"
-    } else if ft.is_block_device() {
-        "blockdev"
-    } else if ft.is_socket() {
-        "socket"
-    } else {
-        "other"
-    };
+    let kinds = [
+        (ft.is_dir(), "dir"),
+        (ft.is_file(), "file"),
+        (ft.is_symlink(), "symlink"),
+        (ft.is_fifo(), "fifo"),
+        (ft.is_char_device(), "chardev"),
+        (ft.is_block_device(), "blockdev"),
+        (ft.is_socket(), "socket"),
+    ];
+    let kind = kinds.iter().find(|k| k.0).map_or("other", |k| k.1);
     let mut s = format!(
         "{kind} mode={:o} nlink={} size={} uid={} gid={}",
         md.mode(),
@@ -743,31 +627,22 @@ fn transcript(root: &Path) -> Vec<String> {
     // rename / renameat2 (simple_rename: NOREPLACE and EXCHANGE only).
     t.op("write a", io_res(fs::write(p("a"), "A")));
     t.op("write b", io_res(fs::write(p("b"), "B")));
-    t.op(
-        "renameat2 a b NOREPLACE",
-        renameat2(&p("a"), &p("b"), libc::RENAME_NOREPLACE),
-    );
-    t.op(
-        "renameat2 a c NOREPLACE",
-        renameat2(&p("a"), &p("c"), libc::RENAME_NOREPLACE),
-    );
+    let rename2 = |t: &mut Transcript, a: &str, b: &str, flag, name| {
+        t.op(
+            &format!("renameat2 {a} {b} {name}"),
+            renameat2(&p(a), &p(b), flag),
+        );
+    };
+    rename2(&mut t, "a", "b", libc::RENAME_NOREPLACE, "NOREPLACE");
+    rename2(&mut t, "a", "c", libc::RENAME_NOREPLACE, "NOREPLACE");
     t.read("read c", &p("c"));
     t.stat("stat a after rename", fs::metadata(p("a")));
     t.op("mkdir dd", io_res(fs::create_dir(p("dd"))));
-    t.op(
-        "renameat2 c dd EXCHANGE",
-        renameat2(&p("c"), &p("dd"), libc::RENAME_EXCHANGE),
-    );
+    rename2(&mut t, "c", "dd", libc::RENAME_EXCHANGE, "EXCHANGE");
     t.stat("stat c after exchange", fs::metadata(p("c")));
     t.read("read dd after exchange", &p("dd"));
-    t.op(
-        "renameat2 c missing EXCHANGE",
-        renameat2(&p("c"), &p("missing"), libc::RENAME_EXCHANGE),
-    );
-    t.op(
-        "renameat2 b z WHITEOUT",
-        renameat2(&p("b"), &p("z"), libc::RENAME_WHITEOUT),
-    );
+    rename2(&mut t, "c", "missing", libc::RENAME_EXCHANGE, "EXCHANGE");
+    rename2(&mut t, "b", "z", libc::RENAME_WHITEOUT, "WHITEOUT");
     t.op("rename b onto dd", io_res(fs::rename(p("b"), p("dd"))));
     t.read("read dd after rename", &p("dd"));
     t.stat("stat b after rename", fs::metadata(p("b")));
@@ -890,6 +765,22 @@ fn transcript(root: &Path) -> Vec<String> {
     t.0
 }
 
+/// linkat(2) of an open file (by its /proc/self/fd link) to `to`.
+fn link_fd(f: &fs::File, to: &Path) -> i32 {
+    let proc_path = cstr(&format!("/proc/self/fd/{}", f.as_raw_fd()));
+    let target = cpath(to);
+    // SAFETY: both paths are NUL-terminated.
+    unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    }
+}
+
 fn tmpfile_facts(t: &mut Transcript, root: &Path) {
     let f = fs::OpenOptions::new()
         .read(true)
@@ -909,18 +800,7 @@ fn tmpfile_facts(t: &mut Transcript, root: &Path) {
     t.stat("fstat tmpfile", f.metadata());
     let listed = fs::read_dir(root).map(|rd| rd.count()).unwrap_or(0);
     t.fact(format!("root entries while tmpfile unlinked: {listed}"));
-    let proc_path = cstr(&format!("/proc/self/fd/{}", f.as_raw_fd()));
-    let target = cpath(&root.join("t"));
-    // SAFETY: both paths are NUL-terminated.
-    let r = unsafe {
-        libc::linkat(
-            libc::AT_FDCWD,
-            proc_path.as_ptr(),
-            libc::AT_FDCWD,
-            target.as_ptr(),
-            libc::AT_SYMLINK_FOLLOW,
-        )
-    };
+    let r = link_fd(&f, &root.join("t"));
     t.op("linkat tmpfile t", sys_res(i64::from(r)));
     t.stat("fstat tmpfile after linkat", f.metadata());
     t.read("read t", &root.join("t"));
@@ -946,18 +826,7 @@ fn tmpfile_facts(t: &mut Transcript, root: &Path) {
         .open(root);
     match excl {
         Ok(g) => {
-            let proc_path = cstr(&format!("/proc/self/fd/{}", g.as_raw_fd()));
-            let target = cpath(&root.join("t2"));
-            // SAFETY: both paths are NUL-terminated.
-            let r = unsafe {
-                libc::linkat(
-                    libc::AT_FDCWD,
-                    proc_path.as_ptr(),
-                    libc::AT_FDCWD,
-                    target.as_ptr(),
-                    libc::AT_SYMLINK_FOLLOW,
-                )
-            };
+            let r = link_fd(&g, &root.join("t2"));
             t.op("linkat O_EXCL tmpfile", sys_res(i64::from(r)));
         }
         Err(e) => t.op(
@@ -1034,7 +903,7 @@ fn mmap_facts(t: &mut Transcript, root: &Path) {
 
 /// One mount of ramfs_cr, filled with a file of each kind, unmounted.
 fn fill_cycle() -> Result<(), String> {
-    let m = Mount::new("ramfs_cr", "/mnt/rcr_cycle", None)?;
+    let m = Mount::at("/mnt/rcr_cycle", "ramfs_cr", None)?;
     let r = (|| -> io::Result<()> {
         let root = m.root();
         fs::write(root.join("f"), [7u8; 5000])?;
@@ -1046,7 +915,7 @@ fn fill_cycle() -> Result<(), String> {
         fs::remove_file(root.join("d/h"))?;
         Ok(())
     })();
-    r.map_err(|e| format!("filling {}: {e}", m.path))?;
+    r.map_err(|e| format!("filling {}: {e}", m.dir))?;
     m.umount()
 }
 
@@ -1071,7 +940,7 @@ fn slab_growth_check(
     Ok(())
 }
 
-fn mount_cycles() -> Result<(), String> {
+pub(crate) fn mount_cycles() -> Result<(), String> {
     ensure_loaded()?;
     // Warm up: per-cpu caches, IDA/xarray nodes for mount and device ids.
     for _ in 0..50 {
@@ -1117,7 +986,7 @@ fn finit_module() -> Result<(), String> {
     Ok(())
 }
 
-fn module_cycles() -> Result<(), String> {
+pub(crate) fn module_cycles() -> Result<(), String> {
     ensure_loaded()?;
     let run = |n: usize| -> Result<(), String> {
         for i in 0..n {

@@ -19,14 +19,14 @@
 //! line), default 2000; `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S` replays the
 //! random seeds from S (the systematic part is skipped).
 
-use crate::case::Case;
+use crate::golden::apply;
 use crate::mutate;
-use crate::sys::{cstr, ename, ensure_module, errno, R};
+use crate::vm::*;
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, scan, Image, CHECKPOINT_SKIP_UNSUPPORTED, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::time::Instant;
+use testsupport::golden::{self as st, Step};
 
 pub const MNT: &str = "/mnt/fuzz";
 /// fds of the fuzz driver, above the children's RLIMIT_NOFILE (1000).
@@ -34,449 +34,16 @@ const IMG: i32 = 1001;
 const LOG: i32 = 1002;
 const CHILD_NOFILE: u64 = 1000;
 
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt-fuzz: restart(2) of mutated images: clean errno, state unchanged, accepted ones valid", run: fuzz },
-        Case { name: "ckpt-fuzz: hostile names (.., outside root, NUL, > PATH_MAX) and huge fds are refused", run: hostile_fixed },
-        Case { name: "ckpt-fuzz: checkpoint/restart symmetry: what checkpoint saves, restart takes (tmpfile, O_ACCMODE, O_ASYNC, deep paths)", run: symmetry },
-        Case { name: "ckpt-fuzz: image of a checkpoint that failed early among many fds restarts with EIO (K1)", run: k1_failed_early },
-    ]
-}
-
-// ------------------------------------------------------------------ utilities
-
-pub fn close(fd: i32) {
-    // SAFETY: closing an fd number.
-    unsafe { libc::close(fd) };
-}
-pub fn close_range(lo: u32, hi: u32) {
-    // SAFETY: plain syscall with integers.
-    unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
-}
-pub fn dup2(fd: i32, to: i32) -> R {
-    // SAFETY: integers only.
-    if unsafe { libc::dup2(fd, to) } < 0 {
-        return Err(format!("dup2({fd}, {to}): {}", ename(errno())));
-    }
-    Ok(())
-}
-/// open(2) `path` and move the fd to `at` (at < 0: keep the number).
-pub fn open_at(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, String> {
-    let c = CString::new(path).map_err(|_| "NUL in path".to_string())?;
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), flags, mode) };
-    if fd < 0 {
-        return Err(format!("open {path} {flags:#o}: {}", ename(errno())));
-    }
-    if at < 0 || fd == at {
-        return Ok(fd);
-    }
-    dup2(fd, at)?;
-    close(fd);
-    Ok(at)
-}
-pub fn memfd(name: &str) -> Result<i32, String> {
-    let c = cstr(name);
-    // SAFETY: valid C string.
-    let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
-    if fd < 0 {
-        return Err(format!("memfd_create: {}", ename(errno())));
-    }
-    Ok(fd)
-}
-/// A memfd named `name` at fd number `at`, holding `bytes`.
-pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
-    let fd = memfd(name)?;
-    dup2(fd, at)?;
-    close(fd);
-    set_bytes(at, bytes)
-}
-pub fn set_bytes(fd: i32, b: &[u8]) -> R {
-    // SAFETY: fd and buffer valid.
-    unsafe {
-        if libc::ftruncate(fd, 0) != 0 {
-            return Err(format!("ftruncate: {}", ename(errno())));
-        }
-        let mut off = 0usize;
-        while off < b.len() {
-            let n = libc::pwrite(fd, b[off..].as_ptr().cast(), b.len() - off, off as i64);
-            if n <= 0 {
-                return Err(format!("pwrite: {}", ename(errno())));
-            }
-            off += n as usize;
-        }
-        libc::lseek(fd, 0, libc::SEEK_SET);
-    }
-    Ok(())
-}
-pub fn get_bytes(fd: i32) -> Vec<u8> {
-    let mut v = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    let mut off = 0i64;
-    loop {
-        // SAFETY: buffer valid.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), off) };
-        if n <= 0 {
-            break;
-        }
-        v.extend_from_slice(&buf[..n as usize]);
-        off += n as i64;
-    }
-    v
-}
-pub fn seek(fd: i32, off: i64, whence: i32) -> i64 {
-    // SAFETY: integers only.
-    unsafe { libc::lseek(fd, off, whence) }
-}
-pub fn readlink(p: &str) -> String {
-    std::fs::read_link(p)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|e| format!("<{e}>"))
-}
-pub fn fork() -> Result<i32, String> {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    // SAFETY: the harness is single-threaded; children end with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", ename(errno())));
-    }
-    Ok(pid)
-}
-pub fn wait(pid: i32) -> i32 {
-    let mut st = 0;
-    // SAFETY: waiting for our child.
-    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
-        if errno() != libc::EINTR {
-            return -1;
-        }
-    }
-    st
-}
-pub fn status_text(st: i32) -> String {
-    if libc::WIFEXITED(st) {
-        format!("exit {}", libc::WEXITSTATUS(st))
-    } else if libc::WIFSIGNALED(st) {
-        format!("killed by signal {}", libc::WTERMSIG(st))
-    } else {
-        format!("status {st:#x}")
-    }
-}
-pub fn exit(code: i32) -> ! {
-    // SAFETY: leave a forked child without the parent's destructors.
-    unsafe { libc::_exit(code) }
-}
-
-/// Run `f` in a forked child; its Err text (or "") comes back through a
-/// pipe.  The child has every fd of the parent; `f` decides what to close.
-pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
-    let mut p = [0i32; 2];
-    // SAFETY: pipe2 into a 2-int array.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", ename(errno())));
-    }
-    let pid = fork()?;
-    if pid == 0 {
-        close(p[0]);
-        // keep the write end out of the way of fd numbers the cases use
-        let w = 1020;
-        let _ = dup2(p[1], w);
-        close(p[1]);
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(secs) };
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-            .unwrap_or_else(|e| Err(format!("panic: {}", crate::panic_text(&e))));
-        let msg = r.as_ref().err().cloned().unwrap_or_default();
-        let b = msg.as_bytes();
-        // SAFETY: writing our own buffer.
-        unsafe { libc::write(w, b.as_ptr().cast(), b.len().min(60000)) };
-        exit(if r.is_ok() { 0 } else { 1 });
-    }
-    close(p[1]);
-    let msg = read_all(p[0]);
-    close(p[0]);
-    let st = wait(pid);
-    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
-        return Ok(());
-    }
-    Err(format!(
-        "{what}: {}{}",
-        if msg.is_empty() { status_text(st) } else { msg },
-        ""
-    ))
-}
-pub fn read_all(fd: i32) -> String {
-    String::from_utf8_lossy(&read_all_bytes(fd)).into_owned()
-}
-/// Everything `fd` yields until EOF (reads interrupted by signals retried).
-pub fn read_all_bytes(fd: i32) -> Vec<u8> {
-    let mut v = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        // SAFETY: buffer valid.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && errno() == libc::EINTR {
-            continue;
-        }
-        if n <= 0 {
-            break;
-        }
-        v.extend_from_slice(&buf[..n as usize]);
-    }
-    v
-}
-
-pub fn mount_cr(dir: &str) -> R {
-    ensure_module()?;
-    umount(dir);
-    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-    let (s, d, t, o) = (cstr("none"), cstr(dir), cstr("ramfs_cr"), cstr("mode=0755"));
-    // SAFETY: valid C strings.
-    if unsafe { libc::mount(s.as_ptr(), d.as_ptr(), t.as_ptr(), 0, o.as_ptr().cast()) } != 0 {
-        return Err(format!("mount ramfs_cr on {dir}: {}", ename(errno())));
-    }
-    Ok(())
-}
-pub fn umount(dir: &str) {
-    let d = cstr(dir);
-    // SAFETY: valid C string.
-    unsafe {
-        while libc::umount2(d.as_ptr(), 0) == 0 {}
-        if errno() == libc::EBUSY {
-            libc::umount2(d.as_ptr(), libc::MNT_DETACH);
-        }
-    }
-}
-
-/// Kernel log lines that are splats (the same markers the ktap-runner uses).
-pub fn kmsg_splats() -> Vec<String> {
-    const MARK: &[&str] = &[
-        "BUG:",
-        "WARNING:",
-        "Oops",
-        "KASAN:",
-        "UBSAN:",
-        "general protection",
-        "possible recursive locking",
-        "possible circular locking",
-        "inconsistent lock state",
-        "suspicious RCU usage",
-        "unreferenced object",
-        "list_add corruption",
-        "list_del corruption",
-        "Call Trace:",
-        "kernel BUG",
-    ];
-    let mut out = Vec::new();
-    let p = cstr("/dev/kmsg");
-    // SAFETY: valid C string.
-    let fd = unsafe {
-        libc::open(
-            p.as_ptr(),
-            libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return out;
-    }
-    let mut buf = vec![0u8; 8192];
-    loop {
-        // SAFETY: buffer valid.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 {
-            if errno() == libc::EPIPE {
-                continue;
-            }
-            break;
-        }
-        if n == 0 {
-            break;
-        }
-        let s = String::from_utf8_lossy(&buf[..n as usize]);
-        let msg = s
-            .split_once(';')
-            .map(|x| x.1)
-            .unwrap_or(&s)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_string();
-        if MARK.iter().any(|m| msg.contains(m)) {
-            out.push(msg);
-        }
-    }
-    close(fd);
-    out
-}
-
-/// New splats since `before` (a count from kmsg_splats()).
-pub fn new_splats(before: usize) -> Result<(), String> {
-    let now = kmsg_splats();
-    if now.len() > before {
-        return Err(format!(
-            "kernel splat(s):\n{}",
-            now[before..]
-                .iter()
-                .take(20)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n")
-        ));
-    }
-    Ok(())
-}
-
-// ------------------------------------------------------------- fd snapshots
-
-/// (fd, readlink, position, F_GETFL, F_GETFD) of every open fd but `skip`,
-/// and cwd, root, umask.
-#[derive(Debug, PartialEq, Eq, Clone)]
-pub struct Snap {
-    pub fds: Vec<(i32, String, i64, i32, i32)>,
-    pub cwd: String,
-    pub root: String,
-    pub umask: u32,
-}
-
-fn getdents_fds() -> Vec<i32> {
-    let p = cstr("/proc/self/fd");
-    // SAFETY: valid C string.
-    let dfd = unsafe {
-        libc::open(
-            p.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if dfd < 0 {
-        // no /proc (chrooted): probe the numbers
-        // SAFETY: fcntl on integers.
-        return (0..1100)
-            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
-            .collect();
-    }
-    let mut v = Vec::new();
-    let mut buf = vec![0u8; 32768];
-    loop {
-        // SAFETY: buffer valid.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, dfd, buf.as_mut_ptr(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        let mut o = 0usize;
-        while o < n as usize {
-            let reclen = u16::from_ne_bytes([buf[o + 16], buf[o + 17]]) as usize;
-            let name = &buf[o + 19..o + reclen];
-            let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-            if let Ok(s) = std::str::from_utf8(&name[..end]) {
-                if let Ok(fd) = s.parse::<i32>() {
-                    if fd != dfd {
-                        v.push(fd);
-                    }
-                }
-            }
-            o += reclen;
-        }
-    }
-    close(dfd);
-    v.sort();
-    v
-}
-
-/// "dev:ino:mode" of an fd (cheaper than readlink of /proc/self/fd/N, which
-/// matters under KASAN; names are compared where the image names them).
-pub fn fd_ident(fd: i32) -> String {
-    // SAFETY: fstat into a zeroed struct.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 {
-            return format!("<{}>", ename(errno()));
-        }
-        format!("{}:{}:{:o}", st.st_dev, st.st_ino, st.st_mode)
-    }
-}
-fn path_ident(p: &str) -> String {
-    let c = cstr(p);
-    // SAFETY: stat into a zeroed struct.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::stat(c.as_ptr(), &mut st) != 0 {
-            return format!("<{}>", ename(errno()));
-        }
-        format!("{}:{}", st.st_dev, st.st_ino)
-    }
-}
-
-pub fn snap(skip: &[i32]) -> Snap {
-    let mut fds = Vec::new();
-    for fd in getdents_fds() {
-        if skip.contains(&fd) {
-            continue;
-        }
-        // SAFETY: fcntl/lseek on integers.
-        let (fl, fdfl) = unsafe {
-            (
-                libc::fcntl(fd, libc::F_GETFL),
-                libc::fcntl(fd, libc::F_GETFD),
-            )
-        };
-        fds.push((fd, fd_ident(fd), seek(fd, 0, libc::SEEK_CUR), fl, fdfl));
-    }
-    // SAFETY: umask is always successful; set it back at once.
-    let um = unsafe {
-        let u = libc::umask(0o22);
-        libc::umask(u);
-        u
-    };
-    Snap {
-        fds,
-        cwd: path_ident("."),
-        root: path_ident("/"),
-        umask: um as u32,
-    }
-}
-
 /// snap() with the image fd's position left out: restart(2) reads the image
 /// like read(2) does, so its offset ends up after what was read.
 fn snap_img(skip: &[i32]) -> Snap {
     snap_nopos(skip, IMG)
 }
 
-/// snap() with the position of `img` zeroed.
-pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
-    let mut s = snap(skip);
-    for x in s.fds.iter_mut() {
-        if x.0 == img {
-            x.2 = 0;
-        }
-    }
-    s
-}
-
-pub fn snap_diff(a: &Snap, b: &Snap) -> String {
-    let mut s = String::new();
-    for x in &a.fds {
-        if !b.fds.contains(x) {
-            s += &format!("  before only: {x:?}\n");
-        }
-    }
-    for x in &b.fds {
-        if !a.fds.contains(x) {
-            s += &format!("  after only:  {x:?}\n");
-        }
-    }
-    if a.cwd != b.cwd {
-        s += &format!("  cwd {} -> {}\n", a.cwd, b.cwd);
-    }
-    if a.root != b.root {
-        s += &format!("  root {} -> {}\n", a.root, b.root);
-    }
-    if a.umask != b.umask {
-        s += &format!("  umask {:#o} -> {:#o}\n", a.umask, b.umask);
-    }
-    s
-}
-
 // ------------------------------------------------------------ the playground
+
+/// The regular files [`populate`] makes, 8 KiB each.
+pub const POPULATED: [&str; 10] = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"];
 
 /// Files on the ramfs_cr mount the base images name.
 pub fn populate(mnt: &str) -> R {
@@ -517,9 +84,7 @@ pub fn make_image<F: FnOnce() -> R>(
     setup: F,
     flags: u64,
 ) -> Result<(Vec<u8>, Result<i64, i32>), String> {
-    let m = memfd("base")?;
-    dup2(m, 1010)?;
-    close(m);
+    memfd_at("base", 1010, b"")?;
     let mut p = [0i32; 2];
     // SAFETY: pipe into a 2-int array.
     unsafe { libc::pipe(p.as_mut_ptr()) };
@@ -559,128 +124,92 @@ pub fn make_image<F: FnOnce() -> R>(
 }
 
 fn o(path: &str, flags: i32, at: i32) -> R {
-    open_at(path, flags, 0o644, at).map(|_| ())
+    open_at(path, flags, at).map(|_| ())
 }
 
 /// The valid base images: (what, bytes).
 pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
-    let m = mnt.to_string();
-    let mut v = Vec::new();
-    let ok = |what: &'static str,
-              r: (Vec<u8>, Result<i64, i32>)|
-     -> Result<(&'static str, Vec<u8>), String> {
-        match r.1 {
-            Ok(_) => {
-                decode(&r.0).map_err(|e| format!("base image {what} does not decode: {e}"))?;
-                Ok((what, r.0))
-            }
-            Err(e) => Err(format!("checkpoint of base {what}: {}", ename(e))),
-        }
-    };
+    let (rdonly, dir) = (libc::O_RDONLY, libc::O_RDONLY | libc::O_DIRECTORY);
     // small: one file, with a position
-    let mm = m.clone();
-    v.push(ok(
-        "small",
-        make_image(
-            move || {
-                o(&format!("{mm}/f0"), libc::O_RDWR, 3)?;
-                seek(3, 5, libc::SEEK_SET);
-                std::env::set_current_dir(&mm).map_err(|e| e.to_string())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
+    let small = vec![st::open("f0", libc::O_RDWR, 3), st::seek(3, 5)];
     // many fds, shared (dup'd) files, cloexec, append, positions, dirs
-    let mm = m.clone();
-    v.push(ok(
-        "many+shared",
-        make_image(
-            move || {
-                for i in 0..30 {
-                    let fl = [
-                        libc::O_RDONLY,
-                        libc::O_WRONLY,
-                        libc::O_RDWR,
-                        libc::O_RDWR | libc::O_APPEND,
-                    ][i % 4]
-                        | if i % 3 == 0 { libc::O_CLOEXEC } else { 0 };
-                    let fd = 3 + i as i32 * 2;
-                    o(&format!("{mm}/f{}", i % 10), fl, fd)?;
-                    seek(fd, (i * 37) as i64, libc::SEEK_SET);
-                    if i % 5 == 0 {
-                        dup2(fd, fd + 1)?;
-                    }
-                }
-                o(&format!("{mm}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 70)?;
-                o(
-                    &format!("{mm}/sub/deep/er/leaf"),
-                    libc::O_RDONLY | libc::O_NOFOLLOW,
-                    71,
-                )?;
-                std::env::set_current_dir(format!("{mm}/sub")).map_err(|e| e.to_string())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
-    // directories with readdir positions, cwd deep
-    let mm = m.clone();
-    v.push(ok(
-        "dirs",
-        make_image(
-            move || {
-                o(&format!("{mm}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
-                let mut buf = vec![0u8; 512];
-                // SAFETY: buffer valid.
-                unsafe { libc::syscall(libc::SYS_getdents64, 3, buf.as_mut_ptr(), buf.len()) };
-                o(&mm, libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
-                o(
-                    &format!("{mm}/sub/deep"),
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                    9,
-                )?;
-                std::env::set_current_dir(format!("{mm}/sub/deep/er")).map_err(|e| e.to_string())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
+    let mut many = Vec::new();
+    for i in 0..30 {
+        let fl = [
+            rdonly,
+            libc::O_WRONLY,
+            libc::O_RDWR,
+            libc::O_RDWR | libc::O_APPEND,
+        ][i % 4];
+        let fd = 3 + i as i32 * 2;
+        many.extend([
+            st::open(POPULATED[i % 10], fl, fd),
+            st::seek(fd, (i * 37) as i64),
+        ]);
+        if i % 3 == 0 {
+            many.push(st::cloexec(fd));
+        }
+        if i % 5 == 0 {
+            many.push(st::dup(fd, fd + 1));
+        }
+    }
+    many.extend([
+        st::open("d0", dir, 70),
+        st::open("sub/deep/er/leaf", rdonly | libc::O_NOFOLLOW, 71),
+        Step::Chdir("sub"),
+    ]);
+    // directories (one read partway, below), cwd deep
+    let dirs = vec![
+        st::open("d0", dir, 3),
+        st::open(".", dir, 4),
+        st::open("sub/deep", dir, 9),
+        st::cloexec(9),
+        Step::Chdir("sub/deep/er"),
+    ];
     // large: 400 fds spread up to 990
-    let mm = m.clone();
-    v.push(ok(
-        "large",
-        make_image(
+    let mut large = Vec::new();
+    for i in 0..400 {
+        let fd = 3 + i * 2 + (i / 100) * 30;
+        large.push(st::open(
+            POPULATED[i as usize % 10],
+            [rdonly, libc::O_RDWR][i as usize % 2],
+            fd,
+        ));
+        if i % 7 == 0 {
+            large.push(st::seek(fd, i as i64));
+        }
+    }
+    let mut v = Vec::new();
+    for (what, steps) in [
+        ("small", small),
+        ("many+shared", many),
+        ("dirs", dirs),
+        ("large", large),
+        ("empty", vec![]),
+    ] {
+        let m = mnt.to_string();
+        let (img, r) = make_image(
             move || {
-                for i in 0..400 {
-                    let fd = 3 + i * 2 + (i / 100) * 30;
-                    o(
-                        &format!("{mm}/f{}", i % 10),
-                        if i % 2 == 0 {
-                            libc::O_RDONLY
-                        } else {
-                            libc::O_RDWR
-                        },
-                        fd,
-                    )?;
-                    if i % 7 == 0 {
-                        seek(fd, i as i64, libc::SEEK_SET);
-                    }
+                apply(&m, &steps)?;
+                if what == "dirs" {
+                    getdents(3, 512).map_err(ename)?;
                 }
                 Ok(())
             },
             CHECKPOINT_SKIP_UNSUPPORTED,
-        )?,
-    )?);
-    // empty file table
-    v.push(ok(
-        "empty",
-        make_image(|| Ok(()), CHECKPOINT_SKIP_UNSUPPORTED)?,
-    )?);
+        )?;
+        if let Err(e) = r {
+            return Err(format!("checkpoint of base {what}: {}", ename(e)));
+        }
+        decode(&img).map_err(|e| format!("base image {what} does not decode: {e}"))?;
+        v.push((what, img));
+    }
     // a failed checkpoint: ends with an ERROR record
-    let mm = m.clone();
+    let m = mnt.to_string();
     let (img, r) = make_image(
         move || {
-            o(&format!("{mm}/f1"), libc::O_RDONLY, 3)?;
-            o("/proc/self/status", libc::O_RDONLY, 4)?;
-            Ok(())
+            open_at(&format!("{m}/f1"), rdonly, 3)?;
+            open_at("/proc/self/status", rdonly, 4).map(|_| ())
         },
         0,
     )?;
@@ -1281,16 +810,12 @@ fn systematic(
 fn fuzz_setup(mnt: &str) -> R {
     *BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     *TIMES.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0, 0);
-    let m = memfd("img")?;
-    dup2(m, IMG)?;
-    close(m);
-    let l = memfd("log")?;
-    dup2(l, LOG)?;
-    close(l);
-    o(&format!("{mnt}/f9"), libc::O_RDONLY, 3)?;
-    o(&format!("{mnt}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
-    o(&format!("{mnt}/f8"), libc::O_RDWR | libc::O_CLOEXEC, 10)?;
-    seek(10, 77, libc::SEEK_SET);
+    memfd_at("img", IMG, b"")?;
+    memfd_at("log", LOG, b"")?;
+    open_at(&format!("{mnt}/f9"), libc::O_RDONLY, 3)?;
+    open_at(&format!("{mnt}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
+    open_at(&format!("{mnt}/f8"), libc::O_RDWR | libc::O_CLOEXEC, 10)?;
+    lseek(10, 77, libc::SEEK_SET);
     Ok(())
 }
 
@@ -1327,11 +852,10 @@ pub fn report(st: &Stats, secs: f64) {
     println!("# fuzz: decoder verdicts: {}", k.join(", "));
 }
 
-fn fuzz() -> R {
+pub(crate) fn fuzz() -> R {
     let n = param_u64("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
     let seed0 = param_u64("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let bases = base_images(MNT)?;
         let sizes: Vec<String> = bases
@@ -1390,16 +914,14 @@ fn fuzz() -> R {
             println!("# fuzz: note: no mutant was accepted");
         }
         Ok(())
-    })();
-    umount(MNT);
-    r
+    })
 }
 
 // ------------------------------------------------- fixed hostile-image cases
 
 /// Hand-made variants of one valid image, each "valid except for X", with
 /// the errno restart(2) must give.
-fn hostile_fixed() -> R {
+pub(crate) fn hostile_fixed() -> R {
     use ckpt_image::Record;
     mount_cr(MNT)?;
     let r = (|| {
@@ -1564,11 +1086,7 @@ fn hostile_fixed() -> R {
         check(&mut errs, "nr_fds 0xffffffff".into(), r, einval)?;
         fuzz_teardown();
         new_splats(splats0)?;
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })();
     fuzz_teardown();
     umount(MNT);
@@ -1579,9 +1097,8 @@ fn hostile_fixed() -> R {
 /// in the image before it reaches the ERROR record, so the image of a
 /// checkpoint that failed on one of its first fds gives EINVAL, not the
 /// EIO the ABI promises for "the image holds an ERROR record".
-fn k1_failed_early() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+pub(crate) fn k1_failed_early() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
         let (img, r) = make_image(
             || {
@@ -1632,17 +1149,14 @@ fn k1_failed_early() -> R {
             Verdict::Ok(n) => Err(format!("restart of a failed checkpoint's image succeeded ({n})")),
             Verdict::Bad(b) => Err(b),
         }
-    })();
-    umount(MNT);
-    r
+    })
 }
 
 /// Every image checkpoint(2) writes successfully must be one restart(2)
 /// takes back (in the same place, same credentials): a checkpoint that
 /// succeeds with an image restart refuses is a bug (K2: O_ACCMODE opens).
-fn symmetry() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+pub(crate) fn symmetry() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
         let mut errs = Vec::new();
         let mut notes = Vec::new();
@@ -1663,7 +1177,7 @@ fn symmetry() -> R {
             (
                 "a linked O_TMPFILE file",
                 Box::new(|| {
-                    let fd = open_at(MNT, libc::O_TMPFILE | libc::O_RDWR, 0o600, -1)?;
+                    let fd = open_mode(MNT, libc::O_TMPFILE | libc::O_RDWR, 0o600, -1)?;
                     let p = cstr(&format!("/proc/self/fd/{fd}"));
                     let to = cstr(&format!("{MNT}/linked-tmp"));
                     // SAFETY: valid C strings.
@@ -1781,12 +1295,6 @@ fn symmetry() -> R {
         }
         fuzz_teardown();
         println!("# symmetry: {}", notes.join("; "));
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
-    })();
-    umount(MNT);
-    r
+        check_all(errs)
+    })
 }

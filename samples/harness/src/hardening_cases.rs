@@ -1,136 +1,36 @@
 //! Privileges, concurrency, umount/rmmod races and leaks of checkpoint(2)
 //! and restart(2) (issue 6).  Helpers come from `fuzz_cases`.
 
-use crate::case::Case;
-use crate::fuzz_cases::{
-    close, close_range, dup2, exit, fork, get_bytes, in_child, kmsg_splats, make_image, memfd,
-    mount_cr, new_splats, open_at, populate, read_all, seek, set_bytes, snap, snap_diff,
-    snap_nopos, umount, verify_restored_img, wait,
-};
-use crate::sys::{cstr, ename, ensure_module, errno, R};
+use crate::fuzz_cases::{make_image, populate, verify_restored_img, POPULATED};
+use crate::golden::apply;
+use crate::vm::*;
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use testsupport::golden::{self as st, Step};
 
 const MNT: &str = "/mnt/hard";
-const UID: u32 = 1000;
-
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt-perm: unprivileged checkpoint of a root process is EPERM, of its own processes works", run: perm_checkpoint },
-        Case { name: "ckpt-perm: unprivileged restart never gets more access than open(2) (EACCES, EPERM, nothing changes)", run: perm_restart },
-        Case { name: "ckpt-race: checkpoint loop while others create, unlink, rename and readdir in the same directory", run: race_churn },
-        Case { name: "ckpt-race: checkpoint of a process that is restarting gives valid images, its restarts never EBUSY", run: race_ckpt_restart },
-        Case { name: "ckpt-race: umount is EBUSY and rmmod fails while restored fds are open", run: race_umount_rmmod },
-        Case { name: "ckpt-race: RLIMIT_NOFILE lowered by prlimit(2) during restart: EMFILE with no fd installed, or every fd installed, no WARN", run: race_prlimit },
-        Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: race_prlimit_lease },
-        Case { name: "ckpt-race: a signal with SA_RESTART while restart blocks (lease break, pipe) does not break it (K4)", run: race_signal_restart },
-        Case { name: "ckpt-race: a signal with SA_RESTART while checkpoint blocks on a full pipe leaves one valid image (K4)", run: race_signal_checkpoint },
-        Case { name: "ckpt-race: restart with a file table shared with a thread is EBUSY and changes nothing", run: shared_table },
-        Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: odd_sources },
-        Case { name: "ckpt-perm: root's checkpoint of kernel threads and init gives an image, of a zombie ESRCH", run: odd_targets },
-        Case { name: "ckpt-leak: 1000 checkpoint/restart cycles leave Slab, file count and fds bounded", run: leak_cycles },
-    ]
-}
 
 // --------------------------------------------------------------- privileges
 
-pub fn drop_to_user() -> R {
-    // SAFETY: credential syscalls with integers.
-    unsafe {
-        let g = [UID];
-        if libc::setgroups(1, g.as_ptr()) != 0 {
-            return Err(format!("setgroups: {}", ename(errno())));
-        }
-        if libc::setresgid(UID, UID, UID) != 0 || libc::setresuid(UID, UID, UID) != 0 {
-            return Err(format!("setresuid/gid {UID}: {}", ename(errno())));
-        }
-        // a uid change clears dumpable; a user may ptrace (and checkpoint)
-        // their own processes only when they are dumpable
-        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
-        if libc::geteuid() != UID || libc::getegid() != UID {
-            return Err("still privileged".into());
-        }
-    }
-    Ok(())
-}
-
-/// A child that pauses until killed (a checkpoint target).
-struct Paused(i32);
-impl Paused {
-    fn new<F: FnOnce() -> R>(setup: F) -> Result<Paused, String> {
-        let mut p = [0i32; 2];
-        // SAFETY: pipe into a 2-int array.
-        unsafe { libc::pipe(p.as_mut_ptr()) };
-        let pid = fork()?;
-        if pid == 0 {
-            close(p[0]);
-            let _ = dup2(p[1], 1019);
-            close(p[1]);
-            let ok = setup().is_ok();
-            // SAFETY: write one byte, then wait to be killed.
-            unsafe {
-                libc::write(
-                    1019,
-                    if ok { b"y".as_ptr() } else { b"n".as_ptr() }.cast(),
-                    1,
-                );
-                close(1019);
-                loop {
-                    libc::pause();
-                }
-            }
-        }
-        close(p[1]);
-        let s = read_all(p[0]);
-        close(p[0]);
-        let me = Paused(pid);
-        if s != "y" {
-            return Err("target child setup failed".into());
-        }
-        Ok(me)
-    }
-}
-impl Drop for Paused {
-    fn drop(&mut self) {
-        // SAFETY: kill and reap our child.
-        unsafe {
-            libc::kill(self.0, libc::SIGKILL);
-        }
-        wait(self.0);
-    }
-}
-
-fn ck_into(pid: i32, fd: i32) -> Result<i64, i32> {
-    checkpoint(pid, fd, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
-fn ck_skip(pid: i32, fd: i32) -> Result<i64, i32> {
-    checkpoint(pid, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
-        .map_err(|e| e.raw_os_error().unwrap_or(0))
-}
-
-fn perm_checkpoint() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+pub(crate) fn perm_checkpoint() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
-        let img = memfd("img")?;
-        dup2(img, 900)?;
-        close(img);
+        memfd_at("img", 900, b"")?;
         // a root process holding a root-only file
         let m = MNT.to_string();
-        let rootp = Paused::new(move || {
+        let rootp = Target::paused(move || {
             close_range(3, 899);
-            open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5).map(|_| ())
+            open_at(&format!("{m}/secret"), libc::O_RDONLY, 5).map(|_| ())
         })?;
-        let rpid = rootp.0;
+        let rpid = rootp.pid;
         let res = in_child("unprivileged child", 60, move || {
             drop_to_user()?;
             close_range(3, 899);
             // root's process: EPERM, and nothing is written
             set_bytes(900, b"")?;
-            match ck_into(rpid, 900) {
+            match ck(rpid, 900, 0, -1) {
                 Err(e) if e == libc::EPERM => {}
                 r => {
                     return Err(format!(
@@ -143,25 +43,25 @@ fn perm_checkpoint() -> R {
                 return Err(format!("EPERM checkpoint wrote {} bytes", b.len()));
             }
             // pid 1 too
-            match ck_into(1, 900) {
+            match ck(1, 900, 0, -1) {
                 Err(e) if e == libc::EPERM => {}
                 r => return Err(format!("checkpoint of pid 1: expected EPERM, got {r:?}")),
             }
             // self: works
-            open_at(&format!("{MNT}/ro"), libc::O_RDONLY, 0, 7)?;
-            let id = ck_skip(0, 900)
+            open_at(&format!("{MNT}/ro"), libc::O_RDONLY, 7)?;
+            let id = ck(0, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
                 .map_err(|e| format!("self-checkpoint as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own image: {e}"))?;
             if id <= 0 || im.fds.len() != 1 || im.fds[0].fd != 7 {
                 return Err(format!("own image: id {id}, fds {:?}", im.fds));
             }
             // own child: works
-            let kid = Paused::new(|| {
+            let kid = Target::paused(|| {
                 close_range(3, 899);
-                open_at(&format!("{MNT}/f1"), libc::O_RDONLY, 0, 4).map(|_| ())
+                open_at(&format!("{MNT}/f1"), libc::O_RDONLY, 4).map(|_| ())
             })?;
             set_bytes(900, b"")?;
-            let id = ck_skip(kid.0, 900)
+            let id = ck(kid.pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
                 .map_err(|e| format!("checkpoint of own child as uid {UID}: {}", ename(e)))?;
             let im = decode(&get_bytes(900)).map_err(|e| format!("own child's image: {e}"))?;
             if id <= 0
@@ -176,9 +76,30 @@ fn perm_checkpoint() -> R {
         drop(rootp);
         close(900);
         res
-    })();
-    umount(MNT);
-    r
+    })
+}
+
+/// Image of a root child with f0, f1, ... (`n` of them, on MNT) open
+/// O_RDWR at fds 3, 4, ...
+fn rdwr_image(n: usize) -> Result<Vec<u8>, String> {
+    let steps: Vec<Step> = (0..n)
+        .map(|i| st::open(POPULATED[i], libc::O_RDWR, 3 + i as i32))
+        .collect();
+    steps_image(&steps)
+}
+
+/// Image of a root child with f1 O_RDONLY at fd 5 and f7 (which another
+/// process leases) O_RDWR at fd `at`.
+fn f1_f7_image(at: i32) -> Result<Vec<u8>, String> {
+    steps_image(&[
+        st::open("f1", libc::O_RDONLY, 5),
+        st::open("f7", libc::O_RDWR, at),
+    ])
+}
+
+/// Image of a root child set up by `steps` on MNT.
+fn steps_image(steps: &[Step]) -> Result<Vec<u8>, String> {
+    root_image(|| apply(MNT, steps))
 }
 
 /// Image of a root child that ran `setup` (file fds are opened as root).
@@ -188,42 +109,14 @@ fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
     Ok(img)
 }
 
-fn perm_restart() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+pub(crate) fn perm_restart() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let cd = move || std::env::set_current_dir(&m).map_err(|e| e.to_string());
         // images made by root
-        let m = MNT.to_string();
-        let secret = root_image({
-            let c = cd.clone();
-            move || {
-                open_at(&format!("{m}/secret"), libc::O_RDONLY, 0, 5)?;
-                c()
-            }
-        })?;
-        let m = MNT.to_string();
-        let ro_rdwr = root_image({
-            let c = cd.clone();
-            move || {
-                open_at(&format!("{m}/ro"), libc::O_RDWR, 0, 5)?;
-                c()
-            }
-        })?;
-        let m = MNT.to_string();
-        let ro_rdonly = root_image({
-            let c = cd.clone();
-            move || {
-                open_at(&format!("{m}/ro"), libc::O_RDONLY, 0, 5)?;
-                seek(5, 3, libc::SEEK_SET);
-                c()
-            }
-        })?;
-        let m = MNT.to_string();
-        let noexec_cwd = root_image(move || {
-            std::env::set_current_dir(format!("{m}/noexec")).map_err(|e| e.to_string())
-        })?;
+        let secret = steps_image(&[st::open("secret", libc::O_RDONLY, 5)])?;
+        let ro_rdwr = steps_image(&[st::open("ro", libc::O_RDWR, 5)])?;
+        let ro_rdonly = steps_image(&[st::open("ro", libc::O_RDONLY, 5), st::seek(5, 3)])?;
+        let noexec_cwd = steps_image(&[Step::Chdir("noexec")])?;
         // a chrooted process: its root is MNT
         // the image of a process chrooted into MNT, as its (unchrooted)
         // parent would checkpoint it: root MNT, cwd /
@@ -264,27 +157,25 @@ fn perm_restart() -> R {
             ("path through /proc/1/root", proc1, Some(libc::ELOOP)),
             ("0644 root file O_RDONLY", ro_rdonly, None),
         ];
-        let img = memfd("img")?;
-        dup2(img, 900)?;
-        close(img);
+        memfd_at("img", 900, b"")?;
         let mut errs = Vec::new();
         for (what, bytes, want) in cases {
             set_bytes(900, &bytes)?;
             let im = decode(&bytes).map_err(|e| format!("{what}: {e}"))?;
             let r = in_child(what, 60, move || {
                 // a victim fd at the number the image restores, and another
-                open_at("/dev/null", libc::O_RDONLY, 0, 5)?;
-                open_at("/dev/null", libc::O_WRONLY, 0, 6)?;
+                open_at("/dev/null", libc::O_RDONLY, 5)?;
+                open_at("/dev/null", libc::O_WRONLY, 6)?;
                 drop_to_user()?;
                 std::env::set_current_dir("/home/user").ok();
                 for f in [0, 1, 2] {
                     close(f);
                 }
-                seek(900, 0, libc::SEEK_SET);
+                lseek(900, 0, libc::SEEK_SET);
                 for flags in [RESTART_DRY_RUN, 0] {
-                    seek(900, 0, libc::SEEK_SET);
+                    lseek(900, 0, libc::SEEK_SET);
                     let before = snap_nopos(&[], 900);
-                    let r = restart(0, 900, flags, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
+                    let r = rs(0, 900, flags, -1);
                     let after = snap_nopos(&[], 900);
                     match (want, r) {
                         (Some(w), Err(e)) if e == w => {
@@ -331,14 +222,8 @@ fn perm_restart() -> R {
             }
         }
         close(900);
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
-    })();
-    umount(MNT);
-    r
+        check_all(errs)
+    })
 }
 
 // -------------------------------------------------------------- concurrency
@@ -363,10 +248,8 @@ fn spawn_loop<F: Fn(u64) + 'static>(secs: u64, f: F) -> Result<i32, String> {
 
 const CHURN_SECS: u64 = 10;
 
-fn race_churn() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+pub(crate) fn race_churn() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
         let d = format!("{MNT}/churn");
         std::fs::create_dir_all(format!("{d}/sub0")).map_err(|e| e.to_string())?;
@@ -412,10 +295,9 @@ fn race_churn() -> R {
             let _ = open_at(
                 &format!("{dd}/f{}", i % 20),
                 libc::O_RDWR,
-                0,
                 5 + (i % 4) as i32,
             );
-            let _ = open_at(&dd, libc::O_RDONLY | libc::O_DIRECTORY, 0, 12);
+            let _ = open_at(&dd, libc::O_RDONLY | libc::O_DIRECTORY, 12);
             let mut buf = [0u8; 256];
             // SAFETY: buffer valid.
             unsafe { libc::syscall(libc::SYS_getdents64, 12, buf.as_mut_ptr(), buf.len()) };
@@ -425,16 +307,14 @@ fn race_churn() -> R {
                 close(6);
             }
         })?;
-        let img = memfd("img")?;
-        dup2(img, 900)?;
-        close(img);
+        memfd_at("img", 900, b"")?;
         let mut hist: BTreeMap<String, usize> = BTreeMap::new();
         let mut errs = Vec::new();
         let end = Instant::now() + Duration::from_secs(CHURN_SECS);
         let mut n = 0;
         while Instant::now() < end {
             set_bytes(900, b"")?;
-            let r = ck_skip(target, 900);
+            let r = ck(target, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
             let b = get_bytes(900);
             n += 1;
             match r {
@@ -512,21 +392,15 @@ fn race_churn() -> R {
         {
             errs.push("no checkpoint succeeded".into());
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+        check_all(errs)
+    })
 }
 
 /// RESTART_DRY_RUN of the image at `fd` in a forked child.
 fn restart_dry_in_child(fd: i32) -> Result<Result<i64, i32>, String> {
     let pid = fork()?;
     if pid == 0 {
-        seek(fd, 0, libc::SEEK_SET);
+        lseek(fd, 0, libc::SEEK_SET);
         let r = restart(0, fd, RESTART_DRY_RUN, -1);
         exit(match r {
             Ok(n) => (n as i32).min(100),
@@ -541,35 +415,20 @@ fn restart_dry_in_child(fd: i32) -> Result<Result<i64, i32>, String> {
     Ok(if c >= 128 { Err(c - 128) } else { Ok(c as i64) })
 }
 
-fn race_ckpt_restart() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+pub(crate) fn race_ckpt_restart() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            for i in 0..8 {
-                open_at(&format!("{m}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
-            }
-            Ok(())
-        })?;
-        let img = memfd("img")?;
-        dup2(img, 901)?;
-        close(img);
-        set_bytes(901, &base)?;
+        memfd_at("img", 901, &rdwr_image(8)?)?;
         // the target restarts the image over and over (its fds get replaced)
         // and keeps its counts (ok, EBUSY, other) in memfd 902
-        let cnt = memfd("counts")?;
-        dup2(cnt, 902)?;
-        close(cnt);
-        set_bytes(902, &[0u8; 24])?;
+        memfd_at("counts", 902, &[0u8; 24])?;
         let target = spawn_loop(6, move |_| {
             static C: [std::sync::atomic::AtomicU64; 3] = [
                 std::sync::atomic::AtomicU64::new(0),
                 std::sync::atomic::AtomicU64::new(0),
                 std::sync::atomic::AtomicU64::new(0),
             ];
-            seek(901, 0, libc::SEEK_SET);
+            lseek(901, 0, libc::SEEK_SET);
             let k = match restart(0, 901, 0, -1) {
                 Ok(_) => 0,
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => 1,
@@ -584,15 +443,13 @@ fn race_ckpt_restart() -> R {
             // SAFETY: pwrite from our buffer.
             unsafe { libc::pwrite(902, b.as_ptr().cast(), 24, 0) };
         })?;
-        let out = memfd("out")?;
-        dup2(out, 900)?;
-        close(out);
+        memfd_at("out", 900, b"")?;
         let mut hist: BTreeMap<String, usize> = BTreeMap::new();
         let mut errs = Vec::new();
         let end = Instant::now() + Duration::from_secs(5);
         while Instant::now() < end {
             set_bytes(900, b"")?;
-            let r = ck_skip(target, 900);
+            let r = ck(target, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
             let b = get_bytes(900);
             match r {
                 Ok(_) => match decode(&b) {
@@ -651,46 +508,24 @@ fn race_ckpt_restart() -> R {
         if rd(0) == 0 || hist.get("ok").copied().unwrap_or(0) == 0 {
             errs.push("no restart or no checkpoint succeeded: the race was not run".into());
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+        check_all(errs)
+    })
 }
 
-fn delete_module() -> Result<(), i32> {
-    let name = cstr("ramfs_cr");
-    // SAFETY: valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
-}
-
-fn race_umount_rmmod() -> R {
+pub(crate) fn race_umount_rmmod() -> R {
     let splats0 = kmsg_splats().len();
     mount_cr(MNT)?;
     let r = (|| {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            open_at(&format!("{m}/f0"), libc::O_RDWR, 0, 3)?;
-            open_at(&format!("{m}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 0, 4)?;
-            Ok(())
-        })?;
-        let img = memfd("img")?;
-        dup2(img, 901)?;
-        close(img);
-        set_bytes(901, &base)?;
+        let base = steps_image(&[
+            st::open("f0", libc::O_RDWR, 3),
+            st::open("d0", libc::O_RDONLY | libc::O_DIRECTORY, 4),
+        ])?;
+        memfd_at("img", 901, &base)?;
         // a process holding restored fds
-        let holder = Paused::new(|| {
+        let holder = Target::paused(|| {
             close_range(0, 900);
-            seek(901, 0, libc::SEEK_SET);
+            lseek(901, 0, libc::SEEK_SET);
             match restart(0, 901, 0, -1) {
                 Ok(2) => Ok(()),
                 r => Err(format!("{r:?}")),
@@ -708,9 +543,7 @@ fn race_umount_rmmod() -> R {
         }
         // rmmod while mounted and in use, hammered while checkpoints go on
         let end = Instant::now() + Duration::from_secs(3);
-        let out = memfd("out")?;
-        dup2(out, 900)?;
-        close(out);
+        memfd_at("out", 900, b"")?;
         let mut tries = 0;
         while Instant::now() < end {
             match delete_module() {
@@ -721,7 +554,7 @@ fn race_umount_rmmod() -> R {
                 }
             }
             set_bytes(900, b"")?;
-            match ck_skip(holder.0, 900) {
+            match ck(holder.pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1) {
                 Ok(_) => {
                     if let Err(e) = decode(&get_bytes(900)) {
                         errs.push(format!("image of the holder: {e}"));
@@ -740,7 +573,7 @@ fn race_umount_rmmod() -> R {
         }
         // the holder's fds still work and still checkpoint (now unreachable: EBADF is fine)
         set_bytes(900, b"")?;
-        let after_detach = ck_skip(holder.0, 900);
+        let after_detach = ck(holder.pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
         drop(holder);
         close(900);
         close(901);
@@ -759,11 +592,7 @@ fn race_umount_rmmod() -> R {
         }
         ensure_module()?;
         println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {after_detach:?}");
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
+        check_all(errs)
     })();
     umount(MNT);
     let _ = ensure_module();
@@ -815,10 +644,8 @@ fn settle() {
 
 const CYCLES: usize = 1000;
 
-fn leak_cycles() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+pub(crate) fn leak_cycles() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
         // warm up caches with a few cycles, then measure
         let run = |n: usize| -> R {
@@ -827,24 +654,18 @@ fn leak_cycles() -> R {
                 close_range(902, 1019);
                 close_range(1021, u32::MAX);
                 for i in 0..6 {
-                    open_at(&format!("{MNT}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
+                    open_at(&format!("{MNT}/f{i}"), libc::O_RDWR, 3 + i)?;
                 }
                 dup2(3, 10)?;
-                open_at(
-                    &format!("{MNT}/d0"),
-                    libc::O_RDONLY | libc::O_DIRECTORY,
-                    0,
-                    11,
-                )?;
+                open_at(&format!("{MNT}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 11)?;
                 std::env::set_current_dir(format!("{MNT}/sub")).map_err(|e| e.to_string())?;
-                let img = memfd("img")?;
-                dup2(img, 900)?;
-                close(img);
+                memfd_at("img", 900, b"")?;
                 let fds0 = snap(&[]).fds.len();
                 for i in 0..n {
                     set_bytes(900, b"")?;
-                    ck_skip(0, 900).map_err(|e| format!("cycle {i}: checkpoint {}", ename(e)))?;
-                    seek(900, 0, libc::SEEK_SET);
+                    ck(0, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
+                        .map_err(|e| format!("cycle {i}: checkpoint {}", ename(e)))?;
+                    lseek(900, 0, libc::SEEK_SET);
                     // alternate real and dry-run restarts, and a failing one
                     let flags = if i % 2 == 0 { 0 } else { RESTART_DRY_RUN };
                     match restart(0, 900, flags, -1) {
@@ -902,95 +723,90 @@ fn leak_cycles() -> R {
                 slab1 - slab0
             ));
         }
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+        check_all(errs)
+    })
 }
 
 // ------------------------------------------------------------ odd arguments
 
 /// An image of 3 files on MNT in memfd 901.
 fn three_file_image() -> R {
-    let m = MNT.to_string();
-    let base = root_image(move || {
-        for i in 0..3 {
-            open_at(&format!("{m}/f{i}"), libc::O_RDWR, 0, 3 + i)?;
-        }
-        Ok(())
-    })?;
-    let img = memfd("img")?;
-    dup2(img, 901)?;
-    close(img);
-    set_bytes(901, &base)
+    let base = rdwr_image(3)?;
+    memfd_at("img", 901, &base)
 }
 
-fn shared_table() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+pub(crate) fn shared_table() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
         three_file_image()?;
-        let r = in_child("threaded child", 60, || {
-            // a thread shares the file table (CLONE_FILES)
-            let (tx, rx) = std::sync::mpsc::channel::<()>();
-            let t = std::thread::spawn(move || {
-                let _ = rx.recv();
+        let mut errs = Vec::new();
+        for sharer in ["a thread", "a CLONE_FILES process"] {
+            let r = in_child(sharer, 60, || {
+                // the table is shared (CLONE_FILES) with a thread, or with
+                // another process (no CLONE_VM)
+                let (tx, rx) = std::sync::mpsc::channel::<()>();
+                let (t, other) = if sharer == "a thread" {
+                    let t = std::thread::spawn(move || {
+                        let _ = rx.recv();
+                    });
+                    (Some(t), None)
+                } else {
+                    (
+                        None,
+                        Some(Target {
+                            pid: clone_process(libc::CLONE_FILES, sleep_forever)?,
+                        }),
+                    )
+                };
+                lseek(901, 0, libc::SEEK_SET);
+                let before = snap_nopos(&[], 901);
+                let r = rs(0, 901, 0, -1);
+                let after = snap_nopos(&[], 901);
+                let _ = tx.send(());
+                if let Some(t) = t {
+                    let _ = t.join();
+                }
+                drop(other);
+                if r != Err(libc::EBUSY) {
+                    return Err(format!(
+                        "restart with a shared file table: expected EBUSY, got {r:?}"
+                    ));
+                }
+                if before != after {
+                    return Err(format!(
+                        "EBUSY restart changed the caller:\n{}",
+                        snap_diff(&before, &after)
+                    ));
+                }
+                // once the thread is gone the same restart works
+                lseek(901, 0, libc::SEEK_SET);
+                match rs(0, 901, 0, -1) {
+                    Ok(3) => Ok(()),
+                    r => Err(format!("restart after the thread exited: {r:?}")),
+                }
             });
-            seek(901, 0, libc::SEEK_SET);
-            let before = snap_nopos(&[], 901);
-            let r = restart(0, 901, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0));
-            let after = snap_nopos(&[], 901);
-            let _ = tx.send(());
-            let _ = t.join();
-            if r != Err(libc::EBUSY) {
-                return Err(format!(
-                    "restart with a shared file table: expected EBUSY, got {r:?}"
-                ));
+            if let Err(e) = r {
+                errs.push(e);
             }
-            if before != after {
-                return Err(format!(
-                    "EBUSY restart changed the caller:\n{}",
-                    snap_diff(&before, &after)
-                ));
-            }
-            // once the thread is gone the same restart works
-            seek(901, 0, libc::SEEK_SET);
-            match restart(0, 901, 0, -1) {
-                Ok(3) => Ok(()),
-                r => Err(format!("restart after the thread exited: {r:?}")),
-            }
-        });
+        }
         close(901);
-        r
-    })();
-    umount(MNT);
-    r
+        check_all(errs)
+    })
 }
 
-fn odd_sources() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+pub(crate) fn odd_sources() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
         three_file_image()?;
         let r = in_child("child", 120, || {
             let mut errs = Vec::new();
-            let rs = |fd: i32, log: i32| {
-                restart(0, fd, 0, log).map_err(|e| e.raw_os_error().unwrap_or(0))
-            };
-            let cs = |fd: i32, log: i32| {
-                checkpoint(0, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, log)
-                    .map_err(|e| e.raw_os_error().unwrap_or(0))
-            };
-            let dir = open_at(MNT, libc::O_RDONLY | libc::O_DIRECTORY, 0, 910)?;
-            let zero = open_at("/dev/zero", libc::O_RDONLY, 0, 911)?;
-            let wr = open_at(&format!("{MNT}/f5"), libc::O_WRONLY, 0, 912)?;
-            let opath = open_at(&format!("{MNT}/f5"), libc::O_PATH, 0, 913)?;
-            let rdonly = open_at(&format!("{MNT}/f6"), libc::O_RDONLY, 0, 914)?;
+            let rs = |fd: i32, log: i32| rs(0, fd, 0, log);
+            let cs = |fd: i32, log: i32| ck(0, fd, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, log);
+            let dir = open_at(MNT, libc::O_RDONLY | libc::O_DIRECTORY, 910)?;
+            let zero = open_at("/dev/zero", libc::O_RDONLY, 911)?;
+            let wr = open_at(&format!("{MNT}/f5"), libc::O_WRONLY, 912)?;
+            let opath = open_at(&format!("{MNT}/f5"), libc::O_PATH, 913)?;
+            let rdonly = open_at(&format!("{MNT}/f6"), libc::O_RDONLY, 914)?;
             let before = snap_nopos(&[], 901);
             let cases: Vec<(&str, Result<i64, i32>, &[i32])> = vec![
                 (
@@ -1051,7 +867,7 @@ fn odd_sources() -> R {
             }
             let after = snap_nopos(&[], 901);
             // positions of the odd fds may move (they were read); names and flags may not
-            let strip = |s: &crate::fuzz_cases::Snap| {
+            let strip = |s: &Snap| {
                 s.fds
                     .iter()
                     .map(|x| (x.0, x.1.clone(), x.3, x.4))
@@ -1063,32 +879,16 @@ fn odd_sources() -> R {
                     snap_diff(&before, &after)
                 ));
             }
-            // the image fd as the log fd too: EINVAL (ABI since patch v2)
-            seek(901, 0, libc::SEEK_SET);
-            match rs(901, 901) {
-                Err(e) if e == libc::EINVAL => {}
-                r => errs.push(format!(
-                    "restart with logfd == image fd: expected EINVAL, got {r:?}"
-                )),
-            }
-            if errs.is_empty() {
-                Ok(())
-            } else {
-                Err(errs.join("\n"))
-            }
+            check_all(errs)
         });
         close(901);
         r
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
-fn odd_targets() -> R {
+pub(crate) fn odd_targets() -> R {
     let splats0 = kmsg_splats().len();
-    let out = memfd("out")?;
-    dup2(out, 900)?;
-    close(out);
+    memfd_at("out", 900, b"")?;
     let mut errs = Vec::new();
     let mut seen = Vec::new();
     // kernel threads: kthreadd (2) and whatever else /proc lists without a cmdline
@@ -1105,13 +905,16 @@ fn odd_targets() -> R {
     }
     for pid in targets {
         set_bytes(900, b"")?;
-        let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
-            .map_err(|e| e.raw_os_error().unwrap_or(0));
+        let r = ck(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
         let b = get_bytes(900);
         match r {
             Ok(_) => {
-                if let Err(e) = decode(&b) {
-                    errs.push(format!("pid {pid}: image invalid: {e}"));
+                match decode(&b) {
+                    Err(e) => errs.push(format!("pid {pid}: image invalid: {e}")),
+                    Ok(im) if im.header.pid != pid => {
+                        errs.push(format!("pid {pid}: HEADER pid {}", im.header.pid))
+                    }
+                    Ok(_) => {}
                 }
                 seen.push(format!("{pid}:ok"));
             }
@@ -1130,19 +933,14 @@ fn odd_targets() -> R {
     }
     std::thread::sleep(Duration::from_millis(200));
     set_bytes(900, b"")?;
-    let r = checkpoint(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
-        .map_err(|e| e.raw_os_error().unwrap_or(0));
+    let r = ck(pid, 900, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
     wait(pid);
     if r != Err(libc::ESRCH) {
         errs.push(format!("zombie: expected ESRCH, got {r:?}"));
     }
     close(900);
     println!("# odd targets: {}", seen.join(" "));
-    let r = if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.join("\n"))
-    };
+    let r = check_all(errs);
     r.and(new_splats(splats0))
 }
 
@@ -1152,27 +950,20 @@ fn odd_targets() -> R {
 /// them later with replace_fd(), which checks the limit again: the second
 /// check must not fail half-way (WARN_ON_ONCE in restore_files_commit, fds
 /// missing while restart returns success).
-fn race_prlimit() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+pub(crate) fn race_prlimit() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
         // 300 files, highest fd 950
         let m = MNT.to_string();
         let base = root_image(move || {
             for i in 0..300 {
-                open_at(&format!("{m}/f{}", i % 10), libc::O_RDONLY, 0, 50 + i * 3)?;
+                open_at(&format!("{m}/f{}", i % 10), libc::O_RDONLY, 50 + i * 3)?;
             }
             Ok(())
         })?;
         let im = decode(&base).map_err(|e| e.to_string())?;
-        let img = memfd("img")?;
-        dup2(img, 1001)?;
-        close(img);
-        set_bytes(1001, &base)?;
-        let out = memfd("out")?;
-        dup2(out, 1002)?;
-        close(out);
+        memfd_at("img", 1001, &base)?;
+        memfd_at("out", 1002, b"")?;
         let secs = 8;
         let nfds = im.fds.len() as i64;
         let fds: Vec<i32> = im.fds.iter().map(|d| d.fd).collect();
@@ -1188,51 +979,41 @@ fn race_prlimit() -> R {
             let mut first_bad = String::new();
             while Instant::now() < end {
                 close_range(0, 1000);
-                seek(1001, 0, libc::SEEK_SET);
-                match restart(0, 1001, 0, -1) {
+                lseek(1001, 0, libc::SEEK_SET);
+                let r = rs(0, 1001, 0, -1);
+                let open: Vec<i32> = fds.iter().copied().filter(|&fd| getfd(fd) >= 0).collect();
+                // (fds missing or extra, what went wrong)
+                let (lost, why) = match r {
                     Ok(n) if n == nfds => {
                         ok += 1;
-                        // SAFETY: fcntl on integers.
                         let miss: Vec<i32> = fds
                             .iter()
                             .copied()
-                            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0)
+                            .filter(|fd| !open.contains(fd))
                             .collect();
-                        if !miss.is_empty() {
-                            missing += 1;
-                            if first_bad.is_empty() {
-                                first_bad = format!(
-                                    "restart returned {n} but fds {:?} are not open",
-                                    &miss[..miss.len().min(8)]
-                                );
-                            }
-                        }
+                        let m = &miss[..miss.len().min(8)];
+                        (
+                            !m.is_empty(),
+                            format!("restart returned {n} but fds {m:?} are not open"),
+                        )
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+                    Err(libc::EMFILE) => {
                         emfile += 1;
                         // all or nothing: every fd was closed before the call
-                        // SAFETY: fcntl on integers.
-                        let left: Vec<i32> = fds
-                            .iter()
-                            .copied()
-                            .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
-                            .collect();
-                        if !left.is_empty() {
-                            missing += 1;
-                            if first_bad.is_empty() {
-                                first_bad = format!(
-                                    "EMFILE, but fds {:?} were installed",
-                                    &left[..left.len().min(8)]
-                                );
-                            }
-                        }
+                        let o = &open[..open.len().min(8)];
+                        (
+                            !o.is_empty(),
+                            format!("EMFILE, but fds {o:?} were installed"),
+                        )
                     }
                     r => {
                         other += 1;
-                        if first_bad.is_empty() {
-                            first_bad = format!("restart: {r:?}");
-                        }
+                        (false, format!("restart: {r:?}"))
                     }
+                };
+                missing += u32::from(lost);
+                if (lost || why.starts_with("restart: ")) && first_bad.is_empty() {
+                    first_bad = why;
                 }
             }
             let msg = format!("{ok} {emfile} {other} {missing} {first_bad}");
@@ -1275,9 +1056,7 @@ fn race_prlimit() -> R {
             ));
         }
         Ok(())
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
 }
 
 /// Deterministic form of the race above (K3): restart(2) reopens a file on
@@ -1287,26 +1066,13 @@ fn race_prlimit() -> R {
 /// prlimit(2) (same user: no privilege needed) and releases the lease.
 /// restore_files_commit() then meets replace_fd() == -EBADF for fd 900:
 /// WARN_ON_ONCE, and restart(2) returns success without fd 900.
-fn race_prlimit_lease() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+pub(crate) fn race_prlimit_lease() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            open_at(&format!("{m}/f1"), libc::O_RDONLY, 0, 5)?;
-            open_at(&format!("{m}/f7"), libc::O_RDWR, 0, 900)?;
-            Ok(())
-        })?;
-        let img = memfd("img")?;
-        dup2(img, 1001)?;
-        close(img);
-        set_bytes(1001, &base)?;
-        let out = memfd("out")?;
-        dup2(out, 1002)?;
-        close(out);
+        memfd_at("img", 1001, &f1_f7_image(900)?)?;
+        memfd_at("out", 1002, b"")?;
         // the lease
-        let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 0, 1003)?;
+        let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
         // SAFETY: fcntl on our fd.
         if unsafe { libc::fcntl(lfd, libc::F_SETLEASE, libc::F_RDLCK) } != 0 {
             let e = errno();
@@ -1329,7 +1095,7 @@ fn race_prlimit_lease() -> R {
             };
             // SAFETY: setrlimit with a valid struct.
             unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
-            seek(1001, 0, libc::SEEK_SET);
+            lseek(1001, 0, libc::SEEK_SET);
             let r = restart(0, 1001, 0, -1);
             // SAFETY: fcntl on integers.
             let (o5, o900) = unsafe {
@@ -1390,9 +1156,19 @@ fn race_prlimit_lease() -> R {
             "restart with RLIMIT_NOFILE lowered to 64 during the reopen (fd 900 in the image): {msg}; \
              expected EMFILE with nothing installed, or 2 fds installed"
         ))
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+    })
+}
+
+/// SIGUSR1 caught by a do-nothing handler with SA_RESTART; a 60 s alarm.
+fn usr1_restartable() {
+    // SAFETY: installing a handler that does nothing; alarm arms a timer.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_usr1 as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        libc::alarm(60);
+    }
 }
 
 extern "C" fn on_usr1(_: libc::c_int) {}
@@ -1402,35 +1178,17 @@ extern "C" fn on_usr1(_: libc::c_int) {}
 /// -ERESTARTSYS the syscall is re-executed, but restart(2) has already moved
 /// the image fd's offset to the end (or consumed a pipe), so the second run
 /// reads a truncated image: EINVAL for a good image (K4).
-fn race_signal_restart() -> R {
-    mount_cr(MNT)?;
-    let splats0 = kmsg_splats().len();
-    let r = (|| {
+pub(crate) fn race_signal_restart() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
-        let m = MNT.to_string();
-        let base = root_image(move || {
-            open_at(&format!("{m}/f1"), libc::O_RDONLY, 0, 5)?;
-            open_at(&format!("{m}/f7"), libc::O_RDWR, 0, 6)?;
-            Ok(())
-        })?;
+        let base = f1_f7_image(6)?;
         let mut errs = Vec::new();
         let mut notes = Vec::new();
         for how in ["lease", "pipe"] {
-            let img = memfd("img")?;
-            dup2(img, 1001)?;
-            close(img);
-            set_bytes(1001, &base)?;
-            let out = memfd("out")?;
-            dup2(out, 1002)?;
-            close(out);
-            let mut pp = [0i32; 2];
-            // SAFETY: pipe into a 2-int array.
-            unsafe { libc::pipe(pp.as_mut_ptr()) };
-            dup2(pp[0], 1004)?;
-            dup2(pp[1], 1005)?;
-            close(pp[0]);
-            close(pp[1]);
-            let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 0, 1003)?;
+            memfd_at("img", 1001, &base)?;
+            memfd_at("out", 1002, b"")?;
+            pipe_at(1004, 1005)?;
+            let lfd = open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
             if how == "lease" {
                 // SAFETY: fcntl on our fd; ignore SIGIO.
                 unsafe {
@@ -1445,16 +1203,9 @@ fn race_signal_restart() -> R {
                 close_range(0, 1000);
                 close(1003);
                 close(1005);
-                // SAFETY: a do-nothing handler with SA_RESTART.
-                unsafe {
-                    let mut sa: libc::sigaction = std::mem::zeroed();
-                    sa.sa_sigaction = on_usr1 as *const () as usize;
-                    sa.sa_flags = libc::SA_RESTART;
-                    libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
-                    libc::alarm(60);
-                }
+                usr1_restartable();
                 let src = if how == "lease" { 1001 } else { 1004 };
-                seek(1001, 0, libc::SEEK_SET);
+                lseek(1001, 0, libc::SEEK_SET);
                 let r = restart(0, src, 0, 1002);
                 // SAFETY: fcntl on integers.
                 let (o5, o6) = unsafe {
@@ -1517,14 +1268,8 @@ fn race_signal_restart() -> R {
             }
         }
         println!("# signal during restart: {}", notes.join("; "));
-        if errs.is_empty() {
-            Ok(())
-        } else {
-            Err(errs.join("\n"))
-        }
-    })();
-    umount(MNT);
-    r.and(new_splats(splats0))
+        check_all(errs)
+    })
 }
 
 /// checkpoint(2) into a pipe whose reader is slow: the writer blocks; a
@@ -1532,36 +1277,20 @@ fn race_signal_restart() -> R {
 /// reader must end up with one valid image (or the call fail with EINTR and
 /// the stream end in an ERROR record), not a partial image followed by a
 /// second full one.
-fn race_signal_checkpoint() -> R {
-    mount_cr(MNT)?;
-    let r = (|| {
+pub(crate) fn race_signal_checkpoint() -> R {
+    on_mount(MNT, || {
         populate(MNT)?;
-        let mut pp = [0i32; 2];
-        // SAFETY: pipe into a 2-int array.
-        unsafe { libc::pipe(pp.as_mut_ptr()) };
-        dup2(pp[0], 1004)?;
-        dup2(pp[1], 1005)?;
-        close(pp[0]);
-        close(pp[1]);
+        pipe_at(1004, 1005)?;
         // SAFETY: shrink the pipe to one page.
         unsafe { libc::fcntl(1005, libc::F_SETPIPE_SZ, 4096) };
-        let out = memfd("out")?;
-        dup2(out, 1002)?;
-        close(out);
+        memfd_at("out", 1002, b"")?;
         let pid = fork()?;
         if pid == 0 {
             close_range(0, 1000);
             close(1004);
-            // SAFETY: handler with SA_RESTART.
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_usr1 as *const () as usize;
-                sa.sa_flags = libc::SA_RESTART;
-                libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
-                libc::alarm(60);
-            }
+            usr1_restartable();
             for i in 0..100 {
-                let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 0, 3 + i);
+                let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 3 + i);
             }
             let r = checkpoint(0, 1005, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1);
             let _ = set_bytes(1002, format!("{r:?}").as_bytes());
@@ -1602,7 +1331,5 @@ fn race_signal_checkpoint() -> R {
             (false, Err(ckpt_image::ImageError::ErrorRecord { .. } | ckpt_image::ImageError::Truncated { .. })) if res.contains("code: 4,") => Ok(()),
             (_, d) => Err(format!("checkpoint into a slow pipe with a signal: returned {res}, the reader got {} bytes: {:?}", stream.len(), d.map(|im| im.fds.len()))),
         }
-    })();
-    umount(MNT);
-    r
+    })
 }

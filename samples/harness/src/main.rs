@@ -12,13 +12,18 @@
 //! Exit status: 0 when every selected case passed, 1 otherwise.
 
 mod case;
+#[macro_use]
+mod vm;
+mod abi_cases;
 mod ckpt_cases;
+mod fault_cases;
 mod fs_cases;
 mod fuzz_cases;
+mod golden;
 mod hardening_cases;
 mod mutate;
+mod roundtrip;
 mod security_cases;
-mod sys;
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,17 +34,16 @@ fn main() {
     if args.first().map(String::as_str) == Some("--suid-open") {
         security_cases::suid_open(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("--golden") {
+        ensure_golden();
+    }
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: cr-harness [--list] [SUBSTRING...]\nRuns the cases whose name contains any SUBSTRING (all without), prints KTAP.");
+        println!("usage: cr-harness [--list] [SUBSTRING...] | --golden\nRuns the cases whose name contains any SUBSTRING (all without), prints KTAP.");
         return;
     }
     let list = args.iter().any(|a| a == "--list");
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
-    let mut all = fs_cases::cases();
-    all.extend(ckpt_cases::cases());
-    all.extend(fuzz_cases::cases());
-    all.extend(hardening_cases::cases());
-    all.extend(security_cases::cases());
+    let all = case::all_cases();
     let sel: Vec<_> = all
         .into_iter()
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
@@ -77,6 +81,15 @@ fn main() {
     println!("# {} passed, {} failed", sel.len() - failed, failed);
     let _ = std::io::stdout().flush();
     std::process::exit(if failed == 0 { 0 } else { 1 });
+}
+
+/// `--golden`: print the golden images (see golden.rs) and exit.
+fn ensure_golden() -> ! {
+    let r = golden::make_all();
+    if let Err(e) = &r {
+        println!("golden: {e}");
+    }
+    std::process::exit(if r.is_ok() { 0 } else { 1 });
 }
 
 /// The last panic message with its location (set by the panic hook).

@@ -838,53 +838,17 @@ pub fn sealed(records: &[Record]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ckpt_image::*;
-
-    fn sample() -> Vec<u8> {
-        let recs = vec![
-            Record::Header(Header::new(1, 1, "6.12")),
-            Record::Fs(Fs {
-                umask: 0o22,
-                reserved: 0,
-            }),
-            Record::FileName(b"/".to_vec()),
-            Record::FileName(b"/mnt/fuzz".to_vec()),
-            Record::FileTable(FileTable {
-                nr_fds: 1,
-                reserved: 0,
-            }),
-            Record::Objref(Objref {
-                objtype: 1,
-                objref: 1,
-            }),
-            Record::File(File {
-                f_type: 1,
-                f_mode: 3,
-                f_flags: 0o100002,
-                i_mode: 0o100644,
-                f_pos: 5,
-            }),
-            Record::FileName(b"/mnt/fuzz/f0".to_vec()),
-            Record::FileDesc(FileDesc {
-                fd_objref: 1,
-                fd: 3,
-                close_on_exec: 0,
-                reserved: 0,
-            }),
-        ];
-        encode_with_tail(&recs)
-    }
 
     #[test]
     fn split_and_seal_round_trip() {
-        let img = sample();
+        let img = testsupport::two_files("/mnt/fuzz");
         assert!(decode(&img).is_ok());
         assert_eq!(seal(&body(&img)), img);
     }
 
     #[test]
     fn deterministic() {
-        let img = sample();
+        let img = testsupport::two_files("/mnt/fuzz");
         for s in 0..500 {
             let a = mutate(&img, &img, "/mnt/fuzz", s);
             let b = mutate(&img, &img, "/mnt/fuzz", s);
@@ -895,7 +859,7 @@ mod tests {
 
     #[test]
     fn most_mutants_are_invalid() {
-        let img = sample();
+        let img = testsupport::two_files("/mnt/fuzz");
         let bad = (0..2000)
             .filter(|&s| decode(&mutate(&img, &img, "/mnt/fuzz", s).bytes).is_err())
             .count();

@@ -3,64 +3,24 @@
 //! snapshot, all-or-nothing installation, the f_pos lock and escaped log
 //! names.  Each case fails on the series before the fix.
 
-use crate::case::Case;
-use crate::fuzz_cases::{
-    close, close_range, dup2, exit, fork, get_bytes, in_child, make_image, memfd, memfd_at,
-    mount_cr, open_at, read_all, read_all_bytes, seek, set_bytes, snap_diff, snap_nopos, umount,
-    wait,
-};
-use crate::hardening_cases::drop_to_user;
-use crate::sys::{all_ok, cstr, ename, errno, R};
-use ckpt_image::syscalls::{checkpoint, restart};
+use crate::fuzz_cases::make_image;
+use crate::vm::*;
+use ckpt_image::syscalls::checkpoint;
 use ckpt_image::{decode, FileDesc, CHECKPOINT_SKIP_UNSUPPORTED, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 const MNT: &str = "/mnt/sec";
 
-pub fn cases() -> Vec<Case> {
-    vec![
-        Case { name: "ckpt-sec: the target execs a set-uid program while checkpoint blocks on a full pipe: the image shows the pre-exec process only", run: exec_race },
-        Case { name: "ckpt-sec: restart to a root the user cannot search is EACCES from a user namespace too (chroot(2)'s checks)", run: userns_chroot },
-        Case { name: "ckpt-sec: a symlink, FIFO or device in place of a recorded file or directory is never followed or opened", run: no_symlinks },
-        Case { name: "ckpt-sec: FIFOs and symlinks swapped in during restart are never opened or followed, restart never blocks", run: swap_race },
-        Case { name: "ckpt-sec: a 64 MiB hostile image costs restart no more than its size, a larger one nothing", run: image_memory },
-        Case { name: "ckpt-sec: a target restarting itself while it is checkpointed never sees its table as shared", run: no_shared_table },
-        Case { name: "ckpt-sec: checkpoint log lines and a thread writing the same log file never overwrite each other", run: log_pos_lock },
-        Case { name: "ckpt-sec: names with control characters reach the log escaped, one line per event", run: log_escapes },
-    ]
-}
-
 // ------------------------------------------------------------------ helpers
-
-fn pipe() -> Result<(i32, i32), String> {
-    let mut p = [0i32; 2];
-    // SAFETY: pipe2 into a 2-int array.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", ename(errno())));
-    }
-    Ok((p[0], p[1]))
-}
-
-fn write_file(path: &str, data: &[u8], mode: u32) -> R {
-    std::fs::write(path, data).map_err(|e| format!("write {path}: {e}"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("chmod {path}: {e}"))
-}
-
-fn mkdir(path: &str, mode: u32) -> R {
-    std::fs::create_dir_all(path).map_err(|e| format!("mkdir {path}: {e}"))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("chmod {path}: {e}"))
-}
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn rst(fd: i32, flags: u64, log: i32) -> Result<i64, i32> {
-    seek(fd, 0, libc::SEEK_SET);
-    restart(0, fd, flags, log).map_err(|e| e.raw_os_error().unwrap_or(0))
+    lseek(fd, 0, libc::SEEK_SET);
+    rs(0, fd, flags, log)
 }
 
 /// Image of a child (run as root) that opens `files` at their fd numbers.
@@ -68,7 +28,7 @@ fn image_of(files: Vec<(String, i32, i32)>) -> Result<Vec<u8>, String> {
     let (img, r) = make_image(
         move || {
             for (p, flags, fd) in &files {
-                open_at(p, *flags, 0, *fd)?;
+                open_at(p, *flags, *fd)?;
             }
             Ok(())
         },
@@ -92,13 +52,6 @@ fn meminfo_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn with_mount(f: impl FnOnce() -> R) -> R {
-    mount_cr(MNT)?;
-    let r = f();
-    umount(MNT);
-    r
-}
-
 /// `cr-harness --suid-open PATH FD NOTIFY`: what the set-uid copy of the
 /// harness does in `exec_race`: open PATH at FD, say "y" on NOTIFY, wait.
 pub fn suid_open(args: &[String]) -> ! {
@@ -108,7 +61,7 @@ pub fn suid_open(args: &[String]) -> ! {
         };
         let fd: i32 = fd.parse().map_err(|_| "fd")?;
         let notify: i32 = notify.parse().map_err(|_| "notify")?;
-        open_at(path, libc::O_RDONLY, 0, fd)?;
+        open_at(path, libc::O_RDONLY, fd)?;
         // SAFETY: one byte from a static buffer.
         unsafe { libc::write(notify, b"y".as_ptr().cast(), 1) };
         close(notify);
@@ -130,17 +83,17 @@ pub fn suid_open(args: &[String]) -> ! {
 /// opens a root-only file.  The image must describe the process the user
 /// could look into (its fd 5 only), or the call must fail with EPERM; it
 /// must never name the root-only file.
-fn exec_race() -> R {
+pub(crate) fn exec_race() -> R {
     // in a child with an alarm: a deadlock is a failure, not a hung suite
-    with_mount(|| in_child("exec race", 180, exec_race_body))
+    on_mount(MNT, || in_child("exec race", 180, exec_race_body))
 }
 
 fn exec_race_body() -> R {
     {
         let pre = format!("{MNT}/pre");
         let secret = format!("{MNT}/secret");
-        write_file(&pre, b"before exec", 0o644)?;
-        write_file(&secret, b"root only", 0o600)?;
+        write_mode(&pre, b"before exec", 0o644)?;
+        write_mode(&secret, b"root only", 0o600)?;
         let suid = "/tmp/cr-suid";
         std::fs::copy("/proc/self/exe", suid).map_err(|e| format!("copy: {e}"))?;
         let c = cstr(suid);
@@ -171,12 +124,9 @@ fn exec_race_body() -> R {
 
         let target = fork()?;
         if target == 0 {
-            let _ = dup2(go_r, 108);
-            let _ = dup2(ntf_w, 109);
-            close_range(0, 107);
-            close_range(110, u32::MAX);
+            keep_only(&[(go_r, 108), (ntf_w, 109)]);
             let ok = (|| -> R {
-                open_at(&pre, libc::O_RDONLY, 0, 5)?;
+                open_at(&pre, libc::O_RDONLY, 5)?;
                 dup2(108, 8)?;
                 dup2(109, 9)?;
                 close(108);
@@ -200,10 +150,7 @@ fn exec_race_body() -> R {
         }
         let ck = fork()?;
         if ck == 0 {
-            let _ = dup2(img_w, 200);
-            let _ = dup2(res_w, 201);
-            close_range(0, 199);
-            close_range(202, u32::MAX);
+            keep_only(&[(img_w, 200), (res_w, 201)]);
             let msg = match drop_to_user() {
                 Err(e) => format!("setup {e}"),
                 Ok(()) => match checkpoint(target, 200, CHECKPOINT_SKIP_UNSUPPORTED, -1) {
@@ -316,8 +263,8 @@ fn exec_race_body() -> R {
 /// In a user namespace the caller has CAP_SYS_CHROOT; changing the root to
 /// a directory it cannot search must still fail, as chroot(2) does, and
 /// the log must say it is the root that was refused.
-fn userns_chroot() -> R {
-    with_mount(|| {
+pub(crate) fn userns_chroot() -> R {
+    on_mount(MNT, || {
         mkdir(&format!("{MNT}/locked"), 0o700)?;
         mkdir(&format!("{MNT}/open"), 0o755)?;
         let open_ino = std::fs::metadata(format!("{MNT}/open"))
@@ -377,7 +324,7 @@ fn userns_chroot() -> R {
                 errs.push(e);
             }
         }
-        all_ok(errs)
+        check_all(errs)
     })
 }
 
@@ -403,15 +350,15 @@ fn rename(a: &str, b: &str) -> R {
 /// An image names `real` (fd 5) and `d/f` (fd 6).  Each row puts something
 /// else in the place of one of them; restart must refuse it without
 /// following or opening it, and change nothing.
-fn no_symlinks() -> R {
-    with_mount(|| {
+pub(crate) fn no_symlinks() -> R {
+    on_mount(MNT, || {
         let m = MNT;
-        write_file(&format!("{m}/real"), b"real", 0o644)?;
-        write_file(&format!("{m}/other"), b"other", 0o644)?;
+        write_mode(&format!("{m}/real"), b"real", 0o644)?;
+        write_mode(&format!("{m}/other"), b"other", 0o644)?;
         mkdir(&format!("{m}/d"), 0o755)?;
         mkdir(&format!("{m}/d2"), 0o755)?;
-        write_file(&format!("{m}/d/f"), b"d-f", 0o644)?;
-        write_file(&format!("{m}/d2/f"), b"d2-f", 0o644)?;
+        write_mode(&format!("{m}/d/f"), b"d-f", 0o644)?;
+        write_mode(&format!("{m}/d2/f"), b"d2-f", 0o644)?;
         let img = image_of(vec![
             (format!("{m}/real"), libc::O_RDONLY, 5),
             (format!("{m}/d/f"), libc::O_RDONLY, 6),
@@ -500,7 +447,7 @@ fn no_symlinks() -> R {
             }
         }
         close(900);
-        all_ok(errs)
+        check_all(errs)
     })
 }
 
@@ -509,11 +456,11 @@ fn no_symlinks() -> R {
 /// `other` and a fresh regular file over `t`.  Every restart either opens
 /// a regular file holding "real" or fails with ESTALE or ELOOP, and none
 /// blocks.
-fn swap_race() -> R {
-    with_mount(|| {
+pub(crate) fn swap_race() -> R {
+    on_mount(MNT, || {
         let m = MNT;
-        write_file(&format!("{m}/t"), b"real", 0o644)?;
-        write_file(&format!("{m}/other"), b"other", 0o644)?;
+        write_mode(&format!("{m}/t"), b"real", 0o644)?;
+        write_mode(&format!("{m}/other"), b"other", 0o644)?;
         let img = image_of(vec![(format!("{m}/t"), libc::O_RDONLY, 5)])?;
         memfd_at("img", 900, &img)?;
         memfd_at("out", 901, b"")?;
@@ -594,7 +541,7 @@ fn swap_race() -> R {
 /// larger: EFBIG with no allocation at all (measured: 0).  The buffer that
 /// used to double to CKPT_IMAGE_MAX + 1 held twice the image (measured on
 /// v3: 107 MiB).
-fn image_memory() -> R {
+pub(crate) fn image_memory() -> R {
     let base = image_of(vec![])?;
     let mut errs = Vec::new();
     for (size, want) in [
@@ -607,7 +554,7 @@ fn image_memory() -> R {
         std::fs::write(path, &b).map_err(|e| format!("write {path}: {e}"))?;
         drop(b);
         let r = in_child("huge", 300, move || {
-            let fd = open_at(path, libc::O_RDONLY, 0, 900)?;
+            let fd = open_at(path, libc::O_RDONLY, 900)?;
             std::thread::sleep(Duration::from_millis(500));
             let free0 = (0..5).map(|_| meminfo_kb("MemFree:")).max().unwrap_or(0);
             let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -649,7 +596,7 @@ fn image_memory() -> R {
             errs.push(e);
         }
     }
-    all_ok(errs)
+    check_all(errs)
 }
 
 // ------------------------------------------------------ 5. file-table snapshot
@@ -660,9 +607,9 @@ fn image_memory() -> R {
 /// (EBADF), so it spends most of its time reading the table.
 /// Checkpoint used to take a reference on the target's files_struct for
 /// that, so the target's restart saw a shared table and failed with EBUSY.
-fn no_shared_table() -> R {
-    with_mount(|| {
-        write_file(&format!("{MNT}/a"), b"a", 0o644)?;
+pub(crate) fn no_shared_table() -> R {
+    on_mount(MNT, || {
+        write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let img = image_of(vec![])?;
         memfd_at("img", 1001, &img)?;
         memfd_at("out", 1002, b"")?;
@@ -684,7 +631,7 @@ fn no_shared_table() -> R {
             // SAFETY: setrlimit with a valid struct.
             unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
             let a = format!("{MNT}/a");
-            if open_at(&a, libc::O_RDONLY, 0, 65000).is_err() {
+            if open_at(&a, libc::O_RDONLY, 65000).is_err() {
                 exit(2);
             }
             let end = Instant::now() + Duration::from_secs(secs);
@@ -699,18 +646,18 @@ fn no_shared_table() -> R {
             let _ = set_bytes(1002, format!("{ok} {ebusy} {other}").as_bytes());
             exit(0);
         }
-        let ck = memfd("ck")?;
+        let ckfd = memfd("ck")?;
         let end = Instant::now() + Duration::from_secs(secs);
         let (mut cks, mut ck_other) = (0u64, String::new());
         while Instant::now() < end {
-            set_bytes(ck, b"")?;
-            match checkpoint(target, ck, 0, -1).map_err(|e| e.raw_os_error().unwrap_or(0)) {
+            set_bytes(ckfd, b"")?;
+            match ck(target, ckfd, 0, -1) {
                 Err(libc::EBADF) => cks += 1,
                 r if ck_other.is_empty() => ck_other = format!("{r:?}"),
                 _ => {}
             }
         }
-        close(ck);
+        close(ckfd);
         let st = wait(target);
         let counts = log_text(1002);
         close(1001);
@@ -741,40 +688,20 @@ fn no_shared_table() -> R {
 /// target holding 200 pipes log 200 lines each.  Every line of both must
 /// survive whole: the checkpoint writes at the file position under its
 /// f_pos_lock, as write(2) does.
-fn log_pos_lock() -> R {
-    with_mount(|| {
+pub(crate) fn log_pos_lock() -> R {
+    on_mount(MNT, || {
         let logp = format!("{MNT}/log");
-        let lfd = open_at(
-            &logp,
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC,
-            0o644,
-            700,
-        )?;
-        let (ready_r, ready_w) = pipe()?;
-        let target = fork()?;
-        if target == 0 {
-            let _ = dup2(ready_w, 250);
-            close_range(0, 249);
-            close_range(251, u32::MAX);
+        let lfd = open_at(&logp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 700)?;
+        // a target with 200 pipe fds: a long checkpoint log
+        let t = Target::paused(|| {
+            close_range(0, 1018);
+            close_range(1020, u32::MAX);
             for _ in 0..100 {
-                let mut p = [0i32; 2];
-                // SAFETY: pipe into a 2-int array.
-                unsafe { libc::pipe(p.as_mut_ptr()) };
+                pipe()?;
             }
-            // SAFETY: one byte from a static buffer.
-            unsafe { libc::write(250, b"y".as_ptr().cast(), 1) };
-            close(250);
-            loop {
-                // SAFETY: waits for a signal.
-                unsafe { libc::pause() };
-            }
-        }
-        close(ready_w);
-        let ready = read_all(ready_r);
-        close(ready_r);
-        if ready != "y" {
-            return Err("the target did not open its 200 pipe fds".into());
-        }
+            Ok(())
+        })?;
+        let target = t.pid;
         let line = b"writer: 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghij\n";
         let n_lines = 2000;
         let writer = fork()?;
@@ -811,9 +738,7 @@ fn log_pos_lock() -> R {
                 break;
             }
         }
-        // SAFETY: kill our child.
-        unsafe { libc::kill(target, libc::SIGKILL) };
-        wait(target);
+        drop(t);
         wait(writer);
         close(img);
         close(lfd);
@@ -858,9 +783,9 @@ fn log_pos_lock() -> R {
 /// (checkpoint), are escaped in the log: each event stays one line, and an
 /// image cannot forge log lines.  Also: an image with more descriptors
 /// than RLIMIT_NOFILE is refused by its count, before any is read.
-fn log_escapes() -> R {
-    with_mount(|| {
-        write_file(&format!("{MNT}/a"), b"a", 0o644)?;
+pub(crate) fn log_escapes() -> R {
+    on_mount(MNT, || {
+        write_mode(&format!("{MNT}/a"), b"a", 0o644)?;
         let base = image_of(vec![(format!("{MNT}/a"), libc::O_RDONLY, 5)])?;
         let mut im = decode(&base).map_err(|e| e.to_string())?;
         im.files[0].name = format!("{MNT}/no\nrestart: forged [-EPERM]\x1b[2J").into_bytes();
@@ -924,7 +849,7 @@ fn log_escapes() -> R {
         let target = fork()?;
         if target == 0 {
             close_range(0, u32::MAX);
-            if open_at(evil, libc::O_RDONLY, 0, 7).is_err() {
+            if open_at(evil, libc::O_RDONLY, 7).is_err() {
                 exit(2);
             }
             loop {
@@ -949,6 +874,6 @@ fn log_escapes() -> R {
                 "checkpoint {r:?}: expected the log line {must:?}, got {text:?}"
             ));
         }
-        all_ok(errs)
+        check_all(errs)
     })
 }

@@ -1,0 +1,61 @@
+//! `cr-harness --golden`: make the golden images the host tests decode
+//! (`testsupport::golden`; committed in `samples/testdata/golden/`) and
+//! print each as hex between marker lines on the console, from which
+//! `samples/testdata/golden/extract` writes the files.
+
+use crate::vm::*;
+use testsupport::golden::{Step, FILES, GOLDEN, MNT};
+
+/// Apply set-up steps (paths relative to `base`, which is the cwd first)
+/// in the current process.
+pub fn apply(base: &str, steps: &[Step]) -> R {
+    chdir(base)?;
+    for s in steps {
+        match *s {
+            Step::Open { path, flags, fd } => {
+                open_at(&format!("{base}/{path}"), flags, fd)?;
+            }
+            Step::Seek { fd, pos } => seek(fd, pos)?,
+            Step::Dup { from, to } => dup2(from, to)?,
+            Step::Cloexec { fd } => {
+                // SAFETY: fcntl on an fd number.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            Step::Chdir(p) => chdir(&format!("{base}/{p}"))?,
+        }
+    }
+    Ok(())
+}
+
+/// Create [`FILES`] below `base`.
+pub fn populate(base: &str) -> R {
+    for (name, bytes) in FILES {
+        let p = format!("{base}/{name}");
+        if let Some((dir, _)) = p.rsplit_once('/') {
+            std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+        }
+        write_file(&p, bytes)?;
+    }
+    Ok(())
+}
+
+pub fn make_all() -> R {
+    work()?;
+    ensure_module()?;
+    let _m = Mount::at(MNT, "ramfs_cr", Some("mode=0755"))?;
+    populate(MNT)?;
+    for g in GOLDEN {
+        let img = tmpfile(g.file);
+        self_image(&img, || apply(MNT, g.steps))?;
+        let hex: String = read_file(&img)?
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        println!("golden-begin {}", g.file);
+        for line in hex.as_bytes().chunks(128) {
+            println!("{}", String::from_utf8_lossy(line));
+        }
+        println!("golden-end {}", g.file);
+    }
+    Ok(())
+}

@@ -1,0 +1,270 @@
+//! Round-trip cases written as set-up steps (`testsupport::golden::Step`:
+//! open, seek, dup, close-on-exec, chdir).  From the steps come both the
+//! process state (applied in the checkpointed process) and the expected
+//! state after restart (`testsupport::golden::expected`): never from the
+//! image under test.
+
+use crate::golden::apply;
+use crate::vm::*;
+use testsupport::golden::{expected, Step, WantFd};
+
+/// The flags the fd table keeps and a round trip compares.
+const FLAGS: i32 = libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECTORY;
+
+/// How the image is taken.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum By {
+    /// The process checkpoints itself.
+    Itself,
+    /// Its parent checkpoints it, stopped.
+    Parent,
+    /// Its parent checkpoints it while it runs (system calls that leave
+    /// its fds alone).
+    Running,
+    /// Its parent checkpoints it, stopped, with a second thread.
+    Thread,
+    /// Its parent checkpoints it, stopped; another process that shares its
+    /// file table (CLONE_FILES without CLONE_VM) applied the fd steps.
+    CloneFiles,
+}
+
+/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
+/// directory), a process set up by `steps` (paths relative to the mount,
+/// its cwd unless a step changes it),
+/// checkpointed (`by`); the image must record the expected fds and cwd, and
+/// a restart in a child whose fd table holds another file at the first
+/// expected fd (replaced) and at fd 20 (kept) must give exactly them.
+/// `after(mount dir)` then runs in the restarted child for the case's own
+/// checks.
+pub fn round_trip(
+    files: &[(&str, &[u8])],
+    steps: &'static [Step],
+    by: By,
+    after: fn(&str) -> R,
+) -> R {
+    let m = mount_with(files)?;
+    let (want, cwd) = expected(steps, &m.dir);
+    let img = tmpfile("rt.ckpt");
+    let dir = m.dir.clone();
+    let w = want.clone();
+    let setup = move || {
+        set_nofile(4096)?;
+        match by {
+            By::CloneFiles => {
+                let d = dir.clone();
+                let c = clone_process(libc::CLONE_FILES, move || {
+                    if apply(&d, steps).is_ok() {
+                        sleep_forever();
+                    }
+                })?;
+                // the table is shared: wait for the other process's fds
+                for _ in 0..500 {
+                    if w.iter().all(|x| getfd(x.fd) >= 0) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                check!(
+                    w.iter().all(|x| getfd(x.fd) >= 0),
+                    "fds of process {c} not in the table"
+                );
+                // the cwd is each process's own
+                let cwd_steps: Vec<Step> = steps
+                    .iter()
+                    .filter(|s| matches!(s, Step::Chdir(_)))
+                    .copied()
+                    .collect();
+                apply(&dir, &cwd_steps)
+            }
+            By::Thread => {
+                apply(&dir, steps)?;
+                std::thread::spawn(sleep_forever);
+                Ok(())
+            }
+            _ => apply(&dir, steps),
+        }
+    };
+    if by == By::Itself {
+        self_image(&img, setup)?;
+    } else {
+        let t = if by == By::Running {
+            Target::running(setup, |_| {
+                // SAFETY: getppid has no arguments.
+                unsafe { libc::getppid() };
+            })?
+        } else {
+            Target::stopped(setup)?
+        };
+        let id = ck_ok(t.pid, &img, 0)?;
+        let h = decode_file(&img)?.header;
+        eq!(h.crid as i64, id, "HEADER crid");
+        eq!(h.pid, t.pid, "HEADER pid (the child)");
+        if by == By::Running {
+            let mut st = 0;
+            // SAFETY: non-blocking status check of our child.
+            let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) };
+            eq!(r, 0, "target still running after the checkpoint");
+        }
+    }
+    check_image(&decode_file(&img)?, &want, &cwd)?;
+    let other = tmpfile("other");
+    write_file(&other, b"other file")?;
+    let dir = m.dir.clone();
+    in_clean_child("restarting child", move || {
+        set_nofile(4096)?;
+        if let Some(w) = want.first() {
+            open_at(&other, libc::O_RDONLY, w.fd)?;
+        }
+        let kept = !want.iter().any(|w| w.fd == 20);
+        if kept {
+            open_at(&other, libc::O_RDONLY, 20)?;
+            seek(20, 4)?;
+        }
+        eq!(
+            rs_ok(&img)?,
+            want.len() as i64,
+            "restart return value (fds installed)"
+        );
+        check_table(&want, &cwd)?;
+        if kept {
+            eq!(
+                (fd_path(20), pos(20)),
+                (other.clone(), 4),
+                "fd 20 (not in the image)"
+            );
+        }
+        after(&dir)
+    })
+}
+
+/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
+/// directory).
+pub fn mount_with(files: &[(&str, &[u8])]) -> Result<Mount, String> {
+    work()?;
+    let m = Mount::cr()?;
+    for (name, bytes) in files {
+        match name.strip_suffix('/') {
+            Some(d) => std::fs::create_dir_all(m.p(d)).map_err(|e| format!("mkdir {d}: {e}"))?,
+            None => write_file(&m.p(name), bytes)?,
+        }
+    }
+    Ok(m)
+}
+
+/// A fresh ramfs_cr mount with one file `name` holding `bytes`:
+/// (the mount, the file's path).
+pub fn mount_file(name: &str, bytes: &[u8]) -> Result<(Mount, String), String> {
+    let m = mount_with(&[(name, bytes)])?;
+    let p = m.p(name);
+    Ok((m, p))
+}
+
+/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
+/// directory) and the image of a clean child set up there by `steps`
+/// (paths relative to the mount, its cwd unless a step changes it):
+/// (the mount, the image's path).
+pub fn image_of(files: &[(&str, &[u8])], steps: &[Step]) -> Result<(Mount, String), String> {
+    let m = mount_with(files)?;
+    let img = image_on(&m, steps)?;
+    Ok((m, img))
+}
+
+/// The image of a clean child set up by `steps` on `m` (paths relative to
+/// it, its cwd unless a step changes it): the image's path.
+pub fn image_on(m: &Mount, steps: &[Step]) -> Result<String, String> {
+    let img = tmpfile("image.ckpt");
+    self_image(&img, || {
+        set_nofile(4096)?;
+        apply(&m.dir, steps)
+    })?;
+    Ok(img)
+}
+
+/// A stopped target set up by `steps` on `m` (see [`image_on`]).
+pub fn target_on(m: &Mount, steps: &[Step]) -> Result<Target, String> {
+    let (dir, steps) = (m.dir.clone(), steps.to_vec());
+    Target::stopped(move || apply(&dir, &steps))
+}
+
+/// The image records the fds (numbers, names, positions, flags,
+/// close-on-exec, which of them share a file) and the cwd in `want`.
+pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
+    let names: Vec<_> = want.iter().map(|w| (w.fd, w.name.clone())).collect();
+    eq!(fd_names(im), names, "recorded fds");
+    for (d, w) in im.fds.iter().zip(want) {
+        let f = &im.file_of(d).ok_or(format!("fd {}: no FILE", d.fd))?.file;
+        let fd = w.fd;
+        eq!(f.f_pos, w.pos, "fd {fd}: recorded f_pos");
+        eq!(
+            f.f_flags as i32 & FLAGS,
+            w.flags,
+            "fd {fd}: recorded f_flags"
+        );
+        // FMODE_READ 1, FMODE_WRITE 2
+        let fmode = [1, 2, 3][(w.flags & libc::O_ACCMODE) as usize];
+        eq!(f.f_mode, fmode, "fd {fd}: recorded f_mode");
+        eq!(
+            d.close_on_exec != 0,
+            w.close_on_exec,
+            "fd {fd}: recorded close_on_exec"
+        );
+        let lead = im
+            .fds
+            .iter()
+            .find(|x| x.fd == w.shares)
+            .map(|x| x.fd_objref);
+        eq!(
+            Some(d.fd_objref),
+            lead,
+            "fd {fd}: objref (shares fd {})",
+            w.shares
+        );
+    }
+    let files = want.iter().filter(|w| w.shares == w.fd).count();
+    eq!(im.files.len(), files, "FILE records (struct files)");
+    eq!(String::from_utf8_lossy(&im.cwd), cwd, "recorded cwd");
+    eq!(String::from_utf8_lossy(&im.root), "/", "recorded root");
+    Ok(())
+}
+
+/// This process's fd table (fds 20 and up not in `want` aside) and cwd
+/// are what `want` says; fds that share a file move together.
+pub fn check_table(want: &[WantFd], cwd: &str) -> R {
+    let mut fds = open_fds();
+    fds.retain(|&fd| fd < 20 || want.iter().any(|w| w.fd == fd));
+    eq!(
+        fds,
+        want.iter().map(|w| w.fd).collect::<Vec<_>>(),
+        "open fds after restart"
+    );
+    for w in want {
+        let fd = w.fd;
+        eq!(fd_path(fd), w.name, "fd {fd} path");
+        eq!(pos(fd), w.pos, "fd {fd} f_pos");
+        eq!(getfl(fd) & FLAGS, w.flags, "fd {fd} F_GETFL");
+        eq!(
+            getfd(fd),
+            if w.close_on_exec { libc::FD_CLOEXEC } else { 0 },
+            "fd {fd} F_GETFD"
+        );
+    }
+    for w in want
+        .iter()
+        .filter(|w| w.shares == w.fd && w.flags & libc::O_DIRECTORY == 0)
+    {
+        let group: Vec<_> = want.iter().filter(|x| x.shares == w.fd).collect();
+        seek(w.fd, 4242)?;
+        for x in &group {
+            eq!(
+                pos(x.fd),
+                4242,
+                "fd {} after lseek(fd {}, 4242) (shared file)",
+                x.fd,
+                w.fd
+            );
+        }
+        seek(w.fd, w.pos)?;
+    }
+    eq!(readlink("/proc/self/cwd"), cwd, "cwd after restart");
+    Ok(())
+}

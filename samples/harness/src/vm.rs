@@ -1,0 +1,1238 @@
+//! The one helper module of the VM suite: every case leans on it and no
+//! case file repeats it.
+//!
+//! - errors: [`R`], [`errno`], [`ename`], [`eq!`]/[`check!`], [`check_all`];
+//! - fds: [`open_at`] (at a fixed number, close-on-exec by `O_CLOEXEC`),
+//!   [`dup2`], [`close`], [`close_all`], [`seek`]/[`pos`]/[`lseek`],
+//!   [`getfl`]/[`getfd`], [`read_fd`]/[`write_fd`], [`memfd_at`],
+//!   [`readlink`]/[`fd_path`], [`chdir`], [`getdents`]/[`dirent_names`];
+//! - processes: [`fork`]/[`wait`]/[`status_text`], [`in_child`] (keeps the
+//!   parent's fds) and [`in_clean_child`] (starts with an empty fd table),
+//!   [`Target`] (a stopped, paused or running checkpoint target),
+//!   [`drop_to_user`];
+//! - mounts: [`Mount`] (removed on drop), [`mount_cr`]/[`umount`],
+//!   [`ensure_module`], [`delete_module`];
+//! - state: [`Snap`] of the fd table, cwd, root and umask, [`snap_diff`];
+//! - splat watch: [`kmsg_splats`]/[`new_splats`];
+//! - checkpoint and restart: [`ck`]/[`rs`] (errno as the error),
+//!   [`checkpoint_to`]/[`restart_from`] (image at [`IMG_FD`], log at
+//!   [`LOG_FD`]), [`ck_ok`]/[`rs_ok`], [`self_image`], [`decode_file`],
+//!   [`expect_restart_refused`].
+
+use ckpt_image::syscalls::{self, errno_name};
+use ckpt_image::{decode, Image};
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The module file in the VM's initramfs.
+pub const MODULE: &str = "/lib/modules/ramfs_cr.ko";
+
+pub type R = Result<(), String>;
+
+/// `Err("WHAT: expected E, got A")` unless `actual == expected`.
+macro_rules! eq {
+    ($actual:expr, $expected:expr, $($what:tt)+) => {{
+        let a = &$actual;
+        let e = &$expected;
+        if a != e {
+            return Err(format!("{}: expected {:?}, got {:?}", format!($($what)+), e, a));
+        }
+    }};
+}
+
+/// `Err(format!(...))` unless `cond`.
+macro_rules! check {
+    ($cond:expr, $($what:tt)+) => {{
+        if !$cond {
+            return Err(format!($($what)+));
+        }
+    }};
+}
+
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// `EBADF`, `ENOENT`, ... for messages.
+pub fn ename(e: i32) -> String {
+    errno_name(e)
+}
+
+pub fn cstr(s: &str) -> CString {
+    CString::new(s).unwrap()
+}
+
+/// `Ok` when no error was collected, else every error, one per line.
+pub fn check_all(errs: Vec<String>) -> R {
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(errs.join("\n"))
+    }
+}
+
+// ----------------------------------------------------------------- module
+
+/// Load ramfs_cr unless /proc/filesystems already lists it.
+pub fn ensure_module() -> R {
+    let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if fss
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("ramfs_cr"))
+    {
+        return Ok(());
+    }
+    let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
+    let empty = cstr("");
+    // SAFETY: finit_module with an open fd and empty params.
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
+    if r != 0 && errno() != libc::EEXIST {
+        return Err(format!("insmod {MODULE}: {}", ename(errno())));
+    }
+    Ok(())
+}
+
+/// `delete_module("ramfs_cr", O_NONBLOCK)`, what rmmod does; the errno.
+pub fn delete_module() -> Result<(), i32> {
+    let name = cstr("ramfs_cr");
+    // SAFETY: `name` is a NUL-terminated string alive for the call.
+    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+// -------------------------------------------------------------------- fds
+
+pub fn close(fd: i32) {
+    // SAFETY: closing an fd number; harmless when not open.
+    unsafe { libc::close(fd) };
+}
+
+pub fn close_range(lo: u32, hi: u32) {
+    // SAFETY: plain syscall with integers.
+    unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+}
+
+/// In a child: move each `from` fd to `to` (`(from, to)` pairs, the `to`s
+/// above every `from` and above the fds the child keeps), then close every
+/// other fd.
+pub fn keep_only(moves: &[(i32, i32)]) {
+    let mut keep: Vec<u32> = Vec::new();
+    for &(from, to) in moves {
+        let _ = dup2(from, to);
+        keep.push(to as u32);
+    }
+    keep.sort();
+    let mut lo = 0;
+    for k in keep {
+        if k > lo {
+            close_range(lo, k - 1);
+        }
+        lo = k + 1;
+    }
+    close_range(lo, u32::MAX);
+}
+
+/// Close every fd of this process (stdio included).
+pub fn close_all() {
+    close_range(0, u32::MAX);
+}
+
+pub fn dup2(fd: i32, to: i32) -> R {
+    // SAFETY: integers only.
+    if unsafe { libc::dup2(fd, to) } < 0 {
+        return Err(format!("dup2({fd}, {to}): {}", ename(errno())));
+    }
+    Ok(())
+}
+
+/// open(2) `path` (mode 0644 when it creates) and move the fd to `at`
+/// (`at < 0`: keep the number); close-on-exec exactly when `flags` has
+/// `O_CLOEXEC`.
+pub fn open_at(path: &str, flags: i32, at: i32) -> Result<i32, String> {
+    open_mode(path, flags, 0o644, at)
+}
+
+/// [`open_at`] with the mode of a created file.
+pub fn open_mode(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, String> {
+    let c = CString::new(path).map_err(|_| "NUL in path".to_string())?;
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    if fd < 0 {
+        return Err(format!(
+            "open {path} (flags {flags:#o}): {}",
+            ename(errno())
+        ));
+    }
+    let cloexec = flags & libc::O_CLOEXEC;
+    if at < 0 || fd == at {
+        // SAFETY: fcntl on our fd.
+        let fdfl = if cloexec != 0 { libc::FD_CLOEXEC } else { 0 };
+        unsafe { libc::fcntl(fd, libc::F_SETFD, fdfl) };
+        return Ok(fd);
+    }
+    // SAFETY: fds are ours.
+    let r = unsafe { libc::dup3(fd, at, cloexec) };
+    let e = errno();
+    close(fd);
+    if r < 0 {
+        return Err(format!("dup2 {path} to {at}: {}", ename(e)));
+    }
+    Ok(at)
+}
+
+/// `lseek(fd, off, whence)`, the result as is.
+pub fn lseek(fd: i32, off: i64, whence: i32) -> i64 {
+    // SAFETY: integers only.
+    unsafe { libc::lseek(fd, off, whence) }
+}
+
+/// `lseek(fd, off, SEEK_SET)`, which must land at `off`.
+pub fn seek(fd: i32, off: i64) -> R {
+    let r = lseek(fd, off, libc::SEEK_SET);
+    if r != off {
+        return Err(format!("lseek({fd}, {off}): {r} {}", ename(errno())));
+    }
+    Ok(())
+}
+
+/// The file position of `fd` (-1 when it has none).
+pub fn pos(fd: i32) -> i64 {
+    lseek(fd, 0, libc::SEEK_CUR)
+}
+
+pub fn getfl(fd: i32) -> i32 {
+    // SAFETY: fcntl on an fd number.
+    unsafe { libc::fcntl(fd, libc::F_GETFL) }
+}
+
+pub fn getfd(fd: i32) -> i32 {
+    // SAFETY: fcntl on an fd number.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) }
+}
+
+pub fn write_fd(fd: i32, b: &[u8]) -> Result<usize, i32> {
+    // SAFETY: b is a valid buffer.
+    let r = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// One read(2) of at most `n` bytes.
+pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+    let mut b = vec![0u8; n];
+    // SAFETY: b is a valid buffer of n bytes.
+    let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
+    if r < 0 {
+        return Err(errno());
+    }
+    b.truncate(r as usize);
+    Ok(b)
+}
+
+/// Everything `fd` yields until EOF (reads interrupted by signals retried).
+pub fn read_all_bytes(fd: i32) -> Vec<u8> {
+    let mut v = Vec::new();
+    loop {
+        match read_fd(fd, 4096) {
+            Err(libc::EINTR) => continue,
+            Ok(b) if !b.is_empty() => v.extend(b),
+            _ => break,
+        }
+    }
+    v
+}
+
+pub fn read_all(fd: i32) -> String {
+    String::from_utf8_lossy(&read_all_bytes(fd)).into_owned()
+}
+
+/// A pipe, both ends close-on-exec: (read, write).
+pub fn pipe() -> Result<(i32, i32), String> {
+    let mut p = [0i32; 2];
+    // SAFETY: pipe2 into a 2-int array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", ename(errno())));
+    }
+    Ok((p[0], p[1]))
+}
+
+/// A pipe with its read end at fd `r` and its write end at fd `w`.
+pub fn pipe_at(r: i32, w: i32) -> R {
+    let (pr, pw) = pipe()?;
+    dup2(pr, r)?;
+    dup2(pw, w)?;
+    close(pr);
+    close(pw);
+    Ok(())
+}
+
+pub fn memfd(name: &str) -> Result<i32, String> {
+    let c = cstr(name);
+    // SAFETY: valid C string.
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", ename(errno())));
+    }
+    Ok(fd)
+}
+
+/// A memfd named `name` at fd number `at`, holding `bytes`.
+pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
+    let fd = memfd(name)?;
+    dup2(fd, at)?;
+    close(fd);
+    set_bytes(at, bytes)
+}
+
+/// Make the file of `fd` hold exactly `b`, position 0.
+pub fn set_bytes(fd: i32, b: &[u8]) -> R {
+    // SAFETY: fd and buffer valid.
+    unsafe {
+        if libc::ftruncate(fd, 0) != 0 {
+            return Err(format!("ftruncate: {}", ename(errno())));
+        }
+        let mut off = 0usize;
+        while off < b.len() {
+            let n = libc::pwrite(fd, b[off..].as_ptr().cast(), b.len() - off, off as i64);
+            if n <= 0 {
+                return Err(format!("pwrite: {}", ename(errno())));
+            }
+            off += n as usize;
+        }
+    }
+    lseek(fd, 0, libc::SEEK_SET);
+    Ok(())
+}
+
+/// The whole file of `fd` (pread from 0; the position is not moved).
+pub fn get_bytes(fd: i32) -> Vec<u8> {
+    let mut v = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        // SAFETY: buffer valid.
+        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), v.len() as i64) };
+        if n <= 0 {
+            break;
+        }
+        v.extend_from_slice(&buf[..n as usize]);
+    }
+    v
+}
+
+pub fn readlink(p: &str) -> String {
+    std::fs::read_link(p)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|e| format!("<{e}>"))
+}
+
+pub fn fd_path(fd: i32) -> String {
+    readlink(&format!("/proc/self/fd/{fd}"))
+}
+
+pub fn chdir(p: &str) -> R {
+    let c = cstr(p);
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(c.as_ptr()) } != 0 {
+        return Err(format!("chdir {p}: {}", ename(errno())));
+    }
+    Ok(())
+}
+
+pub fn chroot(p: &str) -> R {
+    let c = cstr(p);
+    // SAFETY: valid C string.
+    if unsafe { libc::chroot(c.as_ptr()) } != 0 {
+        return Err(format!("chroot {p}: {}", ename(errno())));
+    }
+    Ok(())
+}
+
+/// getdents64 with a buffer of `n` bytes.
+pub fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+    let mut b = vec![0u8; n];
+    // SAFETY: b is a valid buffer of n bytes.
+    let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), n) };
+    if r < 0 {
+        return Err(errno());
+    }
+    b.truncate(r as usize);
+    Ok(b)
+}
+
+/// Names in a getdents64 buffer.
+pub fn dirent_names(b: &[u8]) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut o = 0;
+    while o + 19 < b.len() {
+        let reclen = u16::from_le_bytes([b[o + 16], b[o + 17]]) as usize;
+        if reclen == 0 {
+            break;
+        }
+        let name = &b[o + 19..o + reclen];
+        let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        v.push(String::from_utf8_lossy(&name[..end]).into_owned());
+        o += reclen;
+    }
+    v
+}
+
+/// Every name left to read from the directory `fd`, in getdents64 order.
+pub fn read_dir_fd(fd: i32, bufsz: usize) -> Result<Vec<u8>, String> {
+    let mut all = Vec::new();
+    loop {
+        let b = getdents(fd, bufsz).map_err(|e| format!("getdents: {}", ename(e)))?;
+        if b.is_empty() {
+            return Ok(all);
+        }
+        all.extend(b);
+    }
+}
+
+pub fn set_nofile(n: u64) -> R {
+    let r = libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n.max(4096),
+    };
+    // SAFETY: valid rlimit struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+        return Err(format!("setrlimit(NOFILE, {n}): {}", ename(errno())));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ files
+
+pub const WORK: &str = "/tmp/cr-harness";
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+pub fn seq() -> usize {
+    SEQ.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// The work directory for images, logs and results (tmpfs, mode 1777 so
+/// that children that drop privileges write there too).
+pub fn work() -> R {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(WORK).map_err(|e| format!("mkdir {WORK}: {e}"))?;
+    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777))
+        .map_err(|e| format!("chmod {WORK}: {e}"))
+}
+
+/// A fresh name in [`WORK`].
+pub fn tmpfile(name: &str) -> String {
+    format!("{WORK}/{}-{name}", seq())
+}
+
+pub fn write_file(p: &str, data: &[u8]) -> R {
+    std::fs::write(p, data).map_err(|e| format!("write {p}: {e}"))
+}
+
+/// Write `p` and chmod it to `mode`.
+pub fn write_mode(p: &str, data: &[u8], mode: u32) -> R {
+    write_file(p, data)?;
+    chmod(p, mode)
+}
+
+pub fn chmod(p: &str, mode: u32) -> R {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("chmod {p}: {e}"))
+}
+
+pub fn mkdir(p: &str, mode: u32) -> R {
+    std::fs::create_dir_all(p).map_err(|e| format!("mkdir {p}: {e}"))?;
+    chmod(p, mode)
+}
+
+pub fn read_file(p: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("read {p}: {e}"))
+}
+
+// -------------------------------------------------------------- processes
+
+pub fn fork() -> Result<i32, String> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: the harness is single-threaded; the child only runs Rust code
+    // of this process and ends with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", ename(errno())));
+    }
+    Ok(pid)
+}
+
+/// waitpid(pid) until it ends; its status (-1 on error).
+pub fn wait(pid: i32) -> i32 {
+    let mut st = 0;
+    // SAFETY: waiting for our child.
+    while unsafe { libc::waitpid(pid, &mut st, 0) } < 0 {
+        if errno() != libc::EINTR {
+            return -1;
+        }
+    }
+    st
+}
+
+pub fn status_text(st: i32) -> String {
+    if libc::WIFEXITED(st) {
+        format!("exit {}", libc::WEXITSTATUS(st))
+    } else if libc::WIFSIGNALED(st) {
+        format!("killed by signal {}", libc::WTERMSIG(st))
+    } else {
+        format!("status {st:#x}")
+    }
+}
+
+/// Leave a forked child without the parent's destructors.
+pub fn exit(code: i32) -> ! {
+    // SAFETY: _exit never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// fd of the result pipe in an [`in_child`] child, above what cases use.
+const RESULT_PIPE: i32 = 1020;
+/// fd a clean child may open its result file at (see [`keep_result_fd`]).
+const RESULT_FD: i32 = 200;
+/// The result file of the current clean child (set by [`in_clean_child`]).
+static RESULT_PATH: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// Run `f` in a forked child that keeps the parent's fds, with a `secs`
+/// alarm; its Err text comes back through a pipe at fd 1020.
+pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
+    let (r, w) = pipe()?;
+    let pid = fork()?;
+    if pid == 0 {
+        close(r);
+        let _ = dup2(w, RESULT_PIPE);
+        close(w);
+        let res = run_guarded(secs, f);
+        let _ = write_fd(RESULT_PIPE, &res.as_bytes()[..res.len().min(60000)]);
+        exit(if res.is_empty() { 0 } else { 1 });
+    }
+    close(w);
+    let msg = read_all(r);
+    close(r);
+    child_result(what, wait(pid), msg)
+}
+
+/// Run `f` in a forked child with an empty fd table (every fd closed, so
+/// that an image it makes holds only what `f` opens) and a 60 s alarm.
+/// Its result comes back through a file in [`WORK`] written after `f`.
+pub fn in_clean_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
+    let res = tmpfile(&format!("result-{}", std::process::id()));
+    let pid = fork()?;
+    if pid == 0 {
+        close_all();
+        *RESULT_PATH.lock().unwrap() = res.clone();
+        let msg = run_guarded(60, f);
+        if getfd(RESULT_FD) >= 0 {
+            let _ = write_fd(RESULT_FD, msg.as_bytes());
+        } else {
+            let _ = std::fs::write(&res, &msg);
+        }
+        exit(if msg.is_empty() { 0 } else { 1 });
+    }
+    let st = wait(pid);
+    let msg = std::fs::read_to_string(&res).unwrap_or_default();
+    let _ = std::fs::remove_file(&res);
+    child_result(what, st, msg)
+}
+
+/// Open the result file of a clean child now at fd 200, for a child whose
+/// root or cwd will change (restart of a chrooted image) before it reports.
+pub fn keep_result_fd() -> R {
+    let p = RESULT_PATH.lock().unwrap().clone();
+    let fl = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
+    open_at(&p, fl, RESULT_FD).map(|_| ())
+}
+
+/// `f`'s error text ("" on success, the panic with its location).
+fn run_guarded<F: FnOnce() -> R>(secs: u32, f: F) -> String {
+    // SAFETY: alarm only arms a timer.
+    unsafe { libc::alarm(secs) };
+    let r = catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|p| Err(format!("panic: {}", crate::panic_text(&p))));
+    match r {
+        Ok(()) => String::new(),
+        Err(e) if e.is_empty() => "failed".into(),
+        Err(e) => e,
+    }
+}
+
+fn child_result(what: &str, st: i32, msg: String) -> R {
+    if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
+        return Ok(());
+    }
+    if msg.is_empty() {
+        Err(format!("{what}: child {}", status_text(st)))
+    } else {
+        Err(format!("{what}: {msg}"))
+    }
+}
+
+/// A checkpoint target: a child that ran a setup and now waits, stopped
+/// ([`Target::stopped`]), paused ([`Target::paused`]) or busy (made with
+/// [`Target::running`]).  Killed and reaped on drop.
+pub struct Target {
+    pub pid: i32,
+}
+
+impl Target {
+    /// A child that closes every fd, runs `setup` and stops itself
+    /// (SIGSTOP), as a debugger would keep it.
+    pub fn stopped<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
+        let pid = fork()?;
+        if pid == 0 {
+            close_all();
+            if !run_guarded(120, setup).is_empty() {
+                exit(3);
+            }
+            loop {
+                // SAFETY: stop ourselves; the parent kills us.
+                unsafe { libc::raise(libc::SIGSTOP) };
+            }
+        }
+        let t = Target { pid };
+        let mut st = 0;
+        // SAFETY: waiting for our child to stop.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
+        if r != pid || !libc::WIFSTOPPED(st) {
+            return Err(format!("target child did not stop: {}", status_text(st)));
+        }
+        Ok(t)
+    }
+
+    /// A child that keeps the parent's fds, runs `setup` (which closes
+    /// what it must) and sleeps in pause(2), running.
+    pub fn paused<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
+        let (r, w) = pipe()?;
+        let pid = fork()?;
+        if pid == 0 {
+            close(r);
+            let _ = dup2(w, 1019);
+            close(w);
+            let ok = setup().is_ok();
+            let _ = write_fd(1019, if ok { b"y" } else { b"n" });
+            close(1019);
+            loop {
+                // SAFETY: wait to be killed.
+                unsafe { libc::pause() };
+            }
+        }
+        close(w);
+        let s = read_all(r);
+        close(r);
+        let t = Target { pid };
+        if s != "y" {
+            return Err("target child setup failed".into());
+        }
+        Ok(t)
+    }
+
+    /// A child that closes every fd, runs `setup`, then `work` in a loop
+    /// until killed.  The parent waits `settle` ms so that the child has
+    /// closed the harness's fds before it is checkpointed.
+    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(
+        setup: S,
+        mut work: W,
+    ) -> Result<Target, String> {
+        let pid = fork()?;
+        if pid == 0 {
+            close_all();
+            if !run_guarded(120, setup).is_empty() {
+                exit(3);
+            }
+            let mut i = 0;
+            loop {
+                work(i);
+                i += 1;
+            }
+        }
+        let t = Target { pid };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut st = 0;
+        // SAFETY: non-blocking status check of our child.
+        if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } != 0 {
+            return Err(format!("running target ended: {}", status_text(st)));
+        }
+        Ok(t)
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // SAFETY: killing our own child.
+        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        wait(self.pid);
+    }
+}
+
+/// clone(2) with `flags` (no CLONE_VM: a process); the child runs `f`
+/// then exits; it dies with its parent.
+pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let flags = (flags | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: clone without CLONE_VM is fork with a shared file table; the
+    // child only runs `f` and _exits.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid < 0 {
+        return Err(format!("clone: {}", ename(errno())));
+    }
+    if pid == 0 {
+        // SAFETY: prctl with integers.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        f();
+        exit(0);
+    }
+    Ok(pid as i32)
+}
+
+/// Sleep until killed.
+pub fn sleep_forever() {
+    loop {
+        // SAFETY: pause only waits for a signal.
+        unsafe { libc::pause() };
+    }
+}
+
+/// The unprivileged test user of the initramfs (/etc/passwd: `user`).
+pub const UID: u32 = 1000;
+
+/// Become uid/gid [`UID`] with no supplementary groups, still dumpable.
+pub fn drop_to_user() -> R {
+    // SAFETY: credential syscalls with integers.
+    unsafe {
+        let g = [UID];
+        if libc::setgroups(1, g.as_ptr()) != 0 {
+            return Err(format!("setgroups: {}", ename(errno())));
+        }
+        if libc::setresgid(UID, UID, UID) != 0 || libc::setresuid(UID, UID, UID) != 0 {
+            return Err(format!("setresuid/gid {UID}: {}", ename(errno())));
+        }
+        // a uid change clears dumpable; a user may ptrace (and checkpoint)
+        // their own processes only when they are dumpable
+        libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
+        if libc::geteuid() != UID || libc::getegid() != UID {
+            return Err("still privileged".into());
+        }
+    }
+    Ok(())
+}
+
+/// Become nobody (uid/gid 65534).
+pub fn drop_to_nobody() -> R {
+    // SAFETY: credential syscalls with integers.
+    unsafe {
+        if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+            return Err(format!("setuid: {}", ename(errno())));
+        }
+    }
+    Ok(())
+}
+
+// ----------------------------------------------------------------- mounts
+
+/// mount(2) of `fstype` from "none" on `dir`; the errno.
+pub fn mount(fstype: &str, dir: &str, opts: Option<&str>) -> Result<(), i32> {
+    let (src, tgt, ty) = (cstr("none"), cstr(dir), cstr(fstype));
+    let data = opts.map(cstr);
+    let data_ptr = data
+        .as_ref()
+        .map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
+    // SAFETY: all pointers are NUL-terminated strings alive for the call.
+    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// umount2(2); the errno.
+pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
+    let d = cstr(dir);
+    // SAFETY: valid C string alive for the call.
+    if unsafe { libc::umount2(d.as_ptr(), flags) } == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
+/// A fresh ramfs_cr (mode=0755) on `dir`, after unmounting what was there.
+pub fn mount_cr(dir: &str) -> R {
+    ensure_module()?;
+    umount(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+    if let Err(e) = mount("ramfs_cr", dir, Some("mode=0755")) {
+        return Err(format!("mount ramfs_cr on {dir}: {}", ename(e)));
+    }
+    Ok(())
+}
+
+/// A fresh ramfs_cr on `dir` for `f`, unmounted after; no splat may
+/// appear meanwhile.
+pub fn on_mount(dir: &str, f: impl FnOnce() -> R) -> R {
+    mount_cr(dir)?;
+    let splats0 = kmsg_splats().len();
+    let r = f();
+    umount(dir);
+    r.and(new_splats(splats0))
+}
+
+/// Unmount everything on `dir` (detached when busy).
+pub fn umount(dir: &str) {
+    while umount2(dir, 0).is_ok() {}
+    if errno() == libc::EBUSY {
+        let _ = umount2(dir, libc::MNT_DETACH);
+    }
+}
+
+/// A mount, unmounted (lazily when busy) and its directory removed on drop.
+pub struct Mount {
+    pub dir: String,
+}
+
+impl Mount {
+    /// `fstype` with `opts` on a fresh /mnt/ck-N-FSTYPE.
+    pub fn new(fstype: &str, opts: &str) -> Result<Mount, String> {
+        if fstype == "ramfs_cr" {
+            ensure_module()?;
+        }
+        Mount::at(&format!("/mnt/ck-{}-{}", seq(), fstype), fstype, Some(opts))
+    }
+
+    /// ramfs_cr, mode=0755, on a fresh directory.
+    pub fn cr() -> Result<Mount, String> {
+        Mount::new("ramfs_cr", "mode=0755")
+    }
+
+    /// `fstype` with `opts` on `dir`.
+    pub fn at(dir: &str, fstype: &str, opts: Option<&str>) -> Result<Mount, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+        if let Err(e) = mount(fstype, dir, opts) {
+            let opts = opts.unwrap_or("");
+            return Err(format!(
+                "mount -t {fstype} -o {opts} none {dir}: {}",
+                ename(e)
+            ));
+        }
+        Ok(Mount {
+            dir: dir.to_string(),
+        })
+    }
+
+    pub fn root(&self) -> &std::path::Path {
+        std::path::Path::new(&self.dir)
+    }
+
+    /// `rel` below the mount.
+    pub fn p(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.dir)
+    }
+
+    /// Unmount now; the error when umount(2) fails.
+    pub fn umount(self) -> R {
+        let dir = self.dir.clone();
+        std::mem::forget(self);
+        umount2(&dir, 0).map_err(|e| format!("umount {dir}: expected success, got {}", ename(e)))
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if umount2(&self.dir, 0).is_err() {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if umount2(&self.dir, 0).is_err() {
+                let _ = umount2(&self.dir, libc::MNT_DETACH);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+// ------------------------------------------------------------ splat watch
+
+/// Kernel log lines that are splats (by `ktap-runner`'s markers).
+pub fn kmsg_splats() -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(fd) = open_at(
+        "/dev/kmsg",
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        -1,
+    ) else {
+        return out;
+    };
+    loop {
+        let b = match read_fd(fd, 8192) {
+            Err(libc::EPIPE) => continue,
+            Ok(b) if !b.is_empty() => b,
+            _ => break,
+        };
+        let s = String::from_utf8_lossy(&b);
+        let msg = s.split_once(';').map(|x| x.1).unwrap_or(&s);
+        let msg = msg.lines().next().unwrap_or("").to_string();
+        if ktap::SPLAT_MARKERS.iter().any(|m| msg.contains(m)) {
+            out.push(msg);
+        }
+    }
+    close(fd);
+    out
+}
+
+/// New splats since `before` (a count from kmsg_splats()).
+pub fn new_splats(before: usize) -> R {
+    let now = kmsg_splats();
+    if now.len() > before {
+        let new: Vec<_> = now[before..].iter().take(20).cloned().collect();
+        return Err(format!("kernel splat(s):\n{}", new.join("\n")));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ fd snapshots
+
+/// (fd, dev:ino:mode, position, F_GETFL, F_GETFD) of every open fd but the
+/// skipped ones, and cwd, root (dev:ino) and umask: "nothing changed".
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Snap {
+    pub fds: Vec<(i32, String, i64, i32, i32)>,
+    pub cwd: String,
+    pub root: String,
+    pub umask: u32,
+}
+
+/// The open fds, from /proc/self/fd (probed when there is no /proc).
+pub fn open_fds() -> Vec<i32> {
+    let Ok(dfd) = open_at(
+        "/proc/self/fd",
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        -1,
+    ) else {
+        return (0..1100).filter(|&fd| getfd(fd) >= 0).collect();
+    };
+    let b = read_dir_fd(dfd, 32768).unwrap_or_default();
+    close(dfd);
+    let mut v: Vec<i32> = dirent_names(&b)
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .filter(|&fd| fd != dfd)
+        .collect();
+    v.sort();
+    v
+}
+
+/// "dev:ino:mode" of an fd (cheaper than readlink of /proc/self/fd/N, which
+/// matters under KASAN; names are compared where the image names them).
+pub fn fd_ident(fd: i32) -> String {
+    // SAFETY: fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) != 0 {
+            return format!("<{}>", ename(errno()));
+        }
+        format!("{}:{}:{:o}", st.st_dev, st.st_ino, st.st_mode)
+    }
+}
+
+fn path_ident(p: &str) -> String {
+    let c = cstr(p);
+    // SAFETY: stat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(c.as_ptr(), &mut st) != 0 {
+            return format!("<{}>", ename(errno()));
+        }
+        format!("{}:{}", st.st_dev, st.st_ino)
+    }
+}
+
+pub fn snap(skip: &[i32]) -> Snap {
+    let fds = open_fds()
+        .into_iter()
+        .filter(|fd| !skip.contains(fd))
+        .map(|fd| (fd, fd_ident(fd), pos(fd), getfl(fd), getfd(fd)))
+        .collect();
+    // SAFETY: umask is always successful; set it back at once.
+    let um = unsafe {
+        let u = libc::umask(0o22);
+        libc::umask(u);
+        u
+    };
+    Snap {
+        fds,
+        cwd: path_ident("."),
+        root: path_ident("/"),
+        umask: um as u32,
+    }
+}
+
+/// snap() with the position of `img` zeroed: restart(2) reads the image
+/// like read(2) does, so its offset ends up after what was read.
+pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
+    let mut s = snap(skip);
+    for x in s.fds.iter_mut() {
+        if x.0 == img {
+            x.2 = 0;
+        }
+    }
+    s
+}
+
+pub fn snap_diff(a: &Snap, b: &Snap) -> String {
+    let mut s = String::new();
+    for x in &a.fds {
+        if !b.fds.contains(x) {
+            s += &format!("  before only: {x:?}\n");
+        }
+    }
+    for x in &b.fds {
+        if !a.fds.contains(x) {
+            s += &format!("  after only:  {x:?}\n");
+        }
+    }
+    if a.cwd != b.cwd {
+        s += &format!("  cwd {} -> {}\n", a.cwd, b.cwd);
+    }
+    if a.root != b.root {
+        s += &format!("  root {} -> {}\n", a.root, b.root);
+    }
+    if a.umask != b.umask {
+        s += &format!("  umask {:#o} -> {:#o}\n", a.umask, b.umask);
+    }
+    s
+}
+
+/// A caller with an fd table of its own, for "restart changed nothing":
+/// `other` at fds 3 (O_RDWR, position 7) and 4 (O_NONBLOCK, close-on-exec,
+/// position 2), / at fd 6, cwd /tmp.
+pub fn busy_caller(other: &str) -> R {
+    open_at(other, libc::O_RDWR, 3)?;
+    seek(3, 7)?;
+    open_at(
+        other,
+        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        4,
+    )?;
+    seek(4, 2)?;
+    open_at("/", libc::O_RDONLY | libc::O_DIRECTORY, 6)?;
+    chdir("/tmp")
+}
+
+// ----------------------------------------------------- checkpoint, restart
+
+/// fd numbers the image and log use in checkpointing/restarting children,
+/// above everything a case records.
+pub const IMG_FD: i32 = 100;
+pub const LOG_FD: i32 = 101;
+
+/// checkpoint(2) with the errno as the error.
+pub fn ck(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
+    syscalls::checkpoint(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// restart(2) with the errno as the error.
+pub fn rs(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
+    syscalls::restart(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// `Ok(N)` / `Err(EBADF)` for messages.
+pub fn show(r: &Result<i64, i32>) -> String {
+    match r {
+        Ok(v) => format!("Ok({v})"),
+        Err(e) => format!("Err({})", ename(*e)),
+    }
+}
+
+/// What a checkpoint or restart returned, and its log.
+pub struct Outcome {
+    pub r: Result<i64, i32>,
+    pub log: String,
+}
+
+/// checkpoint(pid) into `img` with a log file; image at IMG_FD, log at
+/// LOG_FD (both closed after).
+pub fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
+    let logp = format!("{img}.log");
+    let w = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
+    open_at(img, w, IMG_FD)?;
+    open_at(&logp, w, LOG_FD)?;
+    let r = ck(pid, IMG_FD, flags, LOG_FD);
+    close(IMG_FD);
+    close(LOG_FD);
+    let log = String::from_utf8_lossy(&read_file(&logp)?).into_owned();
+    Ok(Outcome { r, log })
+}
+
+/// restart(0) from `img` (IMG_FD) with a log (LOG_FD); both closed after.
+pub fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
+    let logp = format!("{img}.rlog-{}", std::process::id());
+    let w = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
+    open_at(img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
+    open_at(&logp, w, LOG_FD)?;
+    let r = rs(0, IMG_FD, flags, LOG_FD);
+    close(IMG_FD);
+    close(LOG_FD);
+    let log = String::from_utf8_lossy(&std::fs::read(&logp).unwrap_or_default()).into_owned();
+    let _ = std::fs::remove_file(&logp);
+    Ok(Outcome { r, log })
+}
+
+/// Checkpoint must succeed; returns the crid.
+pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
+    let o = checkpoint_to(pid, img, flags)?;
+    match o.r {
+        Ok(id) if id > 0 => Ok(id),
+        r => Err(format!(
+            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}",
+            show(&r),
+            o.log
+        )),
+    }
+}
+
+/// Restart must succeed; returns the count.
+pub fn rs_ok(img: &str) -> Result<i64, String> {
+    let o = restart_from(img, 0)?;
+    o.r.map_err(|e| {
+        format!(
+            "restart: expected success, got {}; log:\n{}",
+            ename(e),
+            o.log
+        )
+    })
+}
+
+/// A checkpoint or restart must have returned `want` (its log in the error).
+pub fn expect_outcome(o: &Outcome, want: Result<i64, i32>, what: &str) -> R {
+    eq!(show(&o.r), show(&want), "{what} (log: {})", o.log.trim());
+    Ok(())
+}
+
+/// Restart of `img` (with `flags`) by the current process must fail with
+/// `want` and change nothing of it (fd table, cwd, root, umask).
+pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R {
+    let before = snap(&[]);
+    let o = restart_from(img, flags)?;
+    let after = snap(&[]);
+    eq!(
+        show(&o.r),
+        show(&Err(want)),
+        "{what} (log: {})",
+        o.log.trim()
+    );
+    check!(
+        before == after,
+        "caller changed:\n{}",
+        snap_diff(&before, &after)
+    );
+    Ok(())
+}
+
+/// Decode an image file strictly.
+pub fn decode_file(img: &str) -> Result<Image, String> {
+    let b = read_file(img)?;
+    decode(&b).map_err(|e| format!("image {img} ({} bytes) does not decode: {e}", b.len()))
+}
+
+/// Self-checkpoint in a clean child after `setup`, checking success.
+pub fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
+    let img = img.to_string();
+    in_clean_child("checkpointing child", move || {
+        setup()?;
+        ck_ok(0, &img, 0)?;
+        Ok(())
+    })
+}
+
+/// (fd, name) of every fd an image records.
+pub fn fd_names(im: &Image) -> Vec<(i32, String)> {
+    im.fds
+        .iter()
+        .map(|d| {
+            let name = im
+                .file_of(d)
+                .map(|f| String::from_utf8_lossy(&f.name).into_owned());
+            (d.fd, name.unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Checkpoint of `pid` into `img` (with `flags`) must fail with `want`; its
+/// log must have a line that names `fd N` and every string of `on_line`;
+/// the image must end in an ERROR record (-want, fd) whose message holds
+/// `on_line[0]` when given, with no TAIL after it.
+pub fn expect_checkpoint_refused(
+    pid: i32,
+    img: &str,
+    want: i32,
+    fd: i32,
+    on_line: &[String],
+    what: &str,
+) -> R {
+    let o = checkpoint_to(pid, img, 0)?;
+    eq!(
+        show(&o.r),
+        show(&Err(want)),
+        "{what} (log: {})",
+        o.log.trim()
+    );
+    let line = o
+        .log
+        .lines()
+        .find(|l| l.contains(&format!("fd {fd}")))
+        .unwrap_or("");
+    check!(
+        !line.is_empty() && on_line.iter().all(|s| line.contains(s.as_str())),
+        "log should name fd {fd} and {on_line:?} on one line; got:\n{}",
+        o.log
+    );
+    let b = read_file(img)?;
+    match decode(&b) {
+        Err(ckpt_image::ImageError::ErrorRecord {
+            err, fd: efd, msg, ..
+        }) => {
+            eq!((err, efd), (-want, fd), "ERROR record (err, fd)");
+            if let Some(name) = on_line.first() {
+                let name = name.trim_matches('"');
+                check!(
+                    msg.contains(name),
+                    "ERROR record message should name {name}: {msg:?}"
+                );
+            }
+        }
+        other => {
+            return Err(format!(
+                "image: expected an ERROR record, decoder says {other:?}"
+            ))
+        }
+    }
+    let types: Vec<u32> = ckpt_image::scan(&b)
+        .records
+        .iter()
+        .map(|(_, r)| r.rtype())
+        .collect();
+    eq!(
+        types.last(),
+        Some(&ckpt_image::CKPT_HDR_ERROR),
+        "last record type"
+    );
+    check!(
+        !types.contains(&ckpt_image::CKPT_HDR_TAIL),
+        "image has a TAIL after the ERROR"
+    );
+    Ok(())
+}
