@@ -174,8 +174,17 @@ fn exec_race_body() -> R {
                     break;
                 }
                 if Instant::now() > end {
+                    // Say what the checkpointer did instead, if it is done.
+                    let mut st = 0;
+                    // SAFETY: polling our own child.
+                    let done = unsafe { libc::waitpid(ck, &mut st, libc::WNOHANG) } == ck;
+                    let said = if done {
+                        read_all(res_r)
+                    } else {
+                        "still running".into()
+                    };
                     return Err(format!(
-                        "the checkpointer never blocked on the pipe (wchan {w:?})"
+                        "the checkpointer never blocked on the pipe (wchan {w:?}; checkpoint: {said})"
                     ));
                 }
                 std::thread::sleep(Duration::from_millis(20));
