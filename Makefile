@@ -33,7 +33,7 @@ help:
 	@echo "                   FILTER=substr runs only the matching VM cases"
 	@echo "make bench         benchmarks on the non-debug kernel (BENCH_CLOCK=icount|wall)"
 	@echo "make fuzz          restart(2) fuzz on the debug kernel: FUZZ_N=10000 images, FUZZ_SEED=S replays"
-	@echo "make bisect-check  build the kernel after each patch of the series (~15 min)"
+	@echo "make bisect-check  build the kernel after each patch of the series (~45 min)"
 	@echo "make deps | kernel | kernel-debug | kernel-nockpt | module | module-debug"
 	@echo "make samples | initramfs | initramfs-debug | host-test"
 	@echo "make vm CMD='...'  run a shell command in the VM (base kernel); make shell"
@@ -140,7 +140,7 @@ vm-check:
 	echo "==== results ($$logs) ===="; \
 	$(BIN)/ktap-runner --cargo-log build/host-tests.log $$logs
 
-# Every prefix of patches/series builds (about 15 minutes; not in make check).
+# Every prefix of patches/series builds (about 45 minutes for v5; not in make check).
 bisect-check: deps
 	@scripts/check-bisect
 
