@@ -547,29 +547,25 @@ mod tests {
         assert_eq!(r.docs.len(), 2);
     }
 
+    /// The run fails, and one problem names the second document and `what`.
+    fn fails_in_doc2(ktap: &str, what: &str) {
+        let r = Report::parse(&log(ktap, ""));
+        assert!(!r.ok());
+        let p = r.problems();
+        assert!(
+            p.iter()
+                .any(|p| p.contains("document 2") && p.contains(what)),
+            "{p:?}"
+        );
+    }
+
     #[test]
     fn second_document_incomplete_or_skipped_fails() {
         let k = "KTAP version 1\n1..1\nok 1 a\nTAP version 13\n1..3\nok 1 x\nok 2 y\n";
-        let r = Report::parse(&log(k, ""));
-        assert!(!r.ok());
-        assert!(
-            r.problems()
-                .iter()
-                .any(|p| p.contains("document 2") && p.contains("incomplete")),
-            "{:?}",
-            r.problems()
-        );
+        fails_in_doc2(k, "incomplete");
         // kselftest's whole-test skip: "1..0 # SKIP" is no plan.
         let k = "KTAP version 1\n1..1\nok 1 a\nTAP version 13\n1..0 # SKIP no /sys/kernel/checkpoint/version\n";
-        let r = Report::parse(&log(k, ""));
-        assert!(!r.ok());
-        assert!(
-            r.problems()
-                .iter()
-                .any(|p| p.contains("document 2") && p.contains("no KTAP plan")),
-            "{:?}",
-            r.problems()
-        );
+        fails_in_doc2(k, "no KTAP plan");
     }
 
     #[test]
