@@ -200,10 +200,7 @@ pub(crate) fn restart_fail_nth() -> R {
             busy_caller(&other)?;
             open_at(&img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
             let f = format!("{dir}/f");
-            let call = || {
-                lseek(IMG_FD, 0, libc::SEEK_SET);
-                rs(0, IMG_FD, 0, -1)
-            };
+            let call = || rs_start(IMG_FD, 0, -1);
             let verify = |v| {
                 eq!(v, 3, "restart return value");
                 let paths = (fd_path(3), fd_path(4), fd_path(6));

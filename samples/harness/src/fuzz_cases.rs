@@ -303,7 +303,7 @@ fn child_restart_v(
         Err(e) => {
             let e = e.raw_os_error().unwrap_or(0);
             let after = snap_img(&[LOG]);
-            let log = String::from_utf8_lossy(&get_bytes(LOG)).into_owned();
+            let log = text_of(LOG);
             if before != after {
                 return (
                     Verdict::Bad(format!(

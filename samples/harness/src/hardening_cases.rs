@@ -601,14 +601,6 @@ pub(crate) fn race_umount_rmmod() -> R {
 
 // -------------------------------------------------------------------- leaks
 
-fn meminfo(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 fn files_allocated() -> u64 {
     std::fs::read_to_string("/proc/sys/fs/file-nr")
         .unwrap_or_default()
@@ -692,12 +684,12 @@ pub(crate) fn leak_cycles() -> R {
         };
         run(20)?;
         settle();
-        let (slab0, files0, filp0) = (meminfo("Slab:"), files_allocated(), filp_objects());
+        let (slab0, files0, filp0) = (meminfo_kb("Slab:"), files_allocated(), filp_objects());
         let t = Instant::now();
         run(CYCLES)?;
         let secs = t.elapsed().as_secs_f64();
         settle();
-        let (slab1, files1, filp1) = (meminfo("Slab:"), files_allocated(), filp_objects());
+        let (slab1, files1, filp1) = (meminfo_kb("Slab:"), files_allocated(), filp_objects());
         println!(
             "# leak: {CYCLES} checkpoint+restart cycles (8 fds, every 10th also a corrupted restart) in {secs:.1} s; Slab {slab0} -> {slab1} kB; file-nr {files0} -> {files1}; filp objects {filp0:?} -> {filp1:?}"
         );
@@ -779,8 +771,7 @@ pub(crate) fn shared_table() -> R {
                     ));
                 }
                 // once the thread is gone the same restart works
-                lseek(901, 0, libc::SEEK_SET);
-                match rs(0, 901, 0, -1) {
+                match rs_start(901, 0, -1) {
                     Ok(3) => Ok(()),
                     r => Err(format!("restart after the thread exited: {r:?}")),
                 }
@@ -979,8 +970,7 @@ pub(crate) fn race_prlimit() -> R {
             let mut first_bad = String::new();
             while Instant::now() < end {
                 close_range(0, 1000);
-                lseek(1001, 0, libc::SEEK_SET);
-                let r = rs(0, 1001, 0, -1);
+                let r = rs_start(1001, 0, -1);
                 let open: Vec<i32> = fds.iter().copied().filter(|&fd| getfd(fd) >= 0).collect();
                 // (fds missing or extra, what went wrong)
                 let (lost, why) = match r {
@@ -1025,12 +1015,7 @@ pub(crate) fn race_prlimit() -> R {
         let mut flips = 0u64;
         while Instant::now() < end {
             for lim in [64u64, 1000] {
-                let rl = libc::rlimit {
-                    rlim_cur: lim,
-                    rlim_max: 4096,
-                };
-                // SAFETY: prlimit on our child with a valid struct.
-                unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+                nofile_of(pid, lim, 4096);
                 flips += 1;
                 for _ in 0..(flips % 200) {
                     std::hint::spin_loop();
@@ -1038,7 +1023,7 @@ pub(crate) fn race_prlimit() -> R {
             }
         }
         let st = wait(pid);
-        let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        let msg = text_of(1002);
         close(1001);
         close(1002);
         let v: Vec<&str> = msg.splitn(5, ' ').collect();
@@ -1089,21 +1074,10 @@ pub(crate) fn race_prlimit_lease() -> R {
             close(1003);
             // SAFETY: alarm only arms a timer.
             unsafe { libc::alarm(60) };
-            let rl = libc::rlimit {
-                rlim_cur: 1000,
-                rlim_max: 4096,
-            };
-            // SAFETY: setrlimit with a valid struct.
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+            nofile_of(0, 1000, 4096);
             lseek(1001, 0, libc::SEEK_SET);
             let r = restart(0, 1001, 0, -1);
-            // SAFETY: fcntl on integers.
-            let (o5, o900) = unsafe {
-                (
-                    libc::fcntl(5, libc::F_GETFD) >= 0,
-                    libc::fcntl(900, libc::F_GETFD) >= 0,
-                )
-            };
+            let (o5, o900) = (getfd(5) >= 0, getfd(900) >= 0);
             let msg = format!("{r:?} fd5 {o5} fd900 {o900}");
             let _ = set_bytes(1002, msg.as_bytes());
             exit(0);
@@ -1120,19 +1094,13 @@ pub(crate) fn race_prlimit_lease() -> R {
             }
         }
         std::thread::sleep(Duration::from_millis(100));
-        let rl = libc::rlimit {
-            rlim_cur: 64,
-            rlim_max: 4096,
-        };
-        // SAFETY: prlimit on our child; fcntl on our fd.
-        unsafe {
-            libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut());
-            libc::fcntl(lfd, libc::F_SETLEASE, libc::F_UNLCK);
-        }
+        nofile_of(pid, 64, 4096);
+        // SAFETY: fcntl on our fd.
+        unsafe { libc::fcntl(lfd, libc::F_SETLEASE, libc::F_UNLCK) };
         let st = wait(pid);
         // SAFETY: restore the default disposition.
         unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
-        let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        let msg = text_of(1002);
         close(1001);
         close(1002);
         close(lfd);
@@ -1207,13 +1175,7 @@ pub(crate) fn race_signal_restart() -> R {
                 let src = if how == "lease" { 1001 } else { 1004 };
                 lseek(1001, 0, libc::SEEK_SET);
                 let r = restart(0, src, 0, 1002);
-                // SAFETY: fcntl on integers.
-                let (o5, o6) = unsafe {
-                    (
-                        libc::fcntl(5, libc::F_GETFD) >= 0,
-                        libc::fcntl(6, libc::F_GETFD) >= 0,
-                    )
-                };
+                let (o5, o6) = (getfd(5) >= 0, getfd(6) >= 0);
                 let log = String::from_utf8_lossy(&get_bytes(1002)).replace('\n', " | ");
                 let _ = set_bytes(
                     1002,
@@ -1246,7 +1208,7 @@ pub(crate) fn race_signal_restart() -> R {
             }
             close(1005);
             let st = wait(pid);
-            let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+            let msg = text_of(1002);
             close(1001);
             close(1002);
             close(lfd);
@@ -1312,7 +1274,7 @@ pub(crate) fn race_signal_checkpoint() -> R {
             stream.extend_from_slice(&buf[..n as usize]);
         }
         wait(pid);
-        let res = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        let res = text_of(1002);
         close(1004);
         close(1002);
         let dec = decode(&stream);

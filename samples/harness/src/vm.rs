@@ -328,6 +328,31 @@ pub fn get_bytes(fd: i32) -> Vec<u8> {
     v
 }
 
+/// The whole file of `fd` as text (a memfd used as a log or a message).
+pub fn text_of(fd: i32) -> String {
+    String::from_utf8_lossy(&get_bytes(fd)).into_owned()
+}
+
+/// A field of /proc/meminfo in kB (`key` with its colon), 0 if unknown.
+pub fn meminfo_kb(key: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sets the RLIMIT_NOFILE of `pid` (0: this process); errors are ignored.
+pub fn nofile_of(pid: i32, cur: u64, max: u64) {
+    let rl = libc::rlimit {
+        rlim_cur: cur,
+        rlim_max: max,
+    };
+    // SAFETY: prlimit with a valid struct.
+    unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+}
+
 pub fn readlink(p: &str) -> String {
     std::fs::read_link(p)
         .map(|p| p.to_string_lossy().into_owned())
@@ -1047,6 +1072,12 @@ pub fn ck(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
 /// restart(2) with the errno as the error.
 pub fn rs(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
     syscalls::restart(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// restart(2) of this process from `fd`, read from its start.
+pub fn rs_start(fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
+    lseek(fd, 0, libc::SEEK_SET);
+    rs(0, fd, flags, logfd)
 }
 
 /// `Ok(N)` / `Err(EBADF)` for messages.
