@@ -952,9 +952,18 @@ pub(crate) fn hostile_fixed() -> R {
             Ok(())
         };
         let einval = &[libc::EINVAL][..];
-        let with_name = |n: &[u8]| {
+        let with_rec = |i: usize, rec: Record| {
             let mut r = recs.clone();
-            r[name_idx] = Record::FileName(n.to_vec());
+            r[i] = rec;
+            r
+        };
+        let with_name = |n: &[u8]| with_rec(name_idx, Record::FileName(n.to_vec()));
+        let with_fd = |fd: i32| {
+            let mut r = recs.clone();
+            let l = r.len() - 1;
+            if let Record::FileDesc(d) = &mut r[l] {
+                d.fd = fd;
+            }
             r
         };
         for n in [
@@ -1018,41 +1027,26 @@ pub(crate) fn hostile_fixed() -> R {
             &[libc::ESTALE],
         )?;
         // root and cwd
-        let mut r = recs.clone();
-        r[2] = Record::FileName(b"/nonexistent".to_vec());
-        check(
-            &mut errs,
-            "root that does not exist".into(),
-            r,
-            &[libc::ENOENT],
-        )?;
-        let mut r = recs.clone();
-        r[3] = Record::FileName(b"/mnt/fuzz/f0".to_vec());
-        check(&mut errs, "cwd that is a file".into(), r, &[libc::ENOTDIR])?;
-        let mut r = recs.clone();
-        r[3] = Record::FileName(b"/../..".to_vec());
-        check(&mut errs, "cwd /../..".into(), r, einval)?;
+        for (what, i, n, want) in [
+            (
+                "root that does not exist",
+                2,
+                &b"/nonexistent"[..],
+                &[libc::ENOENT][..],
+            ),
+            ("cwd that is a file", 3, b"/mnt/fuzz/f0", &[libc::ENOTDIR]),
+            ("cwd /../..", 3, b"/../..", einval),
+        ] {
+            let r = with_rec(i, Record::FileName(n.to_vec()));
+            check(&mut errs, what.into(), r, want)?;
+        }
         // huge fds
         for fd in [1000, 1024, 65536, i32::MAX] {
-            let mut r = recs.clone();
-            let l = r.len() - 1;
-            if let Record::FileDesc(d) = &mut r[l] {
-                d.fd = fd;
-            }
-            check(
-                &mut errs,
-                format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})"),
-                r,
-                &[libc::EMFILE],
-            )?;
+            let what = format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})");
+            check(&mut errs, what, with_fd(fd), &[libc::EMFILE])?;
         }
         for fd in [-1, i32::MIN] {
-            let mut r = recs.clone();
-            let l = r.len() - 1;
-            if let Record::FileDesc(d) = &mut r[l] {
-                d.fd = fd;
-            }
-            check(&mut errs, format!("fd {fd}"), r, einval)?;
+            check(&mut errs, format!("fd {fd}"), with_fd(fd), einval)?;
         }
         // f_pos beyond anything, on a regular file and on a directory
         let dirs = decode(&bases[2].1).map_err(|e| e.to_string())?;
