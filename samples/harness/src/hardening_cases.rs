@@ -7,6 +7,7 @@ use crate::vm::*;
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use testsupport::golden::{self as st, Step};
 
@@ -423,22 +424,17 @@ pub(crate) fn race_ckpt_restart() -> R {
         // and keeps its counts (ok, EBUSY, other) in memfd 902
         memfd_at("counts", 902, &[0u8; 24])?;
         let target = spawn_loop(6, move |_| {
-            static C: [std::sync::atomic::AtomicU64; 3] = [
-                std::sync::atomic::AtomicU64::new(0),
-                std::sync::atomic::AtomicU64::new(0),
-                std::sync::atomic::AtomicU64::new(0),
-            ];
+            static C: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
             lseek(901, 0, libc::SEEK_SET);
             let k = match restart(0, 901, 0, -1) {
                 Ok(_) => 0,
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => 1,
                 Err(_) => 2,
             };
-            C[k].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            C[k].fetch_add(1, Relaxed);
             let mut b = [0u8; 24];
             for (i, c) in C.iter().enumerate() {
-                b[i * 8..i * 8 + 8]
-                    .copy_from_slice(&c.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes());
+                b[i * 8..i * 8 + 8].copy_from_slice(&c.load(Relaxed).to_le_bytes());
             }
             // SAFETY: pwrite from our buffer.
             unsafe { libc::pwrite(902, b.as_ptr().cast(), 24, 0) };
@@ -625,12 +621,7 @@ fn settle() {
     // SAFETY: sync has no preconditions.
     unsafe { libc::sync() };
     std::thread::sleep(Duration::from_millis(300));
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
-    if let Ok(dir) = std::fs::read_dir("/sys/kernel/slab") {
-        for e in dir.flatten() {
-            let _ = std::fs::write(e.path().join("shrink"), "1");
-        }
-    }
+    shrink_caches();
     std::thread::sleep(Duration::from_millis(300));
 }
 

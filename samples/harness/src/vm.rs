@@ -333,6 +333,17 @@ pub fn text_of(fd: i32) -> String {
     String::from_utf8_lossy(&get_bytes(fd)).into_owned()
 }
 
+/// drop_caches, then every SLUB cache's `shrink` (which also flushes that
+/// cache's KASAN quarantine) when /sys/kernel/slab exists.
+pub fn shrink_caches() {
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    if let Ok(dir) = std::fs::read_dir("/sys/kernel/slab") {
+        for e in dir.flatten() {
+            let _ = std::fs::write(e.path().join("shrink"), "1");
+        }
+    }
+}
+
 /// A field of /proc/meminfo in kB (`key` with its colon), 0 if unknown.
 pub fn meminfo_kb(key: &str) -> u64 {
     let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
