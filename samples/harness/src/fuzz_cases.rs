@@ -94,8 +94,7 @@ pub fn make_image<F: FnOnce() -> R>(
     if pid == 0 {
         close_range(0, 1009);
         close_range(1012, u32::MAX);
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(60) };
+        alarm(60);
         let r = setup();
         let msg = match r {
             Err(e) => format!("setup: {e}"),
@@ -496,8 +495,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the &mut ChildCtx run_batch passed; the parent is
     // suspended (CLONE_VFORK) until we exit, so nothing else touches it.
     let ctx = unsafe { &mut *(arg as *mut ChildCtx) };
-    // SAFETY: alarm only arms a timer (of this child process).
-    unsafe { libc::alarm(120) };
+    alarm(120);
     for (job, dec) in ctx.jobs.iter().zip(ctx.decs.iter()) {
         if set_bytes(IMG, &job.bytes).is_err() {
             return 3;

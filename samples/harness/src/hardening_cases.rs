@@ -234,8 +234,7 @@ fn spawn_loop<F: Fn(u64) + 'static>(secs: u64, f: F) -> Result<i32, String> {
     if pid == 0 {
         close_range(3, 899);
         close_range(903, u32::MAX);
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(secs as u32 + 30) };
+        alarm(secs as u32 + 30);
         let end = Instant::now() + Duration::from_secs(secs);
         let mut i = 0u64;
         while Instant::now() < end {
@@ -375,8 +374,7 @@ pub(crate) fn race_churn() -> R {
                 errs.push(format!("churn child: status {st:#x}"));
             }
         }
-        // SAFETY: stop the target.
-        unsafe { libc::kill(target, libc::SIGKILL) };
+        kill(target, libc::SIGKILL);
         wait(target);
         close(900);
         let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -954,8 +952,7 @@ pub(crate) fn race_prlimit() -> R {
         if pid == 0 {
             close_range(0, 1000);
             close_range(1003, u32::MAX);
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(secs + 60) };
+            alarm(secs + 60);
             let end = Instant::now() + Duration::from_secs(secs as u64);
             let (mut ok, mut emfile, mut other, mut missing) = (0, 0, 0, 0);
             let mut first_bad = String::new();
@@ -1063,8 +1060,7 @@ pub(crate) fn race_prlimit_lease() -> R {
         if pid == 0 {
             close_range(0, 1000);
             close(1003);
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(60) };
+            alarm(60);
             nofile_of(0, 1000, 4096);
             lseek(1001, 0, libc::SEEK_SET);
             let r = restart(0, 1001, 0, -1);
@@ -1181,8 +1177,7 @@ pub(crate) fn race_signal_restart() -> R {
                 unsafe { libc::write(1005, base.as_ptr().cast(), base.len() / 2) };
             }
             std::thread::sleep(Duration::from_millis(300));
-            // SAFETY: signal our child.
-            unsafe { libc::kill(pid, libc::SIGUSR1) };
+            kill(pid, libc::SIGUSR1);
             std::thread::sleep(Duration::from_millis(300));
             if how == "lease" {
                 // SAFETY: fcntl on our fd.
@@ -1251,8 +1246,7 @@ pub(crate) fn race_signal_checkpoint() -> R {
         }
         close(1005);
         std::thread::sleep(Duration::from_millis(400));
-        // SAFETY: signal our child.
-        unsafe { libc::kill(pid, libc::SIGUSR1) };
+        kill(pid, libc::SIGUSR1);
         std::thread::sleep(Duration::from_millis(200));
         let mut stream = Vec::new();
         let mut buf = vec![0u8; 65536];

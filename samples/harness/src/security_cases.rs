@@ -608,8 +608,7 @@ pub(crate) fn no_shared_table() -> R {
         if target == 0 {
             close_range(0, 1000);
             close_range(1003, u32::MAX);
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(secs as u32 + 60) };
+            alarm(secs as u32 + 60);
             let mut p = [0i32; 2];
             // SAFETY: pipe into a 2-int array (fds 0 and 1).
             unsafe { libc::pipe(p.as_mut_ptr()) };
@@ -841,8 +840,7 @@ pub(crate) fn log_escapes() -> R {
         let log = memfd("log")?;
         let img = memfd("img")?;
         let r = checkpoint(target, img, CHECKPOINT_SKIP_UNSUPPORTED, log);
-        // SAFETY: kill our child.
-        unsafe { libc::kill(target, libc::SIGKILL) };
+        kill(target, libc::SIGKILL);
         wait(target);
         let text = text_of(log);
         close(log);

@@ -532,6 +532,18 @@ pub fn status_text(st: i32) -> String {
 }
 
 /// Leave a forked child without the parent's destructors.
+/// alarm(2): SIGALRM (the end of this process) after `secs` seconds.
+pub fn alarm(secs: u32) {
+    // SAFETY: alarm only arms a timer.
+    unsafe { libc::alarm(secs) };
+}
+
+/// kill(2) of `pid` (our child) with `sig`.
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: signalling a process id; harmless when it is gone.
+    unsafe { libc::kill(pid, sig) };
+}
+
 pub fn exit(code: i32) -> ! {
     // SAFETY: _exit never returns.
     unsafe { libc::_exit(code) }
@@ -596,8 +608,7 @@ pub fn keep_result_fd() -> R {
 
 /// `f`'s error text ("" on success, the panic with its location).
 fn run_guarded<F: FnOnce() -> R>(secs: u32, f: F) -> String {
-    // SAFETY: alarm only arms a timer.
-    unsafe { libc::alarm(secs) };
+    alarm(secs);
     let r = catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|p| Err(format!("panic: {}", crate::panic_text(&p))));
     match r {
@@ -709,8 +720,7 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        // SAFETY: killing our own child.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        kill(self.pid, libc::SIGKILL);
         wait(self.pid);
     }
 }
