@@ -34,12 +34,6 @@ const IMG: i32 = 1001;
 const LOG: i32 = 1002;
 const CHILD_NOFILE: u64 = 1000;
 
-/// snap() with the image fd's position left out: restart(2) reads the image
-/// like read(2) does, so its offset ends up after what was read.
-fn snap_img(skip: &[i32]) -> Snap {
-    snap_nopos(skip, IMG)
-}
-
 // ------------------------------------------------------------ the playground
 
 /// The regular files [`populate`] makes, 8 KiB each.
@@ -301,7 +295,7 @@ fn child_restart_v(
     match r {
         Err(e) => {
             let e = e.raw_os_error().unwrap_or(0);
-            let after = snap_img(&[LOG]);
+            let after = snap_nopos(&[LOG], IMG);
             let log = text_of(LOG);
             if before != after {
                 return (
@@ -330,7 +324,7 @@ fn child_restart_v(
                 );
             }
             if dry {
-                let after = snap_img(&[LOG]);
+                let after = snap_nopos(&[LOG], IMG);
                 if before != after {
                     return (
                         Verdict::Bad(format!(
@@ -530,7 +524,7 @@ fn run_batch(jobs: &[Job]) -> Result<Vec<Judged>, String> {
     let before = {
         let mut b = BEFORE.lock().unwrap_or_else(|e| e.into_inner());
         if b.is_none() {
-            *b = Some(snap_img(&[LOG]));
+            *b = Some(snap_nopos(&[LOG], IMG));
         }
         b.clone().unwrap()
     };

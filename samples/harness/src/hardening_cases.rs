@@ -104,7 +104,7 @@ fn steps_image(steps: &[Step]) -> Result<Vec<u8>, String> {
 }
 
 /// Image of a root child that ran `setup` (file fds are opened as root).
-fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
+pub(crate) fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
     let (img, r) = make_image(setup, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED)?;
     r.map_err(|e| format!("making the image: checkpoint {}", ename(e)))?;
     Ok(img)

@@ -3,7 +3,7 @@
 //! snapshot, all-or-nothing installation, the f_pos lock and escaped log
 //! names.  Each case fails on the series before the fix.
 
-use crate::fuzz_cases::make_image;
+use crate::hardening_cases::root_image;
 use crate::vm::*;
 use ckpt_image::syscalls::checkpoint;
 use ckpt_image::{decode, FileDesc, CHECKPOINT_SKIP_UNSUPPORTED, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
@@ -20,17 +20,12 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Image of a child (run as root) that opens `files` at their fd numbers.
 fn image_of(files: Vec<(String, i32, i32)>) -> Result<Vec<u8>, String> {
-    let (img, r) = make_image(
-        move || {
-            for (p, flags, fd) in &files {
-                open_at(p, *flags, *fd)?;
-            }
-            Ok(())
-        },
-        CHECKPOINT_SKIP_UNSUPPORTED,
-    )?;
-    r.map_err(|e| format!("making the image: checkpoint {}", ename(e)))?;
-    Ok(img)
+    root_image(move || {
+        for (p, flags, fd) in &files {
+            open_at(p, *flags, *fd)?;
+        }
+        Ok(())
+    })
 }
 
 /// `cr-harness --suid-open PATH FD NOTIFY`: what the set-uid copy of the
