@@ -623,7 +623,7 @@ pub(crate) fn restart_twice() -> R {
         let pid = fork()?;
         if pid == 0 {
             close_all();
-            unsafe { libc::alarm(60) };
+            alarm(60);
             let r = (|| -> R {
                 eq!(rs_ok(&img)?, 1, "restart #{k}");
                 eq!(pos(3), 4, "restart #{k}: f_pos");
@@ -1226,8 +1226,7 @@ pub(crate) fn replaced_estale() -> R {
         errs.push(e);
     }
     let r = in_clean_child("restart with the file replaced by a FIFO", move || {
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(5) };
+        alarm(5);
         let o = restart_from(&img_b, 0)?;
         expect_outcome(&o, Err(libc::ESTALE), &format!("restart of {b} now a FIFO"))?;
         Ok(())

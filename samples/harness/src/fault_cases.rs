@@ -158,8 +158,7 @@ pub(crate) fn checkpoint_fail_nth() -> R {
     let (dir, img) = (m.dir.clone(), tmpfile("nth.ckpt"));
     with_fault_injection(|| {
         in_clean_child("checkpointing child", move || {
-            // SAFETY: alarm only arms a timer (N runs of the call under KASAN).
-            unsafe { libc::alarm(600) };
+            alarm(600); // N runs of the call under KASAN
             setup(&dir)?;
             let w = libc::O_RDWR | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
             open_at(&img, w, IMG_FD)?;
@@ -195,15 +194,11 @@ pub(crate) fn restart_fail_nth() -> R {
     write_file(&other, b"0123456789")?;
     with_fault_injection(|| {
         in_clean_child("restarting child", move || {
-            // SAFETY: alarm only arms a timer (N runs of the call under KASAN).
-            unsafe { libc::alarm(600) };
+            alarm(600); // N runs of the call under KASAN
             busy_caller(&other)?;
             open_at(&img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
             let f = format!("{dir}/f");
-            let call = || {
-                lseek(IMG_FD, 0, libc::SEEK_SET);
-                rs(0, IMG_FD, 0, -1)
-            };
+            let call = || rs_start(IMG_FD, 0, -1);
             let verify = |v| {
                 eq!(v, 3, "restart return value");
                 let paths = (fd_path(3), fd_path(4), fd_path(6));

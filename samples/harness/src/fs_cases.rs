@@ -4,7 +4,7 @@
 //! `/bin/busybox`, `/proc` mounted, and to run as root. Every case leaves the
 //! module loaded and nothing mounted, whatever its outcome.
 
-use crate::vm::{cstr, delete_module, ename, errno, mount, umount2, Mount};
+use crate::vm::{cstr, delete_module, ename, errno, mount, shrink_caches, umount2, Mount};
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -171,12 +171,7 @@ fn settled_slab_kb() -> Result<u64, String> {
     std::thread::sleep(Duration::from_millis(500));
     let mut min = u64::MAX;
     for _ in 0..3 {
-        let _ = fs::write("/proc/sys/vm/drop_caches", "3");
-        if let Ok(dir) = fs::read_dir("/sys/kernel/slab") {
-            for e in dir.flatten() {
-                let _ = fs::write(e.path().join("shrink"), "1");
-            }
-        }
+        shrink_caches();
         std::thread::sleep(Duration::from_millis(500));
         min = min.min(slab_kb()?);
     }

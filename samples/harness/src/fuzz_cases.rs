@@ -34,12 +34,6 @@ const IMG: i32 = 1001;
 const LOG: i32 = 1002;
 const CHILD_NOFILE: u64 = 1000;
 
-/// snap() with the image fd's position left out: restart(2) reads the image
-/// like read(2) does, so its offset ends up after what was read.
-fn snap_img(skip: &[i32]) -> Snap {
-    snap_nopos(skip, IMG)
-}
-
 // ------------------------------------------------------------ the playground
 
 /// The regular files [`populate`] makes, 8 KiB each.
@@ -94,8 +88,7 @@ pub fn make_image<F: FnOnce() -> R>(
     if pid == 0 {
         close_range(0, 1009);
         close_range(1012, u32::MAX);
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(60) };
+        alarm(60);
         let r = setup();
         let msg = match r {
             Err(e) => format!("setup: {e}"),
@@ -302,8 +295,8 @@ fn child_restart_v(
     match r {
         Err(e) => {
             let e = e.raw_os_error().unwrap_or(0);
-            let after = snap_img(&[LOG]);
-            let log = String::from_utf8_lossy(&get_bytes(LOG)).into_owned();
+            let after = snap_nopos(&[LOG], IMG);
+            let log = text_of(LOG);
             if before != after {
                 return (
                     Verdict::Bad(format!(
@@ -331,7 +324,7 @@ fn child_restart_v(
                 );
             }
             if dry {
-                let after = snap_img(&[LOG]);
+                let after = snap_nopos(&[LOG], IMG);
                 if before != after {
                     return (
                         Verdict::Bad(format!(
@@ -496,8 +489,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the &mut ChildCtx run_batch passed; the parent is
     // suspended (CLONE_VFORK) until we exit, so nothing else touches it.
     let ctx = unsafe { &mut *(arg as *mut ChildCtx) };
-    // SAFETY: alarm only arms a timer (of this child process).
-    unsafe { libc::alarm(120) };
+    alarm(120);
     for (job, dec) in ctx.jobs.iter().zip(ctx.decs.iter()) {
         if set_bytes(IMG, &job.bytes).is_err() {
             return 3;
@@ -532,7 +524,7 @@ fn run_batch(jobs: &[Job]) -> Result<Vec<Judged>, String> {
     let before = {
         let mut b = BEFORE.lock().unwrap_or_else(|e| e.into_inner());
         if b.is_none() {
-            *b = Some(snap_img(&[LOG]));
+            *b = Some(snap_nopos(&[LOG], IMG));
         }
         b.clone().unwrap()
     };
@@ -952,9 +944,18 @@ pub(crate) fn hostile_fixed() -> R {
             Ok(())
         };
         let einval = &[libc::EINVAL][..];
-        let with_name = |n: &[u8]| {
+        let with_rec = |i: usize, rec: Record| {
             let mut r = recs.clone();
-            r[name_idx] = Record::FileName(n.to_vec());
+            r[i] = rec;
+            r
+        };
+        let with_name = |n: &[u8]| with_rec(name_idx, Record::FileName(n.to_vec()));
+        let with_fd = |fd: i32| {
+            let mut r = recs.clone();
+            let l = r.len() - 1;
+            if let Record::FileDesc(d) = &mut r[l] {
+                d.fd = fd;
+            }
             r
         };
         for n in [
@@ -1018,41 +1019,26 @@ pub(crate) fn hostile_fixed() -> R {
             &[libc::ESTALE],
         )?;
         // root and cwd
-        let mut r = recs.clone();
-        r[2] = Record::FileName(b"/nonexistent".to_vec());
-        check(
-            &mut errs,
-            "root that does not exist".into(),
-            r,
-            &[libc::ENOENT],
-        )?;
-        let mut r = recs.clone();
-        r[3] = Record::FileName(b"/mnt/fuzz/f0".to_vec());
-        check(&mut errs, "cwd that is a file".into(), r, &[libc::ENOTDIR])?;
-        let mut r = recs.clone();
-        r[3] = Record::FileName(b"/../..".to_vec());
-        check(&mut errs, "cwd /../..".into(), r, einval)?;
+        for (what, i, n, want) in [
+            (
+                "root that does not exist",
+                2,
+                &b"/nonexistent"[..],
+                &[libc::ENOENT][..],
+            ),
+            ("cwd that is a file", 3, b"/mnt/fuzz/f0", &[libc::ENOTDIR]),
+            ("cwd /../..", 3, b"/../..", einval),
+        ] {
+            let r = with_rec(i, Record::FileName(n.to_vec()));
+            check(&mut errs, what.into(), r, want)?;
+        }
         // huge fds
         for fd in [1000, 1024, 65536, i32::MAX] {
-            let mut r = recs.clone();
-            let l = r.len() - 1;
-            if let Record::FileDesc(d) = &mut r[l] {
-                d.fd = fd;
-            }
-            check(
-                &mut errs,
-                format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})"),
-                r,
-                &[libc::EMFILE],
-            )?;
+            let what = format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})");
+            check(&mut errs, what, with_fd(fd), &[libc::EMFILE])?;
         }
         for fd in [-1, i32::MIN] {
-            let mut r = recs.clone();
-            let l = r.len() - 1;
-            if let Record::FileDesc(d) = &mut r[l] {
-                d.fd = fd;
-            }
-            check(&mut errs, format!("fd {fd}"), r, einval)?;
+            check(&mut errs, format!("fd {fd}"), with_fd(fd), einval)?;
         }
         // f_pos beyond anything, on a regular file and on a directory
         let dirs = decode(&bases[2].1).map_err(|e| e.to_string())?;

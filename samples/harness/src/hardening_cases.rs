@@ -7,6 +7,7 @@ use crate::vm::*;
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{decode, RESTART_DRY_RUN};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use testsupport::golden::{self as st, Step};
 
@@ -103,7 +104,7 @@ fn steps_image(steps: &[Step]) -> Result<Vec<u8>, String> {
 }
 
 /// Image of a root child that ran `setup` (file fds are opened as root).
-fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
+pub(crate) fn root_image<F: FnOnce() -> R>(setup: F) -> Result<Vec<u8>, String> {
     let (img, r) = make_image(setup, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED)?;
     r.map_err(|e| format!("making the image: checkpoint {}", ename(e)))?;
     Ok(img)
@@ -233,8 +234,7 @@ fn spawn_loop<F: Fn(u64) + 'static>(secs: u64, f: F) -> Result<i32, String> {
     if pid == 0 {
         close_range(3, 899);
         close_range(903, u32::MAX);
-        // SAFETY: alarm only arms a timer.
-        unsafe { libc::alarm(secs as u32 + 30) };
+        alarm(secs as u32 + 30);
         let end = Instant::now() + Duration::from_secs(secs);
         let mut i = 0u64;
         while Instant::now() < end {
@@ -374,8 +374,7 @@ pub(crate) fn race_churn() -> R {
                 errs.push(format!("churn child: status {st:#x}"));
             }
         }
-        // SAFETY: stop the target.
-        unsafe { libc::kill(target, libc::SIGKILL) };
+        kill(target, libc::SIGKILL);
         wait(target);
         close(900);
         let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -423,22 +422,17 @@ pub(crate) fn race_ckpt_restart() -> R {
         // and keeps its counts (ok, EBUSY, other) in memfd 902
         memfd_at("counts", 902, &[0u8; 24])?;
         let target = spawn_loop(6, move |_| {
-            static C: [std::sync::atomic::AtomicU64; 3] = [
-                std::sync::atomic::AtomicU64::new(0),
-                std::sync::atomic::AtomicU64::new(0),
-                std::sync::atomic::AtomicU64::new(0),
-            ];
+            static C: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
             lseek(901, 0, libc::SEEK_SET);
             let k = match restart(0, 901, 0, -1) {
                 Ok(_) => 0,
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => 1,
                 Err(_) => 2,
             };
-            C[k].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            C[k].fetch_add(1, Relaxed);
             let mut b = [0u8; 24];
             for (i, c) in C.iter().enumerate() {
-                b[i * 8..i * 8 + 8]
-                    .copy_from_slice(&c.load(std::sync::atomic::Ordering::Relaxed).to_le_bytes());
+                b[i * 8..i * 8 + 8].copy_from_slice(&c.load(Relaxed).to_le_bytes());
             }
             // SAFETY: pwrite from our buffer.
             unsafe { libc::pwrite(902, b.as_ptr().cast(), 24, 0) };
@@ -601,14 +595,6 @@ pub(crate) fn race_umount_rmmod() -> R {
 
 // -------------------------------------------------------------------- leaks
 
-fn meminfo(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 fn files_allocated() -> u64 {
     std::fs::read_to_string("/proc/sys/fs/file-nr")
         .unwrap_or_default()
@@ -633,12 +619,7 @@ fn settle() {
     // SAFETY: sync has no preconditions.
     unsafe { libc::sync() };
     std::thread::sleep(Duration::from_millis(300));
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
-    if let Ok(dir) = std::fs::read_dir("/sys/kernel/slab") {
-        for e in dir.flatten() {
-            let _ = std::fs::write(e.path().join("shrink"), "1");
-        }
-    }
+    shrink_caches();
     std::thread::sleep(Duration::from_millis(300));
 }
 
@@ -692,12 +673,12 @@ pub(crate) fn leak_cycles() -> R {
         };
         run(20)?;
         settle();
-        let (slab0, files0, filp0) = (meminfo("Slab:"), files_allocated(), filp_objects());
+        let (slab0, files0, filp0) = (meminfo_kb("Slab:"), files_allocated(), filp_objects());
         let t = Instant::now();
         run(CYCLES)?;
         let secs = t.elapsed().as_secs_f64();
         settle();
-        let (slab1, files1, filp1) = (meminfo("Slab:"), files_allocated(), filp_objects());
+        let (slab1, files1, filp1) = (meminfo_kb("Slab:"), files_allocated(), filp_objects());
         println!(
             "# leak: {CYCLES} checkpoint+restart cycles (8 fds, every 10th also a corrupted restart) in {secs:.1} s; Slab {slab0} -> {slab1} kB; file-nr {files0} -> {files1}; filp objects {filp0:?} -> {filp1:?}"
         );
@@ -779,8 +760,7 @@ pub(crate) fn shared_table() -> R {
                     ));
                 }
                 // once the thread is gone the same restart works
-                lseek(901, 0, libc::SEEK_SET);
-                match rs(0, 901, 0, -1) {
+                match rs_start(901, 0, -1) {
                     Ok(3) => Ok(()),
                     r => Err(format!("restart after the thread exited: {r:?}")),
                 }
@@ -972,15 +952,13 @@ pub(crate) fn race_prlimit() -> R {
         if pid == 0 {
             close_range(0, 1000);
             close_range(1003, u32::MAX);
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(secs + 60) };
+            alarm(secs + 60);
             let end = Instant::now() + Duration::from_secs(secs as u64);
             let (mut ok, mut emfile, mut other, mut missing) = (0, 0, 0, 0);
             let mut first_bad = String::new();
             while Instant::now() < end {
                 close_range(0, 1000);
-                lseek(1001, 0, libc::SEEK_SET);
-                let r = rs(0, 1001, 0, -1);
+                let r = rs_start(1001, 0, -1);
                 let open: Vec<i32> = fds.iter().copied().filter(|&fd| getfd(fd) >= 0).collect();
                 // (fds missing or extra, what went wrong)
                 let (lost, why) = match r {
@@ -1025,12 +1003,7 @@ pub(crate) fn race_prlimit() -> R {
         let mut flips = 0u64;
         while Instant::now() < end {
             for lim in [64u64, 1000] {
-                let rl = libc::rlimit {
-                    rlim_cur: lim,
-                    rlim_max: 4096,
-                };
-                // SAFETY: prlimit on our child with a valid struct.
-                unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+                nofile_of(pid, lim, 4096);
                 flips += 1;
                 for _ in 0..(flips % 200) {
                     std::hint::spin_loop();
@@ -1038,7 +1011,7 @@ pub(crate) fn race_prlimit() -> R {
             }
         }
         let st = wait(pid);
-        let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        let msg = text_of(1002);
         close(1001);
         close(1002);
         let v: Vec<&str> = msg.splitn(5, ' ').collect();
@@ -1087,23 +1060,11 @@ pub(crate) fn race_prlimit_lease() -> R {
         if pid == 0 {
             close_range(0, 1000);
             close(1003);
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(60) };
-            let rl = libc::rlimit {
-                rlim_cur: 1000,
-                rlim_max: 4096,
-            };
-            // SAFETY: setrlimit with a valid struct.
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+            alarm(60);
+            nofile_of(0, 1000, 4096);
             lseek(1001, 0, libc::SEEK_SET);
             let r = restart(0, 1001, 0, -1);
-            // SAFETY: fcntl on integers.
-            let (o5, o900) = unsafe {
-                (
-                    libc::fcntl(5, libc::F_GETFD) >= 0,
-                    libc::fcntl(900, libc::F_GETFD) >= 0,
-                )
-            };
+            let (o5, o900) = (getfd(5) >= 0, getfd(900) >= 0);
             let msg = format!("{r:?} fd5 {o5} fd900 {o900}");
             let _ = set_bytes(1002, msg.as_bytes());
             exit(0);
@@ -1120,19 +1081,13 @@ pub(crate) fn race_prlimit_lease() -> R {
             }
         }
         std::thread::sleep(Duration::from_millis(100));
-        let rl = libc::rlimit {
-            rlim_cur: 64,
-            rlim_max: 4096,
-        };
-        // SAFETY: prlimit on our child; fcntl on our fd.
-        unsafe {
-            libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut());
-            libc::fcntl(lfd, libc::F_SETLEASE, libc::F_UNLCK);
-        }
+        nofile_of(pid, 64, 4096);
+        // SAFETY: fcntl on our fd.
+        unsafe { libc::fcntl(lfd, libc::F_SETLEASE, libc::F_UNLCK) };
         let st = wait(pid);
         // SAFETY: restore the default disposition.
         unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
-        let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        let msg = text_of(1002);
         close(1001);
         close(1002);
         close(lfd);
@@ -1207,13 +1162,7 @@ pub(crate) fn race_signal_restart() -> R {
                 let src = if how == "lease" { 1001 } else { 1004 };
                 lseek(1001, 0, libc::SEEK_SET);
                 let r = restart(0, src, 0, 1002);
-                // SAFETY: fcntl on integers.
-                let (o5, o6) = unsafe {
-                    (
-                        libc::fcntl(5, libc::F_GETFD) >= 0,
-                        libc::fcntl(6, libc::F_GETFD) >= 0,
-                    )
-                };
+                let (o5, o6) = (getfd(5) >= 0, getfd(6) >= 0);
                 let log = String::from_utf8_lossy(&get_bytes(1002)).replace('\n', " | ");
                 let _ = set_bytes(
                     1002,
@@ -1228,8 +1177,7 @@ pub(crate) fn race_signal_restart() -> R {
                 unsafe { libc::write(1005, base.as_ptr().cast(), base.len() / 2) };
             }
             std::thread::sleep(Duration::from_millis(300));
-            // SAFETY: signal our child.
-            unsafe { libc::kill(pid, libc::SIGUSR1) };
+            kill(pid, libc::SIGUSR1);
             std::thread::sleep(Duration::from_millis(300));
             if how == "lease" {
                 // SAFETY: fcntl on our fd.
@@ -1246,7 +1194,7 @@ pub(crate) fn race_signal_restart() -> R {
             }
             close(1005);
             let st = wait(pid);
-            let msg = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+            let msg = text_of(1002);
             close(1001);
             close(1002);
             close(lfd);
@@ -1298,8 +1246,7 @@ pub(crate) fn race_signal_checkpoint() -> R {
         }
         close(1005);
         std::thread::sleep(Duration::from_millis(400));
-        // SAFETY: signal our child.
-        unsafe { libc::kill(pid, libc::SIGUSR1) };
+        kill(pid, libc::SIGUSR1);
         std::thread::sleep(Duration::from_millis(200));
         let mut stream = Vec::new();
         let mut buf = vec![0u8; 65536];
@@ -1312,7 +1259,7 @@ pub(crate) fn race_signal_checkpoint() -> R {
             stream.extend_from_slice(&buf[..n as usize]);
         }
         wait(pid);
-        let res = String::from_utf8_lossy(&get_bytes(1002)).into_owned();
+        let res = text_of(1002);
         close(1004);
         close(1002);
         let dec = decode(&stream);

@@ -3,7 +3,7 @@
 //! snapshot, all-or-nothing installation, the f_pos lock and escaped log
 //! names.  Each case fails on the series before the fix.
 
-use crate::fuzz_cases::make_image;
+use crate::hardening_cases::root_image;
 use crate::vm::*;
 use ckpt_image::syscalls::checkpoint;
 use ckpt_image::{decode, FileDesc, CHECKPOINT_SKIP_UNSUPPORTED, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
@@ -18,38 +18,14 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn rst(fd: i32, flags: u64, log: i32) -> Result<i64, i32> {
-    lseek(fd, 0, libc::SEEK_SET);
-    rs(0, fd, flags, log)
-}
-
 /// Image of a child (run as root) that opens `files` at their fd numbers.
 fn image_of(files: Vec<(String, i32, i32)>) -> Result<Vec<u8>, String> {
-    let (img, r) = make_image(
-        move || {
-            for (p, flags, fd) in &files {
-                open_at(p, *flags, *fd)?;
-            }
-            Ok(())
-        },
-        CHECKPOINT_SKIP_UNSUPPORTED,
-    )?;
-    r.map_err(|e| format!("making the image: checkpoint {}", ename(e)))?;
-    Ok(img)
-}
-
-/// The text of a memfd used as a log.
-fn log_text(fd: i32) -> String {
-    String::from_utf8_lossy(&get_bytes(fd)).into_owned()
-}
-
-fn meminfo_kb(key: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    root_image(move || {
+        for (p, flags, fd) in &files {
+            open_at(p, *flags, *fd)?;
+        }
+        Ok(())
+    })
 }
 
 /// `cr-harness --suid-open PATH FD NOTIFY`: what the set-uid copy of the
@@ -298,8 +274,8 @@ pub(crate) fn userns_chroot() -> R {
                     return Err(format!("unshare(CLONE_NEWUSER): {}", ename(errno())));
                 }
                 let before = snap_nopos(&[901], 900);
-                let r = rst(900, 0, 901);
-                let text = log_text(901);
+                let r = rs_start(900, 0, 901);
+                let text = text_of(901);
                 match (want, r) {
                     (Some(w), Err(e)) if e == w => {
                         let after = snap_nopos(&[901], 900);
@@ -423,7 +399,7 @@ pub(crate) fn no_symlinks() -> R {
                 in_child(what, 60, move || {
                     close_range(0, 899);
                     let before = snap_nopos(&[], 900);
-                    let r = rst(900, 0, -1);
+                    let r = rs_start(900, 0, -1);
                     let after = snap_nopos(&[], 900);
                     if r != Err(want) {
                         let got = match r {
@@ -493,7 +469,7 @@ pub(crate) fn swap_race() -> R {
             let end = Instant::now() + Duration::from_secs(secs);
             let (mut ok, mut estale, mut eloop) = (0u64, 0u64, 0u64);
             while Instant::now() < end {
-                match rst(900, 0, -1) {
+                match rs_start(900, 0, -1) {
                     Ok(1) => {
                         let mut st: libc::stat = unsafe { std::mem::zeroed() };
                         let mut b = [0u8; 16];
@@ -526,7 +502,7 @@ pub(crate) fn swap_race() -> R {
             Ok(())
         });
         wait(swapper);
-        let counts = log_text(901);
+        let counts = text_of(901);
         println!("# swap race: restarts ok / ESTALE / ELOOP: {counts}");
         close(900);
         close(901);
@@ -575,7 +551,7 @@ pub(crate) fn image_memory() -> R {
                 }
                 min
             });
-            let r = rst(fd, RESTART_DRY_RUN, -1);
+            let r = rs_start(fd, RESTART_DRY_RUN, -1);
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let min = sampler.join().unwrap_or(0);
             let drop_kb = free0.saturating_sub(min);
@@ -627,18 +603,12 @@ pub(crate) fn no_shared_table() -> R {
         if target == 0 {
             close_range(0, 1000);
             close_range(1003, u32::MAX);
-            // SAFETY: alarm only arms a timer.
-            unsafe { libc::alarm(secs as u32 + 60) };
+            alarm(secs as u32 + 60);
             let mut p = [0i32; 2];
             // SAFETY: pipe into a 2-int array (fds 0 and 1).
             unsafe { libc::pipe(p.as_mut_ptr()) };
             // a table of 65,536 slots, so that reading it takes a while
-            let rl = libc::rlimit {
-                rlim_cur: 70000,
-                rlim_max: 70000,
-            };
-            // SAFETY: setrlimit with a valid struct.
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
+            nofile_of(0, 70000, 70000);
             let a = format!("{MNT}/a");
             if open_at(&a, libc::O_RDONLY, 65000).is_err() {
                 exit(2);
@@ -646,7 +616,7 @@ pub(crate) fn no_shared_table() -> R {
             let end = Instant::now() + Duration::from_secs(secs);
             let (mut ok, mut ebusy, mut other) = (0u64, 0u64, 0u64);
             while Instant::now() < end {
-                match rst(1001, RESTART_DRY_RUN, -1) {
+                match rs_start(1001, RESTART_DRY_RUN, -1) {
                     Ok(_) => ok += 1,
                     Err(libc::EBUSY) => ebusy += 1,
                     Err(_) => other += 1,
@@ -668,7 +638,7 @@ pub(crate) fn no_shared_table() -> R {
         }
         close(ckfd);
         let st = wait(target);
-        let counts = log_text(1002);
+        let counts = text_of(1002);
         close(1001);
         close(1002);
         println!("# {cks} checkpoints of the target (EBADF on its pipe); its dry-run restarts ok / EBUSY / other: {counts}");
@@ -827,14 +797,9 @@ pub(crate) fn log_escapes() -> R {
             memfd_at("img", 900, &bytes)?;
             memfd_at("log", 901, b"")?;
             let r = in_child(what, 60, move || {
-                let rl = libc::rlimit {
-                    rlim_cur: 1000,
-                    rlim_max: 4096,
-                };
-                // SAFETY: setrlimit with a valid struct.
-                unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
-                let r = rst(900, 0, 901);
-                let text = log_text(901);
+                nofile_of(0, 1000, 4096);
+                let r = rs_start(900, 0, 901);
+                let text = text_of(901);
                 if r != Err(want) {
                     return Err(format!("expected {}, got {r:?}", ename(want)));
                 }
@@ -870,10 +835,9 @@ pub(crate) fn log_escapes() -> R {
         let log = memfd("log")?;
         let img = memfd("img")?;
         let r = checkpoint(target, img, CHECKPOINT_SKIP_UNSUPPORTED, log);
-        // SAFETY: kill our child.
-        unsafe { libc::kill(target, libc::SIGKILL) };
+        kill(target, libc::SIGKILL);
         wait(target);
-        let text = log_text(log);
+        let text = text_of(log);
         close(log);
         close(img);
         let _ = std::fs::remove_file(evil);

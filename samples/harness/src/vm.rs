@@ -328,6 +328,42 @@ pub fn get_bytes(fd: i32) -> Vec<u8> {
     v
 }
 
+/// The whole file of `fd` as text (a memfd used as a log or a message).
+pub fn text_of(fd: i32) -> String {
+    String::from_utf8_lossy(&get_bytes(fd)).into_owned()
+}
+
+/// drop_caches, then every SLUB cache's `shrink` (which also flushes that
+/// cache's KASAN quarantine) when /sys/kernel/slab exists.
+pub fn shrink_caches() {
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
+    if let Ok(dir) = std::fs::read_dir("/sys/kernel/slab") {
+        for e in dir.flatten() {
+            let _ = std::fs::write(e.path().join("shrink"), "1");
+        }
+    }
+}
+
+/// A field of /proc/meminfo in kB (`key` with its colon), 0 if unknown.
+pub fn meminfo_kb(key: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Sets the RLIMIT_NOFILE of `pid` (0: this process); errors are ignored.
+pub fn nofile_of(pid: i32, cur: u64, max: u64) {
+    let rl = libc::rlimit {
+        rlim_cur: cur,
+        rlim_max: max,
+    };
+    // SAFETY: prlimit with a valid struct.
+    unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+}
+
 pub fn readlink(p: &str) -> String {
     std::fs::read_link(p)
         .map(|p| p.to_string_lossy().into_owned())
@@ -496,6 +532,18 @@ pub fn status_text(st: i32) -> String {
 }
 
 /// Leave a forked child without the parent's destructors.
+/// alarm(2): SIGALRM (the end of this process) after `secs` seconds.
+pub fn alarm(secs: u32) {
+    // SAFETY: alarm only arms a timer.
+    unsafe { libc::alarm(secs) };
+}
+
+/// kill(2) of `pid` (our child) with `sig`.
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: signalling a process id; harmless when it is gone.
+    unsafe { libc::kill(pid, sig) };
+}
+
 pub fn exit(code: i32) -> ! {
     // SAFETY: _exit never returns.
     unsafe { libc::_exit(code) }
@@ -560,8 +608,7 @@ pub fn keep_result_fd() -> R {
 
 /// `f`'s error text ("" on success, the panic with its location).
 fn run_guarded<F: FnOnce() -> R>(secs: u32, f: F) -> String {
-    // SAFETY: alarm only arms a timer.
-    unsafe { libc::alarm(secs) };
+    alarm(secs);
     let r = catch_unwind(AssertUnwindSafe(f))
         .unwrap_or_else(|p| Err(format!("panic: {}", crate::panic_text(&p))));
     match r {
@@ -673,8 +720,7 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
-        // SAFETY: killing our own child.
-        unsafe { libc::kill(self.pid, libc::SIGKILL) };
+        kill(self.pid, libc::SIGKILL);
         wait(self.pid);
     }
 }
@@ -1047,6 +1093,12 @@ pub fn ck(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
 /// restart(2) with the errno as the error.
 pub fn rs(pid: i32, fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
     syscalls::restart(pid, fd, flags, logfd).map_err(|e| e.raw_os_error().unwrap_or(0))
+}
+
+/// restart(2) of this process from `fd`, read from its start.
+pub fn rs_start(fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
+    lseek(fd, 0, libc::SEEK_SET);
+    rs(0, fd, flags, logfd)
 }
 
 /// `Ok(N)` / `Err(EBADF)` for messages.
