@@ -4,17 +4,6 @@
 use crate::vm::*;
 use ckpt_image::syscalls::VERSION_FILE;
 use std::path::Path;
-use std::process::Command;
-
-/// `ckpt ARGS`: exit status, stdout, stderr.
-fn ckpt(args: &[&str]) -> Result<(Option<i32>, String, String), String> {
-    let o = Command::new("/bin/ckpt")
-        .args(args)
-        .output()
-        .map_err(|e| format!("/bin/ckpt {args:?}: {e}"))?;
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    Ok((o.status.code(), text(&o.stdout), text(&o.stderr)))
-}
 
 /// In the debug VM the version file is hidden (an empty tmpfs over
 /// /sys/kernel/checkpoint, in a mount namespace of the child's own), which
@@ -49,10 +38,10 @@ pub(crate) fn no_core() -> R {
             "ckpt: this kernel has no checkpoint/restart core (no {VERSION_FILE}; it needs CONFIG_CHECKPOINT and the ramfs_cr patches)\n"
         );
         let out = tmpfile("never.ckpt");
-        let r = ckpt(&["checkpoint", "--pid", "1", "--out", &out])?;
+        let r = run_ckpt(&["checkpoint", "--pid", "1", "--out", &out])?;
         eq!(
             r,
-            (Some(3), String::new(), want.clone()),
+            (3, String::new(), want.clone()),
             "ckpt checkpoint --pid 1"
         );
         check!(!Path::new(&out).exists(), "{out} was created");
@@ -63,33 +52,18 @@ pub(crate) fn no_core() -> R {
             if dry {
                 args.push("--dry-run");
             }
-            let r = ckpt(&args)?;
-            eq!(r, (Some(3), String::new(), want.clone()), "ckpt {args:?}");
+            let r = run_ckpt(&args)?;
+            eq!(r, (3, String::new(), want.clone()), "ckpt {args:?}");
         }
         if have_core {
             write_file("/sys/kernel/checkpoint/version", b"2\n")?;
-            let r = ckpt(&["checkpoint", "--pid", "1", "--out", &out])?;
+            let r = run_ckpt(&["checkpoint", "--pid", "1", "--out", &out])?;
             let want = "ckpt: this kernel's checkpoint image format is version 2, this tool knows version 1\n";
-            eq!(
-                r,
-                (Some(3), String::new(), want.to_string()),
-                "with version 2"
-            );
+            eq!(r, (3, String::new(), want.to_string()), "with version 2");
             check!(!Path::new(&out).exists(), "{out} was created");
         }
         Ok(())
     })
-}
-
-fn set_limits(soft: u64, hard: u64) -> R {
-    let r = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: valid rlimit struct.
-    let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0;
-    check!(ok, "setrlimit(NOFILE, {soft}, {hard}): {}", ename(errno()));
-    Ok(())
 }
 
 /// An image of a process holding one ramfs_cr file at fd 300.  `ckpt
@@ -109,23 +83,23 @@ pub(crate) fn nofile() -> R {
     })?;
     let need = fd + 3;
     in_child("hard limit 4096", 60, || {
-        set_limits(64, 4096)?;
+        set_nofile_limits(64, 4096)?;
         let sh = format!("readlink /proc/self/fd/{fd}; ulimit -n");
-        let r = ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
+        let r = run_ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
         eq!(
             r,
-            (Some(0), format!("{f}\n{need}\n"), String::new()),
+            (0, format!("{f}\n{need}\n"), String::new()),
             "restart under soft 64"
         );
         Ok(())
     })?;
     in_child("hard limit 100", 60, || {
-        set_limits(64, 100)?;
-        let r = ckpt(&["restart", "--in", &img])?;
+        set_nofile_limits(64, 100)?;
+        let r = run_ckpt(&["restart", "--in", &img])?;
         let want = format!(
             "ckpt: the image has fd {fd}: restart needs RLIMIT_NOFILE {need}, above the hard limit 100 (raise it: ulimit -Hn {need})\n"
         );
-        eq!(r, (Some(1), String::new(), want), "restart under hard 100");
+        eq!(r, (1, String::new(), want), "restart under hard 100");
         Ok(())
     })
 }

@@ -1057,18 +1057,6 @@ pub(crate) fn all_or_nothing() -> R {
     })
 }
 
-fn run_cli(args: &[&str]) -> Result<(i32, String, String), String> {
-    let o = std::process::Command::new("ckpt")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
-    Ok((
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    ))
-}
-
 pub(crate) fn cli() -> R {
     let (m, f) = mount_file("cli", b"0123456789")?;
     let plain = Mount::new("ramfs", "mode=0755")?;
@@ -1076,7 +1064,7 @@ pub(crate) fn cli() -> R {
     let img = tmpfile("cli.ckpt");
     let log = tmpfile("cli.log");
     let pid = t.pid.to_string();
-    let (rc, out, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img, "--log", &log])?;
+    let (rc, out, err) = run_ckpt(&["checkpoint", "--pid", &pid, "--out", &img, "--log", &log])?;
     eq!(
         rc,
         0,
@@ -1098,7 +1086,7 @@ pub(crate) fn cli() -> R {
         logtext.contains(&format!("id {id}")),
         "--log file should hold the kernel's summary line:\n{logtext}"
     );
-    let (rc, out, err) = run_cli(&["inspect", &img])?;
+    let (rc, out, err) = run_ckpt(&["inspect", &img])?;
     eq!(rc, 0, "ckpt inspect exit status (stderr: {})", err.trim());
     for want in [f.as_str(), "f_pos=4", "crc32c ok", "image valid"] {
         check!(
@@ -1106,17 +1094,17 @@ pub(crate) fn cli() -> R {
             "ckpt inspect output lacks {want:?}:\n{out}"
         );
     }
-    let (rc, out, _) = run_cli(&["inspect", "--json", &img])?;
+    let (rc, out, _) = run_ckpt(&["inspect", "--json", &img])?;
     eq!(rc, 0, "ckpt inspect --json exit status");
     check!(out.contains("\"valid\":true"), "ckpt inspect --json: {out}");
-    let (rc, out, err) = run_cli(&["restart", "--in", &img, "--dry-run"])?;
+    let (rc, out, err) = run_ckpt(&["restart", "--in", &img, "--dry-run"])?;
     eq!(
         (rc, out.trim()),
         (0, "dry run: image valid, 1 fds would be installed"),
         "ckpt restart --dry-run (stderr: {})",
         err.trim()
     );
-    let (rc, out, err) = run_cli(&[
+    let (rc, out, err) = run_ckpt(&[
         "restart",
         "--in",
         &img,
@@ -1137,18 +1125,18 @@ pub(crate) fn cli() -> R {
     let t =
         Target::stopped(move || open_at(&pd, libc::O_RDONLY | libc::O_DIRECTORY, 4).map(|_| ()))?;
     let pid = t.pid.to_string();
-    let (rc, _, err) = run_cli(&["checkpoint", "--pid", &pid, "--out", &img])?;
+    let (rc, _, err) = run_ckpt(&["checkpoint", "--pid", &pid, "--out", &img])?;
     drop(t);
     eq!(rc, 1, "ckpt checkpoint exit status with an unsupported fd");
     let want = format!("ckpt: checkpoint of pid {pid}: EBADF (checkpoint: fd 4 \"{}\" (ramfs): f_op lacks checkpoint [-EBADF])", plain.dir);
     eq!(err.trim(), want, "ckpt checkpoint error message");
-    let (rc, _, err) = run_cli(&["inspect", &img])?;
+    let (rc, _, err) = run_ckpt(&["inspect", &img])?;
     eq!(rc, 1, "ckpt inspect of the failed image");
     check!(
         err.contains("first bad record ERROR at offset"),
         "ckpt inspect stderr: {err}"
     );
-    let (rc, _, err) = run_cli(&["restart", "--in", &img])?;
+    let (rc, _, err) = run_ckpt(&["restart", "--in", &img])?;
     eq!(rc, 1, "ckpt restart of the failed image");
     check!(
         err.starts_with(&format!("ckpt: restart from {img}: EIO (restart: record ")),

@@ -434,15 +434,36 @@ pub fn read_dir_fd(fd: i32, bufsz: usize) -> Result<Vec<u8>, String> {
 }
 
 pub fn set_nofile(n: u64) -> R {
+    set_nofile_limits(n, n.max(4096))
+}
+
+/// This process's RLIMIT_NOFILE: soft `soft`, hard `hard`.
+pub fn set_nofile_limits(soft: u64, hard: u64) -> R {
     let r = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: n.max(4096),
+        rlim_cur: soft,
+        rlim_max: hard,
     };
     // SAFETY: valid rlimit struct.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-        return Err(format!("setrlimit(NOFILE, {n}): {}", ename(errno())));
+        return Err(format!(
+            "setrlimit(NOFILE, {soft}, {hard}): {}",
+            ename(errno())
+        ));
     }
     Ok(())
+}
+
+/// Run `/bin/ckpt ARGS`: its exit status (-1 when killed), stdout, stderr.
+pub fn run_ckpt(args: &[&str]) -> Result<(i32, String, String), String> {
+    let o = std::process::Command::new("ckpt")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
+    Ok((
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    ))
 }
 
 // ------------------------------------------------------------------ files
