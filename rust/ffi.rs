@@ -13,10 +13,14 @@
 //! - the `extern "C"` callbacks the tables name, each of which turns its raw
 //!   arguments into those references, calls the function of the same name in
 //!   `fs.rs` and turns the `Result` into the C return convention;
-//! - [`FsType`] and [`Registration`] for `register_filesystem`.
+//! - [`FsType`] and [`Registration`] for `register_filesystem`;
+//! - with `CONFIG_CHECKPOINT`, [`CkptCtx`] and [`FileFs`] for the records a
+//!   file system writes into a checkpoint image and gets back at restart,
+//!   and the dcache readdir cursor of a directory [`File`].
 
 use crate::fs;
 use core::cell::UnsafeCell;
+use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use kernel::bindings;
 use kernel::c_str;
@@ -50,6 +54,9 @@ unsafe impl CTable for bindings::fs_context_operations {}
 // SAFETY: a static name, a type function pointer, integers and a pointer
 // to static data.
 unsafe impl CTable for bindings::fs_parameter_spec {}
+// SAFETY: optional function pointers only.
+#[cfg(CONFIG_CHECKPOINT)]
+unsafe impl CTable for bindings::ckpt_fs_operations {}
 // SAFETY: an array of such tables is such a table.
 unsafe impl<T: CTable, const N: usize> CTable for [T; N] {}
 
@@ -103,6 +110,7 @@ assert_offset!(inode, __bindgen_anon_3, i_fop);
 assert_offset!(address_space, a_ops);
 assert_offset!(dentry, d_name);
 assert_offset!(dentry, d_sb);
+assert_offset!(dentry, d_fsdata);
 assert_offset!(super_block, s_blocksize_bits);
 assert_offset!(super_block, s_blocksize);
 assert_offset!(super_block, s_maxbytes);
@@ -115,7 +123,18 @@ assert_offset!(fs_context, ops);
 assert_offset!(fs_context, s_fs_info);
 assert_offset!(fs_context, log);
 assert_offset!(fs_parameter, key);
+assert_offset!(file, f_op);
 assert_offset!(file_system_type, owner);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(file_system_type, ckpt_ops);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_file_fs, len);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_file_fs, data);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_file_fs, pos);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_size!(ckpt_file_fs, ckpt_fs_operations);
 assert_size!(
     file_operations,
     inode_operations,
@@ -155,6 +174,9 @@ unsafe impl Zeroable for bindings::fs_context_operations {}
 unsafe impl Zeroable for bindings::file_system_type {}
 // SAFETY: integers, raw pointers and an optional function pointer only.
 unsafe impl Zeroable for bindings::fs_parameter_spec {}
+// SAFETY: optional function pointers only.
+#[cfg(CONFIG_CHECKPOINT)]
+unsafe impl Zeroable for bindings::ckpt_fs_operations {}
 
 /// The all-zero value of `T`: what C's `{}` / omitted members give.
 pub(crate) const fn zeroed<T: Zeroable>() -> T {
@@ -198,6 +220,12 @@ pub(crate) fn page_symlink_inode_operations() -> &'static bindings::inode_operat
 pub(crate) fn get_next_ino() -> c_ulong {
     // SAFETY: `get_next_ino` has no preconditions.
     unsafe { bindings::get_next_ino() as c_ulong }
+}
+
+/// `get_random_u64()`.
+pub(crate) fn random_u64() -> u64 {
+    // SAFETY: `get_random_u64` has no preconditions.
+    unsafe { bindings::get_random_u64() }
 }
 
 /// Turns a negative C return value into an `Err`, keeping the value.
@@ -430,6 +458,47 @@ impl Dentry {
         // never put by us.
         unsafe { bindings::dget(self.as_ptr()) };
     }
+
+    /// `dentry->d_fsdata`, read as an integer (0 until `set_fs_data`).
+    pub(crate) fn fs_data(&self) -> usize {
+        // SAFETY: the dentry is live; ramfs_cr stores only integers in
+        // `d_fsdata` (nothing else uses it on its dentries), written with
+        // one aligned pointer-sized store, so a racing read sees the old or
+        // the new value, never a mix.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*self.as_ptr()).d_fsdata)) as usize }
+    }
+
+    /// `dentry->d_fsdata = value`, an integer of the file system's.
+    pub(crate) fn set_fs_data(&self, value: usize) {
+        // SAFETY: the dentry is live, and the callers (the directory
+        // callbacks of `fs.rs`) hold the parent directory's `i_rwsem`
+        // exclusively, which readers under the lock shared rely on.
+        unsafe {
+            ptr::write_volatile(
+                ptr::addr_of_mut!((*self.as_ptr()).d_fsdata),
+                value as *mut c_void,
+            )
+        }
+    }
+}
+
+/// A counted reference to a dentry; `dput()` on drop.
+pub(crate) struct DentryRef(NonNull<bindings::dentry>);
+
+impl core::ops::Deref for DentryRef {
+    type Target = Dentry;
+
+    fn deref(&self) -> &Dentry {
+        // SAFETY: we own a reference, so the dentry is live while `self` is.
+        unsafe { Dentry::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for DentryRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference and give it back.
+        unsafe { bindings::dput(self.0.as_ptr()) }
+    }
 }
 
 /// A live `struct super_block`.
@@ -648,6 +717,88 @@ impl File {
         unsafe { Dentry::from_raw(bindings::file_dentry(self.as_ptr())) }
     }
 
+    /// Whether the file was opened by `dcache_dir_open`, so that its
+    /// `private_data` is a `dcache_readdir` cursor.
+    #[cfg(CONFIG_CHECKPOINT)]
+    fn is_dcache_dir(&self) -> bool {
+        type Open = unsafe extern "C" fn(*mut bindings::inode, *mut bindings::file) -> c_int;
+        // SAFETY: the file is live, and so is its `f_op` table (a static of
+        // the module that opened it, pinned by the file).
+        let open = unsafe { (*(*self.as_ptr()).f_op).open };
+        open.is_some_and(|f| f as usize == bindings::dcache_dir_open as Open as usize)
+    }
+
+    /// `dcache_dir_cursor(file, &prev, &next)`: the position of a
+    /// `dcache_readdir` reader, the last child it went past and the next
+    /// child it returns.  `EINVAL` for a file not opened by
+    /// `dcache_dir_open`.
+    #[cfg(CONFIG_CHECKPOINT)]
+    pub(crate) fn dcache_cursor(&self) -> Result<(i64, Option<DentryRef>, Option<DentryRef>)> {
+        if !self.is_dcache_dir() {
+            return Err(EINVAL);
+        }
+        let mut prev = ptr::null_mut();
+        let mut next = ptr::null_mut();
+        // SAFETY: the file is live and was opened by `dcache_dir_open`
+        // (checked above: its `private_data` is the cursor); the helper
+        // fills in NULL or dentries it took a reference on, which the
+        // `DentryRef`s own.
+        let pos = unsafe { bindings::dcache_dir_cursor(self.as_ptr(), &mut prev, &mut next) };
+        Ok((
+            pos,
+            NonNull::new(prev).map(DentryRef),
+            NonNull::new(next).map(DentryRef),
+        ))
+    }
+
+    /// `dcache_dir_seat(file, match, arg)`: puts the reader before the first
+    /// child for which `accept` returns true (or past the last one) and
+    /// returns the new position.  `accept` runs under the directory's
+    /// `d_lock` and must not sleep.  `EINVAL` for a file not opened by
+    /// `dcache_dir_open`.
+    #[cfg(CONFIG_CHECKPOINT)]
+    pub(crate) fn dcache_seat(&self, mut accept: impl FnMut(&Dentry) -> bool) -> Result<i64> {
+        if !self.is_dcache_dir() {
+            return Err(EINVAL);
+        }
+        /// The C callback: `arg` is the `&mut dyn FnMut` below.
+        ///
+        /// # Safety
+        ///
+        /// Only `dcache_dir_seat` calls it, with the `arg` passed below and
+        /// a live child.
+        unsafe extern "C" fn trampoline(child: *mut bindings::dentry, arg: *mut c_void) -> bool {
+            // SAFETY: `arg` is the `&mut &mut dyn FnMut` passed to
+            // `dcache_dir_seat` below, live for that call; `child` is a
+            // positive child, live under the parent's `d_lock` it holds.
+            unsafe {
+                let accept = &mut *arg.cast::<&mut dyn FnMut(&Dentry) -> bool>();
+                (*accept)(Dentry::from_raw(child))
+            }
+        }
+        let mut accept: &mut dyn FnMut(&Dentry) -> bool = &mut accept;
+        // SAFETY: the file is live and was opened by `dcache_dir_open`
+        // (checked above); `trampoline` and its argument live for the call.
+        Ok(unsafe {
+            bindings::dcache_dir_seat(
+                self.as_ptr(),
+                Some(trampoline),
+                ptr::addr_of_mut!(accept).cast(),
+            )
+        })
+    }
+
+    /// `vfs_llseek(file, pos, SEEK_SET)`.
+    #[cfg(CONFIG_CHECKPOINT)]
+    pub(crate) fn seek(&self, pos: i64) -> Result<i64> {
+        // SAFETY: the file is live.
+        let ret = unsafe { bindings::vfs_llseek(self.as_ptr(), pos, bindings::SEEK_SET as c_int) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret as c_int));
+        }
+        Ok(ret)
+    }
+
     /// `d_tmpfile(file, inode)`: the file's dentry takes the inode.
     pub(crate) fn d_tmpfile(&self, inode: NewInode) {
         // SAFETY: the VFS calls `->tmpfile` with a file whose dentry is a
@@ -682,9 +833,147 @@ impl SeqFile {
     }
 }
 
+/// The checkpoint operation a `->checkpoint` call belongs to.
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) struct CkptCtx(NonNull<bindings::ckpt_ctx>);
+
+#[cfg(CONFIG_CHECKPOINT)]
+impl CkptCtx {
+    /// `generic_file_checkpoint(ctx, file)`: the FILE and FILE_NAME records.
+    pub(crate) fn generic_file(&self, file: &File) -> Result {
+        // SAFETY: `self` is the context of the `->checkpoint` call that
+        // `file` is being saved by (see `dir_checkpoint`).
+        to_result(unsafe { bindings::generic_file_checkpoint(self.0.as_ptr(), file.as_ptr()) })
+    }
+
+    /// `ckpt_write_file_fs(ctx, file, version, data, len)`: the FILE_FS
+    /// record of `file`, after `generic_file`.
+    pub(crate) fn write_file_fs(&self, file: &File, version: u32, data: &[u8]) -> Result {
+        let len = u32::try_from(data.len()).map_err(|_| EINVAL)?;
+        // SAFETY: as for `generic_file`; `data` is `len` readable bytes.
+        to_result(unsafe {
+            bindings::ckpt_write_file_fs(
+                self.0.as_ptr(),
+                file.as_ptr(),
+                version,
+                data.as_ptr().cast(),
+                len,
+            )
+        })
+    }
+}
+
+/// A FILE_FS record restart(2) hands back (`struct ckpt_file_fs`).
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) struct FileFs<'a> {
+    /// The version of ramfs_cr's format the record was written in.
+    pub(crate) version: u32,
+    /// Its data.
+    pub(crate) data: &'a [u8],
+}
+
 // ---------------------------------------------------------------------------
 // The callbacks named in the ops tables of `fs.rs`.
 // ---------------------------------------------------------------------------
+
+/// `inode_operations.link`: `simple_link`, then `fs::linked`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn link(
+    old_dentry: *mut bindings::dentry,
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+) -> c_int {
+    // SAFETY: the VFS passes a live positive dentry, the live parent
+    // directory of `dentry` (its `i_rwsem` held) and a live negative dentry.
+    let ret = unsafe { bindings::simple_link(old_dentry, dir, dentry) };
+    if ret == 0 {
+        // SAFETY: as above; `dentry` is now positive.
+        fs::linked(unsafe { Dentry::from_raw(dentry) });
+    }
+    ret
+}
+
+/// `inode_operations.rename`: `simple_rename`, then `fs::renamed`.
+///
+/// # Safety
+///
+/// Only the VFS calls this, through the ops table that names it, with
+/// the arguments and locking its `struct ..._operations` member documents.
+pub(crate) unsafe extern "C" fn rename(
+    idmap: *mut bindings::mnt_idmap,
+    old_dir: *mut bindings::inode,
+    old_dentry: *mut bindings::dentry,
+    new_dir: *mut bindings::inode,
+    new_dentry: *mut bindings::dentry,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: the VFS passes live directories (both `i_rwsem`s held) and
+    // live dentries in them.
+    let ret =
+        unsafe { bindings::simple_rename(idmap, old_dir, old_dentry, new_dir, new_dentry, flags) };
+    if ret == 0 {
+        // SAFETY: as above.
+        let (old, new) = unsafe { (Dentry::from_raw(old_dentry), Dentry::from_raw(new_dentry)) };
+        fs::renamed(old, new, flags & bindings::RENAME_EXCHANGE != 0);
+    }
+    ret
+}
+
+/// `file_operations.checkpoint` of directories.
+///
+/// # Safety
+///
+/// Only the checkpoint core calls this, through the ops table that names
+/// it, with its live context and a live file of ours.
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) unsafe extern "C" fn dir_checkpoint(
+    ctx: *mut bindings::ckpt_ctx,
+    file: *mut bindings::file,
+) -> c_int {
+    let Some(ctx) = NonNull::new(ctx) else {
+        return -(bindings::EINVAL as c_int);
+    };
+    // SAFETY: the core passes the file it is saving, live for the call.
+    let file = unsafe { File::from_raw(file) };
+    from_result(|| fs::dir_checkpoint(&CkptCtx(ctx), file).map(|()| 0))
+}
+
+/// `ckpt_fs_operations.restore_file`.
+///
+/// # Safety
+///
+/// Only the checkpoint core calls this, through `ckpt_ops` of our
+/// `file_system_type`, with a file of ours it just reopened and nobody
+/// else uses yet, and a record it checked the framing of.
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) unsafe extern "C" fn restore_file(
+    file: *mut bindings::file,
+    rec: *const bindings::ckpt_file_fs,
+) -> c_int {
+    // SAFETY: the file is live for the call; `rec` and its `len` bytes at
+    // `data` (at most `CKPT_FILE_FS_MAX`) are in the image buffer, live for
+    // the call.
+    let (file, rec) = unsafe {
+        let rec = &*rec;
+        let data = if rec.len == 0 {
+            &[][..]
+        } else {
+            core::slice::from_raw_parts(rec.data.cast::<u8>(), rec.len as usize)
+        };
+        (
+            File::from_raw(file),
+            FileFs {
+                version: rec.fs_version,
+                data,
+            },
+        )
+    };
+    from_result(|| fs::restore_file(file, &rec).map(|()| 0))
+}
 
 /// `inode_operations.mknod`.
 ///

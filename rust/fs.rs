@@ -1,12 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The ramfs_cr file system: `fs/ramfs/inode.c` + `file-mmu.c` of Linux 6.12,
-//! function for function, with three differences:
+//! function for function, with these differences:
 //!
-//! - directories and regular files have a `.checkpoint` file operation
-//!   (`generic_file_checkpoint`) when the kernel has `CONFIG_CHECKPOINT`;
+//! - directories and regular files have a `.checkpoint` file operation when
+//!   the kernel has `CONFIG_CHECKPOINT`: `generic_file_checkpoint` for
+//!   regular files; for directories [`dir_checkpoint`], which also saves
+//!   where the reader stands by the identity of the entries around it (see
+//!   "Directory positions" below), and [`restore_file`] puts it back;
+//! - every directory entry carries a sequence number in `d_fsdata`, given
+//!   when it is created, linked or renamed;
 //! - unknown mount options are refused with `EINVAL` (ramfs ignores them);
 //! - the super block magic is [`RAMFS_CR_MAGIC`], not `RAMFS_MAGIC`.
+//!
+//! # Directory positions
+//!
+//! `dcache_readdir` keeps a directory's children newest first: an entry is
+//! put at the head of the list when it is looked up, created or renamed, and
+//! a reader walks from the head towards older entries.  Its position is only
+//! an index, so restoring it with `lseek` repeats or skips entries once
+//! entries were created or removed in front of the reader.  ramfs_cr numbers
+//! its entries from a per-mount counter as they are created, linked or
+//! renamed (under the directory's lock, so along the list the numbers go
+//! down), and saves a reader as the number of the last entry it went past
+//! and of the next one it would return.  Restart puts the reader before that
+//! next entry if it still exists; else right after the last one if that
+//! still exists; else before the first entry numbered below the next one,
+//! i.e. older than it.  The guarantee this gives is in
+//! `Documentation/ramfs_cr.rst`.
 //!
 //! All raw pointers and `unsafe` live in `ffi.rs`; this file reads top to
 //! bottom like the C: inode creation, directory ops, super ops, mount
@@ -19,6 +40,8 @@ use kernel::c_str;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 /// `statfs(2)` `f_type` of a ramfs_cr mount: "RFCR" read as a little-endian
 /// `u32` (`RAMFS_MAGIC` is 0x858458f6).
 pub(crate) const RAMFS_CR_MAGIC: u32 = 0x5243_4652;
@@ -29,6 +52,27 @@ const RAMFS_DEFAULT_MODE: u16 = 0o755;
 /// Per-mount state (`struct ramfs_fs_info` with its `ramfs_mount_opts`).
 pub(crate) struct FsInfo {
     mode: u16,
+    /// The sequence number the next directory entry gets; 0 means none.
+    next_seq: AtomicU64,
+    /// A random number naming this mount in directory records, so that a
+    /// record is not applied to the numbers of another mount.
+    id: u64,
+}
+
+/// Numbers `dentry` as the newest entry of its mount (see "Directory
+/// positions").  Called with the parent's `i_rwsem` held exclusively.
+fn stamp(dentry: &Dentry) {
+    let seq = dentry
+        .sb()
+        .fs_info()
+        .next_seq
+        .fetch_add(1, Ordering::Relaxed);
+    dentry.set_fs_data(seq as usize);
+}
+
+/// The sequence number of an entry (0 for none).
+fn seq_of(dentry: &Dentry) -> u64 {
+    dentry.fs_data() as u64
 }
 
 // `u16` views of the `u32` mode constants `bindgen` generates.
@@ -67,6 +111,7 @@ pub(crate) fn mknod(dir: &Inode, dentry: &Dentry, mode: u16, dev: u32) -> Result
 
     inode.init_security(dir, dentry)?;
     dentry.instantiate(inode);
+    stamp(dentry);
     dentry.pin(); // Extra count - pin the dentry in core.
     dir.touch_mtime_ctime();
     Ok(())
@@ -91,9 +136,24 @@ pub(crate) fn symlink(dir: &Inode, dentry: &Dentry, symname: &CStr) -> Result {
     inode.init_security(dir, dentry)?;
     inode.page_symlink(symname)?;
     dentry.instantiate(inode);
+    stamp(dentry);
     dentry.pin();
     dir.touch_mtime_ctime();
     Ok(())
+}
+
+/// After `simple_link()` made `dentry` a new name of an inode.
+pub(crate) fn linked(dentry: &Dentry) {
+    stamp(dentry);
+}
+
+/// After `simple_rename()`: the VFS is about to move `old` (and with
+/// `RENAME_EXCHANGE` `new` too, first) to the head of its new parent's list.
+pub(crate) fn renamed(old: &Dentry, new: &Dentry, exchange: bool) {
+    if exchange {
+        stamp(new);
+    }
+    stamp(old);
 }
 
 /// `ramfs_tmpfile()`; the adapter finishes the open.
@@ -109,13 +169,13 @@ static RAMFS_DIR_INODE_OPERATIONS: Table<bindings::inode_operations> =
     Table(bindings::inode_operations {
         create: Some(ffi::create),
         lookup: Some(bindings::simple_lookup),
-        link: Some(bindings::simple_link),
+        link: Some(ffi::link),
         unlink: Some(bindings::simple_unlink),
         symlink: Some(ffi::symlink),
         mkdir: Some(ffi::mkdir),
         rmdir: Some(bindings::simple_rmdir),
         mknod: Some(ffi::mknod),
-        rename: Some(bindings::simple_rename),
+        rename: Some(ffi::rename),
         tmpfile: Some(ffi::tmpfile),
         ..zeroed()
     });
@@ -131,8 +191,123 @@ static RAMFS_DIR_OPERATIONS: Table<bindings::file_operations> = Table(bindings::
     iterate_shared: Some(bindings::dcache_readdir),
     fsync: Some(bindings::noop_fsync),
     // The checkpoint op is unlike simple_dir_operations.
-    checkpoint: Some(bindings::generic_file_checkpoint),
+    checkpoint: Some(ffi::dir_checkpoint),
     ..zeroed()
+});
+
+/// Version of the FILE_FS record of a directory.
+#[cfg(CONFIG_CHECKPOINT)]
+const DIR_POS_VERSION: u32 = 1;
+
+/// Where a directory reader stands: the FILE_FS record of a directory,
+/// four little-endian `u64`s (`Documentation/ramfs_cr.rst`).
+#[cfg(CONFIG_CHECKPOINT)]
+#[derive(Debug, PartialEq)]
+struct DirPos {
+    /// The reader's position, as `dcache_dir_cursor` saw it.
+    pos: u64,
+    /// [`FsInfo::id`] of the mount the sequence numbers belong to.
+    mount: u64,
+    /// Sequence number of the last entry the reader went past, or 0.
+    last: u64,
+    /// Sequence number of the entry it returns next, or 0 (at the end).
+    next: u64,
+}
+
+#[cfg(CONFIG_CHECKPOINT)]
+impl DirPos {
+    const LEN: usize = 32;
+
+    fn encode(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[0..8].copy_from_slice(&self.pos.to_le_bytes());
+        b[8..16].copy_from_slice(&self.mount.to_le_bytes());
+        b[16..24].copy_from_slice(&self.last.to_le_bytes());
+        b[24..32].copy_from_slice(&self.next.to_le_bytes());
+        b
+    }
+
+    /// `None` for a record that is not one `encode` can write.
+    fn decode(b: &[u8]) -> Option<DirPos> {
+        let b: &[u8; Self::LEN] = b.try_into().ok()?;
+        let u = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&b[i..i + 8]);
+            u64::from_le_bytes(w)
+        };
+        let p = DirPos {
+            pos: u(0),
+            mount: u(8),
+            last: u(16),
+            next: u(24),
+        };
+        // Before the first entry the reader has gone past none.
+        let started = p.pos > 2;
+        if p.pos > i64::MAX as u64 || (!started && (p.last != 0 || p.next != 0)) {
+            return None;
+        }
+        Some(p)
+    }
+}
+
+/// `file_operations.checkpoint` of directories: the generic FILE and
+/// FILE_NAME records, then a FILE_FS record with the reader's [`DirPos`].
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) fn dir_checkpoint(ctx: &ffi::CkptCtx, file: &File) -> Result {
+    ctx.generic_file(file)?;
+    let (pos, last, next) = file.dcache_cursor()?;
+    let rec = DirPos {
+        pos: pos as u64,
+        mount: file.dentry().sb().fs_info().id,
+        last: last.as_deref().map_or(0, seq_of),
+        next: next.as_deref().map_or(0, seq_of),
+    };
+    ctx.write_file_fs(file, DIR_POS_VERSION, &rec.encode())
+}
+
+/// `ckpt_fs_operations.restore_file`: puts a reopened directory's reader
+/// back where [`dir_checkpoint`] saw it (see "Directory positions").
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) fn restore_file(file: &File, rec: &ffi::FileFs<'_>) -> Result {
+    // Of another version: not ours.  For a regular file, the cursor
+    // functions below refuse it.
+    if rec.version != DIR_POS_VERSION {
+        return Err(EINVAL);
+    }
+    let p = DirPos::decode(rec.data).ok_or(EINVAL)?;
+    if p.pos <= 2 || p.mount != file.dentry().sb().fs_info().id {
+        // ".", ".." or nothing yet returned: the index is exact.  Another
+        // mount: its numbers mean nothing here, the index is all there is.
+        // (Seating the reader first refuses a file that is not a dcache
+        // directory.)
+        file.dcache_seat(|_| true)?;
+        file.seek(p.pos as i64)?;
+        return Ok(());
+    }
+    if p.next == 0 {
+        // At the end: past every entry there is now.
+        file.dcache_seat(|_| false)?;
+        return Ok(());
+    }
+    // Before `next`, or right after `last`, whichever comes first.
+    let mut found = false;
+    let mut after_last = false;
+    file.dcache_seat(|child| {
+        let seq = seq_of(child);
+        found = seq == p.next || after_last;
+        after_last = p.last != 0 && seq == p.last;
+        found
+    })?;
+    if !found {
+        // Both are gone: before the first entry older than `next`.
+        file.dcache_seat(|child| seq_of(child) < p.next)?;
+    }
+    Ok(())
+}
+
+#[cfg(CONFIG_CHECKPOINT)]
+static RAMFS_CKPT_OPS: Table<bindings::ckpt_fs_operations> = Table(bindings::ckpt_fs_operations {
+    restore_file: Some(ffi::restore_file),
 });
 
 #[cfg(CONFIG_CHECKPOINT)]
@@ -235,6 +410,8 @@ pub(crate) fn init_fs_context(fc: &mut FsContext) -> Result {
     let fsi = KBox::new(
         FsInfo {
             mode: RAMFS_DEFAULT_MODE,
+            next_seq: AtomicU64::new(1),
+            id: ffi::random_u64(),
         },
         GFP_KERNEL,
     )?;
@@ -249,6 +426,8 @@ pub(crate) static RAMFS_CR_FS_TYPE: FsType = FsType::new(bindings::file_system_t
     init_fs_context: Some(ffi::init_fs_context),
     parameters: &RAMFS_FS_PARAMETERS.0 as *const _ as *const bindings::fs_parameter_spec,
     kill_sb: Some(ffi::kill_sb),
+    #[cfg(CONFIG_CHECKPOINT)]
+    ckpt_ops: &RAMFS_CKPT_OPS.0,
     fs_flags: bindings::FS_USERNS_MOUNT as c_int,
     ..zeroed()
 });

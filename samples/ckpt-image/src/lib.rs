@@ -11,11 +11,14 @@
 //! FS  FILE_NAME(root)  FILE_NAME(cwd)
 //! FILE_TABLE
 //!   for each recorded fd, lowest first:
-//!     [OBJREF  FILE  FILE_NAME]   first time a struct file is seen
+//!     [OBJREF  FILE  FILE_NAME  [FILE_FS]]
+//!                                 first time a struct file is seen
 //!     FILE_DESC
 //! TAIL                            CRC32C of every byte before it
 //! ```
-//! A failed checkpoint ends with an ERROR record instead of a TAIL.
+//! A failed checkpoint ends with an ERROR record instead of a TAIL.  The
+//! optional FILE_FS after a file's FILE_NAME is that file's file system's own
+//! record ([`FileFs`]): its data is opaque here, only its frame is checked.
 //!
 //! [`Record`] encodes/decodes one record; [`scan`] walks a whole image with
 //! the same rules restart(2) applies and stops at the first problem
@@ -42,6 +45,8 @@ pub const CKPT_MAGIC_TAIL: u64 = 0x002d_2a0c_c0de_ef00;
 pub const CKPT_VERSION: u16 = 1;
 pub const CKPT_IMAGE_MAX: usize = 64 << 20;
 pub const CKPT_NAME_MAX: usize = 4096;
+/// Most data bytes in a FILE_FS record.
+pub const CKPT_FILE_FS_MAX: usize = 256;
 
 pub const CKPT_ARCH_X86_64: u16 = 2;
 
@@ -51,6 +56,7 @@ pub const CKPT_HDR_FILE_TABLE: u32 = 301;
 pub const CKPT_HDR_FILE_DESC: u32 = 302;
 pub const CKPT_HDR_FILE_NAME: u32 = 303;
 pub const CKPT_HDR_FILE: u32 = 304;
+pub const CKPT_HDR_FILE_FS: u32 = 305;
 pub const CKPT_HDR_FS: u32 = 451;
 pub const CKPT_HDR_TAIL: u32 = 9001;
 pub const CKPT_HDR_ERROR: u32 = 9999;
@@ -92,6 +98,10 @@ pub const SIZE_OBJREF: usize = 16;
 pub const SIZE_FILE_TABLE: usize = 16;
 pub const SIZE_FILE_DESC: usize = 24;
 pub const SIZE_FILE: usize = 32;
+/// A FILE_FS record without its data (`sizeof(struct ckpt_hdr_file_fs)`).
+pub const SIZE_FILE_FS: usize = 32;
+/// Bytes of `ckpt_hdr_file_fs.fs_name`, NUL terminator and padding included.
+pub const FILE_FS_NAME_LEN: usize = 16;
 pub const SIZE_FS: usize = 16;
 pub const SIZE_ERROR: usize = 16;
 pub const RELEASE_LEN: usize = 64;
@@ -128,6 +138,9 @@ pub mod offsets {
     pub const FILE_F_FLAGS: usize = 16;
     pub const FILE_I_MODE: usize = 20;
     pub const FILE_F_POS: usize = 24;
+    pub const FILE_FS_FS_NAME: usize = 8;
+    pub const FILE_FS_FS_VERSION: usize = 24;
+    pub const FILE_FS_DATA_LEN: usize = 28;
     pub const FS_UMASK: usize = 8;
     pub const FS_RESERVED: usize = 12;
     pub const ERROR_ERR: usize = 8;
@@ -143,6 +156,7 @@ pub fn type_name(t: u32) -> &'static str {
         CKPT_HDR_FILE_DESC => "FILE_DESC",
         CKPT_HDR_FILE_NAME => "FILE_NAME",
         CKPT_HDR_FILE => "FILE",
+        CKPT_HDR_FILE_FS => "FILE_FS",
         CKPT_HDR_FS => "FS",
         CKPT_HDR_TAIL => "TAIL",
         CKPT_HDR_ERROR => "ERROR",
@@ -237,6 +251,21 @@ pub struct File {
     pub f_pos: i64,
 }
 
+/// A FILE_FS record: what the file system of the file before it saved of
+/// the file, in its own format (`data` is that file system's to check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFs {
+    /// The `file_system_type` name, without its NULs.  It is encoded in
+    /// [`FILE_FS_NAME_LEN`] bytes, NUL padded: a longer name is cut there
+    /// (and a name of 16 bytes or more encodes to a record readers refuse).
+    pub fs_name: Vec<u8>,
+    /// Version of the file system's format of `data`.
+    pub fs_version: u32,
+    /// The file system's data, at most [`CKPT_FILE_FS_MAX`] bytes in a
+    /// valid record; encoded with `data_len = data.len()`.
+    pub data: Vec<u8>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fs {
     pub umask: u32,
@@ -263,6 +292,7 @@ pub enum Record {
     /// A path, without its terminating NUL.
     FileName(Vec<u8>),
     File(File),
+    FileFs(FileFs),
     Fs(Fs),
     Tail(Tail),
     Error(ErrorRec),
@@ -300,6 +330,7 @@ impl Record {
             Record::FileDesc(_) => CKPT_HDR_FILE_DESC,
             Record::FileName(_) => CKPT_HDR_FILE_NAME,
             Record::File(_) => CKPT_HDR_FILE,
+            Record::FileFs(_) => CKPT_HDR_FILE_FS,
             Record::Fs(_) => CKPT_HDR_FS,
             Record::Tail(_) => CKPT_HDR_TAIL,
             Record::Error(_) => CKPT_HDR_ERROR,
@@ -315,6 +346,7 @@ impl Record {
             Record::FileDesc(_) => SIZE_FILE_DESC,
             Record::FileName(n) => align8(SIZE_HDR + n.len() + 1),
             Record::File(_) => SIZE_FILE,
+            Record::FileFs(f) => align8(SIZE_FILE_FS + f.data.len()),
             Record::Fs(_) => SIZE_FS,
             Record::Tail(_) => SIZE_TAIL,
             Record::Error(e) => align8(SIZE_ERROR + e.msg.len() + 1),
@@ -363,6 +395,15 @@ impl Record {
                 put_u32(out, f.i_mode);
                 put_u64(out, f.f_pos as u64);
             }
+            Record::FileFs(f) => {
+                let mut name = [0u8; FILE_FS_NAME_LEN];
+                let n = f.fs_name.len().min(FILE_FS_NAME_LEN);
+                name[..n].copy_from_slice(&f.fs_name[..n]);
+                out.extend_from_slice(&name);
+                put_u32(out, f.fs_version);
+                put_u32(out, f.data.len() as u32);
+                out.extend_from_slice(&f.data);
+            }
             Record::Fs(f) => {
                 put_u32(out, f.umask);
                 put_u32(out, f.reserved);
@@ -383,7 +424,11 @@ impl Record {
 
     /// Decode the record at `off` in `buf`, checking only what concerns the
     /// record alone: header bounds, length, alignment, known type, exact size,
-    /// NUL-terminated and NUL-padded strings.  Returns the record and its len.
+    /// NUL-terminated and NUL-padded strings, and for a FILE_FS what restart(2)
+    /// checks of it (in its order: at least [`SIZE_FILE_FS`] bytes, `fs_name`
+    /// not empty, NUL-terminated and NUL-padded, `data_len` at most
+    /// [`CKPT_FILE_FS_MAX`], `len` the aligned size of that data, zero
+    /// padding).  Returns the record and its len.
     pub fn decode_at(buf: &[u8], off: usize) -> Result<(Record, usize), ImageError> {
         if buf.len() < off + SIZE_HDR {
             return Err(ImageError::Truncated { offset: off });
@@ -408,7 +453,7 @@ impl Record {
             CKPT_HDR_FILE => Some(SIZE_FILE),
             CKPT_HDR_FS => Some(SIZE_FS),
             CKPT_HDR_TAIL => Some(SIZE_TAIL),
-            CKPT_HDR_FILE_NAME | CKPT_HDR_ERROR => None,
+            CKPT_HDR_FILE_NAME | CKPT_HDR_FILE_FS | CKPT_HDR_ERROR => None,
             _ => return Err(ImageError::UnknownType { rtype, offset: off }),
         };
         match fixed {
@@ -420,12 +465,13 @@ impl Record {
                 })
             }
             None => {
-                let (min, max) = if rtype == CKPT_HDR_FILE_NAME {
+                let (min, max) = match rtype {
                     // at least "/" + NUL
-                    (SIZE_HDR + 8, FILE_NAME_MAX_LEN)
-                } else {
+                    CKPT_HDR_FILE_NAME => (SIZE_HDR + 8, FILE_NAME_MAX_LEN),
+                    // the upper bound follows from data_len, checked below
+                    CKPT_HDR_FILE_FS => (SIZE_FILE_FS, CKPT_IMAGE_MAX),
                     // restart(2) takes any ERROR record as "failed checkpoint"
-                    (SIZE_HDR, CKPT_IMAGE_MAX)
+                    _ => (SIZE_HDR, CKPT_IMAGE_MAX),
                 };
                 if len < min || len > max {
                     return Err(ImageError::BadLen {
@@ -504,6 +550,7 @@ impl Record {
                 }
                 Record::FileName(s.to_vec())
             }
+            CKPT_HDR_FILE_FS => Record::FileFs(decode_file_fs(b, off)?),
             CKPT_HDR_ERROR => {
                 if len < SIZE_ERROR {
                     Record::Error(ErrorRec {
@@ -525,6 +572,54 @@ impl Record {
         };
         Ok((rec, len))
     }
+}
+
+/// The FILE_FS record `b` (its `len` bytes, at least [`SIZE_FILE_FS`]) found
+/// at `off`, checked as restart(2) checks it.
+fn decode_file_fs(b: &[u8], off: usize) -> Result<FileFs, ImageError> {
+    use offsets::*;
+    let name = &b[FILE_FS_FS_NAME..FILE_FS_FS_NAME + FILE_FS_NAME_LEN];
+    let bad_name = |why| Err(ImageError::BadName { offset: off, why });
+    let Some(nlen) = name.iter().position(|&c| c == 0) else {
+        return bad_name("FILE_FS fs_name is not NUL-terminated within 16 bytes");
+    };
+    if nlen == 0 {
+        return bad_name("FILE_FS fs_name is empty");
+    }
+    if name[nlen..].iter().any(|&c| c != 0) {
+        return bad_name("FILE_FS fs_name is not NUL-padded");
+    }
+    let data_len = get_u32(b, FILE_FS_DATA_LEN) as usize;
+    if data_len > CKPT_FILE_FS_MAX {
+        return Err(ImageError::BadField {
+            offset: off,
+            field: "file_fs.data_len",
+            value: data_len as i64,
+        });
+    }
+    if b.len() != align8(SIZE_FILE_FS + data_len) {
+        return Err(ImageError::BadLen {
+            offset: off,
+            rtype: CKPT_HDR_FILE_FS,
+            len: b.len(),
+        });
+    }
+    let pad = &b[SIZE_FILE_FS + data_len..];
+    if pad.iter().any(|&c| c != 0) {
+        // at most 7 bytes: the value is the padding read as a little-endian u64
+        let mut v = [0u8; 8];
+        v[..pad.len()].copy_from_slice(pad);
+        return Err(ImageError::ReservedNonZero {
+            offset: off,
+            field: "file_fs padding after data",
+            value: u64::from_le_bytes(v),
+        });
+    }
+    Ok(FileFs {
+        fs_name: name[..nlen].to_vec(),
+        fs_version: get_u32(b, FILE_FS_FS_VERSION),
+        data: b[SIZE_FILE_FS..SIZE_FILE_FS + data_len].to_vec(),
+    })
 }
 
 /// The bytes before the first NUL, if there is one and everything after it is NUL.
@@ -774,6 +869,8 @@ pub struct FileEntry {
     pub objref: i32,
     pub file: File,
     pub name: Vec<u8>,
+    /// The FILE_FS record after the FILE_NAME, if the file has one.
+    pub fs: Option<FileFs>,
 }
 
 /// A fully validated image.
@@ -818,6 +915,9 @@ impl Image {
                     }));
                     v.push(Record::File(f.file.clone()));
                     v.push(Record::FileName(f.name.clone()));
+                    if let Some(fs) = &f.fs {
+                        v.push(Record::FileFs(fs.clone()));
+                    }
                 }
             }
             v.push(Record::FileDesc(d.clone()));
@@ -1099,7 +1199,7 @@ impl Walker<'_> {
                 Some(CKPT_HDR_TAIL) | None => break,
                 _ => {}
             }
-            // [OBJREF FILE FILE_NAME] FILE_DESC
+            // [OBJREF FILE FILE_NAME [FILE_FS]] FILE_DESC
             let (off, rec) = self.next()?;
             let rec = match rec {
                 Record::Objref(o) => {
@@ -1171,10 +1271,21 @@ impl Walker<'_> {
                         }
                     };
                     let name = self.name("FILE_NAME (file)")?;
+                    // at most one FILE_FS, right after the FILE_NAME: a second
+                    // one is where the FILE_DESC must come
+                    let fs = if self.peek_type() == Some(CKPT_HDR_FILE_FS) {
+                        match self.next()? {
+                            (_, Record::FileFs(f)) => Some(f),
+                            _ => unreachable!("peeked a FILE_FS"),
+                        }
+                    } else {
+                        None
+                    };
                     files.push(FileEntry {
                         objref: o.objref,
                         file,
                         name,
+                        fs,
                     });
                     match self.next()? {
                         (doff, Record::FileDesc(d)) => {

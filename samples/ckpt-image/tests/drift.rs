@@ -1,10 +1,12 @@
 //! Drift test: the Rust mirror of the image format must match the uapi header.
 //!
-//! The header is extracted from the patch in `patches/` that adds
-//! `include/uapi/linux/checkpoint.h` (the lines it adds), compiled into a tiny
-//! C program with `cc`, and every sizeof/offsetof/constant it prints is
-//! compared with the Rust side.  `CKPT_UAPI_HEADER=/path/checkpoint.h`
-//! overrides the source (for work before the patch exists).
+//! The header is rebuilt from the patches in `patches/`: the lines of the
+//! patch that adds `include/uapi/linux/checkpoint.h`, with the hunks of every
+//! later patch that changes it applied in order (as `patches/series` leaves
+//! it).  It is compiled into a tiny C program with `cc`, and every
+//! sizeof/offsetof/constant it prints is compared with the Rust side.
+//! `CKPT_UAPI_HEADER=/path/checkpoint.h` overrides the source (for work
+//! before the patch exists).
 
 use ckpt_image::offsets::*;
 use ckpt_image::*;
@@ -14,34 +16,101 @@ use std::process::Command;
 
 const UAPI: &str = "include/uapi/linux/checkpoint.h";
 
-/// Lines the patch adds to UAPI, if it adds that file.
-fn header_from_patch(text: &str) -> Option<String> {
-    let mut out = String::new();
+/// A hunk's `-a,b` or `+c,d` range: (start, count).
+fn hunk_range(r: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("bad hunk range {r:?}");
+    let (a, b) = match r.split_once(',') {
+        Some((a, b)) => (a, b.parse().map_err(|_| bad())?),
+        None => (r, 1),
+    };
+    Ok((a.parse().map_err(|_| bad())?, b))
+}
+
+/// The UAPI header after the patch `text`, from `cur` (None: it does not
+/// exist yet).  The part of the patch for UAPI is applied hunk by hunk: a
+/// new file is the lines it adds; a change must find its context and
+/// removed lines where the hunk says.  Other files are skipped.
+fn apply_to_header(text: &str, cur: Option<String>) -> Result<Option<String>, String> {
+    let mut file: Option<Vec<String>> = cur.map(|c| c.lines().map(String::from).collect());
+    let mut lines = text.lines().peekable();
     let mut inside = false;
-    let mut found = false;
-    for line in text.lines() {
+    // lines added minus lines removed by the earlier hunks of this patch
+    let mut delta: isize = 0;
+    while let Some(line) = lines.next() {
         if line.starts_with("diff --git ") {
             inside = false;
+            continue;
         }
         if let Some(p) = line.strip_prefix("+++ ") {
             inside = p.trim_end() == format!("b/{UAPI}");
-            found |= inside;
+            delta = 0;
             continue;
         }
-        if inside {
-            if line.starts_with("@@") || line.starts_with("--- ") {
-                continue;
+        if line.starts_with("--- /dev/null") {
+            // a file created: whatever it is, there is nothing before it
+            if lines.peek().map(|l| l.trim_end()) == Some(&format!("+++ b/{UAPI}")[..]) {
+                if file.is_some() {
+                    return Err(format!("a patch creates {UAPI} again"));
+                }
+                file = Some(Vec::new());
             }
-            if let Some(l) = line.strip_prefix('+') {
-                out.push_str(l);
-                out.push('\n');
-            } else if line == "-- " {
-                // git format-patch signature separator
-                inside = false;
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        let Some(h) = line.strip_prefix("@@ -") else {
+            continue;
+        };
+        let f = file
+            .as_mut()
+            .ok_or_else(|| format!("a patch changes {UAPI} before one adds it"))?;
+        let (old, rest) = h.split_once(" +").ok_or(format!("bad hunk {line:?}"))?;
+        let new = rest.split(' ').next().unwrap_or("");
+        let ((a, b), (_, d)) = (hunk_range(old)?, hunk_range(new)?);
+        let (mut want, mut put) = (Vec::new(), Vec::new());
+        while want.len() < b || put.len() < d {
+            let l = lines.next().ok_or(format!("hunk {line:?} cut short"))?;
+            if l.starts_with('\\') {
+                continue; // "\ No newline at end of file"
+            }
+            // git writes an empty context line as " ", some tools as ""
+            let (k, body) = l.split_at(l.len().min(1));
+            match k {
+                " " | "" => {
+                    want.push(body.to_string());
+                    put.push(body.to_string());
+                }
+                "-" => want.push(body.to_string()),
+                "+" => put.push(body.to_string()),
+                _ => return Err(format!("hunk {line:?}: bad line {l:?}")),
             }
         }
+        // b == 0: the lines go after line a; else they replace lines a.. on
+        let at = (if b == 0 { a } else { a - 1 }) as isize + delta;
+        let at = usize::try_from(at).map_err(|_| format!("hunk {line:?} before the start"))?;
+        if f.get(at..at + want.len()) != Some(&want[..]) {
+            return Err(format!("hunk {line:?} does not apply to {UAPI}"));
+        }
+        f.splice(at..at + want.len(), put.iter().cloned());
+        delta += put.len() as isize - want.len() as isize;
     }
-    found.then_some(out)
+    Ok(file.map(|f| f.iter().map(|l| format!("{l}\n")).collect()))
+}
+
+/// The UAPI header as the patches (in order) leave it, and the patches
+/// that made it; None when no patch adds it.
+fn header_from_patches(patches: &[(String, String)]) -> Result<Option<(String, String)>, String> {
+    let mut cur: Option<String> = None;
+    let mut from: Vec<&str> = Vec::new();
+    for (name, text) in patches {
+        let next = apply_to_header(text, cur.clone()).map_err(|e| format!("{name}: {e}"))?;
+        if next != cur {
+            from.push(name);
+        }
+        cur = next;
+    }
+    Ok(cur.map(|h| (h, from.join(" + "))))
 }
 
 fn find_header() -> Option<(String, String)> {
@@ -50,22 +119,16 @@ fn find_header() -> Option<(String, String)> {
         return Some((t, p));
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../patches");
-    let mut patches: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
-    patches.sort();
-    for p in patches {
-        if p.extension().is_none_or(|e| e != "patch") {
-            continue;
-        }
-        let Ok(t) = std::fs::read_to_string(&p) else {
-            continue;
-        };
-        if let Some(h) = header_from_patch(&t) {
-            return Some((h, p.display().to_string()));
-        }
-    }
-    None
+    paths.sort();
+    let patches: Vec<(String, String)> = paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "patch"))
+        .filter_map(|p| Some((p.display().to_string(), std::fs::read_to_string(p).ok()?)))
+        .collect();
+    header_from_patches(&patches).unwrap_or_else(|e| panic!("rebuilding {UAPI}: {e}"))
 }
 
 fn c_values(header: &str) -> BTreeMap<String, i128> {
@@ -132,6 +195,7 @@ fn rust_values() -> Vec<(String, i128)> {
     s("sizeof ckpt_hdr_file_table", SIZE_FILE_TABLE as i128);
     s("sizeof ckpt_hdr_file_desc", SIZE_FILE_DESC as i128);
     s("sizeof ckpt_hdr_file", SIZE_FILE as i128);
+    s("sizeof ckpt_hdr_file_fs", SIZE_FILE_FS as i128);
     s("sizeof ckpt_hdr_fs", SIZE_FS as i128);
     s("sizeof ckpt_hdr_error", SIZE_ERROR as i128);
     s("offsetof ckpt_hdr.type", HDR_TYPE as i128);
@@ -176,6 +240,15 @@ fn rust_values() -> Vec<(String, i128)> {
     s("offsetof ckpt_hdr_file.f_flags", FILE_F_FLAGS as i128);
     s("offsetof ckpt_hdr_file.i_mode", FILE_I_MODE as i128);
     s("offsetof ckpt_hdr_file.f_pos", FILE_F_POS as i128);
+    s("offsetof ckpt_hdr_file_fs.fs_name", FILE_FS_FS_NAME as i128);
+    s(
+        "offsetof ckpt_hdr_file_fs.fs_version",
+        FILE_FS_FS_VERSION as i128,
+    );
+    s(
+        "offsetof ckpt_hdr_file_fs.data_len",
+        FILE_FS_DATA_LEN as i128,
+    );
     s("offsetof ckpt_hdr_fs.umask", FS_UMASK as i128);
     s("offsetof ckpt_hdr_fs.reserved", FS_RESERVED as i128);
     s("offsetof ckpt_hdr_error.err", ERROR_ERR as i128);
@@ -192,6 +265,7 @@ fn rust_values() -> Vec<(String, i128)> {
     s("const CKPT_MAGIC_TAIL", CKPT_MAGIC_TAIL as i128);
     s("const CKPT_VERSION", CKPT_VERSION as i128);
     s("const CKPT_NAME_MAX", CKPT_NAME_MAX as i128);
+    s("const CKPT_FILE_FS_MAX", CKPT_FILE_FS_MAX as i128);
     s("const CKPT_ARCH_X86_64", CKPT_ARCH_X86_64 as i128);
     s("const CKPT_HDR_HEADER", CKPT_HDR_HEADER as i128);
     s("const CKPT_HDR_OBJREF", CKPT_HDR_OBJREF as i128);
@@ -199,6 +273,7 @@ fn rust_values() -> Vec<(String, i128)> {
     s("const CKPT_HDR_FILE_DESC", CKPT_HDR_FILE_DESC as i128);
     s("const CKPT_HDR_FILE_NAME", CKPT_HDR_FILE_NAME as i128);
     s("const CKPT_HDR_FILE", CKPT_HDR_FILE as i128);
+    s("const CKPT_HDR_FILE_FS", CKPT_HDR_FILE_FS as i128);
     s("const CKPT_HDR_FS", CKPT_HDR_FS as i128);
     s("const CKPT_HDR_TAIL", CKPT_HDR_TAIL as i128);
     s("const CKPT_HDR_ERROR", CKPT_HDR_ERROR as i128);
@@ -273,6 +348,8 @@ fn drift_against_uapi_header() {
         }
     }
     assert_eq!(SIZE_HEADER - HEADER_RELEASE, RELEASE_LEN);
+    // fs_name is what lies between its offset and fs_version's
+    assert_eq!(FILE_FS_FS_VERSION - FILE_FS_FS_NAME, FILE_FS_NAME_LEN);
     assert!(bad.is_empty(), "uapi drift ({from}):\n{}", bad.join("\n"));
     // the record types the header's enum lists must be exactly those we know
     let enum_types: Vec<&str> = header
@@ -287,6 +364,7 @@ fn drift_against_uapi_header() {
         "FILE_DESC",
         "FILE_NAME",
         "FILE",
+        "FILE_FS",
         "FS",
         "TAIL",
         "ERROR",
@@ -352,14 +430,62 @@ fn rust_encoding_matches_sizes() {
         r.encode(&mut b);
         assert_eq!(b.len(), sz, "{}", type_name(r.rtype()));
     }
+    // FILE_FS: the fixed part, then the data padded to 8
+    for (n, sz) in [
+        (0, SIZE_FILE_FS),
+        (1, SIZE_FILE_FS + 8),
+        (256, SIZE_FILE_FS + 256),
+    ] {
+        let r = Record::FileFs(FileFs {
+            fs_name: b"ramfs".to_vec(),
+            fs_version: 1,
+            data: vec![1; n],
+        });
+        let mut b = Vec::new();
+        r.encode(&mut b);
+        assert_eq!(b.len(), sz, "FILE_FS of {n} bytes");
+        assert_eq!(&b[offsets::FILE_FS_FS_NAME..][..6], b"ramfs\0");
+        assert_eq!(
+            b[offsets::FILE_FS_DATA_LEN..][..4],
+            (n as u32).to_le_bytes()
+        );
+    }
 }
 
 #[test]
 fn patch_extraction() {
     let p = "From x\nSubject: y\n---\ndiff --git a/include/uapi/linux/checkpoint.h b/include/uapi/linux/checkpoint.h\nnew file mode 100644\n--- /dev/null\n+++ b/include/uapi/linux/checkpoint.h\n@@ -0,0 +1,3 @@\n+#ifndef A\n+#define A 1\n+#endif\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n+nope\n-- \n2.39\n";
     assert_eq!(
-        header_from_patch(p).unwrap(),
+        apply_to_header(p, None).unwrap().unwrap(),
         "#ifndef A\n#define A 1\n#endif\n"
     );
-    assert!(header_from_patch("diff --git a/x b/x\n+++ b/x\n+a\n").is_none());
+    assert_eq!(
+        apply_to_header("diff --git a/x b/x\n+++ b/x\n+a\n", None).unwrap(),
+        None
+    );
+    // a later patch changes it: two hunks, the second after the first moved lines
+    let q = "Subject: z\n---\ndiff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1,2 @@\n a\n+b\ndiff --git a/include/uapi/linux/checkpoint.h b/include/uapi/linux/checkpoint.h\nindex 1..2 100644\n--- a/include/uapi/linux/checkpoint.h\n+++ b/include/uapi/linux/checkpoint.h\n@@ -1,2 +1,3 @@\n #ifndef A\n+#define B 2\n #define A 1\n@@ -3 +4,2 @@\n-#endif\n+#define C 3\n+#endif /* A */\n-- \n2.39\n";
+    let patches = [
+        ("1.patch".to_string(), p.to_string()),
+        ("2.patch".to_string(), q.to_string()),
+    ];
+    let (h, from) = header_from_patches(&patches).unwrap().unwrap();
+    assert_eq!(
+        h,
+        "#ifndef A\n#define B 2\n#define A 1\n#define C 3\n#endif /* A */\n"
+    );
+    assert_eq!(from, "1.patch + 2.patch");
+    // a hunk that does not match, or a change before the file exists
+    let bad = q.replace(" #define A 1", " #define A 9");
+    let patches = [
+        ("1.patch".to_string(), p.to_string()),
+        ("2.patch".to_string(), bad),
+    ];
+    let e = header_from_patches(&patches).unwrap_err();
+    assert!(
+        e.starts_with("2.patch: hunk \"@@ -1,2 +1,3 @@\" does not apply"),
+        "{e}"
+    );
+    assert!(apply_to_header(q, None).is_err());
+    assert!(header_from_patches(&[]).unwrap().is_none());
 }

@@ -13,6 +13,7 @@ fn sample() -> Image {
             f_pos: pos,
         },
         name: name.as_bytes().to_vec(),
+        fs: None,
     };
     let mut header = Header::new(42, 1234, "6.12.0-test");
     header.time = 1_700_000_000;
@@ -36,6 +37,7 @@ fn sample() -> Image {
                     f_pos: 12345,
                 },
                 name: b"/mnt/ck-1/dir".to_vec(),
+                fs: None,
             },
         ],
         fds: vec![
@@ -306,16 +308,19 @@ fn bad_crc() {
 fn unknown_type() {
     let mut b = good();
     let o = off_of(&b, CKPT_HDR_OBJREF, 1);
-    put32(&mut b, o, 305);
-    refix(&mut b);
-    let e = expect(&b, "UnknownType", o);
-    assert_eq!(
-        e,
-        ImageError::UnknownType {
-            rtype: 305,
-            offset: o
-        }
-    );
+    // 306-349: reserved for file contents and unlinked files
+    for t in [306, 349, 300] {
+        put32(&mut b, o, t);
+        refix(&mut b);
+        let e = expect(&b, "UnknownType", o);
+        assert_eq!(
+            e,
+            ImageError::UnknownType {
+                rtype: t,
+                offset: o
+            }
+        );
+    }
 }
 
 #[test]
@@ -604,4 +609,308 @@ fn access_mode_three_is_valid() {
     img.files[0].file.f_mode = 3;
     let b = img.encode();
     expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE, 0));
+}
+
+// ------------------------------------------------------------------ FILE_FS
+
+fn dir_fs() -> FileFs {
+    FileFs {
+        fs_name: b"ramfs_cr".to_vec(),
+        fs_version: 1,
+        data: (1..=20).collect(), // 32 + 20 -> len 56, 4 bytes of padding
+    }
+}
+
+/// `sample()` with a FILE_FS for its directory (objref 2, fd 4):
+/// H FS N N FT | O1 F N D(3) | O2 F N FILE_FS D(4) | D(10)
+fn sample_fs() -> Image {
+    let mut img = sample();
+    img.files[1].fs = Some(dir_fs());
+    img
+}
+
+fn good_fs() -> Vec<u8> {
+    sample_fs().encode()
+}
+
+#[test]
+fn file_fs_round_trip() {
+    let img = sample_fs();
+    let buf = img.encode();
+    let back = decode(&buf).expect("valid image with a FILE_FS");
+    assert_eq!(back.files, img.files);
+    assert_eq!(back.files[0].fs, None);
+    assert_eq!(back.files[1].fs, Some(dir_fs()));
+    assert_eq!(back.fds, img.fds);
+    assert_eq!(back.tail.nr_records, 5 + 3 * 2 + 1 + 3);
+    assert_eq!(back.encode(), buf);
+    // where it is and what its bytes are
+    let recs = img.records();
+    assert_eq!(recs[11], Record::FileName(b"/mnt/ck-1/dir".to_vec()));
+    assert_eq!(recs[12], Record::FileFs(dir_fs()));
+    assert_eq!(recs[13].rtype(), CKPT_HDR_FILE_DESC);
+    let o = off_of(&buf, CKPT_HDR_FILE_FS, 0);
+    let r = &buf[o..o + 56];
+    assert_eq!(u32::from_le_bytes(r[4..8].try_into().unwrap()), 56);
+    let name = &r[offsets::FILE_FS_FS_NAME..offsets::FILE_FS_FS_VERSION];
+    assert_eq!(name, b"ramfs_cr\0\0\0\0\0\0\0\0");
+    assert_eq!(r[offsets::FILE_FS_FS_VERSION], 1);
+    assert_eq!(r[offsets::FILE_FS_DATA_LEN], 20);
+    assert_eq!(&r[SIZE_FILE_FS..SIZE_FILE_FS + 20], &dir_fs().data[..]);
+    assert_eq!(&r[52..56], &[0; 4]);
+    // every file may have one; the largest and the smallest
+    let mut img = sample_fs();
+    img.files[0].fs = Some(FileFs {
+        fs_name: b"fifteen_bytes_x".to_vec(),
+        fs_version: u32::MAX,
+        data: vec![0xff; CKPT_FILE_FS_MAX],
+    });
+    img.files[1].fs = Some(FileFs {
+        fs_name: b"x".to_vec(),
+        fs_version: 0,
+        data: Vec::new(),
+    });
+    let buf = img.encode();
+    assert_eq!(decode(&buf).unwrap().files, img.files);
+    let o = off_of(&buf, CKPT_HDR_FILE_FS, 0);
+    assert_eq!(Record::decode_at(&buf, o).unwrap().1, SIZE_FILE_FS + 256);
+    let o = off_of(&buf, CKPT_HDR_FILE_FS, 1);
+    assert_eq!(Record::decode_at(&buf, o).unwrap().1, SIZE_FILE_FS);
+}
+
+#[test]
+fn file_fs_records_round_trip() {
+    for n in [0usize, 1, 7, 8, 9, 255, 256] {
+        let r = Record::FileFs(FileFs {
+            fs_name: b"ramfs".to_vec(),
+            fs_version: 3,
+            data: (0..n).map(|i| i as u8 | 1).collect(),
+        });
+        let mut b = Vec::new();
+        r.encode(&mut b);
+        assert_eq!(b.len(), align8(SIZE_FILE_FS + n));
+        assert_eq!(r.encoded_len(), b.len());
+        assert_eq!(Record::decode_at(&b, 0).unwrap(), (r, b.len()));
+    }
+    assert_eq!(type_name(CKPT_HDR_FILE_FS), "FILE_FS");
+}
+
+/// A named edit of an image.
+type Edit<'a> = (&'a str, Box<dyn Fn(&mut [u8]) + 'a>);
+
+#[test]
+fn file_fs_bad_name() {
+    let o = off_of(&good_fs(), CKPT_HDR_FILE_FS, 0);
+    let n = o + offsets::FILE_FS_FS_NAME;
+    let cases: Vec<Edit<'static>> = vec![
+        (
+            "FILE_FS fs_name is empty",
+            Box::new(move |b| b[n..n + 16].fill(0)),
+        ),
+        (
+            "FILE_FS fs_name is not NUL-terminated within 16 bytes",
+            Box::new(move |b| b[n..n + 16].fill(b'a')),
+        ),
+        (
+            "FILE_FS fs_name is not NUL-padded",
+            Box::new(move |b| b[n + 15] = b'x'),
+        ),
+        (
+            "FILE_FS fs_name is not NUL-padded",
+            Box::new(move |b| b[n + 9] = b'x'), // "ramfs_cr\0x"
+        ),
+    ];
+    for (why, edit) in cases {
+        let mut b = good_fs();
+        edit(&mut b);
+        refix(&mut b);
+        assert_eq!(
+            decode(&b).unwrap_err(),
+            ImageError::BadName { offset: o, why }
+        );
+        expect(&b, "BadName", o);
+    }
+    // a name of 16 bytes has no room for its NUL
+    let mut img = sample_fs();
+    img.files[1].fs.as_mut().unwrap().fs_name = b"sixteen_bytes_xx".to_vec();
+    let b = img.encode();
+    expect(&b, "BadName", o);
+    // an empty one, built by the encoder
+    img.files[1].fs.as_mut().unwrap().fs_name.clear();
+    let b = img.encode();
+    expect(&b, "BadName", o);
+}
+
+#[test]
+fn file_fs_bad_data_len() {
+    let o = off_of(&good_fs(), CKPT_HDR_FILE_FS, 0);
+    let dl = o + offsets::FILE_FS_DATA_LEN;
+    // more than CKPT_FILE_FS_MAX: refused whatever len says
+    let mut img = sample_fs();
+    img.files[1].fs.as_mut().unwrap().data = vec![1; CKPT_FILE_FS_MAX + 1];
+    let b = img.encode();
+    assert_eq!(
+        decode(&b).unwrap_err(),
+        ImageError::BadField {
+            offset: o,
+            field: "file_fs.data_len",
+            value: 257
+        }
+    );
+    for v in [257u32, 0x8000_0000, u32::MAX] {
+        let mut b = good_fs();
+        put32(&mut b, dl, v);
+        refix(&mut b);
+        let e = expect(&b, "BadField", o);
+        assert!(e.to_string().contains("file_fs.data_len"), "{e}");
+    }
+    // len not the aligned size of data_len (20: len 56)
+    for v in [0u32, 12, 16, 25, 28, 256] {
+        let mut b = good_fs();
+        put32(&mut b, dl, v);
+        refix(&mut b);
+        let e = expect(&b, "BadLen", o);
+        assert_eq!(
+            e,
+            ImageError::BadLen {
+                offset: o,
+                rtype: CKPT_HDR_FILE_FS,
+                len: 56
+            }
+        );
+    }
+    // the same data_len in a record 8 bytes longer (zeros)
+    let mut recs = sample_fs().records();
+    let mut b = encode_records(&recs[..12]);
+    let mut r = Vec::new();
+    recs[12].encode(&mut r);
+    r[4..8].copy_from_slice(&64u32.to_le_bytes());
+    r.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&r);
+    b.extend(encode_records(&recs[13..]));
+    append_tail(&mut b, recs.len() as u32);
+    expect(&b, "BadLen", o);
+    // shorter than the fixed part
+    for len in [8u32, 16, 24] {
+        let mut b = encode_records(&recs[..12]);
+        let mut r = vec![0u8; len as usize];
+        r[0..4].copy_from_slice(&CKPT_HDR_FILE_FS.to_le_bytes());
+        r[4..8].copy_from_slice(&len.to_le_bytes());
+        if len >= 16 {
+            r[8] = b'x';
+        }
+        b.extend_from_slice(&r);
+        b.extend(encode_records(&recs[13..]));
+        append_tail(&mut b, recs.len() as u32);
+        expect(&b, "BadLen", o);
+    }
+    // data_len 17..24 all make len 56: with 20 bytes of data, 18 says the
+    // last two are padding, and they are not zero
+    let mut b = good_fs();
+    put32(&mut b, dl, 24);
+    refix(&mut b);
+    assert_eq!(
+        decode(&b).unwrap().files[1].fs.as_ref().unwrap().data.len(),
+        24
+    );
+    let mut b = good_fs();
+    put32(&mut b, dl, 18);
+    refix(&mut b);
+    expect(&b, "ReservedNonZero", o);
+    recs.clear();
+}
+
+#[test]
+fn file_fs_nonzero_padding() {
+    let o = off_of(&good_fs(), CKPT_HDR_FILE_FS, 0);
+    // 20 bytes of data, then 4 of padding
+    for (at, v, want) in [(52, 1u8, 1u64), (53, 0x80, 0x8000), (55, 0xff, 0xff00_0000)] {
+        let mut b = good_fs();
+        b[o + at] = v;
+        refix(&mut b);
+        assert_eq!(
+            decode(&b).unwrap_err(),
+            ImageError::ReservedNonZero {
+                offset: o,
+                field: "file_fs padding after data",
+                value: want
+            }
+        );
+    }
+    // a non-zero last data byte is data
+    let mut b = good_fs();
+    b[o + 51] = 0xee;
+    refix(&mut b);
+    assert_eq!(
+        decode(&b).unwrap().files[1].fs.as_ref().unwrap().data[19],
+        0xee
+    );
+}
+
+#[test]
+fn file_fs_order() {
+    let img = sample_fs();
+    // H FS N N FT | O1 F N D(3) | O2 F N FILE_FS D(4) | D(10)
+    let recs = img.records();
+    assert_eq!(recs[12].rtype(), CKPT_HDR_FILE_FS);
+    // refused at the `nth` FILE_FS, with `expected` what had to be there
+    let bad_order = |recs: &[Record], nth: usize, expected: &'static str| {
+        let b = encode_with_tail(recs);
+        assert_eq!(
+            decode(&b).unwrap_err(),
+            ImageError::BadOrder {
+                offset: off_of(&b, CKPT_HDR_FILE_FS, nth),
+                rtype: CKPT_HDR_FILE_FS,
+                expected
+            }
+        );
+    };
+    // two for one file: the second is where the FILE_DESC must be
+    let mut r = recs.clone();
+    r.insert(13, recs[12].clone());
+    bad_order(&r, 1, "FILE_DESC");
+    // after the FILE_DESC of its file
+    let mut r = recs.clone();
+    r.swap(12, 13);
+    bad_order(&r, 0, "OBJREF, FILE_DESC or TAIL");
+    // after a FILE_DESC that reuses an objref (the last one)
+    let mut r = recs.clone();
+    r.remove(12);
+    r.push(recs[12].clone());
+    bad_order(&r, 0, "OBJREF, FILE_DESC or TAIL");
+    // between FILE and FILE_NAME
+    let mut r = recs.clone();
+    r.swap(11, 12);
+    bad_order(&r, 0, "FILE_NAME (file)");
+    // after the root or the cwd: not a file's FILE_NAME
+    let mut r = recs.clone();
+    r.insert(3, recs[12].clone());
+    r.remove(13);
+    bad_order(&r, 0, "FILE_NAME (cwd)");
+    let mut r = recs.clone();
+    r.insert(4, recs[12].clone());
+    r.remove(13);
+    bad_order(&r, 0, "FILE_TABLE");
+    // as the first record of a file (instead of its OBJREF)
+    let mut r = recs.clone();
+    r.insert(9, recs[12].clone());
+    r.remove(13);
+    bad_order(&r, 0, "OBJREF, FILE_DESC or TAIL");
+    // and the well-placed one decodes
+    decode(&encode_with_tail(&recs)).unwrap();
+}
+
+#[test]
+fn file_fs_truncated() {
+    let b = good_fs();
+    let o = off_of(&b, CKPT_HDR_FILE_FS, 0);
+    for cut in [o + 4, o + 31, o + 55] {
+        let e = decode(&b[..cut]).unwrap_err();
+        let want = if cut < o + 8 {
+            "Truncated"
+        } else {
+            "LenPastEnd"
+        };
+        assert_eq!((e.kind(), e.offset()), (want, o), "cut at {cut}: {e}");
+    }
 }

@@ -83,6 +83,26 @@ fn esc(s: &[u8]) -> String {
     o
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter()
+        .fold(String::with_capacity(2 * b.len()), |mut o, c| {
+            let _ = write!(o, "{c:02x}");
+            o
+        })
+}
+
+/// The JSON object of a FILE_FS record: `{"name", "version", "data_len",
+/// "data"}`, the data in hex.
+fn fs_json(f: &FileFs) -> String {
+    format!(
+        "{{\"name\":\"{}\",\"version\":{},\"data_len\":{},\"data\":\"{}\"}}",
+        esc(&f.fs_name),
+        f.fs_version,
+        f.data.len(),
+        hex(&f.data)
+    )
+}
+
 /// (text, json) description of a record's fields.
 fn fields(r: &Record) -> (String, String) {
     match r {
@@ -132,6 +152,20 @@ fn fields(r: &Record) -> (String, String) {
                 f.i_mode,
                 f.f_pos
             ),
+        ),
+        Record::FileFs(f) => (
+            format!(
+                "fs_name=\"{}\" fs_version={} data_len={} data={}",
+                esc(&f.fs_name),
+                f.fs_version,
+                f.data.len(),
+                if f.data.is_empty() {
+                    "-".to_string()
+                } else {
+                    hex(&f.data)
+                }
+            ),
+            format!("\"fs\":{}", fs_json(f)),
         ),
         Record::FileDesc(d) => (
             format!(
@@ -229,9 +263,19 @@ pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
             if i > 0 {
                 o.push(',');
             }
+            // a FILE says which FILE_FS is its own: the one after its FILE_NAME
+            let file_fs = match r {
+                Record::File(_) => match (s.records.get(i + 1), s.records.get(i + 2)) {
+                    (Some((_, Record::FileName(_))), Some((_, Record::FileFs(f)))) => {
+                        format!(",\"fs\":{}", fs_json(f))
+                    }
+                    _ => ",\"fs\":null".to_string(),
+                },
+                _ => String::new(),
+            };
             let _ = write!(
                 o,
-                "{{\"offset\":{off},\"type\":\"{}\",\"type_id\":{},\"len\":{},{}}}",
+                "{{\"offset\":{off},\"type\":\"{}\",\"type_id\":{},\"len\":{},{}{file_fs}}}",
                 type_name(r.rtype()),
                 r.rtype(),
                 rec_len(buf, *off),

@@ -282,3 +282,86 @@ fn inspect_json_parses() {
     assert_eq!(v["crc_ok"], serde_json::Value::Null, "{v}");
     assert_eq!(v["error"]["kind"], "LenPastEnd", "{v}");
 }
+
+/// An image whose second file (a directory) has a FILE_FS record.
+fn image_fs(fs_name: &[u8]) -> Vec<u8> {
+    SampleImage::new("/mnt/cr")
+        .id(7, 321, "6.12.0")
+        .file("/mnt/cr/f", regular(3, 0o102002, 17))
+        .file("/mnt/cr/dir", {
+            let mut d = regular(1, 0o200000, 3);
+            d.i_mode = 0o040755;
+            d
+        })
+        .file_fs(FileFs {
+            fs_name: fs_name.to_vec(),
+            fs_version: 1,
+            data: vec![0xde, 0xad, 0xbe, 0xef, 0x00, 0x01],
+        })
+        .fd(3, 1, false)
+        .fd(4, 2, false)
+        .bytes()
+}
+
+#[test]
+fn inspect_file_fs() {
+    let p = tmp("filefs.ckpt");
+    let img = image_fs(b"ramfs_cr");
+    std::fs::write(&p, &img).unwrap();
+    let o = ckpt(&["inspect", p.to_str().unwrap()]);
+    let out = s(&o.stdout);
+    assert!(o.status.success(), "{out}{}", s(&o.stderr));
+    let fs_off = img.len() - SIZE_TAIL - SIZE_FILE_DESC - 40;
+    let want = format!(
+        "{fs_off:>8}  FILE_FS       40  fs_name=\"ramfs_cr\" fs_version=1 data_len=6 data=deadbeef0001"
+    );
+    assert!(out.lines().any(|l| l == want), "missing {want:?} in\n{out}");
+    // right after the directory's FILE_NAME, right before its FILE_DESC
+    let types: Vec<&str> = out
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(
+        types[10..14],
+        ["FILE", "FILE_NAME", "FILE_FS", "FILE_DESC"],
+        "{out}"
+    );
+    assert!(out.contains("image valid: 15 records"), "{out}");
+
+    let (rc, v) = inspect_json(&p);
+    assert_eq!(rc, Some(0), "{v}");
+    let recs = v["records"].as_array().unwrap();
+    let want = serde_json::json!({
+        "name": "ramfs_cr", "version": 1, "data_len": 6, "data": "deadbeef0001"
+    });
+    let fs = &recs[12];
+    assert_eq!(fs["type"], "FILE_FS", "{v}");
+    assert_eq!(fs["type_id"], 305);
+    assert_eq!(fs["offset"], fs_off);
+    assert_eq!(fs["len"], 40);
+    assert_eq!(fs["fs"], want);
+    // each FILE says which FILE_FS is its own, or null
+    let files: Vec<&serde_json::Value> = recs.iter().filter(|r| r["type"] == "FILE").collect();
+    assert_eq!(files.len(), 2);
+    assert_eq!(files[0]["fs"], serde_json::Value::Null, "{v}");
+    assert_eq!(files[1]["fs"], want, "{v}");
+
+    // a FILE_FS the kernel refuses: an empty fs_name
+    let bad = image_fs(b"");
+    std::fs::write(&p, &bad).unwrap();
+    let o = ckpt(&["inspect", p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = s(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "first bad record FILE_FS at offset {fs_off}: offset {fs_off}: bad name: FILE_FS fs_name is empty"
+        )),
+        "{err}"
+    );
+    let (rc, v) = inspect_json(&p);
+    assert_eq!(rc, Some(1));
+    assert_eq!(v["error"]["kind"], "BadName", "{v}");
+    assert_eq!(v["error"]["record"], "FILE_FS", "{v}");
+    assert_eq!(v["error"]["offset"], fs_off);
+}

@@ -1,7 +1,8 @@
 //! The shape every in-VM test case has, and the one list of them.
 
 use crate::{
-    abi_cases, ckpt_cases, fault_cases, fs_cases, fuzz_cases, hardening_cases, security_cases,
+    abi_cases, ckpt_cases, fault_cases, fs_cases, fuzz_cases, hardening_cases, positions_cases,
+    security_cases,
 };
 
 /// One test case: a behaviour name and the function that checks it.
@@ -37,7 +38,9 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt: root and cwd of a chrooted process are restored", run: ckpt_cases::root_restored },
         Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: ckpt_cases::readdir_small },
         Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: ckpt_cases::readdir_large },
-        Case { name: "ckpt: entries created and removed between checkpoint and restart: readdir resumes at the recorded index of the listing as it is then", run: ckpt_cases::readdir_changed },
+        Case { name: "ckpt: directory of 10 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: positions_cases::matrix_10 },
+        Case { name: "ckpt: directory of 10000 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: positions_cases::matrix_10000 },
+        Case { name: "ckpt: a FILE_FS record ramfs_cr did not write is refused with EINVAL, one of another file system with ESTALE; the caller keeps its fds", run: positions_cases::bad_records },
         Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
         Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
         Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: ckpt_cases::running_target },

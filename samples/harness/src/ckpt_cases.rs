@@ -801,7 +801,7 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
     v.push(("bad tail magic", b, libc::EINVAL));
     let mut b = good.to_vec();
     let o = off_of(CKPT_HDR_FILE_DESC, 0);
-    b[o..o + 4].copy_from_slice(&305u32.to_le_bytes());
+    b[o..o + 4].copy_from_slice(&306u32.to_le_bytes());
     v.push(("unknown record type", refix(b), libc::EINVAL));
     let mut b = good.to_vec();
     b[o + 20] = 1;
@@ -1682,78 +1682,6 @@ pub(crate) fn odd_log_fds() -> R {
         errs.push(e);
     }
     check_all(errs)
-}
-
-/// Names of a full, fresh listing of `dir` (with . and ..), in getdents order.
-fn fresh_listing(dir: &str) -> Result<Vec<String>, String> {
-    let fd = open_at(
-        dir,
-        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        -1,
-    )?;
-    let b = read_dir_fd(fd, 4096);
-    close(fd);
-    Ok(dirent_names(&b?))
-}
-
-/// Today's behaviour: a directory's f_pos is an index into its listing
-/// (dcache_dir_lseek), so after entries are removed or created between
-/// checkpoint and restart, the restored fd resumes at that index of the
-/// listing as it is then, like a fresh fd after lseek(f_pos).
-pub(crate) fn readdir_changed() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let d = m.p("dir");
-    std::fs::create_dir(&d).map_err(|e| e.to_string())?;
-    for i in 0..20 {
-        write_file(&format!("{d}/e{i:02}"), b"")?;
-    }
-    let img = tmpfile("dirchg.ckpt");
-    let first = tmpfile("dirchg.first");
-    {
-        let (d, img, first) = (d.clone(), img.clone(), first.clone());
-        in_clean_child("checkpointing child", move || {
-            open_at(&d, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
-            // a buffer for a few entries per call: read part of it
-            let head = getdents(3, 200).map_err(ename)?;
-            check!(pos(3) > 2, "dir position after one getdents: {}", pos(3));
-            ck_ok(0, &img, 0)?;
-            write_file(&first, &head)
-        })?;
-    }
-    let head = dirent_names(&read_file(&first)?);
-    let p = decode_file(&img)?.files[0].file.f_pos;
-    eq!(
-        p as usize,
-        head.len(),
-        "recorded f_pos (entries read, with . and ..)"
-    );
-    // between checkpoint and restart: one entry already read goes, two come
-    let gone = head
-        .iter()
-        .find(|n| n.starts_with('e'))
-        .cloned()
-        .unwrap_or_default();
-    std::fs::remove_file(format!("{d}/{gone}")).map_err(|e| e.to_string())?;
-    write_file(&format!("{d}/new1"), b"")?;
-    write_file(&format!("{d}/new2"), b"")?;
-    let listing = fresh_listing(&d)?;
-    check!(
-        listing.len() == 20 + 2 + 1 && !listing.contains(&gone),
-        "fresh listing after the changes: {listing:?}"
-    );
-    let want = listing[(p as usize).min(listing.len())..].to_vec();
-    in_clean_child("restarting child", move || {
-        eq!(rs_ok(&img)?, 1, "restart return value");
-        eq!(pos(3), p, "dir fd position after restart");
-        let got = dirent_names(&read_dir_fd(3, 200)?);
-        eq!(
-            got,
-            want,
-            "names after restart: the listing as it is now, from index {p}"
-        );
-        Ok(())
-    })
 }
 
 /// The set-up of the shared-table and running targets.

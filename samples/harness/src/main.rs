@@ -22,6 +22,7 @@ mod fuzz_cases;
 mod golden;
 mod hardening_cases;
 mod mutate;
+mod positions_cases;
 mod roundtrip;
 mod security_cases;
 

@@ -11,8 +11,8 @@
 
 use ckpt_image::{
     align8, append_tail, decode, Image, Record, CKPT_HDR_ERROR, CKPT_HDR_FILE, CKPT_HDR_FILE_DESC,
-    CKPT_HDR_FILE_NAME, CKPT_HDR_FILE_TABLE, CKPT_HDR_FS, CKPT_HDR_HEADER, CKPT_HDR_OBJREF,
-    CKPT_HDR_TAIL, CKPT_MAGIC_TAIL,
+    CKPT_HDR_FILE_FS, CKPT_HDR_FILE_NAME, CKPT_HDR_FILE_TABLE, CKPT_HDR_FS, CKPT_HDR_HEADER,
+    CKPT_HDR_OBJREF, CKPT_HDR_TAIL, CKPT_MAGIC_TAIL,
 };
 
 /// splitmix64: tiny, fast, good enough, and the same everywhere.
@@ -158,14 +158,16 @@ const B64: &[u64] = &[
     1 << 63,
     u64::MAX,
 ];
-/// Unknown or out-of-place record types.
+/// Unknown or out-of-place record types.  FILE_FS (305) has its place only
+/// right after a file's FILE_NAME; it stays where 305 was, so that a seed
+/// gives the mutant it gave before FILE_FS existed.
 const TYPES: &[u32] = &[
     0,
     2,
     5,
     7,
     300,
-    305,
+    CKPT_HDR_FILE_FS,
     320,
     349,
     350,

@@ -9,15 +9,16 @@ use ckpt_image::*;
 /// An image as the kernel would write it, built from a description:
 /// the files (objref 1, 2, ... in the order added) and the fds that use
 /// them.  Records come out in the kernel's order: HEADER, FS, root, cwd,
-/// FILE_TABLE, then per fd (ascending) the file's OBJREF, FILE and
-/// FILE_NAME at its first use, then the FILE_DESC; last the TAIL.
+/// FILE_TABLE, then per fd (ascending) the file's OBJREF, FILE, FILE_NAME
+/// and FILE_FS (if it has one) at its first use, then the FILE_DESC; last
+/// the TAIL.
 #[derive(Clone, Debug)]
 pub struct SampleImage {
     pub header: Header,
     pub umask: u32,
     pub root: Vec<u8>,
     pub cwd: Vec<u8>,
-    files: Vec<(File, Vec<u8>)>,
+    files: Vec<(File, Vec<u8>, Option<FileFs>)>,
     fds: Vec<FileDesc>,
 }
 
@@ -54,7 +55,13 @@ impl SampleImage {
 
     /// Add a file named `name`; it gets the next objref (1, 2, ...).
     pub fn file(mut self, name: &str, file: File) -> SampleImage {
-        self.files.push((file, name.as_bytes().to_vec()));
+        self.files.push((file, name.as_bytes().to_vec(), None));
+        self
+    }
+
+    /// Give the file added last a FILE_FS record.
+    pub fn file_fs(mut self, fs: FileFs) -> SampleImage {
+        self.files.last_mut().expect("file_fs() after file()").2 = Some(fs);
         self
     }
 
@@ -90,13 +97,16 @@ impl SampleImage {
         for d in fds {
             if !seen.contains(&d.fd_objref) {
                 seen.push(d.fd_objref);
-                let (file, name) = &self.files[d.fd_objref as usize - 1];
+                let (file, name, fs) = &self.files[d.fd_objref as usize - 1];
                 v.push(Record::Objref(Objref {
                     objtype: CKPT_OBJ_FILE,
                     objref: d.fd_objref,
                 }));
                 v.push(Record::File(file.clone()));
                 v.push(Record::FileName(name.clone()));
+                if let Some(fs) = fs {
+                    v.push(Record::FileFs(fs.clone()));
+                }
             }
             v.push(Record::FileDesc(d));
         }
@@ -145,5 +155,26 @@ mod tests {
         assert_eq!(im.file_of(&im.fds[1]).unwrap().name, b"/mnt/x/b");
         assert_eq!(im.file_of(&im.fds[0]).unwrap().file.f_pos, 5);
         assert_eq!(im.fds[2].close_on_exec, 1);
+        assert!(im.files.iter().all(|f| f.fs.is_none()));
+    }
+
+    #[test]
+    fn carries_a_file_fs() {
+        let fs = FileFs {
+            fs_name: b"ramfs_cr".to_vec(),
+            fs_version: 1,
+            data: vec![7; 24],
+        };
+        let b = SampleImage::new("/mnt/x")
+            .file("/mnt/x/a", regular(3, 0o2, 5))
+            .file("/mnt/x/d", regular(1, 0o200000, 2))
+            .file_fs(fs.clone())
+            .fd(3, 1, false)
+            .fd(4, 2, false)
+            .bytes();
+        let im = decode(&b).unwrap();
+        assert_eq!(im.files[0].fs, None);
+        assert_eq!(im.files[1].fs.as_ref(), Some(&fs));
+        assert_eq!(im.encode(), b);
     }
 }
