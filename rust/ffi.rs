@@ -20,6 +20,7 @@
 
 use crate::fs;
 use core::cell::UnsafeCell;
+#[cfg(CONFIG_CHECKPOINT)]
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use kernel::bindings;
@@ -223,6 +224,7 @@ pub(crate) fn get_next_ino() -> c_ulong {
 }
 
 /// `get_random_u64()`.
+#[cfg(CONFIG_CHECKPOINT)]
 pub(crate) fn random_u64() -> u64 {
     // SAFETY: `get_random_u64` has no preconditions.
     unsafe { bindings::get_random_u64() }
@@ -460,6 +462,7 @@ impl Dentry {
     }
 
     /// `dentry->d_fsdata`, read as an integer (0 until `set_fs_data`).
+    #[cfg(CONFIG_CHECKPOINT)]
     pub(crate) fn fs_data(&self) -> usize {
         // SAFETY: the dentry is live; ramfs_cr stores only integers in
         // `d_fsdata` (nothing else uses it on its dentries), written with
@@ -469,6 +472,7 @@ impl Dentry {
     }
 
     /// `dentry->d_fsdata = value`, an integer of the file system's.
+    #[cfg(CONFIG_CHECKPOINT)]
     pub(crate) fn set_fs_data(&self, value: usize) {
         // SAFETY: the dentry is live, and the callers (the directory
         // callbacks of `fs.rs`) hold the parent directory's `i_rwsem`
@@ -483,8 +487,10 @@ impl Dentry {
 }
 
 /// A counted reference to a dentry; `dput()` on drop.
+#[cfg(CONFIG_CHECKPOINT)]
 pub(crate) struct DentryRef(NonNull<bindings::dentry>);
 
+#[cfg(CONFIG_CHECKPOINT)]
 impl core::ops::Deref for DentryRef {
     type Target = Dentry;
 
@@ -494,6 +500,7 @@ impl core::ops::Deref for DentryRef {
     }
 }
 
+#[cfg(CONFIG_CHECKPOINT)]
 impl Drop for DentryRef {
     fn drop(&mut self) {
         // SAFETY: we own one reference and give it back.
@@ -882,6 +889,7 @@ pub(crate) struct FileFs<'a> {
 ///
 /// Only the VFS calls this, through the ops table that names it, with
 /// the arguments and locking its `struct ..._operations` member documents.
+#[cfg(CONFIG_CHECKPOINT)]
 pub(crate) unsafe extern "C" fn link(
     old_dentry: *mut bindings::dentry,
     dir: *mut bindings::inode,
@@ -903,6 +911,7 @@ pub(crate) unsafe extern "C" fn link(
 ///
 /// Only the VFS calls this, through the ops table that names it, with
 /// the arguments and locking its `struct ..._operations` member documents.
+#[cfg(CONFIG_CHECKPOINT)]
 pub(crate) unsafe extern "C" fn rename(
     idmap: *mut bindings::mnt_idmap,
     old_dir: *mut bindings::inode,

@@ -40,6 +40,7 @@ use kernel::c_str;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
+#[cfg(CONFIG_CHECKPOINT)]
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// `statfs(2)` `f_type` of a ramfs_cr mount: "RFCR" read as a little-endian
@@ -53,14 +54,17 @@ const RAMFS_DEFAULT_MODE: u16 = 0o755;
 pub(crate) struct FsInfo {
     mode: u16,
     /// The sequence number the next directory entry gets; 0 means none.
+    #[cfg(CONFIG_CHECKPOINT)]
     next_seq: AtomicU64,
     /// A random number naming this mount in directory records, so that a
     /// record is not applied to the numbers of another mount.
+    #[cfg(CONFIG_CHECKPOINT)]
     id: u64,
 }
 
 /// Numbers `dentry` as the newest entry of its mount (see "Directory
 /// positions").  Called with the parent's `i_rwsem` held exclusively.
+#[cfg(CONFIG_CHECKPOINT)]
 fn stamp(dentry: &Dentry) {
     let seq = dentry
         .sb()
@@ -70,7 +74,12 @@ fn stamp(dentry: &Dentry) {
     dentry.set_fs_data(seq as usize);
 }
 
+/// Without `CONFIG_CHECKPOINT` no reader is ever saved: nothing to number.
+#[cfg(not(CONFIG_CHECKPOINT))]
+fn stamp(_dentry: &Dentry) {}
+
 /// The sequence number of an entry (0 for none).
+#[cfg(CONFIG_CHECKPOINT)]
 fn seq_of(dentry: &Dentry) -> u64 {
     dentry.fs_data() as u64
 }
@@ -143,12 +152,14 @@ pub(crate) fn symlink(dir: &Inode, dentry: &Dentry, symname: &CStr) -> Result {
 }
 
 /// After `simple_link()` made `dentry` a new name of an inode.
+#[cfg(CONFIG_CHECKPOINT)]
 pub(crate) fn linked(dentry: &Dentry) {
     stamp(dentry);
 }
 
 /// After `simple_rename()`: the VFS is about to move `old` (and with
 /// `RENAME_EXCHANGE` `new` too, first) to the head of its new parent's list.
+#[cfg(CONFIG_CHECKPOINT)]
 pub(crate) fn renamed(old: &Dentry, new: &Dentry, exchange: bool) {
     if exchange {
         stamp(new);
@@ -169,13 +180,19 @@ static RAMFS_DIR_INODE_OPERATIONS: Table<bindings::inode_operations> =
     Table(bindings::inode_operations {
         create: Some(ffi::create),
         lookup: Some(bindings::simple_lookup),
+        #[cfg(CONFIG_CHECKPOINT)]
         link: Some(ffi::link),
+        #[cfg(not(CONFIG_CHECKPOINT))]
+        link: Some(bindings::simple_link),
         unlink: Some(bindings::simple_unlink),
         symlink: Some(ffi::symlink),
         mkdir: Some(ffi::mkdir),
         rmdir: Some(bindings::simple_rmdir),
         mknod: Some(ffi::mknod),
+        #[cfg(CONFIG_CHECKPOINT)]
         rename: Some(ffi::rename),
+        #[cfg(not(CONFIG_CHECKPOINT))]
+        rename: Some(bindings::simple_rename),
         tmpfile: Some(ffi::tmpfile),
         ..zeroed()
     });
@@ -251,11 +268,17 @@ impl DirPos {
 }
 
 /// `file_operations.checkpoint` of directories: the generic FILE and
-/// FILE_NAME records, then a FILE_FS record with the reader's [`DirPos`].
+/// FILE_NAME records, then, once the reader has gone past an entry, a
+/// FILE_FS record with its [`DirPos`].
 #[cfg(CONFIG_CHECKPOINT)]
 pub(crate) fn dir_checkpoint(ctx: &ffi::CkptCtx, file: &File) -> Result {
     ctx.generic_file(file)?;
     let (pos, last, next) = file.dcache_cursor()?;
+    if pos <= 2 {
+        // Nothing but "." and ".." returned: the index in the FILE record
+        // is exact, restart seeks it.
+        return Ok(());
+    }
     let rec = DirPos {
         pos: pos as u64,
         mount: file.dentry().sb().fs_info().id,
@@ -410,7 +433,9 @@ pub(crate) fn init_fs_context(fc: &mut FsContext) -> Result {
     let fsi = KBox::new(
         FsInfo {
             mode: RAMFS_DEFAULT_MODE,
+            #[cfg(CONFIG_CHECKPOINT)]
             next_seq: AtomicU64::new(1),
+            #[cfg(CONFIG_CHECKPOINT)]
             id: ffi::random_u64(),
         },
         GFP_KERNEL,
