@@ -88,6 +88,11 @@ pub const GOLDEN: &[Golden] = &[
             Step::Chdir("sub"),
         ],
     },
+    // A directory reader past its only entry: ramfs_cr's FILE_FS record.
+    Golden {
+        file: "dirpos.img",
+        steps: &[open("sub", O_RDONLY | O_DIRECTORY, 3), seek(3, 3)],
+    },
 ];
 
 /// What an fd of a golden image must record.

@@ -56,6 +56,21 @@ fn golden_images_hold_what_their_steps_set_up() {
                 w.close_on_exec,
                 "{what}: fd {fd} cloexec"
             );
+            // ramfs_cr saves a directory reader past an entry with its own
+            // record (pos, mount id, last entry, next entry: here the end)
+            match &f.fs {
+                Some(fs) if dir && w.pos > 2 => {
+                    assert_eq!(fs.fs_name, b"ramfs_cr", "{what}: fd {fd} FILE_FS name");
+                    assert_eq!(fs.fs_version, 1, "{what}: fd {fd} FILE_FS version");
+                    assert_eq!(fs.data.len(), 32, "{what}: fd {fd} FILE_FS length");
+                    let u = |i: usize| u64::from_le_bytes(fs.data[i..i + 8].try_into().unwrap());
+                    assert_eq!(u(0) as i64, w.pos, "{what}: fd {fd} FILE_FS pos");
+                    assert_ne!(u(16), 0, "{what}: fd {fd} FILE_FS last entry");
+                    assert_eq!(u(24), 0, "{what}: fd {fd} FILE_FS next entry (at the end)");
+                }
+                None if !(dir && w.pos > 2) => {}
+                r => panic!("{what}: fd {fd} FILE_FS {r:?} (pos {}, dir {dir})", w.pos),
+            }
             // fds that share an open file share its objref, and only they
             let sharer = im.fds.iter().find(|x| x.fd == w.shares).unwrap();
             assert_eq!(d.fd_objref, sharer.fd_objref, "{what}: fd {fd} objref");
