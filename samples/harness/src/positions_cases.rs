@@ -616,5 +616,25 @@ pub(crate) fn bad_records() -> R {
             errs.push(e);
         }
     }
+    // The name comes from the image: it reaches the log escaped.
+    let mut bad = im.clone();
+    let mut fs = good.clone();
+    fs.fs_name = b"x\x1b[1m\nfake".to_vec();
+    bad.files[0].fs = Some(fs);
+    let p = tmpfile("posbad-name.ckpt");
+    write_file(&p, &bad.encode())?;
+    let r = in_clean_child("fs_name with control characters", move || {
+        let o = restart_from(&p, 0)?;
+        expect_outcome(&o, Err(libc::ESTALE), "fs_name with control characters")?;
+        check!(
+            !o.log.contains('\x1b') && o.log.contains("x\\e[1m\\nfake"),
+            "fs_name not escaped in the log: {:?}",
+            o.log
+        );
+        Ok(())
+    });
+    if let Err(e) = r {
+        errs.push(e);
+    }
     check_all(errs)
 }
