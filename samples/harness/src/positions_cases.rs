@@ -85,22 +85,6 @@ impl Change {
 const DOT_RECLEN: usize = 24;
 const ENT_RECLEN: usize = 32;
 
-/// Name, inode number pairs of a getdents64 buffer.
-fn dirents(b: &[u8]) -> Vec<Ent> {
-    let names = dirent_names(b);
-    let mut inos = Vec::with_capacity(names.len());
-    let mut o = 0;
-    while o + 19 < b.len() {
-        let reclen = u16::from_le_bytes([b[o + 16], b[o + 17]]) as usize;
-        if reclen == 0 {
-            break;
-        }
-        inos.push(u64::from_le_bytes(b[o..o + 8].try_into().unwrap()));
-        o += reclen;
-    }
-    names.into_iter().zip(inos).collect()
-}
-
 fn is_dot(e: &Ent) -> bool {
     e.0 == "." || e.0 == ".."
 }

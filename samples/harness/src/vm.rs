@@ -5,7 +5,7 @@
 //! - fds: [`open_at`] (at a fixed number, close-on-exec by `O_CLOEXEC`),
 //!   [`dup2`], [`close`], [`close_all`], [`seek`]/[`pos`]/[`lseek`],
 //!   [`getfl`]/[`getfd`], [`read_fd`]/[`write_fd`], [`memfd_at`],
-//!   [`readlink`]/[`fd_path`], [`chdir`], [`getdents`]/[`dirent_names`];
+//!   [`readlink`]/[`fd_path`], [`chdir`], [`getdents`]/[`dirents`]/[`dirent_names`];
 //! - processes: [`fork`]/[`wait`]/[`status_text`], [`in_child`] (keeps the
 //!   parent's fds) and [`in_clean_child`] (starts with an empty fd table),
 //!   [`Target`] (a stopped, paused or running checkpoint target),
@@ -404,8 +404,8 @@ pub fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
     Ok(b)
 }
 
-/// Names in a getdents64 buffer.
-pub fn dirent_names(b: &[u8]) -> Vec<String> {
+/// (name, inode number) of each record in a getdents64 buffer.
+pub fn dirents(b: &[u8]) -> Vec<(String, u64)> {
     let mut v = Vec::new();
     let mut o = 0;
     while o + 19 < b.len() {
@@ -413,12 +413,18 @@ pub fn dirent_names(b: &[u8]) -> Vec<String> {
         if reclen == 0 {
             break;
         }
+        let ino = u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
         let name = &b[o + 19..o + reclen];
         let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-        v.push(String::from_utf8_lossy(&name[..end]).into_owned());
+        v.push((String::from_utf8_lossy(&name[..end]).into_owned(), ino));
         o += reclen;
     }
     v
+}
+
+/// Names in a getdents64 buffer.
+pub fn dirent_names(b: &[u8]) -> Vec<String> {
+    dirents(b).into_iter().map(|(n, _)| n).collect()
 }
 
 /// Every name left to read from the directory `fd`, in getdents64 order.
