@@ -22,7 +22,8 @@ VM_TIMEOUT ?= 1800
 # make bench BENCH_CLOCK=icount (deterministic guest time) | wall (real time).
 BENCH_CLOCK ?= icount
 
-.PHONY: help deps kernel kernel-debug kernel-nockpt module module-debug module-nockpt initramfs-nockpt \
+.PHONY: help deps bench-deps kernel kernel-debug kernel-nockpt kernel-criu module module-debug module-nockpt \
+	module-criu initramfs-nockpt initramfs-bench \
 	kselftest sparse \
 	samples host-test initramfs initramfs-debug check vm-check fuzz bisect-check demo bench \
 	vm shell rust-analyzer clippy clean clean-cache
@@ -31,7 +32,7 @@ help:
 	@echo "make demo          set up everything, boot the VM, show checkpoint/restart"
 	@echo "make check         set up everything, host tests + VM suite (debug kernel)"
 	@echo "                   FILTER=substr runs only the matching VM cases"
-	@echo "make bench         benchmarks on the non-debug kernel (BENCH_CLOCK=icount|wall)"
+	@echo "make bench         benchmarks, with CRIU side by side, on the bench kernel (BENCH_CLOCK=icount|wall)"
 	@echo "make fuzz          restart(2) fuzz on the debug kernel: FUZZ_N=10000 images, FUZZ_SEED=S replays"
 	@echo "make bisect-check  build the kernel after each patch of the series (~45 min)"
 	@echo "make deps | kernel | kernel-debug | kernel-nockpt | module | module-debug"
@@ -42,6 +43,10 @@ help:
 
 deps:
 	@scripts/setup-deps
+
+# make bench also needs Debian's criu (copied into the bench VM image).
+bench-deps:
+	@scripts/setup-deps bench
 
 build:
 	@mkdir -p build
@@ -58,6 +63,16 @@ kernel-debug: deps | build
 kernel-nockpt: deps | build
 	@scripts/build-kernel nockpt >build/kdir-nockpt
 	@echo "kernel (nockpt): $$(cat build/kdir-nockpt)"
+
+# The bench kernel: base + qemu/criu.config, so that CRIU runs beside ckpt
+# on one kernel (Documentation/benchmarks.rst). Built only by make bench.
+kernel-criu: bench-deps | build
+	@scripts/build-kernel criu >build/kdir-criu
+	@echo "kernel (criu): $$(cat build/kdir-criu)"
+
+module-criu: kernel-criu
+	@scripts/build-module "$$(cat build/kdir-criu)" >build/ko-criu
+	@echo "module (criu): $$(cat build/ko-criu)"
 
 module-nockpt: kernel-nockpt
 	@scripts/build-module "$$(cat build/kdir-nockpt)" >build/ko-nockpt
@@ -109,6 +124,9 @@ sparse: kernel-debug
 initramfs-debug: module-debug samples kselftest
 	@KSELFTEST="$$(cat build/kselftest-bin)" scripts/mkinitramfs "$$(cat build/ko-debug)" \
 		build/initramfs-debug.cpio >/dev/null
+
+initramfs-bench: module-criu samples
+	@CRIU=/usr/sbin/criu scripts/mkinitramfs "$$(cat build/ko-criu)" build/initramfs-bench.cpio >/dev/null
 
 initramfs-nockpt: module-nockpt samples
 	@scripts/mkinitramfs "$$(cat build/ko-nockpt)" build/initramfs-nockpt.cpio >/dev/null
@@ -164,7 +182,7 @@ demo: initramfs
 	@scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio \
 		-l $(VMLOG)/console-demo.log -t 600 demo
 
-bench: initramfs
+bench: initramfs-bench
 	@if [ ! -x $(BIN)/cr-bench ]; then \
 		echo "make bench: not yet: samples/ has no cr-bench program yet"; exit 1; fi
 	@mkdir -p $(VMLOG)
@@ -176,8 +194,8 @@ bench: initramfs
 		export RAMFS_CR_VM_ICOUNT=1 RAMFS_CR_VM_APPEND="tsc_early_khz=1000000 tsc=reliable ramfs_cr.bench_clock=icount"; \
 	else khz=$$(awk '/^cpu MHz/ {printf "%d", $$4 * 1000; exit}' /proc/cpuinfo); \
 		export RAMFS_CR_VM_APPEND="$${khz:+tsc_early_khz=$$khz tsc=reliable }ramfs_cr.bench_clock=wall"; fi; \
-	scripts/run-vm -k "$$(cat build/kdir-base)" -i build/initramfs-base.cpio \
-		-l $(VMLOG)/console-bench-$(BENCH_CLOCK).log -t 3600 bench
+	scripts/run-vm -k "$$(cat build/kdir-criu)" -i build/initramfs-bench.cpio \
+		-l $(VMLOG)/console-bench-$(BENCH_CLOCK).log -t 5400 bench
 	@tr -d '\r' <$(VMLOG)/console-bench-$(BENCH_CLOCK).log | \
 		sed -n '/^BENCH-JSON-BEGIN$$/,/^BENCH-JSON-END$$/p' | sed '1d;$$d' >build/bench-$(BENCH_CLOCK).json
 	@if [ -s build/bench-$(BENCH_CLOCK).json ]; then cp build/bench-$(BENCH_CLOCK).json build/bench.json; \
