@@ -18,12 +18,20 @@
 //! `BENCH-JSON-BEGIN` and `BENCH-JSON-END` (the Makefile puts it in
 //! build/bench.json).  Nothing is asserted: this is a benchmark, not a test.
 //!
+//! With CRIU in the VM (`make bench` puts Debian's criu there, on a kernel
+//! that can run it), the same fd counts are also measured side by side with
+//! `criu dump` / `criu restore` (criu.rs).
+//!
 //! Usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N]
-//!                 [--fds 100,1000,10000] [--quick] [--no-warmup] [--no-mmap] [--no-fs] [-v]
+//!                 [--fds 100,1000,10000] [--quick] [--no-warmup] [--no-mmap] [--no-fs]
+//!                 [--no-criu] [-v]
+//!        cr-bench --hold FD   (what the CRIU rows' `ckpt restart` execs)
 
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::io::Write as _;
+
+mod criu;
 
 use ckpt_image::syscalls::{checkpoint, restart};
 use ckpt_image::{CHECKPOINT_FD_NONE, CHECKPOINT_SKIP_UNSUPPORTED, RESTART_DRY_RUN};
@@ -45,6 +53,7 @@ struct Config {
     warmup: bool,
     mmap: bool,
     fs: bool,
+    criu: bool,
     verbose: bool,
 }
 
@@ -59,6 +68,7 @@ impl Default for Config {
             warmup: true,
             mmap: true,
             fs: true,
+            criu: true,
             verbose: false,
         }
     }
@@ -66,7 +76,7 @@ impl Default for Config {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup] [--no-mmap] [--no-fs] [-v]"
+        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup] [--no-mmap] [--no-fs] [--no-criu] [-v]"
     );
     std::process::exit(2)
 }
@@ -107,6 +117,7 @@ fn parse_args() -> Config {
             "--no-warmup" => c.warmup = false,
             "--no-mmap" => c.mmap = false,
             "--no-fs" => c.fs = false,
+            "--no-criu" => c.criu = false,
             "-v" | "--verbose" => c.verbose = true,
             _ => usage(),
         }
@@ -714,6 +725,15 @@ fn time_real_restart(img: i32, n: usize, first: i32, last: i32) -> f64 {
         unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) },
         "pipe2",
     );
+    // Above `last`: the child closes `first..=last` and the restart
+    // replaces the image's fds, neither may take the pipe.
+    for end in &mut p {
+        // SAFETY: plain fcntl on our fd.
+        let high = unsafe { libc::fcntl(*end, libc::F_DUPFD_CLOEXEC, last + 1) };
+        check(high, "F_DUPFD_CLOEXEC");
+        close(*end);
+        *end = high;
+    }
     // SAFETY: the child only makes raw syscalls and _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
@@ -943,6 +963,7 @@ fn json(
     fss: &[Fs],
     res: &FsResults,
     ck: &[CkptResult],
+    criu_part: &str,
     reduced: &[String],
 ) -> String {
     let mut j = String::new();
@@ -1019,6 +1040,7 @@ fn json(
         let _ = writeln!(j, "     }}}}{comma}");
     }
     let _ = writeln!(j, "  ],");
+    j.push_str(criu_part);
     let _ = writeln!(j, "  \"ckpt\": [");
     for (k, r) in ck.iter().enumerate() {
         let n = r.n as f64;
@@ -1070,6 +1092,10 @@ fn json(
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 3 && args[1] == "--hold" {
+        criu::hold(args[2].parse().unwrap_or_else(|_| usage()));
+    }
     let cfg = parse_args();
     let t_start = now_ns();
     // Keep kernel messages off the console so they cannot split table or
@@ -1132,15 +1158,42 @@ fn main() {
         FsResults::new(&[], fss.len())
     };
     let ck = run_ckpt_bench(&cfg, &fss[1], "/tmp");
+    let with_criu = cfg.criu && std::path::Path::new(criu::CRIU).exists();
+    let (check, criu_rows) = if with_criu {
+        let check = criu::criu_check();
+        println!("cr-bench: criu check: {}", check.1);
+        let _ = std::io::stdout().flush();
+        let rows = if check.0 {
+            criu::run_criu_bench(&cfg.fds, cfg.reps, &fss[1].dir, "/tmp")
+        } else {
+            println!("cr-bench: NOTE: criu check failed: no CRIU rows");
+            vec![]
+        };
+        (check, rows)
+    } else {
+        println!(
+            "cr-bench: NOTE: no CRIU rows ({} absent or --no-criu)",
+            criu::CRIU
+        );
+        ((false, "not run".to_string()), vec![])
+    };
 
     print_fs_table(&res, &fss);
     print_ckpt_table(&ck);
+    if with_criu {
+        criu::print_criu_table(&criu_rows, &check);
+    }
     for r in &reduced {
         println!("NOTE: reduced from the issue's sizes: {r}");
     }
     println!("cr-bench: total {:.1} s", (now_ns() - t_start) as f64 / 1e9);
     println!("BENCH-JSON-BEGIN");
-    print!("{}", json(&cfg, &fss, &res, &ck, &reduced));
+    let criu_part = if with_criu {
+        criu::criu_json(&criu_rows, &check)
+    } else {
+        String::new()
+    };
+    print!("{}", json(&cfg, &fss, &res, &ck, &criu_part, &reduced));
     println!("BENCH-JSON-END");
     let _ = std::io::stdout().flush();
     for fs in &fss {
@@ -1193,7 +1246,7 @@ mod tests {
                 image_bytes: 2,
             },
         ];
-        let j = json(&cfg, &fss, &res, &ck, &["x".to_string()]);
+        let j = json(&cfg, &fss, &res, &ck, "", &["x".to_string()]);
         let squeezed: String = j.split_whitespace().collect();
         assert!(!squeezed.contains(",]") && !squeezed.contains(",}"), "{j}");
         assert_eq!(j.matches('{').count(), j.matches('}').count());
