@@ -973,6 +973,27 @@ pub struct Scan {
 /// Like restart(2), an ERROR record in the well-formed prefix of the stream
 /// (records whose length is sane, whatever their type) wins over any other
 /// problem: the image is that of a failed checkpoint.
+/// The highest fd number among the image's FILE_DESC records, from the
+/// record framing alone (no decoding, no checksum): what `ckpt restart`
+/// needs to keep its own fds out of the way, at the cost of one pass over
+/// the record headers.  The walk stops at the first record whose framing
+/// is bad; restart(2) refuses such an image before it installs anything.
+pub fn highest_fd(buf: &[u8]) -> Option<i32> {
+    let (mut off, mut top) = (0usize, None::<i32>);
+    while buf.len() - off >= SIZE_HDR {
+        let len = get_u32(buf, off + 4) as usize;
+        if len < SIZE_HDR || !len.is_multiple_of(8) || len > buf.len() - off {
+            break;
+        }
+        if get_u32(buf, off) == CKPT_HDR_FILE_DESC && len == SIZE_FILE_DESC {
+            let fd = get_i32(buf, off + 12);
+            top = Some(top.map_or(fd, |t| t.max(fd)));
+        }
+        off += len;
+    }
+    top
+}
+
 pub fn scan(buf: &[u8]) -> Scan {
     let mut w = Walker {
         buf,

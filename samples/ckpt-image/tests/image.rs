@@ -914,3 +914,19 @@ fn file_fs_truncated() {
         assert_eq!((e.kind(), e.offset()), (want, o), "cut at {cut}: {e}");
     }
 }
+
+#[test]
+fn highest_fd_reads_the_framing_only() {
+    let buf = good();
+    assert_eq!(highest_fd(&buf), Some(10), "fds 3, 4 and 10 in sample()");
+    // Framing cut short before the last FILE_DESC: only what came before.
+    let fd10 = scan(&buf)
+        .records
+        .iter()
+        .find(|(_, r)| matches!(r, Record::FileDesc(d) if d.fd == 10))
+        .map(|(off, _)| *off)
+        .expect("the fd 10 record");
+    assert_eq!(highest_fd(&buf[..fd10]), Some(4));
+    assert_eq!(highest_fd(&buf[..8]), None);
+    assert_eq!(highest_fd(&[]), None);
+}

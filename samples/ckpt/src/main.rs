@@ -167,6 +167,19 @@ fn read_input(path: &str) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// read_input(), and for a path the open file it was read from.
+fn read_input_file(path: &str) -> io::Result<(Vec<u8>, Option<StdFile>)> {
+    if path == "-" {
+        return Ok((read_input(path)?, None));
+    }
+    let mut f = StdFile::open(path)?;
+    let mut buf = Vec::new();
+    (&mut f)
+        .take(CKPT_IMAGE_MAX as u64 + 1)
+        .read_to_end(&mut buf)?;
+    Ok((buf, Some(f)))
+}
+
 /// Move `fd` to a number >= `min` with close-on-exec set; closes the old one.
 fn move_fd_above(fd: RawFd, min: RawFd) -> io::Result<RawFd> {
     // SAFETY: fcntl on an fd we own.
@@ -259,22 +272,41 @@ fn fit_nofile(top: Option<i32>, need: u64) -> Result<(), ExitCode> {
     Ok(())
 }
 
+/// The image for restart(2), positioned at its start: the file `buf` was
+/// read from when that is a regular file (no copy: the kernel reads it
+/// again), else a memfd holding `buf` (standard input, a FIFO).
+fn stage_image(src: Option<StdFile>, buf: &[u8]) -> io::Result<StdFile> {
+    if let Some(mut f) = src {
+        if f.metadata()?.file_type().is_file() {
+            f.seek(SeekFrom::Start(0))?;
+            return Ok(f);
+        }
+    }
+    let name = CString::new("ckpt-image").unwrap();
+    // SAFETY: valid name; returns a new fd or -1.
+    let mfd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if mfd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: mfd is a fresh fd we own.
+    let mut img = unsafe { StdFile::from_raw_fd(mfd) };
+    img.write_all(buf)?;
+    img.seek(SeekFrom::Start(0))?;
+    Ok(img)
+}
+
 fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) -> ExitCode {
     if let Err(code) = need_kernel_support() {
         return code;
     }
-    let buf = match read_input(input) {
+    let (buf, src) = match read_input_file(input) {
         Ok(b) => b,
         Err(e) => return fail(&format!("cannot read {input}"), &e, None),
     };
     // The kernel installs fds at their recorded numbers, replacing what is
-    // there: keep the image and log fds above every recorded fd.
-    let scanned = scan(&buf);
-    let max_fd = scanned.records.iter().filter_map(|(_, r)| match r {
-        Record::FileDesc(d) => Some(d.fd),
-        _ => None,
-    });
-    let top = max_fd.max();
+    // there: keep the image and log fds above every recorded fd.  Only the
+    // record framing is read here; restart(2) checks everything else.
+    let top = highest_fd(&buf);
     let min = top.unwrap_or(0).clamp(2, 1 << 20) + 1;
     // The image fd and the log fd go to `min` and `min + 1`, and the kernel
     // installs the recorded fds below the caller's RLIMIT_NOFILE.
@@ -285,20 +317,13 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
         Ok(l) => l,
         Err(e) => return fail("cannot open the log", &e, None),
     };
-    let name = CString::new("ckpt-image").unwrap();
-    // SAFETY: valid name; returns a new fd or -1.
-    let mfd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if mfd < 0 {
-        return fail("memfd_create", &io::Error::last_os_error(), None);
-    }
-    // SAFETY: mfd is ours.
-    let mut img = unsafe { StdFile::from_raw_fd(mfd) };
-    if let Err(e) = img
-        .write_all(&buf)
-        .and_then(|_| img.seek(SeekFrom::Start(0)).map(|_| ()))
-    {
-        return fail("cannot stage the image", &e, None);
-    }
+    // A regular file goes to the kernel as it is, read from its start; what
+    // came from standard input is staged in a memfd.
+    let img = match stage_image(src, &buf) {
+        Ok(f) => f,
+        Err(e) => return fail("cannot stage the image", &e, None),
+    };
+    drop(buf);
     let img_fd = match move_fd_above(std::os::fd::IntoRawFd::into_raw_fd(img), min) {
         Ok(fd) => fd,
         Err(e) => return fail("fcntl", &e, None),
