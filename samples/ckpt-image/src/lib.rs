@@ -994,6 +994,25 @@ pub fn highest_fd(buf: &[u8]) -> Option<i32> {
     top
 }
 
+/// Bytes at the end of an image that [`last_fd`] reads.
+pub const LAST_FD_WINDOW: usize = SIZE_FILE_DESC + SIZE_TAIL;
+
+/// The highest fd of an image from its last [`LAST_FD_WINDOW`] bytes alone.
+/// A valid image lists its descriptors in ascending order and ends with the
+/// last one's FILE_DESC and the TAIL (Documentation/checkpoint/format.rst),
+/// so when `end` is a FILE_DESC followed by a TAIL, that FILE_DESC's fd is
+/// the highest.  None when `end` is not shaped so (no fds, or not a valid
+/// image: then [`highest_fd`] over the whole image decides).
+pub fn last_fd(end: &[u8]) -> Option<i32> {
+    if end.len() != LAST_FD_WINDOW {
+        return None;
+    }
+    let desc = get_u32(end, 0) == CKPT_HDR_FILE_DESC && get_u32(end, 4) as usize == SIZE_FILE_DESC;
+    let tail = get_u32(end, SIZE_FILE_DESC) == CKPT_HDR_TAIL
+        && get_u32(end, SIZE_FILE_DESC + 4) as usize == SIZE_TAIL;
+    (desc && tail).then(|| get_i32(end, 12))
+}
+
 pub fn scan(buf: &[u8]) -> Scan {
     let mut w = Walker {
         buf,

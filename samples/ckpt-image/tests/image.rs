@@ -930,3 +930,28 @@ fn highest_fd_reads_the_framing_only() {
     assert_eq!(highest_fd(&buf[..8]), None);
     assert_eq!(highest_fd(&[]), None);
 }
+
+#[test]
+fn last_fd_reads_the_end_only() {
+    let buf = good();
+    let end = &buf[buf.len() - LAST_FD_WINDOW..];
+    assert_eq!(last_fd(end), Some(10), "the FILE_DESC before the TAIL");
+    assert_eq!(
+        last_fd(&buf[..LAST_FD_WINDOW]),
+        None,
+        "not a FILE_DESC + TAIL"
+    );
+    assert_eq!(last_fd(&end[1..]), None, "short window");
+    let no_fds = Image {
+        fds: vec![],
+        files: vec![],
+        ..sample()
+    }
+    .encode();
+    assert_eq!(
+        last_fd(&no_fds[no_fds.len() - LAST_FD_WINDOW..]),
+        None,
+        "FILE_TABLE + TAIL: no fd, the whole-image walk decides"
+    );
+    assert_eq!(highest_fd(&no_fds), None);
+}

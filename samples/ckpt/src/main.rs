@@ -15,7 +15,7 @@ use std::ffi::CString;
 use std::fs::{File as StdFile, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::process::ExitCode;
 
 mod inspect;
@@ -167,17 +167,51 @@ fn read_input(path: &str) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// read_input(), and for a path the open file it was read from.
-fn read_input_file(path: &str) -> io::Result<(Vec<u8>, Option<StdFile>)> {
+/// An image to restart from: the open file (None for standard input), its
+/// bytes when they had to be read, and the highest fd it records.
+struct Input {
+    file: Option<StdFile>,
+    buf: Vec<u8>,
+    top: Option<i32>,
+}
+
+/// Open `path` ("-": standard input) and find the image's highest fd.  A
+/// regular file is read only at its end when that is the last FILE_DESC
+/// and the TAIL (`last_fd()`); anything else is read whole and its record
+/// framing walked (`highest_fd()`).
+fn open_input(path: &str) -> io::Result<Input> {
     if path == "-" {
-        return Ok((read_input(path)?, None));
+        let buf = read_input(path)?;
+        let top = highest_fd(&buf);
+        return Ok(Input {
+            file: None,
+            buf,
+            top,
+        });
     }
     let mut f = StdFile::open(path)?;
+    let meta = f.metadata()?;
+    if meta.file_type().is_file() && meta.len() >= LAST_FD_WINDOW as u64 {
+        let mut end = [0u8; LAST_FD_WINDOW];
+        f.read_exact_at(&mut end, meta.len() - LAST_FD_WINDOW as u64)?;
+        if let Some(fd) = last_fd(&end) {
+            return Ok(Input {
+                file: Some(f),
+                buf: Vec::new(),
+                top: Some(fd),
+            });
+        }
+    }
     let mut buf = Vec::new();
     (&mut f)
         .take(CKPT_IMAGE_MAX as u64 + 1)
         .read_to_end(&mut buf)?;
-    Ok((buf, Some(f)))
+    let top = highest_fd(&buf);
+    Ok(Input {
+        file: Some(f),
+        buf,
+        top,
+    })
 }
 
 /// Move `fd` to a number >= `min` with close-on-exec set; closes the old one.
@@ -299,14 +333,14 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
     if let Err(code) = need_kernel_support() {
         return code;
     }
-    let (buf, src) = match read_input_file(input) {
-        Ok(b) => b,
+    let Input { file, buf, top } = match open_input(input) {
+        Ok(i) => i,
         Err(e) => return fail(&format!("cannot read {input}"), &e, None),
     };
     // The kernel installs fds at their recorded numbers, replacing what is
     // there: keep the image and log fds above every recorded fd.  Only the
-    // record framing is read here; restart(2) checks everything else.
-    let top = highest_fd(&buf);
+    // image's end, or its record framing, is read here; restart(2) checks
+    // everything.
     let min = top.unwrap_or(0).clamp(2, 1 << 20) + 1;
     // The image fd and the log fd go to `min` and `min + 1`, and the kernel
     // installs the recorded fds below the caller's RLIMIT_NOFILE.
@@ -319,7 +353,7 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
     };
     // A regular file goes to the kernel as it is, read from its start; what
     // came from standard input is staged in a memfd.
-    let img = match stage_image(src, &buf) {
+    let img = match stage_image(file, &buf) {
         Ok(f) => f,
         Err(e) => return fail("cannot stage the image", &e, None),
     };
