@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 //! ramfs_cr side by side with CRIU (Documentation/benchmarks.rst, "CRIU").
 //!
-//! For each N, a target process holds N descriptors on ramfs_cr, numbered
-//! 3..3+N: N/2 regular files, each at its own offset, then N/2 directories,
-//! each read past its first entry (position 3).  Its stdio is /dev/null and
-//! it is a session leader, so that CRIU needs no `--shell-job`.  Every
+//! For each N, a target process (`cr-bench --target`, exec'd: a small
+//! process, not a copy of the bench's heap) holds N descriptors on
+//! ramfs_cr, numbered 3..3+N: N/2 regular files, each at its own offset,
+//! then N/2 directories, each read past its first entry (position 3).  Its
+//! stdio is /dev/null and it is a session leader, so that CRIU needs no
+//! `--shell-job`.  Every
 //! repetition, in an order that alternates between the tools:
 //!
 //! * `ckpt checkpoint --pid P` and `criu dump -t P --leave-running`, whole
@@ -153,9 +155,11 @@ fn kill_reap(pid: i32) {
     wait_pid(pid, 0);
 }
 
-/// Fork the target: a session leader with stdio on /dev/null holding the
-/// N descriptors of `expected()`.  Returns once it runs, set up.
-fn spawn_target(root: &str, n: usize) -> i32 {
+/// `cr-bench --target ROOT N`: the target process, exec'd fresh so that its
+/// memory is a small program's and not the bench's heap (CRIU dumps it): a
+/// session leader with stdio on /dev/null holding the N descriptors of
+/// `expected()` at 3..3+N, stopped once set up, then waiting to be killed.
+pub fn target(root: &str, n: usize) -> ! {
     let paths: Vec<(CString, i32, i64)> = (0..n)
         .map(|i| {
             let (p, mode, pos) = expected(root, n, i);
@@ -163,37 +167,38 @@ fn spawn_target(root: &str, n: usize) -> i32 {
         })
         .collect();
     let null = cstr("/dev/null");
-    // SAFETY: the child makes raw syscalls only and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        die(&format!("fork: {}", ename(errno())));
-    }
-    if pid == 0 {
-        // SAFETY: child side; raw syscalls on memory prepared before fork.
-        unsafe {
-            libc::setsid();
-            let z = libc::open(null.as_ptr(), libc::O_RDWR);
-            for fd in 0..3 {
-                libc::dup2(z, fd);
-            }
-            libc::syscall(libc::SYS_close_range, 3u32, !0u32, 0u32);
-            for (i, (p, mode, pos)) in paths.iter().enumerate() {
-                let flags = if *mode == libc::O_RDWR {
-                    libc::O_RDWR
-                } else {
-                    libc::O_RDONLY | libc::O_DIRECTORY
-                };
-                let fd = libc::open(p.as_ptr(), flags);
-                if fd != 3 + i as i32 || libc::lseek(fd, *pos, libc::SEEK_SET) != *pos {
-                    libc::_exit(100);
-                }
-            }
-            libc::raise(libc::SIGSTOP);
-            loop {
-                libc::pause();
+    // SAFETY: raw syscalls on memory prepared above.
+    unsafe {
+        libc::setsid();
+        let z = libc::open(null.as_ptr(), libc::O_RDWR);
+        for fd in 0..3 {
+            libc::dup2(z, fd);
+        }
+        libc::syscall(libc::SYS_close_range, 3u32, !0u32, 0u32);
+        for (i, (p, mode, pos)) in paths.iter().enumerate() {
+            let flags = if *mode == libc::O_RDWR {
+                libc::O_RDWR
+            } else {
+                libc::O_RDONLY | libc::O_DIRECTORY
+            };
+            let fd = libc::open(p.as_ptr(), flags);
+            if fd != 3 + i as i32 || libc::lseek(fd, *pos, libc::SEEK_SET) != *pos {
+                libc::_exit(100);
             }
         }
+        libc::raise(libc::SIGSTOP);
+        loop {
+            libc::pause();
+        }
     }
+}
+
+/// Start `cr-bench --target` and return once it is set up and running.
+fn spawn_target(root: &str, n: usize) -> i32 {
+    let pid = spawn(
+        &[SELF.into(), "--target".into(), root.into(), n.to_string()],
+        None,
+    );
     let st = wait_pid(pid, libc::WUNTRACED);
     if !libc::WIFSTOPPED(st) {
         die(&format!("target {pid} did not set up (status {st:#x})"));

@@ -26,6 +26,7 @@
 //!                 [--fds 100,1000,10000] [--quick] [--no-warmup] [--no-mmap] [--no-fs]
 //!                 [--no-criu] [-v]
 //!        cr-bench --hold FD   (what the CRIU rows' `ckpt restart` execs)
+//!        cr-bench --target ROOT N   (the CRIU rows' target process)
 
 use std::ffi::CString;
 use std::fmt::Write as _;
@@ -1095,6 +1096,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 3 && args[1] == "--hold" {
         criu::hold(args[2].parse().unwrap_or_else(|_| usage()));
+    }
+    if args.len() == 4 && args[1] == "--target" {
+        criu::target(&args[2], args[3].parse().unwrap_or_else(|_| usage()));
     }
     let cfg = parse_args();
     let t_start = now_ns();
