@@ -35,6 +35,7 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt: restart restores fd numbers, f_pos, flags, access mode and close-on-exec", run: ckpt_cases::restore_fds },
         Case { name: "ckpt: dup'd fds share one offset after restart", run: ckpt_cases::dup_shared },
         Case { name: "ckpt: cwd is restored", run: ckpt_cases::cwd_restored },
+        Case { name: "ckpt: restart reopens files of several directories, interleaved, and a directory fd on a stacked mount's root as that root", run: ckpt_cases::lookup_dirs_and_mounts },
         Case { name: "ckpt: root and cwd of a chrooted process are restored", run: ckpt_cases::root_restored },
         Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: ckpt_cases::readdir_small },
         Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: ckpt_cases::readdir_large },

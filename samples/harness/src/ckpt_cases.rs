@@ -216,6 +216,67 @@ pub(crate) fn root_restored() -> R {
     })
 }
 
+/// restart(2) keeps the directory of the last name it looked up: files of
+/// several directories, interleaved, each come back as their own file, and
+/// a directory fd on the root of a mount stacked on a directory comes back
+/// as that root (a walk crosses the mount), not as the directory under it.
+pub(crate) fn lookup_dirs_and_mounts() -> R {
+    const FILES: [(&str, &str); 4] = [
+        ("a/x", "ax"),
+        ("b/x", "bx"),
+        ("a/c/x", "acx"),
+        ("a/y", "ay"),
+    ];
+    work()?;
+    let m = Mount::cr()?;
+    for d in ["a/c", "b", "over"] {
+        std::fs::create_dir_all(m.p(d)).map_err(|e| e.to_string())?;
+    }
+    for (p, data) in FILES {
+        write_file(&m.p(p), data.as_bytes())?;
+    }
+    write_file(&m.p("over/under"), b"hidden")?;
+    let top = Mount::at(&m.p("over"), "ramfs_cr", Some("mode=0755"))?;
+    write_file(&top.p("on-top"), b"top")?;
+    let topmd = std::fs::metadata(&top.dir).map_err(|e| e.to_string())?;
+    let img = tmpfile("lookup.ckpt");
+    let (dir, topdir) = (m.dir.clone(), top.dir.clone());
+    let t = Target::stopped(move || {
+        for (i, (p, _)) in FILES.iter().enumerate() {
+            open_at(&format!("{dir}/{p}"), libc::O_RDONLY, 3 + i as i32)?;
+        }
+        open_at(&topdir, libc::O_RDONLY | libc::O_DIRECTORY, 7)?;
+        Ok(())
+    })?;
+    ck_ok(t.pid, &img, 0)?;
+    drop(t);
+    in_clean_child("restarting child", move || {
+        keep_result_fd()?;
+        eq!(rs_ok(&img)?, 5, "restart return value");
+        for (i, (p, data)) in FILES.iter().enumerate() {
+            let fd = 3 + i as i32;
+            eq!(
+                read_fd(fd, 16),
+                Ok(data.as_bytes().to_vec()),
+                "fd {fd} ({p}) read"
+            );
+        }
+        let md = std::fs::metadata("/proc/self/fd/7").map_err(|e| e.to_string())?;
+        eq!(
+            (md.dev(), md.ino()),
+            (topmd.dev(), topmd.ino()),
+            "fd 7 dev/ino (the root of the mount on over/, not over/ itself)"
+        );
+        let b = getdents(7, 4096).map_err(|e| format!("getdents fd 7: {}", ename(e)))?;
+        let names: Vec<String> = dirents(&b).into_iter().map(|(n, _)| n).collect();
+        check!(
+            names.iter().any(|n| n == "on-top") && !names.iter().any(|n| n == "under"),
+            "fd 7 lists {names:?}: expected the mounted root's on-top, not under"
+        );
+        Ok(())
+    })
+}
+
 fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     work()?;
     let m = Mount::cr()?;
