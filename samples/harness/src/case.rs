@@ -93,6 +93,7 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt-race: RLIMIT_NOFILE lowered while restart is blocked in open (lease break): EMFILE or all fds, no WARN (K3)", run: hardening_cases::race_prlimit_lease },
         Case { name: "ckpt-race: a signal with SA_RESTART while restart blocks (lease break, pipe) does not break it (K4)", run: hardening_cases::race_signal_restart },
         Case { name: "ckpt-race: a signal with SA_RESTART while checkpoint blocks on a full pipe leaves one valid image (K4)", run: hardening_cases::race_signal_checkpoint },
+        Case { name: "ckpt: an image write that fails part-way (RLIMIT_FSIZE) gives EFBIG and a truncated image, no ERROR record after the cut", run: hardening_cases::write_fails_midway },
         Case { name: "ckpt-race: restart with a file table shared with a thread or another process is EBUSY and changes nothing", run: hardening_cases::shared_table },
         Case { name: "ckpt-perm: odd image and log fds (directory, /dev/zero, O_WRONLY, O_PATH) give clean errors", run: hardening_cases::odd_sources },
         Case { name: "ckpt-perm: root's checkpoint of kernel threads and init gives an image, of a zombie ESRCH", run: hardening_cases::odd_targets },

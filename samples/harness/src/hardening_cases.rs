@@ -1291,3 +1291,72 @@ pub(crate) fn race_signal_checkpoint() -> R {
         }
     })
 }
+
+/// A write of the image that fails part-way (RLIMIT_FSIZE reached, SIGXFSZ
+/// ignored: EFBIG) fails checkpoint(2) with that errno and leaves what was
+/// written: the image's first bytes up to the limit, cut inside a record or
+/// between two, never followed by an ERROR record (which would read as the
+/// rest of a cut record).  The writer sends its buffer in one write, so
+/// the first write is the partial one.
+pub(crate) fn write_fails_midway() -> R {
+    const LIMIT: u64 = 1000;
+    on_mount(MNT, || {
+        populate(MNT)?;
+        memfd_at("img", 1002, b"")?;
+        memfd_at("out", 1003, b"")?;
+        let pid = fork()?;
+        if pid == 0 {
+            close_range(0, 1000);
+            // SAFETY: plain signal(2) and setrlimit(2) calls.
+            let r = unsafe {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let rl = libc::rlimit {
+                    rlim_cur: LIMIT,
+                    rlim_max: LIMIT,
+                };
+                libc::setrlimit(libc::RLIMIT_FSIZE, &rl)
+            };
+            for i in 0..100 {
+                let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 3 + i);
+            }
+            let res = if r == 0 {
+                format!(
+                    "{:?}",
+                    checkpoint(0, 1002, ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED, -1)
+                )
+            } else {
+                format!("setrlimit: {}", ename(errno()))
+            };
+            let _ = set_bytes(1003, res.as_bytes());
+            exit(0);
+        }
+        wait(pid);
+        let (img, res) = (get_bytes(1002), text_of(1003));
+        close(1002);
+        close(1003);
+        let dec = decode(&img);
+        println!(
+            "# image write fails part-way: checkpoint returned {res}; {} bytes: {}",
+            img.len(),
+            match &dec {
+                Ok(_) => "valid image".to_string(),
+                Err(e) => e.to_string(),
+            }
+        );
+        check!(
+            res.contains(&format!("code: {},", libc::EFBIG)),
+            "checkpoint with RLIMIT_FSIZE {LIMIT}: expected EFBIG, got {res}"
+        );
+        eq!(img.len() as u64, LIMIT, "image bytes written before EFBIG");
+        match dec {
+            Err(
+                ckpt_image::ImageError::Truncated { .. }
+                | ckpt_image::ImageError::LenPastEnd { .. },
+            ) => Ok(()),
+            d => Err(format!(
+                "the image cut at {LIMIT} bytes should read as truncated, got {:?}",
+                d.map(|im| im.fds.len())
+            )),
+        }
+    })
+}
