@@ -152,23 +152,25 @@ fn fail(what: &str, e: &io::Error, log: Option<&mut Log>) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn read_input(path: &str) -> io::Result<Vec<u8>> {
+/// All of `r`, up to one byte past CKPT_IMAGE_MAX (the kernel refuses
+/// what is larger, and names the limit).
+fn read_capped(r: impl Read) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    if path == "-" {
-        io::stdin()
-            .lock()
-            .take(CKPT_IMAGE_MAX as u64 + 1)
-            .read_to_end(&mut buf)?;
-    } else {
-        StdFile::open(path)?
-            .take(CKPT_IMAGE_MAX as u64 + 1)
-            .read_to_end(&mut buf)?;
-    }
+    r.take(CKPT_IMAGE_MAX as u64 + 1).read_to_end(&mut buf)?;
     Ok(buf)
 }
 
-/// An image to restart from: the open file (None for standard input), its
-/// bytes when they had to be read, and the highest fd it records.
+fn read_input(path: &str) -> io::Result<Vec<u8>> {
+    if path == "-" {
+        read_capped(io::stdin().lock())
+    } else {
+        read_capped(StdFile::open(path)?)
+    }
+}
+
+/// An image to restart from: the regular file it is (None for standard
+/// input or anything else read whole), its bytes when they had to be
+/// read, and the highest fd it records.
 struct Input {
     file: Option<StdFile>,
     buf: Vec<u8>,
@@ -180,38 +182,31 @@ struct Input {
 /// and the TAIL (`last_fd()`); anything else is read whole and its record
 /// framing walked (`highest_fd()`).
 fn open_input(path: &str) -> io::Result<Input> {
-    if path == "-" {
-        let buf = read_input(path)?;
-        let top = highest_fd(&buf);
-        return Ok(Input {
-            file: None,
-            buf,
-            top,
-        });
-    }
-    let mut f = StdFile::open(path)?;
-    let meta = f.metadata()?;
-    if meta.file_type().is_file() && meta.len() >= LAST_FD_WINDOW as u64 {
-        let mut end = [0u8; LAST_FD_WINDOW];
-        f.read_exact_at(&mut end, meta.len() - LAST_FD_WINDOW as u64)?;
-        if let Some(fd) = last_fd(&end) {
-            return Ok(Input {
-                file: Some(f),
-                buf: Vec::new(),
-                top: Some(fd),
-            });
+    let (file, buf) = if path == "-" {
+        (None, read_input(path)?)
+    } else {
+        let mut f = StdFile::open(path)?;
+        let meta = f.metadata()?;
+        if !meta.file_type().is_file() {
+            (None, read_capped(f)?)
+        } else {
+            if meta.len() >= LAST_FD_WINDOW as u64 {
+                let mut end = [0u8; LAST_FD_WINDOW];
+                f.read_exact_at(&mut end, meta.len() - LAST_FD_WINDOW as u64)?;
+                if let Some(fd) = last_fd(&end) {
+                    return Ok(Input {
+                        file: Some(f),
+                        buf: Vec::new(),
+                        top: Some(fd),
+                    });
+                }
+            }
+            let buf = read_capped(&mut f)?;
+            (Some(f), buf)
         }
-    }
-    let mut buf = Vec::new();
-    (&mut f)
-        .take(CKPT_IMAGE_MAX as u64 + 1)
-        .read_to_end(&mut buf)?;
+    };
     let top = highest_fd(&buf);
-    Ok(Input {
-        file: Some(f),
-        buf,
-        top,
-    })
+    Ok(Input { file, buf, top })
 }
 
 /// Move `fd` to a number >= `min` with close-on-exec set; closes the old one.
@@ -306,15 +301,13 @@ fn fit_nofile(top: Option<i32>, need: u64) -> Result<(), ExitCode> {
     Ok(())
 }
 
-/// The image for restart(2), positioned at its start: the file `buf` was
-/// read from when that is a regular file (no copy: the kernel reads it
-/// again), else a memfd holding `buf` (standard input, a FIFO).
-fn stage_image(src: Option<StdFile>, buf: &[u8]) -> io::Result<StdFile> {
-    if let Some(mut f) = src {
-        if f.metadata()?.file_type().is_file() {
-            f.seek(SeekFrom::Start(0))?;
-            return Ok(f);
-        }
+/// The image for restart(2), positioned at its start: the regular file
+/// `buf` was read from (no copy: the kernel reads it again), else a memfd
+/// holding `buf` (standard input, a FIFO).
+fn stage_image(file: Option<StdFile>, buf: &[u8]) -> io::Result<StdFile> {
+    if let Some(mut f) = file {
+        f.seek(SeekFrom::Start(0))?;
+        return Ok(f);
     }
     let name = CString::new("ckpt-image").unwrap();
     // SAFETY: valid name; returns a new fd or -1.
