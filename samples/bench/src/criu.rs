@@ -30,9 +30,6 @@
 use std::ffi::CString;
 use std::io::Write as _;
 
-use ckpt_image::syscalls::checkpoint;
-use ckpt_image::{CHECKPOINT_FD_NONE, CHECKPOINT_SKIP_UNSUPPORTED};
-
 use crate::{close, cstr, die, ename, errno, mkdir, now_ns, open, settle, stat_of, Stat};
 
 pub const CRIU: &str = "/usr/sbin/criu";
@@ -461,27 +458,6 @@ fn ckpt_restart(img: &str, n: usize) -> (f64, i32) {
     ((t1 - t0) as f64 / 1e6, pid)
 }
 
-/// checkpoint(2) of `pid` into `img_fd`; ms and image size.
-fn sys_checkpoint(pid: i32, img_fd: i32) -> (f64, usize) {
-    // SAFETY: plain calls on our fd.
-    unsafe {
-        libc::ftruncate(img_fd, 0);
-        libc::lseek(img_fd, 0, libc::SEEK_SET);
-    }
-    let t0 = now_ns();
-    let r = checkpoint(pid, img_fd, CHECKPOINT_SKIP_UNSUPPORTED, CHECKPOINT_FD_NONE);
-    let t1 = now_ns();
-    if let Err(e) = r {
-        die(&format!(
-            "checkpoint of {pid}: {}",
-            ename(e.raw_os_error().unwrap_or(0))
-        ));
-    }
-    // SAFETY: plain lseek.
-    let size = unsafe { libc::lseek(img_fd, 0, libc::SEEK_END) } as usize;
-    ((t1 - t0) as f64 / 1e6, size)
-}
-
 pub fn run_criu_bench(fds: &[usize], reps: usize, cr_dir: &str, tmp: &str) -> Vec<CriuRow> {
     // SAFETY: plain prctl: orphans (criu restore -d's restored task) are
     // re-parented to us, so that we can reap them.
@@ -532,7 +508,7 @@ pub fn run_criu_bench(fds: &[usize], reps: usize, cr_dir: &str, tmp: &str) -> Ve
                 (ckpt_checkpoint(target, &img), d)
             };
             settle();
-            let (sc, size) = sys_checkpoint(target, sys_fd);
+            let sc = crate::time_checkpoint(target, sys_fd).0 / 1e3;
             kill_reap(target);
             settle();
             let restore_criu = || {
@@ -572,10 +548,9 @@ pub fn run_criu_bench(fds: &[usize], reps: usize, cr_dir: &str, tmp: &str) -> Ve
             row.criu_frozen.push(frozen.map_or(f64::NAN, |us| us / 1e3));
             row.criu_restore_time
                 .push(rtime.map_or(f64::NAN, |us| us / 1e3));
-            row.ckpt_image_bytes = std::fs::metadata(&img).map_or(0, |m| m.len() as usize);
-            row.criu_image_bytes = dir_bytes(&dir);
-            let _ = size;
         }
+        row.ckpt_image_bytes = std::fs::metadata(&img).map_or(0, |m| m.len() as usize);
+        row.criu_image_bytes = dir_bytes(&dir);
         println!(
             "cr-bench: criu N={n} done ({reps} reps, each restore verified: {n} fds, paths, modes, offsets, directory positions)"
         );
@@ -598,6 +573,27 @@ fn ratio(criu: &[f64], ckpt: &[f64]) -> f64 {
     stat_of(criu).median / stat_of(ckpt).median
 }
 
+/// One table of two ckpt/CRIU pairs per N: ckpt, criu, criu / ckpt, twice.
+fn print_pairs(rows: &[CriuRow], heads: [&str; 4], cols: fn(&CriuRow) -> [&Vec<f64>; 4]) {
+    println!(
+        "{:>6} {:>24} {:>24} {:>7} {:>24} {:>24} {:>7}",
+        "N", heads[0], heads[1], "x", heads[2], heads[3], "x"
+    );
+    for r in rows {
+        let [a, b, c, d] = cols(r);
+        println!(
+            "{:>6} {:>24} {:>24} {:>7.1} {:>24} {:>24} {:>7.1}",
+            r.n,
+            fmt(stat_of(a)),
+            fmt(stat_of(b)),
+            ratio(b, a),
+            fmt(stat_of(c)),
+            fmt(stat_of(d)),
+            ratio(d, c)
+        );
+    }
+}
+
 pub fn print_criu_table(rows: &[CriuRow], check: &(bool, String)) {
     println!();
     println!(
@@ -607,41 +603,43 @@ pub fn print_criu_table(rows: &[CriuRow], check: &(bool, String)) {
     println!(
         "whole commands, ms, median [min-max]; x = criu / ckpt (how many times faster ckpt is)"
     );
-    println!(
-        "{:>6} {:>24} {:>24} {:>7} {:>24} {:>24} {:>7}",
-        "N", "ckpt checkpoint", "criu dump", "x", "ckpt restart", "criu restore -d", "x"
+    print_pairs(
+        rows,
+        [
+            "ckpt checkpoint",
+            "criu dump",
+            "ckpt restart",
+            "criu restore -d",
+        ],
+        |r| {
+            [
+                &r.ckpt_checkpoint,
+                &r.criu_dump,
+                &r.ckpt_restart,
+                &r.criu_restore,
+            ]
+        },
     );
-    for r in rows {
-        println!(
-            "{:>6} {:>24} {:>24} {:>7.1} {:>24} {:>24} {:>7.1}",
-            r.n,
-            fmt(stat_of(&r.ckpt_checkpoint)),
-            fmt(stat_of(&r.criu_dump)),
-            ratio(&r.criu_dump, &r.ckpt_checkpoint),
-            fmt(stat_of(&r.ckpt_restart)),
-            fmt(stat_of(&r.criu_restore)),
-            ratio(&r.criu_restore, &r.ckpt_restart)
-        );
-    }
     println!(
         "the fd phase, ms: checkpoint(2) / restart(2) vs CRIU's stats (frozen_time / restore_time)"
     );
-    println!(
-        "{:>6} {:>24} {:>24} {:>7} {:>24} {:>24} {:>7}",
-        "N", "checkpoint(2)", "criu frozen", "x", "restart(2)", "criu restore_time", "x"
+    print_pairs(
+        rows,
+        [
+            "checkpoint(2)",
+            "criu frozen",
+            "restart(2)",
+            "criu restore_time",
+        ],
+        |r| {
+            [
+                &r.sys_checkpoint,
+                &r.criu_frozen,
+                &r.sys_restart,
+                &r.criu_restore_time,
+            ]
+        },
     );
-    for r in rows {
-        println!(
-            "{:>6} {:>24} {:>24} {:>7.1} {:>24} {:>24} {:>7.1}",
-            r.n,
-            fmt(stat_of(&r.sys_checkpoint)),
-            fmt(stat_of(&r.criu_frozen)),
-            ratio(&r.criu_frozen, &r.sys_checkpoint),
-            fmt(stat_of(&r.sys_restart)),
-            fmt(stat_of(&r.criu_restore_time)),
-            ratio(&r.criu_restore_time, &r.sys_restart)
-        );
-    }
     println!("image bytes: ckpt (one file) vs criu (*.img)");
     for r in rows {
         println!(

@@ -679,19 +679,20 @@ fn raise_nofile(n: usize) {
     );
 }
 
-/// One checkpoint of the caller into `img` (truncated first), timed.
-fn time_checkpoint(img: i32) -> (f64, usize) {
+/// One checkpoint of `pid` (0: the caller) into `img` (truncated first),
+/// timed: µs and the image's size.
+fn time_checkpoint(pid: i32, img: i32) -> (f64, usize) {
     // SAFETY: plain calls on our fd.
     unsafe {
         libc::ftruncate(img, 0);
         libc::lseek(img, 0, libc::SEEK_SET);
     }
     let t0 = now_ns();
-    let r = checkpoint(0, img, CHECKPOINT_SKIP_UNSUPPORTED, CHECKPOINT_FD_NONE);
+    let r = checkpoint(pid, img, CHECKPOINT_SKIP_UNSUPPORTED, CHECKPOINT_FD_NONE);
     let t1 = now_ns();
     if let Err(e) = r {
         die(&format!(
-            "checkpoint: {}",
+            "checkpoint of pid {pid}: {}",
             ename(e.raw_os_error().unwrap_or(0))
         ));
     }
@@ -822,7 +823,7 @@ fn run_ckpt_bench(cfg: &Config, cr: &Fs, tmp_dir: &str) -> Vec<CkptResult> {
             die("ckpt bench: fds not contiguous");
         }
         let iters = inner_iters(n);
-        let (_, image_bytes) = time_checkpoint(img); // warm-up + image for restarts
+        let (_, image_bytes) = time_checkpoint(0, img); // warm-up + image for restarts
         time_dry_restart(img, n);
         let mut r = CkptResult {
             n,
@@ -835,7 +836,7 @@ fn run_ckpt_bench(cfg: &Config, cr: &Fs, tmp_dir: &str) -> Vec<CkptResult> {
             settle();
             let mut s = 0.0;
             for _ in 0..iters {
-                s += time_checkpoint(img).0;
+                s += time_checkpoint(0, img).0;
             }
             r.ckpt.push(s / iters as f64);
             let mut s = 0.0;
