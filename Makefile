@@ -97,9 +97,9 @@ host-test: deps | build
 	@scripts/check-patches
 	@scripts/check-fmt
 	@scripts/check-clippy
-	@samples/harness/list-assertions | diff -u Documentation/harness-assertions-after.txt - >build/assertions.diff || \
-		{ cat build/assertions.diff; echo "Documentation/harness-assertions-after.txt is not what the harness asserts (regenerate: samples/harness/list-assertions >Documentation/harness-assertions-after.txt)"; exit 1; }
-	@samples/harness/list-assertions --check Documentation/harness-assertions-before.txt \
+	@scripts/list-assertions | diff -u Documentation/harness-assertions-after.txt - >build/assertions.diff || \
+		{ cat build/assertions.diff; echo "Documentation/harness-assertions-after.txt is not what the harness asserts (regenerate: scripts/list-assertions >Documentation/harness-assertions-after.txt)"; exit 1; }
+	@scripts/list-assertions --check Documentation/harness-assertions-before.txt \
 		Documentation/harness-assertions-after.txt
 	@echo "host tests: cargo test --release (samples/)"
 	@cd samples && if ! $(CARGO) test --release >$(CURDIR)/build/host-tests.log 2>&1; then \
