@@ -29,12 +29,13 @@
 //! i.e. older than it.  The guarantee this gives is in
 //! `Documentation/ramfs_cr.rst`.
 //!
-//! All raw pointers and `unsafe` live in `ffi.rs`; this file reads top to
-//! bottom like the C: inode creation, directory ops, super ops, mount
-//! parameters, fs_context, registration.
+//! All raw pointers and `unsafe` live in the adapter (`vfs.rs`, `vfs/`),
+//! which calls this file through [`FileSystem`], implemented by [`RamfsCr`];
+//! this file reads top to bottom like the C: inode creation, directory ops,
+//! super ops, mount parameters, fs_context, registration.
 
-use crate::ffi::{self, Dentry, File, FsContext, FsParameter, FsType, Inode, NewInode, SeqFile};
-use crate::ffi::{fsparam_end, fsparam_u32oct, zeroed, Table};
+use crate::vfs::{self, fsparam_end, fsparam_u32oct, zeroed, FileSystem, Table};
+use crate::vfs::{FsParameter, FsType, SeqFile};
 use kernel::bindings::{self, S_IALLUGO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, S_IRWXUGO};
 use kernel::c_str;
 use kernel::ffi::c_int;
@@ -42,6 +43,78 @@ use kernel::prelude::*;
 
 #[cfg(CONFIG_CHECKPOINT)]
 use core::sync::atomic::{AtomicU64, Ordering};
+
+/// ramfs_cr, for the adapter: its callbacks in the ops tables below are
+/// instantiated for this type, and call the functions of this file.
+pub(crate) struct RamfsCr;
+
+type Inode = vfs::Inode<RamfsCr>;
+type NewInode = vfs::NewInode<RamfsCr>;
+type Dentry = vfs::Dentry<RamfsCr>;
+type File = vfs::File<RamfsCr>;
+type SuperBlock = vfs::SuperBlock<RamfsCr>;
+type FsContext = vfs::FsContext<RamfsCr>;
+
+impl FileSystem for RamfsCr {
+    type Info = FsInfo;
+
+    #[inline]
+    fn init_fs_context(fc: &mut FsContext) -> Result {
+        init_fs_context(fc)
+    }
+    #[inline]
+    fn parse_param(fc: &mut FsContext, param: &FsParameter) -> Result {
+        parse_param(fc, param)
+    }
+    #[inline]
+    fn fill_super(sb: &SuperBlock) -> Result {
+        fill_super(sb)
+    }
+    #[inline]
+    fn show_options(m: &SeqFile, root: &Dentry) {
+        show_options(m, root)
+    }
+    #[inline]
+    fn mknod(dir: &Inode, dentry: &Dentry, mode: u16, dev: u32) -> Result {
+        mknod(dir, dentry, mode, dev)
+    }
+    #[inline]
+    fn mkdir(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
+        mkdir(dir, dentry, mode)
+    }
+    #[inline]
+    fn create(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
+        create(dir, dentry, mode)
+    }
+    #[inline]
+    fn symlink(dir: &Inode, dentry: &Dentry, symname: &CStr) -> Result {
+        symlink(dir, dentry, symname)
+    }
+    #[inline]
+    fn tmpfile(dir: &Inode, file: &File, mode: u16) -> Result {
+        tmpfile(dir, file, mode)
+    }
+    #[cfg(CONFIG_CHECKPOINT)]
+    #[inline]
+    fn linked(dentry: &Dentry) {
+        stamp(dentry)
+    }
+    #[cfg(CONFIG_CHECKPOINT)]
+    #[inline]
+    fn renamed(old: &Dentry, new: &Dentry, exchange: bool) {
+        renamed(old, new, exchange)
+    }
+    #[cfg(CONFIG_CHECKPOINT)]
+    #[inline]
+    fn dir_checkpoint(ctx: &vfs::CkptCtx, file: &File) -> Result {
+        dir_checkpoint(ctx, file)
+    }
+    #[cfg(CONFIG_CHECKPOINT)]
+    #[inline]
+    fn restore_file(file: &File, rec: &vfs::FileFs<'_>) -> Result {
+        restore_file(file, rec)
+    }
+}
 
 /// `statfs(2)` `f_type` of a ramfs_cr mount: "RFCR" read as a little-endian
 /// `u32` (`RAMFS_MAGIC` is 0x858458f6).
@@ -91,10 +164,10 @@ const IFDIR: u16 = S_IFDIR as u16;
 const IFLNK: u16 = S_IFLNK as u16;
 
 /// `ramfs_get_inode()`.
-fn get_inode(sb: &ffi::SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> Option<NewInode> {
+fn get_inode(sb: &SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> Option<NewInode> {
     let mut inode = NewInode::new(sb)?;
 
-    inode.set_ino(ffi::get_next_ino());
+    inode.set_ino(vfs::get_next_ino());
     inode.init_owner(dir, mode);
     inode.use_ram_mapping();
     inode.init_ts();
@@ -106,7 +179,7 @@ fn get_inode(sb: &ffi::SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> 
             inode.inc_nlink();
         }
         IFLNK => {
-            inode.set_iop(ffi::page_symlink_inode_operations());
+            inode.set_iop(vfs::page_symlink_inode_operations());
             inode.nohighmem();
         }
         _ => inode.init_special(mode, dev),
@@ -115,7 +188,7 @@ fn get_inode(sb: &ffi::SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> 
 }
 
 /// `ramfs_mknod()`: file creation. Allocate an inode, and we're done.
-pub(crate) fn mknod(dir: &Inode, dentry: &Dentry, mode: u16, dev: u32) -> Result {
+fn mknod(dir: &Inode, dentry: &Dentry, mode: u16, dev: u32) -> Result {
     let inode = get_inode(dir.sb(), Some(dir), mode, dev).ok_or(ENOSPC)?;
 
     inode.init_security(dir, dentry)?;
@@ -127,19 +200,19 @@ pub(crate) fn mknod(dir: &Inode, dentry: &Dentry, mode: u16, dev: u32) -> Result
 }
 
 /// `ramfs_mkdir()`.
-pub(crate) fn mkdir(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
+fn mkdir(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
     mknod(dir, dentry, mode | IFDIR, 0)?;
     dir.inc_nlink();
     Ok(())
 }
 
 /// `ramfs_create()`.
-pub(crate) fn create(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
+fn create(dir: &Inode, dentry: &Dentry, mode: u16) -> Result {
     mknod(dir, dentry, mode | IFREG, 0)
 }
 
 /// `ramfs_symlink()`: the target is stored in the page cache.
-pub(crate) fn symlink(dir: &Inode, dentry: &Dentry, symname: &CStr) -> Result {
+fn symlink(dir: &Inode, dentry: &Dentry, symname: &CStr) -> Result {
     let inode = get_inode(dir.sb(), Some(dir), IFLNK | S_IRWXUGO as u16, 0).ok_or(ENOSPC)?;
 
     inode.init_security(dir, dentry)?;
@@ -151,16 +224,10 @@ pub(crate) fn symlink(dir: &Inode, dentry: &Dentry, symname: &CStr) -> Result {
     Ok(())
 }
 
-/// After `simple_link()` made `dentry` a new name of an inode.
-#[cfg(CONFIG_CHECKPOINT)]
-pub(crate) fn linked(dentry: &Dentry) {
-    stamp(dentry);
-}
-
 /// After `simple_rename()`: the VFS is about to move `old` (and with
 /// `RENAME_EXCHANGE` `new` too, first) to the head of its new parent's list.
 #[cfg(CONFIG_CHECKPOINT)]
-pub(crate) fn renamed(old: &Dentry, new: &Dentry, exchange: bool) {
+fn renamed(old: &Dentry, new: &Dentry, exchange: bool) {
     if exchange {
         stamp(new);
     }
@@ -168,7 +235,7 @@ pub(crate) fn renamed(old: &Dentry, new: &Dentry, exchange: bool) {
 }
 
 /// `ramfs_tmpfile()`; the adapter finishes the open.
-pub(crate) fn tmpfile(dir: &Inode, file: &File, mode: u16) -> Result {
+fn tmpfile(dir: &Inode, file: &File, mode: u16) -> Result {
     let inode = get_inode(dir.sb(), Some(dir), mode, 0).ok_or(ENOSPC)?;
 
     inode.init_security(dir, file.dentry())?;
@@ -178,22 +245,22 @@ pub(crate) fn tmpfile(dir: &Inode, file: &File, mode: u16) -> Result {
 
 static RAMFS_DIR_INODE_OPERATIONS: Table<bindings::inode_operations> =
     Table(bindings::inode_operations {
-        create: Some(ffi::create),
+        create: Some(vfs::create::<RamfsCr>),
         lookup: Some(bindings::simple_lookup),
         #[cfg(CONFIG_CHECKPOINT)]
-        link: Some(ffi::link),
+        link: Some(vfs::link::<RamfsCr>),
         #[cfg(not(CONFIG_CHECKPOINT))]
         link: Some(bindings::simple_link),
         unlink: Some(bindings::simple_unlink),
-        symlink: Some(ffi::symlink),
-        mkdir: Some(ffi::mkdir),
+        symlink: Some(vfs::symlink::<RamfsCr>),
+        mkdir: Some(vfs::mkdir::<RamfsCr>),
         rmdir: Some(bindings::simple_rmdir),
-        mknod: Some(ffi::mknod),
+        mknod: Some(vfs::mknod::<RamfsCr>),
         #[cfg(CONFIG_CHECKPOINT)]
-        rename: Some(ffi::rename),
+        rename: Some(vfs::rename::<RamfsCr>),
         #[cfg(not(CONFIG_CHECKPOINT))]
         rename: Some(bindings::simple_rename),
-        tmpfile: Some(ffi::tmpfile),
+        tmpfile: Some(vfs::tmpfile::<RamfsCr>),
         ..zeroed()
     });
 
@@ -208,7 +275,7 @@ static RAMFS_DIR_OPERATIONS: Table<bindings::file_operations> = Table(bindings::
     iterate_shared: Some(bindings::dcache_readdir),
     fsync: Some(bindings::noop_fsync),
     // The checkpoint op is unlike simple_dir_operations.
-    checkpoint: Some(ffi::dir_checkpoint),
+    checkpoint: Some(vfs::dir_checkpoint::<RamfsCr>),
     ..zeroed()
 });
 
@@ -271,9 +338,9 @@ impl DirPos {
 /// FILE_NAME records, then, once the reader has gone past an entry, a
 /// FILE_FS record with its [`DirPos`].
 #[cfg(CONFIG_CHECKPOINT)]
-pub(crate) fn dir_checkpoint(ctx: &ffi::CkptCtx, file: &File) -> Result {
+fn dir_checkpoint(ctx: &vfs::CkptCtx, file: &File) -> Result {
     ctx.generic_file(file)?;
-    let (pos, last, next) = file.dcache_cursor()?;
+    let vfs::DirCursor { pos, last, next } = file.dcache_cursor()?;
     if pos <= 2 {
         // Nothing but "." and ".." returned: the index in the FILE record
         // is exact, restart seeks it.
@@ -291,7 +358,7 @@ pub(crate) fn dir_checkpoint(ctx: &ffi::CkptCtx, file: &File) -> Result {
 /// `ckpt_fs_operations.restore_file`: puts a reopened directory's reader
 /// back where [`dir_checkpoint`] saw it (see "Directory positions").
 #[cfg(CONFIG_CHECKPOINT)]
-pub(crate) fn restore_file(file: &File, rec: &ffi::FileFs<'_>) -> Result {
+fn restore_file(file: &File, rec: &vfs::FileFs<'_>) -> Result {
     // Of another version: not ours.  For a regular file, the cursor
     // functions below refuse it.
     if rec.version != DIR_POS_VERSION {
@@ -330,7 +397,7 @@ pub(crate) fn restore_file(file: &File, rec: &ffi::FileFs<'_>) -> Result {
 
 #[cfg(CONFIG_CHECKPOINT)]
 static RAMFS_CKPT_OPS: Table<bindings::ckpt_fs_operations> = Table(bindings::ckpt_fs_operations {
-    restore_file: Some(ffi::restore_file),
+    restore_file: Some(vfs::restore_file::<RamfsCr>),
 });
 
 #[cfg(CONFIG_CHECKPOINT)]
@@ -341,7 +408,7 @@ fn ramfs_dir_operations() -> &'static bindings::file_operations {
 /// Without `CONFIG_CHECKPOINT` there is nothing to add.
 #[cfg(not(CONFIG_CHECKPOINT))]
 fn ramfs_dir_operations() -> &'static bindings::file_operations {
-    ffi::simple_dir_operations()
+    vfs::simple_dir_operations()
 }
 
 /// `ramfs_file_operations` (file-mmu.c) plus `.checkpoint`.
@@ -372,7 +439,7 @@ static RAMFS_FILE_INODE_OPERATIONS: Table<bindings::inode_operations> =
     });
 
 /// `ramfs_show_options()`: display the mount options in /proc/mounts.
-pub(crate) fn show_options(m: &SeqFile, root: &Dentry) {
+fn show_options(m: &SeqFile, root: &Dentry) {
     let fsi = root.sb().fs_info();
 
     if fsi.mode != RAMFS_DEFAULT_MODE {
@@ -383,7 +450,7 @@ pub(crate) fn show_options(m: &SeqFile, root: &Dentry) {
 static RAMFS_OPS: Table<bindings::super_operations> = Table(bindings::super_operations {
     statfs: Some(bindings::simple_statfs),
     drop_inode: Some(bindings::generic_delete_inode),
-    show_options: Some(ffi::show_options),
+    show_options: Some(vfs::show_options::<RamfsCr>),
     ..zeroed()
 });
 
@@ -395,7 +462,7 @@ static RAMFS_FS_PARAMETERS: Table<[bindings::fs_parameter_spec; 2]> =
 
 /// `ramfs_parse_param()`, except that an option that is neither ours nor
 /// `source` is an error: "ramfs_cr: Unknown parameter 'foo'", `EINVAL`.
-pub(crate) fn parse_param(fc: &mut FsContext, param: &FsParameter) -> Result {
+fn parse_param(fc: &mut FsContext, param: &FsParameter) -> Result {
     let Some(result) = fc.parse(&RAMFS_FS_PARAMETERS, param)? else {
         if fc.parse_source(param)? {
             return Ok(());
@@ -412,7 +479,7 @@ pub(crate) fn parse_param(fc: &mut FsContext, param: &FsParameter) -> Result {
 }
 
 /// `ramfs_fill_super()`.
-pub(crate) fn fill_super(sb: &ffi::SuperBlock) -> Result {
+fn fill_super(sb: &SuperBlock) -> Result {
     let mode = sb.fs_info().mode;
 
     sb.setup(RAMFS_CR_MAGIC, &RAMFS_OPS, 1);
@@ -422,21 +489,21 @@ pub(crate) fn fill_super(sb: &ffi::SuperBlock) -> Result {
 
 static RAMFS_CONTEXT_OPS: Table<bindings::fs_context_operations> =
     Table(bindings::fs_context_operations {
-        free: Some(ffi::free_fc),
-        parse_param: Some(ffi::parse_param),
-        get_tree: Some(ffi::get_tree),
+        free: Some(vfs::free_fc::<RamfsCr>),
+        parse_param: Some(vfs::parse_param::<RamfsCr>),
+        get_tree: Some(vfs::get_tree::<RamfsCr>),
         ..zeroed()
     });
 
 /// `ramfs_init_fs_context()`.
-pub(crate) fn init_fs_context(fc: &mut FsContext) -> Result {
+fn init_fs_context(fc: &mut FsContext) -> Result {
     let fsi = KBox::new(
         FsInfo {
             mode: RAMFS_DEFAULT_MODE,
             #[cfg(CONFIG_CHECKPOINT)]
             next_seq: AtomicU64::new(1),
             #[cfg(CONFIG_CHECKPOINT)]
-            id: ffi::random_u64(),
+            id: vfs::random_u64(),
         },
         GFP_KERNEL,
     )?;
@@ -448,9 +515,9 @@ pub(crate) fn init_fs_context(fc: &mut FsContext) -> Result {
 /// `ramfs_fs_type`, named `ramfs_cr`; `owner` is set at registration.
 pub(crate) static RAMFS_CR_FS_TYPE: FsType = FsType::new(bindings::file_system_type {
     name: c_str!("ramfs_cr").as_char_ptr(),
-    init_fs_context: Some(ffi::init_fs_context),
+    init_fs_context: Some(vfs::init_fs_context::<RamfsCr>),
     parameters: &RAMFS_FS_PARAMETERS.0 as *const _ as *const bindings::fs_parameter_spec,
-    kill_sb: Some(ffi::kill_sb),
+    kill_sb: Some(vfs::kill_sb::<RamfsCr>),
     #[cfg(CONFIG_CHECKPOINT)]
     ckpt_ops: &RAMFS_CKPT_OPS.0,
     fs_flags: bindings::FS_USERNS_MOUNT as c_int,

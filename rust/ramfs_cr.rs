@@ -2,12 +2,13 @@
 
 //! ramfs_cr: ramfs whose directories and regular files can be checkpointed.
 //!
-//! The file system lives in `fs.rs`, the unsafe glue to the VFS in `ffi.rs`.
+//! The file system lives in `fs.rs`, the adapter to the VFS (every raw
+//! pointer and `unsafe`) in `vfs.rs` and `vfs/`.
 
 use kernel::prelude::*;
 
-mod ffi;
 mod fs;
+mod vfs;
 
 module! {
     type: RamfsCr,
@@ -18,12 +19,12 @@ module! {
 }
 
 struct RamfsCr {
-    _fs: ffi::Registration,
+    _fs: vfs::Registration,
 }
 
 impl kernel::Module for RamfsCr {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let fs = ffi::Registration::new(&fs::RAMFS_CR_FS_TYPE, module)?;
+        let fs = vfs::Registration::new(&fs::RAMFS_CR_FS_TYPE, module)?;
         pr_info!("registered file system type ramfs_cr\n");
         Ok(RamfsCr { _fs: fs })
     }
