@@ -64,20 +64,6 @@ pub fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
 }
 
-/// A syscall's result: `Err(errno)` when it is negative.
-pub fn sysr(r: i64) -> Result<i64, i32> {
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r)
-    }
-}
-
-/// A syscall's result: `Err("WHAT: ERRNO")` when it is negative.
-pub fn sys(r: i64, what: impl std::fmt::Display) -> Result<i64, String> {
-    sysr(r).map_err(|e| format!("{what}: {}", ename(e)))
-}
-
 /// `Ok` when no error was collected, else every error, one per line.
 pub fn check_all(errs: Vec<String>) -> R {
     if errs.is_empty() {
@@ -112,8 +98,12 @@ pub fn ensure_module() -> R {
 pub fn delete_module() -> Result<(), i32> {
     let name = cstr("ramfs_cr");
     // SAFETY: `name` is a NUL-terminated string alive for the call.
-    sysr(unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) })
-        .map(drop)
+    let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
 }
 
 // -------------------------------------------------------------------- fds
@@ -155,11 +145,10 @@ pub fn close_all() {
 
 pub fn dup2(fd: i32, to: i32) -> R {
     // SAFETY: integers only.
-    sys(
-        unsafe { libc::dup2(fd, to) }.into(),
-        format_args!("dup2({fd}, {to})"),
-    )
-    .map(drop)
+    if unsafe { libc::dup2(fd, to) } < 0 {
+        return Err(format!("dup2({fd}, {to}): {}", ename(errno())));
+    }
+    Ok(())
 }
 
 /// open(2) `path` (mode 0644 when it creates) and move the fd to `at`
@@ -229,14 +218,22 @@ pub fn getfd(fd: i32) -> i32 {
 
 pub fn write_fd(fd: i32, b: &[u8]) -> Result<usize, i32> {
     // SAFETY: b is a valid buffer.
-    sysr(unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) } as i64).map(|n| n as usize)
+    let r = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// One read(2) of at most `n` bytes.
 pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
     let mut b = vec![0u8; n];
     // SAFETY: b is a valid buffer of n bytes.
-    let r = sysr(unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) } as i64)?;
+    let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
+    if r < 0 {
+        return Err(errno());
+    }
     b.truncate(r as usize);
     Ok(b)
 }
@@ -262,10 +259,9 @@ pub fn read_all(fd: i32) -> String {
 pub fn pipe() -> Result<(i32, i32), String> {
     let mut p = [0i32; 2];
     // SAFETY: pipe2 into a 2-int array.
-    sys(
-        unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }.into(),
-        "pipe",
-    )?;
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", ename(errno())));
+    }
     Ok((p[0], p[1]))
 }
 
@@ -282,11 +278,11 @@ pub fn pipe_at(r: i32, w: i32) -> R {
 pub fn memfd(name: &str) -> Result<i32, String> {
     let c = cstr(name);
     // SAFETY: valid C string.
-    sys(
-        unsafe { libc::memfd_create(c.as_ptr(), 0) }.into(),
-        "memfd_create",
-    )
-    .map(|fd| fd as i32)
+    let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
+    if fd < 0 {
+        return Err(format!("memfd_create: {}", ename(errno())));
+    }
+    Ok(fd)
 }
 
 /// A memfd named `name` at fd number `at`, holding `bytes`.
@@ -381,28 +377,29 @@ pub fn fd_path(fd: i32) -> String {
 pub fn chdir(p: &str) -> R {
     let c = cstr(p);
     // SAFETY: valid C string.
-    sys(
-        unsafe { libc::chdir(c.as_ptr()) }.into(),
-        format_args!("chdir {p}"),
-    )
-    .map(drop)
+    if unsafe { libc::chdir(c.as_ptr()) } != 0 {
+        return Err(format!("chdir {p}: {}", ename(errno())));
+    }
+    Ok(())
 }
 
 pub fn chroot(p: &str) -> R {
     let c = cstr(p);
     // SAFETY: valid C string.
-    sys(
-        unsafe { libc::chroot(c.as_ptr()) }.into(),
-        format_args!("chroot {p}"),
-    )
-    .map(drop)
+    if unsafe { libc::chroot(c.as_ptr()) } != 0 {
+        return Err(format!("chroot {p}: {}", ename(errno())));
+    }
+    Ok(())
 }
 
 /// getdents64 with a buffer of `n` bytes.
 pub fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
     let mut b = vec![0u8; n];
     // SAFETY: b is a valid buffer of n bytes.
-    let r = sysr(unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), n) })?;
+    let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), n) };
+    if r < 0 {
+        return Err(errno());
+    }
     b.truncate(r as usize);
     Ok(b)
 }
@@ -453,8 +450,13 @@ pub fn set_nofile_limits(soft: u64, hard: u64) -> R {
         rlim_max: hard,
     };
     // SAFETY: valid rlimit struct.
-    let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) };
-    sys(r.into(), format_args!("setrlimit(NOFILE, {soft}, {hard})")).map(drop)
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+        return Err(format!(
+            "setrlimit(NOFILE, {soft}, {hard}): {}",
+            ename(errno())
+        ));
+    }
+    Ok(())
 }
 
 /// Run `/bin/ckpt ARGS`: its exit status (-1 when killed), stdout, stderr.
@@ -527,7 +529,11 @@ pub fn fork() -> Result<i32, String> {
     let _ = std::io::stderr().flush();
     // SAFETY: the harness is single-threaded; the child only runs Rust code
     // of this process and ends with _exit.
-    sys(unsafe { libc::fork() }.into(), "fork").map(|p| p as i32)
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", ename(errno())));
+    }
+    Ok(pid)
 }
 
 /// waitpid(pid) until it ends; its status (-1 on error).
@@ -820,15 +826,23 @@ pub fn mount(fstype: &str, dir: &str, opts: Option<&str>) -> Result<(), i32> {
         .as_ref()
         .map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
     // SAFETY: all pointers are NUL-terminated strings alive for the call.
-    sysr(unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) }.into())
-        .map(drop)
+    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
 }
 
 /// umount2(2); the errno.
 pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
     let d = cstr(dir);
     // SAFETY: valid C string alive for the call.
-    sysr(unsafe { libc::umount2(d.as_ptr(), flags) }.into()).map(drop)
+    if unsafe { libc::umount2(d.as_ptr(), flags) } == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
 }
 
 /// A fresh ramfs_cr (mode=0755) on `dir`, after unmounting what was there.
