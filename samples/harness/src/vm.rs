@@ -667,18 +667,11 @@ impl Target {
     /// A child that closes every fd, runs `setup` and stops itself
     /// (SIGSTOP), as a debugger would keep it.
     pub fn stopped<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
-        let pid = fork()?;
-        if pid == 0 {
-            close_all();
-            if !run_guarded(120, setup).is_empty() {
-                exit(3);
-            }
-            loop {
-                // SAFETY: stop ourselves; the parent kills us.
-                unsafe { libc::raise(libc::SIGSTOP) };
-            }
-        }
-        let t = Target { pid };
+        let t = Target::clean(setup, |_| {
+            // SAFETY: stop ourselves; the parent kills us.
+            unsafe { libc::raise(libc::SIGSTOP) };
+        })?;
+        let pid = t.pid;
         let mut st = 0;
         // SAFETY: waiting for our child to stop.
         let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
@@ -718,10 +711,20 @@ impl Target {
     /// A child that closes every fd, runs `setup`, then `work` in a loop
     /// until killed.  The parent waits `settle` ms so that the child has
     /// closed the harness's fds before it is checkpointed.
-    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(
-        setup: S,
-        mut work: W,
-    ) -> Result<Target, String> {
+    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, work: W) -> Result<Target, String> {
+        let t = Target::clean(setup, work)?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let mut st = 0;
+        // SAFETY: non-blocking status check of our child.
+        if unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) } != 0 {
+            return Err(format!("running target ended: {}", status_text(st)));
+        }
+        Ok(t)
+    }
+
+    /// A child that closes every fd, runs `setup` (exit 3 when it fails),
+    /// then `work(0)`, `work(1)`, ... until killed.
+    fn clean<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, mut work: W) -> Result<Target, String> {
         let pid = fork()?;
         if pid == 0 {
             close_all();
@@ -734,14 +737,7 @@ impl Target {
                 i += 1;
             }
         }
-        let t = Target { pid };
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let mut st = 0;
-        // SAFETY: non-blocking status check of our child.
-        if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } != 0 {
-            return Err(format!("running target ended: {}", status_text(st)));
-        }
-        Ok(t)
+        Ok(Target { pid })
     }
 }
 
@@ -1067,14 +1063,9 @@ pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
 
 pub fn snap_diff(a: &Snap, b: &Snap) -> String {
     let mut s = String::new();
-    for x in &a.fds {
-        if !b.fds.contains(x) {
-            s += &format!("  before only: {x:?}\n");
-        }
-    }
-    for x in &b.fds {
-        if !a.fds.contains(x) {
-            s += &format!("  after only:  {x:?}\n");
+    for (x, y, what) in [(a, b, "before only:"), (b, a, "after only: ")] {
+        for f in x.fds.iter().filter(|f| !y.fds.contains(f)) {
+            s += &format!("  {what} {f:?}\n");
         }
     }
     if a.cwd != b.cwd {
