@@ -469,7 +469,7 @@ pub(crate) fn log_escapes() -> R {
         let evil = "/tmp/evil\nname";
         write_file(evil, b"x")?;
         let t = Target::stopped(|| open_at(evil, libc::O_RDONLY, 7).map(drop))?;
-        let o = checkpoint_to(t.pid, &tmpfile("evil.ckpt"), SKIP);
+        let o = checkpoint_to(t.pid, &format!("{MNT}/evil.ckpt"), SKIP);
         let _ = std::fs::remove_file(evil);
         let Outcome { r, log: text } = o?;
         let must = "checkpoint: fd 7 \"/tmp/evil\\nname\" (tmpfs): f_op lacks checkpoint, left out";
