@@ -5,92 +5,62 @@ use crate::vm::*;
 use ckpt_image::syscalls::VERSION_FILE;
 use std::path::Path;
 
-/// In the debug VM the version file is hidden (an empty tmpfs over
-/// /sys/kernel/checkpoint, in a mount namespace of the child's own), which
-/// is what a kernel without CONFIG_CHECKPOINT shows; in the nockpt VM the
-/// kernel really has no core.  Then a version file of another format.
+/// The debug VM hides the version file (a tmpfs over /sys/kernel/checkpoint
+/// in a mount namespace of its own), as a kernel without CONFIG_CHECKPOINT
+/// (the nockpt VM) shows it; then a version file of another format.
 pub(crate) fn no_core() -> R {
     work()?;
     let have_core = Path::new(VERSION_FILE).exists();
     in_child("child without the version file", 60, move || {
         if have_core {
-            // SAFETY: unshare(2) and mount(2) with valid arguments.
-            unsafe {
-                check!(
-                    libc::unshare(libc::CLONE_NEWNS) == 0,
-                    "unshare: {}",
-                    ename(errno())
-                );
-                let root = cstr("/");
-                let r = libc::mount(
-                    std::ptr::null(),
-                    root.as_ptr(),
-                    std::ptr::null(),
-                    libc::MS_REC | libc::MS_PRIVATE,
-                    std::ptr::null(),
-                );
-                check!(r == 0, "mount --make-rprivate /: {}", ename(errno()));
-            }
+            // SAFETY: unshare(2) with a flag.
+            let u = unsafe { libc::unshare(libc::CLONE_NEWNS) };
+            check!(u == 0, "unshare: {}", ename(errno()));
+            let (null, fl) = (std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE);
+            // SAFETY: mount(2) of "/" (a C string alive for the call), NULLs.
+            let r = unsafe { libc::mount(null, cstr("/").as_ptr(), null, fl, null.cast()) };
+            check!(r == 0, "mount --make-rprivate /: {}", ename(errno()));
             mount("tmpfs", "/sys/kernel/checkpoint", None)
                 .map_err(|e| format!("mount tmpfs on /sys/kernel/checkpoint: {}", ename(e)))?;
         }
-        let want = format!(
-            "ckpt: this kernel has no checkpoint/restart core (no {VERSION_FILE}; it needs CONFIG_CHECKPOINT and the ramfs_cr patches)\n"
-        );
-        let out = tmpfile("never.ckpt");
-        let r = run_ckpt(&["checkpoint", "--pid", "1", "--out", &out])?;
-        eq!(
-            r,
-            (3, String::new(), want.clone()),
-            "ckpt checkpoint --pid 1"
-        );
-        check!(!Path::new(&out).exists(), "{out} was created");
-        let img = tmpfile("any.ckpt");
+        let (out, img) = (tmpfile("never.ckpt"), tmpfile("any.ckpt"));
         write_file(&img, b"not read")?;
-        for dry in [false, true] {
-            let mut args = vec!["restart", "--in", img.as_str()];
-            if dry {
-                args.push("--dry-run");
-            }
-            let r = run_ckpt(&args)?;
-            eq!(r, (3, String::new(), want.clone()), "ckpt {args:?}");
-        }
+        // exit 3, nothing on stdout, `want` on stderr, no image
+        let says = |args: &[&str], want: &str| -> R {
+            let r = run_ckpt(args)?;
+            eq!(r, (3, String::new(), want.to_string()), "ckpt {args:?}");
+            check!(!Path::new(&out).exists(), "{out} was created");
+            Ok(())
+        };
+        let none = format!("ckpt: this kernel has no checkpoint/restart core (no {VERSION_FILE}; it needs CONFIG_CHECKPOINT and the ramfs_cr patches)\n");
+        says(&["checkpoint", "--pid", "1", "--out", &out], &none)?;
+        says(&["restart", "--in", &img], &none)?;
+        says(&["restart", "--in", &img, "--dry-run"], &none)?;
         if have_core {
             write_file("/sys/kernel/checkpoint/version", b"2\n")?;
-            let r = run_ckpt(&["checkpoint", "--pid", "1", "--out", &out])?;
-            let want = "ckpt: this kernel's checkpoint image format is version 2, this tool knows version 1\n";
-            eq!(r, (3, String::new(), want.to_string()), "with version 2");
-            check!(!Path::new(&out).exists(), "{out} was created");
+            let v2 = "ckpt: this kernel's checkpoint image format is version 2, this tool knows version 1\n";
+            says(&["checkpoint", "--pid", "1", "--out", &out], v2)?;
         }
         Ok(())
     })
 }
 
-/// An image of a process holding one ramfs_cr file at fd 300.  `ckpt
-/// restart` keeps its image and log fds above it (301, 302), so it needs
-/// RLIMIT_NOFILE 303: from soft 64 it raises that to 303 when the hard
-/// limit is 4096, and refuses with one line when the hard limit is 100.
+/// An image holding fd 300: `ckpt restart` keeps its image and log fds at
+/// 301 and 302, so it raises a soft RLIMIT_NOFILE of 64 to 303 within a
+/// hard limit of 4096, and refuses in one line under a hard limit of 100.
 pub(crate) fn nofile() -> R {
     work()?;
     let m = Mount::cr()?;
-    let f = m.p("f");
+    let (f, img, fd) = (m.p("f"), tmpfile("fd300.ckpt"), 300);
     write_file(&f, b"x")?;
-    let img = tmpfile("fd300.ckpt");
-    let fd = 300;
-    self_image(&img, {
-        let f = f.clone();
-        move || open_at(&f, libc::O_RDONLY, fd).map(|_| ())
-    })?;
+    self_image(&img, || open_at(&f, libc::O_RDONLY, fd).map(drop))?;
     let need = fd + 3;
     in_child("hard limit 4096", 60, || {
         set_nofile_limits(64, 4096)?;
         let sh = format!("readlink /proc/self/fd/{fd}; ulimit -n");
         let r = run_ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
-        eq!(
-            r,
-            (0, format!("{f}\n{need}\n"), String::new()),
-            "restart under soft 64"
-        );
+        let want = (0, format!("{f}\n{need}\n"), String::new());
+        eq!(r, want, "restart under soft 64");
         Ok(())
     })?;
     in_child("hard limit 100", 60, || {
