@@ -77,12 +77,19 @@ pub fn check_version_file(path: &std::path::Path) -> Result<u32, NoSupport> {
 }
 
 /// Whether the running kernel has checkpoint(2)/restart(2) of the image
-/// format this library knows, from [`VERSION_FILE`].  Looked up once.
+/// format this library knows, from [`VERSION_FILE`].  An answer is kept
+/// once known; a file that could not be read (`ENOMEM`, `EMFILE`, ...) is
+/// read again next time.
 pub fn kernel_support() -> Result<u32, NoSupport> {
     static SUPPORT: OnceLock<Result<u32, NoSupport>> = OnceLock::new();
-    SUPPORT
-        .get_or_init(|| check_version_file(std::path::Path::new(VERSION_FILE)))
-        .clone()
+    if let Some(known) = SUPPORT.get() {
+        return known.clone();
+    }
+    let r = check_version_file(std::path::Path::new(VERSION_FILE));
+    if matches!(r, Err(NoSupport::Unreadable(_))) {
+        return r;
+    }
+    SUPPORT.get_or_init(|| r).clone()
 }
 
 fn supported() -> io::Result<()> {

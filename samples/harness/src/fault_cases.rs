@@ -53,6 +53,9 @@ fn fail_nth(f: &std::fs::File, n: usize) -> Result<u64, String> {
 /// on.  Every success must pass `verify`.
 fn every_n(what: &str, call: impl Fn() -> Result<i64, i32>, verify: impl Fn(i64) -> R) -> R {
     alarm(600); // N runs of the call under KASAN
+                // The wrappers read /sys/kernel/checkpoint/version on their first call: before any
+                // fault is armed (else the first case of a run sees ENOSYS, not the call's ENOMEM).
+    ckpt_image::syscalls::kernel_support().map_err(|e| format!("{what}: {e}"))?;
     let fd = open_at("/proc/thread-self/fail-nth", libc::O_RDWR, -1)?;
     // SAFETY: a fresh fd, owned by the File from here on.
     let f = unsafe { std::fs::File::from_raw_fd(fd) };
