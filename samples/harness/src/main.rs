@@ -36,7 +36,12 @@ fn main() {
         security_cases::suid_open(&args[1..]);
     }
     if args.first().map(String::as_str) == Some("--golden") {
-        ensure_golden();
+        // print the golden images (see golden.rs) and exit
+        let r = golden::make_all();
+        if let Err(e) = &r {
+            println!("golden: {e}");
+        }
+        std::process::exit(i32::from(r.is_err()));
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!("usage: cr-harness [--list] [SUBSTRING...] | --golden\nRuns the cases whose name contains any SUBSTRING (all without), prints KTAP.");
@@ -64,10 +69,8 @@ fn main() {
     let mut failed = 0;
     for (i, c) in sel.iter().enumerate() {
         let _ = std::io::stdout().flush();
-        let r = match catch_unwind(AssertUnwindSafe(c.run)) {
-            Ok(r) => r,
-            Err(p) => Err(format!("panic: {}", panic_text(&p))),
-        };
+        let r = catch_unwind(AssertUnwindSafe(c.run))
+            .unwrap_or_else(|p| Err(format!("panic: {}", panic_text(&p))));
         match r {
             Ok(()) => println!("ok {} {}", i + 1, c.name),
             Err(why) => {
@@ -81,16 +84,7 @@ fn main() {
     }
     println!("# {} passed, {} failed", sel.len() - failed, failed);
     let _ = std::io::stdout().flush();
-    std::process::exit(if failed == 0 { 0 } else { 1 });
-}
-
-/// `--golden`: print the golden images (see golden.rs) and exit.
-fn ensure_golden() -> ! {
-    let r = golden::make_all();
-    if let Err(e) = &r {
-        println!("golden: {e}");
-    }
-    std::process::exit(if r.is_ok() { 0 } else { 1 });
+    std::process::exit(i32::from(failed > 0));
 }
 
 /// The last panic message with its location (set by the panic hook).

@@ -58,16 +58,14 @@ pub fn round_trip(
                     }
                 })?;
                 // the table is shared: wait for the other process's fds
+                let all_in = || w.iter().all(|x| getfd(x.fd) >= 0);
                 for _ in 0..500 {
-                    if w.iter().all(|x| getfd(x.fd) >= 0) {
+                    if all_in() {
                         break;
                     }
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                check!(
-                    w.iter().all(|x| getfd(x.fd) >= 0),
-                    "fds of process {c} not in the table"
-                );
+                check!(all_in(), "fds of process {c} not in the table");
                 // the cwd is each process's own
                 let cwd_steps: Vec<Step> = steps
                     .iter()
@@ -87,13 +85,10 @@ pub fn round_trip(
     if by == By::Itself {
         self_image(&img, setup)?;
     } else {
-        let t = if by == By::Running {
-            Target::running(setup, |_| {
-                // SAFETY: getppid has no arguments.
-                unsafe { libc::getppid() };
-            })?
-        } else {
-            Target::stopped(setup)?
+        let t = match by {
+            // getppid(2) in a loop: system calls that leave the fds alone
+            By::Running => Target::running(setup, |_| _ = std::os::unix::process::parent_id())?,
+            _ => Target::stopped(setup)?,
         };
         let id = ck_ok(t.pid, &img, 0)?;
         let h = decode_file(&img)?.header;
