@@ -236,30 +236,24 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     eq!(fd_names(&im), vec![(3, d)], "recorded fds");
     let (f_pos, mode) = (im.files[0].file.f_pos, im.files[0].file.i_mode);
     eq!(mode & libc::S_IFMT, libc::S_IFDIR, "FILE i_mode type");
-    check!(
-        f_pos > 0,
-        "recorded dir f_pos {f_pos}: not > 0 (read partway)"
-    );
+    check!(f_pos > 0, "recorded dir f_pos {f_pos}: not > 0");
     let want = read_file(&rest)?;
-    let want_names = dirent_names(&want);
-    check!(
-        !want_names.is_empty(),
-        "nothing left to read after the checkpoint"
-    );
+    let wn = dirent_names(&want);
+    check!(!wn.is_empty(), "nothing left to read after the checkpoint");
     in_clean_child("restarting child", move || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(pos(3), f_pos, "dir fd position after restart");
         let got = read_dir_fd(3, bufsz).map_err(|e| format!("after restart: {e}"))?;
         let gn = dirent_names(&got);
-        let i = gn.iter().zip(&want_names).position(|(a, b)| a != b);
-        let i = i.unwrap_or(gn.len().min(want_names.len()));
-        let (g, w) = ((got.len(), gn.len()), (want.len(), want_names.len()));
+        let i = gn.iter().zip(&wn).position(|(a, b)| a != b);
+        let i = i.unwrap_or(gn.len().min(wn.len()));
+        let (g, w) = ((got.len(), gn.len()), (want.len(), wn.len()));
         check!(
             got == want,
             "rest of the getdents64 stream differs: {g:?} (bytes, names) after restart vs {w:?} \
              unrestarted; first difference at name #{i}: got {:?}, expected {:?}",
             gn.get(i),
-            want_names.get(i)
+            wn.get(i)
         );
         Ok(())
     })
@@ -1079,21 +1073,16 @@ pub(crate) fn big_image() -> R {
     chdir("/")?;
     let (deep, n, img) = (deep?, 1000, tmpfile("big.ckpt"));
     // fds 3, 4, ... skipping IMG_FD and LOG_FD
-    let fds: Vec<i32> = (3..)
-        .filter(|&fd| fd != IMG_FD && fd != LOG_FD)
-        .take(n)
-        .collect();
-    let name = |i: usize| format!("{deep}/f{i:04}");
+    let fd = |i: usize| 3 + i as i32 + if 3 + i as i32 >= IMG_FD { 2 } else { 0 };
     for i in 0..n {
-        write_file(&name(i), format!("file {i}").as_bytes())?;
+        write_file(&format!("{deep}/f{i:04}"), format!("file {i}").as_bytes())?;
     }
-    let (names, fds2) = ((0..n).map(name).collect::<Vec<_>>(), fds.clone());
-    let names2 = names.clone();
+    let d2 = deep.clone();
     self_image(&img, move || {
         set_nofile(4096)?;
-        for (i, (fd, p)) in fds2.into_iter().zip(names2).enumerate() {
-            open_at(&p, O_RDONLY, fd)?;
-            seek(fd, (i % 7) as i64)?;
+        for i in 0..n {
+            open_at(&format!("{d2}/f{i:04}"), O_RDONLY, fd(i))?;
+            seek(fd(i), (i % 7) as i64)?;
         }
         Ok(())
     })?;
@@ -1103,12 +1092,9 @@ pub(crate) fn big_image() -> R {
     in_clean_child("restarting child", move || {
         set_nofile(4096)?;
         eq!(rs_ok(&img)?, n as i64, "restart return value");
-        for (i, (fd, p)) in fds.into_iter().zip(names).enumerate() {
-            eq!(
-                (fd_path(fd), pos(fd)),
-                (p, (i % 7) as i64),
-                "fd {fd} path, f_pos"
-            );
+        for i in 0..n {
+            let (fd, want) = (fd(i), (format!("{deep}/f{i:04}"), (i % 7) as i64));
+            eq!((fd_path(fd), pos(fd)), want, "fd {fd} path, f_pos");
         }
         Ok(())
     })
