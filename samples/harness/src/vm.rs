@@ -1254,12 +1254,7 @@ pub fn expect_checkpoint_refused(
     what: &str,
 ) -> R {
     let o = checkpoint_to(pid, img, 0)?;
-    eq!(
-        show(&o.r),
-        show(&Err(want)),
-        "{what} (log: {})",
-        o.log.trim()
-    );
+    expect_outcome(&o, Err(want), what)?;
     let line = o
         .log
         .lines()
@@ -1293,7 +1288,7 @@ pub fn expect_checkpoint_refused(
     let types: Vec<u32> = ckpt_image::scan(&b)
         .records
         .iter()
-        .map(|(_, r)| r.rtype())
+        .map(|r| r.1.rtype())
         .collect();
     eq!(
         types.last(),
