@@ -19,6 +19,7 @@ use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_
 use libc::{O_RDWR, O_WRONLY};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 use testsupport::golden::{self as st, Step};
 
@@ -27,8 +28,6 @@ const MNT: &str = "/mnt/fuzz";
 const IMG: i32 = 1001;
 const LOG: i32 = 1002;
 const CHILD_NOFILE: u64 = 1000;
-
-// ------------------------------------------------------------ the playground
 
 /// The regular files [`populate`] makes, 8 KiB each.
 pub const POPULATED: [&str; 10] = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"];
@@ -64,24 +63,23 @@ pub fn make_image<F: FnOnce() -> R>(
     if pid == 0 {
         keep_only(&[(1010, 1010), (1011, 1011)]);
         alarm(60);
+        // the id, or -errno
         let msg = match setup() {
             Err(e) => format!("setup: {e}"),
-            Ok(()) => match ck(0, 1010, flags, -1) {
-                Ok(id) => format!("OK {id}"),
-                Err(e) => format!("E {e}"),
-            },
+            Ok(()) => ck(0, 1010, flags, -1)
+                .unwrap_or_else(|e| -e as i64)
+                .to_string(),
         };
         let _ = write_fd(1011, msg.as_bytes());
         exit(0);
     }
     wait(pid);
     let (img, msg) = (get_bytes(1010), text_of(1011));
-    close(1010);
-    close(1011);
-    match msg.split_once(' ') {
-        Some(("OK", id)) => Ok((img, Ok(id.parse().unwrap_or(0)))),
-        Some(("E", e)) => Ok((img, Err(e.parse().unwrap_or(0)))),
-        _ => Err(format!("checkpointing child: {msg:?}")),
+    close_range(1010, 1011);
+    match msg.parse::<i64>() {
+        Ok(id) if id > 0 => Ok((img, Ok(id))),
+        Ok(e) => Ok((img, Err(-e as i32))),
+        Err(_) => Err(format!("checkpointing child: {msg:?}")),
     }
 }
 
@@ -94,12 +92,8 @@ fn expect_refused_image<F: FnOnce() -> R>(
     what: &str,
 ) -> Result<Vec<u8>, String> {
     let (img, r) = make_image(setup, flags).map_err(|e| format!("{what}: {e}"))?;
-    let e = ename(want);
-    check!(
-        r == Err(want),
-        "{what}: checkpoint {}, expected {e}",
-        show(&r)
-    );
+    let (e, got) = (ename(want), show(&r));
+    check!(r == Err(want), "{what}: checkpoint {got}, expected {e}");
     match decode(&img) {
         Err(ImageError::ErrorRecord { err, .. }) if err == -want => Ok(img),
         other => Err(format!(
@@ -164,6 +158,7 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
             return Err(format!("checkpoint of base {what}: {}", ename(e)));
         }
         decode(&img).map_err(|e| format!("base image {what} does not decode: {e}"))?;
+        println!("# fuzz: base image {what}: {} bytes", img.len());
         v.push((what, img));
     }
     // a failed checkpoint: ends with an ERROR record
@@ -175,8 +170,6 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     v.push(("error", error));
     Ok(v)
 }
-
-// ------------------------------------------------------ restart in a child
 
 /// What the child saw.
 enum Verdict {
@@ -207,13 +200,16 @@ fn job(what: String, bytes: Vec<u8>, flags: u64) -> Job {
 
 /// `Bad` unless the caller is as it was (but for the image fd's offset:
 /// restart(2) reads the image as read(2) does).
-fn unchanged(before: &Snap, what: String, ok: Verdict) -> Verdict {
+fn unchanged(before: &Snap, v: Verdict) -> Verdict {
     let after = snap_nopos(&[LOG], IMG);
     if *before == after {
-        return ok;
+        return v;
     }
-    let diff = snap_diff(before, &after);
-    Verdict::Bad(format!("{what} and changed the caller:\n{diff}"))
+    let (how, diff) = match v {
+        Verdict::Err(e, _) => (ename(e), snap_diff(before, &after)),
+        _ => ("a dry run's success".into(), snap_diff(before, &after)),
+    };
+    Verdict::Bad(format!("restart ({how}) changed the caller:\n{diff}"))
 }
 
 /// In the child: restart(2) from IMG, check the state; the verdict and the
@@ -226,18 +222,13 @@ fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
     let r = rs(0, IMG, job.flags, LOG);
     let ns = t.elapsed().as_nanos() as u64;
     let v = match (r, &job.dec) {
-        (Err(e), _) => {
-            let failed = format!("restart failed with {}", ename(e));
-            unchanged(before, failed, Verdict::Err(e, text_of(LOG)))
-        }
+        (Err(e), _) => unchanged(before, Verdict::Err(e, text_of(LOG))),
         (Ok(n), Err(_)) => Verdict::Ok(n), // judged by the parent
         (Ok(n), Ok(im)) if n != im.fds.len() as i64 => Verdict::Bad(format!(
             "restart returned {n}, image has {} fds",
             im.fds.len()
         )),
-        (Ok(n), Ok(_)) if job.flags & DRY != 0 => {
-            unchanged(before, "RESTART_DRY_RUN succeeded".into(), Verdict::Ok(n))
-        }
+        (Ok(n), Ok(_)) if job.flags & DRY != 0 => unchanged(before, Verdict::Ok(n)),
         (Ok(n), Ok(im)) => {
             verify_restored_img(im, before, IMG).map_or_else(Verdict::Bad, |()| Verdict::Ok(n))
         }
@@ -245,21 +236,17 @@ fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
     (v, ns)
 }
 
-/// The name with symlinks resolved.  restart(2) refuses a name that goes
-/// through a symlink (ELOOP), so for a name it accepted this is the name.
-fn canon(name: &[u8]) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    std::fs::canonicalize(std::ffi::OsStr::from_bytes(name))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 /// After a successful restart (image at fd `img`): the fd table, cwd and
 /// umask are what `im` says, every other fd is untouched.
 pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
     // after a root change /proc is out of reach: names are not compared
     let same_root = im.root == b"/";
-    let named = |link: &str, name: &[u8]| link.as_bytes() == name || link == canon(name);
+    // the name, or with symlinks resolved: restart(2) refuses a name that
+    // goes through a symlink (ELOOP), so for a name it took that is the name
+    let named = |link: &str, name: &[u8]| {
+        let canon = std::fs::canonicalize(std::ffi::OsStr::from_bytes(name));
+        link.as_bytes() == name || canon.is_ok_and(|p| p.as_os_str().as_bytes() == link.as_bytes())
+    };
     let after = snap_nopos(&[LOG], img);
     let mut errs = Vec::new();
     for d in &im.fds {
@@ -349,9 +336,8 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// The children's stack (one child at a time runs, while we are suspended).
 static mut CHILD_STACK: [u8; 1 << 20] = [0; 1 << 20];
 
-/// The restart driver: victim fds at 3, 4 and 10 (which restart(2) may
-/// replace in a child) and the image and log memfds, all closed on drop;
-/// the state every child starts from (ours: it is a copy).
+/// The restart driver: victim fds 3, 4 and 10 (restart(2) may replace them
+/// in a child), the image and log memfds, and the children's first state.
 struct Driver {
     before: Snap,
     /// ns from clone to exit, ns in restart(2), children so far
@@ -370,11 +356,9 @@ impl Driver {
         Ok(Driver { before, ns: [0; 3] })
     }
 
-    /// Run the jobs through restart(2) in child processes, each a
-    /// clone(CLONE_VM | CLONE_VFORK): its own process with its own copy of
-    /// the fd table, cwd, root, umask and rlimits (no CLONE_FILES, CLONE_FS),
-    /// but no copy of the address space, which is what costs under KASAN;
-    /// the verdicts come back in memory.
+    /// Run the jobs through restart(2) in children made by clone(CLONE_VM |
+    /// CLONE_VFORK): their own fd table, fs and rlimits, but not the copy of
+    /// the address space that costs under KASAN; verdicts come back in memory.
     fn run_batch(&mut self, jobs: &[Job]) -> Result<Vec<Verdict>, String> {
         let mut verdicts: Vec<Verdict> = Vec::new();
         while verdicts.len() < jobs.len() {
@@ -414,12 +398,12 @@ impl Driver {
     /// restart(2) of `img` in a child must fail with one of `want` or, when
     /// `ok` and the decoder accepts the image, succeed (then verified).
     fn expect_fuzz_restart(&mut self, img: &[u8], want: &[i32], ok: bool, what: &str) -> R {
-        let j = job(what.into(), img.to_vec(), 0);
+        let (j, success) = (
+            job(what.into(), img.to_vec(), 0),
+            ok.then(|| "success".into()),
+        );
         let valid = j.dec.is_ok();
-        let mut names: Vec<String> = want.iter().map(|&e| ename(e)).collect();
-        if ok {
-            names.push("success".into());
-        }
+        let names: Vec<String> = want.iter().map(|&e| ename(e)).chain(success).collect();
         match self.run_batch(&[j])?.remove(0) {
             Verdict::Err(e, _) if want.contains(&e) => Ok(()),
             Verdict::Ok(_) if ok && valid => Ok(()),
@@ -429,7 +413,7 @@ impl Driver {
                 names.join("/"),
                 log.trim()
             )),
-            Verdict::Ok(n) => Err(format!("{what}: restart succeeded ({n})")),
+            Verdict::Ok(n) => Err(format!("{what}: restart succeeded ({n}), valid: {valid}")),
             Verdict::Bad(s) => Err(format!("{what}: {s}")),
         }
     }
@@ -437,9 +421,7 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        for fd in [IMG, LOG, 3, 4, 10] {
-            close(fd);
-        }
+        [IMG, LOG, 3, 4, 10].into_iter().for_each(close);
     }
 }
 
@@ -448,9 +430,8 @@ impl Drop for Driver {
 const OPEN_ERRNOS: &str = "ENOENT EACCES EPERM ESTALE EISDIR ENOTDIR EINVAL ENAMETOOLONG ELOOP \
     EMFILE ESPIPE ENXIO ENODEV EROFS ETXTBSY EOVERFLOW EFBIG";
 
-/// The fuzz pass's verdict on one image, counted in `counts`: restart(2)'s
-/// errno, "success" or "dry" (a dry run that succeeded), and the decoder's
-/// verdict; why it is wrong, if it is.
+/// The fuzz pass's verdict on one image (counted in `counts`: restart(2)'s
+/// errno, "success" or "dry", and the decoder's); why it is wrong, if it is.
 fn judge(job: &Job, v: Verdict, counts: &mut [BTreeMap<String, usize>; 2]) -> Option<String> {
     let kind = job.dec.as_ref().map_or_else(|e| e.kind(), |_| "valid");
     *counts[1].entry(kind.into()).or_default() += 1;
@@ -508,16 +489,13 @@ fn error_in_prefix(img: &[u8]) -> bool {
     prefix.any(|c| mutate::u32le(c, 0) == ckpt_image::CKPT_HDR_ERROR)
 }
 
-// ---------------------------------------------------------------- the fuzzer
-
 /// `env` from the environment, else `key=` from the kernel command line.
 fn param(env: &str, key: &str) -> Option<u64> {
-    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let from_cmdline = cmdline
+    let cmd = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let arg = cmd
         .split_whitespace()
         .find_map(|a| a.strip_prefix(key)?.strip_prefix('='));
-    let s = std::env::var(env).ok();
-    s.as_deref().or(from_cmdline)?.parse().ok()
+    std::env::var(env).ok().as_deref().or(arg)?.parse().ok()
 }
 
 /// The systematic part: every truncation at and inside every record (each
@@ -553,11 +531,6 @@ pub(crate) fn fuzz() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
         let bases = base_images(MNT)?;
-        let sizes: Vec<_> = bases
-            .iter()
-            .map(|(w, b)| format!("{w} {}", b.len()))
-            .collect();
-        println!("# fuzz: base images (bytes): {}", sizes.join(", "));
         let mut d = Driver::start(MNT)?;
         let t0 = Instant::now();
         let mut sys = Vec::new();
@@ -644,12 +617,9 @@ pub(crate) fn hostile_fixed() -> R {
         };
         let (f, long) = (recs.len() - 2, format!("/mnt/fuzz{}", "/x".repeat(2100)));
         let l4095 = format!("/mnt/fuzz{}", "/y".repeat(2043));
-        // Names of the file (f, its FILE_NAME), the root (2) and the cwd (3):
-        // not canonical, with a NUL, longer than CKPT_NAME_MAX; fitting the
-        // format but too long for open(2); missing; a directory or /dev/null
-        // for a regular file (outside-root absolute paths are plain absolute
-        // paths: for root they open, as open(2) would; a file of another
-        // type gives ESTALE).
+        // Names of the file (f), the root (2) and the cwd (3); absolute paths
+        // outside the root open for root, as open(2) would, but a regular
+        // file's record naming a file of another type gives ESTALE.
         let mut rows: Vec<(String, Vec<Record>, &[i32], bool)> = Vec::new();
         for (what, i, n, want) in [
             ("file name", f, "/../etc/passwd", &[EINVAL][..]),
@@ -800,16 +770,10 @@ pub(crate) fn symmetry() -> R {
                 None => match make_image(setup, SKIP) {
                     Err(e) => Err(format!("{what}: {e}")),
                     Ok((_, Err(e))) => Err(format!("{what}: checkpoint {}, expected ok", ename(e))),
-                    Ok((img, Ok(_))) => {
-                        let r = d.expect_fuzz_restart(&img, &[], true, what);
-                        match (decode(&img), r) {
-                            (Ok(_), Ok(())) => Ok(format!("{what}: checkpoint ok, restart ok")),
-                            (Ok(_), Err(e)) => Err(format!("checkpoint succeeded but {e}")),
-                            (Err(de), r) => Err(format!(
-                                "{what}: the decoder refuses the image ({de}); restart: {r:?}"
-                            )),
-                        }
-                    }
+                    Ok((img, Ok(_))) => match d.expect_fuzz_restart(&img, &[], true, what) {
+                        Ok(()) => Ok(format!("{what}: checkpoint ok, restart ok")),
+                        Err(e) => Err(format!("checkpoint succeeded but {e}")),
+                    },
                 },
             };
             match r {
