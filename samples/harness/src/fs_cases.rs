@@ -329,7 +329,7 @@ fn sys(r: i32) -> io::Result<String> {
     (r >= 0).then(|| ok(r)).ok_or_else(io::Error::last_os_error)
 }
 
-fn lossy(b: Vec<u8>) -> String {
+fn quoted_lossy(b: Vec<u8>) -> String {
     format!("{:?}", String::from_utf8_lossy(&b))
 }
 
@@ -354,7 +354,7 @@ impl Ctx {
     }
 
     /// The result of one operation line (see [`SCRIPT`]).
-    fn op(&mut self, line: &str) -> io::Result<String> {
+    fn parity_op(&mut self, line: &str) -> io::Result<String> {
         let long = "x/".repeat(1500) + "end";
         let w: Vec<&str> = line.split(" (").next().unwrap_or("").split(' ').collect();
         let p = |name: &str| format!("{}/{name}", self.root);
@@ -365,7 +365,7 @@ impl Ctx {
         match w[..] {
             ["stat", a] => fs::metadata(p(a)).map(describe),
             ["lstat", a] => fs::symlink_metadata(p(a)).map(describe),
-            ["read", a] => fs::read(p(a)).map(lossy),
+            ["read", a] => fs::read(p(a)).map(quoted_lossy),
             ["write", a, ..] => fs::write(p(a), w[2..].join(" ").replace("\\n", "\n")).map(ok),
             ["excl", a] => fs::File::create_new(p(a)).map(ok),
             ["mkdir", a] => fs::create_dir(p(a)).map(ok),
@@ -374,9 +374,10 @@ impl Ctx {
             ["link", a, b] => fs::hard_link(p(a), p(b)).map(ok),
             ["same", a, b] => Ok((ino(a)? == ino(b)?).to_string()),
             ["symlink", t, a] => symlink(t.replace("LONG", &long), p(a)).map(ok),
-            ["readlink", a] => {
-                Ok(lossy(fs::read_link(p(a))?.into_os_string().into_vec()).replace(&long, "LONG"))
-            }
+            ["readlink", a] => Ok(
+                quoted_lossy(fs::read_link(p(a))?.into_os_string().into_vec())
+                    .replace(&long, "LONG"),
+            ),
             ["mknod", a, mode, major, minor] => {
                 let dev = libc::makedev(num(major) as u32, num(minor) as u32);
                 let a = cstr(&p(a));
@@ -516,7 +517,7 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
     let mut facts = Vec::new();
     for label in SCRIPT.trim().lines().map(|l| l.split(" => ").next()) {
         let r = c
-            .op(label.unwrap_or(""))
+            .parity_op(label.unwrap_or(""))
             .map_err(|e| e.raw_os_error().unwrap_or(0));
         facts.push(format!(
             "{}: {}",

@@ -1,72 +1,51 @@
-//! restart(2) against hostile images: the fuzz pass (issue 6).
-//!
-//! Valid images are made in the VM by checkpointing children that hold
-//! small, large, shared (dup'd) and directory fds on a ramfs_cr mount at
-//! /mnt/fuzz.  Each is mutated (`crate::mutate`, deterministic seeds) and
-//! fed to restart(2) in a forked child, which compares its fd table
-//! (readlink, position, flags, close-on-exec of every fd), cwd, root and
-//! umask before and after.  Expectations:
-//!
-//! - an image the userspace decoder (`ckpt_image::decode`) rejects fails
-//!   with the errno the decoder predicts (EINVAL, EIO for an ERROR record),
-//!   or EMFILE (fd above RLIMIT_NOFILE, checked during the parse);
-//! - an image the decoder accepts either succeeds, and then the fd table
-//!   is exactly what the image says, or fails with an open(2)-like errno
-//!   (ENOENT, EACCES, ESTALE, ...) and never with a parse error;
-//! - on error nothing of the caller changed; no kernel splat appears.
-//!
-//! Counts: `CR_FUZZ_N` (environment) or `ramfs_cr.fuzz=N` (kernel command
-//! line), default 2000; `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S` replays the
-//! random seeds from S (the systematic part is skipped).
+//! restart(2) against hostile images: the fuzz pass (issue 6; what is
+//! fuzzed and checked: Documentation/hardening.rst).  Images of children
+//! on a ramfs_cr mount at /mnt/fuzz are mutated (`crate::mutate`) and fed
+//! to restart(2) in child processes: an image the decoder
+//! (`ckpt_image::decode`) rejects fails with the errno it predicts (or
+//! EMFILE); one it accepts succeeds, restoring exactly what it says, or
+//! fails with an open(2)-like errno, never a parse error; a failure changes
+//! nothing of the caller.  `CR_FUZZ_N` or `ramfs_cr.fuzz=N` (kernel command
+//! line) images, default 2000; `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S`
+//! replays the random seeds from S (the systematic part is skipped).
 
 use crate::golden::apply;
 use crate::mutate;
 use crate::vm::*;
-use ckpt_image::syscalls::{checkpoint, restart};
-use ckpt_image::{decode, scan, Image, CHECKPOINT_SKIP_UNSUPPORTED, RESTART_DRY_RUN};
+use ckpt_image::{decode, scan, Image, ImageError, Record};
+use ckpt_image::{CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY};
+use libc::{EBADF, EINVAL, EIO, EISDIR, EMFILE, ENAMETOOLONG, ENOENT, ENOTDIR, ESTALE};
+use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY};
+use libc::{O_RDWR, O_WRONLY};
 use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 use testsupport::golden::{self as st, Step};
 
-pub const MNT: &str = "/mnt/fuzz";
+const MNT: &str = "/mnt/fuzz";
 /// fds of the fuzz driver, above the children's RLIMIT_NOFILE (1000).
 const IMG: i32 = 1001;
 const LOG: i32 = 1002;
 const CHILD_NOFILE: u64 = 1000;
-
-// ------------------------------------------------------------ the playground
 
 /// The regular files [`populate`] makes, 8 KiB each.
 pub const POPULATED: [&str; 10] = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"];
 
 /// Files on the ramfs_cr mount the base images name.
 pub fn populate(mnt: &str) -> R {
-    use std::os::unix::fs::PermissionsExt;
-    let w = |p: &str, b: &[u8]| std::fs::write(p, b).map_err(|e| format!("write {p}: {e}"));
-    for i in 0..10 {
-        w(&format!("{mnt}/f{i}"), &vec![b'a' + i as u8; 8192])?;
+    for (i, f) in POPULATED.iter().enumerate() {
+        write_file(&format!("{mnt}/{f}"), &[b'a' + i as u8; 8192])?;
     }
-    std::fs::create_dir_all(format!("{mnt}/d0")).map_err(|e| format!("mkdir: {e}"))?;
+    mkdir(&format!("{mnt}/d0"), 0o755)?;
     for i in 0..60 {
-        w(&format!("{mnt}/d0/e{i:03}"), b"x")?;
+        write_file(&format!("{mnt}/d0/e{i:03}"), b"x")?;
     }
-    std::fs::create_dir_all(format!("{mnt}/sub/deep/er")).map_err(|e| format!("mkdir: {e}"))?;
-    w(&format!("{mnt}/sub/deep/er/leaf"), b"leaf")?;
-    w(&format!("{mnt}/secret"), b"root only")?;
-    std::fs::set_permissions(
-        format!("{mnt}/secret"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .map_err(|e| e.to_string())?;
-    w(&format!("{mnt}/ro"), b"readable by all")?;
-    std::fs::set_permissions(format!("{mnt}/ro"), std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(format!("{mnt}/noexec")).map_err(|e| format!("mkdir: {e}"))?;
-    std::fs::set_permissions(
-        format!("{mnt}/noexec"),
-        std::fs::Permissions::from_mode(0o600),
-    )
-    .map_err(|e| e.to_string())?;
+    mkdir(&format!("{mnt}/sub/deep/er"), 0o755)?;
+    write_file(&format!("{mnt}/sub/deep/er/leaf"), b"leaf")?;
+    write_mode(&format!("{mnt}/secret"), b"root only", 0o600)?;
+    write_mode(&format!("{mnt}/ro"), b"readable by all", 0o644)?;
+    mkdir(&format!("{mnt}/noexec"), 0o600)?;
     let _ = std::os::unix::fs::symlink(format!("{mnt}/f0"), format!("{mnt}/lnk"));
     Ok(())
 }
@@ -79,40 +58,48 @@ pub fn make_image<F: FnOnce() -> R>(
     flags: u64,
 ) -> Result<(Vec<u8>, Result<i64, i32>), String> {
     memfd_at("base", 1010, b"")?;
-    let mut p = [0i32; 2];
-    // SAFETY: pipe into a 2-int array.
-    unsafe { libc::pipe(p.as_mut_ptr()) };
-    dup2(p[1], 1011)?;
-    close(p[1]);
+    memfd_at("result", 1011, b"")?;
     let pid = fork()?;
     if pid == 0 {
-        close_range(0, 1009);
-        close_range(1012, u32::MAX);
+        keep_only(&[(1010, 1010), (1011, 1011)]);
         alarm(60);
-        let r = setup();
-        let msg = match r {
+        // the id, or -errno
+        let msg = match setup() {
             Err(e) => format!("setup: {e}"),
-            Ok(()) => match checkpoint(0, 1010, flags, -1) {
-                Ok(id) => format!("OK {id}"),
-                Err(e) => format!("E {}", e.raw_os_error().unwrap_or(0)),
-            },
+            Ok(()) => ck(0, 1010, flags, -1)
+                .unwrap_or_else(|e| -e as i64)
+                .to_string(),
         };
-        // SAFETY: writing our own buffer to the pipe.
-        unsafe { libc::write(1011, msg.as_ptr().cast(), msg.len()) };
+        let _ = write_fd(1011, msg.as_bytes());
         exit(0);
     }
-    close(1011);
-    let msg = read_all(p[0]);
-    close(p[0]);
     wait(pid);
-    let img = get_bytes(1010);
-    close(1010);
-    if let Some(id) = msg.strip_prefix("OK ") {
-        Ok((img, Ok(id.parse().unwrap_or(0))))
-    } else if let Some(e) = msg.strip_prefix("E ") {
-        Ok((img, Err(e.parse().unwrap_or(0))))
-    } else {
-        Err(format!("checkpointing child: {msg:?}"))
+    let (img, msg) = (get_bytes(1010), text_of(1011));
+    close_range(1010, 1011);
+    match msg.parse::<i64>() {
+        Ok(id) if id > 0 => Ok((img, Ok(id))),
+        Ok(e) => Ok((img, Err(-e as i32))),
+        Err(_) => Err(format!("checkpointing child: {msg:?}")),
+    }
+}
+
+/// Checkpoint of a child that ran `setup` must fail with `want`, and the
+/// image must end with an ERROR record saying so; the image.
+fn expect_refused_image<F: FnOnce() -> R>(
+    setup: F,
+    flags: u64,
+    want: i32,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let (img, r) = make_image(setup, flags).map_err(|e| format!("{what}: {e}"))?;
+    let (e, got) = (ename(want), show(&r));
+    check!(r == Err(want), "{what}: checkpoint {got}, expected {e}");
+    match decode(&img) {
+        Err(ImageError::ErrorRecord { err, .. }) if err == -want => Ok(img),
+        other => Err(format!(
+            "{what}: checkpoint {} and the image is {other:?}",
+            e
+        )),
     }
 }
 
@@ -120,25 +107,16 @@ fn o(path: &str, flags: i32, at: i32) -> R {
     open_at(path, flags, at).map(|_| ())
 }
 
-/// The valid base images: (what, bytes).
-pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
-    let (rdonly, dir) = (libc::O_RDONLY, libc::O_RDONLY | libc::O_DIRECTORY);
-    // small: one file, with a position
-    let small = vec![st::open("f0", libc::O_RDWR, 3), st::seek(3, 5)];
+/// The valid base images, and one of a failed checkpoint: (what, bytes).
+fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+    let (rd, dir) = (O_RDONLY, O_RDONLY | O_DIRECTORY);
     // many fds, shared (dup'd) files, cloexec, append, positions, dirs
     let mut many = Vec::new();
     for i in 0..30 {
-        let fl = [
-            rdonly,
-            libc::O_WRONLY,
-            libc::O_RDWR,
-            libc::O_RDWR | libc::O_APPEND,
-        ][i % 4];
         let fd = 3 + i as i32 * 2;
-        many.extend([
-            st::open(POPULATED[i % 10], fl, fd),
-            st::seek(fd, (i * 37) as i64),
-        ]);
+        let fl = [rd, O_WRONLY, O_RDWR, O_RDWR | O_APPEND][i % 4];
+        many.push(st::open(POPULATED[i % 10], fl, fd));
+        many.push(st::seek(fd, i as i64 * 37));
         if i % 3 == 0 {
             many.push(st::cloexec(fd));
         }
@@ -146,340 +124,190 @@ pub fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
             many.push(st::dup(fd, fd + 1));
         }
     }
-    many.extend([
-        st::open("d0", dir, 70),
-        st::open("sub/deep/er/leaf", rdonly | libc::O_NOFOLLOW, 71),
-        Step::Chdir("sub"),
-    ]);
-    // directories (one read partway, below), cwd deep
-    let dirs = vec![
-        st::open("d0", dir, 3),
-        st::open(".", dir, 4),
-        st::open("sub/deep", dir, 9),
-        st::cloexec(9),
-        Step::Chdir("sub/deep/er"),
-    ];
+    many.extend([st::open("d0", dir, 70), Step::Chdir("sub")]);
+    many.push(st::open("sub/deep/er/leaf", rd | O_NOFOLLOW, 71));
     // large: 400 fds spread up to 990
     let mut large = Vec::new();
     for i in 0..400 {
-        let fd = 3 + i * 2 + (i / 100) * 30;
-        large.push(st::open(
-            POPULATED[i as usize % 10],
-            [rdonly, libc::O_RDWR][i as usize % 2],
-            fd,
-        ));
+        let fd = (3 + i * 2 + (i / 100) * 30) as i32;
+        large.push(st::open(POPULATED[i % 10], [rd, O_RDWR][i % 2], fd));
         if i % 7 == 0 {
             large.push(st::seek(fd, i as i64));
         }
     }
+    // directories (d0 read partway, below), cwd deep
+    let mut dirs = vec![st::open("d0", dir, 3), st::open(".", dir, 4)];
+    dirs.extend([st::open("sub/deep", dir, 9), st::cloexec(9)]);
+    dirs.push(Step::Chdir("sub/deep/er"));
+    let small = vec![st::open("f0", O_RDWR, 3), st::seek(3, 5)];
     let mut v = Vec::new();
-    for (what, steps) in [
-        ("small", small),
-        ("many+shared", many),
-        ("dirs", dirs),
-        ("large", large),
-        ("empty", vec![]),
-    ] {
-        let m = mnt.to_string();
-        let (img, r) = make_image(
-            move || {
-                apply(&m, &steps)?;
-                if what == "dirs" {
-                    getdents(3, 512).map_err(ename)?;
-                }
-                Ok(())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?;
+    let bases = [("small", small), ("many+shared", many), ("dirs", dirs)];
+    for (what, steps) in bases
+        .into_iter()
+        .chain([("large", large), ("empty", vec![])])
+    {
+        let setup = || {
+            apply(mnt, &steps)?;
+            if what == "dirs" {
+                getdents(3, 512).map_err(ename)?;
+            }
+            Ok(())
+        };
+        let (img, r) = make_image(setup, SKIP)?;
         if let Err(e) = r {
             return Err(format!("checkpoint of base {what}: {}", ename(e)));
         }
         decode(&img).map_err(|e| format!("base image {what} does not decode: {e}"))?;
+        println!("# fuzz: base image {what}: {} bytes", img.len());
         v.push((what, img));
     }
     // a failed checkpoint: ends with an ERROR record
-    let m = mnt.to_string();
-    let (img, r) = make_image(
-        move || {
-            open_at(&format!("{m}/f1"), rdonly, 3)?;
-            open_at("/proc/self/status", rdonly, 4).map(|_| ())
-        },
-        0,
-    )?;
-    if r != Err(libc::EBADF) {
-        return Err(format!(
-            "checkpoint with a /proc fd: expected EBADF, got {r:?}"
-        ));
-    }
-    v.push(("error", img));
+    let setup = || {
+        o(&format!("{mnt}/f1"), rd, 3)?;
+        o("/proc/self/status", rd, 4)
+    };
+    let error = expect_refused_image(setup, 0, EBADF, "a /proc fd")?;
+    v.push(("error", error));
     Ok(v)
-}
-
-// ---------------------------------------------------------------- the fuzzer
-
-fn cmdline_param(key: &str) -> Option<String> {
-    let c = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    c.split_whitespace()
-        .find_map(|a| a.strip_prefix(&format!("{key}=")).map(str::to_string))
-}
-fn param_u64(env: &str, cmd: &str) -> Option<u64> {
-    std::env::var(env)
-        .ok()
-        .or_else(|| cmdline_param(cmd))
-        .and_then(|s| s.parse().ok())
 }
 
 /// What the child saw.
 enum Verdict {
     Err(i32, String),
     Ok(i64),
+    /// The child misbehaved: changed the caller on error, restored
+    /// something else than the image says, or died.
     Bad(String),
 }
 
-/// errnos an image the decoder accepts may still fail with: reopening the
-/// files, looking up the root and cwd (open(2)'s errors) and RLIMIT_NOFILE.
-const OPEN_ERRNOS: &[i32] = &[
-    libc::ENOENT,
-    libc::EACCES,
-    libc::EPERM,
-    libc::ESTALE,
-    libc::EISDIR,
-    libc::ENOTDIR,
-    libc::EINVAL,
-    libc::ENAMETOOLONG,
-    libc::ELOOP,
-    libc::EMFILE,
-    libc::ESPIPE,
-    libc::ENXIO,
-    libc::ENODEV,
-    libc::EROFS,
-    libc::ETXTBSY,
-    libc::EOVERFLOW,
-    libc::EFBIG,
-];
-
-/// In the forked child: restart(2) from IMG, check the state, return the verdict.
-fn child_restart(
-    dec: &Result<Image, ckpt_image::ImageError>,
+/// One image to restart: what it is (for replay), the decoder's verdict.
+struct Job {
+    what: String,
+    bytes: Vec<u8>,
     flags: u64,
-    before: &Snap,
-) -> (Verdict, u64) {
-    let t = Instant::now();
-    let v = child_restart_v(dec, flags, before, &t);
-    (v.0, v.1)
+    dec: Result<Image, ImageError>,
 }
 
-fn child_restart_v(
-    dec: &Result<Image, ckpt_image::ImageError>,
-    flags: u64,
-    before: &Snap,
-    t0: &Instant,
-) -> (Verdict, u64) {
-    let rl = libc::rlimit {
-        rlim_cur: CHILD_NOFILE,
-        rlim_max: CHILD_NOFILE,
+fn job(what: String, bytes: Vec<u8>, flags: u64) -> Job {
+    let dec = scan(&bytes).result;
+    Job {
+        what,
+        bytes,
+        flags,
+        dec,
+    }
+}
+
+/// `Bad` unless the caller is as it was (but for the image fd's offset:
+/// restart(2) reads the image as read(2) does).
+fn unchanged(before: &Snap, v: Verdict) -> Verdict {
+    let after = snap_nopos(&[LOG], IMG);
+    if *before == after {
+        return v;
+    }
+    let (how, diff) = match v {
+        Verdict::Err(e, _) => (ename(e), snap_diff(before, &after)),
+        _ => ("a dry run's success".into(), snap_diff(before, &after)),
     };
-    // SAFETY: setrlimit with a valid struct; fd calls on integers.
-    unsafe {
-        libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
-        libc::ftruncate(LOG, 0);
-        libc::lseek(LOG, 0, libc::SEEK_SET);
-        libc::lseek(IMG, 0, libc::SEEK_SET);
-    }
-    let _ = t0;
+    Verdict::Bad(format!("restart ({how}) changed the caller:\n{diff}"))
+}
+
+/// In the child: restart(2) from IMG, check the state; the verdict and the
+/// ns spent in restart(2).
+fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
+    nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
+    let _ = set_bytes(LOG, b"");
+    lseek(IMG, 0, libc::SEEK_SET);
     let t = Instant::now();
-    let r = restart(0, IMG, flags, LOG);
+    let r = rs(0, IMG, job.flags, LOG);
     let ns = t.elapsed().as_nanos() as u64;
-    let before = before.clone();
-    let dry = flags & RESTART_DRY_RUN != 0;
-    match r {
-        Err(e) => {
-            let e = e.raw_os_error().unwrap_or(0);
-            let after = snap_nopos(&[LOG], IMG);
-            let log = text_of(LOG);
-            if before != after {
-                return (
-                    Verdict::Bad(format!(
-                        "restart failed with {} but changed the caller:\n{}",
-                        ename(e),
-                        snap_diff(&before, &after)
-                    )),
-                    ns,
-                );
-            }
-            (Verdict::Err(e, log), ns)
+    let v = match (r, &job.dec) {
+        (Err(e), _) => unchanged(before, Verdict::Err(e, text_of(LOG))),
+        (Ok(n), Err(_)) => Verdict::Ok(n), // judged by the parent
+        (Ok(n), Ok(im)) if n != im.fds.len() as i64 => Verdict::Bad(format!(
+            "restart returned {n}, image has {} fds",
+            im.fds.len()
+        )),
+        (Ok(n), Ok(_)) if job.flags & DRY != 0 => unchanged(before, Verdict::Ok(n)),
+        (Ok(n), Ok(im)) => {
+            verify_restored_img(im, before, IMG).map_or_else(Verdict::Bad, |()| Verdict::Ok(n))
         }
-        Ok(n) => {
-            let im = match dec {
-                Ok(im) => im,
-                Err(_) => return (Verdict::Ok(n), ns), // judged by the parent
-            };
-            if n != im.fds.len() as i64 {
-                return (
-                    Verdict::Bad(format!(
-                        "restart returned {n}, image has {} fds",
-                        im.fds.len()
-                    )),
-                    ns,
-                );
-            }
-            if dry {
-                let after = snap_nopos(&[LOG], IMG);
-                if before != after {
-                    return (
-                        Verdict::Bad(format!(
-                            "RESTART_DRY_RUN succeeded and changed the caller:\n{}",
-                            snap_diff(&before, &after)
-                        )),
-                        ns,
-                    );
-                }
-                return (Verdict::Ok(n), ns);
-            }
-            match verify_restored(im, &before) {
-                Ok(()) => (Verdict::Ok(n), ns),
-                Err(e) => (Verdict::Bad(e), ns),
-            }
-        }
-    }
+    };
+    (v, ns)
 }
 
-/// The name with symlinks resolved.  restart(2) refuses a name that goes
-/// through a symlink (ELOOP), so for a name it accepted this is the name.
-fn canon(name: &[u8]) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    std::fs::canonicalize(std::ffi::OsStr::from_bytes(name))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// After a successful restart: the fd table, cwd and umask are what `im` says,
-/// every other fd is untouched.
-pub fn verify_restored(im: &Image, before: &Snap) -> R {
-    verify_restored_img(im, before, IMG)
-}
-
+/// After a successful restart (image at fd `img`): the fd table, cwd and
+/// umask are what `im` says, every other fd is untouched.
 pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
+    // after a root change /proc is out of reach: names are not compared
     let same_root = im.root == b"/";
+    // the name, or with symlinks resolved: restart(2) refuses a name that
+    // goes through a symlink (ELOOP), so for a name it took that is the name
+    let named = |link: &str, name: &[u8]| {
+        let canon = std::fs::canonicalize(std::ffi::OsStr::from_bytes(name));
+        link.as_bytes() == name || canon.is_ok_and(|p| p.as_os_str().as_bytes() == link.as_bytes())
+    };
     let after = snap_nopos(&[LOG], img);
     let mut errs = Vec::new();
     for d in &im.fds {
-        let f = match im.file_of(d) {
-            Some(f) => f,
-            None => {
-                errs.push(format!("fd {}: objref {} not in image", d.fd, d.fd_objref));
-                continue;
-            }
+        let Some(f) = im.file_of(d) else {
+            errs.push(format!("fd {}: objref {} not in image", d.fd, d.fd_objref));
+            continue;
         };
-        let got = after.fds.iter().find(|x| x.0 == d.fd);
-        let Some((_, _, pos, fl, fdfl)) = got else {
+        let Some((_, _, pos, fl, fdfl)) = after.fds.iter().find(|x| x.0 == d.fd) else {
             errs.push(format!("fd {} not installed", d.fd));
             continue;
         };
-        let link = if same_root {
-            readlink(&format!("/proc/self/fd/{}", d.fd))
-        } else {
-            String::new()
-        };
-        if same_root
-            && link.as_bytes() != &f.name[..]
-            && link.as_bytes() != canon(&f.name).as_bytes()
-        {
-            errs.push(format!(
-                "fd {}: names {link}, image says {}",
-                d.fd,
-                String::from_utf8_lossy(&f.name)
-            ));
+        let (fd, ff, name) = (d.fd, f.file.f_flags, String::from_utf8_lossy(&f.name));
+        let link = fd_path(fd);
+        if same_root && !named(&link, &f.name) {
+            errs.push(format!("fd {}: names {link}, image says {}", fd, name));
         }
-        if (*fl & libc::O_ACCMODE) as u32 != f.file.f_flags & 3 {
-            errs.push(format!(
-                "fd {}: access mode {:#o}, image {:#o}",
-                d.fd,
-                fl & 3,
-                f.file.f_flags & 3
-            ));
-        }
-        let want_fl = f.file.f_flags & (libc::O_APPEND | libc::O_NONBLOCK) as u32;
-        if (*fl as u32) & (libc::O_APPEND | libc::O_NONBLOCK) as u32 != want_fl {
-            errs.push(format!(
-                "fd {}: flags {fl:#o}, image {:#o}",
-                d.fd, f.file.f_flags
-            ));
-        }
-        if (*fdfl & libc::FD_CLOEXEC != 0) != (d.close_on_exec != 0) {
-            errs.push(format!(
-                "fd {}: FD_CLOEXEC {fdfl}, image {}",
-                d.fd, d.close_on_exec
-            ));
-        }
-        if f.file.i_mode & 0o170000 == 0o100000 && *pos != f.file.f_pos {
-            errs.push(format!(
-                "fd {}: position {pos}, image {}",
-                d.fd, f.file.f_pos
-            ));
+        // access mode, O_APPEND, O_NONBLOCK; FD_CLOEXEC; a regular file's position
+        let reg = f.file.i_mode & 0o170000 == 0o100000;
+        let kept = O_ACCMODE | O_APPEND | O_NONBLOCK;
+        let (c, p) = (*fdfl & libc::FD_CLOEXEC != 0, reg.then_some(*pos));
+        let got = (fd, fl & kept, c, p);
+        let (c, p) = (d.close_on_exec != 0, reg.then_some(f.file.f_pos));
+        let want = (fd, ff as i32 & kept, c, p);
+        if got != want {
+            errs.push(format!("(fd, flags, cloexec, pos) {got:?}, image {want:?}"));
         }
     }
-    // fds the image does not name are untouched (after a root change
-    // /proc is out of reach: compare everything but the names)
-    let (bf, af) = (before.fds.clone(), after.fds.clone());
-    for x in &bf {
-        if !im.fds.iter().any(|d| d.fd == x.0) && !af.contains(x) {
+    // fds the image does not name are untouched
+    let in_image = |fd: i32| im.fds.iter().any(|d| d.fd == fd);
+    for x in before.fds.iter().filter(|x| !in_image(x.0)) {
+        if !after.fds.contains(x) {
             errs.push(format!("fd {} not in the image changed: {x:?}", x.0));
         }
     }
-    for x in &after.fds {
-        if !im.fds.iter().any(|d| d.fd == x.0) && !before.fds.iter().any(|b| b.0 == x.0) {
+    for x in after.fds.iter().filter(|x| !in_image(x.0)) {
+        if !before.fds.iter().any(|b| b.0 == x.0) {
             errs.push(format!("fd {} appeared: {x:?}", x.0));
         }
     }
-    let cwd = if same_root {
-        readlink("/proc/self/cwd")
-    } else {
-        String::new()
-    };
-    if same_root && cwd.as_bytes() != &im.cwd[..] && cwd != canon(&im.cwd) {
-        errs.push(format!(
-            "cwd {cwd}, image {}",
-            String::from_utf8_lossy(&im.cwd)
-        ));
+    let cwd = readlink("/proc/self/cwd");
+    if same_root && !named(&cwd, &im.cwd) {
+        let c = String::from_utf8_lossy(&im.cwd);
+        errs.push(format!("cwd {cwd}, image {}", c));
     }
     if after.umask != im.fs.umask {
-        errs.push(format!(
-            "umask {:#o}, image {:#o}",
-            after.umask, im.fs.umask
-        ));
+        let (a, b) = (after.umask, im.fs.umask);
+        errs.push(format!("umask {:#o}, image {:#o}", a, b));
     }
     if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "restart succeeded but the result differs from the image:\n  {}",
-            errs.join("\n  ")
-        ))
+        return Ok(());
     }
+    Err(format!(
+        "restart succeeded but the result differs from the image:\n  {}",
+        errs.join("\n  ")
+    ))
 }
 
-/// Run one image through restart(2) in a forked child.
-/// What the clone()d child reads and writes (it shares our memory).
-struct ChildCtx<'a> {
-    jobs: &'a [Job],
-    decs: &'a [Result<Image, ckpt_image::ImageError>],
-    before: &'a Snap,
-    /// one verdict per job done, with the ns spent in restart(2)
-    out: Vec<(Verdict, u64)>,
-}
-
-/// One image to restart.
-pub struct Job {
-    pub what: String,
-    pub bytes: Vec<u8>,
-    pub flags: u64,
-}
-
-/// The fd table, cwd, root and umask every fuzz child starts with: the
-/// driver's own (the child is a copy), taken once per run.
-static BEFORE: std::sync::Mutex<Option<Snap>> = std::sync::Mutex::new(None);
-static TIMES: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
+/// What the clone()d child reads and writes (it shares our memory): its
+/// jobs, the state it starts from, and one verdict per job done with the
+/// ns spent in restart(2).
+type ChildCtx<'a> = (&'a [Job], &'a Snap, Vec<(Verdict, u64)>);
 
 /// The child: restarts the jobs one after the other.  A failed restart (and
 /// a dry run) leaves the child exactly as it started, which child_restart()
@@ -488,19 +316,16 @@ static TIMES: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the &mut ChildCtx run_batch passed; the parent is
     // suspended (CLONE_VFORK) until we exit, so nothing else touches it.
-    let ctx = unsafe { &mut *(arg as *mut ChildCtx) };
+    let (jobs, before, out) = unsafe { &mut *(arg as *mut ChildCtx) };
     alarm(120);
-    for (job, dec) in ctx.jobs.iter().zip(ctx.decs.iter()) {
+    for job in jobs.iter() {
         if set_bytes(IMG, &job.bytes).is_err() {
             return 3;
         }
-        let (v, ns) = child_restart(dec, job.flags, ctx.before);
-        let stop = match &v {
-            Verdict::Ok(_) => job.flags & RESTART_DRY_RUN == 0,
-            Verdict::Bad(_) => true,
-            Verdict::Err(..) => false,
-        };
-        ctx.out.push((v, ns));
+        let (v, ns) = child_restart(job, before);
+        let ok = matches!(v, Verdict::Ok(_));
+        let stop = matches!(v, Verdict::Bad(_)) || (ok && job.flags & DRY == 0);
+        out.push((v, ns));
         if stop {
             break;
         }
@@ -511,203 +336,146 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// The children's stack (one child at a time runs, while we are suspended).
 static mut CHILD_STACK: [u8; 1 << 20] = [0; 1 << 20];
 
-/// Run the jobs through restart(2) in child processes, each a
-/// clone(CLONE_VM | CLONE_VFORK): its own process with its own copy of the
-/// fd table, cwd, root, umask and rlimits (no CLONE_FILES, CLONE_FS), but no
-/// copy of the address space, which is what costs under KASAN; the
-/// verdicts come back in memory.
-/// A verdict and the decoder's opinion of the same image.
-type Judged = (Verdict, Result<Image, ckpt_image::ImageError>);
+/// The restart driver: victim fds 3, 4 and 10 (restart(2) may replace them
+/// in a child), the image and log memfds, and the children's first state.
+struct Driver {
+    before: Snap,
+    /// ns from clone to exit, ns in restart(2), children so far
+    ns: [u64; 3],
+}
 
-fn run_batch(jobs: &[Job]) -> Result<Vec<Judged>, String> {
-    let decs: Vec<_> = jobs.iter().map(|j| scan(&j.bytes).result).collect();
-    let before = {
-        let mut b = BEFORE.lock().unwrap_or_else(|e| e.into_inner());
-        if b.is_none() {
-            *b = Some(snap_nopos(&[LOG], IMG));
-        }
-        b.clone().unwrap()
-    };
-    let mut verdicts: Vec<Verdict> = Vec::new();
-    while verdicts.len() < jobs.len() {
-        let start = verdicts.len();
-        let t = Instant::now();
-        let mut ctx = ChildCtx {
-            jobs: &jobs[start..],
-            decs: &decs[start..],
-            before: &before,
-            out: Vec::with_capacity(jobs.len()),
-        };
-        {
-            use std::io::Write;
+impl Driver {
+    fn start(mnt: &str) -> Result<Driver, String> {
+        memfd_at("img", IMG, b"")?;
+        memfd_at("log", LOG, b"")?;
+        o(&format!("{mnt}/f9"), O_RDONLY, 3)?;
+        o(&format!("{mnt}/d0"), O_RDONLY | O_DIRECTORY, 4)?;
+        o(&format!("{mnt}/f8"), O_RDWR | libc::O_CLOEXEC, 10)?;
+        seek(10, 77)?;
+        let before = snap_nopos(&[LOG], IMG);
+        Ok(Driver { before, ns: [0; 3] })
+    }
+
+    /// Run the jobs through restart(2) in children made by clone(CLONE_VM |
+    /// CLONE_VFORK): their own fd table, fs and rlimits, but not the copy of
+    /// the address space that costs under KASAN; verdicts come back in memory.
+    fn run_batch(&mut self, jobs: &[Job]) -> Result<Vec<Verdict>, String> {
+        let mut verdicts: Vec<Verdict> = Vec::new();
+        while verdicts.len() < jobs.len() {
+            let t = Instant::now();
+            let mut ctx: ChildCtx = (&jobs[verdicts.len()..], &self.before, Vec::new());
             let _ = std::io::stdout().flush();
-        }
-        // SAFETY: the stack is ours and unused while the child runs
-        // (CLONE_VFORK suspends us); the child only returns from child_main.
-        let pid = unsafe {
-            let top = (std::ptr::addr_of_mut!(CHILD_STACK) as *mut u8).add(1 << 20);
-            let top = ((top as usize) & !15) as *mut libc::c_void;
-            libc::clone(
-                child_main,
-                top,
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                (&mut ctx as *mut ChildCtx).cast(),
-            )
-        };
-        if pid < 0 {
-            return Err(format!("clone: {}", ename(errno())));
-        }
-        let st = wait(pid);
-        let out = std::mem::take(&mut ctx.out);
-        {
-            let mut tm = TIMES.lock().unwrap_or_else(|e| e.into_inner());
-            tm.0 += t.elapsed().as_nanos() as u64;
-            tm.1 += out.iter().map(|x| x.1).sum::<u64>();
-            tm.2 += 1;
-        }
-        let done = out.len();
-        verdicts.extend(out.into_iter().map(|x| x.0));
-        if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
-            // the job it was on when it died
-            if verdicts.len() < jobs.len() {
-                verdicts.push(Verdict::Bad(format!(
-                    "fuzz child {} during this image",
-                    status_text(st)
-                )));
+            // SAFETY: the stack is ours and unused while the child runs
+            // (CLONE_VFORK suspends us); the child only returns from child_main.
+            let pid = unsafe {
+                let top = (std::ptr::addr_of_mut!(CHILD_STACK) as *mut u8).add(1 << 20);
+                let top = ((top as usize) & !15) as *mut libc::c_void;
+                let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+                libc::clone(child_main, top, flags, (&mut ctx as *mut ChildCtx).cast())
+            };
+            if pid < 0 {
+                return Err(format!("clone: {}", ename(errno())));
             }
-        } else if done == 0 {
-            return Err("fuzz child did nothing".into());
+            let (st, out) = (wait(pid), ctx.2);
+            self.ns[0] += t.elapsed().as_nanos() as u64;
+            self.ns[1] += out.iter().map(|x| x.1).sum::<u64>();
+            self.ns[2] += 1;
+            let done = out.len();
+            verdicts.extend(out.into_iter().map(|x| x.0));
+            if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
+                // the job it was on when it died
+                if verdicts.len() < jobs.len() {
+                    let s = status_text(st);
+                    verdicts.push(Verdict::Bad(format!("fuzz child {s} during this image")));
+                }
+            } else if done == 0 {
+                return Err("fuzz child did nothing".into());
+            }
         }
+        Ok(verdicts)
     }
-    Ok(verdicts.into_iter().zip(decs).collect())
-}
 
-/// Run one image through restart(2) in a child process.
-fn run_one(img: &[u8], flags: u64) -> Result<Judged, String> {
-    let jobs = [Job {
-        what: String::new(),
-        bytes: img.to_vec(),
-        flags,
-    }];
-    let mut v = run_batch(&jobs)?;
-    Ok(v.remove(0))
-}
-
-/// Jobs waiting to be run and judged, 64 per batch.
-struct Batcher {
-    jobs: Vec<Job>,
-}
-impl Batcher {
-    fn push(&mut self, st: &mut Stats, what: String, bytes: Vec<u8>, flags: u64) -> R {
-        self.jobs.push(Job { what, bytes, flags });
-        if self.jobs.len() >= 64 {
-            self.flush(st)?;
-        }
-        Ok(())
-    }
-    fn flush(&mut self, st: &mut Stats) -> R {
-        let jobs = std::mem::take(&mut self.jobs);
-        let res = run_batch(&jobs)?;
-        for (job, (v, dec)) in jobs.iter().zip(res) {
-            judge_v(st, &job.what, &job.bytes, job.flags, v, dec);
-        }
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-pub struct Stats {
-    pub tried: usize,
-    pub errnos: BTreeMap<String, usize>,
-    pub accepted: usize,
-    pub accepted_dry: usize,
-    pub dec_kinds: BTreeMap<&'static str, usize>,
-    pub failures: Vec<String>,
-    pub nfail: usize,
-}
-
-impl Stats {
-    fn fail(&mut self, s: String) {
-        self.nfail += 1;
-        if self.failures.len() < 12 {
-            self.failures.push(s);
+    /// restart(2) of `img` in a child must fail with one of `want` or, when
+    /// `ok` and the decoder accepts the image, succeed (then verified).
+    fn expect_fuzz_restart(&mut self, img: &[u8], want: &[i32], ok: bool, what: &str) -> R {
+        let (j, success) = (
+            job(what.into(), img.to_vec(), 0),
+            ok.then(|| "success".into()),
+        );
+        let valid = j.dec.is_ok();
+        let names: Vec<String> = want.iter().map(|&e| ename(e)).chain(success).collect();
+        match self.run_batch(&[j])?.remove(0) {
+            Verdict::Err(e, _) if want.contains(&e) => Ok(()),
+            Verdict::Ok(_) if ok && valid => Ok(()),
+            Verdict::Err(e, log) => Err(format!(
+                "{what}: got {}, want {}; log: {}",
+                ename(e),
+                names.join("/"),
+                log.trim()
+            )),
+            Verdict::Ok(n) => Err(format!("{what}: restart succeeded ({n}), valid: {valid}")),
+            Verdict::Bad(s) => Err(format!("{what}: {s}")),
         }
     }
 }
 
-/// Judge one image; `what` names it for replay.
-fn judge_v(
-    st: &mut Stats,
-    what: &str,
-    img: &[u8],
-    flags: u64,
-    v: Verdict,
-    dec: Result<Image, ckpt_image::ImageError>,
-) {
-    st.tried += 1;
-    if st.tried.is_multiple_of(1000) {
-        println!("# fuzz: {} images so far", st.tried);
+impl Drop for Driver {
+    fn drop(&mut self) {
+        [IMG, LOG, 3, 4, 10].into_iter().for_each(close);
     }
-    let kind = match &dec {
-        Ok(_) => "valid",
-        Err(e) => e.kind(),
-    };
-    *st.dec_kinds.entry(kind).or_default() += 1;
-    let hex = || {
-        let n = img.len().min(160);
-        let h: Vec<String> = img[..n].iter().map(|b| format!("{b:02x}")).collect();
-        format!(
-            "{} bytes: {}{}",
-            img.len(),
-            h.join(""),
-            if img.len() > n { "..." } else { "" }
-        )
-    };
-    match v {
-        Verdict::Bad(s) => st.fail(format!("{what}: {s}\n  image {}", hex())),
+}
+
+/// errnos an image the decoder accepts may still fail with: reopening the
+/// files, looking up the root and cwd (open(2)'s errors) and RLIMIT_NOFILE.
+const OPEN_ERRNOS: &str = "ENOENT EACCES EPERM ESTALE EISDIR ENOTDIR EINVAL ENAMETOOLONG ELOOP \
+    EMFILE ESPIPE ENXIO ENODEV EROFS ETXTBSY EOVERFLOW EFBIG";
+
+/// The fuzz pass's verdict on one image (counted in `counts`: restart(2)'s
+/// errno, "success" or "dry", and the decoder's); why it is wrong, if it is.
+fn judge(job: &Job, v: Verdict, counts: &mut [BTreeMap<String, usize>; 2]) -> Option<String> {
+    let kind = job.dec.as_ref().map_or_else(|e| e.kind(), |_| "valid");
+    *counts[1].entry(kind.into()).or_default() += 1;
+    let mut count = |k: String| *counts[0].entry(k).or_default() += 1;
+    let (e, log) = match v {
+        Verdict::Bad(s) => return Some(s),
         Verdict::Ok(n) => {
-            if flags & RESTART_DRY_RUN != 0 {
-                st.accepted_dry += 1;
-            } else {
-                st.accepted += 1;
-            }
-            *st.errnos.entry("success".into()).or_default() += 1;
-            if let Err(e) = &dec {
-                st.fail(format!(
-                    "{what}: restart returned {n} for an image the decoder rejects ({e})\n  image {}",
-                    hex()
-                ));
-            }
+            count(
+                (if job.flags & DRY != 0 {
+                    "dry"
+                } else {
+                    "success"
+                })
+                .into(),
+            );
+            let de = job.dec.as_ref().err()?;
+            return Some(format!(
+                "restart returned {n} for an image the decoder rejects ({de})"
+            ));
         }
-        Verdict::Err(e, log) => {
-            *st.errnos.entry(ename(e)).or_default() += 1;
-            let parse_err = log.contains(" at offset ");
-            match &dec {
-                Err(de) => {
-                    let want = de.errno();
-                    if error_in_prefix(img) && e != libc::EIO {
-                        // the kernel looks for an ERROR record in the
-                        // well-formed prefix before anything else (K1)
-                        st.fail(format!("{what}: the image holds an ERROR record, restart gave {} not EIO; kernel log: {}\n  image {}", ename(e), log.trim(), hex()));
-                    } else if e != want && e != libc::EMFILE {
-                        // EMFILE: the kernel checks fd numbers against
-                        // RLIMIT_NOFILE during the parse, which the decoder
-                        // cannot know
-                        st.fail(format!("{what}: restart gave {}, decoder predicts {} ({de}); kernel log: {}\n  image {}", ename(e), ename(want), log.trim(), hex()));
-                    }
-                }
-                Ok(_) => {
-                    if !OPEN_ERRNOS.contains(&e) || (e == libc::EINVAL && parse_err) {
-                        st.fail(format!(
-                            "{what}: decoder accepts, restart gave {}; kernel log: {}\n  image {}",
-                            ename(e),
-                            log.trim(),
-                            hex()
-                        ));
-                    }
-                }
-            }
+        Verdict::Err(e, log) => (e, log),
+    };
+    let (got, log) = (ename(e), log.trim());
+    count(got.clone());
+    let parse_error = e == EINVAL && log.contains(" at offset ");
+    match &job.dec {
+        // the kernel looks for an ERROR record in the well-formed prefix
+        // before anything else (K1)
+        Err(_) if error_in_prefix(&job.bytes) && e != EIO => Some(format!(
+            "the image holds an ERROR record, restart gave {got} not EIO; kernel log: {log}"
+        )),
+        // EMFILE: the kernel checks fd numbers against RLIMIT_NOFILE
+        // during the parse, which the decoder cannot know
+        Err(de) if e != de.errno() && e != EMFILE => {
+            let want = ename(de.errno());
+            Some(format!(
+                "restart gave {got}, decoder predicts {want} ({de}); kernel log: {log}"
+            ))
         }
+        // never a parse error (the kernel log names "record N at offset X")
+        Ok(_) if parse_error || !OPEN_ERRNOS.split_whitespace().any(|n| n == got) => Some(format!(
+            "decoder accepts, restart gave {got}; kernel log: {log}"
+        )),
+        _ => None,
     }
 }
 
@@ -715,194 +483,115 @@ fn judge_v(
 /// length, walked from the start) holds an ERROR record: restart(2) then
 /// refuses the image with EIO before checking anything else.
 fn error_in_prefix(img: &[u8]) -> bool {
-    let mut off = 0usize;
-    while img.len() - off >= 8 {
-        let t = mutate::u32le(img, off);
-        let len = mutate::u32le(img, off + 4) as usize;
-        if len < 8 || !len.is_multiple_of(8) || len > img.len() - off {
-            return false;
-        }
-        if t == ckpt_image::CKPT_HDR_ERROR {
-            return true;
-        }
-        off += len;
-    }
-    false
+    let recs = mutate::split(img);
+    let sane = |c: &&Vec<u8>| c.len().is_multiple_of(8) && mutate::u32le(c, 4) as usize == c.len();
+    let mut prefix = recs.iter().take_while(sane);
+    prefix.any(|c| mutate::u32le(c, 0) == ckpt_image::CKPT_HDR_ERROR)
 }
 
-/// The systematic part: every truncation at and inside every record, every
-/// record deleted and duplicated (sealed), for the given base images.
-fn systematic(
-    bases: &[(&'static str, Vec<u8>)],
-    st: &mut Stats,
-    bt: &mut Batcher,
-    limit: usize,
-) -> R {
-    let mut n = 0usize;
-    for (name, img) in bases
+/// `env` from the environment, else `key=` from the kernel command line.
+fn param(env: &str, key: &str) -> Option<u64> {
+    let cmd = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let arg = cmd
+        .split_whitespace()
+        .find_map(|a| a.strip_prefix(key)?.strip_prefix('='));
+    std::env::var(env).ok().as_deref().or(arg)?.parse().ok()
+}
+
+/// The systematic part: every truncation at and inside every record (each
+/// 4 bytes), every record deleted, duplicated and every prefix of the
+/// records (sealed), for the small, dirs and error base images.
+fn systematic(bases: &[(&'static str, Vec<u8>)]) -> Vec<Job> {
+    let mut v = Vec::new();
+    let some = bases
         .iter()
-        .filter(|b| b.0 == "small" || b.0 == "dirs" || b.0 == "error")
-    {
-        let recs = mutate::split(img);
-        let body: Vec<Vec<u8>> = recs[..recs.len() - 1].to_vec();
-        let mut off = 0usize;
-        let mut cuts = Vec::new();
-        for r in &recs {
-            for k in (0..r.len()).step_by(4) {
-                cuts.push(off + k);
-            }
-            off += r.len();
+        .filter(|b| ["small", "dirs", "error"].contains(&b.0));
+    for (name, img) in some {
+        let mut add = |what: String, b: Vec<u8>| v.push(job(format!("base {name} {what}"), b, 0));
+        for c in (0..img.len()).step_by(4) {
+            add(format!("truncated to {c}"), img[..c].to_vec());
         }
-        for c in cuts {
-            if n >= limit {
-                return Ok(());
-            }
-            n += 1;
-            bt.push(
-                st,
-                format!("base {name} truncated to {c}"),
-                img[..c].to_vec(),
-                0,
-            )?;
-        }
+        let mut body = mutate::split(img);
+        body.pop();
         for i in 0..body.len() {
-            if n + 3 >= limit {
-                return Ok(());
-            }
-            n += 3;
-            let mut b = body.clone();
-            b.remove(i);
-            bt.push(
-                st,
-                format!("base {name} record {i} deleted, sealed"),
-                mutate::seal(&b),
-                0,
-            )?;
-            let mut b = body.clone();
-            b.insert(i, body[i].clone());
-            bt.push(
-                st,
-                format!("base {name} record {i} duplicated, sealed"),
-                mutate::seal(&b),
-                0,
-            )?;
-            bt.push(
-                st,
-                format!("base {name} records 0..{i}, sealed"),
-                mutate::seal(&body[..i]),
-                0,
-            )?;
+            let (mut del, mut dup) = (body.clone(), body.clone());
+            del.remove(i);
+            dup.insert(i, body[i].clone());
+            add(format!("record {i} deleted, sealed"), mutate::seal(&del));
+            add(format!("record {i} duplicated, sealed"), mutate::seal(&dup));
+            add(format!("records 0..{i}, sealed"), mutate::seal(&body[..i]));
         }
     }
-    Ok(())
-}
-
-/// Open some fds in the driver that the children inherit and restart(2) may
-/// replace (victims), and the image/log memfds.
-fn fuzz_setup(mnt: &str) -> R {
-    *BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    *TIMES.lock().unwrap_or_else(|e| e.into_inner()) = (0, 0, 0);
-    memfd_at("img", IMG, b"")?;
-    memfd_at("log", LOG, b"")?;
-    open_at(&format!("{mnt}/f9"), libc::O_RDONLY, 3)?;
-    open_at(&format!("{mnt}/d0"), libc::O_RDONLY | libc::O_DIRECTORY, 4)?;
-    open_at(&format!("{mnt}/f8"), libc::O_RDWR | libc::O_CLOEXEC, 10)?;
-    lseek(10, 77, libc::SEEK_SET);
-    Ok(())
-}
-
-fn fuzz_teardown() {
-    *BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    for fd in [IMG, LOG, 3, 4, 10] {
-        close(fd);
-    }
-}
-
-/// Report lines shared by the fuzz cases.
-pub fn report(st: &Stats, secs: f64) {
-    println!(
-        "# fuzz: {} images tried in {:.1} s ({:.1} ms each)",
-        st.tried,
-        secs,
-        secs * 1000.0 / st.tried.max(1) as f64
-    );
-    let tm = *TIMES.lock().unwrap_or_else(|e| e.into_inner());
-    println!(
-        "# fuzz: {} children, {:.1} s in them (clone to exit), {:.1} s of it in restart(2)",
-        tm.2,
-        tm.0 as f64 / 1e9,
-        tm.1 as f64 / 1e9
-    );
-    let h: Vec<String> = st.errnos.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    println!("# fuzz: restart(2) results: {}", h.join(", "));
-    println!("# fuzz: accepted {} (+{} dry run), each verified valid by ckpt-image and against the fd table", st.accepted, st.accepted_dry);
-    let k: Vec<String> = st
-        .dec_kinds
-        .iter()
-        .map(|(k, v)| format!("{k} {v}"))
-        .collect();
-    println!("# fuzz: decoder verdicts: {}", k.join(", "));
+    v
 }
 
 pub(crate) fn fuzz() -> R {
-    let n = param_u64("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
-    let seed0 = param_u64("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
+    let n = param("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
+    let seed0 = param("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
     on_mount(MNT, || {
         populate(MNT)?;
         let bases = base_images(MNT)?;
-        let sizes: Vec<String> = bases
-            .iter()
-            .map(|(w, b)| format!("{w} {}", b.len()))
-            .collect();
-        println!("# fuzz: base images (bytes): {}", sizes.join(", "));
-        fuzz_setup(MNT)?;
-        let splats0 = kmsg_splats().len();
-        let mut st = Stats::default();
+        let mut d = Driver::start(MNT)?;
         let t0 = Instant::now();
-        let res = (|| {
-            let mut bt = Batcher { jobs: Vec::new() };
-            let mut queued = 0usize;
-            if seed0.is_none() {
-                systematic(&bases, &mut st, &mut bt, n / 3)?;
-                queued = st.tried + bt.jobs.len();
-                println!(
-                    "# fuzz: {queued} systematic images, then random seeds from {}",
-                    seed0.unwrap_or(1)
-                );
+        let mut sys = Vec::new();
+        if seed0.is_none() {
+            sys = systematic(&bases);
+            sys.truncate(n / 3);
+            let q = sys.len();
+            println!("# fuzz: {q} systematic images, then random seeds from 1");
+        }
+        let nb = bases.len() as u64;
+        let seeds = (seed0.unwrap_or(1)..).map(|s| {
+            let (b, dn) = (&bases[(s % nb) as usize], &bases[(s / 7 % nb) as usize]);
+            let m = mutate::mutate(&b.1, &dn.1, MNT, s);
+            let flags = if s % 4 == 3 { DRY } else { 0 };
+            let (ops, b, dn) = (m.ops.join("; "), b.0, dn.0);
+            let what = format!("seed {s} (base {b}, donor {dn}, flags {flags}): {ops}");
+            job(what, m.bytes, flags)
+        });
+        let mut all = sys.into_iter().chain(seeds).take(n);
+        let (mut counts, mut fails, mut tried) = ([BTreeMap::new(), BTreeMap::new()], 0, 0usize);
+        let mut first = Vec::new();
+        while let jobs @ [_, ..] = &all.by_ref().take(64).collect::<Vec<Job>>()[..] {
+            for (j, v) in jobs.iter().zip(d.run_batch(jobs)?) {
+                tried += 1;
+                if tried.is_multiple_of(1000) {
+                    println!("# fuzz: {tried} images so far");
+                }
+                let Some(why) = judge(j, v, &mut counts) else {
+                    continue;
+                };
+                fails += 1;
+                let (w, b) = (&j.what, &j.bytes);
+                let hex = format!("{:02x?}", &b[..b.len().min(160)]);
+                first.push(format!("{w}: {why}\n  image of {} bytes: {hex}", b.len()));
+                first.truncate(12);
             }
-            let start = seed0.unwrap_or(1);
-            let mut s = start;
-            while queued < n {
-                let bi = (s % bases.len() as u64) as usize;
-                let di = ((s / 7) % bases.len() as u64) as usize;
-                let m = mutate::mutate(&bases[bi].1, &bases[di].1, MNT, s);
-                let flags = if s % 4 == 3 { RESTART_DRY_RUN } else { 0 };
-                let what = format!(
-                    "seed {s} (base {}, donor {}, flags {flags}): {}",
-                    bases[bi].0,
-                    bases[di].0,
-                    m.ops.join("; ")
-                );
-                bt.push(&mut st, what, m.bytes, flags)?;
-                queued += 1;
-                s += 1;
-            }
-            bt.flush(&mut st)?;
-            Ok::<(), String>(())
-        })();
-        fuzz_teardown();
-        res?;
-        report(&st, t0.elapsed().as_secs_f64());
-        new_splats(splats0)?;
-        if st.nfail > 0 {
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let each = secs * 1000.0 / tried.max(1) as f64;
+        println!("# fuzz: {tried} images tried in {secs:.1} s ({each:.1} ms each)");
+        let [tc, tr, nc] = d.ns;
+        let (tc, tr) = (tc as f64 / 1e9, tr as f64 / 1e9);
+        println!("# fuzz: {nc} children, {tc:.1} s in them (clone to exit), {tr:.1} s of it in restart(2)");
+        let get = |k: &str| counts[0].get(k).copied().unwrap_or(0);
+        let (ok, dry) = (get("success"), get("dry"));
+        let [res, dec] = counts.map(|m| {
+            let v: Vec<String> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
+            v.join(", ")
+        });
+        println!("# fuzz: restart(2) results: {res}");
+        println!("# fuzz: accepted {ok} (+{dry} dry run), each verified valid by ckpt-image and against the fd table");
+        println!("# fuzz: decoder verdicts: {dec}");
+        if fails > 0 {
             return Err(format!(
                 "{} of {} images misbehaved; first ones:\n{}",
-                st.nfail,
-                st.tried,
-                st.failures.join("\n")
+                fails,
+                tried,
+                first.join("\n")
             ));
         }
-        if st.accepted + st.accepted_dry == 0 {
+        if ok + dry == 0 {
             println!("# fuzz: note: no mutant was accepted");
         }
         Ok(())
@@ -911,157 +600,63 @@ pub(crate) fn fuzz() -> R {
 
 // ------------------------------------------------- fixed hostile-image cases
 
-/// Hand-made variants of one valid image, each "valid except for X", with
-/// the errno restart(2) must give.
+/// Hand-made variants of the small base image, each "valid except for X",
+/// with the errnos restart(2) may give (and whether it may succeed).
 pub(crate) fn hostile_fixed() -> R {
-    use ckpt_image::Record;
-    mount_cr(MNT)?;
-    let r = (|| {
+    on_mount(MNT, || {
         populate(MNT)?;
         let bases = base_images(MNT)?;
         let small = decode(&bases[0].1).map_err(|e| e.to_string())?;
-        fuzz_setup(MNT)?;
-        let splats0 = kmsg_splats().len();
-        let mut errs = Vec::new();
+        let dirs = decode(&bases[2].1).map_err(|e| e.to_string())?;
         let recs = small.records();
-        let name_idx = recs.len() - 2; // FILE_NAME of the one file
-        let check = |errs: &mut Vec<String>, what: String, recs: Vec<Record>, want: &[i32]| -> R {
-            let img = mutate::sealed(&recs);
-            let (v, _) = run_one(&img, 0)?;
-            match v {
-                Verdict::Err(e, log) if want.contains(&e) => {
-                    let _ = log;
-                }
-                Verdict::Err(e, log) => errs.push(format!(
-                    "{what}: got {}, want {}; log: {}",
-                    ename(e),
-                    want.iter().map(|&w| ename(w)).collect::<Vec<_>>().join("/"),
-                    log.trim()
-                )),
-                Verdict::Ok(n) => errs.push(format!("{what}: restart succeeded ({n})")),
-                Verdict::Bad(s) => errs.push(format!("{what}: {s}")),
-            }
-            Ok(())
-        };
-        let einval = &[libc::EINVAL][..];
-        let with_rec = |i: usize, rec: Record| {
+        // the records with record `i` replaced
+        let with = |i: usize, rec: Record| {
             let mut r = recs.clone();
             r[i] = rec;
             r
         };
-        let with_name = |n: &[u8]| with_rec(name_idx, Record::FileName(n.to_vec()));
-        let with_fd = |fd: i32| {
-            let mut r = recs.clone();
-            let l = r.len() - 1;
-            if let Record::FileDesc(d) = &mut r[l] {
-                d.fd = fd;
-            }
-            r
-        };
-        for n in [
-            "/../etc/passwd",
-            "/mnt/fuzz/../fuzz/f0",
-            "/mnt/fuzz/./f0",
-            "mnt/fuzz/f0",
-            "",
-            "/mnt/fuzz//f0",
-            "/mnt/fuzz/f0/",
-        ] {
-            check(
-                &mut errs,
-                format!("file name {n:?}"),
-                with_name(n.as_bytes()),
-                einval,
-            )?;
-        }
-        check(
-            &mut errs,
-            "file name with an embedded NUL".into(),
-            with_name(b"/mnt/fuzz/f0\0/etc/passwd"),
-            einval,
-        )?;
-        let long = format!("/mnt/fuzz/{}", "x/".repeat(2100));
-        check(
-            &mut errs,
-            "file name longer than CKPT_NAME_MAX".into(),
-            with_name(long.trim_end_matches('/').as_bytes()),
-            einval,
-        )?;
-        let mut l2 = String::from("/mnt/fuzz");
-        while l2.len() < 4095 {
-            l2.push_str("/y");
-        }
-        l2.truncate(4095);
-        check(
-            &mut errs,
-            "4095-byte name (fits the format, too long for open)".into(),
-            with_name(l2.as_bytes()),
-            &[libc::ENAMETOOLONG, libc::ENOENT],
-        )?;
-        check(
-            &mut errs,
-            "file that does not exist".into(),
-            with_name(b"/mnt/fuzz/nonexistent"),
-            &[libc::ENOENT],
-        )?;
-        // outside-root absolute paths are plain absolute paths: for root they
-        // open (open(2) would); a file of another type gives ESTALE
-        check(
-            &mut errs,
-            "regular file record naming a directory".into(),
-            with_name(b"/mnt/fuzz/d0"),
-            &[libc::ESTALE, libc::EISDIR],
-        )?;
-        check(
-            &mut errs,
-            "regular file record naming /dev/null".into(),
-            with_name(b"/dev/null"),
-            &[libc::ESTALE],
-        )?;
-        // root and cwd
+        let (f, long) = (recs.len() - 2, format!("/mnt/fuzz{}", "/x".repeat(2100)));
+        let l4095 = format!("/mnt/fuzz{}", "/y".repeat(2043));
+        // Names of the file (f), the root (2) and the cwd (3); absolute paths
+        // outside the root open for root, as open(2) would, but a regular
+        // file's record naming a file of another type gives ESTALE.
+        let mut rows: Vec<(String, Vec<Record>, &[i32], bool)> = Vec::new();
         for (what, i, n, want) in [
-            (
-                "root that does not exist",
-                2,
-                &b"/nonexistent"[..],
-                &[libc::ENOENT][..],
-            ),
-            ("cwd that is a file", 3, b"/mnt/fuzz/f0", &[libc::ENOTDIR]),
-            ("cwd /../..", 3, b"/../..", einval),
+            ("file name", f, "/../etc/passwd", &[EINVAL][..]),
+            ("file name", f, "/mnt/fuzz/../fuzz/f0", &[EINVAL]),
+            ("file name", f, "/mnt/fuzz/./f0", &[EINVAL]),
+            ("file name", f, "mnt/fuzz/f0", &[EINVAL]),
+            ("file name", f, "", &[EINVAL]),
+            ("file name", f, "/mnt/fuzz//f0", &[EINVAL]),
+            ("file name", f, "/mnt/fuzz/f0/", &[EINVAL]),
+            ("file name", f, "/mnt/fuzz/f0\0/etc/passwd", &[EINVAL]),
+            ("file name", f, &long, &[EINVAL]),
+            ("file name", f, &l4095, &[ENAMETOOLONG, ENOENT]),
+            ("file name", f, "/mnt/fuzz/nonexistent", &[ENOENT]),
+            ("file name", f, "/mnt/fuzz/d0", &[ESTALE, EISDIR]),
+            ("file name", f, "/dev/null", &[ESTALE]),
+            ("root that does not exist", 2, "/nonexistent", &[ENOENT]),
+            ("cwd that is a file", 3, "/mnt/fuzz/f0", &[ENOTDIR]),
+            ("cwd /../..", 3, "/../..", &[EINVAL]),
         ] {
-            let r = with_rec(i, Record::FileName(n.to_vec()));
-            check(&mut errs, what.into(), r, want)?;
+            let what = format!("{what} {:?} ({} bytes)", &n[..n.len().min(64)], n.len());
+            rows.push((what, with(i, Record::FileName(n.into())), want, false));
         }
         // huge fds
-        for fd in [1000, 1024, 65536, i32::MAX] {
+        for fd in [1000, 1024, 65536, i32::MAX, -1, i32::MIN] {
+            let want: &[i32] = if fd < 0 { &[EINVAL] } else { &[EMFILE] };
+            let mut im = small.clone();
+            im.fds[0].fd = fd;
             let what = format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})");
-            check(&mut errs, what, with_fd(fd), &[libc::EMFILE])?;
+            rows.push((what, im.records(), want, false));
         }
-        for fd in [-1, i32::MIN] {
-            check(&mut errs, format!("fd {fd}"), with_fd(fd), einval)?;
-        }
-        // f_pos beyond anything, on a regular file and on a directory
-        let dirs = decode(&bases[2].1).map_err(|e| e.to_string())?;
+        // f_pos beyond anything, on a regular file and on a directory: like
+        // lseek(2), allowed up to s_maxbytes, and then the position must stick
         for (what, im) in [("file", &small), ("directory", &dirs)] {
             for p in [i64::MAX, 1 << 40] {
-                let mut r = im.records();
-                for x in r.iter_mut() {
-                    if let Record::File(f) = x {
-                        f.f_pos = p;
-                    }
-                }
-                // like lseek(2): allowed up to s_maxbytes; then the position must stick
-                let img = mutate::sealed(&r);
-                let im2 = decode(&img).map_err(|e| e.to_string())?;
-                match run_one(&img, 0)?.0 {
-                    Verdict::Ok(n) if n == im2.fds.len() as i64 => {}
-                    Verdict::Err(e, _) if e == libc::EINVAL => {}
-                    Verdict::Ok(n) => errs.push(format!("{what} f_pos {p}: returned {n}")),
-                    Verdict::Err(e, log) => {
-                        errs.push(format!("{what} f_pos {p}: {} {}", ename(e), log.trim()))
-                    }
-                    Verdict::Bad(b) => errs.push(format!("{what} f_pos {p}: {b}")),
-                }
+                let mut im = im.clone();
+                im.files.iter_mut().for_each(|f| f.file.f_pos = p);
+                rows.push((format!("{what} f_pos {p}"), im.records(), &[EINVAL], true));
             }
         }
         // nr_fds larger than what can follow
@@ -1069,14 +664,15 @@ pub(crate) fn hostile_fixed() -> R {
         if let Record::FileTable(t) = &mut r[4] {
             t.nr_fds = u32::MAX;
         }
-        check(&mut errs, "nr_fds 0xffffffff".into(), r, einval)?;
-        fuzz_teardown();
-        new_splats(splats0)?;
+        rows.push(("nr_fds 0xffffffff".into(), r, &[EINVAL], false));
+        let mut d = Driver::start(MNT)?;
+        let mut errs = Vec::new();
+        for (what, r, want, ok) in rows {
+            let img = ckpt_image::encode_with_tail(&r);
+            errs.extend(d.expect_fuzz_restart(&img, want, ok, &what).err());
+        }
         check_all(errs)
-    })();
-    fuzz_teardown();
-    umount(MNT);
-    r
+    })
 }
 
 /// Regression K1: restart(2) checks FILE_TABLE.nr_fds against the bytes left
@@ -1086,56 +682,61 @@ pub(crate) fn hostile_fixed() -> R {
 pub(crate) fn k1_failed_early() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let (img, r) = make_image(
-            || {
-                // fd 3: an unlinked file (checkpoint fails on it), fds 4..19 fine
-                o(&format!("{MNT}/gone"), libc::O_RDWR | libc::O_CREAT, 3)?;
-                std::fs::remove_file(format!("{MNT}/gone")).map_err(|e| e.to_string())?;
-                for i in 0..16 {
-                    o(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 4 + i)?;
-                }
-                Ok(())
-            },
-            CHECKPOINT_SKIP_UNSUPPORTED,
-        )?;
-        if r != Err(libc::EBADF) {
-            return Err(format!(
-                "checkpoint with an unlinked fd 3: expected EBADF, got {r:?}"
-            ));
-        }
-        match decode(&img) {
-            Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -libc::EBADF => {}
-            other => {
-                return Err(format!(
-                    "image of the failed checkpoint: decoder says {other:?}"
-                ))
+        let setup = || {
+            // fd 3: an unlinked file (checkpoint fails on it), fds 4..19 fine
+            o(&format!("{MNT}/gone"), O_RDWR | O_CREAT, 3)?;
+            std::fs::remove_file(format!("{MNT}/gone")).map_err(|e| e.to_string())?;
+            for i in 0..16 {
+                o(&format!("{MNT}/f{}", i % 10), O_RDONLY, 4 + i)?;
             }
-        }
-        let kinds: Vec<String> = scan(&img)
-            .records
+            Ok(())
+        };
+        let img = expect_refused_image(setup, SKIP, EBADF, "an unlinked fd 3")?;
+        let recs = scan(&img).records;
+        let kinds: Vec<String> = recs
             .iter()
             .map(|(o, r)| format!("{o}:{}", ckpt_image::type_name(r.rtype())))
             .collect();
-        println!(
-            "# K1 image: {} bytes, records {}",
-            img.len(),
-            kinds.join(" ")
-        );
-        fuzz_setup(MNT)?;
-        let res = run_one(&img, 0);
-        fuzz_teardown();
-        match res?.0 {
-            Verdict::Err(e, _) if e == libc::EIO => Ok(()),
-            Verdict::Err(e, log) => Err(format!(
-                "restart of a failed checkpoint's image ({} bytes): expected EIO, got {}; kernel log: {}",
-                img.len(),
-                ename(e),
-                log.trim()
-            )),
-            Verdict::Ok(n) => Err(format!("restart of a failed checkpoint's image succeeded ({n})")),
-            Verdict::Bad(b) => Err(b),
-        }
+        let (n, kinds) = (img.len(), kinds.join(" "));
+        println!("# K1 image: {n} bytes, records {kinds}");
+        let what = format!("restart of a failed checkpoint's image ({n} bytes)");
+        Driver::start(MNT)?.expect_fuzz_restart(&img, &[EIO], false, &what)
     })
+}
+
+/// The set-ups of [`symmetry`], by row.
+fn symmetry_setup(row: usize) -> R {
+    match row {
+        // linked into MNT with linkat(2)
+        0 => {
+            let fd = open_mode(MNT, libc::O_TMPFILE | O_RDWR, 0o600, 3)?;
+            let p = cstr(&format!("/proc/self/fd/{fd}"));
+            let to = cstr(&format!("{MNT}/linked-tmp"));
+            let (at, follow) = (libc::AT_FDCWD, libc::AT_SYMLINK_FOLLOW);
+            // SAFETY: valid C strings.
+            let r = unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) };
+            check!(r == 0, "linkat: {}", ename(errno()));
+            Ok(())
+        }
+        1 => o(&format!("{MNT}/f2"), 3, 3),
+        2 => {
+            o(&format!("{MNT}/f3"), O_RDWR, 3)?;
+            // SAFETY: fcntl on an fd.
+            unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) };
+            Ok(())
+        }
+        3 => o(&format!("{MNT}/f4"), O_RDONLY | libc::O_NOATIME, 3),
+        // 15 or 18 components of 255 bytes
+        k => {
+            chdir(MNT)?;
+            for i in 0..[15, 18][k - 4] {
+                let c = format!("{}{}", i % 10, ["d", "e"][k - 4].repeat(254));
+                let _ = std::fs::create_dir(&c);
+                chdir(&c)?;
+            }
+            o("leaf", O_RDWR | O_CREAT, 3)
+        }
+    }
 }
 
 /// Every image checkpoint(2) writes successfully must be one restart(2)
@@ -1144,142 +745,42 @@ pub(crate) fn k1_failed_early() -> R {
 pub(crate) fn symmetry() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        let mut errs = Vec::new();
-        let mut notes = Vec::new();
-        type Setup = Box<dyn FnOnce() -> R>;
-        let deep = {
-            let mut d = MNT.to_string();
-            for i in 0..15 {
-                d = format!("{d}/{}{}", i % 10, "d".repeat(254));
-            }
-            d
-        };
-        let deep2 = deep.clone();
-        // (what, setup, the errno checkpoint must refuse it with, if any):
-        // an O_TMPFILE file stays open on its unlinked dentry even after
+        // (what, the errno checkpoint must refuse it with, if any): an
+        // O_TMPFILE file stays open on its unlinked dentry even after
         // linkat() (EBADF, like any unlinked file); a name longer than
         // PATH_MAX cannot be written (ENAMETOOLONG); the rest round-trips.
-        let scenarios: Vec<(&str, Setup, Option<i32>)> = vec![
-            (
-                "a linked O_TMPFILE file",
-                Box::new(|| {
-                    let fd = open_mode(MNT, libc::O_TMPFILE | libc::O_RDWR, 0o600, -1)?;
-                    let p = cstr(&format!("/proc/self/fd/{fd}"));
-                    let to = cstr(&format!("{MNT}/linked-tmp"));
-                    // SAFETY: valid C strings.
-                    if unsafe {
-                        libc::linkat(
-                            libc::AT_FDCWD,
-                            p.as_ptr(),
-                            libc::AT_FDCWD,
-                            to.as_ptr(),
-                            libc::AT_SYMLINK_FOLLOW,
-                        )
-                    } != 0
-                    {
-                        return Err(format!("linkat: {}", ename(errno())));
-                    }
-                    dup2(fd, 3)?;
-                    if fd != 3 {
-                        close(fd);
-                    }
-                    Ok(())
-                }),
-                Some(libc::EBADF),
-            ),
-            (
-                "an O_ACCMODE (3) open",
-                Box::new(|| o(&format!("{MNT}/f2"), 3, 3)),
-                None,
-            ),
-            (
-                "O_ASYNC set with F_SETFL",
-                Box::new(|| {
-                    o(&format!("{MNT}/f3"), libc::O_RDWR, 3)?;
-                    // SAFETY: fcntl on an fd.
-                    unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) };
-                    Ok(())
-                }),
-                None,
-            ),
-            (
-                "O_NOATIME (owner)",
-                Box::new(|| o(&format!("{MNT}/f4"), libc::O_RDONLY | libc::O_NOATIME, 3)),
-                None,
-            ),
-            (
-                "a file 3800 bytes deep",
-                Box::new(move || {
-                    std::fs::create_dir_all(&deep).map_err(|e| format!("mkdir deep: {e}"))?;
-                    std::env::set_current_dir(&deep).map_err(|e| format!("chdir deep: {e}"))?;
-                    o("leaf", libc::O_RDWR | libc::O_CREAT, 3)
-                }),
-                None,
-            ),
+        let rows = [
+            ("a linked O_TMPFILE file", Some(EBADF)),
+            ("an O_ACCMODE (3) open", None),
+            ("O_ASYNC set with F_SETFL", None),
+            ("O_NOATIME (owner)", None),
+            ("a file 3800 bytes deep", None),
             (
                 "a file and cwd 4600 bytes deep (> PATH_MAX)",
-                Box::new(move || {
-                    std::env::set_current_dir(MNT).map_err(|e| format!("chdir: {e}"))?;
-                    for i in 0..18 {
-                        let c = format!("{}{}", i % 10, "e".repeat(254));
-                        let _ = std::fs::create_dir(&c);
-                        std::env::set_current_dir(&c)
-                            .map_err(|e| format!("chdir level {i}: {e}"))?;
-                    }
-                    let _ = &deep2;
-                    o("leaf", libc::O_RDWR | libc::O_CREAT, 3)
-                }),
-                Some(libc::ENAMETOOLONG),
+                Some(ENAMETOOLONG),
             ),
         ];
-        fuzz_setup(MNT)?;
-        for (what, setup, refused) in scenarios {
-            let (img, r) = match make_image(setup, CHECKPOINT_SKIP_UNSUPPORTED) {
-                Ok(x) => x,
-                Err(e) => {
-                    errs.push(format!("{what}: {e}"));
-                    continue;
-                }
+        let mut d = Driver::start(MNT)?;
+        let (mut errs, mut notes) = (Vec::new(), Vec::new());
+        for (k, &(what, refused)) in rows.iter().enumerate() {
+            let setup = || symmetry_setup(k);
+            let r = match refused {
+                Some(e) => expect_refused_image(setup, SKIP, e, what)
+                    .map(|_| format!("{what}: checkpoint {}", ename(e))),
+                None => match make_image(setup, SKIP) {
+                    Err(e) => Err(format!("{what}: {e}")),
+                    Ok((_, Err(e))) => Err(format!("{what}: checkpoint {}, expected ok", ename(e))),
+                    Ok((img, Ok(_))) => match d.expect_fuzz_restart(&img, &[], true, what) {
+                        Ok(()) => Ok(format!("{what}: checkpoint ok, restart ok")),
+                        Err(e) => Err(format!("checkpoint succeeded but {e}")),
+                    },
+                },
             };
-            if r.err() != refused {
-                errs.push(format!(
-                    "{what}: checkpoint {}, expected {}",
-                    r.map(|_| "ok".to_string()).unwrap_or_else(ename),
-                    refused.map(ename).unwrap_or_else(|| "ok".into())
-                ));
-                continue;
-            }
             match r {
-                Err(e) => {
-                    // the refusal must be clean and the image must say so
-                    match decode(&img) {
-                        Err(ckpt_image::ImageError::ErrorRecord { err, .. }) if err == -e => {
-                            notes.push(format!("{what}: checkpoint {}", ename(e)))
-                        }
-                        other => errs.push(format!(
-                            "{what}: checkpoint {} and the image is {other:?}",
-                            ename(e)
-                        )),
-                    }
-                }
-                Ok(_) => {
-                    let dec = decode(&img);
-                    let (v, _) = run_one(&img, 0)?;
-                    match (&dec, v) {
-                        (Ok(_), Verdict::Ok(_)) => notes.push(format!("{what}: checkpoint ok, restart ok")),
-                        (d, Verdict::Err(e, log)) => errs.push(format!(
-                            "{what}: checkpoint succeeded but restart of its image fails with {} (decoder: {}); kernel log: {}",
-                            ename(e),
-                            d.as_ref().map(|_| "valid".to_string()).unwrap_or_else(|e| e.to_string()),
-                            log.trim()
-                        )),
-                        (Err(de), Verdict::Ok(_)) => errs.push(format!("{what}: restart takes the image, decoder refuses it: {de}")),
-                        (_, Verdict::Bad(b)) => errs.push(format!("{what}: {b}")),
-                    }
-                }
+                Ok(note) => notes.push(note),
+                Err(e) => errs.push(e),
             }
         }
-        fuzz_teardown();
         println!("# symmetry: {}", notes.join("; "));
         check_all(errs)
     })

@@ -28,7 +28,7 @@ pub fn apply(base: &str, steps: &[Step]) -> R {
 }
 
 /// Create [`FILES`] below `base`.
-pub fn populate(base: &str) -> R {
+pub fn populate_files(base: &str) -> R {
     for (name, bytes) in FILES {
         let p = format!("{base}/{name}");
         if let Some((dir, _)) = p.rsplit_once('/') {
@@ -43,7 +43,7 @@ pub fn make_all() -> R {
     work()?;
     ensure_module()?;
     let _m = Mount::at(MNT, "ramfs_cr", Some("mode=0755"))?;
-    populate(MNT)?;
+    populate_files(MNT)?;
     for g in GOLDEN {
         let img = tmpfile(g.file);
         self_image(&img, || apply(MNT, g.steps))?;
