@@ -384,7 +384,6 @@ pub(crate) fn race_ckpt_restart() -> R {
     on_pop(|| {
         memfd_at("img", 901, &steps_image(&rdwr_steps(8))?)?;
         memfd_at("counts", 902, b"")?;
-        // the target restarts the image over and over, its counts in memfd 902
         let (mut ok, mut busy, mut other) = (0, 0, 0);
         let target = spawn_loop(6, move |_| {
             match rs_start(901, 0, -1) {
@@ -531,58 +530,60 @@ fn usr1_restartable() -> R {
     Ok(())
 }
 
-/// restart(2) (after `pre`) of f1 at fd 5 and f7 O_RDWR at `at`, blocked by a read lease
-/// on f7 (break_lease() in the reopen) or a pipe with half the image (`how`), is poked,
-/// then unblocked: it must give both fds, or `Err(err)` and none.
+/// On a fresh mount, restart(2) (after `pre`) of f1 at fd 5 and f7 O_RDWR at `at`, blocked
+/// by a read lease on f7 (break_lease() in the reopen) or a pipe with half the image
+/// (`how`), is poked, then unblocked: it must give both fds, or `Err(err)` and none.
 fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &str) -> R {
-    let f7 = st::open("f7", libc::O_RDWR, at);
-    let base = steps_image(&[st::open("f1", libc::O_RDONLY, 5), f7])?;
-    memfd_at("img", IMG, &base)?;
-    memfd_at("out", OUT, b"")?;
-    pipe_at(1004, 1005)?;
-    // (with a lease the image is read from IMG, the pipe unread)
-    let (lease, (first, rest)) = (how == "lease", base.split_at(base.len() / 2));
-    open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
-    // SAFETY: fcntl on our fd.
-    let r = lease && unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_RDLCK) } != 0;
-    check!(!r, "F_SETLEASE F_RDLCK: {}", ename(errno()));
-    // SAFETY: ignore the lease-break signal.
-    unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
-    let t = child(|| {
-        keep_only(&[(IMG, IMG), (OUT, OUT), (1004, 1004)]);
-        let r = pre().map(|_| show(&rs(0, if lease { IMG } else { 1004 }, 0, OUT)));
-        let (r, log) = (r.unwrap_or_else(|e| e), text_of(OUT).replace('\n', " | "));
-        let (o5, o) = (getfd(5) >= 0, getfd(at) >= 0);
-        let msg = format!("{r} fd5 {o5} fd{at} {o}; log: {log}");
-        let _ = set_bytes(OUT, msg.as_bytes());
-    })?;
-    close(1004);
-    let _ = write_fd(1005, first);
-    // wait until the child sleeps (lease break or pipe read pending)
-    let blocked = (0..100).any(|_| {
-        nap(50);
-        let st = std::fs::read_to_string(format!("/proc/{}/stat", t.pid)).unwrap_or_default();
-        let state = st.rsplit(") ").next().and_then(|x| x.chars().next());
-        matches!(state, Some('S' | 'D'))
-    });
-    nap(100);
-    poke(t.pid);
-    nap(300);
-    // SAFETY: fcntl on our fd (without a lease: EAGAIN).
-    unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_UNLCK) };
-    let _ = write_fd(1005, rest);
-    close(1005);
-    let r = expect_exit(t, &format!("{how}: restarting child"));
-    // SAFETY: restore the default disposition.
-    unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
-    let (msg, e) = (text_of(OUT), ename(err));
-    println!("# {how}: the restarting child saw {msg}");
-    r?;
-    check!(blocked, "child never blocked ({how}); it saw {msg}");
-    let all = msg.starts_with(&format!("Ok(2) fd5 true fd{at} true"));
-    let ok = all || msg.starts_with(&format!("Err({e}) fd5 false fd{at} false"));
-    check!(ok, "{what}: {msg}; expected all fds, or {e} and none");
-    Ok(())
+    on_pop(|| {
+        let f7 = st::open("f7", libc::O_RDWR, at);
+        let base = steps_image(&[st::open("f1", libc::O_RDONLY, 5), f7])?;
+        memfd_at("img", IMG, &base)?;
+        memfd_at("out", OUT, b"")?;
+        pipe_at(1004, 1005)?;
+        // (with a lease the image is read from IMG, the pipe unread)
+        let (lease, (first, rest)) = (how == "lease", base.split_at(base.len() / 2));
+        open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
+        // SAFETY: fcntl on our fd.
+        let r = lease && unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_RDLCK) } != 0;
+        check!(!r, "F_SETLEASE F_RDLCK: {}", ename(errno()));
+        // SAFETY: ignore the lease-break signal.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+        let t = child(|| {
+            keep_only(&[(IMG, IMG), (OUT, OUT), (1004, 1004)]);
+            let r = pre().map(|_| show(&rs(0, if lease { IMG } else { 1004 }, 0, OUT)));
+            let (r, log) = (r.unwrap_or_else(|e| e), text_of(OUT).replace('\n', " | "));
+            let (o5, o) = (getfd(5) >= 0, getfd(at) >= 0);
+            let msg = format!("{r} fd5 {o5} fd{at} {o}; log: {log}");
+            let _ = set_bytes(OUT, msg.as_bytes());
+        })?;
+        close(1004);
+        let _ = write_fd(1005, first);
+        // wait until the child sleeps (lease break or pipe read pending)
+        let blocked = (0..100).any(|_| {
+            nap(50);
+            let st = std::fs::read_to_string(format!("/proc/{}/stat", t.pid)).unwrap_or_default();
+            let state = st.rsplit(") ").next().and_then(|x| x.chars().next());
+            matches!(state, Some('S' | 'D'))
+        });
+        nap(100);
+        poke(t.pid);
+        nap(300);
+        // SAFETY: fcntl on our fd (without a lease: EAGAIN).
+        unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_UNLCK) };
+        let _ = write_fd(1005, rest);
+        close(1005);
+        let r = expect_exit(t, &format!("{how}: restarting child"));
+        // SAFETY: restore the default disposition.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
+        let (msg, e) = (text_of(OUT), ename(err));
+        println!("# {how}: the restarting child saw {msg}");
+        r?;
+        check!(blocked, "child never blocked ({how}); it saw {msg}");
+        let all = msg.starts_with(&format!("Ok(2) fd5 true fd{at} true"));
+        let ok = all || msg.starts_with(&format!("Err({e}) fd5 false fd{at} false"));
+        check!(ok, "{what}: {msg}; expected all fds, or {e} and none");
+        Ok(())
+    })
 }
 
 /// prlimit(2) lowers RLIMIT_NOFILE while restart(2) runs: it checks the fds against the
@@ -633,23 +634,19 @@ pub(crate) fn race_prlimit() -> R {
 /// break, after the parse; replace_fd() of fd 900 then failed (WARN_ON_ONCE, success
 /// without fd 900).  Right: EMFILE and nothing (replace_fds() checks once), or both fds.
 pub(crate) fn race_prlimit_lease() -> R {
-    on_pop(|| {
-        let pre = || set_nofile_limits(1000, 4096);
-        let poke = |pid| nofile_of(pid, 64, 4096);
-        let what = "restart with RLIMIT_NOFILE lowered to 64 during the reopen of fd 900";
-        blocked("lease", 900, libc::EMFILE, pre, poke, what)
-    })
+    let pre = || set_nofile_limits(1000, 4096);
+    let poke = |pid| nofile_of(pid, 64, 4096);
+    let what = "restart with RLIMIT_NOFILE lowered to 64 during the reopen of fd 900";
+    blocked("lease", 900, libc::EMFILE, pre, poke, what)
 }
 
 /// A caught SA_RESTART signal while restart(2) sleeps: restarted and successful, or
 /// EINTR; re-executed after -ERESTARTSYS it read the rest of a consumed image (K4).
 pub(crate) fn race_signal_restart() -> R {
-    on_pop(|| {
-        let usr1 = |pid| kill(pid, libc::SIGUSR1);
-        check_each(["lease", "pipe"], |how| {
-            let what = format!("{how}: SIGUSR1 (SA_RESTART) during restart");
-            blocked(how, 6, libc::EINTR, usr1_restartable, usr1, &what)
-        })
+    let usr1 = |pid| kill(pid, libc::SIGUSR1);
+    check_each(["lease", "pipe"], |how| {
+        let what = format!("{how}: SIGUSR1 (SA_RESTART) during restart");
+        blocked(how, 6, libc::EINTR, usr1_restartable, usr1, &what)
     })
 }
 
