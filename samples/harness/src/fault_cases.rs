@@ -12,9 +12,9 @@ use std::os::{fd::FromRawFd, unix::fs::FileExt};
 const MAX_N: usize = 2000;
 const DIR: &str = "/mnt/fault";
 
-/// `prep`, then `f` in a clean child (`what`), on a fresh ramfs_cr on DIR; while `f` runs,
-/// the knobs below at 0 (GFP_KERNEL allocations may fail, no stack dump).
-fn with_fault_injection(what: &str, prep: fn() -> R, f: fn() -> R) -> R {
+/// `f` in a clean child (`what`), on a fresh ramfs_cr on DIR, with the knobs below at 0
+/// (GFP_KERNEL allocations may fail, no stack dump: only where fail-nth arms a fault).
+fn with_fault_injection(what: &str, f: fn() -> R) -> R {
     let knobs = ["failslab", "fail_page_alloc"]
         .map(|d| ["ignore-gfp-wait", "verbose"].map(|k| format!("/sys/kernel/debug/{d}/{k}")));
     let knobs = knobs.concat();
@@ -25,7 +25,6 @@ fn with_fault_injection(what: &str, prep: fn() -> R, f: fn() -> R) -> R {
     work()?;
     let _ = std::fs::remove_file(&note);
     let r = on_mount(DIR, || {
-        prep()?;
         set(&vec![b"0".to_vec(); knobs.len()])?;
         let r = in_clean_child(what, f);
         set(&old).and(r)
@@ -52,10 +51,10 @@ fn fail_nth(f: &std::fs::File, n: usize) -> Result<u64, String> {
 /// at least; a success although the fault fired (a fallback) is counted and the loop goes
 /// on.  Every success must pass `verify`.
 fn every_n(what: &str, call: impl Fn() -> Result<i64, i32>, verify: impl Fn(i64) -> R) -> R {
-    alarm(600); // N runs of the call under KASAN
-                // The wrappers read /sys/kernel/checkpoint/version on their first call: before any
-                // fault is armed (else the first case of a run sees ENOSYS, not the call's ENOMEM).
+    // The wrappers read /sys/kernel/checkpoint/version on their first call: before any
+    // fault is armed (else the first case of a run sees ENOSYS, not the call's ENOMEM).
     ckpt_image::syscalls::kernel_support().map_err(|e| format!("{what}: {e}"))?;
+    alarm(600); // N runs of the call under KASAN
     let fd = open_at("/proc/thread-self/fail-nth", libc::O_RDWR, -1)?;
     // SAFETY: a fresh fd, owned by the File from here on.
     let f = unsafe { std::fs::File::from_raw_fd(fd) };
@@ -100,8 +99,7 @@ fn setup() -> R {
 }
 
 pub(crate) fn checkpoint_fail_nth() -> R {
-    let no_prep = || Ok(());
-    with_fault_injection("checkpointing child", no_prep, || {
+    with_fault_injection("checkpointing child", || {
         setup()?;
         memfd_at("img", IMG_FD, b"")?;
         let f = format!("{DIR}/f");
@@ -120,11 +118,9 @@ pub(crate) fn checkpoint_fail_nth() -> R {
 }
 
 pub(crate) fn restart_fail_nth() -> R {
-    let prep = || {
+    with_fault_injection("restarting child", || {
         self_image(&format!("{WORK}/nth-r.ckpt"), setup)?;
-        write_file(&format!("{WORK}/nth-caller"), b"0123456789")
-    };
-    with_fault_injection("restarting child", prep, || {
+        write_file(&format!("{WORK}/nth-caller"), b"0123456789")?;
         busy_caller(&format!("{WORK}/nth-caller"))?;
         open_at(&format!("{WORK}/nth-r.ckpt"), libc::O_RDONLY, IMG_FD)?;
         let f = format!("{DIR}/f");

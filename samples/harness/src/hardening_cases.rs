@@ -85,22 +85,37 @@ fn check_each<T>(items: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) -> R
     check_all(items.into_iter().map(f).filter_map(Result::err).collect())
 }
 
-/// Checkpoints of `pid` for `secs`, named by `judge`: the names counted, how many "ok".
-fn ck_loop(
-    pid: i32,
-    secs: u64,
-    mut judge: impl FnMut(usize, Result<i64, i32>, &[u8]) -> Result<String, String>,
-) -> Result<(String, usize), String> {
+/// Checkpoints of `pid` (into memfd 900) for `secs`: each image must decode and pass
+/// `ok(image)`; each failure must be one of `errs` and write nothing or an ERROR record
+/// of it.  The outcomes counted, how many succeeded.
+fn check_ckpts(pid: i32, secs: u64, errs: &[i32], mut ok: impl FnMut(Image) -> R) -> Counts {
     memfd_at("img", 900, b"")?;
     let mut hist = std::collections::BTreeMap::<String, usize>::new();
     let end = Instant::now() + Duration::from_secs(secs);
     for n in (1..).take_while(|_| Instant::now() < end) {
         let (r, b) = ck_mem(pid)?;
-        *hist.entry(judge(n, r, &b)?).or_default() += 1;
+        let name = match r {
+            Ok(_) => {
+                let im = expect_image(&b, &format!("checkpoint #{n} succeeded, image invalid"))?;
+                ok(im)?;
+                "ok".into()
+            }
+            Err(e) => {
+                check!(errs.contains(&e), "checkpoint #{n}: {}", ename(e));
+                let other = decode(&b);
+                let er = matches!(other, Err(IE::ErrorRecord { err, .. }) if err == -e);
+                let (ok, e) = (b.is_empty() || er, ename(e));
+                check!(ok, "failed checkpoint #{n} ({e}): {other:?}");
+                format!("checkpoint {e}")
+            }
+        };
+        *hist.entry(name).or_default() += 1;
     }
     let h: Vec<String> = hist.iter().map(|(k, v)| format!("{k} {v}")).collect();
     Ok((h.join(", "), hist.get("ok").copied().unwrap_or(0)))
 }
+
+type Counts = Result<(String, usize), String>;
 
 fn holding(name: &'static str, fd: i32) -> Result<Target, String> {
     Target::paused(move || {
@@ -112,13 +127,12 @@ fn holding(name: &'static str, fd: i32) -> Result<Target, String> {
 pub(crate) fn perm_checkpoint() -> R {
     on_pop(|| {
         memfd_at("img", 900, b"")?;
-        let root_proc = holding("secret", 5)?;
-        let rpid = root_proc.pid;
-        in_child("unprivileged child", 60, move || {
+        let root = holding("secret", 5)?;
+        in_child("unprivileged child", 60, || {
             drop_to_user()?;
             close_range(3, 899);
             // root's process and pid 1: EPERM, and nothing is written
-            for pid in [rpid, 1] {
+            for pid in [root.pid, 1] {
                 let r = ck(pid, 900, 0, -1);
                 eq!(show(&r), "Err(EPERM)", "checkpoint of root's pid {pid}");
             }
@@ -170,9 +184,8 @@ pub(crate) fn perm_restart() -> R {
             ("path through /proc/1/root", proc1, Err(ELOOP)),
             ("0644 root file O_RDONLY", ro_rdonly, Ok(1)),
         ];
-        memfd_at("img", 900, b"")?;
         check_each(cases, |(what, bytes, want)| {
-            set_bytes(900, &bytes)?;
+            memfd_at("img", 900, &bytes)?;
             let im = expect_image(&bytes, what)?;
             in_child(what, 60, move || {
                 // a victim fd at the number the image restores, and another
@@ -254,10 +267,15 @@ pub(crate) fn odd_targets() -> R {
     let pids = pids.filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
     let kt = |p: &i32| read_file(&format!("/proc/{p}/cmdline")).is_ok_and(|c| c.is_empty());
     let targets: Vec<i32> = pids.filter(|&p| p > 2).filter(kt).take(10).collect();
-    let mut seen = Vec::new();
-    let each = check_each([1, 2].into_iter().chain(targets), |pid| {
+    let (mut seen, z) = (Vec::new(), child(|| {})?);
+    nap(200);
+    let each = check_each([1, 2].into_iter().chain(targets).chain([z.pid]), |pid| {
         let (r, b) = ck_mem(pid)?;
         seen.push(format!("{pid}:{}", show(&r)));
+        if pid == z.pid {
+            check!(r == Err(ESRCH), "zombie: expected ESRCH, got {r:?}");
+            return Ok(());
+        }
         // root may ptrace every task, kthreads share init's fs and files: an image, unless gone
         if r == Err(ESRCH) && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             return Ok(());
@@ -268,15 +286,8 @@ pub(crate) fn odd_targets() -> R {
         Ok(())
     });
     println!("# odd targets: {}", seen.join(" "));
-    let z = child(|| {})?;
-    nap(200);
-    let (r, _) = ck_mem(z.pid)?;
     close(900);
-    let zombie = match r {
-        Err(ESRCH) => Ok(()),
-        r => Err(format!("zombie: expected ESRCH, got {r:?}")),
-    };
-    check_each([each, zombie], |x| x).and(new_splats(splats0))
+    each.and(new_splats(splats0))
 }
 
 pub(crate) fn shared_table() -> R {
@@ -329,7 +340,7 @@ pub(crate) fn race_churn() -> R {
             }
         })?;
         // renamer: f<i> <-> g<i> (never over an existing name), sub0 <-> sub1
-        let renamer = spawn_loop(CHURN_SECS, |i| {
+        let mover = spawn_loop(CHURN_SECS, |i| {
             let (a, b) = (p("f", i % 20), p("g", i % 20));
             if std::fs::rename(&a, &b).is_err() {
                 let _ = std::fs::rename(&b, &a);
@@ -341,7 +352,6 @@ pub(crate) fn race_churn() -> R {
                 let _ = e.metadata();
             }
         })?;
-        // the target: keeps (re)opening files, dup'ing, chdir'ing into the churn
         let target = spawn_loop(CHURN_SECS + 2, |i| {
             let _ = open_at(&p("f", i % 20), libc::O_RDWR, 5 + (i % 4) as i32);
             let _ = open_at(CHURN, libc::O_RDONLY | libc::O_DIRECTORY, 12);
@@ -352,31 +362,18 @@ pub(crate) fn race_churn() -> R {
                 close(6);
             }
         })?;
-        let (h, ok) = ck_loop(target.pid, CHURN_SECS, |n, r, b| {
-            let other = decode(b);
-            let Err(e) = r else {
-                let im = expect_image(b, &format!("checkpoint #{n} succeeded, image invalid"))?;
-                let n = im.fds.len() as i64;
-                // a dry-run restart in a child: success or a clean errno
-                in_child("dry run", 60, || {
-                    let r = rs_start(900, RESTART_DRY_RUN, -1);
-                    let clean = [Err(libc::ENOENT), Err(libc::ESTALE), Err(libc::ENOTDIR)];
-                    let ok = r == Ok(n) || clean.contains(&r);
-                    check!(ok, "dry run of a fresh image of {n} fds: {}", show(&r));
-                    Ok(())
-                })?;
-                return Ok("ok".into());
-            };
-            // clean errors: an unlinked file or cwd (EBADF), the target exiting (ESRCH)
-            check!(e == EBADF || e == ESRCH, "checkpoint #{n}: {}", ename(e));
-            let er = matches!(other, Err(IE::ErrorRecord { err, .. }) if err == -e);
-            let (ok, e) = (b.is_empty() || er, ename(e));
-            check!(ok, "failed checkpoint #{n} ({e}): {other:?}");
-            Ok(format!("checkpoint {e}"))
+        // clean errors: an unlinked file or cwd (EBADF), the target exiting (ESRCH)
+        let (h, ok) = check_ckpts(target.pid, CHURN_SECS, &[EBADF, ESRCH], |im| {
+            let n = im.fds.len() as i64;
+            in_child("dry run", 60, || {
+                let r = rs_start(900, RESTART_DRY_RUN, -1);
+                let clean = [Err(libc::ENOENT), Err(libc::ESTALE), Err(libc::ENOTDIR)];
+                let ok = r == Ok(n) || clean.contains(&r);
+                check!(ok, "dry run of a fresh image of {n} fds: {}", show(&r));
+                Ok(())
+            })
         })?;
-        [creator, renamer, reader]
-            .into_iter()
-            .try_for_each(|t| expect_exit(t, "churn child"))?;
+        check_each([creator, mover, reader], |t| expect_exit(t, "churn child"))?;
         println!("# race: checkpoints in {CHURN_SECS} s: {h}");
         check!(ok > 0, "no checkpoint succeeded");
         Ok(())
@@ -387,7 +384,6 @@ pub(crate) fn race_ckpt_restart() -> R {
     on_pop(|| {
         memfd_at("img", 901, &steps_image(&rdwr_steps(8))?)?;
         memfd_at("counts", 902, b"")?;
-        // the target restarts the image over and over, its counts in memfd 902
         let (mut ok, mut busy, mut other) = (0, 0, 0);
         let target = spawn_loop(6, move |_| {
             match rs_start(901, 0, -1) {
@@ -398,16 +394,11 @@ pub(crate) fn race_ckpt_restart() -> R {
             let msg = format!("ok {ok}, EBUSY {busy}, other {other}");
             let _ = set_bytes(902, msg.as_bytes());
         })?;
-        let (h, ok) = ck_loop(target.pid, 5, |_, r, b| {
-            if let Err(e) = r {
-                check!(e == ESRCH || e == EBADF, "checkpoint: {}", ename(e));
-                return Ok(ename(e));
-            }
-            let im = expect_image(b, "image invalid")?;
+        let (h, ok) = check_ckpts(target.pid, 5, &[ESRCH, EBADF], |im| {
             let fds: Vec<i32> = im.fds.iter().map(|d| d.fd).collect();
             let ok = fds.iter().all(|&fd| fd == 901 || (3..11).contains(&fd));
             check!(ok, "unexpected fds {:?}", fds);
-            Ok("ok".into())
+            Ok(())
         })?;
         expect_exit(target, "restarting target")?;
         let c = text_of(902);
@@ -421,53 +412,44 @@ pub(crate) fn race_ckpt_restart() -> R {
 }
 
 pub(crate) fn race_umount_rmmod() -> R {
-    let r = on_pop(umount_rmmod);
-    ensure_module().and(r)
-}
-
-fn umount_rmmod() -> R {
-    let d0 = st::open("d0", libc::O_RDONLY | libc::O_DIRECTORY, 4);
-    let img = steps_image(&[st::open("f0", libc::O_RDWR, 3), d0])?;
-    memfd_at("img", 901, &img)?;
-    // a process holding restored fds
-    let holder = Target::paused(|| {
-        close_range(0, 900);
-        eq!(rs_start(901, 0, -1), Ok(2), "the holder's restart");
-        Ok(())
-    })?;
-    let u = umount2(MNT, 0);
-    check!(u == Err(EBUSY), "umount with restored fds open: {u:?}");
-    // rmmod while mounted and in use, hammered while checkpoints go on
-    let refused = |rm: &Result<(), i32>| matches!(rm, Err(EBUSY | EAGAIN));
-    let (_, tries) = ck_loop(holder.pid, 3, |_, r, b| {
+    let r = on_pop(|| {
+        let d0 = st::open("d0", libc::O_RDONLY | libc::O_DIRECTORY, 4);
+        let img = steps_image(&[st::open("f0", libc::O_RDWR, 3), d0])?;
+        memfd_at("img", 901, &img)?;
+        let holder = Target::paused(|| {
+            close_range(0, 900);
+            eq!(rs_start(901, 0, -1), Ok(2), "the holder's restart");
+            Ok(())
+        })?;
+        let u = umount2(MNT, 0);
+        check!(u == Err(EBUSY), "umount with restored fds open: {u:?}");
+        // rmmod while mounted and in use, hammered while checkpoints (all must work) go on
+        let refused = |rm: &Result<(), i32>| matches!(rm, Err(EBUSY | EAGAIN));
+        let (_, tries) = check_ckpts(holder.pid, 3, &[], |_| {
+            let rm = delete_module();
+            check!(refused(&rm), "rmmod while mounted: {rm:?}");
+            Ok(())
+        })?;
+        // lazy umount: the superblock lives on in the holder's fds; rmmod still fails
+        let _ = umount2(MNT, libc::MNT_DETACH);
         let rm = delete_module();
-        check!(refused(&rm), "rmmod while mounted: {rm:?}");
-        check!(r.is_ok(), "checkpoint of the holder: {}", show(&r));
-        expect_image(b, "image of the holder")?;
-        Ok("ok".into())
-    })?;
-    // lazy umount: the superblock lives on in the holder's fds; rmmod still fails
-    let _ = umount2(MNT, libc::MNT_DETACH);
-    let rm = delete_module();
-    check!(refused(&rm), "rmmod after lazy umount: {rm:?}");
-    // the holder's fds still work and still checkpoint (now unreachable: EBADF is fine)
-    let detached = show(&ck_mem(holder.pid)?.0);
-    drop(holder);
-    close_range(900, 901);
-    nap(300);
-    // now the module can go, and come back
-    let mut rm = delete_module();
-    for _ in 0..20 {
-        if rm.is_err() {
-            nap(200);
-            rm = delete_module();
-        }
-    }
-    if let Err(e) = rm {
-        return Err(format!("rmmod once every fd is closed: {}", ename(e)));
-    }
-    println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {detached}");
-    Ok(())
+        check!(refused(&rm), "rmmod after lazy umount: {rm:?}");
+        // the holder's fds still checkpoint (now unreachable: EBADF is fine)
+        let detached = show(&ck_mem(holder.pid)?.0);
+        drop(holder);
+        close_range(900, 901);
+        nap(300);
+        let rm = (0..20).fold(delete_module(), |rm, _| {
+            rm.or_else(|_| {
+                nap(200);
+                delete_module()
+            })
+        });
+        check!(rm.is_ok(), "rmmod once every fd is closed: {rm:?}");
+        println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {detached}");
+        Ok(())
+    });
+    ensure_module().and(r)
 }
 
 const CYCLES: usize = 1000;
@@ -548,58 +530,60 @@ fn usr1_restartable() -> R {
     Ok(())
 }
 
-/// restart(2) (after `pre`) of f1 at fd 5 and f7 O_RDWR at `at`, blocked by a read lease
-/// on f7 (break_lease() in the reopen) or a pipe with half the image (`how`), is poked,
-/// then unblocked: it must give both fds, or `Err(err)` and none.
+/// On a fresh mount, restart(2) (after `pre`) of f1 at fd 5 and f7 O_RDWR at `at`, blocked
+/// by a read lease on f7 (break_lease() in the reopen) or a pipe with half the image
+/// (`how`), is poked, then unblocked: it must give both fds, or `Err(err)` and none.
 fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &str) -> R {
-    let f7 = st::open("f7", libc::O_RDWR, at);
-    let base = steps_image(&[st::open("f1", libc::O_RDONLY, 5), f7])?;
-    memfd_at("img", IMG, &base)?;
-    memfd_at("out", OUT, b"")?;
-    pipe_at(1004, 1005)?;
-    // (with a lease the image is read from IMG, the pipe unread)
-    let (lease, (first, rest)) = (how == "lease", base.split_at(base.len() / 2));
-    open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
-    // SAFETY: fcntl on our fd.
-    let r = lease && unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_RDLCK) } != 0;
-    check!(!r, "F_SETLEASE F_RDLCK: {}", ename(errno()));
-    // SAFETY: ignore the lease-break signal.
-    unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
-    let t = child(|| {
-        keep_only(&[(IMG, IMG), (OUT, OUT), (1004, 1004)]);
-        let r = pre().map(|_| show(&rs(0, if lease { IMG } else { 1004 }, 0, OUT)));
-        let (r, log) = (r.unwrap_or_else(|e| e), text_of(OUT).replace('\n', " | "));
-        let (o5, o) = (getfd(5) >= 0, getfd(at) >= 0);
-        let msg = format!("{r} fd5 {o5} fd{at} {o}; log: {log}");
-        let _ = set_bytes(OUT, msg.as_bytes());
-    })?;
-    close(1004);
-    let _ = write_fd(1005, first);
-    // wait until the child sleeps (lease break or pipe read pending)
-    let blocked = (0..100).any(|_| {
-        nap(50);
-        let st = std::fs::read_to_string(format!("/proc/{}/stat", t.pid)).unwrap_or_default();
-        let state = st.rsplit(") ").next().and_then(|x| x.chars().next());
-        matches!(state, Some('S' | 'D'))
-    });
-    nap(100);
-    poke(t.pid);
-    nap(300);
-    // SAFETY: fcntl on our fd (without a lease: EAGAIN).
-    unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_UNLCK) };
-    let _ = write_fd(1005, rest);
-    close(1005);
-    let r = expect_exit(t, &format!("{how}: restarting child"));
-    // SAFETY: restore the default disposition.
-    unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
-    let (msg, e) = (text_of(OUT), ename(err));
-    println!("# {how}: the restarting child saw {msg}");
-    r?;
-    check!(blocked, "child never blocked ({how}); it saw {msg}");
-    let all = msg.starts_with(&format!("Ok(2) fd5 true fd{at} true"));
-    let ok = all || msg.starts_with(&format!("Err({e}) fd5 false fd{at} false"));
-    check!(ok, "{what}: {msg}; expected all fds, or {e} and none");
-    Ok(())
+    on_pop(|| {
+        let f7 = st::open("f7", libc::O_RDWR, at);
+        let base = steps_image(&[st::open("f1", libc::O_RDONLY, 5), f7])?;
+        memfd_at("img", IMG, &base)?;
+        memfd_at("out", OUT, b"")?;
+        pipe_at(1004, 1005)?;
+        // (with a lease the image is read from IMG, the pipe unread)
+        let (lease, (first, rest)) = (how == "lease", base.split_at(base.len() / 2));
+        open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
+        // SAFETY: fcntl on our fd.
+        let r = lease && unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_RDLCK) } != 0;
+        check!(!r, "F_SETLEASE F_RDLCK: {}", ename(errno()));
+        // SAFETY: ignore the lease-break signal.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+        let t = child(|| {
+            keep_only(&[(IMG, IMG), (OUT, OUT), (1004, 1004)]);
+            let r = pre().map(|_| show(&rs(0, if lease { IMG } else { 1004 }, 0, OUT)));
+            let (r, log) = (r.unwrap_or_else(|e| e), text_of(OUT).replace('\n', " | "));
+            let (o5, o) = (getfd(5) >= 0, getfd(at) >= 0);
+            let msg = format!("{r} fd5 {o5} fd{at} {o}; log: {log}");
+            let _ = set_bytes(OUT, msg.as_bytes());
+        })?;
+        close(1004);
+        let _ = write_fd(1005, first);
+        // wait until the child sleeps (lease break or pipe read pending)
+        let blocked = (0..100).any(|_| {
+            nap(50);
+            let st = std::fs::read_to_string(format!("/proc/{}/stat", t.pid)).unwrap_or_default();
+            let state = st.rsplit(") ").next().and_then(|x| x.chars().next());
+            matches!(state, Some('S' | 'D'))
+        });
+        nap(100);
+        poke(t.pid);
+        nap(300);
+        // SAFETY: fcntl on our fd (without a lease: EAGAIN).
+        unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_UNLCK) };
+        let _ = write_fd(1005, rest);
+        close(1005);
+        let r = expect_exit(t, &format!("{how}: restarting child"));
+        // SAFETY: restore the default disposition.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_DFL) };
+        let (msg, e) = (text_of(OUT), ename(err));
+        println!("# {how}: the restarting child saw {msg}");
+        r?;
+        check!(blocked, "child never blocked ({how}); it saw {msg}");
+        let all = msg.starts_with(&format!("Ok(2) fd5 true fd{at} true"));
+        let ok = all || msg.starts_with(&format!("Err({e}) fd5 false fd{at} false"));
+        check!(ok, "{what}: {msg}; expected all fds, or {e} and none");
+        Ok(())
+    })
 }
 
 /// prlimit(2) lowers RLIMIT_NOFILE while restart(2) runs: it checks the fds against the
@@ -632,14 +616,11 @@ pub(crate) fn race_prlimit() -> R {
             let msg = format!("ok {}, EMFILE {}, bad {}{first}", n[0], n[1], n[2]);
             let _ = set_bytes(OUT, msg.as_bytes());
         })?;
-        // the parent flips the child's limit between 1000 and 64
         let (end, mut flips) = (Instant::now() + Duration::from_secs(SECS), 0u64);
         while Instant::now() < end {
-            for lim in [64u64, 1000] {
-                nofile_of(t.pid, lim, 4096);
-                flips += 1;
-                (0..flips % 200).for_each(|_| std::hint::spin_loop());
-            }
+            nofile_of(t.pid, [64, 1000][flips as usize % 2], 4096);
+            flips += 1;
+            (0..flips % 200).for_each(|_| std::hint::spin_loop());
         }
         expect_exit(t, "restarting child")?;
         let msg = text_of(OUT);
@@ -653,52 +634,41 @@ pub(crate) fn race_prlimit() -> R {
 /// break, after the parse; replace_fd() of fd 900 then failed (WARN_ON_ONCE, success
 /// without fd 900).  Right: EMFILE and nothing (replace_fds() checks once), or both fds.
 pub(crate) fn race_prlimit_lease() -> R {
-    on_pop(|| {
-        let pre = || set_nofile_limits(1000, 4096);
-        let poke = |pid| nofile_of(pid, 64, 4096);
-        let what = "restart with RLIMIT_NOFILE lowered to 64 during the reopen of fd 900";
-        blocked("lease", 900, libc::EMFILE, pre, poke, what)
-    })
+    let pre = || set_nofile_limits(1000, 4096);
+    let poke = |pid| nofile_of(pid, 64, 4096);
+    let what = "restart with RLIMIT_NOFILE lowered to 64 during the reopen of fd 900";
+    blocked("lease", 900, libc::EMFILE, pre, poke, what)
 }
 
 /// A caught SA_RESTART signal while restart(2) sleeps: restarted and successful, or
 /// EINTR; re-executed after -ERESTARTSYS it read the rest of a consumed image (K4).
 pub(crate) fn race_signal_restart() -> R {
-    on_pop(|| {
-        let usr1 = |pid| kill(pid, libc::SIGUSR1);
-        check_each(["lease", "pipe"], |how| {
-            let what = format!("{how}: SIGUSR1 (SA_RESTART) during restart");
-            blocked(how, 6, libc::EINTR, usr1_restartable, usr1, &what)
-        })
+    let usr1 = |pid| kill(pid, libc::SIGUSR1);
+    check_each(["lease", "pipe"], |how| {
+        let what = format!("{how}: SIGUSR1 (SA_RESTART) during restart");
+        blocked(how, 6, libc::EINTR, usr1_restartable, usr1, &what)
     })
 }
 
-/// A child's checkpoint (after `pre`) of 100 fds into `into` while `during(pid)` runs:
-/// what it returned (or `pre`'s error), the bytes `during` read then those of `into`.
-fn ckpt_100(
-    into: i32,
-    pre: fn() -> R,
-    during: fn(i32) -> Vec<u8>,
-) -> Result<(String, Vec<u8>), String> {
+/// A child's checkpoint (after `pre`) of 100 fds into `fd` while `mid(pid)` runs:
+/// what it returned (or `pre`'s error), the bytes `mid` read then those of `fd`.
+fn ckpt_100(fd: i32, pre: fn() -> R, mid: fn(i32) -> Vec<u8>) -> Result<(String, Vec<u8>), String> {
     memfd_at("out", OUT, b"")?;
     let t = child(move || {
-        keep_only(&[(into, into), (OUT, OUT)]);
+        keep_only(&[(fd, fd), (OUT, OUT)]);
         let r = pre().map(|_| {
             for i in 0..100 {
                 let _ = open_at(&format!("{MNT}/f{}", i % 10), libc::O_RDONLY, 3 + i);
             }
-            show(&ck(0, into, SKIP, -1))
+            show(&ck(0, fd, SKIP, -1))
         });
         let _ = set_bytes(OUT, r.unwrap_or_else(|e| e).as_bytes());
     })?;
-    let mut bytes = during(t.pid);
+    let mut bytes = mid(t.pid);
     expect_exit(t, "checkpointing child")?;
-    bytes.extend(get_bytes(into));
-    let (res, len, got) = (
-        text_of(OUT),
-        bytes.len(),
-        decode(&bytes).map(|im| im.fds.len()),
-    );
+    bytes.extend(get_bytes(fd));
+    let got = decode(&bytes).map(|im| im.fds.len());
+    let (res, len) = (text_of(OUT), bytes.len());
     println!("# checkpoint returned {res}; {len} bytes: {got:?}");
     Ok((res, bytes))
 }
