@@ -28,8 +28,7 @@ fn each<T>(rows: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) -> R {
 /// with `want`, changes nothing and logs one line, which holds `must`.
 fn expect_refused(what: &str, image: &[u8], want: i32, prep: fn() -> R, must: &str) -> R {
     in_child(what, 60, || {
-        memfd_at("img", 900, image)?;
-        memfd_at("log", 901, b"")?;
+        memfd_at("img", 900, image).and(memfd_at("log", 901, b""))?;
         prep()?;
         let before = snap_nopos(&[901], 900);
         let r = rs_start(900, 0, 901);
@@ -75,34 +74,29 @@ pub(crate) fn exec_race() -> R {
 
 fn exec_race_body() -> R {
     let (pre, secret) = (format!("{MNT}/pre"), format!("{MNT}/secret"));
-    write_mode(&pre, b"before exec", 0o644)?;
     write_mode(&secret, b"root only", 0o600)?;
     std::fs::copy("/proc/self/exe", SUID).map_err(|e| format!("copy: {e}"))?;
     chmod(SUID, 0o4755)?;
-    let ((img_r, img_w), (go_r, go_w)) = (pipe()?, pipe()?);
+    let (img_r, img_w) = pipe()?;
     // SAFETY: fcntl on our pipe: one page, which one write fills.
     let filled = unsafe { libc::fcntl(img_w, libc::F_SETPIPE_SZ, 4096) }.max(0) as usize;
     eq!(write_fd(img_w, &vec![0x55; filled]), Ok(filled), "filler");
-    let target = fork()?;
-    if target == 0 {
-        // on "go" it execs the set-uid program, which opens secret at 7
-        keep_only(&[(go_r, 108)]);
-        let args = ["--suid-open", &secret, "7"];
-        let ok = open_at(&pre, libc::O_RDONLY, 5).is_ok() && drop_to_user().is_ok();
-        if ok && read_fd(108, 1).is_ok() {
+    let (go, args) = (format!("{MNT}/go"), ["--suid-open", &secret, "7"]);
+    let setup = || open_at(&pre, libc::O_RDONLY | libc::O_CREAT, 5).and(drop_to_user());
+    // once `go` exists it execs the set-uid program, which opens secret at 7
+    let t = Target::running(setup, |_| {
+        if std::path::Path::new(&go).exists() {
             let _ = std::process::Command::new(SUID).args(args).exec();
         }
-        exit(3);
-    }
-    let _t = Target { pid: target };
+    })?;
     let ckp = fork()?;
     if ckp == 0 {
         keep_only(&[(img_w, 200)]);
         // its exit status: the errno (255: it could not become the user)
-        exit(drop_to_user().map_or(255, |()| ck(target, 200, SKIP, -1).err().unwrap_or(0)));
+        exit(drop_to_user().map_or(255, |()| ck(t.pid, 200, SKIP, -1).err().unwrap_or(0)));
     }
     let _c = Target { pid: ckp };
-    [img_w, go_r].into_iter().for_each(close);
+    close(img_w);
     // whether `cond` holds within 60 s, polled every 20 ms
     let soon = |cond: &dyn Fn() -> bool| {
         (0..3000).any(|_| {
@@ -115,8 +109,8 @@ fn exec_race_body() -> R {
     let w = wchan();
     check!(in_write, "checkpointer never blocked on the pipe: {w:?}");
     // now the target execs the set-uid program
-    let _ = write_fd(go_w, b"g");
-    let fd7 = format!("/proc/{target}/fd/7");
+    write_file(&go, b"")?;
+    let fd7 = format!("/proc/{}/fd/7", t.pid);
     let opened = soon(&|| readlink(&fd7) == secret);
     let said = readlink(&fd7);
     check!(opened, "set-uid program did not open the secret ({said:?})");
@@ -335,15 +329,12 @@ pub(crate) fn log_pos_lock() -> R {
             let t = Target::stopped(|| (0..100).try_for_each(|_| pipe().map(drop)))?;
             let line = "writer: 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghij";
             let n_lines = 2000;
-            let writer = fork()?;
-            if writer == 0 {
-                let l = format!("{line}\n");
+            let l = format!("{line}\n");
+            let writer = std::thread::spawn(move || {
                 let _ = (0..n_lines).all(|_| write_fd(lfd, l.as_bytes()) == Ok(l.len()));
-                exit(0);
-            }
-            let (img, mut cks, mut st) = (memfd("img")?, 0, 0);
-            // SAFETY: non-blocking wait for our child.
-            while cks == 0 || unsafe { libc::waitpid(writer, &mut st, libc::WNOHANG) } == 0 {
+            });
+            let (img, mut cks) = (memfd("img")?, 0);
+            while cks == 0 || !writer.is_finished() {
                 set_bytes(img, b"")?;
                 let r = ck(t.pid, img, SKIP, lfd);
                 check!(r.is_ok(), "checkpoint: {}", show(&r));
