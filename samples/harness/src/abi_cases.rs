@@ -54,22 +54,19 @@ pub(crate) fn nofile() -> R {
     let (f, img, fd) = (m.p("f"), tmpfile("fd300.ckpt"), 300);
     write_file(&f, b"x")?;
     self_image(&img, || open_at(&f, libc::O_RDONLY, fd).map(drop))?;
-    let need = fd + 3;
-    in_child("hard limit 4096", 60, || {
-        set_nofile_limits(64, 4096)?;
-        let sh = format!("readlink /proc/self/fd/{fd}; ulimit -n");
-        let r = run_ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
-        let want = (0, format!("{f}\n{need}\n"), String::new());
-        eq!(r, want, "restart under soft 64");
-        Ok(())
-    })?;
-    in_child("hard limit 100", 60, || {
-        set_nofile_limits(64, 100)?;
-        let r = run_ckpt(&["restart", "--in", &img])?;
-        let want = format!(
-            "ckpt: the image has fd {fd}: restart needs RLIMIT_NOFILE {need}, above the hard limit 100 (raise it: ulimit -Hn {need})\n"
-        );
-        eq!(r, (1, String::new(), want), "restart under hard 100");
-        Ok(())
-    })
+    let (need, sh) = (fd + 3, format!("readlink /proc/self/fd/{fd}; ulimit -n"));
+    let refused = format!("ckpt: the image has fd {fd}: restart needs RLIMIT_NOFILE {need}, above the hard limit 100 (raise it: ulimit -Hn {need})\n");
+    let rows = [
+        (4096, (0, format!("{f}\n{need}\n"), String::new())),
+        (100, (1, String::new(), refused)),
+    ];
+    for (hard, want) in rows {
+        in_child(&format!("hard limit {hard}"), 60, || {
+            set_nofile_limits(64, hard)?;
+            let r = run_ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
+            eq!(r, want, "restart under soft 64, hard {hard}");
+            Ok(())
+        })?;
+    }
+    Ok(())
 }
