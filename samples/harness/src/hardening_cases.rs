@@ -81,10 +81,6 @@ fn expect_exit(t: Target, what: &str) -> R {
     Ok(())
 }
 
-fn check_each<T>(items: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) -> R {
-    check_all(items.into_iter().map(f).filter_map(Result::err).collect())
-}
-
 /// Checkpoints of `pid` (into memfd 900) for `secs`: each image must decode and pass
 /// `ok(image)`; each failure must be one of `errs` and write nothing or an ERROR record
 /// of it.  The outcomes counted, how many succeeded.

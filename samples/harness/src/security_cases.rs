@@ -19,11 +19,6 @@ fn image_of(files: &[(&str, i32)]) -> Result<Vec<u8>, String> {
     root_image(|| files.iter().try_for_each(|f| open(f).map(drop)))
 }
 
-/// `f` of every row; the errors of all, one per line.
-fn each<T>(rows: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) -> R {
-    check_all(rows.into_iter().map(f).filter_map(Result::err).collect())
-}
-
 /// Restart of `image` (fd 900, log 901) in a child after `prep` is refused
 /// with `want`, changes nothing and logs one line, which holds `must`.
 fn expect_refused(what: &str, image: &[u8], want: i32, prep: fn() -> R, must: &str) -> R {
@@ -182,7 +177,7 @@ pub(crate) fn no_symlinks() -> R {
             ("file -> FIFO", S_IFIFO, ESTALE),
             ("file -> character device (/dev/null's)", S_IFCHR, ESTALE),
         ];
-        each(rows, |(what, kind, want)| {
+        check_each(rows, |(what, kind, want)| {
             // (the recorded name replaced, the symlink's target)
             let (name, link) = [("real", "other"), ("d", "d2")][what.starts_with("dir") as usize];
             let p = format!("{MNT}/{name}");
@@ -249,7 +244,7 @@ pub(crate) fn image_memory() -> R {
         (max, libc::EINVAL, max / 1024 + max / 8192 + (16 << 10)),
         (max + 8, libc::EFBIG, 8 << 10),
     ];
-    each(rows, |(size, want, bound_kb)| {
+    check_each(rows, |(size, want, bound_kb)| {
         in_child("huge", 300, || {
             memfd_at(
                 "huge",

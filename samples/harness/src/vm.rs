@@ -73,6 +73,11 @@ pub fn check_all(errs: Vec<String>) -> R {
     }
 }
 
+/// [`check_all`] of `f` on every item: each item is checked, every failure reported.
+pub fn check_each<T>(items: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) -> R {
+    check_all(items.into_iter().map(f).filter_map(Result::err).collect())
+}
+
 // ----------------------------------------------------------------- module
 
 /// Load ramfs_cr unless /proc/filesystems already lists it.
