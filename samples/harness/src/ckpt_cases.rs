@@ -1005,8 +1005,8 @@ pub(crate) fn too_long_path() -> R {
 /// In a clean child: a file at a path of exactly `len` bytes below the
 /// directory `base` (holding "edge"), opened at fd 3, cwd /.
 fn open_path_of_len(base: &str, len: usize) -> R {
-    // the last directory leaves room for a name of 201 to 401 bytes
-    let dir = descend(base, len - 201)?;
+    // the last directory leaves room for a name of 50 to 250 bytes
+    let dir = descend(base, len - 50)?;
     let name = "n".repeat(len - dir.len() - 1);
     open_at(&name, O_RDWR | O_CREAT, 3)?;
     write_fd(3, b"edge").map_err(ename)?;
