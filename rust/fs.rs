@@ -114,6 +114,11 @@ impl FileSystem for RamfsCr {
     fn restore_file(file: &File, rec: &vfs::FileFs<'_>) -> Result {
         restore_file(file, rec)
     }
+    #[cfg(CONFIG_CHECKPOINT)]
+    #[inline]
+    fn checkpoint_sb(ctx: &vfs::SbCtx<'_, Self>) -> Result {
+        crate::checkpoint::checkpoint_sb(ctx)
+    }
 }
 
 /// `statfs(2)` `f_type` of a ramfs_cr mount: "RFCR" read as a little-endian
@@ -151,9 +156,22 @@ fn stamp(dentry: &Dentry) {
 #[cfg(not(CONFIG_CHECKPOINT))]
 fn stamp(_dentry: &Dentry) {}
 
+#[cfg(CONFIG_CHECKPOINT)]
+impl FsInfo {
+    /// The random number of this mount.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The number the next entry gets.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed)
+    }
+}
+
 /// The sequence number of an entry (0 for none).
 #[cfg(CONFIG_CHECKPOINT)]
-fn seq_of(dentry: &Dentry) -> u64 {
+pub(crate) fn seq_of(dentry: &Dentry) -> u64 {
     dentry.fs_data() as u64
 }
 
@@ -398,6 +416,8 @@ fn restore_file(file: &File, rec: &vfs::FileFs<'_>) -> Result {
 #[cfg(CONFIG_CHECKPOINT)]
 static RAMFS_CKPT_OPS: Table<bindings::ckpt_fs_operations> = Table(bindings::ckpt_fs_operations {
     restore_file: Some(vfs::restore_file::<RamfsCr>),
+    checkpoint_sb: Some(vfs::checkpoint_sb::<RamfsCr>),
+    sb_version: crate::checkpoint::SB_VERSION,
 });
 
 #[cfg(CONFIG_CHECKPOINT)]

@@ -2,11 +2,14 @@
 
 //! ramfs_cr: ramfs whose directories and regular files can be checkpointed.
 //!
-//! The file system lives in `fs.rs`, the adapter to the VFS (every raw
-//! pointer and `unsafe`) in `vfs.rs` and `vfs/`.
+//! The file system lives in `fs.rs`, the walk that saves a whole super
+//! block in `checkpoint.rs`, the adapter to the VFS (every raw pointer and
+//! `unsafe`) in `vfs.rs` and `vfs/`.
 
 use kernel::prelude::*;
 
+#[cfg(CONFIG_CHECKPOINT)]
+mod checkpoint;
 mod fs;
 mod vfs;
 

@@ -13,7 +13,7 @@
 //! - `file.rs`: [`File`], with the dcache readdir cursor of a directory;
 //! - `checkpoint.rs` (`CONFIG_CHECKPOINT`): [`CkptCtx`] and [`FileFs`], the
 //!   records a file system writes into a checkpoint image and gets back at
-//!   restart;
+//!   restart, and the walk of a frozen super block it saves whole;
 //! - `callbacks.rs`: the `extern "C"` functions a file system puts in its
 //!   ops tables, generic over [`FileSystem`]: raw arguments in, the trait's
 //!   method called, `Result` to the C return convention out;
@@ -43,13 +43,15 @@ mod super_block;
 
 pub(crate) use callbacks::*;
 #[cfg(CONFIG_CHECKPOINT)]
-pub(crate) use checkpoint::{CkptCtx, FileFs};
+pub(crate) use checkpoint::{CkptCtx, FileFs, SbCtx};
 pub(crate) use dentry::Dentry;
 #[cfg(CONFIG_CHECKPOINT)]
 pub(crate) use dentry::DentryRef;
 #[cfg(CONFIG_CHECKPOINT)]
 pub(crate) use file::DirCursor;
 pub(crate) use file::File;
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) use inode::{Attr, InodeRef, Timestamp};
 pub(crate) use inode::{Inode, NewInode};
 pub(crate) use registration::{FsType, Registration};
 pub(crate) use super_block::{FsContext, FsParameter, SeqFile, SuperBlock};
@@ -95,6 +97,10 @@ pub(crate) trait FileSystem: Sized + 'static {
     /// `ckpt_fs_operations.restore_file` ([`restore_file`]).
     #[cfg(CONFIG_CHECKPOINT)]
     fn restore_file(file: &File<Self>, rec: &FileFs<'_>) -> Result;
+    /// `ckpt_fs_operations.checkpoint_sb` ([`checkpoint_sb`]): save the
+    /// whole of a frozen super block.
+    #[cfg(CONFIG_CHECKPOINT)]
+    fn checkpoint_sb(ctx: &SbCtx<'_, Self>) -> Result;
 }
 
 /// A C struct (ops table, parameter table) kept in a `static`.
@@ -121,7 +127,7 @@ unsafe impl CTable for bindings::fs_context_operations {}
 // SAFETY: a static name, a type function pointer, integers and a pointer
 // to static data.
 unsafe impl CTable for bindings::fs_parameter_spec {}
-// SAFETY: optional function pointers only.
+// SAFETY: optional function pointers and an integer only.
 #[cfg(CONFIG_CHECKPOINT)]
 unsafe impl CTable for bindings::ckpt_fs_operations {}
 // SAFETY: an array of such tables is such a table.
@@ -201,7 +207,33 @@ assert_offset!(ckpt_file_fs, data);
 #[cfg(CONFIG_CHECKPOINT)]
 assert_offset!(ckpt_file_fs, pos);
 #[cfg(CONFIG_CHECKPOINT)]
-assert_size!(ckpt_file_fs, ckpt_fs_operations);
+assert_size!(ckpt_file_fs, ckpt_fs_operations, kstat);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_fs_operations, checkpoint_sb);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_fs_operations, sb_version);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(qstr, name);
+#[cfg(CONFIG_CHECKPOINT)]
+const _: () = assert!(
+    core::mem::offset_of!(bindings::qstr, __bindgen_anon_1.__bindgen_anon_1.len)
+        == bindings::LAYOUT_OFFSETOF_qstr__len as usize,
+    "bindgen's qstr.len is not where C has it"
+);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(kstat, mode);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(kstat, nlink);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(kstat, rdev);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(kstat, size);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(kstat, atime);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(kstat, mtime);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(kstat, ctime);
 assert_size!(
     file_operations,
     inode_operations,
@@ -241,9 +273,12 @@ unsafe impl Zeroable for bindings::fs_context_operations {}
 unsafe impl Zeroable for bindings::file_system_type {}
 // SAFETY: integers, raw pointers and an optional function pointer only.
 unsafe impl Zeroable for bindings::fs_parameter_spec {}
-// SAFETY: optional function pointers only.
+// SAFETY: optional function pointers and an integer only.
 #[cfg(CONFIG_CHECKPOINT)]
 unsafe impl Zeroable for bindings::ckpt_fs_operations {}
+// SAFETY: integers and integer-only structs (ids, timespecs) only.
+#[cfg(CONFIG_CHECKPOINT)]
+unsafe impl Zeroable for bindings::kstat {}
 
 /// The all-zero value of `T`: what C's `{}` / omitted members give.
 pub(crate) const fn zeroed<T: Zeroable>() -> T {

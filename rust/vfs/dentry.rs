@@ -94,6 +94,27 @@ impl<T: FileSystem> core::ops::Deref for DentryRef<T> {
 }
 
 #[cfg(CONFIG_CHECKPOINT)]
+impl<T: FileSystem> Clone for DentryRef<T> {
+    /// `dget()`.
+    fn clone(&self) -> Self {
+        // SAFETY: the dentry is live while `self` is; `dget` of a live
+        // dentry returns it with one more reference.
+        unsafe { bindings::dget(self.0.as_ptr()) };
+        DentryRef(self.0, PhantomData)
+    }
+}
+
+#[cfg(CONFIG_CHECKPOINT)]
+impl<T: FileSystem> DentryRef<T> {
+    /// Gives up ownership without `dput()`, for C calls that consume it.
+    pub(super) fn into_raw(self) -> *mut bindings::dentry {
+        let ptr = self.0.as_ptr();
+        core::mem::forget(self);
+        ptr
+    }
+}
+
+#[cfg(CONFIG_CHECKPOINT)]
 impl<T: FileSystem> Drop for DentryRef<T> {
     fn drop(&mut self) {
         // SAFETY: we own one reference and give it back.

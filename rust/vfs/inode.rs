@@ -188,3 +188,101 @@ impl<T: FileSystem> NewInode<T> {
         to_result(unsafe { bindings::page_symlink(self.as_ptr(), symname.as_char_ptr(), len) })
     }
 }
+
+/// A timestamp of an inode.
+#[cfg(CONFIG_CHECKPOINT)]
+#[derive(Clone, Copy)]
+pub(crate) struct Timestamp {
+    /// Seconds since the epoch.
+    pub(crate) sec: i64,
+    /// Nanoseconds, below 10^9.
+    pub(crate) nsec: u32,
+}
+
+/// What `stat(2)` would say of an inode, ids as its super block's user
+/// namespace sees them.
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) struct Attr {
+    pub(crate) mode: u32,
+    pub(crate) nlink: u32,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) rdev_major: u32,
+    pub(crate) rdev_minor: u32,
+    pub(crate) size: i64,
+    pub(crate) atime: Timestamp,
+    pub(crate) mtime: Timestamp,
+    pub(crate) ctime: Timestamp,
+}
+
+#[cfg(CONFIG_CHECKPOINT)]
+impl<T: FileSystem> Inode<T> {
+    /// `generic_fillattr()`, `i_uid_read()` and `i_gid_read()`.
+    pub(crate) fn attr(&self) -> Attr {
+        let mut st: bindings::kstat = super::zeroed();
+        let ts = |t: bindings::timespec64| Timestamp {
+            sec: t.tv_sec,
+            nsec: t.tv_nsec as u32,
+        };
+        // SAFETY: the inode is live; `generic_fillattr` only reads it (its
+        // fields are read unlocked, as stat(2) does) and fills `st`;
+        // `nop_mnt_idmap` is a static C object.
+        let (uid, gid) = unsafe {
+            bindings::generic_fillattr(
+                ptr::addr_of_mut!(bindings::nop_mnt_idmap),
+                bindings::STATX_BASIC_STATS,
+                self.as_ptr(),
+                &mut st,
+            );
+            (
+                bindings::i_uid_read(self.as_ptr()),
+                bindings::i_gid_read(self.as_ptr()),
+            )
+        };
+        Attr {
+            mode: st.mode.into(),
+            nlink: st.nlink,
+            uid,
+            gid,
+            // MAJOR() and MINOR() of a kernel dev_t.
+            rdev_major: st.rdev >> 20,
+            rdev_minor: st.rdev & 0xfffff,
+            size: st.size,
+            atime: ts(st.atime),
+            mtime: ts(st.mtime),
+            ctime: ts(st.ctime),
+        }
+    }
+}
+
+/// A counted reference to an inode; `iput()` on drop.
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) struct InodeRef<T: FileSystem>(pub(super) NonNull<bindings::inode>, pub(super) PhantomData<T>);
+
+#[cfg(CONFIG_CHECKPOINT)]
+impl<T: FileSystem> core::ops::Deref for InodeRef<T> {
+    type Target = Inode<T>;
+
+    fn deref(&self) -> &Inode<T> {
+        // SAFETY: we own a reference, so the inode is live while `self` is.
+        unsafe { Inode::from_raw(self.0.as_ptr()) }
+    }
+}
+
+#[cfg(CONFIG_CHECKPOINT)]
+impl<T: FileSystem> InodeRef<T> {
+    /// Gives up ownership without `iput()`, for C calls that consume it.
+    pub(super) fn into_raw(self) -> *mut bindings::inode {
+        let ptr = self.0.as_ptr();
+        core::mem::forget(self);
+        ptr
+    }
+}
+
+#[cfg(CONFIG_CHECKPOINT)]
+impl<T: FileSystem> Drop for InodeRef<T> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to the inode and give it back.
+        unsafe { bindings::iput(self.0.as_ptr()) }
+    }
+}

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A ramfs_cr super block saves itself: `ckpt_fs_operations.checkpoint_sb`.
+//!
+//! With `CHECKPOINT_CONTENTS` the core freezes each ramfs_cr super block
+//! the checkpointed task reaches and calls [`checkpoint_sb`], which writes
+//! the whole of it as `SB_REC` records in ramfs_cr's format (version
+//! [`SB_VERSION`], `Documentation/ramfs_cr.rst`, "Contents"), with the
+//! pages of regular files and symlinks as `SB_DATA` chunks:
+//!
+//! - `SUPER`: the mount's number and its next entry number, first;
+//! - `INODE` of the root, then the tree depth first: for each entry of a
+//!   directory in readdir order, the `INODE` (and data) of the inode it
+//!   names the first time that inode is met, its `DIRENT`, and for a
+//!   directory its own entries;
+//! - last, the `INODE` (and data) of every inode in use that no entry
+//!   names: unlinked but open or mapped, `O_TMPFILE`, a removed working
+//!   directory.
+//!
+//! The walk is safe Rust over the adapter's [`SbCtx`]; the super block
+//! being frozen is what keeps the tree still while it runs.
+
+use crate::fs::{seq_of, RamfsCr};
+use crate::vfs::{self, Attr, DentryRef, Timestamp};
+use kernel::bindings::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use kernel::prelude::*;
+
+type SbCtx<'a> = vfs::SbCtx<'a, RamfsCr>;
+type Inode = vfs::Inode<RamfsCr>;
+
+/// Version of ramfs_cr's format of its super block records.
+pub(crate) const SB_VERSION: u32 = 1;
+
+/// `SB_REC` kinds.
+const SUPER: u32 = 1;
+const INODE: u32 = 2;
+const DIRENT: u32 = 3;
+
+/// Little-endian fields, appended in order.
+struct Rec<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Rec<N> {
+    fn new() -> Self {
+        Rec { buf: [0; N], len: 0 }
+    }
+
+    fn put(mut self, bytes: &[u8]) -> Self {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+        self
+    }
+
+    fn u32(self, v: u32) -> Self {
+        self.put(&v.to_le_bytes())
+    }
+
+    fn u64(self, v: u64) -> Self {
+        self.put(&v.to_le_bytes())
+    }
+
+    fn time(self, t: Timestamp) -> Self {
+        self.put(&t.sec.to_le_bytes()).u32(t.nsec).u32(0)
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// `INODE`: 88 bytes, then the data of a regular file or a symlink (its
+/// target) as `SB_DATA` chunks.
+fn save_inode(ctx: &SbCtx<'_>, inode: &Inode, id: u64) -> Result {
+    let a: Attr = inode.attr();
+    let rec = Rec::<88>::new()
+        .u64(id)
+        .u32(a.mode)
+        .u32(a.nlink)
+        .u32(a.uid)
+        .u32(a.gid)
+        .u32(a.rdev_major)
+        .u32(a.rdev_minor)
+        .u64(a.size as u64)
+        .time(a.atime)
+        .time(a.mtime)
+        .time(a.ctime);
+    ctx.write_rec(INODE, rec.bytes(), &[])?;
+    let fmt = a.mode & S_IFMT;
+    if fmt == S_IFREG || fmt == S_IFLNK {
+        ctx.write_pages(inode, a.size)?;
+    }
+    Ok(())
+}
+
+/// The number of `inode` in the image; its `INODE` record the first time.
+fn inode_id(ctx: &SbCtx<'_>, inode: &Inode) -> Result<(u64, bool)> {
+    let (id, first) = ctx.inode_id(inode)?;
+    if first {
+        save_inode(ctx, inode, id)?;
+    }
+    Ok((id, first))
+}
+
+/// A directory being walked: its number and the last child met.
+struct Level {
+    dir: DentryRef<RamfsCr>,
+    id: u64,
+    last: Option<DentryRef<RamfsCr>>,
+}
+
+/// `ckpt_fs_operations.checkpoint_sb` of ramfs_cr.
+pub(crate) fn checkpoint_sb(ctx: &SbCtx<'_>) -> Result {
+    let info = ctx.sb().fs_info();
+    let sup = Rec::<16>::new().u64(info.id()).u64(info.next_seq());
+    ctx.write_rec(SUPER, sup.bytes(), &[])?;
+
+    let root = ctx.root()?;
+    let (root_id, _) = inode_id(ctx, ctx.inode(&root))?;
+    // Depth first, without recursion: a path near PATH_MAX is 2,000
+    // directories deep, too deep for the kernel stack.
+    let mut stack = KVec::new();
+    stack.push(
+        Level {
+            dir: root,
+            id: root_id,
+            last: None,
+        },
+        GFP_KERNEL,
+    )?;
+    while let Some(top) = stack.last_mut() {
+        let Some(child) = ctx.next_child(&top.dir, top.last.take()) else {
+            stack.pop();
+            continue;
+        };
+        let inode = ctx.inode(&child);
+        let (id, first) = inode_id(ctx, inode)?;
+        let name = ctx.name(&child);
+        let len = u32::try_from(name.len()).map_err(|_| EINVAL)?;
+        let dirent = Rec::<32>::new()
+            .u64(top.id)
+            .u64(id)
+            .u64(seq_of(&child))
+            .u32(len)
+            .u32(0);
+        ctx.write_rec(DIRENT, dirent.bytes(), name)?;
+        // A directory has one name: the first time is the only time.
+        let below = (first && inode.attr().mode & S_IFMT == S_IFDIR).then(|| Level {
+            dir: child.clone(),
+            id,
+            last: None,
+        });
+        top.last = Some(child);
+        if let Some(level) = below {
+            stack.push(level, GFP_KERNEL)?;
+        }
+    }
+
+    // What no entry names.
+    let mut inode = None;
+    while let Some(i) = ctx.next_inode(inode.take()) {
+        inode_id(ctx, &i)?;
+        inode = Some(i);
+    }
+    Ok(())
+}
