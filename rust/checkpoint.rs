@@ -21,7 +21,7 @@
 //! being frozen is what keeps the tree still while it runs.
 
 use crate::fs::{seq_of, RamfsCr};
-use crate::vfs::{self, Attr, DentryRef, Timestamp};
+use crate::vfs::{self, Attr, Timestamp};
 use kernel::bindings::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use kernel::prelude::*;
 
@@ -103,35 +103,27 @@ fn inode_id(ctx: &SbCtx<'_>, inode: &Inode) -> Result<(u64, bool)> {
     Ok((id, first))
 }
 
-/// A directory being walked: its number and the last child met.
-struct Level {
-    dir: DentryRef<RamfsCr>,
-    id: u64,
-    last: Option<DentryRef<RamfsCr>>,
-}
-
 /// `ckpt_fs_operations.checkpoint_sb` of ramfs_cr.
 pub(crate) fn checkpoint_sb(ctx: &SbCtx<'_>) -> Result {
     let info = ctx.sb().fs_info();
     let sup = Rec::<16>::new().u64(info.id()).u64(info.next_seq());
     ctx.write_rec(SUPER, sup.bytes(), &[])?;
 
-    let root = ctx.root()?;
-    let (root_id, _) = inode_id(ctx, ctx.inode(&root))?;
-    // Depth first, without recursion: a path near PATH_MAX is 2,000
-    // directories deep, too deep for the kernel stack.
-    let mut stack = KVec::new();
-    stack.push(
-        Level {
-            dir: root,
-            id: root_id,
-            last: None,
-        },
-        GFP_KERNEL,
-    )?;
-    while let Some(top) = stack.last_mut() {
-        let Some(child) = ctx.next_child(&top.dir, top.last.take()) else {
-            stack.pop();
+    // Depth first, without recursion and without a stack: a path near
+    // PATH_MAX is 2,000 directories deep.  The walk stands in `dir`, after
+    // its child `last`; at the end of a directory it goes back up to the
+    // parent, after that directory.  Nothing moves: the super block is
+    // frozen.
+    let mut dir = ctx.root()?;
+    let (mut dir_id, _) = inode_id(ctx, ctx.inode(&dir))?;
+    let mut last = None;
+    loop {
+        let Some(child) = ctx.next_child(&dir, last.take()) else {
+            let Some(parent) = ctx.parent(&dir) else {
+                break;
+            };
+            dir_id = ctx.inode_id(ctx.inode(&parent))?.0;
+            last = Some(core::mem::replace(&mut dir, parent));
             continue;
         };
         let inode = ctx.inode(&child);
@@ -139,21 +131,18 @@ pub(crate) fn checkpoint_sb(ctx: &SbCtx<'_>) -> Result {
         let name = ctx.name(&child);
         let len = u32::try_from(name.len()).map_err(|_| EINVAL)?;
         let dirent = Rec::<32>::new()
-            .u64(top.id)
+            .u64(dir_id)
             .u64(id)
             .u64(seq_of(&child))
             .u32(len)
             .u32(0);
         ctx.write_rec(DIRENT, dirent.bytes(), name)?;
         // A directory has one name: the first time is the only time.
-        let below = (first && inode.attr().mode & S_IFMT == S_IFDIR).then(|| Level {
-            dir: child.clone(),
-            id,
-            last: None,
-        });
-        top.last = Some(child);
-        if let Some(level) = below {
-            stack.push(level, GFP_KERNEL)?;
+        if first && inode.attr().mode & S_IFMT == S_IFDIR {
+            dir = child;
+            dir_id = id;
+        } else {
+            last = Some(child);
         }
     }
 

@@ -217,7 +217,7 @@ assert_offset!(qstr, name);
 #[cfg(CONFIG_CHECKPOINT)]
 const _: () = assert!(
     core::mem::offset_of!(bindings::qstr, __bindgen_anon_1.__bindgen_anon_1.len)
-        == bindings::LAYOUT_OFFSETOF_qstr__len as usize,
+        == bindings::LAYOUT_OFFSETOF_qstr__len,
     "bindgen's qstr.len is not where C has it"
 );
 #[cfg(CONFIG_CHECKPOINT)]

@@ -86,6 +86,15 @@ impl<T: FileSystem> SbCtx<'_, T> {
         NonNull::new(next).map(|p| DentryRef(p, PhantomData))
     }
 
+    /// `dget_parent(dentry)`, `None` for the root.
+    pub(crate) fn parent(&self, dentry: &DentryRef<T>) -> Option<DentryRef<T>> {
+        // SAFETY: the dentry is referenced; `dget_parent` returns its
+        // parent with a reference, itself for a root.
+        let parent = unsafe { bindings::dget_parent(dentry.as_ptr()) };
+        let parent = DentryRef(NonNull::new(parent)?, PhantomData);
+        (parent.as_ptr() != dentry.as_ptr()).then_some(parent)
+    }
+
     /// The inode of a positive dentry.
     pub(crate) fn inode<'d>(&self, dentry: &'d DentryRef<T>) -> &'d Inode<T> {
         // SAFETY: the dentry is referenced, and it was positive when
