@@ -9,6 +9,8 @@
 //! ```text
 //! HEADER
 //! FS  FILE_NAME(root)  FILE_NAME(cwd)
+//! [for each superblock saved, version 2 (CHECKPOINT_CONTENTS) only:
+//!     SB  FILE_NAME(mount)  [SB_REC  [SB_DATA ...]] ...  SB_END]
 //! FILE_TABLE
 //!   for each recorded fd, lowest first:
 //!     [OBJREF  FILE  FILE_NAME  [FILE_FS]]
@@ -19,6 +21,9 @@
 //! A failed checkpoint ends with an ERROR record instead of a TAIL.  The
 //! optional FILE_FS after a file's FILE_NAME is that file's file system's own
 //! record ([`FileFs`]): its data is opaque here, only its frame is checked.
+//! The same holds for the SB sections ([`SbSection`]): their framing,
+//! counts and chunk CRCs are checked here, what they say by the file
+//! system that wrote them ([`ramfs`] for ramfs_cr).
 //!
 //! [`Record`] encodes/decodes one record; [`scan`] walks a whole image with
 //! the same rules restart(2) applies and stops at the first problem
@@ -28,6 +33,9 @@
 use std::fmt;
 
 pub mod crc32c;
+pub mod extract;
+pub mod manifest;
+pub mod ramfs;
 pub mod syscalls;
 
 pub use crc32c::crc32c;
@@ -35,18 +43,28 @@ pub use crc32c::crc32c;
 // ---------------------------------------------------------------- constants
 
 pub const CHECKPOINT_SKIP_UNSUPPORTED: u64 = 0x1;
-pub const CHECKPOINT_USER_FLAGS: u64 = CHECKPOINT_SKIP_UNSUPPORTED;
+/// Also save the file systems that save themselves (a version 2 image).
+pub const CHECKPOINT_CONTENTS: u64 = 0x2;
+pub const CHECKPOINT_USER_FLAGS: u64 = CHECKPOINT_SKIP_UNSUPPORTED | CHECKPOINT_CONTENTS;
 pub const RESTART_DRY_RUN: u64 = 0x1;
 pub const RESTART_USER_FLAGS: u64 = RESTART_DRY_RUN;
 pub const CHECKPOINT_FD_NONE: i32 = -1;
 
 pub const CKPT_MAGIC_HEAD: u64 = 0x00fe_ed0c_c0a2_d200;
 pub const CKPT_MAGIC_TAIL: u64 = 0x002d_2a0c_c0de_ef00;
-pub const CKPT_VERSION: u16 = 1;
+/// The newest format version: 2 for an image with CHECKPOINT_CONTENTS,
+/// 1 for one without ([`CKPT_VERSION_PLAIN`]); readers take both.
+pub const CKPT_VERSION: u16 = 2;
+/// The version of an image without CHECKPOINT_CONTENTS.
+pub const CKPT_VERSION_PLAIN: u16 = 1;
 pub const CKPT_IMAGE_MAX: usize = 64 << 20;
 pub const CKPT_NAME_MAX: usize = 4096;
 /// Most data bytes in a FILE_FS record.
 pub const CKPT_FILE_FS_MAX: usize = 256;
+/// Most data bytes in an SB_REC record.
+pub const CKPT_SB_REC_MAX: usize = 8192;
+/// Most data bytes in an SB_DATA record (and at least 1).
+pub const CKPT_SB_DATA_MAX: usize = 65536;
 
 pub const CKPT_ARCH_X86_64: u16 = 2;
 
@@ -57,6 +75,10 @@ pub const CKPT_HDR_FILE_DESC: u32 = 302;
 pub const CKPT_HDR_FILE_NAME: u32 = 303;
 pub const CKPT_HDR_FILE: u32 = 304;
 pub const CKPT_HDR_FILE_FS: u32 = 305;
+pub const CKPT_HDR_SB: u32 = 306;
+pub const CKPT_HDR_SB_REC: u32 = 307;
+pub const CKPT_HDR_SB_DATA: u32 = 308;
+pub const CKPT_HDR_SB_END: u32 = 309;
 pub const CKPT_HDR_FS: u32 = 451;
 pub const CKPT_HDR_TAIL: u32 = 9001;
 pub const CKPT_HDR_ERROR: u32 = 9999;
@@ -103,6 +125,12 @@ pub const SIZE_FILE_FS: usize = 32;
 /// Bytes of `ckpt_hdr_file_fs.fs_name`, NUL terminator and padding included.
 pub const FILE_FS_NAME_LEN: usize = 16;
 pub const SIZE_FS: usize = 16;
+pub const SIZE_SB: usize = 40;
+/// An SB_REC record without its data (`sizeof(struct ckpt_hdr_sb_rec)`).
+pub const SIZE_SB_REC: usize = 16;
+/// An SB_DATA record without its data (`sizeof(struct ckpt_hdr_sb_data)`).
+pub const SIZE_SB_DATA: usize = 24;
+pub const SIZE_SB_END: usize = 24;
 pub const SIZE_ERROR: usize = 16;
 pub const RELEASE_LEN: usize = 64;
 
@@ -141,6 +169,18 @@ pub mod offsets {
     pub const FILE_FS_FS_NAME: usize = 8;
     pub const FILE_FS_FS_VERSION: usize = 24;
     pub const FILE_FS_DATA_LEN: usize = 28;
+    pub const SB_SB_ID: usize = 8;
+    pub const SB_FS_VERSION: usize = 12;
+    pub const SB_FS_NAME: usize = 16;
+    pub const SB_RESERVED: usize = 32;
+    pub const SB_REC_KIND: usize = 8;
+    pub const SB_REC_DATA_LEN: usize = 12;
+    pub const SB_DATA_OFFSET: usize = 8;
+    pub const SB_DATA_DATA_LEN: usize = 16;
+    pub const SB_DATA_CRC32C: usize = 20;
+    pub const SB_END_SB_ID: usize = 8;
+    pub const SB_END_NR_RECORDS: usize = 12;
+    pub const SB_END_DATA_BYTES: usize = 16;
     pub const FS_UMASK: usize = 8;
     pub const FS_RESERVED: usize = 12;
     pub const ERROR_ERR: usize = 8;
@@ -157,6 +197,10 @@ pub fn type_name(t: u32) -> &'static str {
         CKPT_HDR_FILE_NAME => "FILE_NAME",
         CKPT_HDR_FILE => "FILE",
         CKPT_HDR_FILE_FS => "FILE_FS",
+        CKPT_HDR_SB => "SB",
+        CKPT_HDR_SB_REC => "SB_REC",
+        CKPT_HDR_SB_DATA => "SB_DATA",
+        CKPT_HDR_SB_END => "SB_END",
         CKPT_HDR_FS => "FS",
         CKPT_HDR_TAIL => "TAIL",
         CKPT_HDR_ERROR => "ERROR",
@@ -185,7 +229,9 @@ pub struct Header {
 }
 
 impl Header {
-    /// A valid header with the given id, pid and release string.
+    /// A valid header of an image without contents (version 1, no flags)
+    /// with the given id, pid and release string; [`Header::with_contents`]
+    /// makes it that of an image with contents.
     pub fn new(crid: u64, pid: i32, release: &str) -> Header {
         let mut r = [0u8; RELEASE_LEN];
         let b = release.as_bytes();
@@ -193,7 +239,7 @@ impl Header {
         r[..n].copy_from_slice(&b[..n]);
         Header {
             magic: CKPT_MAGIC_HEAD,
-            version: CKPT_VERSION,
+            version: CKPT_VERSION_PLAIN,
             arch: CKPT_ARCH_X86_64,
             uflags: 0,
             crid,
@@ -202,6 +248,14 @@ impl Header {
             reserved: 0,
             release: r,
         }
+    }
+
+    /// The same header for an image with contents: version 2 and
+    /// CHECKPOINT_CONTENTS.
+    pub fn with_contents(mut self) -> Header {
+        self.version = CKPT_VERSION;
+        self.uflags |= CHECKPOINT_CONTENTS as u32;
+        self
     }
 
     /// The release string up to its first NUL.
@@ -266,6 +320,62 @@ pub struct FileFs {
     pub data: Vec<u8>,
 }
 
+/// An SB record: a superblock section starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sb {
+    /// 1, 2, ... in order.
+    pub sb_id: u32,
+    /// Version of the file system's format of the section.
+    pub fs_version: u32,
+    /// The `file_system_type` name without its NULs, encoded as
+    /// [`FileFs::fs_name`] is.
+    pub fs_name: Vec<u8>,
+    pub reserved: u64,
+}
+
+/// An SB_REC record: one item of a file system's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbRec {
+    /// Defined by the file system.
+    pub kind: u32,
+    /// At most [`CKPT_SB_REC_MAX`] bytes in a valid record; encoded with
+    /// `data_len = data.len()`.
+    pub data: Vec<u8>,
+}
+
+/// An SB_DATA record: a chunk of the data of the item of the SB_REC before it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbData {
+    /// Byte offset of the chunk in the item's data.
+    pub offset: u64,
+    /// As written in the record; [`SbData::new`] computes it.
+    pub crc32c: u32,
+    /// 1 to [`CKPT_SB_DATA_MAX`] bytes in a valid record; encoded with
+    /// `data_len = data.len()`.
+    pub data: Vec<u8>,
+}
+
+impl SbData {
+    /// A chunk at `offset` with the right CRC32C.
+    pub fn new(offset: u64, data: Vec<u8>) -> SbData {
+        SbData {
+            offset,
+            crc32c: crc32c(&data),
+            data,
+        }
+    }
+}
+
+/// An SB_END record: a superblock section ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbEnd {
+    pub sb_id: u32,
+    /// SB_REC and SB_DATA records of the section.
+    pub nr_records: u32,
+    /// Sum of their SB_DATA data lengths.
+    pub data_bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fs {
     pub umask: u32,
@@ -293,6 +403,10 @@ pub enum Record {
     FileName(Vec<u8>),
     File(File),
     FileFs(FileFs),
+    Sb(Sb),
+    SbRec(SbRec),
+    SbData(SbData),
+    SbEnd(SbEnd),
     Fs(Fs),
     Tail(Tail),
     Error(ErrorRec),
@@ -307,6 +421,14 @@ fn put_u32(o: &mut Vec<u8>, v: u32) {
 fn put_u64(o: &mut Vec<u8>, v: u64) {
     o.extend_from_slice(&v.to_le_bytes());
 }
+/// A file system name in its 16 bytes, NUL padded (cut at 16).
+fn fs_name16(n: &[u8]) -> [u8; FILE_FS_NAME_LEN] {
+    let mut name = [0u8; FILE_FS_NAME_LEN];
+    let k = n.len().min(FILE_FS_NAME_LEN);
+    name[..k].copy_from_slice(&n[..k]);
+    name
+}
+
 fn get_u16(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])
 }
@@ -331,6 +453,10 @@ impl Record {
             Record::FileName(_) => CKPT_HDR_FILE_NAME,
             Record::File(_) => CKPT_HDR_FILE,
             Record::FileFs(_) => CKPT_HDR_FILE_FS,
+            Record::Sb(_) => CKPT_HDR_SB,
+            Record::SbRec(_) => CKPT_HDR_SB_REC,
+            Record::SbData(_) => CKPT_HDR_SB_DATA,
+            Record::SbEnd(_) => CKPT_HDR_SB_END,
             Record::Fs(_) => CKPT_HDR_FS,
             Record::Tail(_) => CKPT_HDR_TAIL,
             Record::Error(_) => CKPT_HDR_ERROR,
@@ -347,6 +473,10 @@ impl Record {
             Record::FileName(n) => align8(SIZE_HDR + n.len() + 1),
             Record::File(_) => SIZE_FILE,
             Record::FileFs(f) => align8(SIZE_FILE_FS + f.data.len()),
+            Record::Sb(_) => SIZE_SB,
+            Record::SbRec(r) => align8(SIZE_SB_REC + r.data.len()),
+            Record::SbData(d) => align8(SIZE_SB_DATA + d.data.len()),
+            Record::SbEnd(_) => SIZE_SB_END,
             Record::Fs(_) => SIZE_FS,
             Record::Tail(_) => SIZE_TAIL,
             Record::Error(e) => align8(SIZE_ERROR + e.msg.len() + 1),
@@ -396,13 +526,32 @@ impl Record {
                 put_u64(out, f.f_pos as u64);
             }
             Record::FileFs(f) => {
-                let mut name = [0u8; FILE_FS_NAME_LEN];
-                let n = f.fs_name.len().min(FILE_FS_NAME_LEN);
-                name[..n].copy_from_slice(&f.fs_name[..n]);
-                out.extend_from_slice(&name);
+                out.extend_from_slice(&fs_name16(&f.fs_name));
                 put_u32(out, f.fs_version);
                 put_u32(out, f.data.len() as u32);
                 out.extend_from_slice(&f.data);
+            }
+            Record::Sb(b) => {
+                put_u32(out, b.sb_id);
+                put_u32(out, b.fs_version);
+                out.extend_from_slice(&fs_name16(&b.fs_name));
+                put_u64(out, b.reserved);
+            }
+            Record::SbRec(r) => {
+                put_u32(out, r.kind);
+                put_u32(out, r.data.len() as u32);
+                out.extend_from_slice(&r.data);
+            }
+            Record::SbData(d) => {
+                put_u64(out, d.offset);
+                put_u32(out, d.data.len() as u32);
+                put_u32(out, d.crc32c);
+                out.extend_from_slice(&d.data);
+            }
+            Record::SbEnd(e) => {
+                put_u32(out, e.sb_id);
+                put_u32(out, e.nr_records);
+                put_u64(out, e.data_bytes);
             }
             Record::Fs(f) => {
                 put_u32(out, f.umask);
@@ -453,7 +602,10 @@ impl Record {
             CKPT_HDR_FILE => Some(SIZE_FILE),
             CKPT_HDR_FS => Some(SIZE_FS),
             CKPT_HDR_TAIL => Some(SIZE_TAIL),
-            CKPT_HDR_FILE_NAME | CKPT_HDR_FILE_FS | CKPT_HDR_ERROR => None,
+            CKPT_HDR_SB => Some(SIZE_SB),
+            CKPT_HDR_SB_END => Some(SIZE_SB_END),
+            CKPT_HDR_FILE_NAME | CKPT_HDR_FILE_FS | CKPT_HDR_SB_REC | CKPT_HDR_SB_DATA
+            | CKPT_HDR_ERROR => None,
             _ => return Err(ImageError::UnknownType { rtype, offset: off }),
         };
         match fixed {
@@ -470,6 +622,8 @@ impl Record {
                     CKPT_HDR_FILE_NAME => (SIZE_HDR + 8, FILE_NAME_MAX_LEN),
                     // the upper bound follows from data_len, checked below
                     CKPT_HDR_FILE_FS => (SIZE_FILE_FS, CKPT_IMAGE_MAX),
+                    CKPT_HDR_SB_REC => (SIZE_SB_REC, CKPT_IMAGE_MAX),
+                    CKPT_HDR_SB_DATA => (SIZE_SB_DATA, CKPT_IMAGE_MAX),
                     // restart(2) takes any ERROR record as "failed checkpoint"
                     _ => (SIZE_HDR, CKPT_IMAGE_MAX),
                 };
@@ -551,6 +705,41 @@ impl Record {
                 Record::FileName(s.to_vec())
             }
             CKPT_HDR_FILE_FS => Record::FileFs(decode_file_fs(b, off)?),
+            CKPT_HDR_SB => Record::Sb(Sb {
+                sb_id: get_u32(b, offsets::SB_SB_ID),
+                fs_version: get_u32(b, offsets::SB_FS_VERSION),
+                fs_name: fs_name_of(b, off, offsets::SB_FS_NAME, true)?,
+                reserved: get_u64(b, offsets::SB_RESERVED),
+            }),
+            CKPT_HDR_SB_REC => {
+                let data = sized_data(b, off, SIZE_SB_REC, offsets::SB_REC_DATA_LEN, 0)?;
+                Record::SbRec(SbRec {
+                    kind: get_u32(b, offsets::SB_REC_KIND),
+                    data: data.to_vec(),
+                })
+            }
+            CKPT_HDR_SB_DATA => {
+                let data = sized_data(b, off, SIZE_SB_DATA, offsets::SB_DATA_DATA_LEN, 1)?;
+                let crc = get_u32(b, offsets::SB_DATA_CRC32C);
+                let actual = crc32c(data);
+                if crc != actual {
+                    return Err(ImageError::BadCrc {
+                        offset: off,
+                        expected: crc,
+                        actual,
+                    });
+                }
+                Record::SbData(SbData {
+                    offset: get_u64(b, offsets::SB_DATA_OFFSET),
+                    crc32c: crc,
+                    data: data.to_vec(),
+                })
+            }
+            CKPT_HDR_SB_END => Record::SbEnd(SbEnd {
+                sb_id: get_u32(b, offsets::SB_END_SB_ID),
+                nr_records: get_u32(b, offsets::SB_END_NR_RECORDS),
+                data_bytes: get_u64(b, offsets::SB_END_DATA_BYTES),
+            }),
             CKPT_HDR_ERROR => {
                 if len < SIZE_ERROR {
                     Record::Error(ErrorRec {
@@ -574,21 +763,93 @@ impl Record {
     }
 }
 
+/// The file system name at `at` in the record `b` found at `off` (an SB
+/// record when `sb`, else a FILE_FS), checked as restart(2) checks it: not empty,
+/// NUL-terminated and NUL-padded.
+fn fs_name_of(b: &[u8], off: usize, at: usize, sb: bool) -> Result<Vec<u8>, ImageError> {
+    let name = &b[at..at + FILE_FS_NAME_LEN];
+    let why = match name.iter().position(|&c| c == 0) {
+        None => [
+            "FILE_FS fs_name is not NUL-terminated within 16 bytes",
+            "SB fs_name is not NUL-terminated within 16 bytes",
+        ],
+        Some(0) => ["FILE_FS fs_name is empty", "SB fs_name is empty"],
+        Some(n) if name[n..].iter().any(|&c| c != 0) => [
+            "FILE_FS fs_name is not NUL-padded",
+            "SB fs_name is not NUL-padded",
+        ],
+        Some(n) => return Ok(name[..n].to_vec()),
+    };
+    Err(ImageError::BadName {
+        offset: off,
+        why: why[sb as usize],
+    })
+}
+
+/// The data of the SB_REC or SB_DATA record `b` found at `off`, whose fixed
+/// part is `fixed` bytes and whose `data_len` field is at `len_at`: checked
+/// as restart(2) checks it (`data_len` from `min` to the type's maximum,
+/// `len` the aligned size of the data, zero padding).
+fn sized_data(
+    b: &[u8],
+    off: usize,
+    fixed: usize,
+    len_at: usize,
+    min: usize,
+) -> Result<&[u8], ImageError> {
+    let rtype = get_u32(b, 0);
+    let (max, field, pad) = if rtype == CKPT_HDR_SB_REC {
+        (
+            CKPT_SB_REC_MAX,
+            "sb_rec.data_len",
+            "sb_rec padding after data",
+        )
+    } else {
+        (
+            CKPT_SB_DATA_MAX,
+            "sb_data.data_len",
+            "sb_data padding after data",
+        )
+    };
+    let data_len = get_u32(b, len_at) as usize;
+    if data_len < min || data_len > max {
+        return Err(ImageError::BadField {
+            offset: off,
+            field,
+            value: data_len as i64,
+        });
+    }
+    if b.len() != align8(fixed + data_len) {
+        return Err(ImageError::BadLen {
+            offset: off,
+            rtype,
+            len: b.len(),
+        });
+    }
+    check_padding(&b[fixed + data_len..], off, pad)?;
+    Ok(&b[fixed..fixed + data_len])
+}
+
+/// Zero padding, or the error naming `field`.
+fn check_padding(pad: &[u8], off: usize, field: &'static str) -> Result<(), ImageError> {
+    if pad.iter().any(|&c| c != 0) {
+        // at most 7 bytes: the value is the padding read as a little-endian u64
+        let mut v = [0u8; 8];
+        v[..pad.len()].copy_from_slice(pad);
+        return Err(ImageError::ReservedNonZero {
+            offset: off,
+            field,
+            value: u64::from_le_bytes(v),
+        });
+    }
+    Ok(())
+}
+
 /// The FILE_FS record `b` (its `len` bytes, at least [`SIZE_FILE_FS`]) found
 /// at `off`, checked as restart(2) checks it.
 fn decode_file_fs(b: &[u8], off: usize) -> Result<FileFs, ImageError> {
     use offsets::*;
-    let name = &b[FILE_FS_FS_NAME..FILE_FS_FS_NAME + FILE_FS_NAME_LEN];
-    let bad_name = |why| Err(ImageError::BadName { offset: off, why });
-    let Some(nlen) = name.iter().position(|&c| c == 0) else {
-        return bad_name("FILE_FS fs_name is not NUL-terminated within 16 bytes");
-    };
-    if nlen == 0 {
-        return bad_name("FILE_FS fs_name is empty");
-    }
-    if name[nlen..].iter().any(|&c| c != 0) {
-        return bad_name("FILE_FS fs_name is not NUL-padded");
-    }
+    let name = fs_name_of(b, off, FILE_FS_FS_NAME, false)?;
     let data_len = get_u32(b, FILE_FS_DATA_LEN) as usize;
     if data_len > CKPT_FILE_FS_MAX {
         return Err(ImageError::BadField {
@@ -604,19 +865,13 @@ fn decode_file_fs(b: &[u8], off: usize) -> Result<FileFs, ImageError> {
             len: b.len(),
         });
     }
-    let pad = &b[SIZE_FILE_FS + data_len..];
-    if pad.iter().any(|&c| c != 0) {
-        // at most 7 bytes: the value is the padding read as a little-endian u64
-        let mut v = [0u8; 8];
-        v[..pad.len()].copy_from_slice(pad);
-        return Err(ImageError::ReservedNonZero {
-            offset: off,
-            field: "file_fs padding after data",
-            value: u64::from_le_bytes(v),
-        });
-    }
+    check_padding(
+        &b[SIZE_FILE_FS + data_len..],
+        off,
+        "file_fs padding after data",
+    )?;
     Ok(FileFs {
-        fs_name: name[..nlen].to_vec(),
+        fs_name: name,
         fs_version: get_u32(b, FILE_FS_FS_VERSION),
         data: b[SIZE_FILE_FS..SIZE_FILE_FS + data_len].to_vec(),
     })
@@ -827,7 +1082,10 @@ impl fmt::Display for ImageError {
             UnknownType { rtype, offset } => write!(f, "offset {offset}: unknown record type {rtype}"),
             BadMagic { offset, found } => write!(f, "offset {offset}: bad magic {found:#018x}"),
             BadVersion { offset, found } => {
-                write!(f, "offset {offset}: unsupported version {found} (want {CKPT_VERSION})")
+                write!(
+                    f,
+                    "offset {offset}: unsupported version {found} (want {CKPT_VERSION_PLAIN} to {CKPT_VERSION})"
+                )
             }
             BadArch { offset, found } => {
                 write!(f, "offset {offset}: unsupported arch {found} (want {CKPT_ARCH_X86_64})")
@@ -873,6 +1131,90 @@ pub struct FileEntry {
     pub fs: Option<FileFs>,
 }
 
+/// An SB_REC or SB_DATA record of an SB section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SbItem {
+    Rec(SbRec),
+    Data(SbData),
+}
+
+/// A superblock section of an image: its SB, FILE_NAME and the records up
+/// to its SB_END (which holds nothing else: [`SbSection::end`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SbSection {
+    /// Byte offset of the SB record (0 in a section built by hand).
+    pub offset: usize,
+    pub sb_id: u32,
+    pub fs_name: Vec<u8>,
+    pub fs_version: u32,
+    /// Where the task reached the superblock: its mount root, from the
+    /// task's root.
+    pub mount: Vec<u8>,
+    /// The SB_REC and SB_DATA records, each with its byte offset in the
+    /// image (0 in a section built by hand).
+    pub records: Vec<(usize, SbItem)>,
+    /// Sum of the SB_DATA data lengths.
+    pub data_bytes: u64,
+}
+
+impl SbSection {
+    /// A section of sb_id `sb_id` holding `items` (offsets 0).
+    pub fn new(
+        sb_id: u32,
+        fs_name: &str,
+        fs_version: u32,
+        mount: &str,
+        items: Vec<SbItem>,
+    ) -> Self {
+        let data_bytes = items
+            .iter()
+            .map(|i| match i {
+                SbItem::Data(d) => d.data.len() as u64,
+                SbItem::Rec(_) => 0,
+            })
+            .sum();
+        SbSection {
+            offset: 0,
+            sb_id,
+            fs_name: fs_name.as_bytes().to_vec(),
+            fs_version,
+            mount: mount.as_bytes().to_vec(),
+            records: items.into_iter().map(|i| (0, i)).collect(),
+            data_bytes,
+        }
+    }
+
+    /// The SB record.
+    pub fn sb(&self) -> Sb {
+        Sb {
+            sb_id: self.sb_id,
+            fs_version: self.fs_version,
+            fs_name: self.fs_name.clone(),
+            reserved: 0,
+        }
+    }
+
+    /// The SB_END record.
+    pub fn end(&self) -> SbEnd {
+        SbEnd {
+            sb_id: self.sb_id,
+            nr_records: self.records.len() as u32,
+            data_bytes: self.data_bytes,
+        }
+    }
+
+    /// Every record of the section, SB to SB_END.
+    pub fn to_records(&self) -> Vec<Record> {
+        let mut v = vec![Record::Sb(self.sb()), Record::FileName(self.mount.clone())];
+        v.extend(self.records.iter().map(|(_, i)| match i {
+            SbItem::Rec(r) => Record::SbRec(r.clone()),
+            SbItem::Data(d) => Record::SbData(d.clone()),
+        }));
+        v.push(Record::SbEnd(self.end()));
+        v
+    }
+}
+
 /// A fully validated image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -880,6 +1222,8 @@ pub struct Image {
     pub fs: Fs,
     pub root: Vec<u8>,
     pub cwd: Vec<u8>,
+    /// The superblock sections (version 2 images only), sb_id 1, 2, ...
+    pub sbs: Vec<SbSection>,
     /// Files in order of first use (objref 1, 2, ...).
     pub files: Vec<FileEntry>,
     /// File descriptors, ascending.
@@ -900,11 +1244,14 @@ impl Image {
             Record::Fs(self.fs.clone()),
             Record::FileName(self.root.clone()),
             Record::FileName(self.cwd.clone()),
-            Record::FileTable(FileTable {
-                nr_fds: self.fds.len() as u32,
-                reserved: 0,
-            }),
         ];
+        for sb in &self.sbs {
+            v.extend(sb.to_records());
+        }
+        v.push(Record::FileTable(FileTable {
+            nr_fds: self.fds.len() as u32,
+            reserved: 0,
+        }));
         let mut seen = std::collections::HashSet::new();
         for d in &self.fds {
             if seen.insert(d.fd_objref) {
@@ -1014,10 +1361,16 @@ pub fn last_fd(end: &[u8]) -> Option<i32> {
 }
 
 pub fn scan(buf: &[u8]) -> Scan {
+    walk(buf, true)
+}
+
+fn walk(buf: &[u8], keep: bool) -> Scan {
     let mut w = Walker {
         buf,
         off: 0,
         records: Vec::new(),
+        keep,
+        count: 0,
         computed_crc: None,
     };
     let mut result = w.walk();
@@ -1066,13 +1419,18 @@ fn find_error_record(buf: &[u8]) -> Option<ImageError> {
 
 /// Strictly decode and validate a whole image.
 pub fn decode(buf: &[u8]) -> Result<Image, ImageError> {
-    scan(buf).result
+    walk(buf, false).result
 }
 
 struct Walker<'a> {
     buf: &'a [u8],
     off: usize,
+    /// Every record read, when `keep` (a [`scan`]): [`decode`] does not
+    /// keep them, so that the data of SB records is copied once only.
     records: Vec<(usize, Record)>,
+    keep: bool,
+    /// Records read.
+    count: usize,
     computed_crc: Option<u32>,
 }
 
@@ -1081,7 +1439,10 @@ impl Walker<'_> {
     fn next(&mut self) -> Result<(usize, Record), ImageError> {
         let off = self.off;
         let (rec, len) = Record::decode_at(self.buf, off)?;
-        self.records.push((off, rec.clone()));
+        if self.keep {
+            self.records.push((off, rec.clone()));
+        }
+        self.count += 1;
         self.off += len;
         if let Record::Error(e) = &rec {
             if e.err >= 0 {
@@ -1125,6 +1486,102 @@ impl Walker<'_> {
         }
     }
 
+    /// The SB sections after FILE_NAME(cwd), checked as restart(2) checks
+    /// them (`ckpt_skip_sbs()`): framing, order, counts and chunk CRCs.
+    fn sections(&mut self, version: u16) -> Result<Vec<SbSection>, ImageError> {
+        let mut sbs: Vec<SbSection> = Vec::new();
+        while self.peek_type() == Some(CKPT_HDR_SB) {
+            let (off, Record::Sb(sb)) = self.next()? else {
+                unreachable!("peeked an SB")
+            };
+            if version < CKPT_VERSION {
+                return Err(ImageError::BadOrder {
+                    offset: off,
+                    rtype: CKPT_HDR_SB,
+                    expected: "FILE_TABLE (an SB in a version 1 image)",
+                });
+            }
+            if sb.sb_id as usize != sbs.len() + 1 {
+                return Err(ImageError::BadField {
+                    offset: off,
+                    field: "sb.sb_id (not the next superblock number)",
+                    value: sb.sb_id as i64,
+                });
+            }
+            if sb.reserved != 0 {
+                return Err(ImageError::ReservedNonZero {
+                    offset: off,
+                    field: "sb.reserved",
+                    value: sb.reserved,
+                });
+            }
+            let mount = self.name("FILE_NAME (mount)")?;
+            let mut records = Vec::new();
+            let mut data_bytes = 0u64;
+            while let Some(CKPT_HDR_SB_REC | CKPT_HDR_SB_DATA) = self.peek_type() {
+                match self.next()? {
+                    (roff, Record::SbRec(r)) => records.push((roff, SbItem::Rec(r))),
+                    (roff, Record::SbData(d)) => {
+                        if records.is_empty() {
+                            return Err(ImageError::BadOrder {
+                                offset: roff,
+                                rtype: CKPT_HDR_SB_DATA,
+                                expected: "SB_REC (an SB_DATA follows an SB_REC or an SB_DATA)",
+                            });
+                        }
+                        data_bytes += d.data.len() as u64;
+                        records.push((roff, SbItem::Data(d)));
+                    }
+                    _ => unreachable!("peeked an SB_REC or SB_DATA"),
+                }
+            }
+            let end = match self.next()? {
+                (eoff, Record::SbEnd(e)) => (eoff, e),
+                (eoff, r) => {
+                    return Err(ImageError::BadOrder {
+                        offset: eoff,
+                        rtype: r.rtype(),
+                        expected: "SB_REC, SB_DATA or SB_END",
+                    })
+                }
+            };
+            let (eoff, e) = end;
+            if e.sb_id != sb.sb_id {
+                return Err(ImageError::BadField {
+                    offset: eoff,
+                    field: "sb_end.sb_id (not its SB's)",
+                    value: e.sb_id as i64,
+                });
+            }
+            if e.nr_records as usize != records.len() {
+                return Err(ImageError::BadCount {
+                    offset: eoff,
+                    field: "sb_end.nr_records",
+                    expected: records.len() as u64,
+                    actual: e.nr_records as u64,
+                });
+            }
+            if e.data_bytes != data_bytes {
+                return Err(ImageError::BadCount {
+                    offset: eoff,
+                    field: "sb_end.data_bytes",
+                    expected: data_bytes,
+                    actual: e.data_bytes,
+                });
+            }
+            sbs.push(SbSection {
+                offset: off,
+                sb_id: sb.sb_id,
+                fs_name: sb.fs_name,
+                fs_version: sb.fs_version,
+                mount,
+                records,
+                data_bytes,
+            });
+        }
+        Ok(sbs)
+    }
+
     fn walk(&mut self) -> Result<Image, ImageError> {
         if self.buf.len() > CKPT_IMAGE_MAX {
             return Err(ImageError::TooBig {
@@ -1140,7 +1597,7 @@ impl Walker<'_> {
                         found: h.magic,
                     });
                 }
-                if h.version != CKPT_VERSION {
+                if !(CKPT_VERSION_PLAIN..=CKPT_VERSION).contains(&h.version) {
                     return Err(ImageError::BadVersion {
                         offset: off,
                         found: h.version,
@@ -1170,6 +1627,14 @@ impl Walker<'_> {
                     return Err(ImageError::BadField {
                         offset: off,
                         field: "header.uflags",
+                        value: h.uflags as i64,
+                    });
+                }
+                let contents = h.uflags as u64 & CHECKPOINT_CONTENTS != 0;
+                if contents != (h.version > CKPT_VERSION_PLAIN) {
+                    return Err(ImageError::BadField {
+                        offset: off,
+                        field: "header.uflags (CHECKPOINT_CONTENTS is set iff version is 2)",
                         value: h.uflags as i64,
                     });
                 }
@@ -1212,6 +1677,7 @@ impl Walker<'_> {
         };
         let root = self.name("FILE_NAME (root)")?;
         let cwd = self.name("FILE_NAME (cwd)")?;
+        let sbs = self.sections(header.version)?;
         // FILE_TABLE
         let (table_off, table) = match self.next()? {
             (off, Record::FileTable(t)) => {
@@ -1400,7 +1866,7 @@ impl Walker<'_> {
                 actual: table.nr_fds as u64,
             });
         }
-        let nrec = self.records.len() as u64;
+        let nrec = self.count as u64;
         let (off, rec) = self.next()?;
         let tail = match rec {
             Record::Tail(t) => t,
@@ -1443,6 +1909,7 @@ impl Walker<'_> {
             fs,
             root,
             cwd,
+            sbs,
             files,
             fds,
             tail,

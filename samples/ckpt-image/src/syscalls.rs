@@ -18,7 +18,8 @@ pub const SYS_CHECKPOINT: libc::c_long = 500;
 /// Syscall number of restart(2) (x86_64 and the generic table).
 pub const SYS_RESTART: libc::c_long = 501;
 /// Present if and only if the running kernel has the checkpoint core; holds
-/// the image format version it writes and reads.
+/// the newest image format version it writes and reads (1: images without
+/// contents only; 2: also CHECKPOINT_CONTENTS, and it reads both).
 pub const VERSION_FILE: &str = "/sys/kernel/checkpoint/version";
 
 /// Why checkpoint(2)/restart(2) cannot be used on the running kernel.
@@ -30,7 +31,8 @@ pub enum NoSupport {
     NoCore,
     /// The version file could not be read (the error's text).
     Unreadable(String),
-    /// The kernel writes and reads another image format version.
+    /// The kernel's newest image format version is not one this library
+    /// knows (1 or 2).
     Version(String),
 }
 
@@ -48,15 +50,17 @@ impl fmt::Display for NoSupport {
             NoSupport::Unreadable(e) => write!(f, "cannot read {VERSION_FILE}: {e}"),
             NoSupport::Version(v) => write!(
                 f,
-                "this kernel's checkpoint image format is version {v}, this tool knows version {}",
+                "this kernel's checkpoint image format is version {v}, this tool knows versions {} and {}",
+                crate::CKPT_VERSION_PLAIN,
                 crate::CKPT_VERSION
             ),
         }
     }
 }
 
-/// Read `path` as a version file: `Ok(version)` when it names the format
-/// this library knows.
+/// Read `path` as a version file: `Ok(version)` when it names a format
+/// version this library knows (1 or 2; a kernel of version 1 cannot take
+/// CHECKPOINT_CONTENTS: it refuses the flag with EINVAL).
 pub fn check_version_file(path: &std::path::Path) -> Result<u32, NoSupport> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -71,7 +75,13 @@ pub fn check_version_file(path: &std::path::Path) -> Result<u32, NoSupport> {
     };
     let v = text.trim_end_matches('\n');
     match v.parse::<u32>() {
-        Ok(n) if n == u32::from(crate::CKPT_VERSION) && text.ends_with('\n') => Ok(n),
+        Ok(n)
+            if (u32::from(crate::CKPT_VERSION_PLAIN)..=u32::from(crate::CKPT_VERSION))
+                .contains(&n)
+                && text.ends_with('\n') =>
+        {
+            Ok(n)
+        }
         _ => Err(NoSupport::Version(v.escape_debug().to_string())),
     }
 }
@@ -218,14 +228,20 @@ mod tests {
     #[test]
     fn version_file_cases() {
         assert_eq!(check(&fake_sysfs("ok", Some("1\n"), true)), Ok(1));
-        assert_eq!(
-            check(&fake_sysfs("v2", Some("2\n"), true)),
-            Err(NoSupport::Version("2".into()))
-        );
-        assert_eq!(
-            check(&fake_sysfs("nonl", Some("1"), true)),
-            Err(NoSupport::Version("1".into()))
-        );
+        assert_eq!(check(&fake_sysfs("v2", Some("2\n"), true)), Ok(2));
+        for (name, text, v) in [
+            ("v0", "0\n", "0"),
+            ("v3", "3\n", "3"),
+            ("nonl", "1", "1"),
+            ("nonl2", "2", "2"),
+            ("two", "1\n2\n", "1\\n2"),
+        ] {
+            assert_eq!(
+                check(&fake_sysfs(name, Some(text), true)),
+                Err(NoSupport::Version(v.into())),
+                "{text:?}"
+            );
+        }
         assert_eq!(
             check(&fake_sysfs("junk", Some("x\u{1b}\n"), true)),
             Err(NoSupport::Version("x\\u{1b}".into()))
@@ -246,14 +262,14 @@ mod tests {
             NoSupport::NoSysfs,
             NoSupport::NoCore,
             NoSupport::Unreadable("Permission denied".into()),
-            NoSupport::Version("2".into()),
+            NoSupport::Version("3".into()),
         ] {
             let m = e.to_string();
             assert!(!m.contains('\n') && !m.is_empty(), "{m:?}");
         }
         assert_eq!(
-            NoSupport::Version("2".into()).to_string(),
-            "this kernel's checkpoint image format is version 2, this tool knows version 1"
+            NoSupport::Version("3".into()).to_string(),
+            "this kernel's checkpoint image format is version 3, this tool knows versions 1 and 2"
         );
     }
 }

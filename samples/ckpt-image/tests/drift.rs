@@ -249,6 +249,31 @@ fn rust_values() -> Vec<(String, i128)> {
         "offsetof ckpt_hdr_file_fs.data_len",
         FILE_FS_DATA_LEN as i128,
     );
+    s("sizeof ckpt_hdr_sb", SIZE_SB as i128);
+    s("sizeof ckpt_hdr_sb_rec", SIZE_SB_REC as i128);
+    s("sizeof ckpt_hdr_sb_data", SIZE_SB_DATA as i128);
+    s("sizeof ckpt_hdr_sb_end", SIZE_SB_END as i128);
+    s("offsetof ckpt_hdr_sb.sb_id", SB_SB_ID as i128);
+    s("offsetof ckpt_hdr_sb.fs_version", SB_FS_VERSION as i128);
+    s("offsetof ckpt_hdr_sb.fs_name", SB_FS_NAME as i128);
+    s("offsetof ckpt_hdr_sb.reserved", SB_RESERVED as i128);
+    s("offsetof ckpt_hdr_sb_rec.kind", SB_REC_KIND as i128);
+    s("offsetof ckpt_hdr_sb_rec.data_len", SB_REC_DATA_LEN as i128);
+    s("offsetof ckpt_hdr_sb_data.offset", SB_DATA_OFFSET as i128);
+    s(
+        "offsetof ckpt_hdr_sb_data.data_len",
+        SB_DATA_DATA_LEN as i128,
+    );
+    s("offsetof ckpt_hdr_sb_data.crc32c", SB_DATA_CRC32C as i128);
+    s("offsetof ckpt_hdr_sb_end.sb_id", SB_END_SB_ID as i128);
+    s(
+        "offsetof ckpt_hdr_sb_end.nr_records",
+        SB_END_NR_RECORDS as i128,
+    );
+    s(
+        "offsetof ckpt_hdr_sb_end.data_bytes",
+        SB_END_DATA_BYTES as i128,
+    );
     s("offsetof ckpt_hdr_fs.umask", FS_UMASK as i128);
     s("offsetof ckpt_hdr_fs.reserved", FS_RESERVED as i128);
     s("offsetof ckpt_hdr_error.err", ERROR_ERR as i128);
@@ -257,6 +282,7 @@ fn rust_values() -> Vec<(String, i128)> {
         "const CHECKPOINT_SKIP_UNSUPPORTED",
         CHECKPOINT_SKIP_UNSUPPORTED as i128,
     );
+    s("const CHECKPOINT_CONTENTS", CHECKPOINT_CONTENTS as i128);
     s("const CHECKPOINT_USER_FLAGS", CHECKPOINT_USER_FLAGS as i128);
     s("const RESTART_DRY_RUN", RESTART_DRY_RUN as i128);
     s("const RESTART_USER_FLAGS", RESTART_USER_FLAGS as i128);
@@ -266,6 +292,8 @@ fn rust_values() -> Vec<(String, i128)> {
     s("const CKPT_VERSION", CKPT_VERSION as i128);
     s("const CKPT_NAME_MAX", CKPT_NAME_MAX as i128);
     s("const CKPT_FILE_FS_MAX", CKPT_FILE_FS_MAX as i128);
+    s("const CKPT_SB_REC_MAX", CKPT_SB_REC_MAX as i128);
+    s("const CKPT_SB_DATA_MAX", CKPT_SB_DATA_MAX as i128);
     s("const CKPT_ARCH_X86_64", CKPT_ARCH_X86_64 as i128);
     s("const CKPT_HDR_HEADER", CKPT_HDR_HEADER as i128);
     s("const CKPT_HDR_OBJREF", CKPT_HDR_OBJREF as i128);
@@ -274,6 +302,10 @@ fn rust_values() -> Vec<(String, i128)> {
     s("const CKPT_HDR_FILE_NAME", CKPT_HDR_FILE_NAME as i128);
     s("const CKPT_HDR_FILE", CKPT_HDR_FILE as i128);
     s("const CKPT_HDR_FILE_FS", CKPT_HDR_FILE_FS as i128);
+    s("const CKPT_HDR_SB", CKPT_HDR_SB as i128);
+    s("const CKPT_HDR_SB_REC", CKPT_HDR_SB_REC as i128);
+    s("const CKPT_HDR_SB_DATA", CKPT_HDR_SB_DATA as i128);
+    s("const CKPT_HDR_SB_END", CKPT_HDR_SB_END as i128);
     s("const CKPT_HDR_FS", CKPT_HDR_FS as i128);
     s("const CKPT_HDR_TAIL", CKPT_HDR_TAIL as i128);
     s("const CKPT_HDR_ERROR", CKPT_HDR_ERROR as i128);
@@ -348,8 +380,10 @@ fn drift_against_uapi_header() {
         }
     }
     assert_eq!(SIZE_HEADER - HEADER_RELEASE, RELEASE_LEN);
-    // fs_name is what lies between its offset and fs_version's
+    // fs_name is what lies between its offset and fs_version's (FILE_FS)
+    // or reserved's (SB)
     assert_eq!(FILE_FS_FS_VERSION - FILE_FS_FS_NAME, FILE_FS_NAME_LEN);
+    assert_eq!(SB_RESERVED - SB_FS_NAME, FILE_FS_NAME_LEN);
     assert!(bad.is_empty(), "uapi drift ({from}):\n{}", bad.join("\n"));
     // the record types the header's enum lists must be exactly those we know
     let enum_types: Vec<&str> = header
@@ -365,6 +399,10 @@ fn drift_against_uapi_header() {
         "FILE_NAME",
         "FILE",
         "FILE_FS",
+        "SB",
+        "SB_REC",
+        "SB_DATA",
+        "SB_END",
         "FS",
         "TAIL",
         "ERROR",

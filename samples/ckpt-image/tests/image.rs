@@ -25,6 +25,7 @@ fn sample() -> Image {
         },
         root: b"/".to_vec(),
         cwd: b"/mnt/ck-1/dir".to_vec(),
+        sbs: Vec::new(),
         files: vec![
             f(5, 3, 0o2 | 0o2000, "/mnt/ck-1/a", 1),
             FileEntry {
@@ -224,7 +225,7 @@ fn bad_magic() {
 #[test]
 fn bad_version_and_arch() {
     let mut b = good();
-    b[16] = 2;
+    b[16] = 3;
     refix(&mut b);
     expect(&b, "BadVersion", 0);
     let mut b = good();
@@ -308,8 +309,8 @@ fn bad_crc() {
 fn unknown_type() {
     let mut b = good();
     let o = off_of(&b, CKPT_HDR_OBJREF, 1);
-    // 306-349: reserved for file contents and unlinked files
-    for t in [306, 349, 300] {
+    // 310-349: reserved for the rest of file contents and unlinked files
+    for t in [310, 349, 300, 350] {
         put32(&mut b, o, t);
         refix(&mut b);
         let e = expect(&b, "UnknownType", o);

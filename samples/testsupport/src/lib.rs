@@ -2,14 +2,16 @@
 //! VM suite (`harness`): the one sample-image builder, and the set-up of
 //! the golden images the kernel made (`samples/testdata/golden/`).
 
+pub mod contents;
 pub mod golden;
 
 use ckpt_image::*;
 
 /// An image as the kernel would write it, built from a description:
 /// the files (objref 1, 2, ... in the order added) and the fds that use
-/// them.  Records come out in the kernel's order: HEADER, FS, root, cwd,
-/// FILE_TABLE, then per fd (ascending) the file's OBJREF, FILE, FILE_NAME
+/// them, and the superblock sections, if any (then the image is a version 2
+/// one, with CHECKPOINT_CONTENTS; else version 1).  Records come out in the
+/// kernel's order: HEADER, FS, root, cwd, the sections, FILE_TABLE, then per fd (ascending) the file's OBJREF, FILE, FILE_NAME
 /// and FILE_FS (if it has one) at its first use, then the FILE_DESC; last
 /// the TAIL.
 #[derive(Clone, Debug)]
@@ -18,6 +20,7 @@ pub struct SampleImage {
     pub umask: u32,
     pub root: Vec<u8>,
     pub cwd: Vec<u8>,
+    sbs: Vec<SbSection>,
     files: Vec<(File, Vec<u8>, Option<FileFs>)>,
     fds: Vec<FileDesc>,
 }
@@ -42,6 +45,7 @@ impl SampleImage {
             umask: 0o22,
             root: b"/".to_vec(),
             cwd: cwd.as_bytes().to_vec(),
+            sbs: Vec::new(),
             files: Vec::new(),
             fds: Vec::new(),
         }
@@ -65,6 +69,12 @@ impl SampleImage {
         self
     }
 
+    /// Add a superblock section (its sb_id is the caller's).
+    pub fn sb(mut self, section: SbSection) -> SampleImage {
+        self.sbs.push(section);
+        self
+    }
+
     /// Add fd `fd` on the file of objref `objref`.
     pub fn fd(mut self, fd: i32, objref: i32, close_on_exec: bool) -> SampleImage {
         self.fds.push(FileDesc {
@@ -80,19 +90,27 @@ impl SampleImage {
     pub fn records(&self) -> Vec<Record> {
         let mut fds = self.fds.clone();
         fds.sort_by_key(|d| d.fd);
+        let header = if self.sbs.is_empty() {
+            self.header.clone()
+        } else {
+            self.header.clone().with_contents()
+        };
         let mut v = vec![
-            Record::Header(self.header.clone()),
+            Record::Header(header),
             Record::Fs(Fs {
                 umask: self.umask,
                 reserved: 0,
             }),
             Record::FileName(self.root.clone()),
             Record::FileName(self.cwd.clone()),
-            Record::FileTable(FileTable {
-                nr_fds: fds.len() as u32,
-                reserved: 0,
-            }),
         ];
+        for s in &self.sbs {
+            v.extend(s.to_records());
+        }
+        v.push(Record::FileTable(FileTable {
+            nr_fds: fds.len() as u32,
+            reserved: 0,
+        }));
         let mut seen = Vec::new();
         for d in fds {
             if !seen.contains(&d.fd_objref) {
