@@ -214,6 +214,8 @@ pub fn live_lines(root: &Path) -> io::Result<Vec<Line>> {
     }
     // (entries being read, the directory's manifest path)
     let mut stack = vec![(fs::read_dir(root)?, Vec::new())];
+    // the line of the first name of each inode
+    let mut seen: HashMap<(u64, u64), usize> = HashMap::from([((m.dev(), m.ino()), 0)]);
     while let Some((it, path)) = stack.last_mut() {
         let Some(e) = it.next() else {
             stack.pop();
@@ -226,9 +228,19 @@ pub fn live_lines(root: &Path) -> io::Result<Vec<Line>> {
         p.extend_from_slice(e.file_name().as_bytes());
         let m = fs::symlink_metadata(&full)?;
         let id = (m.dev(), m.ino());
-        let first = !links.0.contains_key(&id);
+        // a further name of an inode: the line of its first name (reading
+        // a symlink or a file again could have changed its atime)
+        if let Some(&k) = seen.get(&id) {
+            let line = Line {
+                path: p,
+                ..out[k].clone()
+            };
+            out.push(line);
+            continue;
+        }
+        seen.insert(id, out.len());
         out.push(line_of(p.clone(), &full, &m, links.number(id))?);
-        if first && m.is_dir() && m.dev() == dev {
+        if m.is_dir() && m.dev() == dev {
             stack.push((fs::read_dir(&full)?, p));
         }
     }
