@@ -1,5 +1,8 @@
-//! `ckpt inspect`: print every record of an image and the checksum verdict.
+//! `ckpt inspect`: print every record of an image and the checksum verdict,
+//! then the tree of every superblock the image holds, as `tar tv` lists an
+//! archive; or only the manifest of one superblock (`--manifest`).
 
+use ckpt_image::ramfs::{self, Kind, Node, Tree};
 use ckpt_image::*;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -103,6 +106,9 @@ fn fs_json(f: &FileFs) -> String {
     )
 }
 
+/// Bytes of an SB_REC's data the text listing shows (JSON shows them all).
+const SB_REC_TEXT_MAX: usize = 96;
+
 /// (text, json) description of a record's fields.
 fn fields(r: &Record) -> (String, String) {
     match r {
@@ -114,6 +120,68 @@ fn fields(r: &Record) -> (String, String) {
             format!(
                 "\"magic\":{},\"version\":{},\"arch\":{},\"uflags\":{},\"crid\":{},\"time\":{},\"pid\":{},\"reserved\":{},\"release\":\"{}\"",
                 h.magic, h.version, h.arch, h.uflags, h.crid, h.time, h.pid, h.reserved, esc(h.release_str().as_bytes())
+            ),
+        ),
+        Record::Sb(b) => (
+            format!(
+                "sb_id={} fs_name=\"{}\" fs_version={} reserved={}",
+                b.sb_id,
+                esc(&b.fs_name),
+                b.fs_version,
+                b.reserved
+            ),
+            format!(
+                "\"sb_id\":{},\"fs_name\":\"{}\",\"fs_version\":{},\"reserved\":{}",
+                b.sb_id,
+                esc(&b.fs_name),
+                b.fs_version,
+                b.reserved
+            ),
+        ),
+        Record::SbRec(r) => (
+            format!(
+                "kind={} data_len={} data={}",
+                r.kind,
+                r.data.len(),
+                match r.data.len() {
+                    0 => "-".to_string(),
+                    n if n > SB_REC_TEXT_MAX => format!(
+                        "{}... (+{} bytes)",
+                        hex(&r.data[..SB_REC_TEXT_MAX]),
+                        n - SB_REC_TEXT_MAX
+                    ),
+                    _ => hex(&r.data),
+                }
+            ),
+            format!(
+                "\"kind\":{},\"data_len\":{},\"data\":\"{}\"",
+                r.kind,
+                r.data.len(),
+                hex(&r.data)
+            ),
+        ),
+        Record::SbData(d) => (
+            format!(
+                "offset={} data_len={} crc32c={:#010x}",
+                d.offset,
+                d.data.len(),
+                d.crc32c
+            ),
+            format!(
+                "\"offset\":{},\"data_len\":{},\"crc32c\":{}",
+                d.offset,
+                d.data.len(),
+                d.crc32c
+            ),
+        ),
+        Record::SbEnd(e) => (
+            format!(
+                "sb_id={} nr_records={} data_bytes={}",
+                e.sb_id, e.nr_records, e.data_bytes
+            ),
+            format!(
+                "\"sb_id\":{},\"nr_records\":{},\"data_bytes\":{}",
+                e.sb_id, e.nr_records, e.data_bytes
             ),
         ),
         Record::Fs(f) => (
@@ -200,8 +268,210 @@ fn fields(r: &Record) -> (String, String) {
     }
 }
 
+/// `ls -l`'s mode string: "drwxr-xr-x", "-rwsr-xr-x", ...
+pub fn mode_string(mode: u32) -> String {
+    let t = match Kind::of(mode) {
+        Some(Kind::Dir) => 'd',
+        Some(Kind::Reg) => '-',
+        Some(Kind::Symlink) => 'l',
+        Some(Kind::Chr) => 'c',
+        Some(Kind::Blk) => 'b',
+        Some(Kind::Fifo) => 'p',
+        Some(Kind::Sock) => 's',
+        None => '?',
+    };
+    let mut o = String::from(t);
+    for (shift, special, set, unset) in [
+        (6, 0o4000, 's', 'S'),
+        (3, 0o2000, 's', 'S'),
+        (0, 0o1000, 't', 'T'),
+    ] {
+        let b = mode >> shift;
+        o.push(if b & 4 != 0 { 'r' } else { '-' });
+        o.push(if b & 2 != 0 { 'w' } else { '-' });
+        o.push(match (b & 1 != 0, mode & special != 0) {
+            (true, true) => set,
+            (false, true) => unset,
+            (true, false) => 'x',
+            (false, false) => '-',
+        });
+    }
+    o
+}
+
+/// "YYYY-MM-DD HH:MM:SS" of `sec` seconds since the epoch, in UTC.
+pub fn utc(sec: i64) -> String {
+    let (days, rem) = (sec.div_euclid(86400), sec.rem_euclid(86400));
+    // days to a civil date (H. Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// The listing line of `n` named `name`, with `tail` after the name.
+fn list_line(n: &Node, name: &str, tail: &str) -> String {
+    let i = &n.inode;
+    let size = match n.kind() {
+        Kind::Chr | Kind::Blk => format!("{},{}", i.rdev_major, i.rdev_minor),
+        _ => i.size.to_string(),
+    };
+    format!(
+        "{} {:<11} {size:>10} {} {name}{tail}",
+        mode_string(i.mode),
+        format!("{}/{}", i.uid, i.gid),
+        utc(i.mtime.sec)
+    )
+}
+
+/// A tree as `tar tv` lists an archive: the named paths in image order
+/// (a further name of an inode: "link to" its first path; a symlink:
+/// "-> target"), then the unlinked inodes as "(unlinked #ID)".
+pub fn listing(t: &Tree) -> Vec<String> {
+    let mut first: std::collections::HashMap<u64, Vec<u8>> = Default::default();
+    let mut out = Vec::new();
+    for w in t.walk() {
+        let n = t.node(w.ino).expect("decoded");
+        let tail = match first.get(&w.ino) {
+            Some(p) => format!(" link to {}", ramfs::escape(p)),
+            None if n.kind() == Kind::Symlink => format!(" -> {}", ramfs::escape(&n.data())),
+            None => String::new(),
+        };
+        out.push(list_line(n, &ramfs::escape(&w.path), &tail));
+        first.entry(w.ino).or_insert(w.path);
+    }
+    for &id in &t.orphans {
+        let n = t.node(id).expect("decoded");
+        out.push(list_line(n, &format!("(unlinked #{id})"), ""));
+    }
+    out
+}
+
+fn node_json(n: &Node) -> String {
+    let i = &n.inode;
+    let t = |t: ramfs::Time| format!("{{\"sec\":{},\"nsec\":{}}}", t.sec, t.nsec);
+    format!(
+        "\"ino\":{},\"type\":\"{}\",\"mode\":{},\"nlink\":{},\"uid\":{},\"gid\":{},\"size\":{},\"rdev\":{},\"atime\":{},\"mtime\":{},\"ctime\":{},\"data_bytes\":{},\"crc32c\":{},\"target\":{}",
+        i.ino,
+        n.kind().name(),
+        i.mode,
+        i.nlink,
+        i.uid,
+        i.gid,
+        i.size,
+        match n.kind() {
+            Kind::Chr | Kind::Blk => format!("[{},{}]", i.rdev_major, i.rdev_minor),
+            _ => "null".into(),
+        },
+        t(i.atime),
+        t(i.mtime),
+        t(i.ctime),
+        n.data_bytes(),
+        if n.kind() == Kind::Reg {
+            n.data_crc32c().to_string()
+        } else {
+            "null".into()
+        },
+        if n.kind() == Kind::Symlink {
+            format!("\"{}\"", esc(&n.data()))
+        } else {
+            "null".into()
+        }
+    )
+}
+
+/// The JSON object of a superblock section: its SB fields, `tree` (one
+/// object per path, in image order, `link_to` the first path of the inode
+/// for a further name) and `unlinked`.
+fn tree_json(sec: &SbSection, t: &Tree) -> String {
+    let mut first: std::collections::HashMap<u64, Vec<u8>> = Default::default();
+    let paths: Vec<String> = t
+        .walk()
+        .into_iter()
+        .map(|w| {
+            let n = t.node(w.ino).expect("decoded");
+            let link = first
+                .get(&w.ino)
+                .map_or("null".to_string(), |p| format!("\"{}\"", esc(p)));
+            let s = format!(
+                "{{\"path\":\"{}\",\"link_to\":{link},{}}}",
+                esc(&w.path),
+                node_json(n)
+            );
+            first.entry(w.ino).or_insert(w.path);
+            s
+        })
+        .collect();
+    let unlinked: Vec<String> = t
+        .orphans
+        .iter()
+        .map(|&id| format!("{{{}}}", node_json(t.node(id).expect("decoded"))))
+        .collect();
+    format!(
+        "{{\"sb_id\":{},\"fs_name\":\"{}\",\"fs_version\":{},\"mount\":\"{}\",\"root\":{},\"tree\":[{}],\"unlinked\":[{}]}}",
+        sec.sb_id,
+        esc(&sec.fs_name),
+        sec.fs_version,
+        esc(&sec.mount),
+        t.root,
+        paths.join(","),
+        unlinked.join(",")
+    )
+}
+
 fn rec_len(buf: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(buf[off + 4..off + 8].try_into().unwrap())
+}
+
+/// `ckpt inspect --manifest`: the manifest of superblock `sb` (or of the
+/// only one).
+pub fn manifest(file: &str, buf: &[u8], sb: Option<u32>) -> ExitCode {
+    let img = match decode(buf) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ckpt: {file}: bad image: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sec = match (sb, img.sbs.len()) {
+        (None, 1) => &img.sbs[0],
+        (None, 0) => {
+            eprintln!("ckpt: {file}: no superblock saved (taken without --contents)");
+            return ExitCode::FAILURE;
+        }
+        (None, n) => {
+            eprintln!("ckpt: {file}: {n} superblocks saved: choose one with --sb N");
+            return ExitCode::FAILURE;
+        }
+        (Some(id), _) => match img.sbs.iter().find(|s| s.sb_id == id) {
+            Some(s) => s,
+            None => {
+                eprintln!("ckpt: {file}: no superblock {id} in the image");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    match Tree::decode(sec) {
+        Ok(t) => {
+            print!("{}", manifest::image_manifest(&t));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ckpt: {file}: bad contents: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
@@ -251,6 +521,14 @@ pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
         });
         (e, t.unwrap_or("end of image"))
     });
+    // the trees of a valid image
+    let trees = match &s.result {
+        Ok(img) => match ramfs::trees(img) {
+            Ok(t) => Some(Ok(img.sbs.iter().zip(t).collect::<Vec<_>>())),
+            Err(e) => Some(Err(e)),
+        },
+        Err(_) => None,
+    };
     if json {
         let mut o = String::from("{");
         let _ = write!(
@@ -289,6 +567,20 @@ pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
             }
             None => o.push_str("\"crc_ok\":null,"),
         }
+        match &trees {
+            Some(Ok(t)) => {
+                let v: Vec<String> = t.iter().map(|(s, t)| tree_json(s, t)).collect();
+                let _ = write!(o, "\"sbs\":[{}],\"contents_error\":null,", v.join(","));
+            }
+            Some(Err(e)) => {
+                let _ = write!(
+                    o,
+                    "\"sbs\":null,\"contents_error\":\"{}\",",
+                    esc(e.to_string().as_bytes())
+                );
+            }
+            None => o.push_str("\"sbs\":null,\"contents_error\":null,"),
+        }
         match &err_text {
             None => o.push_str("\"valid\":true,\"error\":null}"),
             Some((e, t)) => {
@@ -317,6 +609,26 @@ pub fn run(file: &str, buf: &[u8], json: bool) -> ExitCode {
         if err_text.is_none() {
             println!("image valid: {} records", s.records.len());
         }
+        if let Some(Ok(t)) = &trees {
+            for (sec, t) in t {
+                println!(
+                    "superblock {}: {} (format {}) at \"{}\": {} inodes, {} unlinked",
+                    sec.sb_id,
+                    esc(&sec.fs_name),
+                    sec.fs_version,
+                    esc(&sec.mount),
+                    t.nodes().len(),
+                    t.orphans.len()
+                );
+                for l in listing(t) {
+                    println!("{l}");
+                }
+            }
+        }
+    }
+    if let Some(Err(e)) = &trees {
+        eprintln!("ckpt: {file}: bad contents: {e}");
+        return ExitCode::FAILURE;
     }
     match err_text {
         None => ExitCode::SUCCESS,

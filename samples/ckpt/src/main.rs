@@ -1,9 +1,10 @@
 //! `ckpt`: take, restore and inspect checkpoint images.
 //!
 //! ```text
-//! ckpt checkpoint --pid P --out FILE [--log FILE] [--skip-unsupported]
+//! ckpt checkpoint --pid P --out FILE [--log FILE] [--skip-unsupported] [--contents]
 //! ckpt restart --in FILE [--log FILE] [--dry-run] [-- CMD ARGS...]
-//! ckpt inspect FILE [--json]
+//! ckpt inspect FILE [--json | --manifest [--sb N]]
+//! ckpt extract IMAGE DIR
 //! ckpt readdir FD [--count N]
 //! ```
 //! Errors are printed as `ckpt: <what>: <ERRNO> (<last kernel log line>)`.
@@ -47,6 +48,10 @@ enum Cmd {
         /// Leave out fds whose file cannot be checkpointed instead of failing.
         #[arg(long)]
         skip_unsupported: bool,
+        /// Also save the contents of the file systems that save themselves
+        /// (ramfs_cr): CHECKPOINT_CONTENTS, a version 2 image.
+        #[arg(long)]
+        contents: bool,
     },
     /// Restore an image into this process, then exec CMD (which inherits the
     /// restored fds that are not close-on-exec, and the restored cwd/root).
@@ -82,8 +87,23 @@ enum Cmd {
         /// Image to read ("-" for standard input).
         file: String,
         /// Print JSON instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "manifest")]
         json: bool,
+        /// Print only the manifest of a saved superblock: one line per path
+        /// (see Documentation/ckpt.rst).
+        #[arg(long)]
+        manifest: bool,
+        /// The superblock (sb_id) for --manifest, when the image has several.
+        #[arg(long, value_name = "N", requires = "manifest")]
+        sb: Option<u32>,
+    },
+    /// Write the file systems saved in an image (checkpoint --contents) into
+    /// an existing empty directory; no kernel support needed.
+    Extract {
+        /// Image to read ("-" for standard input).
+        image: String,
+        /// Existing empty directory to write into.
+        dir: String,
     },
 }
 
@@ -235,7 +255,7 @@ fn need_kernel_support() -> Result<(), ExitCode> {
     })
 }
 
-fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, skip: bool) -> ExitCode {
+fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, flags: u64) -> ExitCode {
     if let Err(code) = need_kernel_support() {
         return code;
     }
@@ -253,7 +273,6 @@ fn cmd_checkpoint(pid: i32, out: &str, log: Option<&str>, skip: bool) -> ExitCod
         Ok(l) => l,
         Err(e) => return fail("cannot open the log", &e, None),
     };
-    let flags = if skip { CHECKPOINT_SKIP_UNSUPPORTED } else { 0 };
     match syscalls::checkpoint(pid, img.as_raw_fd(), flags, log.file.as_raw_fd()) {
         Ok(crid) => {
             println!("checkpoint id {crid}");
@@ -436,6 +455,34 @@ fn cmd_readdir(fd: RawFd, count: Option<usize>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `ckpt extract`: warnings and a summary line; nonzero only on an error.
+fn cmd_extract(image: &str, dir: &str) -> ExitCode {
+    let buf = match read_input(image) {
+        Ok(b) => b,
+        Err(e) => return fail(&format!("cannot read {image}"), &e, None),
+    };
+    let img = match decode(&buf) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("ckpt: {image}: bad image: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match extract::extract(&img, std::path::Path::new(dir)) {
+        Ok(sum) => {
+            for w in &sum.warnings {
+                eprintln!("ckpt: warning: {w}");
+            }
+            println!("extracted into {dir}: {sum}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ckpt: extract into {dir}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
@@ -444,7 +491,15 @@ fn main() -> ExitCode {
             out,
             log,
             skip_unsupported,
-        } => cmd_checkpoint(pid, &out, log.as_deref(), skip_unsupported),
+            contents,
+        } => {
+            let flags = if skip_unsupported {
+                CHECKPOINT_SKIP_UNSUPPORTED
+            } else {
+                0
+            } | if contents { CHECKPOINT_CONTENTS } else { 0 };
+            cmd_checkpoint(pid, &out, log.as_deref(), flags)
+        }
         Cmd::Restart {
             input,
             log,
@@ -452,9 +507,16 @@ fn main() -> ExitCode {
             cmd,
         } => cmd_restart(&input, log.as_deref(), dry_run, &cmd),
         Cmd::Readdir { fd, count } => cmd_readdir(fd, count),
-        Cmd::Inspect { file, json } => match read_input(&file) {
+        Cmd::Inspect {
+            file,
+            json,
+            manifest,
+            sb,
+        } => match read_input(&file) {
+            Ok(buf) if manifest => inspect::manifest(&file, &buf, sb),
             Ok(buf) => inspect::run(&file, &buf, json),
             Err(e) => fail(&format!("cannot read {file}"), &e, None),
         },
+        Cmd::Extract { image, dir } => cmd_extract(&image, &dir),
     }
 }
