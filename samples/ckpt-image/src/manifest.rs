@@ -30,10 +30,10 @@
 
 use crate::ramfs::{escape, Kind, Time, Tree};
 use std::collections::HashMap;
+use std::ffi::{CStr, CString};
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// One line of a manifest.
@@ -125,20 +125,88 @@ pub fn image_manifest(tree: &Tree) -> String {
     format(&image_lines(tree))
 }
 
-/// CRC32C of the file `p` (opened without following a symlink, and
-/// without updating its atime when allowed).
-fn file_crc(p: &Path) -> io::Result<u32> {
-    let open = |noatime: bool| {
-        let flags = libc::O_NOFOLLOW | if noatime { libc::O_NOATIME } else { 0 };
-        fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(p)
+fn cstr(name: &[u8]) -> io::Result<CString> {
+    CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn check(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC | O_NOFOLLOW)`.
+fn open_at(dir: RawFd, name: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
+    let n = cstr(name)?;
+    // SAFETY: n is a valid C string; the fd returned is new and ours.
+    let fd = check(unsafe {
+        libc::openat(dir, n.as_ptr(), flags | libc::O_CLOEXEC | libc::O_NOFOLLOW)
+    })?;
+    // SAFETY: a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`; `fstat(dir)` for an empty name.
+fn stat_at(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
+    let n = cstr(name)?;
+    let empty = if name.is_empty() {
+        libc::AT_EMPTY_PATH
+    } else {
+        0
     };
-    let mut f = match open(true) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(false)?,
+    // SAFETY: zeroed is a valid stat to fill in.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and stat buffer.
+    check(unsafe { libc::fstatat(dir, n.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW | empty) })?;
+    Ok(st)
+}
+
+/// The names in directory `dir`, in readdir order, "." and ".." left out.
+fn read_names(dir: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
+    // SAFETY: dup of an open fd; fdopendir takes the copy over.
+    let fd = check(unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
+    // SAFETY: fd is a directory fd we own; the stream owns it from here.
+    let d = unsafe { libc::fdopendir(fd) };
+    if d.is_null() {
+        let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed: the fd is still ours.
+        unsafe { libc::close(fd) };
+        return Err(e);
+    }
+    let mut names = Vec::new();
+    let r = loop {
+        // SAFETY: readdir(3) tells the end from an error by errno.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: d is an open directory stream.
+        let e = unsafe { libc::readdir64(d) };
+        if e.is_null() {
+            let err = io::Error::last_os_error();
+            break match err.raw_os_error() {
+                Some(0) => Ok(()),
+                _ => Err(err),
+            };
+        }
+        // SAFETY: the d_name of a returned entry is a NUL-terminated string.
+        let n = unsafe { CStr::from_ptr((*e).d_name.as_ptr()) }.to_bytes();
+        if n != b"." && n != b".." {
+            names.push(n.to_vec());
+        }
+    };
+    // SAFETY: d is open; this closes its fd.
+    unsafe { libc::closedir(d) };
+    r.map(|_| names)
+}
+
+/// CRC32C of the regular file `name` in `dir`, read without updating its
+/// atime when allowed.
+fn file_crc(dir: RawFd, name: &[u8]) -> io::Result<u32> {
+    let fd = match open_at(dir, name, libc::O_RDONLY | libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open_at(dir, name, libc::O_RDONLY)?,
         r => r?,
     };
+    let mut f = fs::File::from(fd);
     let mut crc = !0u32;
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -151,83 +219,121 @@ fn file_crc(p: &Path) -> io::Result<u32> {
     Ok(!crc)
 }
 
-fn line_of(path: Vec<u8>, full: &Path, m: &fs::Metadata, link: u64) -> io::Result<Line> {
-    let kind = Kind::of(m.mode()).ok_or_else(|| {
+/// The target of the symlink `name` in `dir`.
+fn link_target(dir: RawFd, name: &[u8]) -> io::Result<Vec<u8>> {
+    let n = cstr(name)?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize + 1];
+    // SAFETY: valid C string, buffer of buf.len() bytes.
+    let r = unsafe { libc::readlinkat(dir, n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(r as usize);
+    Ok(buf)
+}
+
+/// The line of `name` in `dir` (`st` its lstat), at `path`.
+fn line_at(dir: RawFd, name: &[u8], st: &libc::stat, path: Vec<u8>, link: u64) -> io::Result<Line> {
+    let kind = Kind::of(st.st_mode).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{}: mode {:#o}", full.display(), m.mode()),
+            format!("{}: mode {:#o}", escape(&path), st.st_mode),
         )
     })?;
-    let dev = m.rdev();
     Ok(Line {
-        path,
         kind,
-        perm: m.mode() & 0o7777,
-        uid: m.uid(),
-        gid: m.gid(),
-        size: m.size(),
+        perm: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        gid: st.st_gid,
+        size: st.st_size as u64,
         mtime: Time {
-            sec: m.mtime(),
-            nsec: m.mtime_nsec() as u32,
+            sec: st.st_mtime,
+            nsec: st.st_mtime_nsec as u32,
         },
         atime: Time {
-            sec: m.atime(),
-            nsec: m.atime_nsec() as u32,
+            sec: st.st_atime,
+            nsec: st.st_atime_nsec as u32,
         },
         link,
-        rdev: matches!(kind, Kind::Chr | Kind::Blk).then(|| (libc::major(dev), libc::minor(dev))),
+        rdev: matches!(kind, Kind::Chr | Kind::Blk)
+            .then(|| (libc::major(st.st_rdev), libc::minor(st.st_rdev))),
         target: match kind {
-            Kind::Symlink => Some(fs::read_link(full)?.as_os_str().as_bytes().to_vec()),
+            Kind::Symlink => Some(link_target(dir, name)?),
             _ => None,
         },
         crc: match kind {
-            Kind::Reg => Some(file_crc(full)?),
+            Kind::Reg => Some(file_crc(dir, name)?),
             _ => None,
         },
+        path,
     })
 }
 
+/// A directory being walked: its entries, the next one, its manifest path
+/// and its identity (device, inode).
+struct Level {
+    names: Vec<Vec<u8>>,
+    next: usize,
+    path: Vec<u8>,
+    id: (u64, u64),
+}
+
 /// The manifest of the directory `root` as it is now: `lstat` of every
-/// path, entries in `read_dir` (readdir) order, depth first; directories
-/// of another file system (mount points) are listed but not entered.
-/// Each path is `lstat`ed before its data or its entries are read, and
-/// regular files are opened with `O_NOATIME` when allowed, so the atimes
-/// are those from before the walk (reading a directory may still update
-/// its atime afterwards: a second walk can see that).  On a file system
-/// without holes in its `read` (ramfs, ramfs_cr), reading a sparse file
-/// reads its holes as zeros, which may give them pages.
+/// path, entries in readdir order, depth first; directories of another
+/// file system (mount points) are listed but not entered.  Each path is
+/// `lstat`ed before its data is read, and regular files are opened with
+/// `O_NOATIME` when allowed, so their atimes are those from before the
+/// walk; a directory's entries are read before its children are looked
+/// at, which may update its atime (a second walk can see that).  The walk
+/// goes from directory to directory by descriptor (`openat`, `fstatat`;
+/// back up by "..", checked against the parent's device and inode), so
+/// that neither the depth of the tree nor `PATH_MAX` limits it, with two
+/// descriptors open at a time.  On a file system without holes in its
+/// `read` (ramfs, ramfs_cr), reading a sparse file reads its holes as
+/// zeros, which may give them pages.
 pub fn live_lines(root: &Path) -> io::Result<Vec<Line>> {
     let mut links = Links(HashMap::new());
-    let m = fs::symlink_metadata(root)?;
-    let dev = m.dev();
-    let mut out = vec![line_of(
-        b"/".to_vec(),
-        root,
-        &m,
-        links.number((m.dev(), m.ino())),
-    )?];
-    if !m.is_dir() {
+    let r = fs::File::open(root)?;
+    if !r.metadata()?.is_dir() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{}: not a directory", root.display()),
         ));
     }
-    // (entries being read, the directory's manifest path)
-    let mut stack = vec![(fs::read_dir(root)?, Vec::new())];
+    let mut cur = OwnedFd::from(r);
+    let st = stat_at(cur.as_raw_fd(), b"")?;
+    let id = (st.st_dev, st.st_ino);
+    let root_line = line_at(cur.as_raw_fd(), b"", &st, b"/".to_vec(), links.number(id))?;
+    let mut out = vec![root_line];
     // the line of the first name of each inode
-    let mut seen: HashMap<(u64, u64), usize> = HashMap::from([((m.dev(), m.ino()), 0)]);
-    while let Some((it, path)) = stack.last_mut() {
-        let Some(e) = it.next() else {
+    let mut seen: HashMap<(u64, u64), usize> = HashMap::from([(id, 0)]);
+    let mut stack = vec![Level {
+        names: read_names(&cur)?,
+        next: 0,
+        path: Vec::new(),
+        id,
+    }];
+    while let Some(top) = stack.last_mut() {
+        let Some(name) = top.names.get(top.next).cloned() else {
             stack.pop();
+            if let Some(up) = stack.last() {
+                cur = open_at(cur.as_raw_fd(), b"..", libc::O_RDONLY | libc::O_DIRECTORY)?;
+                let st = stat_at(cur.as_raw_fd(), b"")?;
+                if (st.st_dev, st.st_ino) != up.id {
+                    return Err(io::Error::other(format!(
+                        "{}: moved during the walk",
+                        escape(&up.path)
+                    )));
+                }
+            }
             continue;
         };
-        let e = e?;
-        let full = e.path();
-        let mut p = path.clone();
+        top.next += 1;
+        let mut p = top.path.clone();
         p.push(b'/');
-        p.extend_from_slice(e.file_name().as_bytes());
-        let m = fs::symlink_metadata(&full)?;
-        let id = (m.dev(), m.ino());
+        p.extend_from_slice(&name);
+        let st = stat_at(cur.as_raw_fd(), &name)?;
+        let id = (st.st_dev, st.st_ino);
         // a further name of an inode: the line of its first name (reading
         // a symlink or a file again could have changed its atime)
         if let Some(&k) = seen.get(&id) {
@@ -239,9 +345,23 @@ pub fn live_lines(root: &Path) -> io::Result<Vec<Line>> {
             continue;
         }
         seen.insert(id, out.len());
-        out.push(line_of(p.clone(), &full, &m, links.number(id))?);
-        if m.is_dir() && m.dev() == dev {
-            stack.push((fs::read_dir(&full)?, p));
+        out.push(line_at(
+            cur.as_raw_fd(),
+            &name,
+            &st,
+            p.clone(),
+            links.number(id),
+        )?);
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR && st.st_dev == stack[0].id.0 {
+            let child = open_at(cur.as_raw_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let names = read_names(&child)?;
+            cur = child;
+            stack.push(Level {
+                names,
+                next: 0,
+                path: p,
+                id,
+            });
         }
     }
     Ok(out)

@@ -571,38 +571,7 @@ fn manifests_of_image_and_extraction_agree() {
         .collect();
     // the walk orders differ (readdir of ext4 or tmpfs is not ramfs_cr's):
     // compare path by path, and the link numbers as a partition
-    let by_path = |v: &[String]| {
-        let mut v: Vec<(String, String)> = v
-            .iter()
-            .map(|l| {
-                let (p, rest) = l.split_once('\t').unwrap();
-                let f: Vec<&str> = rest.split('\t').collect();
-                let no_link = [&f[..7], &f[8..]].concat().join("\t");
-                (p.to_string(), no_link)
-            })
-            .collect();
-        v.sort();
-        v
-    };
     assert_eq!(by_path(&got), by_path(&want));
-    let groups = |v: &[String]| {
-        let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for l in v {
-            let f: Vec<&str> = l.split('\t').collect();
-            m.entry(f[8].to_string())
-                .or_default()
-                .push(f[0].to_string());
-        }
-        let mut g: Vec<Vec<String>> = m
-            .into_values()
-            .map(|mut v| {
-                v.sort();
-                v
-            })
-            .collect();
-        g.sort();
-        g
-    };
     assert_eq!(groups(&got), groups(&want));
 }
 
@@ -656,4 +625,114 @@ fn several_superblocks_and_refusals() {
     let clash = decode(&SampleImage::new("/").sb(clash).bytes()).unwrap();
     let e = extract(&clash, &tmpdir("clash")).unwrap_err();
     assert!(e.what.contains("no room for the unlinked inodes"), "{e}");
+}
+
+/// Manifest lines by path, without the link numbers: walk orders differ
+/// between file systems (readdir of ext4 or tmpfs is not ramfs_cr's).
+fn by_path(v: &[String]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = v
+        .iter()
+        .map(|l| {
+            let (p, rest) = l.split_once('\t').unwrap();
+            let f: Vec<&str> = rest.split('\t').collect();
+            (p.to_string(), [&f[..7], &f[8..]].concat().join("\t"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The paths of each link number, as a sorted partition.
+fn groups(v: &[String]) -> Vec<Vec<String>> {
+    let mut m: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for l in v {
+        let f: Vec<&str> = l.split('\t').collect();
+        m.entry(f[8].to_string())
+            .or_default()
+            .push(f[0].to_string());
+    }
+    let mut g: Vec<Vec<String>> = m
+        .into_values()
+        .map(|mut v| {
+            v.sort();
+            v
+        })
+        .collect();
+    g.sort();
+    g
+}
+
+/// A tree deeper than PATH_MAX: 250 nested directories of 19-byte names
+/// (paths of 5000 bytes), a file and a directory without search
+/// permission (mode 0600) at the bottom, and at the root hard links to
+/// the file and to a file inside that directory.  Extraction and the live
+/// manifest go by descriptors, never by whole paths.
+#[test]
+fn deeper_than_path_max() {
+    const DEPTH: u64 = 250;
+    let mut c = Contents::new().inode(inode(1, 0o040755));
+    for k in 0..DEPTH {
+        let id = k + 2;
+        c = c
+            .inode(inode(id, 0o040755))
+            .dirent(id - 1, id, format!("d{k:018}").as_bytes());
+    }
+    let bottom = DEPTH + 1;
+    let (f, closed, inner) = (DEPTH + 2, DEPTH + 3, DEPTH + 4);
+    let two = |i| ramfs::Inode {
+        nlink: 2,
+        ..inode(i, 0o100644)
+    };
+    let c = c
+        .file(two(f), b"at the bottom")
+        .dirent(bottom, f, b"f")
+        .inode(inode(closed, 0o040600))
+        .dirent(bottom, closed, b"closed")
+        .file(two(inner), b"inside")
+        .dirent(closed, inner, b"in")
+        .dirent(1, f, b"link")
+        .dirent(1, inner, b"link2");
+    let b = SampleImage::new("/").sb(c.section(1, "/mnt/deep")).bytes();
+    let img = decode(&b).unwrap();
+    let t = Tree::decode(&img.sbs[0]).unwrap();
+    let deepest = t.walk().iter().map(|w| w.path.len()).max().unwrap();
+    assert!(deepest > libc::PATH_MAX as usize, "{deepest}");
+
+    let d = tmpdir("deep");
+    let sum = extract(&img, &d).unwrap();
+    assert_eq!(
+        (sum.dirs, sum.files, sum.hard_links),
+        (DEPTH as usize + 1, 2, 2),
+        "{sum}"
+    );
+    let m = |p: &str| fs::symlink_metadata(d.join(p)).unwrap();
+    assert_eq!(m("link").nlink(), 2);
+    assert_eq!(m("link2").nlink(), 2);
+    assert_eq!(m("link").mtime(), inode(f, 0).mtime.sec);
+    if euid() != 0 {
+        // the rest needs a walk through the directory without search
+        // permission
+        assert_eq!(fs::read(d.join("link")).unwrap(), b"at the bottom");
+        return;
+    }
+    // the manifest first: reading a file moves its atime
+    let live = live_manifest(&d).unwrap();
+    let want: Vec<String> = image_manifest(&t).lines().map(String::from).collect();
+    let got: Vec<String> = live
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split('\t').collect();
+            if f[1] == "dir" {
+                f[5] = "0";
+            }
+            f.join("\t")
+        })
+        .collect();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(by_path(&got), by_path(&want));
+    assert_eq!(groups(&got), groups(&want));
+    let closed_line = want.iter().find(|l| l.contains("/closed\t")).unwrap();
+    assert!(closed_line.contains("\tdir\t0600\t"), "{closed_line}");
+    assert_eq!(fs::read(d.join("link")).unwrap(), b"at the bottom");
+    assert_eq!(fs::read(d.join("link2")).unwrap(), b"inside");
 }
