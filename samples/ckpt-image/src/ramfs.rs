@@ -363,7 +363,9 @@ impl Node<'_> {
         self.inode.kind().expect("checked by Inode::decode")
     }
 
-    /// The data with the holes as zeros (`size` bytes): a symlink's target.
+    /// The data with the holes as zeros: a symlink's target, a small
+    /// file's bytes.  It allocates `size` bytes: for a large sparse file
+    /// use [`Node::extents`] and [`Node::data_crc32c`].
     pub fn data(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.inode.size as usize];
         for e in &self.extents {
@@ -663,6 +665,17 @@ impl<'a> Tree<'a> {
     /// The inode of image id `ino`.
     pub fn node(&self, ino: u64) -> Option<&Node<'a>> {
         self.index.get(&ino).map(|&i| &self.nodes[i])
+    }
+
+    /// The image id of the inode at `path` ("/" for the root, "/a/b" below
+    /// it, as [`Tree::walk`] names paths), following no symlink.
+    pub fn lookup(&self, path: &[u8]) -> Option<u64> {
+        let rest = path.strip_prefix(b"/")?;
+        let mut ino = self.root;
+        for c in rest.split(|&c| c == b'/').filter(|c| !c.is_empty()) {
+            ino = self.node(ino)?.entries.iter().find(|e| e.name == c)?.ino;
+        }
+        Some(ino)
     }
 
     /// Every inode, in the order of their INODE records.

@@ -109,6 +109,14 @@ fn the_sample_tree() {
     assert_eq!(t.node(8).unwrap().data(), b"dir/nested");
     assert_eq!(t.node(9).unwrap().data(), "../nowhere/é".as_bytes());
     assert_eq!(t.node(19).unwrap().kind(), Kind::Dir);
+    // every path of the walk looks up to its inode
+    for w in t.walk() {
+        assert_eq!(t.lookup(&w.path), Some(w.ino), "{}", ramfs::escape(&w.path));
+    }
+    assert_eq!(t.lookup(b"/dir/ro/"), Some(6));
+    assert_eq!(t.lookup(b"/dir/missing"), None);
+    assert_eq!(t.lookup(b"/file/x"), None);
+    assert_eq!(t.lookup(b"dir"), None);
     let root = t.node(1).unwrap();
     let seqs: Vec<u64> = root.entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs.len(), 14);
