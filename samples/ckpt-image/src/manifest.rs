@@ -32,7 +32,7 @@ use crate::ramfs::{escape, Kind, Time, Tree};
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
@@ -199,24 +199,86 @@ fn read_names(dir: &OwnedFd) -> io::Result<Vec<Vec<u8>>> {
     r.map(|_| names)
 }
 
+/// `statfs` f_type of the file systems whose page cache is all there is:
+/// ramfs, ramfs_cr and tmpfs (without swap).
+const IN_MEMORY: [i64; 3] = [0x858458f6, 0x5243_4652, 0x0102_1994];
+
 /// CRC32C of the regular file `name` in `dir`, read without updating its
-/// atime when allowed.
+/// atime when allowed.  On an in-memory file system ([`IN_MEMORY`]) only
+/// the pages in the page cache are read, the rest counted as the zeros of
+/// a hole: reading a hole of ramfs gives it a page, so reading a sparse
+/// 1 GiB file would fill 1 GiB.  mincore(2) of a mapping that is never
+/// touched tells which pages are there; it is exact for the file's owner
+/// or a writer, as the caller of a manifest is.
 fn file_crc(dir: RawFd, name: &[u8]) -> io::Result<u32> {
     let fd = match open_at(dir, name, libc::O_RDONLY | libc::O_NOATIME) {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => open_at(dir, name, libc::O_RDONLY)?,
         r => r?,
     };
-    let mut f = fs::File::from(fd);
+    let f = fs::File::from(fd);
+    let size = f.metadata()?.len();
+    let resident = in_memory(&f)?.then(|| resident_pages(&f, size)).flatten();
     let mut crc = !0u32;
     let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
+    let mut off = 0u64;
+    while off < size {
+        let page = (off / 4096) as usize;
+        if resident.as_ref().is_some_and(|r| r[page] & 1 == 0) {
+            let len = (4096 - off % 4096).min(size - off);
+            crc = crate::crc32c::update_zeros(crc, len);
+            off += len;
+            continue;
+        }
+        // Page by page when pages are told apart, else a buffer at a time.
+        let step = if resident.is_some() {
+            4096 - off % 4096
+        } else {
+            buf.len() as u64
+        };
+        let want = step.min(size - off) as usize;
+        let n = std::os::unix::fs::FileExt::read_at(&f, &mut buf[..want], off)?;
         if n == 0 {
             break;
         }
         crc = crate::crc32c::update(crc, &buf[..n]);
+        off += n as u64;
     }
     Ok(!crc)
+}
+
+fn in_memory(f: &fs::File) -> io::Result<bool> {
+    // SAFETY: zeroed is a valid statfs to fill in.
+    let mut s: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd and a statfs to fill in.
+    check(unsafe { libc::fstatfs(f.as_raw_fd(), &mut s) })?;
+    Ok(IN_MEMORY.contains(&(s.f_type as i64)))
+}
+
+/// One byte per page of `f` (mincore(2)): bit 0 set when the page is in
+/// the page cache; `None` when it cannot be told.
+fn resident_pages(f: &fs::File, size: u64) -> Option<Vec<u8>> {
+    let len = usize::try_from(size).ok().filter(|&l| l > 0)?;
+    // SAFETY: a read-only shared mapping of the file, never touched, only
+    // passed to mincore and unmapped.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    let mut v = vec![0u8; len.div_ceil(4096)];
+    // SAFETY: `v` has one byte per page of the `len`-byte mapping at `p`.
+    let r = unsafe { libc::mincore(p, len, v.as_mut_ptr()) };
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(p, len) };
+    (r == 0).then_some(v)
 }
 
 /// The target of the symlink `name` in `dir`.
@@ -289,8 +351,8 @@ struct Level {
 /// back up by "..", checked against the parent's device and inode), so
 /// that neither the depth of the tree nor `PATH_MAX` limits it, with two
 /// descriptors open at a time.  On a file system without holes in its
-/// `read` (ramfs, ramfs_cr), reading a sparse file reads its holes as
-/// zeros, which may give them pages.
+/// `read` (ramfs, ramfs_cr), only the pages a file has are read (see
+/// `file_crc`).
 pub fn live_lines(root: &Path) -> io::Result<Vec<Line>> {
     let mut links = Links(HashMap::new());
     let r = fs::File::open(root)?;
