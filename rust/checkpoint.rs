@@ -44,7 +44,10 @@ struct Rec<const N: usize> {
 
 impl<const N: usize> Rec<N> {
     fn new() -> Self {
-        Rec { buf: [0; N], len: 0 }
+        Rec {
+            buf: [0; N],
+            len: 0,
+        }
     }
 
     fn put(mut self, bytes: &[u8]) -> Self {

@@ -73,12 +73,18 @@ impl<T: FileSystem> SbCtx<'_, T> {
         // and stays until the super block is killed, and the core holds a
         // mount of it; `dget(NULL)` is NULL.
         let root = unsafe { bindings::dget((*self.sb.as_ptr()).s_root) };
-        NonNull::new(root).map(|p| DentryRef(p, PhantomData)).ok_or(EINVAL)
+        NonNull::new(root)
+            .map(|p| DentryRef(p, PhantomData))
+            .ok_or(EINVAL)
     }
 
     /// `simple_next_child(dir, prev)`: the next positive child of `dir`
     /// after `prev` (the first with `None`), in readdir order.
-    pub(crate) fn next_child(&self, dir: &Dentry<T>, prev: Option<DentryRef<T>>) -> Option<DentryRef<T>> {
+    pub(crate) fn next_child(
+        &self,
+        dir: &Dentry<T>,
+        prev: Option<DentryRef<T>>,
+    ) -> Option<DentryRef<T>> {
         let prev = prev.map_or(ptr::null_mut(), DentryRef::into_raw);
         // SAFETY: `dir` is live; `prev` is NULL or a child of `dir` whose
         // reference we hand over: `simple_next_child` drops it.
@@ -130,7 +136,8 @@ impl<T: FileSystem> SbCtx<'_, T> {
         // SAFETY: the context is live for the call; the core keeps the
         // pointer as a key only, and a frozen super block keeps its
         // inodes (see `ckpt_obj_id`).
-        let id = unsafe { bindings::ckpt_obj_id(self.ctx.as_ptr(), inode.as_ptr().cast(), &mut first) };
+        let id =
+            unsafe { bindings::ckpt_obj_id(self.ctx.as_ptr(), inode.as_ptr().cast(), &mut first) };
         to_result(id.min(0))?;
         Ok((id as u64, first))
     }

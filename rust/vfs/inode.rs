@@ -257,7 +257,10 @@ impl<T: FileSystem> Inode<T> {
 
 /// A counted reference to an inode; `iput()` on drop.
 #[cfg(CONFIG_CHECKPOINT)]
-pub(crate) struct InodeRef<T: FileSystem>(pub(super) NonNull<bindings::inode>, pub(super) PhantomData<T>);
+pub(crate) struct InodeRef<T: FileSystem>(
+    pub(super) NonNull<bindings::inode>,
+    pub(super) PhantomData<T>,
+);
 
 #[cfg(CONFIG_CHECKPOINT)]
 impl<T: FileSystem> core::ops::Deref for InodeRef<T> {

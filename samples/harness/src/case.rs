@@ -1,8 +1,8 @@
 //! The shape every in-VM test case has, and the one list of them.
 
 use crate::{
-    abi_cases, ckpt_cases, fault_cases, fs_cases, fuzz_cases, hardening_cases, positions_cases,
-    security_cases,
+    abi_cases, ckpt_cases, contents_cases, fault_cases, fs_cases, fuzz_cases, hardening_cases,
+    positions_cases, security_cases,
 };
 
 /// One test case: a behaviour name and the function that checks it.
@@ -42,6 +42,12 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt: directory of 10 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: positions_cases::matrix_10 },
         Case { name: "ckpt: directory of 10000 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: positions_cases::matrix_10000 },
         Case { name: "ckpt: a FILE_FS record ramfs_cr did not write is refused with EINVAL, one of another file system with ESTALE; the caller keeps its fds", run: positions_cases::bad_records },
+        Case { name: "ckpt-contents: a whole mount (every inode type, hard links, a sparse 1 GiB file, 10000 files, a path near PATH_MAX, odd names, unlinked and O_TMPFILE files held open) is saved with its directory orders: the image's manifest is the live mount's, ckpt extract writes the same tree", run: contents_cases::whole_mount },
+        Case { name: "ckpt-contents: the image or log file on a mount to be frozen fails with EBUSY, logged, nothing frozen", run: contents_cases::image_on_saved_mount },
+        Case { name: "ckpt-contents: a store through a shared mapping waits for the thaw: every saved page is one instant of the writer", run: contents_cases::mapping_writer_waits },
+        Case { name: "ckpt-contents: creates, writes and renames by another process during the checkpoint: every image decodes, restarts (dry run) and holds whole writes only", run: contents_cases::concurrent_changes },
+        Case { name: "ckpt-contents: a version 2 image restarts in the same boot: fds back, contents left as they are, logged", run: contents_cases::same_boot_restart },
+        Case { name: "ckpt-contents: damaged contents (chunk CRC, SB_END counts, data before a record, version, a cut section) fail with EINVAL, logged, caller unchanged", run: contents_cases::bad_contents },
         Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
         Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
         Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: ckpt_cases::running_target },

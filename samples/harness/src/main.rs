@@ -16,6 +16,7 @@ mod case;
 mod vm;
 mod abi_cases;
 mod ckpt_cases;
+mod contents_cases;
 mod fault_cases;
 mod fs_cases;
 mod fuzz_cases;
