@@ -45,11 +45,12 @@ pub fn whole_mount() -> R {
         ("fifo", libc::S_IFIFO, 0),
         ("null", libc::S_IFCHR, libc::makedev(1, 3)),
         ("loop", libc::S_IFBLK, libc::makedev(7, 0)),
+        ("sock", libc::S_IFSOCK, 0),
     ] {
+        // SAFETY: a NUL-terminated path that lives for the call.
         sys(unsafe { libc::mknod(cstr(&m.p(name)).as_ptr(), mode | 0o640, dev) })
             .map_err(|e| format!("mknod {name}: {}", ename(e)))?;
     }
-    drop(std::os::unix::net::UnixListener::bind(m.p("sock")).map_err(fs_err)?);
     let sparse = std::fs::File::create(m.p("sparse")).map_err(fs_err)?;
     sparse.set_len(1 << 30).map_err(fs_err)?;
     for off in [0, 512 << 20, (1 << 30) - 3] {
