@@ -474,52 +474,40 @@ pub(crate) fn concurrent_writer() -> R {
     Ok(())
 }
 
-/// The `k`-th of two processes restarting `img` at once: each gets its own
-/// struct file, whose offset the other's lseek leaves alone.
-fn restart_beside(img: &str, flag: &str, k: i64) -> R {
+/// Restart #`k` of `img` (fd 3 at 4 in it), then lseek(3, 10 + k).
+fn restart_and_seek(img: &str, k: i64) -> R {
     eq!(rs_ok(img)?, 1, "restart #{k}");
     eq!(pos(3), 4, "restart #{k}: f_pos");
-    seek(3, 10 + k)?;
-    // wait for the other one to have restarted and moved too
-    for _ in 0..500 {
-        if std::path::Path::new(flag).exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    eq!(pos(3), 10 + k, "restart #{k}: own offset, the other moved");
-    let want = [b"kl", b"lm"][k as usize].to_vec();
-    eq!(read_fd(3, 2), Ok(want), "restart #{k}: read");
-    Ok(())
+    seek(3, 10 + k)
+}
+
+/// The position of fd `fd` of process `pid`, from /proc/PID/fdinfo.
+fn fdinfo_pos(pid: i32, fd: i32) -> Result<i64, String> {
+    let p = format!("/proc/{pid}/fdinfo/{fd}");
+    let info = io(std::fs::read_to_string(&p))?;
+    let v = info.lines().find_map(|l| l.strip_prefix("pos:"));
+    v.and_then(|v| v.trim().parse().ok())
+        .ok_or(format!("{p}: {info:?}"))
 }
 
 pub(crate) fn restart_twice() -> R {
     let steps = [st::open("twice", O_RDWR, 3), st::seek(3, 4)];
     let (_m, img) = image_of(&[("twice", b"abcdefghijklmnopqrstuvwxyz")], &steps)?;
-    let flag = tmpfile("go");
-    let mut pids = Vec::new();
-    for k in 0..2 {
-        let res = format!("{WORK}/twice-{k}");
-        let _ = std::fs::remove_file(&res);
-        let pid = fork()?;
-        if pid == 0 {
-            close_all();
-            alarm(60);
-            let r = restart_beside(&img, &flag, k);
-            let _ = std::fs::write(&res, r.err().unwrap_or_default());
-            exit(0);
-        }
-        pids.push((pid, res));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    write_file(&flag, b"go")?;
-    let errs = pids.into_iter().map(|(pid, res)| {
-        let st = status_text(wait(pid));
-        std::fs::read_to_string(&res).unwrap_or_else(|_| format!("no result ({st})"))
-    });
-    check_all(errs.filter(|e| !e.is_empty()).collect())?;
-    // and a third time, sequentially, still from the recorded offset
-    in_clean_child("third restart", move || {
+    // restart #0 stays (stopped) with its offset moved to 10; #1 moves its
+    // own to 11: each has its own struct file, whose offset the other leaves alone
+    let img0 = img.clone();
+    let t = Target::stopped(move || restart_and_seek(&img0, 0))?;
+    let pid = t.pid;
+    in_clean_child("restart #1", move || {
+        restart_and_seek(&img, 1)?;
+        let got = (fdinfo_pos(pid, 3)?, pos(3));
+        eq!(
+            got,
+            (10, 11),
+            "restarts #0, #1: own offsets, the other moved"
+        );
+        eq!(read_fd(3, 2), Ok(b"lm".to_vec()), "restart #1: read");
+        // and a third time, still from the recorded offset
         eq!((rs_ok(&img)?, pos(3)), (1, 4), "restart #3, f_pos");
         Ok(())
     })
@@ -939,10 +927,8 @@ fn descend(base: &str, max: usize) -> Result<String, String> {
     chdir(base)?;
     let (comp, mut p) = ("d".repeat(200), base.to_string());
     while p.len() + 1 + comp.len() < max {
-        let c = cstr(&comp);
-        // SAFETY: valid C string.
-        if unsafe { libc::mkdir(c.as_ptr(), 0o755) } != 0 {
-            return Err(format!("mkdir (relative): {}", ename(errno())));
+        if let Err(e) = mkdir(&comp, 0o755) {
+            return Err(format!("mkdir (relative): {e}"));
         }
         chdir(&comp)?;
         p = format!("{p}/{comp}");
