@@ -606,16 +606,15 @@ pub(crate) fn bad_images() -> R {
     let (_m, img) = image_of(&[("a", b"aaaa"), ("b", b"bbbb")], &steps)?;
     let good = read_file(&img)?;
     decode(&good).map_err(|e| format!("kernel image does not decode: {e}"))?;
-    let mut errs = Vec::new();
-    for (what, bytes, want) in corruptions(&good) {
+    let bad = check_each(corruptions(&good), |(what, bytes, want)| {
         let p = tmpfile("bad.ckpt");
         write_file(&p, &bytes)?;
-        if decode(&bytes).is_ok() {
-            errs.push(format!("{what}: the userspace decoder accepts it"));
-        }
-        let r = refused_restart(&p, want, &format!("restart of image with {what}"));
-        errs.extend(r.err());
-    }
+        check!(
+            decode(&bytes).is_err(),
+            "{what}: the userspace decoder accepts it"
+        );
+        refused_restart(&p, want, &format!("restart of image with {what}"))
+    });
     // the unmodified image works in the same setting
     let other = other_file()?;
     let r = in_clean_child("control", || {
@@ -623,7 +622,7 @@ pub(crate) fn bad_images() -> R {
         eq!(rs_ok(&img)?, 2, "restart of the unmodified image");
         Ok(())
     });
-    check_all(errs.into_iter().chain(r.err()).collect())
+    check_all(bad.err().into_iter().chain(r.err()).collect())
 }
 
 pub(crate) fn error_image_eio() -> R {
