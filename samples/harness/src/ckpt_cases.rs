@@ -344,11 +344,11 @@ pub(crate) fn unlinked_ebadf() -> R {
 /// In a clean child with a busy fd table ([`busy_caller`]) after `caller`:
 /// restart of `img` with `flags` is refused with `want`, the caller unchanged.
 fn refused_restart_by(img: &str, flags: u64, caller: fn() -> R, want: i32, what: &str) -> R {
-    let (other, img, what) = (other_file()?, img.to_string(), what.to_string());
+    let other = other_file()?;
     in_clean_child("restarting child", || {
         busy_caller(&other)?;
         caller()?;
-        expect_restart_refused(&img, flags, want, &what)
+        expect_restart_refused(img, flags, want, what)
     })
 }
 
