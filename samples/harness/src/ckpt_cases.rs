@@ -6,10 +6,8 @@
 use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
 use crate::vm::*;
 use ckpt_image::*;
-use libc::{
-    EACCES, EBADF, EINVAL, EIO, EMFILE, ENOENT, ESRCH, ESTALE, O_APPEND, O_CREAT, O_WRONLY,
-};
-use libc::{ENAMETOOLONG as ETOOLONG, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR};
+use libc::{EACCES, EBADF, EINVAL, EIO, EMFILE, ENAMETOOLONG as ETOOLONG, ENOENT, ESRCH, ESTALE};
+use libc::{O_APPEND, O_CREAT, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR, O_WRONLY};
 use std::os::unix::{fs::MetadataExt, process::CommandExt};
 use testsupport::golden::{self as st, Step};
 
