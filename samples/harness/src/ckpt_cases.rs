@@ -6,11 +6,9 @@
 use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
 use crate::vm::*;
 use ckpt_image::*;
-use libc::{
-    EACCES, EBADF, EINVAL, EIO, EMFILE, ENOENT, ESRCH, ESTALE, O_APPEND, O_CREAT, O_WRONLY,
-};
-use libc::{ENAMETOOLONG as ETOOLONG, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR};
-use std::os::unix::fs::MetadataExt;
+use libc::{EACCES, EBADF, EINVAL, EIO, EMFILE, ENAMETOOLONG as ETOOLONG, ENOENT, ESRCH, ESTALE};
+use libc::{O_APPEND, O_CREAT, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR, O_WRONLY};
+use std::os::unix::{fs::MetadataExt, process::CommandExt};
 use testsupport::golden::{self as st, Step};
 
 type Files = &'static [(&'static str, &'static [u8])];
@@ -46,11 +44,11 @@ fn other_file() -> Result<String, String> {
 
 pub(crate) fn self_checkpoint() -> R {
     let (m, f) = mount_file("a", b"hello world")?;
-    let (img, dir) = (tmpfile("self.ckpt"), m.dir.clone());
-    in_clean_child("checkpointing child", move || {
+    let (img, dir) = (tmpfile("self.ckpt"), &m.dir);
+    in_clean_child("checkpointing child", || {
         open_at(&f, O_RDWR, 3)?;
         seek(3, 6)?;
-        chdir(&dir)?;
+        chdir(dir)?;
         let o = checkpoint_to(0, &img, 0)?;
         let (r, log, id) = (show(&o.r), o.log, o.r.unwrap_or(0));
         check!(id > 0, "checkpoint(0): {r}; log:\n{log}");
@@ -67,7 +65,7 @@ pub(crate) fn self_checkpoint() -> R {
         eq!((fe.f_pos, fe.f_mode, acc), (6, 3, O_RDWR), "FILE");
         eq!(fe.i_mode & libc::S_IFMT, libc::S_IFREG, "FILE type");
         let got = (lossy(&im.cwd), lossy(&im.root));
-        eq!(got, (dir, "/".into()), "cwd, root");
+        eq!(got, (dir.clone(), "/".into()), "cwd, root");
         eq!(im.fds[0].close_on_exec, 0, "close_on_exec");
         let ifd = format!("fd {IMG_FD}");
         check!(log.contains(&ifd), "log lacks the left-out {ifd}:\n{log}");
@@ -132,9 +130,9 @@ pub(crate) fn cwd_restored() -> R {
 
 pub(crate) fn root_restored() -> R {
     let m = mount_with(&[("sub/", b""), ("sub/file", b"inside")])?;
-    let (img, dir) = (tmpfile("root.ckpt"), m.dir.clone());
-    let t = Target::stopped(move || {
-        chroot(&dir)?;
+    let img = tmpfile("root.ckpt");
+    let t = Target::stopped(|| {
+        chroot(&m.dir)?;
         chdir("/sub")?;
         open_at("/sub/file", O_RDONLY, 3)?;
         seek(3, 2)
@@ -144,7 +142,7 @@ pub(crate) fn root_restored() -> R {
     let root = lossy(&decode_file(&img)?.root);
     eq!(root, m.dir, "recorded root (under ours)");
     let (r, sub) = (dev_ino(&m.dir)?, dev_ino(&m.p("sub"))?);
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         keep_result_fd()?;
         eq!(rs_ok(&img)?, 1, "restart return value");
         // (no /proc inside the new root: dev/ino are the check)
@@ -165,18 +163,11 @@ pub(crate) fn lookup_dirs_and_mounts() -> R {
     let m = mount_with(&[DIRS, FILES].concat())?;
     let top = Mount::at(&m.p("over"), "ramfs_cr", Some("mode=0755"))?;
     write_file(&top.p("on-top"), b"top")?;
-    let (topid, img) = (dev_ino(&top.dir)?, tmpfile("lookup.ckpt"));
-    let (dir, topdir) = (m.dir.clone(), top.dir.clone());
-    let t = Target::stopped(move || {
-        for (fd, (p, _)) in (3..).zip(FILES) {
-            open_at(&format!("{dir}/{p}"), O_RDONLY, fd)?;
-        }
-        open_at(&topdir, O_RDONLY | O_DIR, 7).map(|_| ())
-    })?;
-    ck_ok(t.pid, &img, 0)?;
-    drop(t);
-    in_clean_child("restarting child", move || {
-        keep_result_fd()?;
+    let opens = (3..).zip(FILES).map(|(fd, f)| st::open(f.0, O_RDONLY, fd));
+    let mut steps: Vec<_> = opens.collect();
+    steps.push(st::open("over", O_RDONLY | O_DIR, 7));
+    let (topid, img) = (dev_ino(&top.dir)?, image_on(&m, &steps)?);
+    in_clean_child("restarting child", || {
         eq!(rs_ok(&img)?, 5, "restart return value");
         for (fd, (p, data)) in (3..).zip(FILES) {
             eq!(read_fd(fd, 16), Ok(data.to_vec()), "fd {fd} ({p}) read");
@@ -195,31 +186,30 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     for i in 0..entries {
         write_file(&format!("{d}/entry-with-a-longish-name-{i:05}"), b"")?;
     }
-    let (img, rest) = (tmpfile("dir.ckpt"), tmpfile("dir.rest"));
-    let (d2, img2, rest2) = (d.clone(), img.clone(), rest.clone());
-    in_clean_child("checkpointing child", move || {
-        open_at(&d2, O_RDONLY | O_DIR, 3)?;
+    let (img, rest_file) = (tmpfile("dir.ckpt"), tmpfile("dir.rest"));
+    in_clean_child("checkpointing child", || {
+        open_at(&d, O_RDONLY | O_DIR, 3)?;
         let mut n = 0;
         for _ in 0..first_calls {
             n += dirent_names(&getdents(3, bufsz).map_err(ename)?).len();
         }
         let p = pos(3);
-        ck_ok(0, &img2, 0)?;
+        ck_ok(0, &img, 0)?;
         eq!(pos(3), p, "dir position changed by checkpoint");
         let rest = read_dir_fd(3, bufsz)?;
         let m = n + dirent_names(&rest).len();
         eq!(m, entries + 2, "entries read before + after (with dots)");
-        write_file(&rest2, &rest)
+        write_file(&rest_file, &rest)
     })?;
     let im = decode_file(&img)?;
     eq!(fd_names(&im), vec![(3, d)], "recorded fds");
     let (f_pos, mode) = (im.files[0].file.f_pos, im.files[0].file.i_mode);
     eq!(mode & libc::S_IFMT, libc::S_IFDIR, "FILE i_mode type");
     check!(f_pos > 0, "recorded dir f_pos {f_pos}: not > 0");
-    let want = read_file(&rest)?;
+    let want = read_file(&rest_file)?;
     let wn = dirent_names(&want);
     check!(!wn.is_empty(), "nothing left to read after the checkpoint");
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!(pos(3), f_pos, "dir fd position after restart");
         let got = read_dir_fd(3, bufsz).map_err(|e| format!("after restart: {e}"))?;
@@ -251,20 +241,20 @@ fn refused_unsupported(fstype: &str, file: bool) -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new(fstype, "mode=0755")?;
     let img = tmpfile("ebadf.ckpt");
-    let (pd, img2, fstype) = (plain.dir.clone(), img.clone(), fstype.to_string());
-    in_clean_child("checkpointing child", move || {
+    let pd = &plain.dir;
+    in_clean_child("checkpointing child", || {
         open_at(&f, O_RDONLY, 3)?;
         if file {
             open_at(&format!("{pd}/file"), O_RDWR | O_CREAT, 4)?;
             write_fd(4, b"data").map_err(ename)?;
         } else {
-            open_at(&pd, O_RDONLY | O_DIR, 4)?;
+            open_at(pd, O_RDONLY | O_DIR, 4)?;
         }
         let name = format!("\"{}\"", fd_path(4));
         let on_line = [name.clone(), format!("({fstype})")];
         expect_checkpoint_refused(
             0,
-            &img2,
+            &img,
             EBADF,
             4,
             &on_line,
@@ -294,25 +284,24 @@ pub(crate) fn skip_unsupported() -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new("ramfs", "mode=0755")?;
     let img = tmpfile("skip.ckpt");
-    let (pd, img2, f2) = (plain.dir.clone(), img.clone(), f.clone());
-    in_clean_child("checkpointing child", move || {
-        open_at(&pd, O_RDONLY | O_DIR, 3)?;
-        open_at(&f2, O_RDONLY, 4)?;
+    in_clean_child("checkpointing child", || {
+        open_at(&plain.dir, O_RDONLY | O_DIR, 3)?;
+        open_at(&f, O_RDONLY, 4)?;
         pipe_at(6, 7)?;
-        let o = checkpoint_to(0, &img2, CHECKPOINT_SKIP_UNSUPPORTED)?;
+        let o = checkpoint_to(0, &img, CHECKPOINT_SKIP_UNSUPPORTED)?;
         let (r, log) = (show(&o.r), o.log);
         check!(o.r.unwrap_or(0) > 0, "checkpoint: {r}; log:\n{log}");
         for fd in [3, 6, 7] {
             let s = format!("fd {fd}");
             check!(log.contains(&s), "log lacks skipped {s}:\n{log}");
         }
-        let im = decode_file(&img2)?;
-        eq!(fd_names(&im), vec![(4, f2)], "recorded fds");
+        let im = decode_file(&img)?;
+        eq!(fd_names(&im), vec![(4, f.clone())], "recorded fds");
         let uflags = im.header.uflags as u64;
         eq!(uflags, CHECKPOINT_SKIP_UNSUPPORTED, "HEADER uflags");
         Ok(())
     })?;
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         eq!((fd_path(4), getfd(3)), (f, -1), "fd 4, fd 3 (skipped)");
         Ok(())
@@ -324,9 +313,9 @@ pub(crate) fn skip_unsupported() -> R {
 /// the image's ERROR record.
 fn refused_self(setup: fn(&str) -> R, want: i32, what: &'static str) -> R {
     let m = mount_with(&[])?;
-    let (img, dir) = (tmpfile("refused.ckpt"), m.dir.clone());
-    in_clean_child("checkpointing child", move || {
-        setup(&dir)?;
+    let img = tmpfile("refused.ckpt");
+    in_clean_child("checkpointing child", || {
+        setup(&m.dir)?;
         chdir("/")?;
         expect_checkpoint_refused(0, &img, want, 3, &[], what)
     })
@@ -353,11 +342,11 @@ pub(crate) fn unlinked_ebadf() -> R {
 /// In a clean child with a busy fd table ([`busy_caller`]) after `caller`:
 /// restart of `img` with `flags` is refused with `want`, the caller unchanged.
 fn refused_restart_by(img: &str, flags: u64, caller: fn() -> R, want: i32, what: &str) -> R {
-    let (other, img, what) = (other_file()?, img.to_string(), what.to_string());
-    in_clean_child("restarting child", move || {
+    let other = other_file()?;
+    in_clean_child("restarting child", || {
         busy_caller(&other)?;
         caller()?;
-        expect_restart_refused(&img, flags, want, &what)
+        expect_restart_refused(img, flags, want, what)
     })
 }
 
@@ -393,7 +382,7 @@ pub(crate) fn append_after_restart() -> R {
     // the file grows after the checkpoint
     let mut h = io(std::fs::OpenOptions::new().append(true).open(&f))?;
     io(std::io::Write::write_all(&mut h, b"ABC"))?;
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         eq!(rs_ok(&img)?, 1, "restart return value");
         let fl = getfl(3);
         check!(fl & O_APPEND != 0, "O_APPEND lost: F_GETFL {fl:#o}");
@@ -441,8 +430,7 @@ pub(crate) fn no_process() -> R {
 pub(crate) fn concurrent_writer() -> R {
     let (m, f) = mount_file("busy", &[b'0'; 4096])?;
     // the writer: O_APPEND 4 KiB chunks until killed
-    let f2 = f.clone();
-    let setup = move || open_at(&f2, O_WRONLY | O_APPEND, 3).map(|_| ());
+    let setup = || open_at(&f, O_WRONLY | O_APPEND, 3).map(|_| ());
     let w = Target::running(setup, |n| {
         if write_fd(3, &[b'w'; 4096]) != Ok(4096) {
             exit(4);
@@ -474,52 +462,34 @@ pub(crate) fn concurrent_writer() -> R {
     Ok(())
 }
 
-/// The `k`-th of two processes restarting `img` at once: each gets its own
-/// struct file, whose offset the other's lseek leaves alone.
-fn restart_beside(img: &str, flag: &str, k: i64) -> R {
+/// Restart #`k` of `img` (fd 3 at 4 in it), then lseek(3, 10 + k).
+fn restart_and_seek(img: &str, k: i64) -> R {
     eq!(rs_ok(img)?, 1, "restart #{k}");
     eq!(pos(3), 4, "restart #{k}: f_pos");
-    seek(3, 10 + k)?;
-    // wait for the other one to have restarted and moved too
-    for _ in 0..500 {
-        if std::path::Path::new(flag).exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    eq!(pos(3), 10 + k, "restart #{k}: own offset, the other moved");
-    let want = [b"kl", b"lm"][k as usize].to_vec();
-    eq!(read_fd(3, 2), Ok(want), "restart #{k}: read");
-    Ok(())
+    seek(3, 10 + k)
+}
+
+/// The position of fd `fd` of process `pid`, from /proc/PID/fdinfo.
+fn fdinfo_pos(pid: i32, fd: i32) -> Result<i64, String> {
+    let p = format!("/proc/{pid}/fdinfo/{fd}");
+    let info = io(std::fs::read_to_string(&p))?;
+    let v = info.lines().find_map(|l| l.strip_prefix("pos:"));
+    v.and_then(|v| v.trim().parse().ok())
+        .ok_or(format!("{p}: {info:?}"))
 }
 
 pub(crate) fn restart_twice() -> R {
     let steps = [st::open("twice", O_RDWR, 3), st::seek(3, 4)];
     let (_m, img) = image_of(&[("twice", b"abcdefghijklmnopqrstuvwxyz")], &steps)?;
-    let flag = tmpfile("go");
-    let mut pids = Vec::new();
-    for k in 0..2 {
-        let res = format!("{WORK}/twice-{k}");
-        let _ = std::fs::remove_file(&res);
-        let pid = fork()?;
-        if pid == 0 {
-            close_all();
-            alarm(60);
-            let r = restart_beside(&img, &flag, k);
-            let _ = std::fs::write(&res, r.err().unwrap_or_default());
-            exit(0);
-        }
-        pids.push((pid, res));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    write_file(&flag, b"go")?;
-    let errs = pids.into_iter().map(|(pid, res)| {
-        let st = status_text(wait(pid));
-        std::fs::read_to_string(&res).unwrap_or_else(|_| format!("no result ({st})"))
-    });
-    check_all(errs.filter(|e| !e.is_empty()).collect())?;
-    // and a third time, sequentially, still from the recorded offset
-    in_clean_child("third restart", move || {
+    // restart #0 stays (stopped) with its offset moved to 10; #1 moves its
+    // own to 11: each has its own struct file, whose offset the other leaves alone
+    let t = Target::stopped(|| restart_and_seek(&img, 0))?;
+    in_clean_child("restart #1", || {
+        restart_and_seek(&img, 1)?;
+        let got = (fdinfo_pos(t.pid, 3)?, pos(3));
+        eq!(got, (10, 11), "restarts #0, #1: each its own offset");
+        eq!(read_fd(3, 2), Ok(b"lm".to_vec()), "restart #1: read");
+        // and a third time, still from the recorded offset
         eq!((rs_ok(&img)?, pos(3)), (1, 4), "restart #3, f_pos");
         Ok(())
     })
@@ -528,7 +498,7 @@ pub(crate) fn restart_twice() -> R {
 pub(crate) fn bad_flags() -> R {
     let (_m, img) = image_of(&[("f", b"f")], &[st::open("f", O_RDONLY, 3)])?;
     let (other, scratch) = (other_file()?, tmpfile("scratch.ckpt"));
-    in_clean_child("child", move || {
+    in_clean_child("child", || {
         open_at(&scratch, O_WRONLY | O_CREAT, 10)?;
         for flags in [0x2u64, 0x4, 0x8000_0000, 0xffff_ffff, !0] {
             let r = ck(0, 10, flags, -1);
@@ -574,11 +544,10 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
     let len = u32::from_le_bytes(good[n + 4..n + 8].try_into().unwrap()) as usize;
     // the name's last component becomes "..", NUL-padded (when it has room)
     let slash = (n + 8..n + len).rfind(|&i| good[i] == b'/').unwrap();
-    let mut dd = vec![0u8; n + len - slash - 1];
+    let mut dd = b"..".to_vec();
+    dd.resize(n + len - slash - 1, 0);
     if dd.len() < 3 {
         dd.clear();
-    } else {
-        dd[..2].fill(b'.');
     }
     let le = |v: u32| v.to_le_bytes().to_vec();
     let x = |i: usize| vec![good[i] ^ 1];
@@ -630,24 +599,21 @@ pub(crate) fn bad_images() -> R {
     let (_m, img) = image_of(&[("a", b"aaaa"), ("b", b"bbbb")], &steps)?;
     let good = read_file(&img)?;
     decode(&good).map_err(|e| format!("kernel image does not decode: {e}"))?;
-    let mut errs = Vec::new();
-    for (what, bytes, want) in corruptions(&good) {
+    let bad = check_each(corruptions(&good), |(what, bytes, want)| {
         let p = tmpfile("bad.ckpt");
         write_file(&p, &bytes)?;
-        if decode(&bytes).is_ok() {
-            errs.push(format!("{what}: the userspace decoder accepts it"));
-        }
-        let r = refused_restart(&p, want, &format!("restart of image with {what}"));
-        errs.extend(r.err());
-    }
+        let accepted = decode(&bytes).is_ok();
+        check!(!accepted, "{what}: the userspace decoder accepts it");
+        refused_restart(&p, want, &format!("restart of image with {what}"))
+    });
     // the unmodified image works in the same setting
     let other = other_file()?;
-    let r = in_clean_child("control", move || {
+    let r = in_clean_child("control", || {
         busy_caller(&other)?;
         eq!(rs_ok(&img)?, 2, "restart of the unmodified image");
         Ok(())
     });
-    check_all(errs.into_iter().chain(r.err()).collect())
+    check_all(bad.err().into_iter().chain(r.err()).collect())
 }
 
 pub(crate) fn error_image_eio() -> R {
@@ -671,10 +637,9 @@ pub(crate) fn pipe_and_offset() -> R {
     let good = read_file(&img)?;
     let n = good.len();
     check!(n < 60000, "image too large for one pipe buffer: {n} bytes");
-    let g2 = good.clone();
-    in_clean_child("restart from a pipe", move || {
+    in_clean_child("restart from a pipe", || {
         pipe_at(40, 41)?;
-        eq!(write_fd(41, &g2), Ok(n), "write image into the pipe");
+        eq!(write_fd(41, &good), Ok(n), "write image into the pipe");
         close(41);
         expect_ret(rs(0, 40, 0, -1), Ok(1), "restart from a pipe")?;
         eq!(pos(3), 3, "f_pos");
@@ -682,7 +647,7 @@ pub(crate) fn pipe_and_offset() -> R {
     })?;
     let off = tmpfile("offset.ckpt");
     write_file(&off, &[vec![0xa5u8; 64], good].concat())?;
-    in_clean_child("restart from the fd's position", move || {
+    in_clean_child("restart from the fd's position", || {
         open_at(&off, O_RDONLY, 40)?;
         seek(40, 64)?;
         expect_ret(rs(0, 40, 0, -1), Ok(1), "restart from offset 64")?;
@@ -709,7 +674,7 @@ pub(crate) fn dry_run() -> R {
     ];
     let (_m, img) = image_of(&[("a", b"aaaa"), ("sub/", b"")], &steps)?;
     let other = other_file()?;
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         busy_caller(&other)?;
         let before = snap(&[]);
         let o = restart_from(&img, RESTART_DRY_RUN)?;
@@ -776,8 +741,8 @@ pub(crate) fn cli() -> R {
     let (out, _) = ckpt_cli(&["restart", "--in", &img, "--", "sh", "-c", sh], 0)?;
     eq!(out, format!("{f}\n456"), "ckpt restart -- sh");
     // errors: checkpoint of a process holding a plain ramfs dir
-    let (pd, dir) = (plain.dir.clone(), &plain.dir);
-    let t = Target::stopped(move || open_at(&pd, O_RDONLY | O_DIR, 4).map(|_| ()))?;
+    let dir = &plain.dir;
+    let t = Target::stopped(|| open_at(dir, O_RDONLY | O_DIR, 4).map(|_| ()))?;
     let pid = t.pid.to_string();
     let (_, err) = ckpt_cli(&["checkpoint", "--pid", &pid, "--out", &img], 1)?;
     drop(t);
@@ -854,7 +819,7 @@ pub(crate) fn image_position_pipe() -> R {
     let t = target_on(&m, &[st::open("f", O_RDONLY, 3), st::seek(3, 2)])?;
     let (pid, img) = (t.pid, tmpfile("pos.ckpt"));
     write_file(&img, &[0x5a; 64])?;
-    in_clean_child("checkpointer", move || {
+    in_clean_child("checkpointer", || {
         open_at(&img, O_WRONLY, 10)?;
         seek(10, 40)?;
         let id = ck(pid, 10, 0, -1).map_err(|e| format!("ck at offset 40: {}", ename(e)))?;
@@ -876,7 +841,7 @@ pub(crate) fn image_position_pipe() -> R {
 pub(crate) fn outside_root_ebadf() -> R {
     let m = mount_with(&[("jail/", b""), ("outside", b"x")])?;
     let (f, jail) = (m.p("outside"), m.p("jail"));
-    let t = Target::stopped(move || {
+    let t = Target::stopped(|| {
         open_at(&f, O_RDONLY, 3)?;
         chroot(&jail)?;
         chdir("/")
@@ -894,8 +859,8 @@ pub(crate) fn outside_root_ebadf() -> R {
 
 pub(crate) fn removed_cwd_ebadf() -> R {
     let m = mount_with(&[("gone/", b"")])?;
-    let (d, d2) = (m.p("gone"), m.p("gone"));
-    let t = Target::stopped(move || chdir(&d2))?;
+    let d = m.p("gone");
+    let t = Target::stopped(|| chdir(&d))?;
     io(std::fs::remove_dir(&d))?;
     refused_ckpt(t.pid, EBADF, "checkpoint with its cwd removed")
 }
@@ -904,13 +869,13 @@ pub(crate) fn pos_edges() -> R {
     const FILES: Files = &[("f", b"short"), ("d/", b""), ("d/0", b""), ("d/1", b"")];
     let m = mount_with(FILES)?;
     let (f, d, img) = (m.p("f"), m.p("d"), tmpfile("edges.ckpt"));
-    self_image(&img, move || {
+    self_image(&img, || {
         open_at(&f, O_RDWR, 3)?;
         seek(3, 1 << 40)?;
         open_at(&d, O_RDONLY | O_DIR, 4)?;
         read_dir_fd(4, 4096).map(|_| ())
     })?;
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         eq!(rs_ok(&img)?, 2, "restart return value");
         eq!(pos(3), 1i64 << 40, "fd 3 f_pos past EOF");
         eq!(read_fd(3, 10), Ok(Vec::new()), "read past EOF");
@@ -924,7 +889,7 @@ pub(crate) fn over_image_fd() -> R {
     let steps = [st::open("f", O_RDONLY, 3), st::seek(3, 5)];
     let (m, img) = image_of(&[("f", b"0123456789")], &steps)?;
     let f = m.p("f");
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         open_at(&img, O_RDONLY, 3)?;
         expect_ret(rs(0, 3, 0, -1), Ok(1), "restart reading from fd 3")?;
         eq!((fd_path(3), pos(3)), (f, 5), "fd 3 after restart, f_pos");
@@ -939,10 +904,8 @@ fn descend(base: &str, max: usize) -> Result<String, String> {
     chdir(base)?;
     let (comp, mut p) = ("d".repeat(200), base.to_string());
     while p.len() + 1 + comp.len() < max {
-        let c = cstr(&comp);
-        // SAFETY: valid C string.
-        if unsafe { libc::mkdir(c.as_ptr(), 0o755) } != 0 {
-            return Err(format!("mkdir (relative): {}", ename(errno())));
+        if let Err(e) = mkdir(&comp, 0o755) {
+            return Err(format!("mkdir (relative): {e}"));
         }
         chdir(&comp)?;
         p = format!("{p}/{comp}");
@@ -960,11 +923,10 @@ pub(crate) fn big_image() -> R {
     for i in 0..n {
         write_file(&format!("{deep}/f{i:04}"), format!("file {i}").as_bytes())?;
     }
-    let d2 = deep.clone();
-    self_image(&img, move || {
+    self_image(&img, || {
         set_nofile(4096)?;
         for i in 0..n {
-            open_at(&format!("{d2}/f{i:04}"), O_RDONLY, fd(i))?;
+            open_at(&format!("{deep}/f{i:04}"), O_RDONLY, fd(i))?;
             seek(fd(i), (i % 7) as i64)?;
         }
         Ok(())
@@ -972,7 +934,7 @@ pub(crate) fn big_image() -> R {
     eq!(decode_file(&img)?.fds.len(), n, "recorded fds");
     let size = io(std::fs::metadata(&img))?.len();
     check!(size > 2_500_000, "image size {size}: expected > 2.5 MB");
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         set_nofile(4096)?;
         eq!(rs_ok(&img)?, n as i64, "restart return value");
         for i in 0..n {
@@ -994,9 +956,9 @@ pub(crate) fn too_long_path() -> R {
         "checkpoint of an fd whose path is > PATH_MAX",
     )?;
     let m = mount_with(&[])?;
-    let (img, dir) = (tmpfile("toolong.ckpt"), m.dir.clone());
-    in_clean_child("checkpointing child (cwd)", move || {
-        descend(&dir, 4500)?;
+    let img = tmpfile("toolong.ckpt");
+    in_clean_child("checkpointing child (cwd)", || {
+        descend(&m.dir, 4500)?;
         let o = checkpoint_to(0, &img, 0)?;
         expect_outcome(&o, Err(ETOOLONG), "checkpoint with a cwd > PATH_MAX")
     })
@@ -1018,18 +980,18 @@ pub(crate) fn path_max_boundary() -> R {
     let m = mount_with(&[("a/", b"")])?;
     let img = tmpfile("pathmax.ckpt");
     // PATH_MAX - 1 bytes (+ NUL = PATH_MAX): recorded and restarted
-    let (dir, img2) = (m.p("a"), img.clone());
-    in_clean_child("checkpointing child (PATH_MAX - 1)", move || {
+    let dir = m.p("a");
+    in_clean_child("checkpointing child (PATH_MAX - 1)", || {
         open_path_of_len(&dir, PATH_MAX - 1)?;
         eq!(fd_path(3).len(), PATH_MAX - 1, "length of the path of fd 3");
-        ck_ok(0, &img2, 0)?;
-        let im = decode_file(&img2)?;
+        ck_ok(0, &img, 0)?;
+        let im = decode_file(&img)?;
         eq!(im.files.len(), 1, "FILE records");
         eq!(im.files[0].name.len(), PATH_MAX - 1, "recorded name length");
         eq!(lossy(&im.files[0].name), fd_path(3), "recorded name");
         Ok(())
     })?;
-    in_clean_child("restarting child (PATH_MAX - 1)", move || {
+    in_clean_child("restarting child (PATH_MAX - 1)", || {
         eq!(rs_ok(&img)?, 1, "restart of a PATH_MAX - 1 byte name");
         eq!(fd_path(3).len(), PATH_MAX - 1, "restored fd's path length");
         eq!(pos(3), 4, "restored f_pos");
@@ -1071,31 +1033,30 @@ pub(crate) fn churning_target() -> R {
 
 pub(crate) fn odd_log_fds() -> R {
     let (_m, f) = mount_file("f", b"x")?;
-    let (img, f2) = (tmpfile("samelog.ckpt"), f.clone());
+    let img = tmpfile("samelog.ckpt");
     let w = O_WRONLY | O_CREAT | libc::O_TRUNC;
-    in_clean_child("log fd == image fd", move || {
-        open_at(&f2, O_RDONLY, 3)?;
+    in_clean_child("log fd == image fd", || {
+        open_at(&f, O_RDONLY, 3)?;
         open_at(&img, w, 10)?;
         // the ABI: a log on the image file itself is EINVAL
         expect_ret(ck(0, 10, 0, 10), Err(EINVAL), "checkpoint(fd 10, logfd 10)")
     })?;
     // restart with the log on the image's own O_RDWR fd: the image file must not change
-    let (bad, f2) = (tmpfile("rlog.ckpt"), f.clone());
-    self_image(&bad, move || open_at(&f2, O_RDONLY, 3).map(|_| ()))?;
+    let bad = tmpfile("rlog.ckpt");
+    self_image(&bad, || open_at(&f, O_RDONLY, 3).map(|_| ()))?;
     let mut bytes = read_file(&bad)?;
     let l = bytes.len();
     bytes[l - 8] ^= 1; // bad CRC: restart fails and logs why
     write_file(&bad, &bytes)?;
-    let bad2 = bad.clone();
-    in_clean_child("restart log fd == image fd", move || {
-        open_at(&bad2, O_RDWR, 10)?;
+    in_clean_child("restart log fd == image fd", || {
+        open_at(&bad, O_RDWR, 10)?;
         expect_ret(rs(0, 10, 0, 10), Err(EINVAL), "restart(fd 10, logfd 10)")
     })?;
     let after = read_file(&bad)?;
     let head = lossy(&after[..after.len().min(80)]);
     check!(after == bytes, "logfd == fd: image changed: {head:?}");
     let img2 = tmpfile("pipelog.ckpt");
-    let r = in_clean_child("log fd is a pipe without reader", move || {
+    let r = in_clean_child("log fd is a pipe without reader", || {
         open_at(&f, O_RDONLY, 3)?;
         open_at(&img2, w, 10)?;
         let (pr, pw) = pipe()?;
@@ -1143,14 +1104,11 @@ pub(crate) fn exec_after_restart() -> R {
     let script = format!(
         "for fd in 3 4; do if [ -e /proc/self/fd/$fd ]; then echo \"$fd $(readlink /proc/self/fd/$fd)\"; fi; done > {out}"
     );
-    in_clean_child("restarting child that execs", move || {
+    in_clean_child("restarting child that execs", || {
         eq!(rs_ok(&img)?, 2, "restart return value");
-        let argv = [cstr("/bin/busybox"), cstr("sh"), cstr("-c"), cstr(&script)];
-        let mut p: Vec<*const libc::c_char> = argv.iter().map(|c| c.as_ptr()).collect();
-        p.push(std::ptr::null());
-        // SAFETY: NULL-terminated argv of valid C strings.
-        unsafe { libc::execv(p[0], p.as_ptr()) };
-        Err(format!("execv: {}", ename(errno())))
+        let mut sh = std::process::Command::new("/bin/busybox");
+        let e = sh.args(["sh", "-c", &script]).exec();
+        Err(format!("execv: {e}"))
     })?;
     let want = format!("3 {}\n", m.p("kept"));
     let got = lossy(&read_file(&out)?);

@@ -16,7 +16,7 @@ use ckpt_image::{decode, scan, Image, ImageError, Record};
 use ckpt_image::{CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY};
 use libc::{EBADF, EINVAL, EIO, EISDIR, EMFILE, ENAMETOOLONG, ENOENT, ENOTDIR, ESTALE};
 use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY};
-use libc::{O_RDWR, O_WRONLY};
+use libc::{O_NOATIME, O_RDWR, O_WRONLY};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -96,10 +96,7 @@ fn expect_refused_image<F: FnOnce() -> R>(
     check!(r == Err(want), "{what}: checkpoint {got}, expected {e}");
     match decode(&img) {
         Err(ImageError::ErrorRecord { err, .. }) if err == -want => Ok(img),
-        other => Err(format!(
-            "{what}: checkpoint {} and the image is {other:?}",
-            e
-        )),
+        other => Err(format!("{what}: checkpoint {e} and the image is {other:?}")),
     }
 }
 
@@ -141,11 +138,9 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     dirs.push(Step::Chdir("sub/deep/er"));
     let small = vec![st::open("f0", O_RDWR, 3), st::seek(3, 5)];
     let mut v = Vec::new();
-    let bases = [("small", small), ("many+shared", many), ("dirs", dirs)];
-    for (what, steps) in bases
-        .into_iter()
-        .chain([("large", large), ("empty", vec![])])
-    {
+    let mut bases = vec![("small", small), ("many+shared", many), ("dirs", dirs)];
+    bases.extend([("large", large), ("empty", vec![])]);
+    for (what, steps) in bases {
         let setup = || {
             apply(mnt, &steps)?;
             if what == "dirs" {
@@ -295,13 +290,12 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
         let (a, b) = (after.umask, im.fs.umask);
         errs.push(format!("umask {:#o}, image {:#o}", a, b));
     }
-    if errs.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "restart succeeded but the result differs from the image:\n  {}",
-        errs.join("\n  ")
-    ))
+    let diffs = errs.join("\n  ");
+    check!(
+        errs.is_empty(),
+        "restart succeeded but the result differs from the image:\n  {diffs}"
+    );
+    Ok(())
 }
 
 /// What the clone()d child reads and writes (it shares our memory): its
@@ -398,21 +392,17 @@ impl Driver {
     /// restart(2) of `img` in a child must fail with one of `want` or, when
     /// `ok` and the decoder accepts the image, succeed (then verified).
     fn expect_fuzz_restart(&mut self, img: &[u8], want: &[i32], ok: bool, what: &str) -> R {
-        let (j, success) = (
-            job(what.into(), img.to_vec(), 0),
-            ok.then(|| "success".into()),
-        );
+        let j = job(what.into(), img.to_vec(), 0);
         let valid = j.dec.is_ok();
+        let success = ok.then(|| "success".into());
         let names: Vec<String> = want.iter().map(|&e| ename(e)).chain(success).collect();
         match self.run_batch(&[j])?.remove(0) {
             Verdict::Err(e, _) if want.contains(&e) => Ok(()),
             Verdict::Ok(_) if ok && valid => Ok(()),
-            Verdict::Err(e, log) => Err(format!(
-                "{what}: got {}, want {}; log: {}",
-                ename(e),
-                names.join("/"),
-                log.trim()
-            )),
+            Verdict::Err(e, log) => {
+                let (got, want, log) = (ename(e), names.join("/"), log.trim().to_string());
+                Err(format!("{what}: got {got}, want {want}; log: {log}"))
+            }
             Verdict::Ok(n) => Err(format!("{what}: restart succeeded ({n}), valid: {valid}")),
             Verdict::Bad(s) => Err(format!("{what}: {s}")),
         }
@@ -439,14 +429,7 @@ fn judge(job: &Job, v: Verdict, counts: &mut [BTreeMap<String, usize>; 2]) -> Op
     let (e, log) = match v {
         Verdict::Bad(s) => return Some(s),
         Verdict::Ok(n) => {
-            count(
-                (if job.flags & DRY != 0 {
-                    "dry"
-                } else {
-                    "success"
-                })
-                .into(),
-            );
+            count(["success", "dry"][usize::from(job.flags & DRY != 0)].into());
             let de = job.dec.as_ref().err()?;
             return Some(format!(
                 "restart returned {n} for an image the decoder rejects ({de})"
@@ -583,14 +566,11 @@ pub(crate) fn fuzz() -> R {
         println!("# fuzz: restart(2) results: {res}");
         println!("# fuzz: accepted {ok} (+{dry} dry run), each verified valid by ckpt-image and against the fd table");
         println!("# fuzz: decoder verdicts: {dec}");
-        if fails > 0 {
-            return Err(format!(
-                "{} of {} images misbehaved; first ones:\n{}",
-                fails,
-                tried,
-                first.join("\n")
-            ));
-        }
+        let first = first.join("\n");
+        check!(
+            fails == 0,
+            "{fails} of {tried} images misbehaved; first ones:\n{first}"
+        );
         if ok + dry == 0 {
             println!("# fuzz: note: no mutant was accepted");
         }
@@ -666,12 +646,10 @@ pub(crate) fn hostile_fixed() -> R {
         }
         rows.push(("nr_fds 0xffffffff".into(), r, &[EINVAL], false));
         let mut d = Driver::start(MNT)?;
-        let mut errs = Vec::new();
-        for (what, r, want, ok) in rows {
+        check_each(rows, |(what, r, want, ok)| {
             let img = ckpt_image::encode_with_tail(&r);
-            errs.extend(d.expect_fuzz_restart(&img, want, ok, &what).err());
-        }
-        check_all(errs)
+            d.expect_fuzz_restart(&img, want, ok, &what)
+        })
     })
 }
 
@@ -704,39 +682,40 @@ pub(crate) fn k1_failed_early() -> R {
     })
 }
 
-/// The set-ups of [`symmetry`], by row.
-fn symmetry_setup(row: usize) -> R {
-    match row {
-        // linked into MNT with linkat(2)
-        0 => {
-            let fd = open_mode(MNT, libc::O_TMPFILE | O_RDWR, 0o600, 3)?;
-            let p = cstr(&format!("/proc/self/fd/{fd}"));
-            let to = cstr(&format!("{MNT}/linked-tmp"));
-            let (at, follow) = (libc::AT_FDCWD, libc::AT_SYMLINK_FOLLOW);
-            // SAFETY: valid C strings.
-            let r = unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) };
-            check!(r == 0, "linkat: {}", ename(errno()));
-            Ok(())
-        }
-        1 => o(&format!("{MNT}/f2"), 3, 3),
-        2 => {
-            o(&format!("{MNT}/f3"), O_RDWR, 3)?;
-            // SAFETY: fcntl on an fd.
-            unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) };
-            Ok(())
-        }
-        3 => o(&format!("{MNT}/f4"), O_RDONLY | libc::O_NOATIME, 3),
-        // 15 or 18 components of 255 bytes
-        k => {
-            chdir(MNT)?;
-            for i in 0..[15, 18][k - 4] {
-                let c = format!("{}{}", i % 10, ["d", "e"][k - 4].repeat(254));
-                let _ = std::fs::create_dir(&c);
-                chdir(&c)?;
-            }
-            o("leaf", O_RDWR | O_CREAT, 3)
-        }
+/// fd 3 an O_TMPFILE file in MNT, linked there with linkat(2).
+fn linked_tmpfile() -> R {
+    let fd = open_mode(MNT, libc::O_TMPFILE | O_RDWR, 0o600, 3)?;
+    let p = cstr(&format!("/proc/self/fd/{fd}"));
+    let to = cstr(&format!("{MNT}/linked-tmp"));
+    let (at, follow) = (libc::AT_FDCWD, libc::AT_SYMLINK_FOLLOW);
+    // SAFETY: valid C strings.
+    let r = unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) };
+    check!(r == 0, "linkat: {}", ename(errno()));
+    Ok(())
+}
+
+/// fd 3 on `name` in MNT.
+fn open3(name: &str, flags: i32) -> R {
+    o(&format!("{MNT}/{name}"), flags, 3)
+}
+
+fn async_nonblock() -> R {
+    open3("f3", O_RDWR)?;
+    // SAFETY: fcntl on an fd.
+    unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) };
+    Ok(())
+}
+
+/// The cwd and fd 3 (a new file) `n` directories of 255-byte names
+/// (`c` repeated) below MNT.
+fn deep_leaf(n: usize, c: &str) -> R {
+    chdir(MNT)?;
+    for i in 0..n {
+        let c = format!("{}{}", i % 10, c.repeat(254));
+        let _ = std::fs::create_dir(&c);
+        chdir(&c)?;
     }
+    o("leaf", O_RDWR | O_CREAT, 3)
 }
 
 /// Every image checkpoint(2) writes successfully must be one restart(2)
@@ -745,26 +724,25 @@ fn symmetry_setup(row: usize) -> R {
 pub(crate) fn symmetry() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
-        // (what, the errno checkpoint must refuse it with, if any): an
+        // (what, the errno checkpoint must refuse it with, if any, set-up): an
         // O_TMPFILE file stays open on its unlinked dentry even after
         // linkat() (EBADF, like any unlinked file); a name longer than
         // PATH_MAX cannot be written (ENAMETOOLONG); the rest round-trips.
-        let rows = [
-            ("a linked O_TMPFILE file", Some(EBADF)),
-            ("an O_ACCMODE (3) open", None),
-            ("O_ASYNC set with F_SETFL", None),
-            ("O_NOATIME (owner)", None),
-            ("a file 3800 bytes deep", None),
+        let rows: [(_, _, fn() -> R); 6] = [
+            ("a linked O_TMPFILE file", Some(EBADF), linked_tmpfile),
+            ("an O_ACCMODE (3) open", None, || open3("f2", 3)),
+            ("O_ASYNC set with F_SETFL", None, async_nonblock),
+            ("O_NOATIME (owner)", None, || open3("f4", O_NOATIME)),
+            ("a file 3800 bytes deep", None, || deep_leaf(15, "d")),
             (
                 "a file and cwd 4600 bytes deep (> PATH_MAX)",
                 Some(ENAMETOOLONG),
+                || deep_leaf(18, "e"),
             ),
         ];
         let mut d = Driver::start(MNT)?;
-        let (mut errs, mut notes) = (Vec::new(), Vec::new());
-        for (k, &(what, refused)) in rows.iter().enumerate() {
-            let setup = || symmetry_setup(k);
-            let r = match refused {
+        check_each(rows, |(what, refused, setup)| {
+            let note = match refused {
                 Some(e) => expect_refused_image(setup, SKIP, e, what)
                     .map(|_| format!("{what}: checkpoint {}", ename(e))),
                 None => match make_image(setup, SKIP) {
@@ -775,13 +753,9 @@ pub(crate) fn symmetry() -> R {
                         Err(e) => Err(format!("checkpoint succeeded but {e}")),
                     },
                 },
-            };
-            match r {
-                Ok(note) => notes.push(note),
-                Err(e) => errs.push(e),
-            }
-        }
-        println!("# symmetry: {}", notes.join("; "));
-        check_all(errs)
+            }?;
+            println!("# symmetry: {note}");
+            Ok(())
+        })
     })
 }

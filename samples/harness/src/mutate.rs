@@ -117,6 +117,7 @@ const TYPES: &[u64] = &[
 /// values), how `=` set, `+` add (`!0` is -1), `^` xor or `*` multiply;
 /// 32-bit values are written as their low bytes: 0xffffffff is -1.
 type Field = (&'static str, u32, usize, usize, char, &'static [u64]);
+#[rustfmt::skip]
 const FIELDS: &[Field] = &[
     ("magic", HEADER, 8, 8, '=', &[0, 0x002d_2a0c_c0de_ef00, !0]),
     ("version", HEADER, 16, 2, '=', &[0, 2, 0xff, 0xffff]),
@@ -149,14 +150,7 @@ const FIELDS: &[Field] = &[
     ("reserved", DESC, 20, 4, '=', &[1]),
     ("len", TAIL, 4, 4, '=', &[16, 32, 0x7fff_fff8]),
     ("magic", TAIL, 8, 8, '=', B64),
-    (
-        "crc (one bit)",
-        TAIL,
-        16,
-        4,
-        '^',
-        &[1, 0x100, 0x10000, IMIN],
-    ),
+    ("crc (one bit)", TAIL, 16, 4, '^', &[1, 0x100, 0x10000, IMIN]),
     ("nr_records", TAIL, 20, 4, '=', &[0, NEG1]),
     ("nr_records", TAIL, 20, 4, '+', &[1, !0]),
 ];
