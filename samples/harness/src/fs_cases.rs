@@ -10,6 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{chown, symlink, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `RAMFS_CR_MAGIC` ("RFCR") and mainline ramfs's `RAMFS_MAGIC`.
@@ -26,18 +27,12 @@ const SLAB_NOISE_KB: u64 = 256;
 const VFS_NOISE: i64 = 50;
 
 fn busybox(args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new("/bin/busybox")
-        .args(args)
-        .output()
-        .map_err(|e| format!("busybox {}: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "busybox {}: expected exit 0, got {} ({})",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
+    let cmd = format!("busybox {}", args.join(" "));
+    let out = Command::new("/bin/busybox").args(args).output();
+    let out = out.map_err(|e| format!("{cmd}: {e}"))?;
+    let (st, err) = (out.status, String::from_utf8_lossy(&out.stderr));
+    let err = err.trim();
+    check!(st.success(), "{cmd}: expected exit 0, got {st} ({err})");
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -47,24 +42,20 @@ fn proc_line(file: &str, pick: impl Fn(&str) -> bool) -> Option<String> {
     s.lines().find(|l| pick(l)).map(str::to_string)
 }
 
-/// Whether /proc/modules lists ramfs_cr and /proc/filesystems its file system.
+/// Whether /proc/modules lists ramfs_cr and /proc/filesystems its file system
+/// (messages say "(modules, filesystems)").
 fn listed() -> (bool, bool) {
     let m = proc_line("/proc/modules", |l| l.starts_with("ramfs_cr ")).is_some();
-    (
-        m,
-        proc_line("/proc/filesystems", |l| l == "nodev\tramfs_cr").is_some(),
-    )
+    let fs = proc_line("/proc/filesystems", |l| l == "nodev\tramfs_cr").is_some();
+    (m, fs)
 }
 
 fn ensure_loaded() -> R {
     if !listed().0 {
         busybox(&["insmod", MODULE])?;
     }
-    check!(
-        listed() == (true, true),
-        "after insmod: expected ramfs_cr in /proc/modules and \
-         /proc/filesystems, it is missing"
-    );
+    let both = listed();
+    eq!(both, (true, true), "after insmod: (modules, filesystems)");
     Ok(())
 }
 
@@ -132,13 +123,9 @@ pub(crate) fn mount_mode() -> R {
         m.umount()?;
         let want_line = format!("none /mnt/rcr_mode ramfs_cr rw,relatime{shown} 0 0");
         let want = (RAMFS_CR_MAGIC, libc::S_IFDIR | mode, 2, Some(want_line));
-        let o = opts.unwrap_or("(none)");
         let got = (f_type, md.mode(), md.nlink(), line);
-        eq!(
-            got,
-            want,
-            "-o {o}: statfs f_type, root mode and nlink, /proc/mounts"
-        );
+        let o = opts.unwrap_or("(none)");
+        eq!(got, want, "-o {o}: f_type, root mode, nlink, /proc/mounts");
     }
     Ok(())
 }
@@ -156,17 +143,9 @@ pub(crate) fn bad_options() -> R {
         if r.is_ok() {
             let _ = umount2("/mnt/rcr_bad", libc::MNT_DETACH);
         }
-        check!(
-            r == Err(libc::EINVAL),
-            "mount -o {opts}: expected EINVAL, got {}",
-            r.map_or_else(ename, |()| "success".to_string())
-        );
+        eq!(r.map_err(ename), Err("EINVAL".into()), "mount -o {opts}");
         let new = busybox(&["dmesg"])?.matches(msg).count() as i64 - before as i64;
-        check!(
-            new == 1,
-            "mount -o {opts}: expected one new {msg:?} in dmesg, found {} new",
-            new
-        );
+        eq!(new, 1, "mount -o {opts}: new {msg:?} lines in dmesg");
     }
     // Mainline ramfs ignores unknown options; ramfs_cr deliberately does not.
     Mount::at("/mnt/rcr_bad", "ramfs", Some("foo=1"))?.umount()
@@ -180,30 +159,17 @@ pub(crate) fn rmmod_while_mounted() -> R {
     // delete_module(O_NONBLOCK) refuses it with EWOULDBLOCK (= EAGAIN) in 6.12
     // (try_stop_module()); EBUSY would mean one still initialising or
     // without an exit function, not the mount.
-    let r = delete_module();
-    check!(
-        r == Err(libc::EAGAIN),
-        "rmmod while mounted: expected EAGAIN (EWOULDBLOCK), got {}",
-        r.map_or_else(ename, |()| "success: module was removed".to_string())
-    );
-    check!(
-        listed().0,
-        "after refused rmmod: module is gone from /proc/modules"
-    );
-    let r = busybox(&["rmmod", "ramfs_cr"]);
-    check!(
-        r.is_err(),
-        "busybox rmmod while mounted: expected non-zero exit, got 0"
-    );
+    let r = delete_module().map_err(ename);
+    eq!(r, Err("EAGAIN".into()), "rmmod while mounted");
+    let refused = busybox(&["rmmod", "ramfs_cr"]).is_err();
+    check!(refused, "busybox rmmod while mounted: exit 0");
+    let now = listed();
+    eq!(now, (true, true), "refused rmmods: (modules, filesystems)");
     m.umount()?;
     busybox(&["rmmod", "ramfs_cr"])?;
-    let gone = listed() == (false, false);
+    let gone = listed();
     ensure_loaded()?;
-    check!(
-        gone,
-        "after rmmod: expected ramfs_cr gone from /proc/modules and \
-         /proc/filesystems, still listed"
-    );
+    eq!(gone, (false, false), "after rmmod: (modules, filesystems)");
     Ok(())
 }
 
@@ -374,10 +340,10 @@ impl Ctx {
             ["link", a, b] => fs::hard_link(p(a), p(b)).map(ok),
             ["same", a, b] => Ok((ino(a)? == ino(b)?).to_string()),
             ["symlink", t, a] => symlink(t.replace("LONG", &long), p(a)).map(ok),
-            ["readlink", a] => Ok(
-                quoted_lossy(fs::read_link(p(a))?.into_os_string().into_vec())
-                    .replace(&long, "LONG"),
-            ),
+            ["readlink", a] => {
+                let target = fs::read_link(p(a))?.into_os_string().into_vec();
+                Ok(quoted_lossy(target).replace(&long, "LONG"))
+            }
             ["mknod", a, mode, major, minor] => {
                 let dev = libc::makedev(num(major) as u32, num(minor) as u32);
                 let a = cstr(&p(a));
@@ -403,10 +369,8 @@ impl Ctx {
             }
             ["statfs", a] => {
                 let s = statfs(&p(a)).map_err(io::Error::other)?;
-                Ok(format!(
-                    "{:?}",
-                    (s.f_bsize, s.f_namelen, s.f_blocks, s.f_files)
-                ))
+                let t = (s.f_bsize, s.f_namelen, s.f_blocks, s.f_files);
+                Ok(format!("{t:?}"))
             }
             ["hold", a, ref how @ ..] => {
                 let flags = match how {
@@ -476,54 +440,35 @@ pub(crate) fn parity() -> R {
     for (a, b) in ramfs.iter().zip(&ramfs_cr).filter(|_| print) {
         println!("# {}{b}", if a == b { "" } else { "DIFF " });
     }
-    let mut keys = 0;
-    for (i, line) in SCRIPT.trim().lines().enumerate() {
-        let (a, b) = (&ramfs[i], &ramfs_cr[i]);
-        check!(
-            a == b,
-            "transcripts differ at fact {i}: ramfs {a:?}, ramfs_cr {b:?} \
-             ({} vs {} facts)",
-            ramfs.len(),
-            ramfs_cr.len()
-        );
+    let (lines, mut keys) = (SCRIPT.trim().lines(), 0);
+    for (i, (line, (a, b))) in lines.zip(ramfs.iter().zip(&ramfs_cr)).enumerate() {
+        eq!(b, a, "fact {i}, ramfs_cr (got) against ramfs (expected)");
         if let Some((label, want)) = line.split_once(" => ") {
-            let fact = format!("{label}: {want}");
-            check!(
-                *b == fact,
-                "expected fact {fact:?} in both transcripts; got {near:?}",
-                near = b
-            );
+            eq!(*b, format!("{label}: {want}"), "key fact {i}");
             keys += 1;
         }
     }
-    println!(
-        "# parity: {} facts identical on ramfs and ramfs_cr, {keys} key facts checked",
-        ramfs_cr.len()
-    );
+    let n = ramfs_cr.len();
+    println!("# parity: {n} facts identical on ramfs and ramfs_cr, {keys} key facts checked");
     Ok(())
 }
 
 fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>, String> {
     let m = Mount::at(path, fstype, None)?;
-    let magic = statfs(path)?.f_type;
-    check!(
-        magic == expected,
-        "{fstype} statfs f_type: expected {expected:#x}, got {magic:#x}"
-    );
+    let magic = format!("{:#x}", statfs(path)?.f_type);
+    eq!(magic, format!("{expected:#x}"), "{fstype} statfs f_type");
     // SAFETY: umask(2) has no preconditions.
     let old_umask = unsafe { libc::umask(0o022) };
-    let (root, file) = (m.dir.clone(), None);
-    let mut c = Ctx { root, file };
+    let mut c = Ctx {
+        root: m.dir.clone(),
+        file: None,
+    };
     let mut facts = Vec::new();
-    for label in SCRIPT.trim().lines().map(|l| l.split(" => ").next()) {
-        let r = c
-            .parity_op(label.unwrap_or(""))
-            .map_err(|e| e.raw_os_error().unwrap_or(0));
-        facts.push(format!(
-            "{}: {}",
-            label.unwrap_or(""),
-            r.unwrap_or_else(ename)
-        ));
+    for line in SCRIPT.trim().lines() {
+        let label = line.split(" => ").next().unwrap_or("");
+        let r = c.parity_op(label);
+        let r = r.unwrap_or_else(|e| ename(e.raw_os_error().unwrap_or(0)));
+        facts.push(format!("{label}: {r}"));
     }
     drop(c);
     // SAFETY: as above.
