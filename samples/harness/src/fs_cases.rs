@@ -21,7 +21,7 @@ const RAMFS_MAGIC: i64 = 0x8584_58f6;
 /// frees); one leaked inode (552 B + KASAN redzone), dentry or super block
 /// per mount cycle is >= 190 kB over 1000 cycles. A small kmalloc leaked per
 /// cycle is for the inode/dentry counters and kmemleak (`make check`).
-const SLAB_NOISE_KB: u64 = 256;
+const SLAB_NOISE_KB: i64 = 256;
 /// Allowed growth of the VFS's in-use inode and dentry counts over the mount
 /// cycles: a leak of one per cycle would be +1000.
 const VFS_NOISE: i64 = 50;
@@ -70,12 +70,18 @@ fn statfs(path: &str) -> Result<libc::statfs, String> {
     Ok(buf)
 }
 
-/// `Slab:` (kB), in-use inodes (`inode-nr`: nr_inodes - nr_unused) and
-/// dentries (`dentry-state`: nr_dentry), once deferred frees happened and
-/// caches are emptied ([`shrink_caches`]); `Slab:` is the smallest of three
-/// readings half a second apart (RCU-deferred frees lag on a loaded host; a
-/// leak shows in every one).
-fn settled() -> Result<(u64, i64, i64), String> {
+/// What [`settled`] reads: `Slab:` (kB), in-use inodes (`inode-nr`:
+/// nr_inodes - nr_unused), dentries (`dentry-state`: nr_dentry), struct
+/// files (`file-nr`) and active filp objects (/sys/kernel/slab or
+/// /proc/slabinfo).
+const COUNTERS: [&str; 5] = ["Slab (kB)", "inodes", "dentries", "struct files", "filps"];
+type Counts = [i64; 5];
+
+/// The [`COUNTERS`] once deferred frees happened and caches are emptied
+/// ([`shrink_caches`]); `Slab:` is the smallest of three readings half a
+/// second apart (RCU-deferred frees lag on a loaded host; a leak shows in
+/// every one).
+fn settled() -> Result<Counts, String> {
     // SAFETY: sync(2) has no preconditions.
     unsafe { libc::sync() };
     std::thread::sleep(Duration::from_millis(500));
@@ -86,14 +92,21 @@ fn settled() -> Result<(u64, i64, i64), String> {
         min = min.min(meminfo_kb("Slab:"));
     }
     check!(min > 0, "/proc/meminfo: no Slab: line");
-    let nums = |f| -> Vec<i64> {
-        let s = fs::read_to_string(format!("/proc/sys/fs/{f}")).unwrap_or_default();
-        s.split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect()
+    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    // the leading numbers of `s`
+    let nums = |s: &str| -> Vec<i64> {
+        let words = s.split_whitespace();
+        words.map_while(|w| w.parse().ok()).collect()
     };
-    match (&nums("inode-nr")[..], &nums("dentry-state")[..]) {
-        ([nr, unused, ..], [d, ..]) => Ok((min, nr - unused, *d)),
+    let sys = |f: &str| nums(&read(&format!("/proc/sys/fs/{f}")));
+    let slab = read("/sys/kernel/slab/filp/objects");
+    let slabinfo = read("/proc/slabinfo");
+    let filp_line = slabinfo.lines().find_map(|l| l.strip_prefix("filp "));
+    let first = |v: Vec<i64>| v.first().copied().unwrap_or(0);
+    let files = first(sys("file-nr"));
+    let filps = first([nums(&slab), nums(filp_line.unwrap_or(""))].concat());
+    match (&sys("inode-nr")[..], &sys("dentry-state")[..]) {
+        ([nr, unused, ..], [d, ..]) => Ok([min as i64, nr - unused, *d, files, filps]),
         _ => Err("/proc/sys/fs/inode-nr or dentry-state: unexpected format".to_string()),
     }
 }
@@ -479,39 +492,39 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
 
 // Leak cycles.
 
-/// `warm` cycles, then `n` more between two settled `Slab:` readings, which
-/// may differ by SLAB_NOISE_KB at most; with `vfs`, the in-use inodes and
-/// dentries by VFS_NOISE.
-fn slab_cycles(what: &str, warm: usize, n: usize, vfs: bool, cycle: impl Fn() -> R) -> R {
-    for _ in 0..warm {
-        cycle()?;
-    }
-    let (before, inodes0, dentries0) = settled()?;
-    let start = Instant::now();
-    for i in 0..n {
-        cycle().map_err(|e| format!("cycle {i}: {e}"))?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let (after, inodes, dentries) = settled()?;
-    let (inodes, dentries) = (inodes - inodes0, dentries - dentries0);
-    println!("# {what}: {n} cycles in {secs:.1} s: Slab {before} -> {after} kB, {inodes:+} inodes, {dentries:+} dentries");
-    check!(
-        !vfs || (inodes <= VFS_NOISE && dentries <= VFS_NOISE),
-        "after {n} {what} cycles: expected at most +{VFS_NOISE} inodes and dentries, \
-         got {inodes:+} inodes, {dentries:+} dentries"
-    );
-    check!(
-        after <= before + SLAB_NOISE_KB,
-        "{what}: Slab grew from {before} kB to {after} kB over {n} cycles; \
-         expected at most +{SLAB_NOISE_KB} kB"
-    );
-    Ok(())
+/// `run(warm)` cycles, then `run(n)` between two [`settled`] readings,
+/// across which each of the [`COUNTERS`] may grow by its `max` at most
+/// (`None`: any).
+pub(crate) fn check_growth(
+    what: &str,
+    (warm, n): (usize, usize),
+    max: [Option<i64>; 5],
+    run: impl Fn(usize) -> R,
+) -> R {
+    run(warm)?;
+    let (before, start) = (settled()?, Instant::now());
+    run(n)?;
+    let (after, secs) = (settled()?, start.elapsed().as_secs_f64());
+    println!("# {what}: {n} cycles in {secs:.1} s: {COUNTERS:?} {before:?} -> {after:?}");
+    check_each(COUNTERS.iter().zip(max).enumerate(), |(i, (name, max))| {
+        let grew = after[i] - before[i];
+        let ok = max.is_none_or(|max| grew <= max);
+        check!(ok, "{name}: {grew:+} over {n} {what} cycles, max {max:?}");
+        Ok(())
+    })
+}
+
+/// `cycle` `n` times, a failure named by its number.
+fn repeat(n: usize, cycle: impl Fn() -> R) -> R {
+    (0..n).try_for_each(|i| cycle().map_err(|e| format!("cycle {i}: {e}")))
 }
 
 pub(crate) fn mount_cycles() -> R {
     ensure_loaded()?;
     // Warm-up cycles: per-cpu caches, IDA/xarray nodes for mount and device ids.
-    slab_cycles("mount/fill/umount", 50, 1000, true, || {
+    let (slab, vfs) = (Some(SLAB_NOISE_KB), Some(VFS_NOISE));
+    let max = [slab, vfs, vfs, None, None];
+    let cycle = || {
         let m = Mount::at("/mnt/rcr_cycle", "ramfs_cr", None)?;
         let r = (|| -> io::Result<()> {
             let p = |n: &str| m.root().join(n);
@@ -525,17 +538,20 @@ pub(crate) fn mount_cycles() -> R {
         })();
         r.map_err(|e| format!("filling {}: {e}", m.dir))?;
         m.umount()
-    })
+    };
+    check_growth("mount/fill/umount", (50, 1000), max, |n| repeat(n, cycle))
 }
 
 /// delete_module and finit_module(ramfs_cr.ko), what rmmod and insmod do,
 /// without a fork+exec per cycle (busybox's are tested above).
 pub(crate) fn module_cycles() -> R {
     ensure_loaded()?;
-    let r = slab_cycles("insmod/rmmod", 3, 100, false, || {
+    let cycle = || {
         delete_module().map_err(|e| format!("delete_module: {}", ename(e)))?;
         ensure_module()
-    });
+    };
+    let max = [Some(SLAB_NOISE_KB), None, None, None, None];
+    let r = check_growth("insmod/rmmod", (3, 100), max, |n| repeat(n, cycle));
     // Leave the module loaded for the cases after this one.
     r.and(ensure_loaded())
 }
