@@ -75,13 +75,13 @@ fn statfs(path: &str) -> Result<libc::statfs, String> {
 /// files (`file-nr`) and active filp objects (/sys/kernel/slab or
 /// /proc/slabinfo).
 const COUNTERS: [&str; 5] = ["Slab (kB)", "inodes", "dentries", "struct files", "filps"];
-type Counts = [i64; 5];
+type Readings = [i64; 5];
 
 /// The [`COUNTERS`] once deferred frees happened and caches are emptied
 /// ([`shrink_caches`]); `Slab:` is the smallest of three readings half a
 /// second apart (RCU-deferred frees lag on a loaded host; a leak shows in
 /// every one).
-fn settled() -> Result<Counts, String> {
+fn settled() -> Result<Readings, String> {
     // SAFETY: sync(2) has no preconditions.
     unsafe { libc::sync() };
     std::thread::sleep(Duration::from_millis(500));
@@ -340,6 +340,7 @@ impl Ctx {
         let ino = |a: &str| fs::metadata(p(a)).map(|m| m.ino());
         let num = |s: &str| s.parse::<u64>().expect("a number");
         let octal = |s: &str| u32::from_str_radix(s, 8).expect("an octal mode");
+        let perms = |s: &str| fs::Permissions::from_mode(octal(s));
         let pattern = || (0..1 << 20).map(|i: u32| (i % 251) as u8);
         match w[..] {
             ["stat", a] => fs::metadata(p(a)).map(describe),
@@ -370,9 +371,7 @@ impl Ctx {
                 sys(unsafe { libc::renameat2(at, a.as_ptr(), at, b.as_ptr(), flags) })
             }
             ["seekend", a] => Ok(fs::File::open(p(a))?.seek(SeekFrom::End(0))?.to_string()),
-            ["chmod", a, mode] => {
-                fs::set_permissions(p(a), fs::Permissions::from_mode(octal(mode))).map(ok)
-            }
+            ["chmod", a, mode] => fs::set_permissions(p(a), perms(mode)).map(ok),
             ["chown", a, id] => chown(p(a), Some(num(id) as u32), Some(num(id) as u32)).map(ok),
             ["readdir", a] => {
                 let name = |e: fs::DirEntry| format!("{:?}", (e.file_name(), e.file_type().ok()));
