@@ -10,6 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{chown, symlink, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// `RAMFS_CR_MAGIC` ("RFCR") and mainline ramfs's `RAMFS_MAGIC`.
@@ -20,24 +21,18 @@ const RAMFS_MAGIC: i64 = 0x8584_58f6;
 /// frees); one leaked inode (552 B + KASAN redzone), dentry or super block
 /// per mount cycle is >= 190 kB over 1000 cycles. A small kmalloc leaked per
 /// cycle is for the inode/dentry counters and kmemleak (`make check`).
-const SLAB_NOISE_KB: u64 = 256;
+const SLAB_NOISE_KB: i64 = 256;
 /// Allowed growth of the VFS's in-use inode and dentry counts over the mount
 /// cycles: a leak of one per cycle would be +1000.
 const VFS_NOISE: i64 = 50;
 
 fn busybox(args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new("/bin/busybox")
-        .args(args)
-        .output()
-        .map_err(|e| format!("busybox {}: {e}", args.join(" ")))?;
-    if !out.status.success() {
-        return Err(format!(
-            "busybox {}: expected exit 0, got {} ({})",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
+    let cmd = format!("busybox {}", args.join(" "));
+    let out = Command::new("/bin/busybox").args(args).output();
+    let out = out.map_err(|e| format!("{cmd}: {e}"))?;
+    let (st, err) = (out.status, String::from_utf8_lossy(&out.stderr));
+    let err = err.trim();
+    check!(st.success(), "{cmd}: expected exit 0, got {st} ({err})");
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -47,24 +42,20 @@ fn proc_line(file: &str, pick: impl Fn(&str) -> bool) -> Option<String> {
     s.lines().find(|l| pick(l)).map(str::to_string)
 }
 
-/// Whether /proc/modules lists ramfs_cr and /proc/filesystems its file system.
+/// Whether /proc/modules lists ramfs_cr and /proc/filesystems its file system
+/// (messages say "(modules, filesystems)").
 fn listed() -> (bool, bool) {
     let m = proc_line("/proc/modules", |l| l.starts_with("ramfs_cr ")).is_some();
-    (
-        m,
-        proc_line("/proc/filesystems", |l| l == "nodev\tramfs_cr").is_some(),
-    )
+    let fs = proc_line("/proc/filesystems", |l| l == "nodev\tramfs_cr").is_some();
+    (m, fs)
 }
 
 fn ensure_loaded() -> R {
     if !listed().0 {
         busybox(&["insmod", MODULE])?;
     }
-    check!(
-        listed() == (true, true),
-        "after insmod: expected ramfs_cr in /proc/modules and \
-         /proc/filesystems, it is missing"
-    );
+    let both = listed();
+    eq!(both, (true, true), "after insmod: (modules, filesystems)");
     Ok(())
 }
 
@@ -79,12 +70,18 @@ fn statfs(path: &str) -> Result<libc::statfs, String> {
     Ok(buf)
 }
 
-/// `Slab:` (kB), in-use inodes (`inode-nr`: nr_inodes - nr_unused) and
-/// dentries (`dentry-state`: nr_dentry), once deferred frees happened and
-/// caches are emptied ([`shrink_caches`]); `Slab:` is the smallest of three
-/// readings half a second apart (RCU-deferred frees lag on a loaded host; a
-/// leak shows in every one).
-fn settled() -> Result<(u64, i64, i64), String> {
+/// What [`settled`] reads: `Slab:` (kB), in-use inodes (`inode-nr`:
+/// nr_inodes - nr_unused), dentries (`dentry-state`: nr_dentry), struct
+/// files (`file-nr`) and active filp objects (/sys/kernel/slab or
+/// /proc/slabinfo).
+const COUNTERS: [&str; 5] = ["Slab (kB)", "inodes", "dentries", "struct files", "filps"];
+type Readings = [i64; 5];
+
+/// The [`COUNTERS`] once deferred frees happened and caches are emptied
+/// ([`shrink_caches`]); `Slab:` is the smallest of three readings half a
+/// second apart (RCU-deferred frees lag on a loaded host; a leak shows in
+/// every one).
+fn settled() -> Result<Readings, String> {
     // SAFETY: sync(2) has no preconditions.
     unsafe { libc::sync() };
     std::thread::sleep(Duration::from_millis(500));
@@ -95,14 +92,21 @@ fn settled() -> Result<(u64, i64, i64), String> {
         min = min.min(meminfo_kb("Slab:"));
     }
     check!(min > 0, "/proc/meminfo: no Slab: line");
-    let nums = |f| -> Vec<i64> {
-        let s = fs::read_to_string(format!("/proc/sys/fs/{f}")).unwrap_or_default();
-        s.split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect()
+    let read = |p: &str| fs::read_to_string(p).unwrap_or_default();
+    // the leading numbers of `s`
+    let nums = |s: &str| -> Vec<i64> {
+        let words = s.split_whitespace();
+        words.map_while(|w| w.parse().ok()).collect()
     };
-    match (&nums("inode-nr")[..], &nums("dentry-state")[..]) {
-        ([nr, unused, ..], [d, ..]) => Ok((min, nr - unused, *d)),
+    let sys = |f: &str| nums(&read(&format!("/proc/sys/fs/{f}")));
+    let slab = read("/sys/kernel/slab/filp/objects");
+    let slabinfo = read("/proc/slabinfo");
+    let filp_line = slabinfo.lines().find_map(|l| l.strip_prefix("filp "));
+    let first = |v: Vec<i64>| v.first().copied().unwrap_or(0);
+    let files = first(sys("file-nr"));
+    let filps = first([nums(&slab), nums(filp_line.unwrap_or(""))].concat());
+    match (&sys("inode-nr")[..], &sys("dentry-state")[..]) {
+        ([nr, unused, ..], [d, ..]) => Ok([min as i64, nr - unused, *d, files, filps]),
         _ => Err("/proc/sys/fs/inode-nr or dentry-state: unexpected format".to_string()),
     }
 }
@@ -132,13 +136,9 @@ pub(crate) fn mount_mode() -> R {
         m.umount()?;
         let want_line = format!("none /mnt/rcr_mode ramfs_cr rw,relatime{shown} 0 0");
         let want = (RAMFS_CR_MAGIC, libc::S_IFDIR | mode, 2, Some(want_line));
-        let o = opts.unwrap_or("(none)");
         let got = (f_type, md.mode(), md.nlink(), line);
-        eq!(
-            got,
-            want,
-            "-o {o}: statfs f_type, root mode and nlink, /proc/mounts"
-        );
+        let o = opts.unwrap_or("(none)");
+        eq!(got, want, "-o {o}: f_type, root mode, nlink, /proc/mounts");
     }
     Ok(())
 }
@@ -156,17 +156,9 @@ pub(crate) fn bad_options() -> R {
         if r.is_ok() {
             let _ = umount2("/mnt/rcr_bad", libc::MNT_DETACH);
         }
-        check!(
-            r == Err(libc::EINVAL),
-            "mount -o {opts}: expected EINVAL, got {}",
-            r.map_or_else(ename, |()| "success".to_string())
-        );
+        eq!(r.map_err(ename), Err("EINVAL".into()), "mount -o {opts}");
         let new = busybox(&["dmesg"])?.matches(msg).count() as i64 - before as i64;
-        check!(
-            new == 1,
-            "mount -o {opts}: expected one new {msg:?} in dmesg, found {} new",
-            new
-        );
+        eq!(new, 1, "mount -o {opts}: new {msg:?} lines in dmesg");
     }
     // Mainline ramfs ignores unknown options; ramfs_cr deliberately does not.
     Mount::at("/mnt/rcr_bad", "ramfs", Some("foo=1"))?.umount()
@@ -180,30 +172,17 @@ pub(crate) fn rmmod_while_mounted() -> R {
     // delete_module(O_NONBLOCK) refuses it with EWOULDBLOCK (= EAGAIN) in 6.12
     // (try_stop_module()); EBUSY would mean one still initialising or
     // without an exit function, not the mount.
-    let r = delete_module();
-    check!(
-        r == Err(libc::EAGAIN),
-        "rmmod while mounted: expected EAGAIN (EWOULDBLOCK), got {}",
-        r.map_or_else(ename, |()| "success: module was removed".to_string())
-    );
-    check!(
-        listed().0,
-        "after refused rmmod: module is gone from /proc/modules"
-    );
-    let r = busybox(&["rmmod", "ramfs_cr"]);
-    check!(
-        r.is_err(),
-        "busybox rmmod while mounted: expected non-zero exit, got 0"
-    );
+    let r = delete_module().map_err(ename);
+    eq!(r, Err("EAGAIN".into()), "rmmod while mounted");
+    let refused = busybox(&["rmmod", "ramfs_cr"]).is_err();
+    check!(refused, "busybox rmmod while mounted: exit 0");
+    let now = listed();
+    eq!(now, (true, true), "refused rmmods: (modules, filesystems)");
     m.umount()?;
     busybox(&["rmmod", "ramfs_cr"])?;
-    let gone = listed() == (false, false);
+    let gone = listed();
     ensure_loaded()?;
-    check!(
-        gone,
-        "after rmmod: expected ramfs_cr gone from /proc/modules and \
-         /proc/filesystems, still listed"
-    );
+    eq!(gone, (false, false), "after rmmod: (modules, filesystems)");
     Ok(())
 }
 
@@ -361,6 +340,7 @@ impl Ctx {
         let ino = |a: &str| fs::metadata(p(a)).map(|m| m.ino());
         let num = |s: &str| s.parse::<u64>().expect("a number");
         let octal = |s: &str| u32::from_str_radix(s, 8).expect("an octal mode");
+        let perms = |s: &str| fs::Permissions::from_mode(octal(s));
         let pattern = || (0..1 << 20).map(|i: u32| (i % 251) as u8);
         match w[..] {
             ["stat", a] => fs::metadata(p(a)).map(describe),
@@ -374,10 +354,10 @@ impl Ctx {
             ["link", a, b] => fs::hard_link(p(a), p(b)).map(ok),
             ["same", a, b] => Ok((ino(a)? == ino(b)?).to_string()),
             ["symlink", t, a] => symlink(t.replace("LONG", &long), p(a)).map(ok),
-            ["readlink", a] => Ok(
-                quoted_lossy(fs::read_link(p(a))?.into_os_string().into_vec())
-                    .replace(&long, "LONG"),
-            ),
+            ["readlink", a] => {
+                let target = fs::read_link(p(a))?.into_os_string().into_vec();
+                Ok(quoted_lossy(target).replace(&long, "LONG"))
+            }
             ["mknod", a, mode, major, minor] => {
                 let dev = libc::makedev(num(major) as u32, num(minor) as u32);
                 let a = cstr(&p(a));
@@ -391,9 +371,7 @@ impl Ctx {
                 sys(unsafe { libc::renameat2(at, a.as_ptr(), at, b.as_ptr(), flags) })
             }
             ["seekend", a] => Ok(fs::File::open(p(a))?.seek(SeekFrom::End(0))?.to_string()),
-            ["chmod", a, mode] => {
-                fs::set_permissions(p(a), fs::Permissions::from_mode(octal(mode))).map(ok)
-            }
+            ["chmod", a, mode] => fs::set_permissions(p(a), perms(mode)).map(ok),
             ["chown", a, id] => chown(p(a), Some(num(id) as u32), Some(num(id) as u32)).map(ok),
             ["readdir", a] => {
                 let name = |e: fs::DirEntry| format!("{:?}", (e.file_name(), e.file_type().ok()));
@@ -403,10 +381,8 @@ impl Ctx {
             }
             ["statfs", a] => {
                 let s = statfs(&p(a)).map_err(io::Error::other)?;
-                Ok(format!(
-                    "{:?}",
-                    (s.f_bsize, s.f_namelen, s.f_blocks, s.f_files)
-                ))
+                let t = (s.f_bsize, s.f_namelen, s.f_blocks, s.f_files);
+                Ok(format!("{t:?}"))
             }
             ["hold", a, ref how @ ..] => {
                 let flags = match how {
@@ -476,54 +452,35 @@ pub(crate) fn parity() -> R {
     for (a, b) in ramfs.iter().zip(&ramfs_cr).filter(|_| print) {
         println!("# {}{b}", if a == b { "" } else { "DIFF " });
     }
-    let mut keys = 0;
-    for (i, line) in SCRIPT.trim().lines().enumerate() {
-        let (a, b) = (&ramfs[i], &ramfs_cr[i]);
-        check!(
-            a == b,
-            "transcripts differ at fact {i}: ramfs {a:?}, ramfs_cr {b:?} \
-             ({} vs {} facts)",
-            ramfs.len(),
-            ramfs_cr.len()
-        );
+    let (lines, mut keys) = (SCRIPT.trim().lines(), 0);
+    for (i, (line, (a, b))) in lines.zip(ramfs.iter().zip(&ramfs_cr)).enumerate() {
+        eq!(b, a, "fact {i}, ramfs_cr (got) against ramfs (expected)");
         if let Some((label, want)) = line.split_once(" => ") {
-            let fact = format!("{label}: {want}");
-            check!(
-                *b == fact,
-                "expected fact {fact:?} in both transcripts; got {near:?}",
-                near = b
-            );
+            eq!(*b, format!("{label}: {want}"), "key fact {i}");
             keys += 1;
         }
     }
-    println!(
-        "# parity: {} facts identical on ramfs and ramfs_cr, {keys} key facts checked",
-        ramfs_cr.len()
-    );
+    let n = ramfs_cr.len();
+    println!("# parity: {n} facts identical on ramfs and ramfs_cr, {keys} key facts checked");
     Ok(())
 }
 
 fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>, String> {
     let m = Mount::at(path, fstype, None)?;
-    let magic = statfs(path)?.f_type;
-    check!(
-        magic == expected,
-        "{fstype} statfs f_type: expected {expected:#x}, got {magic:#x}"
-    );
+    let magic = format!("{:#x}", statfs(path)?.f_type);
+    eq!(magic, format!("{expected:#x}"), "{fstype} statfs f_type");
     // SAFETY: umask(2) has no preconditions.
     let old_umask = unsafe { libc::umask(0o022) };
-    let (root, file) = (m.dir.clone(), None);
-    let mut c = Ctx { root, file };
+    let mut c = Ctx {
+        root: m.dir.clone(),
+        file: None,
+    };
     let mut facts = Vec::new();
-    for label in SCRIPT.trim().lines().map(|l| l.split(" => ").next()) {
-        let r = c
-            .parity_op(label.unwrap_or(""))
-            .map_err(|e| e.raw_os_error().unwrap_or(0));
-        facts.push(format!(
-            "{}: {}",
-            label.unwrap_or(""),
-            r.unwrap_or_else(ename)
-        ));
+    for line in SCRIPT.trim().lines() {
+        let label = line.split(" => ").next().unwrap_or("");
+        let r = c.parity_op(label);
+        let r = r.unwrap_or_else(|e| ename(e.raw_os_error().unwrap_or(0)));
+        facts.push(format!("{label}: {r}"));
     }
     drop(c);
     // SAFETY: as above.
@@ -534,39 +491,39 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
 
 // Leak cycles.
 
-/// `warm` cycles, then `n` more between two settled `Slab:` readings, which
-/// may differ by SLAB_NOISE_KB at most; with `vfs`, the in-use inodes and
-/// dentries by VFS_NOISE.
-fn slab_cycles(what: &str, warm: usize, n: usize, vfs: bool, cycle: impl Fn() -> R) -> R {
-    for _ in 0..warm {
-        cycle()?;
-    }
-    let (before, inodes0, dentries0) = settled()?;
-    let start = Instant::now();
-    for i in 0..n {
-        cycle().map_err(|e| format!("cycle {i}: {e}"))?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    let (after, inodes, dentries) = settled()?;
-    let (inodes, dentries) = (inodes - inodes0, dentries - dentries0);
-    println!("# {what}: {n} cycles in {secs:.1} s: Slab {before} -> {after} kB, {inodes:+} inodes, {dentries:+} dentries");
-    check!(
-        !vfs || (inodes <= VFS_NOISE && dentries <= VFS_NOISE),
-        "after {n} {what} cycles: expected at most +{VFS_NOISE} inodes and dentries, \
-         got {inodes:+} inodes, {dentries:+} dentries"
-    );
-    check!(
-        after <= before + SLAB_NOISE_KB,
-        "{what}: Slab grew from {before} kB to {after} kB over {n} cycles; \
-         expected at most +{SLAB_NOISE_KB} kB"
-    );
-    Ok(())
+/// `run(warm)` cycles, then `run(n)` between two [`settled`] readings,
+/// across which each of the [`COUNTERS`] may grow by its `max` at most
+/// (`None`: any).
+pub(crate) fn check_growth(
+    what: &str,
+    (warm, n): (usize, usize),
+    max: [Option<i64>; 5],
+    run: impl Fn(usize) -> R,
+) -> R {
+    run(warm)?;
+    let (before, start) = (settled()?, Instant::now());
+    run(n)?;
+    let (after, secs) = (settled()?, start.elapsed().as_secs_f64());
+    println!("# {what}: {n} cycles in {secs:.1} s: {COUNTERS:?} {before:?} -> {after:?}");
+    check_each(COUNTERS.iter().zip(max).enumerate(), |(i, (name, max))| {
+        let grew = after[i] - before[i];
+        let ok = max.is_none_or(|max| grew <= max);
+        check!(ok, "{name}: {grew:+} over {n} {what} cycles, max {max:?}");
+        Ok(())
+    })
+}
+
+/// `cycle` `n` times, a failure named by its number.
+fn repeat(n: usize, cycle: impl Fn() -> R) -> R {
+    (0..n).try_for_each(|i| cycle().map_err(|e| format!("cycle {i}: {e}")))
 }
 
 pub(crate) fn mount_cycles() -> R {
     ensure_loaded()?;
     // Warm-up cycles: per-cpu caches, IDA/xarray nodes for mount and device ids.
-    slab_cycles("mount/fill/umount", 50, 1000, true, || {
+    let (slab, vfs) = (Some(SLAB_NOISE_KB), Some(VFS_NOISE));
+    let max = [slab, vfs, vfs, None, None];
+    let cycle = || {
         let m = Mount::at("/mnt/rcr_cycle", "ramfs_cr", None)?;
         let r = (|| -> io::Result<()> {
             let p = |n: &str| m.root().join(n);
@@ -580,17 +537,20 @@ pub(crate) fn mount_cycles() -> R {
         })();
         r.map_err(|e| format!("filling {}: {e}", m.dir))?;
         m.umount()
-    })
+    };
+    check_growth("mount/fill/umount", (50, 1000), max, |n| repeat(n, cycle))
 }
 
 /// delete_module and finit_module(ramfs_cr.ko), what rmmod and insmod do,
 /// without a fork+exec per cycle (busybox's are tested above).
 pub(crate) fn module_cycles() -> R {
     ensure_loaded()?;
-    let r = slab_cycles("insmod/rmmod", 3, 100, false, || {
+    let cycle = || {
         delete_module().map_err(|e| format!("delete_module: {}", ename(e)))?;
         ensure_module()
-    });
+    };
+    let max = [Some(SLAB_NOISE_KB), None, None, None, None];
+    let r = check_growth("insmod/rmmod", (3, 100), max, |n| repeat(n, cycle));
     // Leave the module loaded for the cases after this one.
     r.and(ensure_loaded())
 }

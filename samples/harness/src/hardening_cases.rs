@@ -1,6 +1,7 @@
 //! Privileges, concurrency, umount/rmmod races and leaks of checkpoint(2)
 //! and restart(2) (issue 6).
 
+use crate::fs_cases::check_growth;
 use crate::fuzz_cases::{make_image, populate, verify_restored_img, POPULATED};
 use crate::golden::apply;
 use crate::vm::*;
@@ -479,38 +480,11 @@ fn cycles(n: usize) -> R {
     })
 }
 
-/// After a cache shrink: Slab (kB), struct files (file-nr), active filp objects.
-fn leak_counters() -> [u64; 3] {
-    // SAFETY: sync has no preconditions.
-    unsafe { libc::sync() };
-    nap(300);
-    shrink_caches();
-    nap(300);
-    let num = |s: &str| -> Option<u64> { s.split_whitespace().next()?.parse().ok() };
-    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-    let slabinfo = read("/proc/slabinfo");
-    let filp = num(&read("/sys/kernel/slab/filp/objects"))
-        .or_else(|| num(slabinfo.lines().find_map(|l| l.strip_prefix("filp "))?));
-    let files = num(&read("/proc/sys/fs/file-nr")).unwrap_or(0);
-    [meminfo_kb("Slab:"), files, filp.unwrap_or(0)]
-}
-
 pub(crate) fn leak_cycles() -> R {
-    on_pop(|| {
-        // warm up caches with a few cycles, then measure
-        cycles(20)?;
-        let (c0, t) = (leak_counters(), Instant::now());
-        cycles(CYCLES)?;
-        let (c1, secs) = (leak_counters(), t.elapsed().as_secs_f64());
-        println!("# leak: {CYCLES} checkpoint+restart cycles (8 fds, every 10th also a corrupted restart) in {secs:.1} s; Slab kB, file-nr, filp objects {c0:?} -> {c1:?}");
-        // a leak of one small object per cycle is ~100 kB of Slab; allow noise
-        let what = ["Slab (kB)", "allocated struct files", "filp objects"];
-        check_each([1024, 16, 64].into_iter().enumerate(), |(i, max)| {
-            let (w, grew) = (what[i], c1[i].saturating_sub(c0[i]));
-            check!(grew <= max, "{w} grew by {grew} over {CYCLES} cycles");
-            Ok(())
-        })
-    })
+    // a leak of one small object per cycle is ~100 kB of Slab; allow noise
+    let max = [Some(1024), None, None, Some(16), Some(64)];
+    let what = "checkpoint+restart (8 fds, every 10th also a corrupted restart)";
+    on_pop(|| check_growth(what, (20, CYCLES), max, cycles))
 }
 
 /// SIGUSR1 caught by a do-nothing handler with SA_RESTART.

@@ -246,11 +246,9 @@ pub(crate) fn image_memory() -> R {
     ];
     check_each(rows, |(size, want, bound_kb)| {
         in_child("huge", 300, || {
-            memfd_at(
-                "huge",
-                900,
-                &[&base[..112], &vec![0x41; size - 112]].concat(),
-            )?;
+            // the header of a real image, then junk
+            let huge = [&base[..112], &vec![0x41; size - 112]].concat();
+            memfd_at("huge", 900, &huge)?;
             std::thread::sleep(Duration::from_millis(500));
             let free0 = (0..5).map(|_| meminfo_kb("MemFree:")).max().unwrap_or(0);
             let restart = std::thread::spawn(|| rs_start(900, RESTART_DRY_RUN, -1));
@@ -262,11 +260,8 @@ pub(crate) fn image_memory() -> R {
             let drop_kb = free0.saturating_sub(min) as usize;
             println!("# {size}-byte image: {r:?}, MemFree -{drop_kb} kB (bound {bound_kb})");
             eq!(show(&r), show(&Err(want)), "{size}-byte image");
-            let within = drop_kb <= bound_kb;
-            check!(
-                within,
-                "{size} bytes: MemFree -{drop_kb} kB, bound {bound_kb}"
-            );
+            let ok = drop_kb <= bound_kb;
+            check!(ok, "{size} bytes: MemFree -{drop_kb} kB, bound {bound_kb}");
             Ok(())
         })
     })
@@ -368,20 +363,15 @@ pub(crate) fn log_escapes() -> R {
         let mut many = im.clone();
         many.fds = (0..1500).map(|fd| FileDesc { fd, ..im.fds[0] }).collect();
         im.files[0].name = format!("{MNT}/no\nrestart: forged [-EPERM]\x1b[2J").into_bytes();
-        let prep = || set_nofile_limits(1000, 4096);
-        expect_refused(
-            "name with a newline and ESC",
-            &im.encode(),
-            libc::ENOENT,
-            prep,
-            "no\\nrestart: forged [-EPERM]\\e[2J\": lookup failed",
-        )?;
-        expect_refused(
-            "1500 descriptors, RLIMIT_NOFILE 1000",
-            &many.encode(),
-            libc::EMFILE,
-            prep,
-            "1500 descriptors, above the caller's RLIMIT_NOFILE 1000",
-        )
+        // (what, image, errno, the log line's text)
+        #[rustfmt::skip]
+        let rows = [
+            ("name with a newline and ESC", im, libc::ENOENT, "no\\nrestart: forged [-EPERM]\\e[2J\": lookup failed"),
+            ("1500 descriptors, RLIMIT_NOFILE 1000", many, libc::EMFILE, "1500 descriptors, above the caller's RLIMIT_NOFILE 1000"),
+        ];
+        check_each(rows, |(what, im, want, must)| {
+            let prep = || set_nofile_limits(1000, 4096);
+            expect_refused(what, &im.encode(), want, prep, must)
+        })
     })
 }
