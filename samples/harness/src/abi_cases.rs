@@ -37,9 +37,9 @@ pub(crate) fn no_core() -> R {
         says(&["restart", "--in", &img], &none)?;
         says(&["restart", "--in", &img, "--dry-run"], &none)?;
         if have_core {
-            write_file("/sys/kernel/checkpoint/version", b"2\n")?;
-            let v2 = "ckpt: this kernel's checkpoint image format is version 2, this tool knows version 1\n";
-            says(&["checkpoint", "--pid", "1", "--out", &out], v2)?;
+            write_file("/sys/kernel/checkpoint/version", b"3\n")?;
+            let v3 = "ckpt: this kernel's checkpoint image format is version 3, this tool knows versions 1 and 2\n";
+            says(&["checkpoint", "--pid", "1", "--out", &out], v3)?;
         }
         Ok(())
     })

@@ -18,7 +18,8 @@ pub struct Case {
 
 /// Every case, in the order they run (`ramfs_cr:` the filesystem, `ckpt:`
 /// checkpoint/restart, `ckpt-fuzz:` hostile images, `ckpt-perm:`,
-/// `ckpt-race:`, `ckpt-leak:`, `ckpt-fault:` and `ckpt-sec:` hardening).
+/// `ckpt-race:`, `ckpt-leak:`, `ckpt-fault:` and `ckpt-sec:` hardening,
+/// `ckpt-contents:` file system contents).
 #[rustfmt::skip]
 pub fn all_cases() -> Vec<Case> {
     vec![
@@ -130,6 +131,7 @@ mod tests {
             "ckpt-leak: ",
             "ckpt-fault: ",
             "ckpt-sec: ",
+            "ckpt-contents: ",
         ];
         let mut names: Vec<_> = super::all_cases().iter().map(|c| c.name).collect();
         for n in &names {

@@ -13,7 +13,9 @@ use crate::golden::apply;
 use crate::mutate;
 use crate::vm::*;
 use ckpt_image::{decode, scan, Image, ImageError, Record};
-use ckpt_image::{CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY};
+use ckpt_image::{
+    CHECKPOINT_CONTENTS as CONTENTS, CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY,
+};
 use libc::{EBADF, EINVAL, EIO, EISDIR, EMFILE, ENAMETOOLONG, ENOENT, ENOTDIR, ESTALE};
 use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY};
 use libc::{O_NOATIME, O_RDWR, O_WRONLY};
@@ -139,7 +141,9 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     let small = vec![st::open("f0", O_RDWR, 3), st::seek(3, 5)];
     let mut v = Vec::new();
     let mut bases = vec![("small", small), ("many+shared", many), ("dirs", dirs)];
-    bases.extend([("large", large), ("empty", vec![])]);
+    // contents: the small one with the mount's contents (a version 2 image)
+    let contents = vec![st::open("f0", O_RDWR, 3), st::seek(3, 5)];
+    bases.extend([("large", large), ("empty", vec![]), ("contents", contents)]);
     for (what, steps) in bases {
         let setup = || {
             apply(mnt, &steps)?;
@@ -148,7 +152,12 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
             }
             Ok(())
         };
-        let (img, r) = make_image(setup, SKIP)?;
+        let flags = if what == "contents" {
+            SKIP | CONTENTS
+        } else {
+            SKIP
+        };
+        let (img, r) = make_image(setup, flags)?;
         if let Err(e) = r {
             return Err(format!("checkpoint of base {what}: {}", ename(e)));
         }

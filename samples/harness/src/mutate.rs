@@ -9,6 +9,8 @@ use ckpt_image::{align8, append_tail, encode_records, type_name, Record, CKPT_HD
 use ckpt_image::{CKPT_HDR_FILE as FILE, CKPT_HDR_FILE_DESC as DESC, CKPT_HDR_FILE_NAME as NAME};
 use ckpt_image::{CKPT_HDR_FILE_TABLE as TABLE, CKPT_HDR_FS as FS, CKPT_HDR_HEADER as HEADER};
 use ckpt_image::{CKPT_HDR_OBJREF as OBJREF, CKPT_HDR_TAIL as TAIL};
+use ckpt_image::{CKPT_HDR_SB as SB, CKPT_HDR_SB_DATA as SBDATA};
+use ckpt_image::{CKPT_HDR_SB_END as SBEND, CKPT_HDR_SB_REC as SBREC};
 
 /// splitmix64: tiny, fast, good enough, and the same everywhere.
 pub struct Rng(u64);
@@ -148,6 +150,22 @@ const FIELDS: &[Field] = &[
     ("fd", DESC, 12, 4, '+', &[1, !0]),
     ("close_on_exec", DESC, 16, 4, '=', &[2, NEG1, IMIN]),
     ("reserved", DESC, 20, 4, '=', &[1]),
+    ("sb_id", SB, 8, 4, '=', &[0, 2, NEG1]),
+    ("fs_version", SB, 12, 4, '=', &[0, 2, NEG1]),
+    ("fs_name", SB, 16, 8, '=', &[0, AAAA]),
+    ("reserved", SB, 32, 8, '=', &[1]),
+    ("kind", SBREC, 8, 4, '=', &[0, 4, NEG1]),
+    ("data_len", SBREC, 12, 4, '+', &[1, !0, 8]),
+    ("data_len", SBREC, 12, 4, '=', &[0, 8193, NEG1]),
+    ("data (a byte)", SBREC, 16, 1, '^', &[1, 0x80]),
+    ("offset", SBDATA, 8, 8, '=', B64),
+    ("data_len", SBDATA, 16, 4, '=', &[0, 65537, NEG1]),
+    ("data_len", SBDATA, 16, 4, '+', &[1, !0]),
+    ("crc32c (one bit)", SBDATA, 20, 4, '^', &[1, IMIN]),
+    ("data (a bit)", SBDATA, 24, 1, '^', &[1, 0x80]),
+    ("sb_id", SBEND, 8, 4, '=', &[0, 2]),
+    ("nr_records", SBEND, 12, 4, '+', &[1, !0]),
+    ("data_bytes", SBEND, 16, 8, '+', &[1, !0]),
     ("len", TAIL, 4, 4, '=', &[16, 32, 0x7fff_fff8]),
     ("magic", TAIL, 8, 8, '=', B64),
     ("crc (one bit)", TAIL, 16, 4, '^', &[1, 0x100, 0x10000, IMIN]),
