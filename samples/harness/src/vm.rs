@@ -487,10 +487,7 @@ pub fn seq() -> usize {
 /// The work directory for images, logs and results (tmpfs, mode 1777 so
 /// that children that drop privileges write there too).
 pub fn work() -> R {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(WORK).map_err(|e| format!("mkdir {WORK}: {e}"))?;
-    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777))
-        .map_err(|e| format!("chmod {WORK}: {e}"))
+    mkdir(WORK, 0o1777)
 }
 
 /// A fresh name in [`WORK`].
@@ -1051,10 +1048,8 @@ pub fn snap(skip: &[i32]) -> Snap {
 /// like read(2) does, so its offset ends up after what was read.
 pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
     let mut s = snap(skip);
-    for x in s.fds.iter_mut() {
-        if x.0 == img {
-            x.2 = 0;
-        }
+    for x in s.fds.iter_mut().filter(|x| x.0 == img) {
+        x.2 = 0;
     }
     s
 }
@@ -1084,11 +1079,8 @@ pub fn snap_diff(a: &Snap, b: &Snap) -> String {
 pub fn busy_caller(other: &str) -> R {
     open_at(other, libc::O_RDWR, 3)?;
     seek(3, 7)?;
-    open_at(
-        other,
-        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        4,
-    )?;
+    let fl = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    open_at(other, fl, 4)?;
     seek(4, 2)?;
     open_at("/", libc::O_RDONLY | libc::O_DIRECTORY, 6)?;
     chdir("/tmp")
@@ -1226,11 +1218,9 @@ pub fn decode_file(img: &str) -> Result<Image, String> {
 
 /// Self-checkpoint in a clean child after `setup`, checking success.
 pub fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
-    let img = img.to_string();
-    in_clean_child("checkpointing child", move || {
+    in_clean_child("checkpointing child", || {
         setup()?;
-        ck_ok(0, &img, 0)?;
-        Ok(())
+        ck_ok(0, img, 0).map(drop)
     })
 }
 
