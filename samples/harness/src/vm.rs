@@ -245,15 +245,21 @@ pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
 
 /// Everything `fd` yields until EOF (reads interrupted by signals retried).
 pub fn read_all_bytes(fd: i32) -> Vec<u8> {
+    // SAFETY: b is a valid buffer of b.len() bytes.
+    read_to_end(|b, _| unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) })
+}
+
+/// What `read(buffer, offset)` (a read(2)- or pread(2)-like call) yields
+/// from offset 0 until EOF or an error, EINTR retried.
+fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
     let mut v = Vec::new();
     loop {
-        match read_fd(fd, 4096) {
+        match read_into(65536, |b| read(b, v.len() as i64)) {
             Err(libc::EINTR) => continue,
             Ok(b) if !b.is_empty() => v.extend(b),
-            _ => break,
+            _ => return v,
         }
     }
-    v
 }
 
 pub fn read_all(fd: i32) -> String {
@@ -320,17 +326,8 @@ pub fn set_bytes(fd: i32, b: &[u8]) -> R {
 
 /// The whole file of `fd` (pread from 0; the position is not moved).
 pub fn get_bytes(fd: i32) -> Vec<u8> {
-    let mut v = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        // SAFETY: buffer valid.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), v.len() as i64) };
-        if n <= 0 {
-            break;
-        }
-        v.extend_from_slice(&buf[..n as usize]);
-    }
-    v
+    // SAFETY: b is a valid buffer of b.len() bytes.
+    read_to_end(|b, off| unsafe { libc::pread(fd, b.as_mut_ptr().cast(), b.len(), off) })
 }
 
 /// The whole file of `fd` as text (a memfd used as a log or a message).
@@ -694,11 +691,10 @@ impl Target {
             // SAFETY: stop ourselves; the parent kills us.
             unsafe { libc::raise(libc::SIGSTOP) };
         })?;
-        let pid = t.pid;
         let mut st = 0;
         // SAFETY: waiting for our child to stop.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
-        if r != pid || !libc::WIFSTOPPED(st) {
+        let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WUNTRACED) };
+        if r != t.pid || !libc::WIFSTOPPED(st) {
             return Err(format!("target child did not stop: {}", status_text(st)));
         }
         Ok(t)
@@ -716,10 +712,7 @@ impl Target {
             let ok = setup().is_ok();
             let _ = write_fd(1019, if ok { b"y" } else { b"n" });
             close(1019);
-            loop {
-                // SAFETY: wait to be killed.
-                unsafe { libc::pause() };
-            }
+            sleep_forever();
         }
         close(w);
         let s = read_all(r);
@@ -732,7 +725,7 @@ impl Target {
     }
 
     /// A child that closes every fd, runs `setup`, then `work` in a loop
-    /// until killed.  The parent waits `settle` ms so that the child has
+    /// until killed.  The parent waits 300 ms so that the child has
     /// closed the harness's fds before it is checkpointed.
     pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, work: W) -> Result<Target, String> {
         let t = Target::clean(setup, work)?;
@@ -761,10 +754,8 @@ impl Target {
             if !run_guarded(120, setup).is_empty() {
                 exit(3);
             }
-            let mut i = 0;
-            loop {
+            for i in 0.. {
                 work(i);
-                i += 1;
             }
         }
         Ok(Target { pid })
