@@ -45,33 +45,31 @@ pub fn round_trip(
     let m = mount_with(files)?;
     let (want, cwd) = expected(steps, &m.dir);
     let img = tmpfile("rt.ckpt");
-    let (dir, w, wcwd) = (m.dir.clone(), want.clone(), cwd.clone());
-    let setup = move || {
+    let setup = || {
         set_nofile(4096)?;
         match by {
             By::CloneFiles => {
-                let d = dir.clone();
-                let c = clone_process(libc::CLONE_FILES, move || {
-                    if apply(&d, steps).is_ok() {
+                let c = clone_process(libc::CLONE_FILES, || {
+                    if apply(&m.dir, steps).is_ok() {
                         sleep_forever();
                     }
                 })?;
                 // the table is shared: wait for the other process's fds
                 let mut tries = 0;
-                while !w.iter().all(|x| getfd(x.fd) >= 0) {
+                while !want.iter().all(|x| getfd(x.fd) >= 0) {
                     check!(tries < 500, "fds of process {c} not in the table");
                     tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
                 // the cwd is each process's own: the one the steps leave
-                chdir(&wcwd)
+                chdir(&cwd)
             }
             By::Thread => {
-                apply(&dir, steps)?;
+                apply(&m.dir, steps)?;
                 std::thread::spawn(sleep_forever);
                 Ok(())
             }
-            _ => apply(&dir, steps),
+            _ => apply(&m.dir, steps),
         }
     };
     if by == By::Itself {
@@ -107,11 +105,8 @@ pub fn round_trip(
         eq!(n, want.len(), "restart return value (fds installed)");
         check_table(&want, &cwd)?;
         if kept {
-            eq!(
-                (fd_path(20), pos(20)),
-                (other.clone(), 4),
-                "fd 20 (not in the image)"
-            );
+            let got = (fd_path(20), pos(20));
+            eq!(got, (other.clone(), 4), "fd 20 (not in the image)");
         }
         after(&m.dir)
     })

@@ -21,7 +21,7 @@
 //!   [`expect_ret`]/[`expect_outcome`], [`expect_restart_refused`].
 
 use ckpt_image::syscalls::{self, errno_name};
-use ckpt_image::{decode, Image, ImageError};
+use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -1165,14 +1165,8 @@ pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
 
 /// Restart must succeed; returns the count.
 pub fn rs_ok(img: &str) -> Result<i64, String> {
-    let o = restart_from(img, 0)?;
-    o.r.map_err(|e| {
-        format!(
-            "restart: expected success, got {}; log:\n{}",
-            ename(e),
-            o.log
-        )
-    })
+    let Outcome { r, log } = restart_from(img, 0)?;
+    r.map_err(|e| format!("restart: expected success, got {}; log:\n{log}", ename(e)))
 }
 
 /// A checkpoint(2) or restart(2) must have returned `want`.
@@ -1242,11 +1236,8 @@ pub fn expect_checkpoint_refused(
 ) -> R {
     let o = checkpoint_to(pid, img, 0)?;
     expect_outcome(&o, Err(want), what)?;
-    let line = o
-        .log
-        .lines()
-        .find(|l| l.contains(&format!("fd {fd}")))
-        .unwrap_or("");
+    let tag = format!("fd {fd}");
+    let line = o.log.lines().find(|l| l.contains(&tag)).unwrap_or("");
     check!(
         !line.is_empty() && on_line.iter().all(|s| line.contains(s.as_str())),
         "log should name fd {fd} and {on_line:?} on one line; got:\n{}",
@@ -1269,18 +1260,10 @@ pub fn expect_checkpoint_refused(
             "ERROR record message should name {name}: {msg:?}"
         );
     }
-    let types: Vec<u32> = ckpt_image::scan(&b)
-        .records
-        .iter()
-        .map(|r| r.1.rtype())
-        .collect();
-    eq!(
-        types.last(),
-        Some(&ckpt_image::CKPT_HDR_ERROR),
-        "last record type"
-    );
+    let types: Vec<u32> = scan(&b).records.iter().map(|r| r.1.rtype()).collect();
+    eq!(types.last(), Some(&CKPT_HDR_ERROR), "last record type");
     check!(
-        !types.contains(&ckpt_image::CKPT_HDR_TAIL),
+        !types.contains(&CKPT_HDR_TAIL),
         "image has a TAIL after the ERROR"
     );
     Ok(())
