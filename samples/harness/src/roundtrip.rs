@@ -183,8 +183,8 @@ pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
     }
     let files = want.iter().filter(|w| w.shares == w.fd).count();
     eq!(im.files.len(), files, "FILE records (struct files)");
-    eq!(String::from_utf8_lossy(&im.cwd), cwd, "recorded cwd");
-    eq!(String::from_utf8_lossy(&im.root), "/", "recorded root");
+    eq!(text(&im.cwd), cwd, "recorded cwd");
+    eq!(text(&im.root), "/", "recorded root");
     Ok(())
 }
 

@@ -23,7 +23,10 @@
 use ckpt_image::syscalls::{self, errno_name};
 use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -73,6 +76,11 @@ pub fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
 }
 
+/// Bytes as text (invalid UTF-8 replaced), for messages and logs.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
 /// `Ok` when no error was collected, else every error, one per line.
 pub fn check_all(errs: Vec<String>) -> R {
     if errs.is_empty() {
@@ -92,10 +100,7 @@ pub fn check_each<T>(items: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) 
 /// Load ramfs_cr unless /proc/filesystems already lists it.
 pub fn ensure_module() -> R {
     let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if fss
-        .lines()
-        .any(|l| l.split_whitespace().last() == Some("ramfs_cr"))
-    {
+    if fss.lines().any(|l| l.ends_with("\tramfs_cr")) {
         return Ok(());
     }
     let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
@@ -263,7 +268,7 @@ fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
 }
 
 pub fn read_all(fd: i32) -> String {
-    String::from_utf8_lossy(&read_all_bytes(fd)).into_owned()
+    text(&read_all_bytes(fd))
 }
 
 /// A pipe, both ends close-on-exec: (read, write).
@@ -306,19 +311,14 @@ pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
 
 /// Make the file of `fd` hold exactly `b`, position 0.
 pub fn set_bytes(fd: i32, b: &[u8]) -> R {
-    // SAFETY: fd and buffer valid.
-    unsafe {
-        if libc::ftruncate(fd, 0) != 0 {
-            return Err(format!("ftruncate: {}", ename(errno())));
-        }
-        let mut off = 0usize;
-        while off < b.len() {
-            let n = libc::pwrite(fd, b[off..].as_ptr().cast(), b.len() - off, off as i64);
-            if n <= 0 {
-                return Err(format!("pwrite: {}", ename(errno())));
-            }
-            off += n as usize;
-        }
+    // SAFETY: an fd number.
+    if unsafe { libc::ftruncate(fd, 0) } != 0 {
+        return Err(format!("ftruncate: {}", ename(errno())));
+    }
+    // SAFETY: the File borrows `fd` and never closes it.
+    let f = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+    if let Err(e) = f.write_all_at(b, 0) {
+        return Err(format!("pwrite: {}", e));
     }
     lseek(fd, 0, libc::SEEK_SET);
     Ok(())
@@ -332,7 +332,7 @@ pub fn get_bytes(fd: i32) -> Vec<u8> {
 
 /// The whole file of `fd` as text (a memfd used as a log or a message).
 pub fn text_of(fd: i32) -> String {
-    String::from_utf8_lossy(&get_bytes(fd)).into_owned()
+    text(&get_bytes(fd))
 }
 
 /// drop_caches, then every SLUB cache's `shrink` (which also flushes that
@@ -415,7 +415,7 @@ pub fn dirents(b: &[u8]) -> Vec<(String, u64)> {
         let ino = u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
         let name = &b[o + 19..o + reclen];
         let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-        v.push((String::from_utf8_lossy(&name[..end]).into_owned(), ino));
+        v.push((text(&name[..end]), ino));
         o += reclen;
     }
     v
@@ -464,11 +464,8 @@ pub fn run_ckpt(args: &[&str]) -> Result<(i32, String, String), String> {
         .args(args)
         .output()
         .map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
-    Ok((
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    ))
+    let code = o.status.code().unwrap_or(-1);
+    Ok((code, text(&o.stdout), text(&o.stderr)))
 }
 
 // ------------------------------------------------------------------ files
@@ -1131,7 +1128,7 @@ fn with_image(
     let r = call();
     close(IMG_FD);
     close(LOG_FD);
-    let log = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
+    let log = text(&std::fs::read(log).unwrap_or_default());
     Ok(Outcome { r, log })
 }
 
@@ -1211,15 +1208,8 @@ pub fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
 
 /// (fd, name) of every fd an image records.
 pub fn fd_names(im: &Image) -> Vec<(i32, String)> {
-    im.fds
-        .iter()
-        .map(|d| {
-            let name = im
-                .file_of(d)
-                .map(|f| String::from_utf8_lossy(&f.name).into_owned());
-            (d.fd, name.unwrap_or_default())
-        })
-        .collect()
+    let name = |d| im.file_of(d).map_or(String::new(), |f| text(&f.name));
+    im.fds.iter().map(|d| (d.fd, name(d))).collect()
 }
 
 /// Checkpoint of `pid` into `img` (with `flags`) must fail with `want`; its
