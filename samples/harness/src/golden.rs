@@ -49,13 +49,11 @@ pub fn make_all() -> R {
     for g in GOLDEN {
         let img = tmpfile(g.file);
         self_image(&img, || apply(MNT, g.steps))?;
-        let hex: String = read_file(&img)?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let bytes = read_file(&img)?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         println!("golden-begin {}", g.file);
         for line in hex.as_bytes().chunks(128) {
-            println!("{}", String::from_utf8_lossy(line));
+            println!("{}", text(line));
         }
         println!("golden-end {}", g.file);
     }

@@ -20,7 +20,7 @@
 //!   [`LOG_FD`]), [`ck_ok`]/[`rs_ok`], [`self_image`], [`decode_file`],
 //!   [`expect_ret`]/[`expect_outcome`], [`expect_restart_refused`].
 
-use ckpt_image::syscalls::{self, errno_name};
+use ckpt_image::syscalls;
 use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
 use std::ffi::CString;
 use std::fs::File;
@@ -68,9 +68,7 @@ pub fn sys(r: impl TryInto<i64>) -> Result<i64, i32> {
 }
 
 /// `EBADF`, `ENOENT`, ... for messages.
-pub fn ename(e: i32) -> String {
-    errno_name(e)
-}
+pub use ckpt_image::syscalls::errno_name as ename;
 
 pub fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
