@@ -50,11 +50,8 @@ fn main() {
     }
     let list = args.iter().any(|a| a == "--list");
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
-    let all = case::all_cases();
-    let sel: Vec<_> = all
-        .into_iter()
-        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
-        .collect();
+    let wanted = |c: &case::Case| filters.is_empty() || filters.iter().any(|f| c.name.contains(*f));
+    let sel: Vec<_> = case::all_cases().into_iter().filter(wanted).collect();
     if list {
         for c in &sel {
             println!("{}", c.name);

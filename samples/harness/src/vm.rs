@@ -265,10 +265,6 @@ fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
     }
 }
 
-pub fn read_all(fd: i32) -> String {
-    text(&read_all_bytes(fd))
-}
-
 /// A pipe, both ends close-on-exec: (read, write).
 pub fn pipe() -> Result<(i32, i32), String> {
     let mut p = [0i32; 2];
@@ -588,7 +584,7 @@ pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
         exit(if res.is_empty() { 0 } else { 1 });
     }
     close(w);
-    let msg = read_all(r);
+    let msg = text(&read_all_bytes(r));
     close(r);
     child_result(what, wait(pid), msg)
 }
@@ -710,7 +706,7 @@ impl Target {
             sleep_forever();
         }
         close(w);
-        let s = read_all(r);
+        let s = text(&read_all_bytes(r));
         close(r);
         let t = Target { pid };
         if s != "y" {
@@ -900,9 +896,8 @@ impl Mount {
                 ename(e)
             ));
         }
-        Ok(Mount {
-            dir: dir.to_string(),
-        })
+        let dir = dir.to_string();
+        Ok(Mount { dir })
     }
 
     pub fn root(&self) -> &std::path::Path {
