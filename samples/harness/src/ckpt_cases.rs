@@ -27,12 +27,6 @@ fn dev_ino(p: &str) -> Result<(u64, u64), String> {
     Ok((md.dev(), md.ino()))
 }
 
-/// A checkpoint(2) or restart(2) must have returned `want`.
-fn expect_ret(r: Result<i64, i32>, want: Result<i64, i32>, what: &str) -> R {
-    eq!(show(&r), show(&want), "{what}");
-    Ok(())
-}
-
 /// A file of 10 bytes to be the other file of a caller ([`busy_caller`]).
 fn other_file() -> Result<String, String> {
     let other = tmpfile("caller");

@@ -13,6 +13,19 @@ fn saved_data(tree: &Tree, path: &[u8]) -> Option<Vec<u8>> {
     tree.node(tree.lookup(path)?).map(|n| n.data())
 }
 
+/// `body()` while a forked child runs `busy` (until it is killed, after).
+fn beside<T>(busy: impl FnOnce(), body: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    let pid = fork()?;
+    if pid == 0 {
+        busy();
+        sleep_forever();
+    }
+    let r = body();
+    kill(pid, libc::SIGKILL);
+    wait(pid);
+    r
+}
+
 /// checkpoint(2) of a clean child whose working directory is `dir`,
 /// with contents; the image decoded, and its one ramfs_cr tree checked.
 fn save(dir: &str, img: &str) -> Result<Image, String> {
@@ -80,18 +93,16 @@ pub fn whole_mount() -> R {
     let ghost: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
     write_file(&m.p("ghost"), &ghost)?;
     let (r, w) = pipe()?;
-    let holder = fork()?;
-    if holder == 0 {
+    let hold = || {
         let g = open_at(&m.p("ghost"), libc::O_RDONLY, 50);
         let t = open_mode(&m.p(""), libc::O_TMPFILE | libc::O_RDWR, 0o600, 51);
         let ok = g.is_ok() && t.is_ok() && write_fd(51, b"tmpfile data").is_ok();
         let _ = write_fd(w, if ok { b"1" } else { b"0" });
-        sleep_forever();
-    }
-    close(w);
-    let ready = read_fd(r, 1);
-    close(r);
-    let res = (|| {
+    };
+    beside(hold, || {
+        close(w);
+        let ready = read_fd(r, 1);
+        close(r);
         eq!(ready, Ok(b"1".to_vec()), "holder opened its files");
         std::fs::remove_file(m.p("ghost")).map_err(fs_err)?;
         // Twice: the first walk's reads move the access times.
@@ -172,10 +183,7 @@ pub fn whole_mount() -> R {
             "extracted d/a, hard, d/e/hard are one inode"
         );
         Ok(())
-    })();
-    kill(holder, libc::SIGKILL);
-    wait(holder);
-    res
+    })
 }
 
 /// The image or the log on the mount to be frozen: EBUSY before anything
@@ -231,43 +239,42 @@ pub fn mapping_writer_waits() -> R {
     close(fd);
     check!(p != libc::MAP_FAILED, "mmap: {}", ename(errno()));
     let w = p.cast::<u32>();
-    let writer = fork()?;
-    if writer == 0 {
-        loop {
-            // SAFETY: the mapping is 1024 u32s, alive until this child dies.
-            unsafe {
-                w.write_volatile(w.read_volatile().wrapping_add(1));
-                w.add(1023)
-                    .write_volatile(w.add(1023).read_volatile().wrapping_add(1));
-            }
+    let bump = || loop {
+        // SAFETY: the mapping is 1024 u32s, alive until this child dies.
+        unsafe {
+            w.write_volatile(w.read_volatile().wrapping_add(1));
+            w.add(1023)
+                .write_volatile(w.add(1023).read_volatile().wrapping_add(1));
         }
-    }
+    };
     let img = tmpfile("map.img");
-    let res = check_each(0..20, |i| {
-        save(&m.p(""), &img)?;
-        let im = decode_file(&img)?;
-        let t = trees(&im).map_err(|e| e.to_string())?.remove(0);
-        let d = saved_data(&t, b"/map").ok_or("no /map in the image")?;
-        let word = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
-        let (w0, w1023) = (word(0), word(1023));
+    // SAFETY: reads of the mapping the writer writes.
+    let seen = || unsafe { w.read_volatile() };
+    let res = beside(bump, || {
+        check_each(0..20, |i| {
+            save(&m.p(""), &img)?;
+            let im = decode_file(&img)?;
+            let t = trees(&im).map_err(|e| e.to_string())?.remove(0);
+            let d = saved_data(&t, b"/map").ok_or("no /map in the image")?;
+            let word = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
+            let (w0, w1023) = (word(0), word(1023));
+            check!(
+                w0 == w1023 || w0 == w1023.wrapping_add(1),
+                "checkpoint {i}: saved w0 {w0}, w1023 {w1023}: not one instant"
+            );
+            Ok(())
+        })?;
+        let before = seen();
+        std::thread::sleep(std::time::Duration::from_millis(200));
         check!(
-            w0 == w1023 || w0 == w1023.wrapping_add(1),
-            "checkpoint {i}: saved w0 {w0}, w1023 {w1023}: not one instant"
+            seen() != before,
+            "the writer is still writing after the thaw"
         );
         Ok(())
     });
-    // SAFETY: reads of the mapping the writer still writes.
-    let seen = || unsafe { w.read_volatile() };
-    let before = seen();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let moved = seen() != before;
-    kill(writer, libc::SIGKILL);
-    wait(writer);
     // SAFETY: the mapping made above; the writer is gone.
     unsafe { libc::munmap(p, 4096) };
-    res?;
-    check!(moved, "the writer is still writing after the thaw");
-    Ok(())
+    res
 }
 
 /// Another process creates, writes (one 4 KiB write(2) of one byte value)
@@ -276,32 +283,30 @@ pub fn mapping_writer_waits() -> R {
 pub fn concurrent_changes() -> R {
     work()?;
     let m = Mount::cr()?;
-    let busy = fork()?;
-    if busy == 0 {
+    let churn = || {
         for k in 0u32.. {
             let (f, r) = (m.p(&format!("f{}", k % 8)), m.p(&format!("r{}", k % 8)));
             let _ = write_file(&f, &[(k % 251) as u8; 4096]);
             let _ = std::fs::rename(&f, &r);
         }
-    }
+    };
     let img = tmpfile("busy.img");
-    let res = check_each(0..10, |i| {
-        let im = save(&m.p(""), &img)?;
-        let t = trees(&im).map_err(|e| e.to_string())?.remove(0);
-        for n in t.nodes().iter().filter(|n| n.kind() == Kind::Reg) {
-            let d = n.data();
-            check!(
-                d.iter().all(|&b| b == d[0]),
-                "checkpoint {i}: inode #{} holds parts of two writes",
-                n.inode.ino
-            );
-        }
-        let o = restart_from(&img, RESTART_DRY_RUN)?;
-        expect_outcome(&o, Ok(0), &format!("dry-run restart of checkpoint {i}"))
-    });
-    kill(busy, libc::SIGKILL);
-    wait(busy);
-    res
+    beside(churn, || {
+        check_each(0..10, |i| {
+            let im = save(&m.p(""), &img)?;
+            let t = trees(&im).map_err(|e| e.to_string())?.remove(0);
+            for n in t.nodes().iter().filter(|n| n.kind() == Kind::Reg) {
+                let d = n.data();
+                check!(
+                    d.iter().all(|&b| b == d[0]),
+                    "checkpoint {i}: inode #{} holds parts of two writes",
+                    n.inode.ino
+                );
+            }
+            let o = restart_from(&img, RESTART_DRY_RUN)?;
+            expect_outcome(&o, Ok(0), &format!("dry-run restart of checkpoint {i}"))
+        })
+    })
 }
 
 /// A version 2 image restarts in the same boot: the descriptors come
@@ -371,17 +376,4 @@ pub fn bad_contents() -> R {
         );
         Ok(())
     })
-}
-
-// TEMP shims until the library's sys()/expect_ret() land from h11-lib.
-fn sys(r: i32) -> Result<i64, i32> {
-    if r >= 0 {
-        Ok(r.into())
-    } else {
-        Err(errno())
-    }
-}
-fn expect_ret(r: Result<i64, i32>, want: Result<i64, i32>, what: &str) -> R {
-    eq!(show(&r), show(&want), "{what}");
-    Ok(())
 }

@@ -27,14 +27,16 @@ pub fn apply(base: &str, steps: &[Step]) -> R {
     Ok(())
 }
 
-/// Create [`FILES`] below `base`.
-pub fn populate_files(base: &str) -> R {
-    for (name, bytes) in FILES {
+/// Create `files` below `base`, with their directories (a name ending in
+/// '/' is a directory).
+pub fn populate_files(base: &str, files: &[(&str, &[u8])]) -> R {
+    for (name, bytes) in files {
         let p = format!("{base}/{name}");
-        if let Some((dir, _)) = p.rsplit_once('/') {
-            std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+        let (dir, file) = p.rsplit_once('/').unwrap_or((base, name));
+        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+        if !file.is_empty() {
+            write_file(&p, bytes)?;
         }
-        write_file(&p, bytes)?;
     }
     Ok(())
 }
@@ -43,17 +45,15 @@ pub fn make_all() -> R {
     work()?;
     ensure_module()?;
     let _m = Mount::at(MNT, "ramfs_cr", Some("mode=0755"))?;
-    populate_files(MNT)?;
+    populate_files(MNT, FILES)?;
     for g in GOLDEN {
         let img = tmpfile(g.file);
         self_image(&img, || apply(MNT, g.steps))?;
-        let hex: String = read_file(&img)?
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let bytes = read_file(&img)?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         println!("golden-begin {}", g.file);
         for line in hex.as_bytes().chunks(128) {
-            println!("{}", String::from_utf8_lossy(line));
+            println!("{}", text(line));
         }
         println!("golden-end {}", g.file);
     }

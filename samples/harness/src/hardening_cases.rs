@@ -74,14 +74,6 @@ fn spawn_loop(secs: u64, mut f: impl FnMut(u64)) -> Result<Target, String> {
     })
 }
 
-fn expect_exit(t: Target, what: &str) -> R {
-    let st = wait(t.pid);
-    std::mem::forget(t);
-    let ok = libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0;
-    check!(ok, "{what}: status {st:#x}");
-    Ok(())
-}
-
 /// Checkpoints of `pid` (into memfd 900) for `secs`: each image must decode and pass
 /// `ok(image)`; each failure must be one of `errs` and write nothing or an ERROR record
 /// of it.  The outcomes counted, how many succeeded.

@@ -28,17 +28,18 @@ mod roundtrip;
 mod security_cases;
 
 use std::io::Write;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let first = args.first().map(String::as_str);
     // The set-uid helper of a security case (see security_cases::exec_race).
-    if args.first().map(String::as_str) == Some("--suid-open") {
+    if first == Some("--suid-open") {
         security_cases::suid_open(&args[1..]);
     }
-    if args.first().map(String::as_str) == Some("--golden") {
+    vm::quiet_panics();
+    if first == Some("--golden") {
         // print the golden images (see golden.rs) and exit
-        let r = golden::make_all();
+        let r = vm::guarded(golden::make_all);
         if let Err(e) = &r {
             println!("golden: {e}");
         }
@@ -50,29 +51,20 @@ fn main() {
     }
     let list = args.iter().any(|a| a == "--list");
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
-    let all = case::all_cases();
-    let sel: Vec<_> = all
-        .into_iter()
-        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
-        .collect();
+    let wanted = |c: &case::Case| filters.is_empty() || filters.iter().any(|f| c.name.contains(*f));
+    let sel: Vec<_> = case::all_cases().into_iter().filter(wanted).collect();
     if list {
         for c in &sel {
             println!("{}", c.name);
         }
         return;
     }
-    // Panics are reported as failures below (with their location), not on stderr.
-    std::panic::set_hook(Box::new(|info| {
-        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = info.to_string();
-    }));
     println!("KTAP version 1");
     println!("1..{}", sel.len());
     let mut failed = 0;
     for (i, c) in sel.iter().enumerate() {
         let _ = std::io::stdout().flush();
-        let r = catch_unwind(AssertUnwindSafe(c.run))
-            .unwrap_or_else(|p| Err(format!("panic: {}", panic_text(&p))));
-        match r {
+        match vm::guarded(c.run) {
             Ok(()) => println!("ok {} {}", i + 1, c.name),
             Err(why) => {
                 failed += 1;
@@ -86,21 +78,4 @@ fn main() {
     println!("# {} passed, {} failed", sel.len() - failed, failed);
     let _ = std::io::stdout().flush();
     std::process::exit(i32::from(failed > 0));
-}
-
-/// The last panic message with its location (set by the panic hook).
-pub static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
-
-/// Text of a caught panic: the hook's message with location when there is one.
-pub fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
-    let hooked = std::mem::take(&mut *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()));
-    if !hooked.is_empty() {
-        hooked
-    } else if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic)".to_string()
-    }
 }

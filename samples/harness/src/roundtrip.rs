@@ -4,7 +4,7 @@
 //! state after restart (`testsupport::golden::expected`): never from the
 //! image under test.
 
-use crate::golden::apply;
+use crate::golden::{apply, populate_files};
 use crate::vm::*;
 use testsupport::golden::{expected, Step, WantFd};
 
@@ -45,41 +45,31 @@ pub fn round_trip(
     let m = mount_with(files)?;
     let (want, cwd) = expected(steps, &m.dir);
     let img = tmpfile("rt.ckpt");
-    let dir = m.dir.clone();
-    let w = want.clone();
-    let setup = move || {
+    let setup = || {
         set_nofile(4096)?;
         match by {
             By::CloneFiles => {
-                let d = dir.clone();
-                let c = clone_process(libc::CLONE_FILES, move || {
-                    if apply(&d, steps).is_ok() {
+                let c = clone_process(libc::CLONE_FILES, || {
+                    if apply(&m.dir, steps).is_ok() {
                         sleep_forever();
                     }
                 })?;
                 // the table is shared: wait for the other process's fds
-                let all_in = || w.iter().all(|x| getfd(x.fd) >= 0);
-                for _ in 0..500 {
-                    if all_in() {
-                        break;
-                    }
+                let mut tries = 0;
+                while !want.iter().all(|x| getfd(x.fd) >= 0) {
+                    check!(tries < 500, "fds of process {c} not in the table");
+                    tries += 1;
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                check!(all_in(), "fds of process {c} not in the table");
-                // the cwd is each process's own
-                let cwd_steps: Vec<Step> = steps
-                    .iter()
-                    .filter(|s| matches!(s, Step::Chdir(_)))
-                    .copied()
-                    .collect();
-                apply(&dir, &cwd_steps)
+                // the cwd is each process's own: the one the steps leave
+                chdir(&cwd)
             }
             By::Thread => {
-                apply(&dir, steps)?;
+                apply(&m.dir, steps)?;
                 std::thread::spawn(sleep_forever);
                 Ok(())
             }
-            _ => apply(&dir, steps),
+            _ => apply(&m.dir, steps),
         }
     };
     if by == By::Itself {
@@ -95,17 +85,13 @@ pub fn round_trip(
         eq!(h.crid as i64, id, "HEADER crid");
         eq!(h.pid, t.pid, "HEADER pid (the child)");
         if by == By::Running {
-            let mut st = 0;
-            // SAFETY: non-blocking status check of our child.
-            let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) };
-            eq!(r, 0, "target still running after the checkpoint");
+            eq!(t.ended(), None, "target still running after the checkpoint");
         }
     }
     check_image(&decode_file(&img)?, &want, &cwd)?;
     let other = tmpfile("other");
     write_file(&other, b"other file")?;
-    let dir = m.dir.clone();
-    in_clean_child("restarting child", move || {
+    in_clean_child("restarting child", || {
         set_nofile(4096)?;
         if let Some(w) = want.first() {
             open_at(&other, libc::O_RDONLY, w.fd)?;
@@ -115,20 +101,14 @@ pub fn round_trip(
             open_at(&other, libc::O_RDONLY, 20)?;
             seek(20, 4)?;
         }
-        eq!(
-            rs_ok(&img)?,
-            want.len() as i64,
-            "restart return value (fds installed)"
-        );
+        let n = rs_ok(&img)? as usize;
+        eq!(n, want.len(), "restart return value (fds installed)");
         check_table(&want, &cwd)?;
         if kept {
-            eq!(
-                (fd_path(20), pos(20)),
-                (other.clone(), 4),
-                "fd 20 (not in the image)"
-            );
+            let got = (fd_path(20), pos(20));
+            eq!(got, (other.clone(), 4), "fd 20 (not in the image)");
         }
-        after(&dir)
+        after(&m.dir)
     })
 }
 
@@ -137,12 +117,7 @@ pub fn round_trip(
 pub fn mount_with(files: &[(&str, &[u8])]) -> Result<Mount, String> {
     work()?;
     let m = Mount::cr()?;
-    for (name, bytes) in files {
-        match name.strip_suffix('/') {
-            Some(d) => std::fs::create_dir_all(m.p(d)).map_err(|e| format!("mkdir {d}: {e}"))?,
-            None => write_file(&m.p(name), bytes)?,
-        }
-    }
+    populate_files(&m.dir, files)?;
     Ok(m)
 }
 
@@ -190,24 +165,15 @@ pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
         let f = &im.file_of(d).ok_or(format!("fd {}: no FILE", d.fd))?.file;
         let fd = w.fd;
         eq!(f.f_pos, w.pos, "fd {fd}: recorded f_pos");
-        eq!(
-            f.f_flags as i32 & FLAGS,
-            w.flags,
-            "fd {fd}: recorded f_flags"
-        );
+        let flags = f.f_flags as i32 & FLAGS;
+        eq!(flags, w.flags, "fd {fd}: recorded f_flags");
         // FMODE_READ 1, FMODE_WRITE 2
         let fmode = [1, 2, 3][(w.flags & libc::O_ACCMODE) as usize];
         eq!(f.f_mode, fmode, "fd {fd}: recorded f_mode");
-        eq!(
-            d.close_on_exec != 0,
-            w.close_on_exec,
-            "fd {fd}: recorded close_on_exec"
-        );
-        let lead = im
-            .fds
-            .iter()
-            .find(|x| x.fd == w.shares)
-            .map(|x| x.fd_objref);
+        let cloexec = d.close_on_exec != 0;
+        eq!(cloexec, w.close_on_exec, "fd {fd}: recorded close_on_exec");
+        let lead = im.fds.iter().find(|x| x.fd == w.shares);
+        let lead = lead.map(|x| x.fd_objref);
         eq!(
             Some(d.fd_objref),
             lead,
@@ -217,8 +183,8 @@ pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
     }
     let files = want.iter().filter(|w| w.shares == w.fd).count();
     eq!(im.files.len(), files, "FILE records (struct files)");
-    eq!(String::from_utf8_lossy(&im.cwd), cwd, "recorded cwd");
-    eq!(String::from_utf8_lossy(&im.root), "/", "recorded root");
+    eq!(text(&im.cwd), cwd, "recorded cwd");
+    eq!(text(&im.root), "/", "recorded root");
     Ok(())
 }
 
@@ -237,19 +203,15 @@ pub fn check_table(want: &[WantFd], cwd: &str) -> R {
         eq!(fd_path(fd), w.name, "fd {fd} path");
         eq!(pos(fd), w.pos, "fd {fd} f_pos");
         eq!(getfl(fd) & FLAGS, w.flags, "fd {fd} F_GETFL");
-        eq!(
-            getfd(fd),
-            if w.close_on_exec { libc::FD_CLOEXEC } else { 0 },
-            "fd {fd} F_GETFD"
-        );
+        let fdfl = if w.close_on_exec { libc::FD_CLOEXEC } else { 0 };
+        eq!(getfd(fd), fdfl, "fd {fd} F_GETFD");
     }
     for w in want
         .iter()
         .filter(|w| w.shares == w.fd && w.flags & libc::O_DIRECTORY == 0)
     {
-        let group: Vec<_> = want.iter().filter(|x| x.shares == w.fd).collect();
         seek(w.fd, 4242)?;
-        for x in &group {
+        for x in want.iter().filter(|x| x.shares == w.fd) {
             eq!(
                 pos(x.fd),
                 4242,

@@ -1,7 +1,8 @@
 //! The one helper module of the VM suite: every case leans on it and no
 //! case file repeats it.
 //!
-//! - errors: [`R`], [`errno`], [`ename`], [`eq!`]/[`check!`], [`check_all`];
+//! - errors: [`R`], [`errno`]/[`sys`], [`ename`], [`eq!`]/[`check!`],
+//!   [`check_all`], [`guarded`] (a panic as an error);
 //! - fds: [`open_at`] (at a fixed number, close-on-exec by `O_CLOEXEC`),
 //!   [`dup2`], [`close`], [`close_all`], [`seek`]/[`pos`]/[`lseek`],
 //!   [`getfl`]/[`getfd`], [`read_fd`]/[`write_fd`], [`memfd_at`],
@@ -9,20 +10,23 @@
 //! - processes: [`fork`]/[`wait`]/[`status_text`], [`in_child`] (keeps the
 //!   parent's fds) and [`in_clean_child`] (starts with an empty fd table),
 //!   [`Target`] (a stopped, paused or running checkpoint target),
-//!   [`drop_to_user`];
-//! - mounts: [`Mount`] (removed on drop), [`mount_cr`]/[`umount`],
+//!   [`expect_exit`], [`drop_to_user`];
+//! - mounts: [`Mount`] (removed on drop), [`on_mount`]/[`umount`],
 //!   [`ensure_module`], [`delete_module`];
 //! - state: [`Snap`] of the fd table, cwd, root and umask, [`snap_diff`];
 //! - splat watch: [`kmsg_splats`]/[`new_splats`];
 //! - checkpoint and restart: [`ck`]/[`rs`] (errno as the error),
 //!   [`checkpoint_to`]/[`restart_from`] (image at [`IMG_FD`], log at
 //!   [`LOG_FD`]), [`ck_ok`]/[`rs_ok`], [`self_image`], [`decode_file`],
-//!   [`expect_restart_refused`].
+//!   [`expect_ret`]/[`expect_outcome`], [`expect_restart_refused`].
 
-use ckpt_image::syscalls::{self, errno_name};
-use ckpt_image::{decode, Image};
+use ckpt_image::syscalls;
+use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -55,13 +59,24 @@ pub fn errno() -> i32 {
     std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// `EBADF`, `ENOENT`, ... for messages.
-pub fn ename(e: i32) -> String {
-    errno_name(e)
+/// A system call's result: `Ok` when not negative, else `Err(errno)`.
+pub fn sys(r: impl TryInto<i64>) -> Result<i64, i32> {
+    match r.try_into() {
+        Ok(r) if r >= 0 => Ok(r),
+        _ => Err(errno()),
+    }
 }
+
+/// `EBADF`, `ENOENT`, ... for messages.
+pub use ckpt_image::syscalls::errno_name as ename;
 
 pub fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
+}
+
+/// Bytes as text (invalid UTF-8 replaced), for messages and logs.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `Ok` when no error was collected, else every error, one per line.
@@ -83,10 +98,7 @@ pub fn check_each<T>(items: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) 
 /// Load ramfs_cr unless /proc/filesystems already lists it.
 pub fn ensure_module() -> R {
     let fss = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if fss
-        .lines()
-        .any(|l| l.split_whitespace().last() == Some("ramfs_cr"))
-    {
+    if fss.lines().any(|l| l.ends_with("\tramfs_cr")) {
         return Ok(());
     }
     let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
@@ -104,11 +116,7 @@ pub fn delete_module() -> Result<(), i32> {
     let name = cstr("ramfs_cr");
     // SAFETY: `name` is a NUL-terminated string alive for the call.
     let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
+    sys(r).map(drop)
 }
 
 // -------------------------------------------------------------------- fds
@@ -167,22 +175,18 @@ pub fn open_at(path: &str, flags: i32, at: i32) -> Result<i32, String> {
 pub fn open_mode(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, String> {
     let c = CString::new(path).map_err(|_| "NUL in path".to_string())?;
     // SAFETY: valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    let fd = unsafe { libc::open(c.as_ptr(), flags, mode) };
     if fd < 0 {
         return Err(format!(
             "open {path} (flags {flags:#o}): {}",
             ename(errno())
         ));
     }
-    let cloexec = flags & libc::O_CLOEXEC;
     if at < 0 || fd == at {
-        // SAFETY: fcntl on our fd.
-        let fdfl = if cloexec != 0 { libc::FD_CLOEXEC } else { 0 };
-        unsafe { libc::fcntl(fd, libc::F_SETFD, fdfl) };
         return Ok(fd);
     }
     // SAFETY: fds are ours.
-    let r = unsafe { libc::dup3(fd, at, cloexec) };
+    let r = unsafe { libc::dup3(fd, at, flags & libc::O_CLOEXEC) };
     let e = errno();
     close(fd);
     if r < 0 {
@@ -223,41 +227,42 @@ pub fn getfd(fd: i32) -> i32 {
 
 pub fn write_fd(fd: i32, b: &[u8]) -> Result<usize, i32> {
     // SAFETY: b is a valid buffer.
-    let r = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r as usize)
-    }
+    sys(unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) }).map(|n| n as usize)
 }
 
-/// One read(2) of at most `n` bytes.
-pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+/// A buffer of `n` bytes that `read` (a read(2)-like call) fills: what it read.
+fn read_into(n: usize, read: impl FnOnce(&mut [u8]) -> isize) -> Result<Vec<u8>, i32> {
     let mut b = vec![0u8; n];
-    // SAFETY: b is a valid buffer of n bytes.
-    let r = unsafe { libc::read(fd, b.as_mut_ptr().cast(), n) };
-    if r < 0 {
-        return Err(errno());
-    }
+    let r = sys(read(&mut b))?;
     b.truncate(r as usize);
     Ok(b)
 }
 
-/// Everything `fd` yields until EOF (reads interrupted by signals retried).
-pub fn read_all_bytes(fd: i32) -> Vec<u8> {
-    let mut v = Vec::new();
-    loop {
-        match read_fd(fd, 4096) {
-            Err(libc::EINTR) => continue,
-            Ok(b) if !b.is_empty() => v.extend(b),
-            _ => break,
-        }
-    }
-    v
+/// One read(2) of at most `n` bytes.
+pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+    // SAFETY: b is a valid buffer of b.len() bytes.
+    read_into(n, |b| unsafe {
+        libc::read(fd, b.as_mut_ptr().cast(), b.len())
+    })
 }
 
-pub fn read_all(fd: i32) -> String {
-    String::from_utf8_lossy(&read_all_bytes(fd)).into_owned()
+/// Everything `fd` yields until EOF (reads interrupted by signals retried).
+pub fn read_all_bytes(fd: i32) -> Vec<u8> {
+    // SAFETY: b is a valid buffer of b.len() bytes.
+    read_to_end(|b, _| unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) })
+}
+
+/// What `read(buffer, offset)` (a read(2)- or pread(2)-like call) yields
+/// from offset 0 until EOF or an error, EINTR retried.
+fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
+    let mut v = Vec::new();
+    loop {
+        match read_into(65536, |b| read(b, v.len() as i64)) {
+            Err(libc::EINTR) => continue,
+            Ok(b) if !b.is_empty() => v.extend(b),
+            _ => return v,
+        }
+    }
 }
 
 /// A pipe, both ends close-on-exec: (read, write).
@@ -300,19 +305,14 @@ pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
 
 /// Make the file of `fd` hold exactly `b`, position 0.
 pub fn set_bytes(fd: i32, b: &[u8]) -> R {
-    // SAFETY: fd and buffer valid.
-    unsafe {
-        if libc::ftruncate(fd, 0) != 0 {
-            return Err(format!("ftruncate: {}", ename(errno())));
-        }
-        let mut off = 0usize;
-        while off < b.len() {
-            let n = libc::pwrite(fd, b[off..].as_ptr().cast(), b.len() - off, off as i64);
-            if n <= 0 {
-                return Err(format!("pwrite: {}", ename(errno())));
-            }
-            off += n as usize;
-        }
+    // SAFETY: an fd number.
+    if unsafe { libc::ftruncate(fd, 0) } != 0 {
+        return Err(format!("ftruncate: {}", ename(errno())));
+    }
+    // SAFETY: the File borrows `fd` and never closes it.
+    let f = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+    if let Err(e) = f.write_all_at(b, 0) {
+        return Err(format!("pwrite: {}", e));
     }
     lseek(fd, 0, libc::SEEK_SET);
     Ok(())
@@ -320,22 +320,13 @@ pub fn set_bytes(fd: i32, b: &[u8]) -> R {
 
 /// The whole file of `fd` (pread from 0; the position is not moved).
 pub fn get_bytes(fd: i32) -> Vec<u8> {
-    let mut v = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    loop {
-        // SAFETY: buffer valid.
-        let n = unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), v.len() as i64) };
-        if n <= 0 {
-            break;
-        }
-        v.extend_from_slice(&buf[..n as usize]);
-    }
-    v
+    // SAFETY: b is a valid buffer of b.len() bytes.
+    read_to_end(|b, off| unsafe { libc::pread(fd, b.as_mut_ptr().cast(), b.len(), off) })
 }
 
 /// The whole file of `fd` as text (a memfd used as a log or a message).
 pub fn text_of(fd: i32) -> String {
-    String::from_utf8_lossy(&get_bytes(fd)).into_owned()
+    text(&get_bytes(fd))
 }
 
 /// drop_caches, then every SLUB cache's `shrink` (which also flushes that
@@ -399,14 +390,11 @@ pub fn chroot(p: &str) -> R {
 
 /// getdents64 with a buffer of `n` bytes.
 pub fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
-    let mut b = vec![0u8; n];
-    // SAFETY: b is a valid buffer of n bytes.
-    let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), n) };
-    if r < 0 {
-        return Err(errno());
-    }
-    b.truncate(r as usize);
-    Ok(b)
+    // SAFETY: b is a valid buffer of b.len() bytes.
+    read_into(
+        n,
+        |b| unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), b.len()) } as isize,
+    )
 }
 
 /// (name, inode number) of each record in a getdents64 buffer.
@@ -421,7 +409,7 @@ pub fn dirents(b: &[u8]) -> Vec<(String, u64)> {
         let ino = u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
         let name = &b[o + 19..o + reclen];
         let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-        v.push((String::from_utf8_lossy(&name[..end]).into_owned(), ino));
+        v.push((text(&name[..end]), ino));
         o += reclen;
     }
     v
@@ -470,11 +458,8 @@ pub fn run_ckpt(args: &[&str]) -> Result<(i32, String, String), String> {
         .args(args)
         .output()
         .map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
-    Ok((
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    ))
+    let code = o.status.code().unwrap_or(-1);
+    Ok((code, text(&o.stdout), text(&o.stderr)))
 }
 
 // ------------------------------------------------------------------ files
@@ -490,10 +475,7 @@ pub fn seq() -> usize {
 /// The work directory for images, logs and results (tmpfs, mode 1777 so
 /// that children that drop privileges write there too).
 pub fn work() -> R {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(WORK).map_err(|e| format!("mkdir {WORK}: {e}"))?;
-    std::fs::set_permissions(WORK, std::fs::Permissions::from_mode(0o1777))
-        .map_err(|e| format!("chmod {WORK}: {e}"))
+    mkdir(WORK, 0o1777)
 }
 
 /// A fresh name in [`WORK`].
@@ -563,7 +545,6 @@ pub fn status_text(st: i32) -> String {
     }
 }
 
-/// Leave a forked child without the parent's destructors.
 /// alarm(2): SIGALRM (the end of this process) after `secs` seconds.
 pub fn alarm(secs: u32) {
     // SAFETY: alarm only arms a timer.
@@ -576,6 +557,7 @@ pub fn kill(pid: i32, sig: i32) {
     unsafe { libc::kill(pid, sig) };
 }
 
+/// Leave a forked child without the parent's destructors.
 pub fn exit(code: i32) -> ! {
     // SAFETY: _exit never returns.
     unsafe { libc::_exit(code) }
@@ -602,7 +584,7 @@ pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
         exit(if res.is_empty() { 0 } else { 1 });
     }
     close(w);
-    let msg = read_all(r);
+    let msg = text(&read_all_bytes(r));
     close(r);
     child_result(what, wait(pid), msg)
 }
@@ -634,22 +616,46 @@ pub fn in_clean_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
 /// root or cwd will change (restart of a chrooted image) before it reports.
 pub fn keep_result_fd() -> R {
     let p = RESULT_PATH.lock().unwrap().clone();
-    let fl = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
-    open_at(&p, fl, RESULT_FD).map(|_| ())
+    open_at(&p, WRITE, RESULT_FD).map(|_| ())
 }
 
 /// `f`'s error text ("" on success, the panic with its location).
 fn run_guarded<F: FnOnce() -> R>(secs: u32, f: F) -> String {
     alarm(secs);
-    let r = catch_unwind(AssertUnwindSafe(f))
-        .unwrap_or_else(|p| Err(format!("panic: {}", crate::panic_text(&p))));
-    match r {
+    match guarded(f) {
         Ok(()) => String::new(),
         Err(e) if e.is_empty() => "failed".into(),
         Err(e) => e,
     }
 }
 
+/// The last panic's message with its location (see [`quiet_panics`]).
+static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+/// From now on a panic is not printed on stderr: [`guarded`] reports it.
+pub fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        *LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner()) = info.to_string();
+    }));
+}
+
+/// `f()`, a panic in it an error with its message and location.
+pub fn guarded<F: FnOnce() -> R>(f: F) -> R {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        let mut last = LAST_PANIC.lock().unwrap_or_else(|e| e.into_inner());
+        Err(format!("panic: {}", std::mem::take(&mut *last)))
+    })
+}
+
+/// Reap the target `t`, which must have exited 0.
+pub fn expect_exit(t: Target, what: &str) -> R {
+    let st = wait(t.pid);
+    std::mem::forget(t);
+    child_result(what, st, String::new())
+}
+
+/// A child that ended with status `st` and error text `msg` must have
+/// exited 0: its text, or its status when it has none.
 fn child_result(what: &str, st: i32, msg: String) -> R {
     if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
         return Ok(());
@@ -676,11 +682,10 @@ impl Target {
             // SAFETY: stop ourselves; the parent kills us.
             unsafe { libc::raise(libc::SIGSTOP) };
         })?;
-        let pid = t.pid;
         let mut st = 0;
         // SAFETY: waiting for our child to stop.
-        let r = unsafe { libc::waitpid(pid, &mut st, libc::WUNTRACED) };
-        if r != pid || !libc::WIFSTOPPED(st) {
+        let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WUNTRACED) };
+        if r != t.pid || !libc::WIFSTOPPED(st) {
             return Err(format!("target child did not stop: {}", status_text(st)));
         }
         Ok(t)
@@ -698,13 +703,10 @@ impl Target {
             let ok = setup().is_ok();
             let _ = write_fd(1019, if ok { b"y" } else { b"n" });
             close(1019);
-            loop {
-                // SAFETY: wait to be killed.
-                unsafe { libc::pause() };
-            }
+            sleep_forever();
         }
         close(w);
-        let s = read_all(r);
+        let s = text(&read_all_bytes(r));
         close(r);
         let t = Target { pid };
         if s != "y" {
@@ -714,17 +716,24 @@ impl Target {
     }
 
     /// A child that closes every fd, runs `setup`, then `work` in a loop
-    /// until killed.  The parent waits `settle` ms so that the child has
+    /// until killed.  The parent waits 300 ms so that the child has
     /// closed the harness's fds before it is checkpointed.
     pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, work: W) -> Result<Target, String> {
         let t = Target::clean(setup, work)?;
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let mut st = 0;
-        // SAFETY: non-blocking status check of our child.
-        if unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) } != 0 {
+        if let Some(st) = t.ended() {
             return Err(format!("running target ended: {}", status_text(st)));
         }
         Ok(t)
+    }
+
+    /// Its status when it has ended (or cannot be waited for), `None`
+    /// while it runs: waitpid(2) with WNOHANG.
+    pub fn ended(&self) -> Option<i32> {
+        let mut st = 0;
+        // SAFETY: non-blocking status check of our child.
+        let r = unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) };
+        (r != 0).then_some(st)
     }
 
     /// A child that closes every fd, runs `setup` (exit 3 when it fails),
@@ -736,10 +745,8 @@ impl Target {
             if !run_guarded(120, setup).is_empty() {
                 exit(3);
             }
-            let mut i = 0;
-            loop {
+            for i in 0.. {
                 work(i);
-                i += 1;
             }
         }
         Ok(Target { pid })
@@ -827,40 +834,25 @@ pub fn mount(fstype: &str, dir: &str, opts: Option<&str>) -> Result<(), i32> {
         .as_ref()
         .map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
     // SAFETY: all pointers are NUL-terminated strings alive for the call.
-    let r = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
+    sys(unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) }).map(drop)
 }
 
 /// umount2(2); the errno.
 pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
     let d = cstr(dir);
     // SAFETY: valid C string alive for the call.
-    if unsafe { libc::umount2(d.as_ptr(), flags) } == 0 {
-        Ok(())
-    } else {
-        Err(errno())
-    }
+    sys(unsafe { libc::umount2(d.as_ptr(), flags) }).map(drop)
 }
 
-/// A fresh ramfs_cr (mode=0755) on `dir`, after unmounting what was there.
-pub fn mount_cr(dir: &str) -> R {
+/// A fresh ramfs_cr (mode=0755) on `dir` (after unmounting what was
+/// there) for `f`, unmounted after; no splat may appear meanwhile.
+pub fn on_mount(dir: &str, f: impl FnOnce() -> R) -> R {
     ensure_module()?;
     umount(dir);
     std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
     if let Err(e) = mount("ramfs_cr", dir, Some("mode=0755")) {
         return Err(format!("mount ramfs_cr on {dir}: {}", ename(e)));
     }
-    Ok(())
-}
-
-/// A fresh ramfs_cr on `dir` for `f`, unmounted after; no splat may
-/// appear meanwhile.
-pub fn on_mount(dir: &str, f: impl FnOnce() -> R) -> R {
-    mount_cr(dir)?;
     let splats0 = kmsg_splats().len();
     let r = f();
     umount(dir);
@@ -904,9 +896,8 @@ impl Mount {
                 ename(e)
             ));
         }
-        Ok(Mount {
-            dir: dir.to_string(),
-        })
+        let dir = dir.to_string();
+        Ok(Mount { dir })
     }
 
     pub fn root(&self) -> &std::path::Path {
@@ -943,11 +934,8 @@ impl Drop for Mount {
 /// Kernel log lines that are splats (by `ktap-runner`'s markers).
 pub fn kmsg_splats() -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(fd) = open_at(
-        "/dev/kmsg",
-        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        -1,
-    ) else {
+    let fl = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let Ok(fd) = open_at("/dev/kmsg", fl, -1) else {
         return out;
     };
     loop {
@@ -980,7 +968,7 @@ pub fn new_splats(before: usize) -> R {
 // ------------------------------------------------------------ fd snapshots
 
 /// (fd, dev:ino:mode, position, F_GETFL, F_GETFD) of every open fd but the
-/// skipped ones, and cwd, root (dev:ino) and umask: "nothing changed".
+/// skipped ones, and cwd, root (dev:ino:mode) and umask: "nothing changed".
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub struct Snap {
     pub fds: Vec<(i32, String, i64, i32, i32)>,
@@ -989,48 +977,31 @@ pub struct Snap {
     pub umask: u32,
 }
 
-/// The open fds, from /proc/self/fd (probed when there is no /proc).
+/// The open fds, from /proc/self/fd (probed when there is no /proc; the
+/// fd that read the directory is closed when they are checked).
 pub fn open_fds() -> Vec<i32> {
-    let Ok(dfd) = open_at(
-        "/proc/self/fd",
-        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        -1,
-    ) else {
-        return (0..1100).filter(|&fd| getfd(fd) >= 0).collect();
-    };
-    let b = read_dir_fd(dfd, 32768).unwrap_or_default();
-    close(dfd);
-    let mut v: Vec<i32> = dirent_names(&b)
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .filter(|&fd| fd != dfd)
-        .collect();
+    let listed = std::fs::read_dir("/proc/self/fd").map(|d| {
+        let names = d.flatten().map(|e| e.file_name());
+        names.filter_map(|n| n.to_str()?.parse().ok()).collect()
+    });
+    let mut v: Vec<i32> = listed.unwrap_or_else(|_| (0..1100).collect());
+    v.retain(|&fd| getfd(fd) >= 0);
     v.sort();
     v
 }
 
-/// "dev:ino:mode" of an fd (cheaper than readlink of /proc/self/fd/N, which
-/// matters under KASAN; names are compared where the image names them).
-pub fn fd_ident(fd: i32) -> String {
-    // SAFETY: fstat into a zeroed struct.
+/// "dev:ino:mode" of the fd `at` (`path` "") or of `path` (cheaper than
+/// readlink of /proc/self/fd/N, which matters under KASAN; names are
+/// compared where the image names them).
+fn ident(at: i32, path: &str) -> String {
+    let c = cstr(path);
+    // SAFETY: fstatat into a zeroed struct, with a valid C string.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd, &mut st) != 0 {
+        if libc::fstatat(at, c.as_ptr(), &mut st, libc::AT_EMPTY_PATH) != 0 {
             return format!("<{}>", ename(errno()));
         }
         format!("{}:{}:{:o}", st.st_dev, st.st_ino, st.st_mode)
-    }
-}
-
-fn path_ident(p: &str) -> String {
-    let c = cstr(p);
-    // SAFETY: stat into a zeroed struct.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::stat(c.as_ptr(), &mut st) != 0 {
-            return format!("<{}>", ename(errno()));
-        }
-        format!("{}:{}", st.st_dev, st.st_ino)
     }
 }
 
@@ -1038,7 +1009,7 @@ pub fn snap(skip: &[i32]) -> Snap {
     let fds = open_fds()
         .into_iter()
         .filter(|fd| !skip.contains(fd))
-        .map(|fd| (fd, fd_ident(fd), pos(fd), getfl(fd), getfd(fd)))
+        .map(|fd| (fd, ident(fd, ""), pos(fd), getfl(fd), getfd(fd)))
         .collect();
     // SAFETY: umask is always successful; set it back at once.
     let um = unsafe {
@@ -1048,8 +1019,8 @@ pub fn snap(skip: &[i32]) -> Snap {
     };
     Snap {
         fds,
-        cwd: path_ident("."),
-        root: path_ident("/"),
+        cwd: ident(libc::AT_FDCWD, "."),
+        root: ident(libc::AT_FDCWD, "/"),
         umask: um as u32,
     }
 }
@@ -1058,10 +1029,8 @@ pub fn snap(skip: &[i32]) -> Snap {
 /// like read(2) does, so its offset ends up after what was read.
 pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
     let mut s = snap(skip);
-    for x in s.fds.iter_mut() {
-        if x.0 == img {
-            x.2 = 0;
-        }
+    for x in s.fds.iter_mut().filter(|x| x.0 == img) {
+        x.2 = 0;
     }
     s
 }
@@ -1091,11 +1060,8 @@ pub fn snap_diff(a: &Snap, b: &Snap) -> String {
 pub fn busy_caller(other: &str) -> R {
     open_at(other, libc::O_RDWR, 3)?;
     seek(3, 7)?;
-    open_at(
-        other,
-        libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
-        4,
-    )?;
+    let fl = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
+    open_at(other, fl, 4)?;
     seek(4, 2)?;
     open_at("/", libc::O_RDONLY | libc::O_DIRECTORY, 6)?;
     chdir("/tmp")
@@ -1138,32 +1104,40 @@ pub struct Outcome {
     pub log: String,
 }
 
-/// checkpoint(pid) into `img` with a log file; image at IMG_FD, log at
-/// LOG_FD (both closed after).
-pub fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
-    let logp = format!("{img}.log");
-    let w = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
-    open_at(img, w, IMG_FD)?;
-    open_at(&logp, w, LOG_FD)?;
-    let r = ck(pid, IMG_FD, flags, LOG_FD);
+/// Open flags of a file written from its start.
+const WRITE: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
+
+/// `call()` with `img` open (`flags`) at IMG_FD and the file `log` at
+/// LOG_FD, both closed after: what it returned, and the log ("" when it
+/// cannot be read, e.g. after a restart to another root).
+fn with_image(
+    img: &str,
+    flags: i32,
+    log: &str,
+    call: impl FnOnce() -> Result<i64, i32>,
+) -> Result<Outcome, String> {
+    open_at(img, flags, IMG_FD)?;
+    open_at(log, WRITE, LOG_FD)?;
+    let r = call();
     close(IMG_FD);
     close(LOG_FD);
-    let log = String::from_utf8_lossy(&read_file(&logp)?).into_owned();
+    let log = text(&std::fs::read(log).unwrap_or_default());
     Ok(Outcome { r, log })
 }
 
-/// restart(0) from `img` (IMG_FD) with a log (LOG_FD); both closed after.
+/// checkpoint(pid) into `img` with a log file (`img`.log).
+pub fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
+    let log = format!("{img}.log");
+    with_image(img, WRITE, &log, || ck(pid, IMG_FD, flags, LOG_FD))
+}
+
+/// restart(0) from `img` with a log file (removed after).
 pub fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
-    let logp = format!("{img}.rlog-{}", std::process::id());
-    let w = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
-    open_at(img, libc::O_RDONLY | libc::O_CLOEXEC, IMG_FD)?;
-    open_at(&logp, w, LOG_FD)?;
-    let r = rs(0, IMG_FD, flags, LOG_FD);
-    close(IMG_FD);
-    close(LOG_FD);
-    let log = String::from_utf8_lossy(&std::fs::read(&logp).unwrap_or_default()).into_owned();
-    let _ = std::fs::remove_file(&logp);
-    Ok(Outcome { r, log })
+    let log = format!("{img}.rlog-{}", std::process::id());
+    let fl = libc::O_RDONLY | libc::O_CLOEXEC;
+    let o = with_image(img, fl, &log, || rs(0, IMG_FD, flags, LOG_FD));
+    let _ = std::fs::remove_file(&log);
+    o
 }
 
 /// Checkpoint must succeed; returns the crid.
@@ -1181,20 +1155,19 @@ pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
 
 /// Restart must succeed; returns the count.
 pub fn rs_ok(img: &str) -> Result<i64, String> {
-    let o = restart_from(img, 0)?;
-    o.r.map_err(|e| {
-        format!(
-            "restart: expected success, got {}; log:\n{}",
-            ename(e),
-            o.log
-        )
-    })
+    let Outcome { r, log } = restart_from(img, 0)?;
+    r.map_err(|e| format!("restart: expected success, got {}; log:\n{log}", ename(e)))
+}
+
+/// A checkpoint(2) or restart(2) must have returned `want`.
+pub fn expect_ret(r: Result<i64, i32>, want: Result<i64, i32>, what: &str) -> R {
+    eq!(show(&r), show(&want), "{what}");
+    Ok(())
 }
 
 /// A checkpoint or restart must have returned `want` (its log in the error).
 pub fn expect_outcome(o: &Outcome, want: Result<i64, i32>, what: &str) -> R {
-    eq!(show(&o.r), show(&want), "{what} (log: {})", o.log.trim());
-    Ok(())
+    expect_ret(o.r, want, &format!("{what} (log: {})", o.log.trim()))
 }
 
 /// Restart of `img` (with `flags`) by the current process must fail with
@@ -1203,12 +1176,7 @@ pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R
     let before = snap(&[]);
     let o = restart_from(img, flags)?;
     let after = snap(&[]);
-    eq!(
-        show(&o.r),
-        show(&Err(want)),
-        "{what} (log: {})",
-        o.log.trim()
-    );
+    expect_outcome(&o, Err(want), what)?;
     check!(
         before == after,
         "caller changed:\n{}",
@@ -1225,25 +1193,16 @@ pub fn decode_file(img: &str) -> Result<Image, String> {
 
 /// Self-checkpoint in a clean child after `setup`, checking success.
 pub fn self_image<F: FnOnce() -> R>(img: &str, setup: F) -> R {
-    let img = img.to_string();
-    in_clean_child("checkpointing child", move || {
+    in_clean_child("checkpointing child", || {
         setup()?;
-        ck_ok(0, &img, 0)?;
-        Ok(())
+        ck_ok(0, img, 0).map(drop)
     })
 }
 
 /// (fd, name) of every fd an image records.
 pub fn fd_names(im: &Image) -> Vec<(i32, String)> {
-    im.fds
-        .iter()
-        .map(|d| {
-            let name = im
-                .file_of(d)
-                .map(|f| String::from_utf8_lossy(&f.name).into_owned());
-            (d.fd, name.unwrap_or_default())
-        })
-        .collect()
+    let name = |d| im.file_of(d).map_or(String::new(), |f| text(&f.name));
+    im.fds.iter().map(|d| (d.fd, name(d))).collect()
 }
 
 /// Checkpoint of `pid` into `img` (with `flags`) must fail with `want`; its
@@ -1260,48 +1219,34 @@ pub fn expect_checkpoint_refused(
 ) -> R {
     let o = checkpoint_to(pid, img, 0)?;
     expect_outcome(&o, Err(want), what)?;
-    let line = o
-        .log
-        .lines()
-        .find(|l| l.contains(&format!("fd {fd}")))
-        .unwrap_or("");
+    let tag = format!("fd {fd}");
+    let line = o.log.lines().find(|l| l.contains(&tag)).unwrap_or("");
     check!(
         !line.is_empty() && on_line.iter().all(|s| line.contains(s.as_str())),
         "log should name fd {fd} and {on_line:?} on one line; got:\n{}",
         o.log
     );
     let b = read_file(img)?;
-    match decode(&b) {
-        Err(ckpt_image::ImageError::ErrorRecord {
-            err, fd: efd, msg, ..
-        }) => {
-            eq!((err, efd), (-want, fd), "ERROR record (err, fd)");
-            if let Some(name) = on_line.first() {
-                let name = name.trim_matches('"');
-                check!(
-                    msg.contains(name),
-                    "ERROR record message should name {name}: {msg:?}"
-                );
-            }
-        }
+    let (err, efd, msg) = match decode(&b) {
+        Err(ImageError::ErrorRecord { err, fd, msg, .. }) => (err, fd, msg),
         other => {
             return Err(format!(
                 "image: expected an ERROR record, decoder says {other:?}"
             ))
         }
+    };
+    eq!((err, efd), (-want, fd), "ERROR record (err, fd)");
+    if let Some(name) = on_line.first() {
+        let name = name.trim_matches('"');
+        check!(
+            msg.contains(name),
+            "ERROR record message should name {name}: {msg:?}"
+        );
     }
-    let types: Vec<u32> = ckpt_image::scan(&b)
-        .records
-        .iter()
-        .map(|r| r.1.rtype())
-        .collect();
-    eq!(
-        types.last(),
-        Some(&ckpt_image::CKPT_HDR_ERROR),
-        "last record type"
-    );
+    let types: Vec<u32> = scan(&b).records.iter().map(|r| r.1.rtype()).collect();
+    eq!(types.last(), Some(&CKPT_HDR_ERROR), "last record type");
     check!(
-        !types.contains(&ckpt_image::CKPT_HDR_TAIL),
+        !types.contains(&CKPT_HDR_TAIL),
         "image has a TAIL after the ERROR"
     );
     Ok(())
