@@ -18,7 +18,7 @@ VMLOG := build/vm
 FILTER ?=
 export FILTER
 # Hard timeout of one VM run, in seconds.
-VM_TIMEOUT ?= 1800
+VM_TIMEOUT ?= 2700
 # make bench BENCH_CLOCK=icount (deterministic guest time) | wall (real time).
 BENCH_CLOCK ?= icount
 
