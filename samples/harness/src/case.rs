@@ -45,7 +45,7 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt: a FILE_FS record ramfs_cr did not write is refused with EINVAL, one of another file system with ESTALE; the caller keeps its fds", run: positions_cases::bad_records },
         Case { name: "ckpt-contents: a whole mount (every inode type, hard links, a sparse 1 GiB file, 10000 files, a path near PATH_MAX, odd names, unlinked and O_TMPFILE files held open) is saved with its directory orders: the image's manifest is the live mount's, ckpt extract writes the same tree", run: contents_cases::whole_mount },
         Case { name: "ckpt-contents: the image or log file on a mount to be frozen fails with EBUSY, logged, nothing frozen", run: contents_cases::image_on_saved_mount },
-        Case { name: "ckpt-contents: a store through a shared mapping waits for the thaw: every saved page is one instant of the writer", run: contents_cases::mapping_writer_waits },
+        Case { name: "ckpt-contents: a store through a shared mapping waits for the thaw: the saved file is one instant of the writer (it fails without the unmap)", run: contents_cases::mapping_writer_waits },
         Case { name: "ckpt-contents: creates, writes and renames by another process during the checkpoint: every image decodes, restarts (dry run) and holds whole writes only", run: contents_cases::concurrent_changes },
         Case { name: "ckpt-contents: a version 2 image restarts in the same boot: fds back, contents left as they are, logged", run: contents_cases::same_boot_restart },
         Case { name: "ckpt-contents: damaged contents (chunk CRC, SB_END counts, data before a record, version, a cut section) fail with EINVAL, logged, caller unchanged", run: contents_cases::bad_contents },

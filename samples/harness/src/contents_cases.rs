@@ -217,20 +217,25 @@ pub fn image_on_saved_mount() -> R {
     )
 }
 
+/// The mapped file of [`mapping_writer_waits`], and its last u32.
+const MAP_LEN: usize = 1 << 20;
+const LAST: usize = MAP_LEN / 4 - 1;
+
 /// A shared writable mapping written all through the checkpoint: the
-/// saved page is one instant of it.  The writer bumps word 0, then word
-/// 1023; any instant has w0 == w1023 or w0 == w1023 + 1.  A copy taken
-/// while the writer ran would see w1023 > w0.
+/// saved file is one instant of it.  The writer bumps the first word of
+/// 1 MiB, then the last; at any instant the first equals the last or is
+/// one more.  A copy taken while the writer ran (1 MiB takes a while to
+/// copy) would see the last above the first.
 pub fn mapping_writer_waits() -> R {
     work()?;
     let m = Mount::cr()?;
-    write_file(&m.p("map"), &[0u8; 4096])?;
+    write_file(&m.p("map"), &vec![0u8; MAP_LEN])?;
     let fd = open_at(&m.p("map"), libc::O_RDWR, 60)?;
-    // SAFETY: a fresh shared mapping of a 4096-byte file, used as u32s.
+    // SAFETY: a fresh shared mapping of a MAP_LEN-byte file, used as u32s.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            4096,
+            MAP_LEN,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_SHARED,
             fd,
@@ -241,11 +246,11 @@ pub fn mapping_writer_waits() -> R {
     check!(p != libc::MAP_FAILED, "mmap: {}", ename(errno()));
     let w = p.cast::<u32>();
     let bump = || loop {
-        // SAFETY: the mapping is 1024 u32s, alive until this child dies.
+        // SAFETY: the mapping is LAST + 1 u32s, alive until this child dies.
         unsafe {
             w.write_volatile(w.read_volatile().wrapping_add(1));
-            w.add(1023)
-                .write_volatile(w.add(1023).read_volatile().wrapping_add(1));
+            w.add(LAST)
+                .write_volatile(w.add(LAST).read_volatile().wrapping_add(1));
         }
     };
     let img = tmpfile("map.img");
@@ -258,10 +263,10 @@ pub fn mapping_writer_waits() -> R {
             let t = trees(&im).map_err(|e| e.to_string())?.remove(0);
             let d = saved_data(&t, b"/map").ok_or("no /map in the image")?;
             let word = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
-            let (w0, w1023) = (word(0), word(1023));
+            let (first, last) = (word(0), word(LAST));
             check!(
-                w0 == w1023 || w0 == w1023.wrapping_add(1),
-                "checkpoint {i}: saved w0 {w0}, w1023 {w1023}: not one instant"
+                first == last || first == last.wrapping_add(1),
+                "checkpoint {i}: saved first word {first}, last {last}: not one instant"
             );
             Ok(())
         })?;
@@ -274,7 +279,7 @@ pub fn mapping_writer_waits() -> R {
         Ok(())
     });
     // SAFETY: the mapping made above; the writer is gone.
-    unsafe { libc::munmap(p, 4096) };
+    unsafe { libc::munmap(p, MAP_LEN) };
     res
 }
 
