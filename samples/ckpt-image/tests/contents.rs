@@ -2,7 +2,10 @@
 //! and every rule restart(2) applies to them (`ckpt_read_header()`,
 //! `ckpt_skip_sbs()`) refused with the error the decoder names.
 
+mod common;
+
 use ckpt_image::*;
+use common::{off_of, offsets};
 
 fn rec(kind: u32, data: &[u8]) -> SbItem {
     SbItem::Rec(SbRec {
@@ -66,31 +69,6 @@ fn image(sbs: Vec<SbSection>) -> Image {
 
 fn good() -> Vec<u8> {
     image(sections()).encode()
-}
-
-/// (offset, type) of every record, by the len fields alone.
-fn offsets(buf: &[u8]) -> Vec<(usize, u32)> {
-    let mut v = Vec::new();
-    let mut o = 0;
-    while o + 8 <= buf.len() {
-        let t = u32::from_le_bytes(buf[o..o + 4].try_into().unwrap());
-        let l = u32::from_le_bytes(buf[o + 4..o + 8].try_into().unwrap()) as usize;
-        v.push((o, t));
-        if l < 8 {
-            break;
-        }
-        o += l;
-    }
-    v
-}
-
-fn off_of(buf: &[u8], t: u32, nth: usize) -> usize {
-    offsets(buf)
-        .into_iter()
-        .filter(|x| x.1 == t)
-        .nth(nth)
-        .unwrap_or_else(|| panic!("no {} #{nth}", type_name(t)))
-        .0
 }
 
 fn put32(b: &mut [u8], off: usize, v: u32) {

@@ -1,6 +1,9 @@
 //! Round trips and every corruption kind restart(2) must refuse.
 
+mod common;
+
 use ckpt_image::*;
+use common::{off_of, offsets};
 
 fn sample() -> Image {
     let f = |pos: i64, mode: u32, flags: u32, name: &str, objref: i32| FileEntry {
@@ -71,32 +74,6 @@ fn sample() -> Image {
 
 fn good() -> Vec<u8> {
     sample().encode()
-}
-
-/// Offsets of every record in `buf` (valid image).
-fn offsets(buf: &[u8]) -> Vec<(usize, u32)> {
-    // walk by the len fields only, so this works on images the decoder refuses
-    let mut v = Vec::new();
-    let mut o = 0;
-    while o + 8 <= buf.len() {
-        let t = u32::from_le_bytes(buf[o..o + 4].try_into().unwrap());
-        let l = u32::from_le_bytes(buf[o + 4..o + 8].try_into().unwrap()) as usize;
-        v.push((o, t));
-        if l < 8 {
-            break;
-        }
-        o += l;
-    }
-    v
-}
-
-fn off_of(buf: &[u8], t: u32, nth: usize) -> usize {
-    offsets(buf)
-        .into_iter()
-        .filter(|x| x.1 == t)
-        .nth(nth)
-        .unwrap()
-        .0
 }
 
 /// Recompute the tail CRC after an edit, so only the intended error remains.
