@@ -32,9 +32,9 @@ type Inode = vfs::Inode<RamfsCr>;
 pub(crate) const SB_VERSION: u32 = 1;
 
 /// `SB_REC` kinds.
-const SUPER: u32 = 1;
-const INODE: u32 = 2;
-const DIRENT: u32 = 3;
+pub(crate) const SUPER: u32 = 1;
+pub(crate) const INODE: u32 = 2;
+pub(crate) const DIRENT: u32 = 3;
 
 /// Little-endian fields, appended in order.
 struct Rec<const N: usize> {

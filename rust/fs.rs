@@ -119,6 +119,11 @@ impl FileSystem for RamfsCr {
     fn checkpoint_sb(ctx: &vfs::SbCtx<'_, Self>) -> Result {
         crate::checkpoint::checkpoint_sb(ctx)
     }
+    #[cfg(CONFIG_CHECKPOINT)]
+    #[inline]
+    fn restore_sb(ctx: &vfs::RsCtx<'_, Self>, version: u32) -> Result {
+        crate::restore::restore_sb(ctx, version)
+    }
 }
 
 /// `statfs(2)` `f_type` of a ramfs_cr mount: "RFCR" read as a little-endian
@@ -135,9 +140,10 @@ pub(crate) struct FsInfo {
     #[cfg(CONFIG_CHECKPOINT)]
     next_seq: AtomicU64,
     /// A random number naming this mount in directory records, so that a
-    /// record is not applied to the numbers of another mount.
+    /// record is not applied to the numbers of another mount; restart
+    /// gives a rebuilt mount the number of the saved one.
     #[cfg(CONFIG_CHECKPOINT)]
-    id: u64,
+    id: AtomicU64,
 }
 
 /// Numbers `dentry` as the newest entry of its mount (see "Directory
@@ -160,12 +166,19 @@ fn stamp(_dentry: &Dentry) {}
 impl FsInfo {
     /// The random number of this mount.
     pub(crate) fn id(&self) -> u64 {
-        self.id
+        self.id.load(Ordering::Relaxed)
     }
 
     /// The number the next entry gets.
     pub(crate) fn next_seq(&self) -> u64 {
         self.next_seq.load(Ordering::Relaxed)
+    }
+
+    /// After a restart rebuilt this mount: the saved mount's number and
+    /// next entry number.
+    pub(crate) fn set_restored(&self, id: u64, next_seq: u64) {
+        self.id.store(id, Ordering::Relaxed);
+        self.next_seq.store(next_seq, Ordering::Relaxed);
     }
 }
 
@@ -182,7 +195,7 @@ const IFDIR: u16 = S_IFDIR as u16;
 const IFLNK: u16 = S_IFLNK as u16;
 
 /// `ramfs_get_inode()`.
-fn get_inode(sb: &SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> Option<NewInode> {
+pub(crate) fn get_inode(sb: &SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> Option<NewInode> {
     let mut inode = NewInode::new(sb)?;
 
     inode.set_ino(vfs::get_next_ino());
@@ -366,7 +379,7 @@ fn dir_checkpoint(ctx: &vfs::CkptCtx, file: &File) -> Result {
     }
     let rec = DirPos {
         pos: pos as u64,
-        mount: file.dentry().sb().fs_info().id,
+        mount: file.dentry().sb().fs_info().id(),
         last: last.as_deref().map_or(0, seq_of),
         next: next.as_deref().map_or(0, seq_of),
     };
@@ -383,7 +396,7 @@ fn restore_file(file: &File, rec: &vfs::FileFs<'_>) -> Result {
         return Err(EINVAL);
     }
     let p = DirPos::decode(rec.data).ok_or(EINVAL)?;
-    if p.pos <= 2 || p.mount != file.dentry().sb().fs_info().id {
+    if p.pos <= 2 || p.mount != file.dentry().sb().fs_info().id() {
         // ".", ".." or nothing yet returned: the index is exact.  Another
         // mount: its numbers mean nothing here, the index is all there is.
         // (Seating the reader first refuses a file that is not a dcache
@@ -417,6 +430,7 @@ fn restore_file(file: &File, rec: &vfs::FileFs<'_>) -> Result {
 static RAMFS_CKPT_OPS: Table<bindings::ckpt_fs_operations> = Table(bindings::ckpt_fs_operations {
     restore_file: Some(vfs::restore_file::<RamfsCr>),
     checkpoint_sb: Some(vfs::checkpoint_sb::<RamfsCr>),
+    restore_sb: Some(vfs::restore_sb::<RamfsCr>),
     sb_version: crate::checkpoint::SB_VERSION,
 });
 
@@ -523,7 +537,7 @@ fn init_fs_context(fc: &mut FsContext) -> Result {
             #[cfg(CONFIG_CHECKPOINT)]
             next_seq: AtomicU64::new(1),
             #[cfg(CONFIG_CHECKPOINT)]
-            id: vfs::random_u64(),
+            id: AtomicU64::new(vfs::random_u64()),
         },
         GFP_KERNEL,
     )?;

@@ -3,7 +3,8 @@
 //! ramfs_cr: ramfs whose directories and regular files can be checkpointed.
 //!
 //! The file system lives in `fs.rs`, the walk that saves a whole super
-//! block in `checkpoint.rs`, the adapter to the VFS (every raw pointer and
+//! block in `checkpoint.rs` and the one that rebuilds it in `restore.rs`,
+//! the adapter to the VFS (every raw pointer and
 //! `unsafe`) in `vfs.rs` and `vfs/`.
 
 use kernel::prelude::*;
@@ -11,6 +12,8 @@ use kernel::prelude::*;
 #[cfg(CONFIG_CHECKPOINT)]
 mod checkpoint;
 mod fs;
+#[cfg(CONFIG_CHECKPOINT)]
+mod restore;
 mod vfs;
 
 module! {

@@ -43,7 +43,7 @@ mod super_block;
 
 pub(crate) use callbacks::*;
 #[cfg(CONFIG_CHECKPOINT)]
-pub(crate) use checkpoint::{CkptCtx, FileFs, SbCtx};
+pub(crate) use checkpoint::{CkptCtx, FileFs, RsCtx, SbCtx};
 pub(crate) use dentry::Dentry;
 #[cfg(CONFIG_CHECKPOINT)]
 pub(crate) use dentry::DentryRef;
@@ -101,6 +101,10 @@ pub(crate) trait FileSystem: Sized + 'static {
     /// whole of a frozen super block.
     #[cfg(CONFIG_CHECKPOINT)]
     fn checkpoint_sb(ctx: &SbCtx<'_, Self>) -> Result;
+    /// `ckpt_fs_operations.restore_sb` ([`restore_sb`]): rebuild a saved
+    /// super block, from records in format `version`, into an empty one.
+    #[cfg(CONFIG_CHECKPOINT)]
+    fn restore_sb(ctx: &RsCtx<'_, Self>, version: u32) -> Result;
 }
 
 /// A C struct (ops table, parameter table) kept in a `static`.

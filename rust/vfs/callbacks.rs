@@ -6,7 +6,7 @@
 //! the `Result` into the C return convention.
 
 #[cfg(CONFIG_CHECKPOINT)]
-use super::{CkptCtx, FileFs, SbCtx};
+use super::{CkptCtx, FileFs, RsCtx, SbCtx};
 use super::{Dentry, File, FileSystem, FsContext, FsParameter, Inode, SeqFile, SuperBlock};
 use core::ptr;
 #[cfg(CONFIG_CHECKPOINT)]
@@ -144,6 +144,28 @@ pub(crate) unsafe extern "C" fn checkpoint_sb<T: FileSystem>(
     // holds a path) for the call.
     let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
     from_result(|| T::checkpoint_sb(&SbCtx { ctx, sb }).map(|()| 0))
+}
+
+/// `ckpt_fs_operations.restore_sb`.
+///
+/// # Safety
+///
+/// Only the checkpoint core calls this, through `ckpt_ops` of our
+/// `file_system_type`, with its live context and a super block of ours on
+/// a detached mount it holds.
+#[cfg(CONFIG_CHECKPOINT)]
+pub(crate) unsafe extern "C" fn restore_sb<T: FileSystem>(
+    ctx: *mut bindings::ckpt_ctx,
+    sb: *mut bindings::super_block,
+    version: u32,
+) -> c_int {
+    let Some(ctx) = NonNull::new(ctx) else {
+        return -(bindings::EINVAL as c_int);
+    };
+    // SAFETY: the super block is live (the core holds a mount of it) for
+    // the call.
+    let sb = unsafe { SuperBlock::<T>::from_raw(sb) };
+    from_result(|| T::restore_sb(&RsCtx { ctx, sb }, version).map(|()| 0))
 }
 
 /// `inode_operations.mknod`.

@@ -3,7 +3,7 @@
 //! The records a file system writes into a checkpoint image
 //! (`CONFIG_CHECKPOINT`).
 
-use super::{Dentry, DentryRef, File, FileSystem, Inode, InodeRef, SuperBlock};
+use super::{Dentry, DentryRef, File, FileSystem, Inode, InodeRef, SuperBlock, Timestamp};
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
 use kernel::bindings;
@@ -69,13 +69,7 @@ impl<T: FileSystem> SbCtx<'_, T> {
 
     /// `dget(sb->s_root)`.
     pub(crate) fn root(&self) -> Result<DentryRef<T>> {
-        // SAFETY: the super block is live; `s_root` was set by `fill_super`
-        // and stays until the super block is killed, and the core holds a
-        // mount of it; `dget(NULL)` is NULL.
-        let root = unsafe { bindings::dget((*self.sb.as_ptr()).s_root) };
-        NonNull::new(root)
-            .map(|p| DentryRef(p, PhantomData))
-            .ok_or(EINVAL)
+        self.sb.root()
     }
 
     /// `simple_next_child(dir, prev)`: the next positive child of `dir`
@@ -85,11 +79,7 @@ impl<T: FileSystem> SbCtx<'_, T> {
         dir: &Dentry<T>,
         prev: Option<DentryRef<T>>,
     ) -> Option<DentryRef<T>> {
-        let prev = prev.map_or(ptr::null_mut(), DentryRef::into_raw);
-        // SAFETY: `dir` is live; `prev` is NULL or a child of `dir` whose
-        // reference we hand over: `simple_next_child` drops it.
-        let next = unsafe { bindings::simple_next_child(dir.as_ptr(), prev) };
-        NonNull::new(next).map(|p| DentryRef(p, PhantomData))
+        next_child(dir, prev)
     }
 
     /// `dget_parent(dentry)`, `None` for the root.
@@ -168,5 +158,150 @@ impl<T: FileSystem> SbCtx<'_, T> {
         to_result(unsafe {
             bindings::ckpt_write_sb_pages(self.ctx.as_ptr(), (*inode.as_ptr()).i_mapping, size)
         })
+    }
+}
+
+/// `simple_next_child(dir, prev)`.
+fn next_child<T: FileSystem>(dir: &Dentry<T>, prev: Option<DentryRef<T>>) -> Option<DentryRef<T>> {
+    let prev = prev.map_or(ptr::null_mut(), DentryRef::into_raw);
+    // SAFETY: `dir` is live; `prev` is NULL or a child of `dir` whose
+    // reference we hand over: `simple_next_child` drops it.
+    let next = unsafe { bindings::simple_next_child(dir.as_ptr(), prev) };
+    NonNull::new(next).map(|p| DentryRef(p, PhantomData))
+}
+
+/// An `SB_REC` record read back (`struct ckpt_sb_rec`).
+pub(crate) struct SbRec<'a> {
+    /// What the file system said the record is.
+    pub(crate) kind: u32,
+    /// Its data.
+    pub(crate) data: &'a [u8],
+}
+
+/// The restart of one super block of a `T` file system, inside
+/// `ckpt_fs_operations.restore_sb`: an empty super block on a detached
+/// mount the caller made for it, and the records read back into it.
+pub(crate) struct RsCtx<'a, T: FileSystem> {
+    pub(super) ctx: NonNull<bindings::ckpt_ctx>,
+    pub(super) sb: &'a SuperBlock<T>,
+}
+
+impl<T: FileSystem> RsCtx<'_, T> {
+    /// The super block being rebuilt.
+    pub(crate) fn sb(&self) -> &SuperBlock<T> {
+        self.sb
+    }
+
+    /// `dget(sb->s_root)`.
+    pub(crate) fn root(&self) -> Result<DentryRef<T>> {
+        self.sb.root()
+    }
+
+    /// The inode of the root, which no unlink makes negative.
+    pub(crate) fn root_inode<'d>(&self, root: &'d DentryRef<T>) -> Result<&'d Inode<T>> {
+        if root.as_ptr() != self.root()?.as_ptr() {
+            return Err(EINVAL);
+        }
+        // SAFETY: the root dentry is referenced and always positive: it
+        // cannot be unlinked.
+        Ok(unsafe { Inode::from_raw(bindings::d_inode(root.as_ptr())) })
+    }
+
+    /// Whether `dir` has a positive child.
+    pub(crate) fn has_children(&self, dir: &Dentry<T>) -> bool {
+        next_child(dir, None).is_some()
+    }
+
+    /// `ckpt_read_sb_rec(ctx, &rec)`: the next record, `None` at the end.
+    /// The data stays valid for the whole `restore_sb` call.
+    pub(crate) fn read_rec(&self) -> Result<Option<SbRec<'_>>> {
+        let mut rec: bindings::ckpt_sb_rec = super::zeroed();
+        // SAFETY: the context is live for the call; `rec` is writable.
+        let ret = unsafe { bindings::ckpt_read_sb_rec(self.ctx.as_ptr(), &mut rec) };
+        to_result(ret.min(0))?;
+        if ret == 0 {
+            return Ok(None);
+        }
+        let data = if rec.len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: the core hands back `len` bytes at `data`, inside the
+            // image buffer, which lives until restart(2) returns, beyond
+            // this context.
+            unsafe { core::slice::from_raw_parts(rec.data.cast::<u8>(), rec.len as usize) }
+        };
+        Ok(Some(SbRec {
+            kind: rec.kind,
+            data,
+        }))
+    }
+
+    /// `ckpt_read_sb_pages(ctx, inode, size)`: the data chunks after the
+    /// last record into `inode`'s page cache, and its size; the number of
+    /// data bytes read.
+    pub(crate) fn read_pages(&self, inode: &Inode<T>, size: i64) -> Result<i64> {
+        // SAFETY: the context is live for the call; the inode is live.
+        let ret = unsafe { bindings::ckpt_read_sb_pages(self.ctx.as_ptr(), inode.as_ptr(), size) };
+        to_result(ret.clamp(i32::MIN.into(), 0) as i32)?;
+        Ok(ret)
+    }
+
+    /// `ckpt_restore_inode(ctx, inode, mode, uid, gid, times)`: permission
+    /// bits, owner (as far as the caller may) and atime, mtime, ctime.
+    pub(crate) fn restore_inode(
+        &self,
+        inode: &Inode<T>,
+        mode: u16,
+        uid: u32,
+        gid: u32,
+        times: [Timestamp; 3],
+    ) -> Result {
+        let ts = times.map(|t| bindings::timespec64 {
+            tv_sec: t.sec,
+            tv_nsec: t.nsec.into(),
+        });
+        // SAFETY: the context is live for the call; the inode is live;
+        // `ts` holds the three timestamps the function reads.
+        to_result(unsafe {
+            bindings::ckpt_restore_inode(
+                self.ctx.as_ptr(),
+                inode.as_ptr(),
+                mode,
+                uid,
+                gid,
+                ts.as_ptr(),
+            )
+        })
+    }
+
+    /// `simple_add_child(dir, name, inode, prev)`: a new entry `name` in
+    /// `dir` for `inode`, right after `prev` in readdir order (first for
+    /// `None`).  The entry keeps its own inode reference; the one returned
+    /// is the caller's.
+    pub(crate) fn add_child(
+        &self,
+        dir: &Dentry<T>,
+        name: &[u8],
+        inode: &Inode<T>,
+        prev: Option<&Dentry<T>>,
+    ) -> Result<DentryRef<T>> {
+        let len = u32::try_from(name.len()).map_err(|_| EINVAL)?;
+        let prev = prev.map_or(ptr::null_mut(), Dentry::as_ptr);
+        // SAFETY: `dir` is a live directory of this super block, `inode` a
+        // live inode of it with our reference, `prev` NULL or a live child
+        // of `dir`; `name` is `len` readable bytes, copied by `d_alloc`.
+        let d = unsafe {
+            bindings::simple_add_child(
+                dir.as_ptr(),
+                name.as_ptr().cast(),
+                len,
+                inode.as_ptr(),
+                prev,
+            )
+        };
+        let d = kernel::error::from_err_ptr(d)?;
+        NonNull::new(d)
+            .map(|p| DentryRef(p, PhantomData))
+            .ok_or(ENOMEM)
     }
 }

@@ -92,6 +92,14 @@ impl<T: FileSystem> NewInode<T> {
         ptr
     }
 
+    /// The reference, as a counted reference to a set-up inode.
+    #[cfg(CONFIG_CHECKPOINT)]
+    pub(crate) fn into_ref(self) -> InodeRef<T> {
+        let ptr = self.0;
+        core::mem::forget(self);
+        InodeRef(ptr, PhantomData)
+    }
+
     /// `inode->i_ino = ino`.
     pub(crate) fn set_ino(&mut self, ino: c_ulong) {
         // SAFETY: the inode is not visible to anyone else yet.
@@ -217,6 +225,15 @@ pub(crate) struct Attr {
 
 #[cfg(CONFIG_CHECKPOINT)]
 impl<T: FileSystem> Inode<T> {
+    /// `ihold(inode)`: a counted reference of our own.
+    pub(crate) fn to_ref(&self) -> InodeRef<T> {
+        // SAFETY: the inode is live, so it has a reference already, which
+        // is what `ihold` needs.
+        unsafe { bindings::ihold(self.as_ptr()) };
+        // SAFETY: `as_ptr` of a live inode is not NULL.
+        InodeRef(unsafe { NonNull::new_unchecked(self.as_ptr()) }, PhantomData)
+    }
+
     /// `generic_fillattr()`, `i_uid_read()` and `i_gid_read()`.
     pub(crate) fn attr(&self) -> Attr {
         let mut st: bindings::kstat = super::zeroed();

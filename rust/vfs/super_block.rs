@@ -62,6 +62,20 @@ impl<T: FileSystem> SuperBlock<T> {
         }
     }
 
+    /// `dget(sb->s_root)`: the root of a super block that `fill_super` set
+    /// up, for as long as the super block is mounted.
+    #[cfg(CONFIG_CHECKPOINT)]
+    pub(crate) fn root(&self) -> Result<super::DentryRef<T>> {
+        // SAFETY: the super block is live; `s_root` was set by `fill_super`
+        // and stays until the super block is killed, which a mount held by
+        // the caller (the core holds one for checkpoint and restart)
+        // prevents; `dget(NULL)` is NULL.
+        let root = unsafe { bindings::dget((*self.as_ptr()).s_root) };
+        ptr::NonNull::new(root)
+            .map(|p| super::DentryRef(p, PhantomData))
+            .ok_or(EINVAL)
+    }
+
     /// `sb->s_root = d_make_root(inode)`; `ENOMEM` if that fails.
     pub(crate) fn make_root(&self, inode: NewInode<T>) -> Result {
         // SAFETY: `d_make_root` consumes the inode reference (it `iput`s on

@@ -755,6 +755,8 @@ fn time_real_restart(img: i32, n: usize, first: i32, last: i32) -> f64 {
                 img as i64,
                 0u64,
                 -1i64,
+                std::ptr::null::<i32>(),
+                0u64,
             );
             let t1 = now_ns();
             let msg: [i64; 2] = [if r < 0 { -(errno() as i64) } else { r }, (t1 - t0) as i64];

@@ -47,7 +47,10 @@ pub const CHECKPOINT_SKIP_UNSUPPORTED: u64 = 0x1;
 pub const CHECKPOINT_CONTENTS: u64 = 0x2;
 pub const CHECKPOINT_USER_FLAGS: u64 = CHECKPOINT_SKIP_UNSUPPORTED | CHECKPOINT_CONTENTS;
 pub const RESTART_DRY_RUN: u64 = 0x1;
-pub const RESTART_USER_FLAGS: u64 = RESTART_DRY_RUN;
+/// Rebuild the saved superblocks into the mounts passed (restart(2)'s
+/// `mnt_fds`).
+pub const RESTART_CONTENTS: u64 = 0x2;
+pub const RESTART_USER_FLAGS: u64 = RESTART_DRY_RUN | RESTART_CONTENTS;
 pub const CHECKPOINT_FD_NONE: i32 = -1;
 
 pub const CKPT_MAGIC_HEAD: u64 = 0x00fe_ed0c_c0a2_d200;
@@ -1358,6 +1361,67 @@ pub fn last_fd(end: &[u8]) -> Option<i32> {
     let tail = get_u32(end, SIZE_FILE_DESC) == CKPT_HDR_TAIL
         && get_u32(end, SIZE_FILE_DESC + 4) as usize == SIZE_TAIL;
     (desc && tail).then(|| get_i32(end, 12))
+}
+
+/// A file system an image saved, as `ckpt restart` needs it to make the
+/// mount restart(2) rebuilds it into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedMount {
+    /// `SB.fs_name`.
+    pub fs_name: String,
+    /// Its mount root, from the task's root (the `FILE_NAME` after the SB).
+    pub mount: Vec<u8>,
+}
+
+/// The task's root (relative to the checkpointing caller's root) and the
+/// file systems saved in an image, in SB order, from the record framing
+/// of the records before the FILE_TABLE, read with `read_at(offset,
+/// buf)` (a whole image in memory or `pread` of a file): the data chunks
+/// are skipped, not read.  None when the framing before the FILE_TABLE
+/// is broken; restart(2) refuses such an image.
+pub fn saved_mounts(
+    read_at: impl Fn(u64, &mut [u8]) -> std::io::Result<()>,
+) -> Option<(Vec<u8>, Vec<SavedMount>)> {
+    let name = |off: u64, len: usize| -> Option<Vec<u8>> {
+        let mut b = vec![0u8; len.checked_sub(SIZE_HDR)?];
+        read_at(off + SIZE_HDR as u64, &mut b).ok()?;
+        let end = b.iter().position(|&c| c == 0)?;
+        b.truncate(end);
+        Some(b)
+    };
+    let (mut off, mut root, mut mounts) = (0u64, None, Vec::new());
+    let mut fs_name = None;
+    let mut names_after_fs = 0;
+    loop {
+        let mut h = [0u8; SIZE_HDR];
+        read_at(off, &mut h).ok()?;
+        let (ty, len) = (get_u32(&h, 0), get_u32(&h, 4) as usize);
+        if len < SIZE_HDR || !len.is_multiple_of(8) || len > CKPT_IMAGE_MAX {
+            return None;
+        }
+        match ty {
+            CKPT_HDR_FS => names_after_fs = 1,
+            CKPT_HDR_FILE_NAME if names_after_fs == 1 => {
+                root = Some(name(off, len)?);
+                names_after_fs = 2;
+            }
+            CKPT_HDR_SB if len >= 40 => {
+                let mut sb = [0u8; 40];
+                read_at(off, &mut sb).ok()?;
+                let raw = &sb[16..32];
+                let n = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+                fs_name = Some(String::from_utf8_lossy(&raw[..n]).into_owned());
+            }
+            CKPT_HDR_FILE_NAME if fs_name.is_some() => mounts.push(SavedMount {
+                fs_name: fs_name.take()?,
+                mount: name(off, len)?,
+            }),
+            CKPT_HDR_FILE_TABLE | CKPT_HDR_TAIL | CKPT_HDR_ERROR => break,
+            _ => {}
+        }
+        off += len as u64;
+    }
+    Some((root?, mounts))
 }
 
 pub fn scan(buf: &[u8]) -> Scan {

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
 /// Syscall number of checkpoint(2) (x86_64 and the generic table).
@@ -136,12 +136,33 @@ pub fn checkpoint(pid: libc::pid_t, fd: RawFd, flags: u64, logfd: RawFd) -> io::
     ret(r)
 }
 
-/// `restart(pid, fd, flags, logfd)`: restore the image read from `fd` into
-/// the calling task (`pid` 0 or the caller's pid).  Returns the number of fds
-/// installed.  `ENOSYS` without a system call when [`kernel_support`] fails.
+/// `restart(pid, fd, flags, logfd, NULL, 0)`: restore the image read from
+/// `fd` into the calling task (`pid` 0 or the caller's pid).  Returns the
+/// number of fds installed.  `ENOSYS` without a system call when
+/// [`kernel_support`] fails.
 pub fn restart(pid: libc::pid_t, fd: RawFd, flags: u64, logfd: RawFd) -> io::Result<i64> {
+    restart_mounts(pid, fd, flags, logfd, &[])
+}
+
+/// `restart(pid, fd, flags, logfd, mnt_fds, nr_mnt_fds)`: with
+/// `RESTART_CONTENTS`, `mnt_fds` holds one detached mount (see
+/// [`detached_mount`]) per saved superblock of the image, in order; else it
+/// is empty (passed as NULL, 0).
+pub fn restart_mounts(
+    pid: libc::pid_t,
+    fd: RawFd,
+    flags: u64,
+    logfd: RawFd,
+    mnt_fds: &[RawFd],
+) -> io::Result<i64> {
     supported()?;
-    // SAFETY: plain syscall with integer arguments only.
+    let fds = if mnt_fds.is_empty() {
+        std::ptr::null()
+    } else {
+        mnt_fds.as_ptr()
+    };
+    // SAFETY: integer arguments and a pointer to `mnt_fds.len()` ints (or
+    // NULL with 0) that outlive the call.
     let r = unsafe {
         libc::syscall(
             SYS_RESTART,
@@ -149,9 +170,61 @@ pub fn restart(pid: libc::pid_t, fd: RawFd, flags: u64, logfd: RawFd) -> io::Res
             fd as libc::c_long,
             flags as libc::c_ulong,
             logfd as libc::c_long,
+            fds,
+            mnt_fds.len() as libc::c_ulong,
         )
     };
     ret(r)
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+
+/// A new, empty, detached mount of file system type `fs_name`:
+/// `fsopen()`, `fsconfig(FSCONFIG_CMD_CREATE)`, `fsmount()`.  Closing the
+/// fd destroys it unless [`move_mount`] attached it.
+pub fn detached_mount(fs_name: &str) -> io::Result<OwnedFd> {
+    let name =
+        std::ffi::CString::new(fs_name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a NUL-terminated name and flags.
+    let fs = ret(unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) })?;
+    // SAFETY: `fs` is the new fd, ours from here on.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as RawFd) };
+    let null = std::ptr::null::<libc::c_char>();
+    // SAFETY: an fs_context fd, a command, NULL key and value.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            null,
+            null,
+            0,
+        )
+    })?;
+    // SAFETY: an fs_context fd with a created superblock, flags.
+    let mnt = ret(unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) })?;
+    // SAFETY: `mnt` is the new fd, ours from here on.
+    Ok(unsafe { OwnedFd::from_raw_fd(mnt as RawFd) })
+}
+
+/// `move_mount(mnt, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH)`: attach
+/// a detached mount at `target`.
+pub fn move_mount(mnt: RawFd, target: &std::ffi::CStr) -> io::Result<()> {
+    // SAFETY: a mount fd, an empty and a NUL-terminated path, flags.
+    ret(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            mnt,
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    })
+    .map(|_| ())
 }
 
 /// Name of an errno value ("EBADF"), or "E<number>" when unknown.

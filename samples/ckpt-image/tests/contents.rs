@@ -457,3 +457,36 @@ fn the_tail_counts_section_records() {
     assert_eq!(im.sbs[0].end().nr_records, 0);
     assert_eq!(im.tail.nr_records, 8);
 }
+
+/// `saved_mounts` finds the root and each section's file system and mount
+/// point from the framing, through a reader that fails past the end, and
+/// gives up on framing that is cut short.
+#[test]
+fn saved_mounts_from_the_framing() {
+    let b = good();
+    let at = |b: &[u8], off: u64, out: &mut [u8]| -> std::io::Result<()> {
+        let src = b.get(off as usize..off as usize + out.len());
+        out.copy_from_slice(src.ok_or(std::io::ErrorKind::UnexpectedEof)?);
+        Ok(())
+    };
+    let mount = |fs: &str, m: &str| SavedMount {
+        fs_name: fs.into(),
+        mount: m.as_bytes().to_vec(),
+    };
+    assert_eq!(
+        saved_mounts(|o, out| at(&b, o, out)),
+        Some((
+            b"/".to_vec(),
+            vec![mount("ramfs_cr", "/mnt/a"), mount("other", "/mnt/b")]
+        ))
+    );
+    let mut im = image(sections());
+    im.root = b"/jail".to_vec();
+    let b2 = im.encode();
+    assert_eq!(
+        saved_mounts(|o, out| at(&b2, o, out)).map(|s| s.0),
+        Some(b"/jail".to_vec())
+    );
+    let cut = &b[..b.len() / 2];
+    assert_eq!(saved_mounts(|o, out| at(cut, o, out)), None);
+}

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ckpt checkpoint --pid P --out FILE [--log FILE] [--skip-unsupported] [--contents]
-//! ckpt restart --in FILE [--log FILE] [--dry-run] [-- CMD ARGS...]
+//! ckpt restart --in FILE [--log FILE] [--dry-run] [--mount OLD=NEW]...
+//!              [--no-contents] [-- CMD ARGS...]
 //! ckpt inspect FILE [--json | --manifest [--sb N]]
 //! ckpt extract IMAGE DIR
 //! ckpt readdir FD [--count N]
@@ -65,6 +66,15 @@ enum Cmd {
         /// Validate the image and reopen its files, change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Attach the file system saved at mount point OLD at NEW instead
+        /// (an image with contents; repeatable).
+        #[arg(long = "mount", value_name = "OLD=NEW")]
+        mounts: Vec<String>,
+        /// Do not rebuild the saved file systems: reopen the files on the
+        /// file systems as they are (the restart of an image without
+        /// contents).
+        #[arg(long)]
+        no_contents: bool,
         /// Command to exec after the restart (after `--`).
         #[arg(last = true, value_name = "CMD")]
         cmd: Vec<String>,
@@ -341,7 +351,130 @@ fn stage_image(file: Option<StdFile>, buf: &[u8]) -> io::Result<StdFile> {
     Ok(img)
 }
 
-fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) -> ExitCode {
+/// What `ckpt restart` does with the file systems an image saved.
+struct Contents<'a> {
+    /// Rebuild them (not `--no-contents`).
+    rebuild: bool,
+    /// `--mount OLD=NEW`.
+    maps: &'a [String],
+}
+
+/// A saved file system to rebuild: its detached mount, above the recorded
+/// fds, and where to attach it.
+struct Rebuilt {
+    mnt: std::os::fd::OwnedFd,
+    target: CString,
+}
+
+/// Where a saved mount goes: `--mount OLD=NEW` for its OLD, else where it
+/// was (under the task's saved root).
+fn mount_target(root: &[u8], mount: &[u8], maps: &[String]) -> Result<Vec<u8>, String> {
+    for m in maps {
+        let (old, new) = m
+            .split_once('=')
+            .filter(|(o, n)| o.starts_with('/') && !n.is_empty())
+            .ok_or_else(|| format!("--mount {m}: not OLD=NEW with an absolute OLD"))?;
+        if old.trim_end_matches('/').as_bytes() == mount || (old == "/" && mount == b"/") {
+            return Ok(new.as_bytes().to_vec());
+        }
+    }
+    let mut t = if root == b"/" {
+        Vec::new()
+    } else {
+        root.to_vec()
+    };
+    t.extend_from_slice(mount);
+    if t.len() > 1 && t.ends_with(b"/") {
+        t.pop();
+    }
+    Ok(t)
+}
+
+/// One detached mount per file system the image saved, fds at `min` and
+/// up, each checked to have a directory to be attached to.
+fn make_mounts(
+    saved: &(Vec<u8>, Vec<SavedMount>),
+    maps: &[String],
+    min: RawFd,
+) -> Result<Vec<Rebuilt>, ExitCode> {
+    let (root, mounts) = saved;
+    for m in maps {
+        let old = m.split_once('=').map_or(m.as_str(), |(o, _)| o);
+        if !mounts.iter().any(|s| {
+            s.mount == old.trim_end_matches('/').as_bytes() || (old == "/" && s.mount == b"/")
+        }) {
+            eprintln!("ckpt: --mount {m}: the image saved no file system at {old}");
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    let mut out = Vec::new();
+    for s in mounts {
+        let target = match mount_target(root, &s.mount, maps) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("ckpt: {e}");
+                return Err(ExitCode::FAILURE);
+            }
+        };
+        let shown = String::from_utf8_lossy(&target).into_owned();
+        let Ok(target) = CString::new(target) else {
+            eprintln!("ckpt: mount point {shown:?} contains a NUL byte");
+            return Err(ExitCode::FAILURE);
+        };
+        match std::fs::metadata(&shown) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(fail(
+                    &format!("mount point {shown}"),
+                    &io::Error::from_raw_os_error(libc::ENOTDIR),
+                    None,
+                ))
+            }
+            Err(e) => return Err(fail(&format!("mount point {shown}"), &e, None)),
+        }
+        let mnt = match syscalls::detached_mount(&s.fs_name) {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(fail(
+                    &format!("new {} mount for {shown}", s.fs_name),
+                    &e,
+                    None,
+                ))
+            }
+        };
+        let fd = match move_fd_above(std::os::fd::IntoRawFd::into_raw_fd(mnt), min) {
+            Ok(fd) => fd,
+            Err(e) => return Err(fail("fcntl", &e, None)),
+        };
+        // SAFETY: `fd` is the mount fd just moved, ours from here on.
+        let mnt = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        out.push(Rebuilt { mnt, target });
+    }
+    Ok(out)
+}
+
+/// The image's saved root and file systems, from its record framing.
+fn read_saved_mounts(file: Option<&StdFile>, buf: &[u8]) -> Option<(Vec<u8>, Vec<SavedMount>)> {
+    match file {
+        Some(f) if buf.is_empty() => saved_mounts(|off, b| f.read_exact_at(b, off)),
+        _ => saved_mounts(|off, b| {
+            let off = usize::try_from(off).map_err(|_| io::ErrorKind::UnexpectedEof)?;
+            let src = buf
+                .get(off..off + b.len())
+                .ok_or(io::ErrorKind::UnexpectedEof)?;
+            b.copy_from_slice(src);
+            Ok(())
+        }),
+    }
+}
+
+fn cmd_restart(
+    input: &str,
+    log: Option<&str>,
+    dry_run: bool,
+    contents: Contents<'_>,
+    cmd: &[String],
+) -> ExitCode {
     if let Err(code) = need_kernel_support() {
         return code;
     }
@@ -349,6 +482,17 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
         Ok(i) => i,
         Err(e) => return fail(&format!("cannot read {input}"), &e, None),
     };
+    // The file systems to rebuild; none when the image saved none (or its
+    // framing is broken: restart(2) says how).
+    let saved = if contents.rebuild {
+        read_saved_mounts(file.as_ref(), &buf).filter(|(_, m)| !m.is_empty())
+    } else {
+        None
+    };
+    if saved.is_none() && !contents.maps.is_empty() {
+        eprintln!("ckpt: --mount: the image has no file system to rebuild");
+        return ExitCode::FAILURE;
+    }
     // The kernel installs fds at their recorded numbers, replacing what is
     // there: keep the image and log fds above every recorded fd.  Only the
     // image's end, or its record framing, is read here; restart(2) checks
@@ -386,8 +530,18 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
     drop(std::mem::replace(&mut log.file, unsafe {
         StdFile::from_raw_fd(log_fd)
     }));
-    let flags = if dry_run { RESTART_DRY_RUN } else { 0 };
-    let r = syscalls::restart(0, img_fd, flags, log_fd);
+    // Made only now, above the log fd's number too.
+    let rebuilt = match &saved {
+        Some(s) => match make_mounts(s, contents.maps, min + 2) {
+            Ok(r) => r,
+            Err(code) => return code,
+        },
+        None => Vec::new(),
+    };
+    let mnt_fds: Vec<RawFd> = rebuilt.iter().map(|r| r.mnt.as_raw_fd()).collect();
+    let flags = if dry_run { RESTART_DRY_RUN } else { 0 }
+        | if saved.is_some() { RESTART_CONTENTS } else { 0 };
+    let r = syscalls::restart_mounts(0, img_fd, flags, log_fd, &mnt_fds);
     // SAFETY: our staging fd.
     unsafe { libc::close(img_fd) };
     let n = match r {
@@ -395,9 +549,25 @@ fn cmd_restart(input: &str, log: Option<&str>, dry_run: bool, cmd: &[String]) ->
         Err(e) => return fail(&format!("restart from {input}"), &e, Some(&mut log)),
     };
     if dry_run {
-        println!("dry run: image valid, {n} fds would be installed");
+        println!(
+            "dry run: image valid, {n} fds would be installed, {} file system(s) rebuilt",
+            rebuilt.len()
+        );
         return ExitCode::SUCCESS;
     }
+    // The restored fds and cwd already point into the rebuilt mounts;
+    // attaching them makes them reachable by name.  A failure here ends
+    // this process, and with it the restored fds and the mounts.
+    for r in &rebuilt {
+        if let Err(e) = syscalls::move_mount(r.mnt.as_raw_fd(), &r.target) {
+            return fail(
+                &format!("attach the rebuilt mount at {}", r.target.to_string_lossy()),
+                &e,
+                Some(&mut log),
+            );
+        }
+    }
+    drop(rebuilt);
     if cmd.is_empty() {
         println!("restarted: {n} fds installed");
         return ExitCode::SUCCESS;
@@ -504,8 +674,19 @@ fn main() -> ExitCode {
             input,
             log,
             dry_run,
+            mounts,
+            no_contents,
             cmd,
-        } => cmd_restart(&input, log.as_deref(), dry_run, &cmd),
+        } => cmd_restart(
+            &input,
+            log.as_deref(),
+            dry_run,
+            Contents {
+                rebuild: !no_contents,
+                maps: &mounts,
+            },
+            &cmd,
+        ),
         Cmd::Readdir { fd, count } => cmd_readdir(fd, count),
         Cmd::Inspect {
             file,

@@ -49,6 +49,8 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt-contents: creates, writes and renames by another process during the checkpoint: every image decodes, restarts (dry run) and holds whole writes only", run: contents_cases::concurrent_changes },
         Case { name: "ckpt-contents: a version 2 image restarts in the same boot: fds back, contents left as they are, logged", run: contents_cases::same_boot_restart },
         Case { name: "ckpt-contents: damaged contents (chunk CRC, SB_END counts, data before a record, version, a cut section) fail with EINVAL, logged, caller unchanged", run: contents_cases::bad_contents },
+        Case { name: "ckpt-contents: RESTART_CONTENTS rebuilds the mount in a detached one attached elsewhere: same manifest and directory order, a directory reader resumes at its next entry, fd offset and cwd kept", run: contents_cases::restore_elsewhere },
+        Case { name: "ckpt-contents: RESTART_CONTENTS refuses bad records (name, inode number, link count, entry order), missing, extra, foreign, attached and non-empty mounts, mounts without the flag, a version 1 image: errno, caller and mounts unchanged", run: contents_cases::restore_refused },
         Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
         Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
         Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: ckpt_cases::running_target },

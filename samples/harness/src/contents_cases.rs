@@ -8,6 +8,9 @@ use std::os::unix::fs::{symlink, FileExt};
 
 const CONTENTS: u64 = CHECKPOINT_CONTENTS;
 
+/// A change made to the records of an image.
+type Edit = Box<dyn Fn(&mut Vec<Record>)>;
+
 /// The data of a small file saved in `tree`, found by path.
 fn saved_data(tree: &Tree, path: &[u8]) -> Option<Vec<u8>> {
     tree.node(tree.lookup(path)?).map(|n| n.data())
@@ -358,7 +361,6 @@ pub fn bad_contents() -> R {
     let data = at(&|r| matches!(r, Record::SbData(_)));
     let end = at(&|r| matches!(r, Record::SbEnd(_)));
     let first_rec = at(&|r| matches!(r, Record::SbRec(_)));
-    type Edit = Box<dyn Fn(&mut Vec<Record>)>;
     #[rustfmt::skip]
     let rows: Vec<(&str, Edit, &str)> = vec![
         ("a data byte flipped", Box::new(move |r| if let Record::SbData(d) = &mut r[data] { d.data[100] ^= 1 }), "SB_DATA CRC32C"),
@@ -380,6 +382,239 @@ pub fn bad_contents() -> R {
             "{what}: log should say {says:?}: {}",
             o.log
         );
+        Ok(())
+    })
+}
+
+/// A new, empty, detached ramfs_cr mount (or of `fs`) at fd `at`.
+fn detached(fs: &str, at: i32) -> R {
+    let m = syscalls::detached_mount(fs).map_err(|e| format!("new {fs} mount: {e}"))?;
+    dup2(std::os::fd::AsRawFd::as_raw_fd(&m), at)
+}
+
+/// `/proc/self/mountinfo` without the mount ids, to compare.
+fn mounts() -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .map(|l| l.split(' ').skip(2).collect::<Vec<_>>().join(" ") + "\n")
+        .collect()
+}
+
+/// Rebuilt in another mount (RESTART_CONTENTS, attached elsewhere): the
+/// tree, its directory order, owners, modes, times and data; a directory
+/// reader read partway resumes at its next entry, a file at its offset,
+/// the working directory is the rebuilt one.
+pub fn restore_elsewhere() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let fs_err = |e: std::io::Error| e.to_string();
+    for d in ["d/e", "big"] {
+        std::fs::create_dir_all(m.p(d)).map_err(fs_err)?;
+    }
+    write_file(&m.p("d/a"), b"0123456789")?;
+    std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")).map_err(fs_err)?;
+    symlink("../d/a", m.p("d/e/sym")).map_err(fs_err)?;
+    // SAFETY: NUL-terminated paths that live for the calls.
+    unsafe {
+        sys(libc::mknod(
+            cstr(&m.p("fifo")).as_ptr(),
+            libc::S_IFIFO | 0o600,
+            0,
+        ))
+        .map_err(ename)?;
+        let dev = libc::makedev(1, 3);
+        sys(libc::mknod(
+            cstr(&m.p("null")).as_ptr(),
+            libc::S_IFCHR | 0o666,
+            dev,
+        ))
+        .map_err(ename)?;
+        sys(libc::chown(cstr(&m.p("d/a")).as_ptr(), 1000, 100)).map_err(ename)?;
+    }
+    chmod(&m.p("d/e"), 0o2751)?;
+    let sparse = std::fs::File::create(m.p("sparse")).map_err(fs_err)?;
+    sparse.set_len(64 << 20).map_err(fs_err)?;
+    sparse.write_at(b"middle", 32 << 20).map_err(fs_err)?;
+    for i in 0..300 {
+        write_file(&m.p(&format!("big/{i}")), &[i as u8; 3])?;
+    }
+    std::fs::remove_file(m.p("big/7")).map_err(fs_err)?;
+    write_file(&m.p("ünï\ncødé"), b"odd")?;
+    // The order readdir gives "big" in, before anything: what the
+    // restored reader must go on with.
+    let order = std::fs::read_dir(m.p("big"))
+        .map_err(fs_err)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fs_err)?;
+    let img = tmpfile("restore.img");
+    let target = format!("/mnt/ck-{}-rebuilt", seq());
+    mkdir(&target, 0o755)?;
+    let rebuilt = Mount {
+        dir: target.clone(),
+    };
+    in_clean_child("restoring child", || {
+        chdir(&m.p("d"))?;
+        open_at(&m.p("big"), libc::O_RDONLY | libc::O_DIRECTORY, 5)?;
+        let first = dirent_names(&getdents(5, 600).map_err(ename)?);
+        check!(
+            first.len() > 4 && first.len() < order.len(),
+            "a partial read of big gave {} entries",
+            first.len()
+        );
+        open_at(&m.p("d/a"), libc::O_RDWR, 6)?;
+        seek(6, 4)?;
+        ck_ok(0, &img, CONTENTS)?;
+        let saved = live_lines(m.root()).map_err(fs_err)?;
+        close_range(5, 6);
+        detached("ramfs_cr", 110)?;
+        let o = restart_into(&img, RESTART_CONTENTS, &[110])?;
+        expect_outcome(&o, Ok(2), "restart with contents")?;
+        check!(
+            o.log.contains("contents of 1 superblock rebuilt"),
+            "restart log: {}",
+            o.log
+        );
+        syscalls::move_mount(110, &cstr(&target)).map_err(|e| format!("move_mount: {e}"))?;
+        close(110);
+        let now = live_lines(std::path::Path::new(&target)).map_err(fs_err)?;
+        eq!(
+            format(&now),
+            format(&saved),
+            "rebuilt mount (+) vs the saved one (-)"
+        );
+        let rest = dirent_names(&read_dir_fd(5, 4096)?);
+        let names = |v: &[String]| {
+            v.iter()
+                .filter(|n| !n.starts_with('.'))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let seen = names(&first).len();
+        eq!(
+            names(&rest),
+            names(&order)[seen..].to_vec(),
+            "big read on after restart"
+        );
+        eq!(
+            (fd_path(6), pos(6), read_fd(6, 3)),
+            (format!("{target}/d/a"), 4, Ok(b"456".to_vec())),
+            "fd 6 after restart"
+        );
+        eq!(
+            readlink("/proc/self/cwd"),
+            format!("{target}/d"),
+            "cwd after restart"
+        );
+        Ok(())
+    })?;
+    rebuilt.umount()
+}
+
+/// A refused RESTART_CONTENTS leaves the caller's fds and mounts as they
+/// were: bad records, bad mounts, a mount that is not empty.
+pub fn restore_refused() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    std::fs::create_dir(m.p("d")).map_err(|e| e.to_string())?;
+    write_file(&m.p("d/f"), b"data")?;
+    symlink("f", m.p("d/s")).map_err(|e| e.to_string())?;
+    let img = tmpfile("good.img");
+    let recs = save(&m.p(""), &img)?.records();
+    let plain = tmpfile("plain.img");
+    in_clean_child("checkpointing child", || ck_ok(0, &plain, 0).map(drop))?;
+    let fs_rec = |kind: u32, nth: usize| {
+        let hits = recs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Record::SbRec(s) if s.kind == kind));
+        hits.map(|(i, _)| i).nth(nth).unwrap_or(0)
+    };
+    let (inode2, dirent1, dirent2) = (fs_rec(2, 1), fs_rec(3, 0), fs_rec(3, 1));
+    let poke = |i: usize, off: usize, v: u8| -> Edit {
+        Box::new(move |r| {
+            if let Record::SbRec(s) = &mut r[i] {
+                s.data[off] = v
+            }
+        })
+    };
+    let swap_seq: Edit = Box::new(move |r| {
+        let seq = |r: &Vec<Record>, i| {
+            if let Record::SbRec(s) = &r[i] {
+                s.data[16..24].to_vec()
+            } else {
+                vec![]
+            }
+        };
+        let (a, b) = (seq(r, dirent1), seq(r, dirent2));
+        for (i, v) in [(dirent1, b), (dirent2, a)] {
+            if let Record::SbRec(s) = &mut r[i] {
+                s.data[16..24].copy_from_slice(&v)
+            }
+        }
+    });
+    let keep: Edit = Box::new(|_| {});
+    // (what, image edit, mounts to make at 110.., flags, errno)
+    #[rustfmt::skip]
+    let rows: Vec<(&str, Edit, &[&str], u64, i32)> = vec![
+        ("an entry name with '/'", poke(dirent1, 32, b'/'), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
+        ("an inode number skipped", poke(inode2, 0, 9), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
+        ("a link count one too high", poke(inode2, 12, 2), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
+        ("entry numbers going up", swap_seq, &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
+        ("no mount for the saved superblock", Box::new(|_| {}), &[], RESTART_CONTENTS, libc::EINVAL),
+        ("two mounts for one superblock", Box::new(|_| {}), &["ramfs_cr", "ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
+        ("a tmpfs mount for a ramfs_cr superblock", Box::new(|_| {}), &["tmpfs"], RESTART_CONTENTS, libc::ESTALE),
+        ("the root of an attached mount", Box::new(|_| {}), &["attached"], RESTART_CONTENTS, libc::EINVAL),
+        ("a mount that is not empty", Box::new(|_| {}), &["full"], RESTART_CONTENTS, libc::EBUSY),
+        ("mounts without RESTART_CONTENTS", keep, &["ramfs_cr"], 0, libc::EINVAL),
+    ];
+    let before = mounts();
+    check_each(rows, |(what, edit, mnts, flags, want)| {
+        let mut r = recs.clone();
+        edit(&mut r);
+        let bad = tmpfile("bad.img");
+        std::fs::write(&bad, encode_with_tail(&r)).map_err(|e| e.to_string())?;
+        in_clean_child(what, || {
+            let fds: Vec<i32> = (110..).take(mnts.len()).collect();
+            for (&fs, &fd) in mnts.iter().zip(&fds) {
+                match fs {
+                    "attached" => open_at(&m.p(""), libc::O_PATH, fd).map(drop)?,
+                    "full" => {
+                        detached("ramfs_cr", fd)?;
+                        // SAFETY: a NUL-terminated name relative to a mount fd.
+                        let f = unsafe {
+                            libc::openat(fd, c"x".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600)
+                        };
+                        check!(f >= 0, "create in the detached mount: {}", ename(errno()));
+                        close(f);
+                    }
+                    fs => detached(fs, fd)?,
+                }
+            }
+            let snap_before = snap(&fds);
+            let o = restart_into(&bad, flags, &fds)?;
+            expect_outcome(&o, Err(want), what)?;
+            let snap_after = snap(&fds);
+            check!(
+                snap_before == snap_after,
+                "{what}: caller changed:\n{}",
+                snap_diff(&snap_before, &snap_after)
+            );
+            Ok(())
+        })?;
+        eq!(mounts(), before.clone(), "{what}: mounts after");
+        Ok(())
+    })?;
+    // A version 1 image has nothing to rebuild.
+    in_clean_child("version 1 image", || {
+        detached("ramfs_cr", 110)?;
+        let o = restart_into(&plain, RESTART_CONTENTS, &[110])?;
+        expect_outcome(
+            &o,
+            Err(libc::EINVAL),
+            "RESTART_CONTENTS of a version 1 image",
+        )?;
+        check!(o.log.contains("has no contents"), "log: {}", o.log);
         Ok(())
     })
 }

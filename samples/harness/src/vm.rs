@@ -1133,9 +1133,16 @@ pub fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String>
 
 /// restart(0) from `img` with a log file (removed after).
 pub fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
+    restart_into(img, flags, &[])
+}
+
+/// restart(0) from `img` with these `mnt_fds` and a log file (removed after).
+pub fn restart_into(img: &str, flags: u64, mnt_fds: &[i32]) -> Result<Outcome, String> {
     let log = format!("{img}.rlog-{}", std::process::id());
     let fl = libc::O_RDONLY | libc::O_CLOEXEC;
-    let o = with_image(img, fl, &log, || rs(0, IMG_FD, flags, LOG_FD));
+    let rs = || syscalls::restart_mounts(0, IMG_FD, flags, LOG_FD, mnt_fds);
+    let rs = || rs().map_err(|e| e.raw_os_error().unwrap_or(0));
+    let o = with_image(img, fl, &log, rs);
     let _ = std::fs::remove_file(&log);
     o
 }
