@@ -133,6 +133,10 @@ initramfs-nockpt: module-nockpt samples
 
 # The VM suite on the debug kernel; the last line is "N passed, N failed"
 # (VM cases + host cargo tests).
+# Two more boots of the debug kernel migrate a process and its ramfs_cr
+# mount: the first writes the image to its second serial port (a cpio
+# archive), the second boots with that archive appended to its initramfs
+# and restores it (make check FILTER=ckpt-migrate runs just these).
 # A second, short VM run boots the kernel built without CONFIG_CHECKPOINT
 # with the module built against it (directories then use
 # simple_dir_operations) and runs the file-system cases there.
@@ -144,11 +148,19 @@ check: deps kernel-debug module-debug kernel-nockpt module-nockpt samples \
 # build/vm/console-check.log points at the latest.
 vm-check:
 	@mkdir -p $(VMLOG)
-	@log=$(VMLOG)/console-check.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
+	@log=$(VMLOG)/console-check.$$(date +%Y%m%d-%H%M%S).$$$$.log; logs=; \
+	case "$$FILTER" in ckpt-migrate*) ;; *) \
 	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
 		-l $$log -t $(VM_TIMEOUT) $${FILTER:+-f "$$FILTER"} check || true; \
 	ln -sfn $$(basename $$log) $(VMLOG)/console-check.log; \
-	logs=$$log; \
+	logs=$$log ;; esac; \
+	case "$$FILTER" in ""|ckpt-migrate*) \
+		mig=$(VMLOG)/migrate.$$$$; \
+		scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
+			-l $$mig.save.log -o $$mig.cpio -t 900 -f "ckpt-migrate: save" check >/dev/null || true; \
+		scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
+			-l $$mig.restore.log -c $$mig.cpio -t 900 -f "ckpt-migrate: restore" check >/dev/null || true; \
+		rm -f $$mig.cpio; logs="$$logs $$mig.save.log $$mig.restore.log" ;; esac; \
 	if [ -z "$$FILTER" ] && [ -s build/initramfs-nockpt.cpio ]; then \
 		nlog=$(VMLOG)/console-check-nockpt.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
 		scripts/run-vm -k "$$(cat build/kdir-nockpt)" -i build/initramfs-nockpt.cpio \

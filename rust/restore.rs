@@ -28,8 +28,8 @@ struct Fields<'a>(&'a [u8]);
 
 impl Fields<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
-        let (head, rest) = self.0.split_at_checked(N).ok_or(EINVAL)?;
-        self.0 = rest;
+        let head = self.0.get(..N).ok_or(EINVAL)?;
+        self.0 = &self.0[N..];
         head.try_into().map_err(|_| EINVAL)
     }
 

@@ -211,11 +211,17 @@ assert_offset!(ckpt_file_fs, data);
 #[cfg(CONFIG_CHECKPOINT)]
 assert_offset!(ckpt_file_fs, pos);
 #[cfg(CONFIG_CHECKPOINT)]
-assert_size!(ckpt_file_fs, ckpt_fs_operations, kstat);
+assert_size!(ckpt_file_fs, ckpt_fs_operations, kstat, ckpt_sb_rec, timespec64);
 #[cfg(CONFIG_CHECKPOINT)]
 assert_offset!(ckpt_fs_operations, checkpoint_sb);
 #[cfg(CONFIG_CHECKPOINT)]
 assert_offset!(ckpt_fs_operations, sb_version);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_fs_operations, restore_sb);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_sb_rec, len);
+#[cfg(CONFIG_CHECKPOINT)]
+assert_offset!(ckpt_sb_rec, data);
 #[cfg(CONFIG_CHECKPOINT)]
 assert_offset!(qstr, name);
 #[cfg(CONFIG_CHECKPOINT)]
@@ -283,6 +289,9 @@ unsafe impl Zeroable for bindings::ckpt_fs_operations {}
 // SAFETY: integers and integer-only structs (ids, timespecs) only.
 #[cfg(CONFIG_CHECKPOINT)]
 unsafe impl Zeroable for bindings::kstat {}
+// SAFETY: integers and a pointer, which may be NULL.
+#[cfg(CONFIG_CHECKPOINT)]
+unsafe impl Zeroable for bindings::ckpt_sb_rec {}
 
 /// The all-zero value of `T`: what C's `{}` / omitted members give.
 pub(crate) const fn zeroed<T: Zeroable>() -> T {

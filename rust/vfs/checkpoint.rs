@@ -258,7 +258,8 @@ impl<T: FileSystem> RsCtx<'_, T> {
     ) -> Result {
         let ts = times.map(|t| bindings::timespec64 {
             tv_sec: t.sec,
-            tv_nsec: t.nsec.into(),
+            // Below 10^9: fits any `long`.
+            tv_nsec: t.nsec as _,
         });
         // SAFETY: the context is live for the call; the inode is live;
         // `ts` holds the three timestamps the function reads.

@@ -6,6 +6,7 @@
 //!              [--no-contents] [-- CMD ARGS...]
 //! ckpt inspect FILE [--json | --manifest [--sb N]]
 //! ckpt extract IMAGE DIR
+//! ckpt manifest DIR
 //! ckpt readdir FD [--count N]
 //! ```
 //! Errors are printed as `ckpt: <what>: <ERRNO> (<last kernel log line>)`.
@@ -106,6 +107,12 @@ enum Cmd {
         /// The superblock (sb_id) for --manifest, when the image has several.
         #[arg(long, value_name = "N", requires = "manifest")]
         sb: Option<u32>,
+    },
+    /// Print the manifest of a live directory tree, in the format of
+    /// `inspect --manifest`: to compare a restored mount with its image.
+    Manifest {
+        /// Root of the tree (a mount point, say).
+        dir: String,
     },
     /// Write the file systems saved in an image (checkpoint --contents) into
     /// an existing empty directory; no kernel support needed.
@@ -699,5 +706,12 @@ fn main() -> ExitCode {
             Err(e) => fail(&format!("cannot read {file}"), &e, None),
         },
         Cmd::Extract { image, dir } => cmd_extract(&image, &dir),
+        Cmd::Manifest { dir } => match manifest::live_lines(std::path::Path::new(&dir)) {
+            Ok(lines) => {
+                print!("{}", manifest::format(&lines));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&format!("manifest of {dir}"), &e, None),
+        },
     }
 }

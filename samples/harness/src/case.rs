@@ -51,6 +51,8 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt-contents: damaged contents (chunk CRC, SB_END counts, data before a record, version, a cut section) fail with EINVAL, logged, caller unchanged", run: contents_cases::bad_contents },
         Case { name: "ckpt-contents: RESTART_CONTENTS rebuilds the mount in a detached one attached elsewhere: same manifest and directory order, a directory reader resumes at its next entry, fd offset and cwd kept", run: contents_cases::restore_elsewhere },
         Case { name: "ckpt-contents: RESTART_CONTENTS refuses bad records (name, inode number, link count, entry order), missing, extra, foreign, attached and non-empty mounts, mounts without the flag, a version 1 image: errno, caller and mounts unchanged", run: contents_cases::restore_refused },
+        Case { name: "ckpt-migrate: save: a process and its ramfs_cr mount checkpointed with contents, the image handed to the host", run: contents_cases::migrate_save },
+        Case { name: "ckpt-migrate: restore: in a second boot, ckpt restart rebuilds the mount: manifest, directory order, cwd, fd offset and directory position as the first boot saw them", run: contents_cases::migrate_restore },
         Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
         Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
         Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: ckpt_cases::running_target },
@@ -124,7 +126,7 @@ pub fn all_cases() -> Vec<Case> {
 mod tests {
     #[test]
     fn case_names_are_unique_and_prefixed() {
-        let prefixes = "ramfs_cr ckpt ckpt-fuzz ckpt-perm ckpt-race ckpt-leak ckpt-fault ckpt-sec ckpt-contents";
+        let prefixes = "ramfs_cr ckpt ckpt-fuzz ckpt-perm ckpt-race ckpt-leak ckpt-fault ckpt-sec ckpt-contents ckpt-migrate";
         let mut seen = std::collections::HashSet::new();
         for c in super::all_cases() {
             let prefix = c.name.split_once(": ").map_or("", |p| p.0);

@@ -400,13 +400,11 @@ fn mounts() -> String {
         .collect()
 }
 
-/// Rebuilt in another mount (RESTART_CONTENTS, attached elsewhere): the
-/// tree, its directory order, owners, modes, times and data; a directory
-/// reader read partway resumes at its next entry, a file at its offset,
-/// the working directory is the rebuilt one.
-pub fn restore_elsewhere() -> R {
-    work()?;
-    let m = Mount::cr()?;
+/// Every inode type but sockets, a hard link, a 64 MiB sparse file, owners
+/// and modes, 299 entries in "big", an odd name: what the restore cases
+/// rebuild.  Returns the order readdir gives "big" in, before anything
+/// else read it.
+fn populate(m: &Mount) -> Result<Vec<String>, String> {
     let fs_err = |e: std::io::Error| e.to_string();
     for d in ["d/e", "big"] {
         std::fs::create_dir_all(m.p(d)).map_err(fs_err)?;
@@ -414,23 +412,14 @@ pub fn restore_elsewhere() -> R {
     write_file(&m.p("d/a"), b"0123456789")?;
     std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")).map_err(fs_err)?;
     symlink("../d/a", m.p("d/e/sym")).map_err(fs_err)?;
-    // SAFETY: NUL-terminated paths that live for the calls.
-    unsafe {
-        sys(libc::mknod(
-            cstr(&m.p("fifo")).as_ptr(),
-            libc::S_IFIFO | 0o600,
-            0,
-        ))
-        .map_err(ename)?;
-        let dev = libc::makedev(1, 3);
-        sys(libc::mknod(
-            cstr(&m.p("null")).as_ptr(),
-            libc::S_IFCHR | 0o666,
-            dev,
-        ))
-        .map_err(ename)?;
-        sys(libc::chown(cstr(&m.p("d/a")).as_ptr(), 1000, 100)).map_err(ename)?;
-    }
+    let node = |p: &str, mode, dev| {
+        // SAFETY: a NUL-terminated path that lives for the call.
+        sys(unsafe { libc::mknod(cstr(&m.p(p)).as_ptr(), mode, dev) }).map_err(ename)
+    };
+    node("fifo", libc::S_IFIFO | 0o600, 0)?;
+    node("null", libc::S_IFCHR | 0o666, libc::makedev(1, 3))?;
+    // SAFETY: as above.
+    sys(unsafe { libc::chown(cstr(&m.p("d/a")).as_ptr(), 1000, 100) }).map_err(ename)?;
     chmod(&m.p("d/e"), 0o2751)?;
     let sparse = std::fs::File::create(m.p("sparse")).map_err(fs_err)?;
     sparse.set_len(64 << 20).map_err(fs_err)?;
@@ -440,13 +429,36 @@ pub fn restore_elsewhere() -> R {
     }
     std::fs::remove_file(m.p("big/7")).map_err(fs_err)?;
     write_file(&m.p("ünï\ncødé"), b"odd")?;
-    // The order readdir gives "big" in, before anything: what the
-    // restored reader must go on with.
-    let order = std::fs::read_dir(m.p("big"))
-        .map_err(fs_err)?
-        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(fs_err)?;
+    let names = std::fs::read_dir(m.p("big")).map_err(fs_err)?;
+    let names = names.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()));
+    names.collect::<Result<_, _>>().map_err(fs_err)
+}
+
+/// In the process about to be checkpointed, `order` the order of "big":
+/// cwd "d", fd 5 on "big" read partway, fd 6 on "d/a" at offset 4.  The
+/// names fd 5 has still to return.
+fn stand_in(m: &Mount, order: &[String]) -> Result<Vec<String>, String> {
+    chdir(&m.p("d"))?;
+    open_at(&m.p("big"), libc::O_RDONLY | libc::O_DIRECTORY, 5)?;
+    let first = dirent_names(&getdents(5, 600).map_err(ename)?);
+    let seen = first.iter().filter(|n| !n.starts_with('.')).count();
+    check!(
+        seen > 4 && seen < order.len(),
+        "a partial read of big gave {seen} entries"
+    );
+    open_at(&m.p("d/a"), libc::O_RDWR, 6)?;
+    seek(6, 4)?;
+    Ok(order[seen..].to_vec())
+}
+
+/// Rebuilt in another mount (RESTART_CONTENTS, attached elsewhere): the
+/// tree, its directory order, owners, modes, times and data; a directory
+/// reader read partway resumes at its next entry, a file at its offset,
+/// the working directory is the rebuilt one.
+pub fn restore_elsewhere() -> R {
+    work()?;
+    let m = Mount::cr()?;
+    let order = populate(&m)?;
     let img = tmpfile("restore.img");
     let target = format!("/mnt/ck-{}-rebuilt", seq());
     mkdir(&target, 0o755)?;
@@ -454,18 +466,9 @@ pub fn restore_elsewhere() -> R {
         dir: target.clone(),
     };
     in_clean_child("restoring child", || {
-        chdir(&m.p("d"))?;
-        open_at(&m.p("big"), libc::O_RDONLY | libc::O_DIRECTORY, 5)?;
-        let first = dirent_names(&getdents(5, 600).map_err(ename)?);
-        check!(
-            first.len() > 4 && first.len() < order.len(),
-            "a partial read of big gave {} entries",
-            first.len()
-        );
-        open_at(&m.p("d/a"), libc::O_RDWR, 6)?;
-        seek(6, 4)?;
+        let left = stand_in(&m, &order)?;
         ck_ok(0, &img, CONTENTS)?;
-        let saved = live_lines(m.root()).map_err(fs_err)?;
+        let saved = live_lines(m.root()).map_err(|e| e.to_string())?;
         close_range(5, 6);
         detached("ramfs_cr", 110)?;
         let o = restart_into(&img, RESTART_CONTENTS, &[110])?;
@@ -477,38 +480,167 @@ pub fn restore_elsewhere() -> R {
         );
         syscalls::move_mount(110, &cstr(&target)).map_err(|e| format!("move_mount: {e}"))?;
         close(110);
-        let now = live_lines(std::path::Path::new(&target)).map_err(fs_err)?;
+        let now = live_lines(std::path::Path::new(&target)).map_err(|e| e.to_string())?;
         eq!(
             format(&now),
             format(&saved),
             "rebuilt mount (+) vs the saved one (-)"
         );
-        let rest = dirent_names(&read_dir_fd(5, 4096)?);
-        let names = |v: &[String]| {
-            v.iter()
-                .filter(|n| !n.starts_with('.'))
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        let seen = names(&first).len();
         eq!(
-            names(&rest),
-            names(&order)[seen..].to_vec(),
+            dirent_names(&read_dir_fd(5, 4096)?),
+            left,
             "big read on after restart"
         );
         eq!(
-            (fd_path(6), pos(6), read_fd(6, 3)),
-            (format!("{target}/d/a"), 4, Ok(b"456".to_vec())),
-            "fd 6 after restart"
-        );
-        eq!(
-            readlink("/proc/self/cwd"),
-            format!("{target}/d"),
-            "cwd after restart"
+            (
+                fd_path(6),
+                pos(6),
+                read_fd(6, 3),
+                readlink("/proc/self/cwd")
+            ),
+            (
+                format!("{target}/d/a"),
+                4,
+                Ok(b"456".to_vec()),
+                format!("{target}/d")
+            ),
+            "fd 6 and cwd after restart"
         );
         Ok(())
     })?;
     rebuilt.umount()
+}
+
+/// Where the migration cases mount, in both boots.
+const MIG: &str = "/mnt/migrate";
+
+/// What the restored process of [`migrate_restore`] prints: the manifest
+/// of the rebuilt mount first (nothing has read it yet), then its cwd, fd
+/// 6's name and the rest of its data, and what fd 5 has still to list.
+const MIG_SCRIPT: &str = "ckpt manifest /mnt/migrate >/tmp/migrate.manifest && \
+    echo cwd $(readlink /proc/self/cwd) && echo fd6 $(readlink /proc/self/fd/6) && \
+    cat <&6 && echo && ckpt readdir 5";
+
+/// A newc cpio archive of `files` (name, mode, data), with its trailer.
+fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let pad = |out: &mut Vec<u8>| out.resize(out.len().next_multiple_of(4), 0);
+    for (i, (name, mode, data)) in files
+        .iter()
+        .chain([&("TRAILER!!!", 0, &[][..])])
+        .enumerate()
+    {
+        let f = [
+            i + 1,
+            *mode as usize,
+            0,
+            0,
+            1,
+            0,
+            data.len(),
+            0,
+            0,
+            0,
+            0,
+            name.len() + 1,
+            0,
+        ];
+        out.extend(
+            b"070701"
+                .iter()
+                .chain(f.map(|v| format!("{v:08x}")).concat().as_bytes()),
+        );
+        out.extend(name.as_bytes().iter().chain(b"\0"));
+        pad(&mut out);
+        out.extend(*data);
+        pad(&mut out);
+    }
+    out
+}
+
+/// Migration, first boot: a process with fds and cwd on a ramfs_cr mount
+/// is checkpointed with contents; the image, the live mount's manifest
+/// and what the restored process must print go to the host through the
+/// second serial port (/dev/ttyS1), as a cpio archive the second boot
+/// finds under /migrate.
+pub fn migrate_save() -> R {
+    work()?;
+    ensure_module()?;
+    let m = Mount::at(MIG, "ramfs_cr", Some("mode=0755"))?;
+    let order = populate(&m)?;
+    let img = tmpfile("migrate.img");
+    in_clean_child("migrating child", || {
+        let left = stand_in(&m, &order)?;
+        ck_ok(0, &img, CONTENTS)?;
+        let manifest = format(&live_lines(m.root()).map_err(|e| e.to_string())?);
+        let out = format!("cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{}\n", left.join("\n"));
+        let img = read_file(&img)?;
+        let (dir, file) = (0o40755, 0o100644);
+        let files = [
+            ("migrate", dir, &b""[..]),
+            ("migrate/img", file, &img),
+            ("migrate/manifest", file, manifest.as_bytes()),
+            ("migrate/out", file, out.as_bytes()),
+        ];
+        let tty = open_at("/dev/ttyS1", libc::O_WRONLY | libc::O_NOCTTY, 7)?;
+        // SAFETY: termios of an open tty, into and from a zeroed struct.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            check!(
+                libc::tcgetattr(tty, &mut t) == 0,
+                "tcgetattr ttyS1: {}",
+                ename(errno())
+            );
+            libc::cfmakeraw(&mut t);
+            libc::tcsetattr(tty, libc::TCSANOW, &t);
+        }
+        let a = cpio(&files);
+        eq!(
+            write_fd(tty, &a),
+            Ok(a.len()),
+            "image archive written to ttyS1"
+        );
+        // SAFETY: an open tty.
+        unsafe { libc::tcdrain(tty) };
+        Ok(())
+    })
+}
+
+/// Migration, second boot of the same kernel: `ckpt restart` of the image
+/// the first boot wrote rebuilds the mount at its place; the manifest,
+/// cwd, fd offset and directory position are those the first boot saw.
+pub fn migrate_restore() -> R {
+    work()?;
+    ensure_module()?;
+    let (manifest, out) = (read_file("/migrate/manifest")?, read_file("/migrate/out")?);
+    std::fs::create_dir_all(MIG).map_err(|e| e.to_string())?;
+    let args = [
+        "restart",
+        "--in",
+        "/migrate/img",
+        "--",
+        "/bin/sh",
+        "-c",
+        MIG_SCRIPT,
+    ];
+    let (code, stdout, err) = run_ckpt(&args)?;
+    let m = Mount { dir: MIG.into() };
+    eq!(
+        (code, err.as_str()),
+        (0, ""),
+        "ckpt restart in the second boot"
+    );
+    eq!(
+        stdout,
+        text(&out),
+        "what the restored process printed (+) vs the first boot (-)"
+    );
+    eq!(
+        text(&read_file("/tmp/migrate.manifest")?),
+        text(&manifest),
+        "rebuilt mount (+) vs the first boot's (-)"
+    );
+    m.umount()
 }
 
 /// A refused RESTART_CONTENTS leaves the caller's fds and mounts as they
