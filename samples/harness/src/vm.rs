@@ -1,24 +1,9 @@
-//! The one helper module of the VM suite: every case leans on it and no
-//! case file repeats it.
-//!
-//! - errors: [`R`], [`errno`]/[`sys`], [`ename`], [`eq!`]/[`check!`],
-//!   [`check_all`], [`guarded`] (a panic as an error);
-//! - fds: [`open_at`] (at a fixed number, close-on-exec by `O_CLOEXEC`),
-//!   [`dup2`], [`close`], [`close_all`], [`seek`]/[`pos`]/[`lseek`],
-//!   [`getfl`]/[`getfd`], [`read_fd`]/[`write_fd`], [`memfd_at`],
-//!   [`readlink`]/[`fd_path`], [`chdir`], [`getdents`]/[`dirents`]/[`dirent_names`];
-//! - processes: [`fork`]/[`wait`]/[`status_text`], [`in_child`] (keeps the
-//!   parent's fds) and [`in_clean_child`] (starts with an empty fd table),
-//!   [`Target`] (a stopped, paused or running checkpoint target),
-//!   [`expect_exit`], [`drop_to_user`];
-//! - mounts: [`Mount`] (removed on drop), [`on_mount`]/[`umount`],
-//!   [`ensure_module`], [`delete_module`];
-//! - state: [`Snap`] of the fd table, cwd, root and umask, [`snap_diff`];
-//! - splat watch: [`kmsg_splats`]/[`new_splats`];
-//! - checkpoint and restart: [`ck`]/[`rs`] (errno as the error),
-//!   [`checkpoint_to`]/[`restart_from`] (image at [`IMG_FD`], log at
-//!   [`LOG_FD`]), [`ck_ok`]/[`rs_ok`], [`self_image`], [`decode_file`],
-//!   [`expect_ret`]/[`expect_outcome`], [`expect_restart_refused`].
+//! The one helper module of the VM suite: errors ([`eq!`], [`check!`],
+//! [`check_each`]), fds ([`open_at`] at a fixed number and friends),
+//! processes ([`in_child`], [`in_clean_child`], [`Target`]), mounts
+//! ([`Mount`], [`on_mount`]), the fd-table [`Snap`], the splat watch, and
+//! checkpoint/restart with their expectations ([`ck_ok`], [`rs_ok`],
+//! [`expect_restart_refused`], [`expect_checkpoint_refused`]).
 
 use ckpt_image::syscalls;
 use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
@@ -79,7 +64,7 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `Ok` when no error was collected, else every error, one per line.
+/// `Ok`, or every error collected, one per line.
 pub fn check_all(errs: Vec<String>) -> R {
     if errs.is_empty() {
         Ok(())
@@ -88,7 +73,7 @@ pub fn check_all(errs: Vec<String>) -> R {
     }
 }
 
-/// [`check_all`] of `f` on every item: each item is checked, every failure reported.
+/// [`check_all`] of `f` on every item.
 pub fn check_each<T>(items: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) -> R {
     check_all(items.into_iter().map(f).filter_map(Result::err).collect())
 }
@@ -667,20 +652,51 @@ fn child_result(what: &str, st: i32, msg: String) -> R {
     }
 }
 
-/// A checkpoint target: a child that ran a setup and now waits, stopped
-/// ([`Target::stopped`]), paused ([`Target::paused`]) or busy (made with
-/// [`Target::running`]).  Killed and reaped on drop.
+/// A child process, killed and reaped on drop; as a checkpoint target it
+/// ran a setup and now waits, stopped, paused or busy.
 pub struct Target {
     pub pid: i32,
 }
 
 impl Target {
+    /// A child that runs `f` (with a 120 s alarm), then exits 0.
+    pub fn spawn(f: impl FnOnce()) -> Result<Target, String> {
+        let pid = fork()?;
+        if pid == 0 {
+            alarm(120);
+            f();
+            exit(0);
+        }
+        Ok(Target { pid })
+    }
+
     /// A child that closes every fd, runs `setup` and stops itself
     /// (SIGSTOP), as a debugger would keep it.
     pub fn stopped<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
-        let t = Target::clean(setup, |_| {
-            // SAFETY: stop ourselves; the parent kills us.
-            unsafe { libc::raise(libc::SIGSTOP) };
+        Target::stop(true, setup)
+    }
+
+    /// A child that keeps the parent's fds, runs `setup` (which closes
+    /// what it must) and sleeps in pause(2), running.
+    pub fn paused<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
+        let t = Target::stop(false, setup)?;
+        kill(t.pid, libc::SIGCONT);
+        Ok(t)
+    }
+
+    /// A child that closes every fd (`clean`), runs `setup`, stops itself
+    /// and, once continued, sleeps; exit 3 when `setup` fails.
+    fn stop<F: FnOnce() -> R>(clean: bool, setup: F) -> Result<Target, String> {
+        let t = Target::spawn(|| {
+            if clean {
+                close_all();
+            }
+            if run_guarded(120, setup).is_empty() {
+                // SAFETY: stop ourselves; the parent continues or kills us.
+                unsafe { libc::raise(libc::SIGSTOP) };
+                sleep_forever();
+            }
+            exit(3);
         })?;
         let mut st = 0;
         // SAFETY: waiting for our child to stop.
@@ -691,35 +707,21 @@ impl Target {
         Ok(t)
     }
 
-    /// A child that keeps the parent's fds, runs `setup` (which closes
-    /// what it must) and sleeps in pause(2), running.
-    pub fn paused<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
-        let (r, w) = pipe()?;
-        let pid = fork()?;
-        if pid == 0 {
-            close(r);
-            let _ = dup2(w, 1019);
-            close(w);
-            let ok = setup().is_ok();
-            let _ = write_fd(1019, if ok { b"y" } else { b"n" });
-            close(1019);
-            sleep_forever();
-        }
-        close(w);
-        let s = text(&read_all_bytes(r));
-        close(r);
-        let t = Target { pid };
-        if s != "y" {
-            return Err("target child setup failed".into());
-        }
-        Ok(t)
-    }
-
-    /// A child that closes every fd, runs `setup`, then `work` in a loop
-    /// until killed.  The parent waits 300 ms so that the child has
-    /// closed the harness's fds before it is checkpointed.
-    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, work: W) -> Result<Target, String> {
-        let t = Target::clean(setup, work)?;
+    /// A child that closes every fd, runs `setup` (exit 3 when it fails),
+    /// then `work(0)`, `work(1)`, ... until killed.  The parent waits
+    /// 300 ms so that the child has closed the harness's fds before it is
+    /// checkpointed.
+    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(
+        setup: S,
+        mut work: W,
+    ) -> Result<Target, String> {
+        let t = Target::spawn(|| {
+            close_all();
+            if !run_guarded(120, setup).is_empty() {
+                exit(3);
+            }
+            (0..).for_each(&mut work);
+        })?;
         std::thread::sleep(std::time::Duration::from_millis(300));
         if let Some(st) = t.ended() {
             return Err(format!("running target ended: {}", status_text(st)));
@@ -734,22 +736,6 @@ impl Target {
         // SAFETY: non-blocking status check of our child.
         let r = unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) };
         (r != 0).then_some(st)
-    }
-
-    /// A child that closes every fd, runs `setup` (exit 3 when it fails),
-    /// then `work(0)`, `work(1)`, ... until killed.
-    fn clean<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, mut work: W) -> Result<Target, String> {
-        let pid = fork()?;
-        if pid == 0 {
-            close_all();
-            if !run_guarded(120, setup).is_empty() {
-                exit(3);
-            }
-            for i in 0.. {
-                work(i);
-            }
-        }
-        Ok(Target { pid })
     }
 }
 
@@ -1029,10 +1015,19 @@ pub fn snap(skip: &[i32]) -> Snap {
 /// like read(2) does, so its offset ends up after what was read.
 pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
     let mut s = snap(skip);
-    for x in s.fds.iter_mut().filter(|x| x.0 == img) {
-        x.2 = 0;
-    }
+    s.fds
+        .iter_mut()
+        .filter(|x| x.0 == img)
+        .for_each(|x| x.2 = 0);
     s
+}
+
+/// `f()` and what it changed of this process ([`snap_diff`]: "" when
+/// nothing), fds in `skip` and the position of `img` aside.
+pub fn changes<T>(skip: &[i32], img: i32, f: impl FnOnce() -> T) -> (T, String) {
+    let before = snap_nopos(skip, img);
+    let r = f();
+    (r, snap_diff(&before, &snap_nopos(skip, img)))
 }
 
 pub fn snap_diff(a: &Snap, b: &Snap) -> String {
@@ -1042,14 +1037,15 @@ pub fn snap_diff(a: &Snap, b: &Snap) -> String {
             s += &format!("  {what} {f:?}\n");
         }
     }
-    if a.cwd != b.cwd {
-        s += &format!("  cwd {} -> {}\n", a.cwd, b.cwd);
-    }
-    if a.root != b.root {
-        s += &format!("  root {} -> {}\n", a.root, b.root);
-    }
-    if a.umask != b.umask {
-        s += &format!("  umask {:#o} -> {:#o}\n", a.umask, b.umask);
+    let (um, bm) = (format!("{:#o}", a.umask), format!("{:#o}", b.umask));
+    for (what, x, y) in [
+        ("cwd", &a.cwd, &b.cwd),
+        ("root", &a.root, &b.root),
+        ("umask", &um, &bm),
+    ] {
+        if x != y {
+            s += &format!("  {what} {x} -> {y}\n");
+        }
     }
     s
 }
@@ -1142,13 +1138,12 @@ pub fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
 
 /// Checkpoint must succeed; returns the crid.
 pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
-    let o = checkpoint_to(pid, img, flags)?;
-    match o.r {
+    let Outcome { r, log } = checkpoint_to(pid, img, flags)?;
+    match r {
         Ok(id) if id > 0 => Ok(id),
         r => Err(format!(
-            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}",
-            show(&r),
-            o.log
+            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{log}",
+            show(&r)
         )),
     }
 }
@@ -1173,15 +1168,9 @@ pub fn expect_outcome(o: &Outcome, want: Result<i64, i32>, what: &str) -> R {
 /// Restart of `img` (with `flags`) by the current process must fail with
 /// `want` and change nothing of it (fd table, cwd, root, umask).
 pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R {
-    let before = snap(&[]);
-    let o = restart_from(img, flags)?;
-    let after = snap(&[]);
-    expect_outcome(&o, Err(want), what)?;
-    check!(
-        before == after,
-        "caller changed:\n{}",
-        snap_diff(&before, &after)
-    );
+    let (o, diff) = changes(&[], -1, || restart_from(img, flags));
+    expect_outcome(&o?, Err(want), what)?;
+    check!(diff.is_empty(), "caller changed:\n{diff}");
     Ok(())
 }
 
@@ -1227,22 +1216,21 @@ pub fn expect_checkpoint_refused(
         o.log
     );
     let b = read_file(img)?;
-    let (err, efd, msg) = match decode(&b) {
-        Err(ImageError::ErrorRecord { err, fd, msg, .. }) => (err, fd, msg),
-        other => {
-            return Err(format!(
-                "image: expected an ERROR record, decoder says {other:?}"
-            ))
-        }
+    let Err(ImageError::ErrorRecord {
+        err, fd: efd, msg, ..
+    }) = decode(&b)
+    else {
+        return Err(format!(
+            "image: expected an ERROR record, decoder says {:?}",
+            decode(&b)
+        ));
     };
     eq!((err, efd), (-want, fd), "ERROR record (err, fd)");
-    if let Some(name) = on_line.first() {
-        let name = name.trim_matches('"');
-        check!(
-            msg.contains(name),
-            "ERROR record message should name {name}: {msg:?}"
-        );
-    }
+    let name = on_line.first().map_or("", |n| n.trim_matches('"'));
+    check!(
+        msg.contains(name),
+        "ERROR record message should name {name}: {msg:?}"
+    );
     let types: Vec<u32> = scan(&b).records.iter().map(|r| r.1.rtype()).collect();
     eq!(types.last(), Some(&CKPT_HDR_ERROR), "last record type");
     check!(
