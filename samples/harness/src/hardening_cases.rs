@@ -31,8 +31,7 @@ fn nap(ms: u64) {
 /// checkpoint(pid) (unsupported fds left out) into memfd 900: result, image.
 fn ck_mem(pid: i32) -> Result<(Result<i64, i32>, Vec<u8>), String> {
     set_bytes(900, b"")?;
-    let r = ck(pid, 900, SKIP, -1);
-    Ok((r, get_bytes(900)))
+    Ok((ck(pid, 900, SKIP, -1), get_bytes(900)))
 }
 
 fn expect_image(b: &[u8], what: &str) -> Result<Image, String> {
@@ -55,19 +54,9 @@ fn rdwr_steps(n: usize) -> Vec<Step> {
     (0..n).map(open).collect()
 }
 
-fn child(f: impl FnOnce()) -> Result<Target, String> {
-    let pid = fork()?;
-    if pid == 0 {
-        alarm(120);
-        f();
-        exit(0);
-    }
-    Ok(Target { pid })
-}
-
 /// A child that closes fds 3..900 and runs `f(0)`, `f(1)`, ... for `secs`.
 fn spawn_loop(secs: u64, mut f: impl FnMut(u64)) -> Result<Target, String> {
-    child(move || {
+    Target::spawn(move || {
         close_range(3, 899);
         let end = Instant::now() + Duration::from_secs(secs);
         (0..).take_while(|_| Instant::now() < end).for_each(&mut f);
@@ -256,7 +245,7 @@ pub(crate) fn odd_targets() -> R {
     let pids = pids.filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
     let kt = |p: &i32| read_file(&format!("/proc/{p}/cmdline")).is_ok_and(|c| c.is_empty());
     let targets: Vec<i32> = pids.filter(|&p| p > 2).filter(kt).take(10).collect();
-    let (mut seen, z) = (Vec::new(), child(|| {})?);
+    let (mut seen, z) = (Vec::new(), Target::spawn(|| {})?);
     nap(200);
     let each = check_each([1, 2].into_iter().chain(targets).chain([z.pid]), |pid| {
         let (r, b) = ck_mem(pid)?;
@@ -292,9 +281,7 @@ pub(crate) fn shared_table() -> R {
                     let pid = clone_process(libc::CLONE_FILES, sleep_forever)?;
                     (None, Some(Target { pid }))
                 };
-                let before = snap_nopos(&[], 901);
-                let r = rs_start(901, 0, -1);
-                let d = snap_diff(&before, &snap_nopos(&[], 901));
+                let (r, d) = changes(&[], 901, || rs_start(901, 0, -1));
                 drop((tx, other));
                 let _ = t.map(|t| t.join());
                 check!(r == Err(EBUSY), "shared table: expected EBUSY, got {r:?}");
@@ -510,7 +497,7 @@ fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &s
         check!(!r, "F_SETLEASE F_RDLCK: {}", ename(errno()));
         // SAFETY: ignore the lease-break signal.
         unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
-        let t = child(|| {
+        let t = Target::spawn(|| {
             keep_only(&[(IMG, IMG), (OUT, OUT), (1004, 1004)]);
             let r = pre().map(|_| show(&rs(0, if lease { IMG } else { 1004 }, 0, OUT)));
             let (r, log) = (r.unwrap_or_else(|e| e), text_of(OUT).replace('\n', " | "));
@@ -616,7 +603,7 @@ pub(crate) fn race_signal_restart() -> R {
 /// what it returned (or `pre`'s error), the bytes `mid` read then those of `fd`.
 fn ckpt_100(fd: i32, pre: fn() -> R, mid: fn(i32) -> Vec<u8>) -> Result<(String, Vec<u8>), String> {
     memfd_at("out", OUT, b"")?;
-    let t = child(move || {
+    let t = Target::spawn(move || {
         keep_only(&[(fd, fd), (OUT, OUT)]);
         let r = pre().map(|_| {
             for i in 0..100 {

@@ -25,11 +25,9 @@ fn expect_refused(what: &str, image: &[u8], want: i32, prep: fn() -> R, must: &s
     in_child(what, 60, || {
         memfd_at("img", 900, image).and(memfd_at("log", 901, b""))?;
         prep()?;
-        let before = snap_nopos(&[901], 900);
-        let r = rs_start(900, 0, 901);
-        let (after, log) = (snap_nopos(&[901], 900), text_of(901));
+        let (r, d) = changes(&[901], 900, || rs_start(900, 0, 901));
+        let log = text_of(901);
         eq!(show(&r), show(&Err(want)), "restart (log {log:?})");
-        let d = snap_diff(&before, &after);
         check!(d.is_empty(), "failed but changed:\n{d}");
         let ok = log.lines().count() == 1 && log.contains(must);
         check!(ok, "one log line containing {must:?}, got {log:?}");
@@ -84,13 +82,12 @@ fn exec_race_body() -> R {
             let _ = std::process::Command::new(SUID).args(args).exec();
         }
     })?;
-    let ckp = fork()?;
-    if ckp == 0 {
+    // the checkpointer's exit status: the errno (255: it could not become the user)
+    let c = Target::spawn(|| {
         keep_only(&[(img_w, 200)]);
-        // its exit status: the errno (255: it could not become the user)
         exit(drop_to_user().map_or(255, |()| ck(t.pid, 200, SKIP, -1).err().unwrap_or(0)));
-    }
-    let _c = Target { pid: ckp };
+    })?;
+    let ckp = c.pid;
     close(img_w);
     // whether `cond` holds within 60 s, polled every 20 ms
     let soon = |cond: &dyn Fn() -> bool| {
@@ -299,11 +296,13 @@ pub(crate) fn no_shared_table() -> R {
             println!("# {cks} checkpoints of the target, each EBADF on its pipe");
             Ok(())
         })?;
-        let mut st = 0;
-        // SAFETY: non-blocking wait for our child.
-        let ended = unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) } != 0;
         // exit 16: EBUSY, checkpoint made the target's table look shared
-        check!(!ended, "target's restarts: {}", status_text(st));
+        let ended = t.ended().map(status_text);
+        check!(
+            ended.is_none(),
+            "target's restarts: {}",
+            ended.unwrap_or_default()
+        );
         Ok(())
     })
 }
@@ -330,7 +329,7 @@ pub(crate) fn log_pos_lock() -> R {
                 check!(r.is_ok(), "checkpoint: {}", show(&r));
                 cks += 1;
             }
-            let text = String::from_utf8_lossy(&read_file(&logp)?).into_owned();
+            let text = text(&read_file(&logp)?);
             let n = |f: &dyn Fn(&str) -> bool| text.lines().filter(|l| f(l)).count();
             let writer_lines = n(&|l| l == line);
             let ck_lines = n(&|l| l.starts_with("checkpoint: fd ") && l.ends_with("left out"));
