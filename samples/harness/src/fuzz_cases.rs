@@ -210,7 +210,7 @@ fn unchanged(before: &Snap, v: Verdict) -> Verdict {
 /// In the child: restart(2) from IMG, check the state; the verdict and the
 /// ns spent in restart(2).
 fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
-    nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
+    let _ = nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
     let _ = set_bytes(LOG, b"");
     lseek(IMG, 0, libc::SEEK_SET);
     let t = Instant::now();

@@ -567,7 +567,7 @@ pub(crate) fn race_prlimit() -> R {
         })?;
         let (end, mut flips) = (Instant::now() + Duration::from_secs(SECS), 0u64);
         while Instant::now() < end {
-            nofile_of(t.pid, [64, 1000][flips as usize % 2], 4096);
+            let _ = nofile_of(t.pid, [64, 1000][flips as usize % 2], 4096);
             flips += 1;
             (0..flips % 200).for_each(|_| std::hint::spin_loop());
         }
@@ -583,8 +583,8 @@ pub(crate) fn race_prlimit() -> R {
 /// break, after the parse; replace_fd() of fd 900 then failed (WARN_ON_ONCE, success
 /// without fd 900).  Right: EMFILE and nothing (replace_fds() checks once), or both fds.
 pub(crate) fn race_prlimit_lease() -> R {
-    let pre = || set_nofile_limits(1000, 4096);
-    let poke = |pid| nofile_of(pid, 64, 4096);
+    let pre = || nofile_of(0, 1000, 4096);
+    let poke = |pid| drop(nofile_of(pid, 64, 4096));
     let what = "restart with RLIMIT_NOFILE lowered to 64 during the reopen of fd 900";
     blocked("lease", 900, libc::EMFILE, pre, poke, what)
 }

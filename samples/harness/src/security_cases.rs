@@ -275,7 +275,7 @@ pub(crate) fn no_shared_table() -> R {
         let setup = || {
             memfd_at("img", 1001, &img)?;
             let _ = pipe();
-            nofile_of(0, 70000, 70000);
+            let _ = nofile_of(0, 70000, 70000);
             open_at(MNT, libc::O_RDONLY, 65000).map(drop)
         };
         // a failed restart ends it, its errno the exit status
@@ -369,7 +369,7 @@ pub(crate) fn log_escapes() -> R {
             ("1500 descriptors, RLIMIT_NOFILE 1000", many, libc::EMFILE, "1500 descriptors, above the caller's RLIMIT_NOFILE 1000"),
         ];
         check_each(rows, |(what, im, want, must)| {
-            let prep = || set_nofile_limits(1000, 4096);
+            let prep = || nofile_of(0, 1000, 4096);
             expect_refused(what, &im.encode(), want, prep, must)
         })
     })

@@ -335,14 +335,20 @@ pub fn meminfo_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Sets the RLIMIT_NOFILE of `pid` (0: this process); errors are ignored.
-pub fn nofile_of(pid: i32, cur: u64, max: u64) {
+/// The RLIMIT_NOFILE of `pid` (0: this process): soft `cur`, hard `max`.
+pub fn nofile_of(pid: i32, cur: u64, max: u64) -> R {
     let rl = libc::rlimit {
         rlim_cur: cur,
         rlim_max: max,
     };
     // SAFETY: prlimit with a valid struct.
-    unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+    if unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) } != 0 {
+        return Err(format!(
+            "prlimit({pid}, NOFILE, {cur}, {max}): {}",
+            ename(errno())
+        ));
+    }
+    Ok(())
 }
 
 pub fn readlink(p: &str) -> String {
@@ -418,23 +424,7 @@ pub fn read_dir_fd(fd: i32, bufsz: usize) -> Result<Vec<u8>, String> {
 }
 
 pub fn set_nofile(n: u64) -> R {
-    set_nofile_limits(n, n.max(4096))
-}
-
-/// This process's RLIMIT_NOFILE: soft `soft`, hard `hard`.
-pub fn set_nofile_limits(soft: u64, hard: u64) -> R {
-    let r = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: valid rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-        return Err(format!(
-            "setrlimit(NOFILE, {soft}, {hard}): {}",
-            ename(errno())
-        ));
-    }
-    Ok(())
+    nofile_of(0, n, n.max(4096))
 }
 
 /// Run `/bin/ckpt ARGS`: its exit status (-1 when killed), stdout, stderr.
@@ -720,7 +710,9 @@ impl Target {
             if !run_guarded(120, setup).is_empty() {
                 exit(3);
             }
-            (0..).for_each(&mut work);
+            for i in 0.. {
+                work(i);
+            }
         })?;
         std::thread::sleep(std::time::Duration::from_millis(300));
         if let Some(st) = t.ended() {
@@ -835,12 +827,10 @@ pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
 pub fn on_mount(dir: &str, f: impl FnOnce() -> R) -> R {
     ensure_module()?;
     umount(dir);
-    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-    if let Err(e) = mount("ramfs_cr", dir, Some("mode=0755")) {
-        return Err(format!("mount ramfs_cr on {dir}: {}", ename(e)));
-    }
+    let m = Mount::at(dir, "ramfs_cr", Some("mode=0755"))?;
     let splats0 = kmsg_splats().len();
     let r = f();
+    drop(m);
     umount(dir);
     r.and(new_splats(splats0))
 }
