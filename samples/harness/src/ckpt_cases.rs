@@ -170,7 +170,7 @@ pub(crate) fn lookup_dirs_and_mounts() -> R {
     })
 }
 
-fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
+pub(crate) fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     let m = mount_with(&[("dir/", b"")])?;
     let d = m.p("dir");
     for i in 0..entries {
@@ -215,19 +215,11 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     })
 }
 
-pub(crate) fn readdir_small() -> R {
-    readdir_case(20, 200, 1)
-}
-
-pub(crate) fn readdir_large() -> R {
-    readdir_case(10_000, 8192, 30)
-}
-
 /// A checkpointing child with fd 3 on ramfs_cr and at fd 4 a directory or
 /// (`file`) a regular file it writes, on a plain `fstype` mount: EBADF,
 /// logged with the name and the fs type, an image ending in ERROR, whose
 /// restart is EIO.
-fn refused_unsupported(fstype: &str, file: bool) -> R {
+pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new(fstype, "mode=0755")?;
     let img = tmpfile("ebadf.ckpt");
@@ -252,22 +244,6 @@ fn refused_unsupported(fstype: &str, file: bool) -> R {
         )
     })?;
     refused_restart(&img, EIO, "restart of an image ending in ERROR")
-}
-
-pub(crate) fn ramfs_file_ebadf() -> R {
-    refused_unsupported("ramfs", true)
-}
-
-pub(crate) fn tmpfs_file_ebadf() -> R {
-    refused_unsupported("tmpfs", true)
-}
-
-pub(crate) fn ramfs_dir_ebadf() -> R {
-    refused_unsupported("ramfs", false)
-}
-
-pub(crate) fn tmpfs_dir_ebadf() -> R {
-    refused_unsupported("tmpfs", false)
 }
 
 pub(crate) fn skip_unsupported() -> R {
@@ -395,10 +371,6 @@ pub(crate) fn rdonly_stays() -> R {
         eq!(bytes, b"read only".to_vec(), "file content");
         Ok(())
     })
-}
-
-pub(crate) fn checkpoint_child() -> R {
-    round_trip(TARGET_FILES, TARGET_STEPS, By::Parent, |_| Ok(()))
 }
 
 /// Checkpoint of `pid` must fail with `want`.
@@ -1064,6 +1036,11 @@ const TARGET_STEPS: &[Step] = &[
     Step::Chdir("d"),
 ];
 
+/// [`round_trip`] of the target set-up, checkpointed `by`.
+pub(crate) fn target_round_trip(by: By) -> R {
+    round_trip(TARGET_FILES, TARGET_STEPS, by, |_| Ok(()))
+}
+
 pub(crate) fn shared_table_targets() -> R {
     round_trip(TARGET_FILES, TARGET_STEPS, By::Thread, |_| Ok(()))?;
     round_trip(TARGET_FILES, TARGET_STEPS, By::CloneFiles, |_| Ok(()))
@@ -1091,10 +1068,6 @@ pub(crate) fn exec_after_restart() -> R {
     let got = text(&read_file(&out)?);
     eq!(got, want, "fds after exec (4 was cloexec)");
     Ok(())
-}
-
-pub(crate) fn running_target() -> R {
-    round_trip(TARGET_FILES, TARGET_STEPS, By::Running, |_| Ok(()))
 }
 
 #[cfg(test)]
