@@ -366,10 +366,7 @@ impl Driver {
                 let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
                 libc::clone(child_main, top, flags, (&mut ctx as *mut ChildCtx).cast())
             };
-            if pid < 0 {
-                return Err(format!("clone: {}", ename(errno())));
-            }
-            let (st, out) = (wait(pid), ctx.2);
+            let (st, out) = (wait(sys_or(pid, "clone")? as i32), ctx.2);
             self.ns[0] += t.elapsed().as_nanos() as u64;
             self.ns[1] += out.iter().map(|x| x.1).sum::<u64>();
             self.ns[2] += 1;

@@ -41,10 +41,11 @@ fn make(p: &str, kind: u32, link: &str) -> R {
         S_IFLNK => std::os::unix::fs::symlink(link, p).map_err(|e| format!("symlink {p}: {e}")),
         S_IFREG => write_file(p, b"real"),
         // SAFETY: valid C string.
-        _ => match unsafe { libc::mknod(cstr(p).as_ptr(), kind | 0o644, libc::makedev(1, 3)) } {
-            0 => Ok(()),
-            _ => Err(format!("mknod {p}: {}", ename(errno()))),
-        },
+        _ => sys_or(
+            unsafe { libc::mknod(cstr(p).as_ptr(), kind | 0o644, libc::makedev(1, 3)) },
+            format_args!("mknod {p}"),
+        )
+        .map(drop),
     }
 }
 

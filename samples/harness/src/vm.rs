@@ -52,6 +52,14 @@ pub fn sys(r: impl TryInto<i64>) -> Result<i64, i32> {
     }
 }
 
+/// [`sys`] with the error as `WHAT: ERRNO`.
+pub fn sys_or(r: impl TryInto<i64>, what: impl std::fmt::Display) -> Result<i64, String> {
+    match sys(r) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!("{what}: {}", ename(e))),
+    }
+}
+
 /// `EBADF`, `ENOENT`, ... for messages.
 pub use ckpt_image::syscalls::errno_name as ename;
 
@@ -143,10 +151,11 @@ pub fn close_all() {
 
 pub fn dup2(fd: i32, to: i32) -> R {
     // SAFETY: integers only.
-    if unsafe { libc::dup2(fd, to) } < 0 {
-        return Err(format!("dup2({fd}, {to}): {}", ename(errno())));
-    }
-    Ok(())
+    sys_or(
+        unsafe { libc::dup2(fd, to) },
+        format_args!("dup2({fd}, {to})"),
+    )
+    .map(drop)
 }
 
 /// open(2) `path` (mode 0644 when it creates) and move the fd to `at`
@@ -161,23 +170,17 @@ pub fn open_mode(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, Stri
     let c = CString::new(path).map_err(|_| "NUL in path".to_string())?;
     // SAFETY: valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), flags, mode) };
-    if fd < 0 {
-        return Err(format!(
-            "open {path} (flags {flags:#o}): {}",
-            ename(errno())
-        ));
-    }
+    let fd = sys_or(fd, format_args!("open {path} (flags {flags:#o})"))? as i32;
     if at < 0 || fd == at {
         return Ok(fd);
     }
     // SAFETY: fds are ours.
-    let r = unsafe { libc::dup3(fd, at, flags & libc::O_CLOEXEC) };
-    let e = errno();
+    let r = sys_or(
+        unsafe { libc::dup3(fd, at, flags & libc::O_CLOEXEC) },
+        format_args!("dup2 {path} to {at}"),
+    );
     close(fd);
-    if r < 0 {
-        return Err(format!("dup2 {path} to {at}: {}", ename(e)));
-    }
-    Ok(at)
+    r.map(|_| at)
 }
 
 /// `lseek(fd, off, whence)`, the result as is.
@@ -254,9 +257,10 @@ fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
 pub fn pipe() -> Result<(i32, i32), String> {
     let mut p = [0i32; 2];
     // SAFETY: pipe2 into a 2-int array.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", ename(errno())));
-    }
+    sys_or(
+        unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) },
+        "pipe",
+    )?;
     Ok((p[0], p[1]))
 }
 
@@ -271,13 +275,12 @@ pub fn pipe_at(r: i32, w: i32) -> R {
 }
 
 pub fn memfd(name: &str) -> Result<i32, String> {
-    let c = cstr(name);
     // SAFETY: valid C string.
-    let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
-    if fd < 0 {
-        return Err(format!("memfd_create: {}", ename(errno())));
-    }
-    Ok(fd)
+    sys_or(
+        unsafe { libc::memfd_create(cstr(name).as_ptr(), 0) },
+        "memfd_create",
+    )
+    .map(|fd| fd as i32)
 }
 
 /// A memfd named `name` at fd number `at`, holding `bytes`.
@@ -291,9 +294,7 @@ pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
 /// Make the file of `fd` hold exactly `b`, position 0.
 pub fn set_bytes(fd: i32, b: &[u8]) -> R {
     // SAFETY: an fd number.
-    if unsafe { libc::ftruncate(fd, 0) } != 0 {
-        return Err(format!("ftruncate: {}", ename(errno())));
-    }
+    sys_or(unsafe { libc::ftruncate(fd, 0) }, "ftruncate")?;
     // SAFETY: the File borrows `fd` and never closes it.
     let f = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
     if let Err(e) = f.write_all_at(b, 0) {
@@ -342,13 +343,8 @@ pub fn nofile_of(pid: i32, cur: u64, max: u64) -> R {
         rlim_max: max,
     };
     // SAFETY: prlimit with a valid struct.
-    if unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) } != 0 {
-        return Err(format!(
-            "prlimit({pid}, NOFILE, {cur}, {max}): {}",
-            ename(errno())
-        ));
-    }
-    Ok(())
+    let r = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+    sys_or(r, format_args!("prlimit({pid}, NOFILE, {cur}, {max})")).map(drop)
 }
 
 pub fn readlink(p: &str) -> String {
@@ -362,21 +358,21 @@ pub fn fd_path(fd: i32) -> String {
 }
 
 pub fn chdir(p: &str) -> R {
-    let c = cstr(p);
     // SAFETY: valid C string.
-    if unsafe { libc::chdir(c.as_ptr()) } != 0 {
-        return Err(format!("chdir {p}: {}", ename(errno())));
-    }
-    Ok(())
+    sys_or(
+        unsafe { libc::chdir(cstr(p).as_ptr()) },
+        format_args!("chdir {p}"),
+    )
+    .map(drop)
 }
 
 pub fn chroot(p: &str) -> R {
-    let c = cstr(p);
     // SAFETY: valid C string.
-    if unsafe { libc::chroot(c.as_ptr()) } != 0 {
-        return Err(format!("chroot {p}: {}", ename(errno())));
-    }
-    Ok(())
+    sys_or(
+        unsafe { libc::chroot(cstr(p).as_ptr()) },
+        format_args!("chroot {p}"),
+    )
+    .map(drop)
 }
 
 /// getdents64 with a buffer of `n` bytes.
@@ -491,11 +487,7 @@ pub fn fork() -> Result<i32, String> {
     let _ = std::io::stderr().flush();
     // SAFETY: the harness is single-threaded; the child only runs Rust code
     // of this process and ends with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", ename(errno())));
-    }
-    Ok(pid)
+    sys_or(unsafe { libc::fork() }, "fork").map(|pid| pid as i32)
 }
 
 /// waitpid(pid) until it ends; its status (-1 on error).
@@ -747,10 +739,7 @@ pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
     // SAFETY: clone without CLONE_VM is fork with a shared file table; the
     // child only runs `f` and _exits.
     let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if pid < 0 {
-        return Err(format!("clone: {}", ename(errno())));
-    }
-    if pid == 0 {
+    if sys_or(pid, "clone")? == 0 {
         // SAFETY: prctl with integers.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         f();
@@ -774,13 +763,15 @@ pub const UID: u32 = 1000;
 pub fn drop_to_user() -> R {
     // SAFETY: credential syscalls with integers.
     unsafe {
-        let g = [UID];
-        if libc::setgroups(1, g.as_ptr()) != 0 {
-            return Err(format!("setgroups: {}", ename(errno())));
-        }
-        if libc::setresgid(UID, UID, UID) != 0 || libc::setresuid(UID, UID, UID) != 0 {
-            return Err(format!("setresuid/gid {UID}: {}", ename(errno())));
-        }
+        sys_or(libc::setgroups(1, [UID].as_ptr()), "setgroups")?;
+        sys_or(
+            libc::setresgid(UID, UID, UID),
+            format_args!("setresgid {UID}"),
+        )?;
+        sys_or(
+            libc::setresuid(UID, UID, UID),
+            format_args!("setresuid {UID}"),
+        )?;
         // a uid change clears dumpable; a user may ptrace (and checkpoint)
         // their own processes only when they are dumpable
         libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
@@ -795,11 +786,9 @@ pub fn drop_to_user() -> R {
 pub fn drop_to_nobody() -> R {
     // SAFETY: credential syscalls with integers.
     unsafe {
-        if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-            return Err(format!("setuid: {}", ename(errno())));
-        }
+        sys_or(libc::setgid(65534), "setgid")?;
+        sys_or(libc::setuid(65534), "setuid").map(drop)
     }
-    Ok(())
 }
 
 // ----------------------------------------------------------------- mounts
