@@ -6,7 +6,9 @@
 use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
 use crate::vm::*;
 use ckpt_image::*;
-use libc::{EACCES, EBADF, EINVAL, EIO, EMFILE, ENAMETOOLONG as ETOOLONG, ENOENT, ESRCH, ESTALE};
+use libc::{
+    EACCES, EBADF, EFBIG, EINVAL, EIO, EMFILE, ENAMETOOLONG as ETOOLONG, ENOENT, ESRCH, ESTALE,
+};
 use libc::{O_APPEND, O_CREAT, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR, O_WRONLY};
 use std::os::unix::{fs::MetadataExt, process::CommandExt};
 use testsupport::golden::{self as st, Step};
@@ -243,7 +245,7 @@ pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
             &format!("checkpoint with a {fstype} {name} at fd 4"),
         )
     })?;
-    refused_restart(&img, EIO, "restart of an image ending in ERROR")
+    refused_restart(&img, 0, EIO, "restart of an image ending in ERROR")
 }
 
 pub(crate) fn skip_unsupported() -> R {
@@ -316,9 +318,9 @@ fn refused_restart_by(img: &str, flags: u64, caller: fn() -> R, want: i32, what:
     })
 }
 
-/// [`refused_restart_by`] with no flags and nothing more for the caller.
-fn refused_restart(img: &str, want: i32, what: &str) -> R {
-    refused_restart_by(img, 0, || Ok(()), want, what)
+/// [`refused_restart_by`] with nothing more for the caller.
+fn refused_restart(img: &str, flags: u64, want: i32, what: &str) -> R {
+    refused_restart_by(img, flags, || Ok(()), want, what)
 }
 
 pub(crate) fn deleted_enoent() -> R {
@@ -331,14 +333,8 @@ pub(crate) fn deleted_enoent() -> R {
     let b = m.p("b");
     io(std::fs::remove_file(&b))?;
     // a dry run reopens too: ENOENT as well
-    check_each([0, RESTART_DRY_RUN], |flags| {
-        refused_restart_by(
-            &img,
-            flags,
-            || Ok(()),
-            ENOENT,
-            &format!("flags {flags}, {b} deleted"),
-        )
+    check_each([0, RESTART_DRY_RUN], |f| {
+        refused_restart(&img, f, ENOENT, &format!("flags {f}, {b} deleted"))
     })
 }
 
@@ -564,7 +560,7 @@ pub(crate) fn bad_images() -> R {
         write_file(&p, &bytes)?;
         let accepted = decode(&bytes).is_ok();
         check!(!accepted, "{what}: the userspace decoder accepts it");
-        refused_restart(&p, want, &format!("restart of image with {what}"))
+        refused_restart(&p, 0, want, &format!("restart of image with {what}"))
     });
     // the unmodified image works in the same setting
     let other = other_file()?;
@@ -588,7 +584,7 @@ pub(crate) fn error_image_eio() -> R {
     recs.push(Record::Error(ErrorRec { err, fd, msg }));
     let p = tmpfile("error.ckpt");
     write_file(&p, &encode_records(&recs))?;
-    refused_restart(&p, EIO, "restart of an image with an ERROR record")
+    refused_restart(&p, 0, EIO, "restart of an image with an ERROR record")
 }
 
 pub(crate) fn pipe_and_offset() -> R {
@@ -621,7 +617,7 @@ pub(crate) fn too_big() -> R {
     let (p, size) = (tmpfile("big.ckpt"), CKPT_IMAGE_MAX + 4096);
     // sparse: no memory used for the holes
     io(io(std::fs::File::create(&p))?.set_len(size as u64))?;
-    let r = refused_restart(&p, libc::EFBIG, &format!("restart of a {size} byte image"));
+    let r = refused_restart(&p, 0, EFBIG, &format!("restart of a {size} byte image"));
     let _ = std::fs::remove_file(&p);
     r
 }
@@ -752,9 +748,9 @@ pub(crate) fn replaced_estale() -> R {
     // SAFETY: valid C string.
     let r = unsafe { libc::mkfifo(cstr(&b).as_ptr(), 0o644) };
     check!(r == 0, "mkfifo {b}: {}", ename(errno()));
-    refused_restart(&img_a, ESTALE, &format!("restart of {a} now a dir"))?;
+    refused_restart(&img_a, 0, ESTALE, &format!("restart of {a} now a dir"))?;
     // (a restart blocked on the FIFO would end with the child's 60 s alarm)
-    let r = refused_restart(&img_b, ESTALE, &format!("restart of {b} now a FIFO"));
+    let r = refused_restart(&img_b, 0, ESTALE, &format!("restart of {b} now a FIFO"));
     let e = r.err().unwrap_or_default();
     check!(
         e.is_empty(),
