@@ -19,7 +19,6 @@ fn io<T>(r: std::io::Result<T>) -> Result<T, String> {
     r.map_err(|e| e.to_string())
 }
 
-/// (st_dev, st_ino) of `p`.
 fn dev_ino(p: &str) -> Result<(u64, u64), String> {
     let md = std::fs::metadata(p).map_err(|e| format!("stat {p}: {e}"))?;
     Ok((md.dev(), md.ino()))
@@ -369,7 +368,6 @@ pub(crate) fn rdonly_stays() -> R {
     })
 }
 
-/// Checkpoint of `pid` must fail with `want`.
 fn refused_ckpt(pid: i32, want: i32, what: &str) -> R {
     let o = checkpoint_to(pid, &tmpfile("refused.ckpt"), 0)?;
     expect_outcome(&o, Err(want), what)

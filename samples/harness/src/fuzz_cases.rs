@@ -685,12 +685,13 @@ fn linked_tmpfile() -> R {
     let to = cstr(&format!("{MNT}/linked-tmp"));
     let (at, follow) = (libc::AT_FDCWD, libc::AT_SYMLINK_FOLLOW);
     // SAFETY: valid C strings.
-    let r = unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) };
-    check!(r == 0, "linkat: {}", ename(errno()));
-    Ok(())
+    sys_or(
+        unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) },
+        "linkat",
+    )
+    .map(drop)
 }
 
-/// fd 3 on `name` in MNT.
 fn open3(name: &str, flags: i32) -> R {
     o(&format!("{MNT}/{name}"), flags, 3)
 }

@@ -475,8 +475,7 @@ fn usr1_restartable() -> R {
         (sa.sa_sigaction, sa.sa_flags) = (on_usr1 as *const () as usize, libc::SA_RESTART);
         libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut())
     };
-    check!(r == 0, "sigaction: {}", ename(errno()));
-    Ok(())
+    sys_or(r, "sigaction").map(drop)
 }
 
 /// On a fresh mount, restart(2) (after `pre`) of f1 at fd 5 and f7 O_RDWR at `at`, blocked
@@ -662,8 +661,7 @@ pub(crate) fn write_fails_midway() -> R {
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                 libc::setrlimit(libc::RLIMIT_FSIZE, [LIMIT; 2].as_ptr().cast())
             };
-            check!(r == 0, "setrlimit: {}", ename(errno()));
-            Ok(())
+            sys_or(r, "setrlimit").map(drop)
         };
         let (res, img) = ckpt_100(IMG, fsize, |_| Vec::new())?;
         eq!(res, show(&Err(EFBIG)), "checkpoint with RLIMIT_FSIZE");

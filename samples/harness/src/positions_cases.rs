@@ -240,7 +240,7 @@ pub(crate) fn matrix(n: usize) -> R {
 /// A change to a FILE_FS record.
 type Edit = fn(Vec<u8>) -> Vec<u8>;
 
-/// `r` with `b` at `off` (grown as needed).
+/// `r` with `b` at `off`.
 fn put(mut r: Vec<u8>, off: usize, b: &[u8]) -> Vec<u8> {
     r.resize(r.len().max(off + b.len()), 0);
     r[off..off + b.len()].copy_from_slice(b);

@@ -140,9 +140,11 @@ pub(crate) fn userns_chroot() -> R {
         let user_ns = || {
             drop_to_user()?;
             // SAFETY: unshare with a flag.
-            let u = unsafe { libc::unshare(libc::CLONE_NEWUSER) };
-            check!(u == 0, "unshare(CLONE_NEWUSER): {}", ename(errno()));
-            Ok(())
+            sys_or(
+                unsafe { libc::unshare(libc::CLONE_NEWUSER) },
+                "unshare(CLONE_NEWUSER)",
+            )
+            .map(drop)
         };
         let root = format!("root \"{MNT}/locked\"");
         expect_refused("locked", &rooted("locked"), libc::EACCES, user_ns, &root)?;

@@ -183,7 +183,6 @@ pub fn open_mode(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, Stri
     r.map(|_| at)
 }
 
-/// `lseek(fd, off, whence)`, the result as is.
 pub fn lseek(fd: i32, off: i64, whence: i32) -> i64 {
     // SAFETY: integers only.
     unsafe { libc::lseek(fd, off, whence) }
@@ -226,7 +225,6 @@ fn read_into(n: usize, read: impl FnOnce(&mut [u8]) -> isize) -> Result<Vec<u8>,
     Ok(b)
 }
 
-/// One read(2) of at most `n` bytes.
 pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
     // SAFETY: b is a valid buffer of b.len() bytes.
     read_into(n, |b| unsafe {
@@ -458,7 +456,6 @@ pub fn write_file(p: &str, data: &[u8]) -> R {
     std::fs::write(p, data).map_err(|e| format!("write {p}: {e}"))
 }
 
-/// Write `p` and chmod it to `mode`.
 pub fn write_mode(p: &str, data: &[u8], mode: u32) -> R {
     write_file(p, data)?;
     chmod(p, mode)
@@ -518,7 +515,6 @@ pub fn alarm(secs: u32) {
     unsafe { libc::alarm(secs) };
 }
 
-/// kill(2) of `pid` (our child) with `sig`.
 pub fn kill(pid: i32, sig: i32) {
     // SAFETY: signalling a process id; harmless when it is gone.
     unsafe { libc::kill(pid, sig) };
@@ -748,7 +744,6 @@ pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
     Ok(pid as i32)
 }
 
-/// Sleep until killed.
 pub fn sleep_forever() {
     loop {
         // SAFETY: pause only waits for a signal.
@@ -782,7 +777,6 @@ pub fn drop_to_user() -> R {
     Ok(())
 }
 
-/// Become nobody (uid/gid 65534).
 pub fn drop_to_nobody() -> R {
     // SAFETY: credential syscalls with integers.
     unsafe {
@@ -804,7 +798,6 @@ pub fn mount(fstype: &str, dir: &str, opts: Option<&str>) -> Result<(), i32> {
     sys(unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) }).map(drop)
 }
 
-/// umount2(2); the errno.
 pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
     let d = cstr(dir);
     // SAFETY: valid C string alive for the call.
@@ -1115,7 +1108,6 @@ pub fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
     o
 }
 
-/// Checkpoint must succeed; returns the crid.
 pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
     let Outcome { r, log } = checkpoint_to(pid, img, flags)?;
     match r {
@@ -1127,7 +1119,6 @@ pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
     }
 }
 
-/// Restart must succeed; returns the count.
 pub fn rs_ok(img: &str) -> Result<i64, String> {
     let Outcome { r, log } = restart_from(img, 0)?;
     r.map_err(|e| format!("restart: expected success, got {}; log:\n{log}", ename(e)))
@@ -1153,7 +1144,6 @@ pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R
     Ok(())
 }
 
-/// Decode an image file strictly.
 pub fn decode_file(img: &str) -> Result<Image, String> {
     let b = read_file(img)?;
     decode(&b).map_err(|e| format!("image {img} ({} bytes) does not decode: {e}", b.len()))
