@@ -98,9 +98,8 @@ pub fn ensure_module() -> R {
     let empty = cstr("");
     // SAFETY: finit_module with an open fd and empty params.
     let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
-    if r != 0 && errno() != libc::EEXIST {
-        return Err(format!("insmod {MODULE}: {}", ename(errno())));
-    }
+    let e = if r == 0 { libc::EEXIST } else { errno() };
+    check!(e == libc::EEXIST, "insmod {MODULE}: {}", ename(e));
     Ok(())
 }
 
@@ -191,9 +190,7 @@ pub fn lseek(fd: i32, off: i64, whence: i32) -> i64 {
 /// `lseek(fd, off, SEEK_SET)`, which must land at `off`.
 pub fn seek(fd: i32, off: i64) -> R {
     let r = lseek(fd, off, libc::SEEK_SET);
-    if r != off {
-        return Err(format!("lseek({fd}, {off}): {r} {}", ename(errno())));
-    }
+    check!(r == off, "lseek({fd}, {off}): {r} {}", ename(errno()));
     Ok(())
 }
 
@@ -679,9 +676,11 @@ impl Target {
         let mut st = 0;
         // SAFETY: waiting for our child to stop.
         let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WUNTRACED) };
-        if r != t.pid || !libc::WIFSTOPPED(st) {
-            return Err(format!("target child did not stop: {}", status_text(st)));
-        }
+        check!(
+            r == t.pid && libc::WIFSTOPPED(st),
+            "target child did not stop: {}",
+            status_text(st)
+        );
         Ok(t)
     }
 
@@ -847,15 +846,10 @@ impl Mount {
     /// `fstype` with `opts` on `dir`.
     pub fn at(dir: &str, fstype: &str, opts: Option<&str>) -> Result<Mount, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-        if let Err(e) = mount(fstype, dir, opts) {
-            let opts = opts.unwrap_or("");
-            return Err(format!(
-                "mount -t {fstype} -o {opts} none {dir}: {}",
-                ename(e)
-            ));
-        }
-        let dir = dir.to_string();
-        Ok(Mount { dir })
+        let (r, o) = (mount(fstype, dir, opts), opts.unwrap_or(""));
+        let e = r.err().map_or(String::new(), ename);
+        check!(e.is_empty(), "mount -t {fstype} -o {o} none {dir}: {e}");
+        Ok(Mount { dir: dir.into() })
     }
 
     pub fn root(&self) -> &std::path::Path {
@@ -1185,14 +1179,13 @@ pub fn expect_checkpoint_refused(
         o.log
     );
     let b = read_file(img)?;
-    let Err(ImageError::ErrorRecord {
-        err, fd: efd, msg, ..
-    }) = decode(&b)
-    else {
-        return Err(format!(
-            "image: expected an ERROR record, decoder says {:?}",
-            decode(&b)
-        ));
+    let (err, efd, msg) = match decode(&b) {
+        Err(ImageError::ErrorRecord { err, fd, msg, .. }) => (err, fd, msg),
+        other => {
+            return Err(format!(
+                "image: expected an ERROR record, decoder says {other:?}"
+            ))
+        }
     };
     eq!((err, efd), (-want, fd), "ERROR record (err, fd)");
     let name = on_line.first().map_or("", |n| n.trim_matches('"'));
