@@ -1023,6 +1023,10 @@ pub(crate) fn target_round_trip(by: By) -> R {
     round_trip(TARGET_FILES, TARGET_STEPS, by, |_| Ok(()))
 }
 
+pub(crate) fn checkpoint_child() -> R {
+    target_round_trip(By::Parent)
+}
+
 pub(crate) fn shared_table_targets() -> R {
     round_trip(TARGET_FILES, TARGET_STEPS, By::Thread, |_| Ok(()))?;
     round_trip(TARGET_FILES, TARGET_STEPS, By::CloneFiles, |_| Ok(()))
