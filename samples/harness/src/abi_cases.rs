@@ -62,7 +62,7 @@ pub(crate) fn nofile() -> R {
     ];
     for (hard, want) in rows {
         in_child(&format!("hard limit {hard}"), 60, || {
-            set_nofile_limits(64, hard)?;
+            nofile_of(0, 64, hard)?;
             let r = run_ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
             eq!(r, want, "restart under soft 64, hard {hard}");
             Ok(())

@@ -1,5 +1,6 @@
 //! The shape every in-VM test case has, and the one list of them.
 
+use crate::roundtrip::By;
 use crate::{
     abi_cases, ckpt_cases, contents_cases, fault_cases, fs_cases, fuzz_cases, hardening_cases,
     positions_cases, security_cases,
@@ -38,10 +39,10 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt: cwd is restored", run: ckpt_cases::cwd_restored },
         Case { name: "ckpt: restart reopens files of several directories, interleaved, and a directory fd on a stacked mount's root as that root", run: ckpt_cases::lookup_dirs_and_mounts },
         Case { name: "ckpt: root and cwd of a chrooted process are restored", run: ckpt_cases::root_restored },
-        Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: ckpt_cases::readdir_small },
-        Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: ckpt_cases::readdir_large },
-        Case { name: "ckpt: directory of 10 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: positions_cases::matrix_10 },
-        Case { name: "ckpt: directory of 10000 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: positions_cases::matrix_10000 },
+        Case { name: "ckpt: directory readdir resumes after restart (small dir)", run: || ckpt_cases::readdir_case(20, 200, 1) },
+        Case { name: "ckpt: directory readdir resumes after restart (10000 entries)", run: || ckpt_cases::readdir_case(10_000, 8192, 30) },
+        Case { name: "ckpt: directory of 10 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: || positions_cases::matrix(10) },
+        Case { name: "ckpt: directory of 10000 entries changed between checkpoint and restart: the reader resumes by identity (every pending entry that still exists once, nothing returned again), an image without FILE_FS at the index", run: || positions_cases::matrix(10_000) },
         Case { name: "ckpt: a FILE_FS record ramfs_cr did not write is refused with EINVAL, one of another file system with ESTALE; the caller keeps its fds", run: positions_cases::bad_records },
         Case { name: "ckpt-contents: a whole mount (every inode type, hard links, a sparse 1 GiB file, 10000 files, a path near PATH_MAX, odd names, unlinked and O_TMPFILE files held open) is saved with its directory orders: the image's manifest is the live mount's, ckpt extract writes the same tree", run: contents_cases::whole_mount },
         Case { name: "ckpt-contents: the image or log file on a mount to be frozen fails with EBUSY, logged, nothing frozen", run: contents_cases::image_on_saved_mount },
@@ -55,11 +56,11 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt-migrate: restore: in a second boot, ckpt restart rebuilds the mount: manifest, directory order, cwd, fd offset and directory position as the first boot saw them", run: contents_cases::migrate_restore },
         Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
         Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
-        Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: ckpt_cases::running_target },
-        Case { name: "ckpt: plain ramfs directory fd fails with EBADF, logged, ERROR record", run: ckpt_cases::ramfs_dir_ebadf },
-        Case { name: "ckpt: tmpfs directory fd fails with EBADF, logged, ERROR record", run: ckpt_cases::tmpfs_dir_ebadf },
-        Case { name: "ckpt: regular file on plain ramfs fails with EBADF, named in the log, ERROR record", run: ckpt_cases::ramfs_file_ebadf },
-        Case { name: "ckpt: regular file on tmpfs fails with EBADF, named in the log, ERROR record", run: ckpt_cases::tmpfs_file_ebadf },
+        Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: || ckpt_cases::target_round_trip(By::Running) },
+        Case { name: "ckpt: plain ramfs directory fd fails with EBADF, logged, ERROR record", run: || ckpt_cases::refused_unsupported("ramfs", false) },
+        Case { name: "ckpt: tmpfs directory fd fails with EBADF, logged, ERROR record", run: || ckpt_cases::refused_unsupported("tmpfs", false) },
+        Case { name: "ckpt: regular file on plain ramfs fails with EBADF, named in the log, ERROR record", run: || ckpt_cases::refused_unsupported("ramfs", true) },
+        Case { name: "ckpt: regular file on tmpfs fails with EBADF, named in the log, ERROR record", run: || ckpt_cases::refused_unsupported("tmpfs", true) },
         Case { name: "ckpt: CHECKPOINT_SKIP_UNSUPPORTED leaves unsupported fds out", run: ckpt_cases::skip_unsupported },
         Case { name: "ckpt: O_PATH fd is refused with EBADF", run: ckpt_cases::opath_ebadf },
         Case { name: "ckpt: unlinked open file is refused with EBADF", run: ckpt_cases::unlinked_ebadf },

@@ -6,7 +6,9 @@
 use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
 use crate::vm::*;
 use ckpt_image::*;
-use libc::{EACCES, EBADF, EINVAL, EIO, EMFILE, ENAMETOOLONG as ETOOLONG, ENOENT, ESRCH, ESTALE};
+use libc::{
+    EACCES, EBADF, EFBIG, EINVAL, EIO, EMFILE, ENAMETOOLONG as ETOOLONG, ENOENT, ESRCH, ESTALE,
+};
 use libc::{O_APPEND, O_CREAT, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR, O_WRONLY};
 use std::os::unix::{fs::MetadataExt, process::CommandExt};
 use testsupport::golden::{self as st, Step};
@@ -17,11 +19,6 @@ fn io<T>(r: std::io::Result<T>) -> Result<T, String> {
     r.map_err(|e| e.to_string())
 }
 
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// (st_dev, st_ino) of `p`.
 fn dev_ino(p: &str) -> Result<(u64, u64), String> {
     let md = std::fs::metadata(p).map_err(|e| format!("stat {p}: {e}"))?;
     Ok((md.dev(), md.ino()))
@@ -58,7 +55,7 @@ pub(crate) fn self_checkpoint() -> R {
         let acc = fe.f_flags as i32 & libc::O_ACCMODE;
         eq!((fe.f_pos, fe.f_mode, acc), (6, 3, O_RDWR), "FILE");
         eq!(fe.i_mode & libc::S_IFMT, libc::S_IFREG, "FILE type");
-        let got = (lossy(&im.cwd), lossy(&im.root));
+        let got = (text(&im.cwd), text(&im.root));
         eq!(got, (dir.clone(), "/".into()), "cwd, root");
         eq!(im.fds[0].close_on_exec, 0, "close_on_exec");
         let ifd = format!("fd {IMG_FD}");
@@ -133,7 +130,7 @@ pub(crate) fn root_restored() -> R {
     })?;
     ck_ok(t.pid, &img, 0)?;
     drop(t);
-    let root = lossy(&decode_file(&img)?.root);
+    let root = text(&decode_file(&img)?.root);
     eq!(root, m.dir, "recorded root (under ours)");
     let (r, sub) = (dev_ino(&m.dir)?, dev_ino(&m.p("sub"))?);
     in_clean_child("restarting child", || {
@@ -174,7 +171,7 @@ pub(crate) fn lookup_dirs_and_mounts() -> R {
     })
 }
 
-fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
+pub(crate) fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     let m = mount_with(&[("dir/", b"")])?;
     let d = m.p("dir");
     for i in 0..entries {
@@ -219,19 +216,11 @@ fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> R {
     })
 }
 
-pub(crate) fn readdir_small() -> R {
-    readdir_case(20, 200, 1)
-}
-
-pub(crate) fn readdir_large() -> R {
-    readdir_case(10_000, 8192, 30)
-}
-
 /// A checkpointing child with fd 3 on ramfs_cr and at fd 4 a directory or
 /// (`file`) a regular file it writes, on a plain `fstype` mount: EBADF,
 /// logged with the name and the fs type, an image ending in ERROR, whose
 /// restart is EIO.
-fn refused_unsupported(fstype: &str, file: bool) -> R {
+pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new(fstype, "mode=0755")?;
     let img = tmpfile("ebadf.ckpt");
@@ -255,23 +244,7 @@ fn refused_unsupported(fstype: &str, file: bool) -> R {
             &format!("checkpoint with a {fstype} {name} at fd 4"),
         )
     })?;
-    refused_restart(&img, EIO, "restart of an image ending in ERROR")
-}
-
-pub(crate) fn ramfs_file_ebadf() -> R {
-    refused_unsupported("ramfs", true)
-}
-
-pub(crate) fn tmpfs_file_ebadf() -> R {
-    refused_unsupported("tmpfs", true)
-}
-
-pub(crate) fn ramfs_dir_ebadf() -> R {
-    refused_unsupported("ramfs", false)
-}
-
-pub(crate) fn tmpfs_dir_ebadf() -> R {
-    refused_unsupported("tmpfs", false)
+    refused_restart(&img, 0, EIO, "restart of an image ending in ERROR")
 }
 
 pub(crate) fn skip_unsupported() -> R {
@@ -344,9 +317,9 @@ fn refused_restart_by(img: &str, flags: u64, caller: fn() -> R, want: i32, what:
     })
 }
 
-/// [`refused_restart_by`] with no flags and nothing more for the caller.
-fn refused_restart(img: &str, want: i32, what: &str) -> R {
-    refused_restart_by(img, 0, || Ok(()), want, what)
+/// [`refused_restart_by`] with nothing more for the caller.
+fn refused_restart(img: &str, flags: u64, want: i32, what: &str) -> R {
+    refused_restart_by(img, flags, || Ok(()), want, what)
 }
 
 pub(crate) fn deleted_enoent() -> R {
@@ -358,15 +331,10 @@ pub(crate) fn deleted_enoent() -> R {
     let (m, img) = image_of(&[("a", b"aaaa"), ("b", b"bbbb")], &steps)?;
     let b = m.p("b");
     io(std::fs::remove_file(&b))?;
-    refused_restart(&img, ENOENT, &format!("restart with {b} deleted"))?;
-    // dry run reopens too: ENOENT as well
-    refused_restart_by(
-        &img,
-        RESTART_DRY_RUN,
-        || Ok(()),
-        ENOENT,
-        &format!("RESTART_DRY_RUN with {b} deleted"),
-    )
+    // a dry run reopens too: ENOENT as well
+    check_each([0, RESTART_DRY_RUN], |f| {
+        refused_restart(&img, f, ENOENT, &format!("flags {f}, {b} deleted"))
+    })
 }
 
 pub(crate) fn append_after_restart() -> R {
@@ -385,7 +353,7 @@ pub(crate) fn append_after_restart() -> R {
         eq!(write_fd(3, b"!"), Ok(1), "write to fd 3 after lseek(0)");
         Ok(())
     })?;
-    eq!(lossy(&read_file(&f)?), "0123456789ABCxyz!", "file content");
+    eq!(text(&read_file(&f)?), "0123456789ABCxyz!", "file content");
     Ok(())
 }
 
@@ -400,11 +368,6 @@ pub(crate) fn rdonly_stays() -> R {
     })
 }
 
-pub(crate) fn checkpoint_child() -> R {
-    round_trip(TARGET_FILES, TARGET_STEPS, By::Parent, |_| Ok(()))
-}
-
-/// Checkpoint of `pid` must fail with `want`.
 fn refused_ckpt(pid: i32, want: i32, what: &str) -> R {
     let o = checkpoint_to(pid, &tmpfile("refused.ckpt"), 0)?;
     expect_outcome(&o, Err(want), what)
@@ -449,10 +412,7 @@ pub(crate) fn concurrent_writer() -> R {
             check!(ok, "round {i}: {who} f_pos {p}");
         }
     }
-    let mut st = 0;
-    // SAFETY: non-blocking status check of our child.
-    let r = unsafe { libc::waitpid(w.pid, &mut st, libc::WNOHANG) };
-    eq!(r, 0, "writer still running (status {})", status_text(st));
+    eq!(w.ended().map(status_text), None, "writer still running");
     Ok(())
 }
 
@@ -598,7 +558,7 @@ pub(crate) fn bad_images() -> R {
         write_file(&p, &bytes)?;
         let accepted = decode(&bytes).is_ok();
         check!(!accepted, "{what}: the userspace decoder accepts it");
-        refused_restart(&p, want, &format!("restart of image with {what}"))
+        refused_restart(&p, 0, want, &format!("restart of image with {what}"))
     });
     // the unmodified image works in the same setting
     let other = other_file()?;
@@ -622,7 +582,7 @@ pub(crate) fn error_image_eio() -> R {
     recs.push(Record::Error(ErrorRec { err, fd, msg }));
     let p = tmpfile("error.ckpt");
     write_file(&p, &encode_records(&recs))?;
-    refused_restart(&p, EIO, "restart of an image with an ERROR record")
+    refused_restart(&p, 0, EIO, "restart of an image with an ERROR record")
 }
 
 pub(crate) fn pipe_and_offset() -> R {
@@ -655,7 +615,7 @@ pub(crate) fn too_big() -> R {
     let (p, size) = (tmpfile("big.ckpt"), CKPT_IMAGE_MAX + 4096);
     // sparse: no memory used for the holes
     io(io(std::fs::File::create(&p))?.set_len(size as u64))?;
-    let r = refused_restart(&p, libc::EFBIG, &format!("restart of a {size} byte image"));
+    let r = refused_restart(&p, 0, EFBIG, &format!("restart of a {size} byte image"));
     let _ = std::fs::remove_file(&p);
     r
 }
@@ -670,13 +630,11 @@ pub(crate) fn dry_run() -> R {
     let other = other_file()?;
     in_clean_child("restarting child", || {
         busy_caller(&other)?;
-        let before = snap(&[]);
-        let o = restart_from(&img, RESTART_DRY_RUN)?;
-        let after = snap(&[]);
+        let (o, diff) = changes(&[], -1, || restart_from(&img, RESTART_DRY_RUN));
+        let o = o?;
         expect_outcome(&o, Ok(2), "RESTART_DRY_RUN (fds it would install)")?;
-        let (diff, log) = (snap_diff(&before, &after), &o.log);
-        check!(log.contains("dry run"), "log lacks dry run:\n{log}");
-        check!(before == after, "DRY_RUN changed the caller:\n{diff}");
+        check!(o.log.contains("dry run"), "log lacks dry run:\n{}", o.log);
+        check!(diff.is_empty(), "DRY_RUN changed the caller:\n{diff}");
         Ok(())
     })
 }
@@ -719,7 +677,7 @@ pub(crate) fn cli() -> R {
     check!(id > 0, "HEADER crid {id}: not > 0");
     let want = format!("checkpoint id {id}");
     eq!(out.trim(), want, "ckpt checkpoint output");
-    let log = lossy(&read_file(&log)?);
+    let log = text(&read_file(&log)?);
     let want = format!("id {id}");
     check!(log.contains(&want), "--log lacks the summary:\n{log}");
     let (out, _) = ckpt_cli(&["inspect", &img], 0)?;
@@ -783,23 +741,12 @@ pub(crate) fn replaced_estale() -> R {
     io(std::fs::remove_file(&a))?;
     io(std::fs::create_dir(&a))?;
     io(std::fs::remove_file(&b))?;
-    let cb = cstr(&b);
     // SAFETY: valid C string.
-    if unsafe { libc::mkfifo(cb.as_ptr(), 0o644) } != 0 {
-        return Err(format!("mkfifo {b}: {}", ename(errno())));
-    }
-    refused_restart(&img_a, ESTALE, &format!("restart of {a} now a dir"))?;
-    let alarm5 = || {
-        alarm(5);
-        Ok(())
-    };
-    let r = refused_restart_by(
-        &img_b,
-        0,
-        alarm5,
-        ESTALE,
-        &format!("restart of {b} now a FIFO"),
-    );
+    let r = unsafe { libc::mkfifo(cstr(&b).as_ptr(), 0o644) };
+    check!(r == 0, "mkfifo {b}: {}", ename(errno()));
+    refused_restart(&img_a, 0, ESTALE, &format!("restart of {a} now a dir"))?;
+    // (a restart blocked on the FIFO would end with the child's 60 s alarm)
+    let r = refused_restart(&img_b, 0, ESTALE, &format!("restart of {b} now a FIFO"));
     if let Err(e) = r {
         return Err(format!(
             "{e} (signal 14 = SIGALRM: restart blocked on the FIFO)"
@@ -982,7 +929,7 @@ pub(crate) fn path_max_boundary() -> R {
         let im = decode_file(&img)?;
         eq!(im.files.len(), 1, "FILE records");
         eq!(im.files[0].name.len(), PATH_MAX - 1, "recorded name length");
-        eq!(lossy(&im.files[0].name), fd_path(3), "recorded name");
+        eq!(text(&im.files[0].name), fd_path(3), "recorded name");
         Ok(())
     })?;
     in_clean_child("restarting child (PATH_MAX - 1)", || {
@@ -1014,57 +961,47 @@ pub(crate) fn churning_target() -> R {
     let img = tmpfile("churn.ckpt");
     for round in 0..50 {
         let o = checkpoint_to(t.pid, &img, 0)?;
-        if let (Err(e), log) = (o.r, o.log.trim()) {
-            let e = ename(e);
-            return Err(format!("round {round}: checkpoint failed: {e}; log: {log}"));
-        }
-        if let Err(e) = decode_file(&img) {
-            return Err(format!("round {round}: {e}"));
-        }
+        let (r, log) = (show(&o.r), o.log.trim());
+        check!(
+            o.r.is_ok(),
+            "round {round}: checkpoint failed: {r}; log: {log}"
+        );
+        let e = decode_file(&img).err().unwrap_or_default();
+        check!(e.is_empty(), "round {round}: {e}");
     }
     Ok(())
 }
 
 pub(crate) fn odd_log_fds() -> R {
     let (_m, f) = mount_file("f", b"x")?;
-    let img = tmpfile("samelog.ckpt");
-    let w = O_WRONLY | O_CREAT | libc::O_TRUNC;
-    in_clean_child("log fd == image fd", || {
-        open_at(&f, O_RDONLY, 3)?;
-        open_at(&img, w, 10)?;
-        // the ABI: a log on the image file itself is EINVAL
-        expect_ret(ck(0, 10, 0, 10), Err(EINVAL), "checkpoint(fd 10, logfd 10)")
-    })?;
-    // restart with the log on the image's own O_RDWR fd: the image file must not change
-    let bad = tmpfile("rlog.ckpt");
+    let (img, bad) = (tmpfile("samelog.ckpt"), tmpfile("rlog.ckpt"));
     self_image(&bad, || open_at(&f, O_RDONLY, 3).map(|_| ()))?;
     let mut bytes = read_file(&bad)?;
     let l = bytes.len();
     bytes[l - 8] ^= 1; // bad CRC: restart fails and logs why
     write_file(&bad, &bytes)?;
-    in_clean_child("restart log fd == image fd", || {
-        open_at(&bad, O_RDWR, 10)?;
-        expect_ret(rs(0, 10, 0, 10), Err(EINVAL), "restart(fd 10, logfd 10)")
-    })?;
-    let after = read_file(&bad)?;
-    let head = lossy(&after[..after.len().min(80)]);
-    check!(after == bytes, "logfd == fd: image changed: {head:?}");
-    let img2 = tmpfile("pipelog.ckpt");
-    let r = in_clean_child("log fd is a pipe without reader", || {
+    let r = in_clean_child("odd log fds", || {
         open_at(&f, O_RDONLY, 3)?;
-        open_at(&img2, w, 10)?;
+        open_at(&img, O_WRONLY | O_CREAT | libc::O_TRUNC, 10)?;
+        // the ABI: a log on the image file itself is EINVAL
+        expect_ret(ck(0, 10, 0, 10), Err(EINVAL), "checkpoint(fd 10, logfd 10)")?;
+        // a pipe without reader: its write end is left out of the image as the log file
         let (pr, pw) = pipe()?;
         close(pr);
-        // the pipe's write end is left out of the image as the log file
         let r = ck(0, 10, 0, pw);
         check!(r.unwrap_or(0) > 0, "ck with a pipe log: {}", show(&r));
-        Ok(())
+        // restart with the log on the image's own O_RDWR fd: the image file must not change
+        open_at(&bad, O_RDWR, 10)?;
+        expect_ret(rs(0, 10, 0, 10), Err(EINVAL), "restart(fd 10, logfd 10)")
     });
     if let Err(e) = r {
         return Err(format!(
             "{e} (signal 13 = SIGPIPE: the log write killed the caller)"
         ));
     }
+    let after = read_file(&bad)?;
+    let head = text(&after[..after.len().min(80)]);
+    check!(after == bytes, "logfd == fd: image changed: {head:?}");
     Ok(())
 }
 
@@ -1080,6 +1017,15 @@ const TARGET_STEPS: &[Step] = &[
     st::cloexec(8),
     Step::Chdir("d"),
 ];
+
+/// [`round_trip`] of the target set-up, checkpointed `by`.
+pub(crate) fn target_round_trip(by: By) -> R {
+    round_trip(TARGET_FILES, TARGET_STEPS, by, |_| Ok(()))
+}
+
+pub(crate) fn checkpoint_child() -> R {
+    target_round_trip(By::Parent)
+}
 
 pub(crate) fn shared_table_targets() -> R {
     round_trip(TARGET_FILES, TARGET_STEPS, By::Thread, |_| Ok(()))?;
@@ -1105,13 +1051,9 @@ pub(crate) fn exec_after_restart() -> R {
         Err(format!("execv: {e}"))
     })?;
     let want = format!("3 {}\n", m.p("kept"));
-    let got = lossy(&read_file(&out)?);
+    let got = text(&read_file(&out)?);
     eq!(got, want, "fds after exec (4 was cloexec)");
     Ok(())
-}
-
-pub(crate) fn running_target() -> R {
-    round_trip(TARGET_FILES, TARGET_STEPS, By::Running, |_| Ok(()))
 }
 
 #[cfg(test)]

@@ -64,10 +64,8 @@ fn statfs(path: &str) -> Result<libc::statfs, String> {
     // SAFETY: an all-zero `statfs` is a valid out-parameter.
     let mut buf: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: `p` is NUL-terminated, `buf` is a valid `statfs`.
-    if unsafe { libc::statfs(p.as_ptr(), &mut buf) } != 0 {
-        return Err(format!("statfs {path}: {}", ename(errno())));
-    }
-    Ok(buf)
+    let r = unsafe { libc::statfs(p.as_ptr(), &mut buf) };
+    sys_or(r, format_args!("statfs {path}")).map(|_| buf)
 }
 
 /// What [`settled`] reads: `Slab:` (kB), in-use inodes (`inode-nr`:

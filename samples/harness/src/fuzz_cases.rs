@@ -1,13 +1,9 @@
-//! restart(2) against hostile images: the fuzz pass (issue 6; what is
-//! fuzzed and checked: Documentation/hardening.rst).  Images of children
-//! on a ramfs_cr mount at /mnt/fuzz are mutated (`crate::mutate`) and fed
-//! to restart(2) in child processes: an image the decoder
-//! (`ckpt_image::decode`) rejects fails with the errno it predicts (or
-//! EMFILE); one it accepts succeeds, restoring exactly what it says, or
-//! fails with an open(2)-like errno, never a parse error; a failure changes
-//! nothing of the caller.  `CR_FUZZ_N` or `ramfs_cr.fuzz=N` (kernel command
-//! line) images, default 2000; `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S`
-//! replays the random seeds from S (the systematic part is skipped).
+//! restart(2) against hostile images (Documentation/hardening.rst): images
+//! of children on /mnt/fuzz, mutated (`crate::mutate`), restarted in child
+//! processes.  One the decoder rejects fails with the errno it predicts (or
+//! EMFILE); one it accepts is restored exactly, or fails with an open(2)
+//! errno; a failure changes nothing.  `CR_FUZZ_N` / `ramfs_cr.fuzz=N`
+//! images (2000); `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S` replays from S.
 
 use crate::golden::apply;
 use crate::mutate;
@@ -55,8 +51,8 @@ pub fn populate(mnt: &str) -> R {
 /// Checkpoint a child that runs `setup` (after closing every fd) into a
 /// memfd; returns the image (success or not: a failed checkpoint leaves an
 /// image with an ERROR record).
-pub fn make_image<F: FnOnce() -> R>(
-    setup: F,
+pub fn make_image(
+    setup: impl FnOnce() -> R,
     flags: u64,
 ) -> Result<(Vec<u8>, Result<i64, i32>), String> {
     memfd_at("base", 1010, b"")?;
@@ -66,12 +62,8 @@ pub fn make_image<F: FnOnce() -> R>(
         keep_only(&[(1010, 1010), (1011, 1011)]);
         alarm(60);
         // the id, or -errno
-        let msg = match setup() {
-            Err(e) => format!("setup: {e}"),
-            Ok(()) => ck(0, 1010, flags, -1)
-                .unwrap_or_else(|e| -e as i64)
-                .to_string(),
-        };
+        let msg = setup().map(|()| ck(0, 1010, flags, -1).unwrap_or_else(|e| -e as i64));
+        let msg = msg.map_or_else(|e| format!("setup: {e}"), |id| id.to_string());
         let _ = write_fd(1011, msg.as_bytes());
         exit(0);
     }
@@ -140,10 +132,13 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     dirs.push(Step::Chdir("sub/deep/er"));
     let small = vec![st::open("f0", O_RDWR, 3), st::seek(3, 5)];
     let mut v = Vec::new();
-    let mut bases = vec![("small", small), ("many+shared", many), ("dirs", dirs)];
     // contents: the small one with the mount's contents (a version 2 image)
-    let contents = vec![st::open("f0", O_RDWR, 3), st::seek(3, 5)];
-    bases.extend([("large", large), ("empty", vec![]), ("contents", contents)]);
+    let mut bases = vec![
+        ("small", small.clone()),
+        ("many+shared", many),
+        ("dirs", dirs),
+    ];
+    bases.extend([("large", large), ("empty", vec![]), ("contents", small)]);
     for (what, steps) in bases {
         let setup = || {
             apply(mnt, &steps)?;
@@ -152,12 +147,7 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
             }
             Ok(())
         };
-        let flags = if what == "contents" {
-            SKIP | CONTENTS
-        } else {
-            SKIP
-        };
-        let (img, r) = make_image(setup, flags)?;
+        let (img, r) = make_image(setup, SKIP | if what == "contents" { CONTENTS } else { 0 })?;
         if let Err(e) = r {
             return Err(format!("checkpoint of base {what}: {}", ename(e)));
         }
@@ -209,17 +199,18 @@ fn unchanged(before: &Snap, v: Verdict) -> Verdict {
     if *before == after {
         return v;
     }
-    let (how, diff) = match v {
-        Verdict::Err(e, _) => (ename(e), snap_diff(before, &after)),
-        _ => ("a dry run's success".into(), snap_diff(before, &after)),
+    let how = match v {
+        Verdict::Err(e, _) => ename(e),
+        _ => "a dry run's success".into(),
     };
+    let diff = snap_diff(before, &after);
     Verdict::Bad(format!("restart ({how}) changed the caller:\n{diff}"))
 }
 
 /// In the child: restart(2) from IMG, check the state; the verdict and the
 /// ns spent in restart(2).
 fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
-    nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
+    let _ = nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
     let _ = set_bytes(LOG, b"");
     lseek(IMG, 0, libc::SEEK_SET);
     let t = Instant::now();
@@ -292,8 +283,7 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
     }
     let cwd = readlink("/proc/self/cwd");
     if same_root && !named(&cwd, &im.cwd) {
-        let c = String::from_utf8_lossy(&im.cwd);
-        errs.push(format!("cwd {cwd}, image {}", c));
+        errs.push(format!("cwd {cwd}, image {}", text(&im.cwd)));
     }
     if after.umask != im.fs.umask {
         let (a, b) = (after.umask, im.fs.umask);
@@ -376,10 +366,7 @@ impl Driver {
                 let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
                 libc::clone(child_main, top, flags, (&mut ctx as *mut ChildCtx).cast())
             };
-            if pid < 0 {
-                return Err(format!("clone: {}", ename(errno())));
-            }
-            let (st, out) = (wait(pid), ctx.2);
+            let (st, out) = (wait(sys_or(pid, "clone")? as i32), ctx.2);
             self.ns[0] += t.elapsed().as_nanos() as u64;
             self.ns[1] += out.iter().map(|x| x.1).sum::<u64>();
             self.ns[2] += 1;
@@ -698,12 +685,13 @@ fn linked_tmpfile() -> R {
     let to = cstr(&format!("{MNT}/linked-tmp"));
     let (at, follow) = (libc::AT_FDCWD, libc::AT_SYMLINK_FOLLOW);
     // SAFETY: valid C strings.
-    let r = unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) };
-    check!(r == 0, "linkat: {}", ename(errno()));
-    Ok(())
+    sys_or(
+        unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) },
+        "linkat",
+    )
+    .map(drop)
 }
 
-/// fd 3 on `name` in MNT.
 fn open3(name: &str, flags: i32) -> R {
     o(&format!("{MNT}/{name}"), flags, 3)
 }

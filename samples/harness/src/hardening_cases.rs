@@ -31,8 +31,7 @@ fn nap(ms: u64) {
 /// checkpoint(pid) (unsupported fds left out) into memfd 900: result, image.
 fn ck_mem(pid: i32) -> Result<(Result<i64, i32>, Vec<u8>), String> {
     set_bytes(900, b"")?;
-    let r = ck(pid, 900, SKIP, -1);
-    Ok((r, get_bytes(900)))
+    Ok((ck(pid, 900, SKIP, -1), get_bytes(900)))
 }
 
 fn expect_image(b: &[u8], what: &str) -> Result<Image, String> {
@@ -55,19 +54,9 @@ fn rdwr_steps(n: usize) -> Vec<Step> {
     (0..n).map(open).collect()
 }
 
-fn child(f: impl FnOnce()) -> Result<Target, String> {
-    let pid = fork()?;
-    if pid == 0 {
-        alarm(120);
-        f();
-        exit(0);
-    }
-    Ok(Target { pid })
-}
-
 /// A child that closes fds 3..900 and runs `f(0)`, `f(1)`, ... for `secs`.
 fn spawn_loop(secs: u64, mut f: impl FnMut(u64)) -> Result<Target, String> {
-    child(move || {
+    Target::spawn(move || {
         close_range(3, 899);
         let end = Instant::now() + Duration::from_secs(secs);
         (0..).take_while(|_| Instant::now() < end).for_each(&mut f);
@@ -256,7 +245,7 @@ pub(crate) fn odd_targets() -> R {
     let pids = pids.filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
     let kt = |p: &i32| read_file(&format!("/proc/{p}/cmdline")).is_ok_and(|c| c.is_empty());
     let targets: Vec<i32> = pids.filter(|&p| p > 2).filter(kt).take(10).collect();
-    let (mut seen, z) = (Vec::new(), child(|| {})?);
+    let (mut seen, z) = (Vec::new(), Target::spawn(|| {})?);
     nap(200);
     let each = check_each([1, 2].into_iter().chain(targets).chain([z.pid]), |pid| {
         let (r, b) = ck_mem(pid)?;
@@ -292,9 +281,7 @@ pub(crate) fn shared_table() -> R {
                     let pid = clone_process(libc::CLONE_FILES, sleep_forever)?;
                     (None, Some(Target { pid }))
                 };
-                let before = snap_nopos(&[], 901);
-                let r = rs_start(901, 0, -1);
-                let d = snap_diff(&before, &snap_nopos(&[], 901));
+                let (r, d) = changes(&[], 901, || rs_start(901, 0, -1));
                 drop((tx, other));
                 let _ = t.map(|t| t.join());
                 check!(r == Err(EBUSY), "shared table: expected EBUSY, got {r:?}");
@@ -488,8 +475,7 @@ fn usr1_restartable() -> R {
         (sa.sa_sigaction, sa.sa_flags) = (on_usr1 as *const () as usize, libc::SA_RESTART);
         libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut())
     };
-    check!(r == 0, "sigaction: {}", ename(errno()));
-    Ok(())
+    sys_or(r, "sigaction").map(drop)
 }
 
 /// On a fresh mount, restart(2) (after `pre`) of f1 at fd 5 and f7 O_RDWR at `at`, blocked
@@ -510,7 +496,7 @@ fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &s
         check!(!r, "F_SETLEASE F_RDLCK: {}", ename(errno()));
         // SAFETY: ignore the lease-break signal.
         unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
-        let t = child(|| {
+        let t = Target::spawn(|| {
             keep_only(&[(IMG, IMG), (OUT, OUT), (1004, 1004)]);
             let r = pre().map(|_| show(&rs(0, if lease { IMG } else { 1004 }, 0, OUT)));
             let (r, log) = (r.unwrap_or_else(|e| e), text_of(OUT).replace('\n', " | "));
@@ -580,7 +566,7 @@ pub(crate) fn race_prlimit() -> R {
         })?;
         let (end, mut flips) = (Instant::now() + Duration::from_secs(SECS), 0u64);
         while Instant::now() < end {
-            nofile_of(t.pid, [64, 1000][flips as usize % 2], 4096);
+            let _ = nofile_of(t.pid, [64, 1000][flips as usize % 2], 4096);
             flips += 1;
             (0..flips % 200).for_each(|_| std::hint::spin_loop());
         }
@@ -596,8 +582,8 @@ pub(crate) fn race_prlimit() -> R {
 /// break, after the parse; replace_fd() of fd 900 then failed (WARN_ON_ONCE, success
 /// without fd 900).  Right: EMFILE and nothing (replace_fds() checks once), or both fds.
 pub(crate) fn race_prlimit_lease() -> R {
-    let pre = || set_nofile_limits(1000, 4096);
-    let poke = |pid| nofile_of(pid, 64, 4096);
+    let pre = || nofile_of(0, 1000, 4096);
+    let poke = |pid| drop(nofile_of(pid, 64, 4096));
     let what = "restart with RLIMIT_NOFILE lowered to 64 during the reopen of fd 900";
     blocked("lease", 900, libc::EMFILE, pre, poke, what)
 }
@@ -616,7 +602,7 @@ pub(crate) fn race_signal_restart() -> R {
 /// what it returned (or `pre`'s error), the bytes `mid` read then those of `fd`.
 fn ckpt_100(fd: i32, pre: fn() -> R, mid: fn(i32) -> Vec<u8>) -> Result<(String, Vec<u8>), String> {
     memfd_at("out", OUT, b"")?;
-    let t = child(move || {
+    let t = Target::spawn(move || {
         keep_only(&[(fd, fd), (OUT, OUT)]);
         let r = pre().map(|_| {
             for i in 0..100 {
@@ -675,8 +661,7 @@ pub(crate) fn write_fails_midway() -> R {
                 libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
                 libc::setrlimit(libc::RLIMIT_FSIZE, [LIMIT; 2].as_ptr().cast())
             };
-            check!(r == 0, "setrlimit: {}", ename(errno()));
-            Ok(())
+            sys_or(r, "setrlimit").map(drop)
         };
         let (res, img) = ckpt_100(IMG, fsize, |_| Vec::new())?;
         eq!(res, show(&Err(EFBIG)), "checkpoint with RLIMIT_FSIZE");

@@ -209,7 +209,7 @@ fn one_case(m: &Mount, head: usize, c: &str) -> Result<(usize, usize), String> {
 /// The whole matrix for a directory of `n` entries, for a reader at 0,
 /// after ".", after "..", 1, half, all but one and all entries; prints the
 /// index restore's mistakes per change, as "# positions:" lines.
-fn matrix(n: usize) -> R {
+pub(crate) fn matrix(n: usize) -> R {
     work()?;
     let heads = [0, 1, 2, 3, 2 + n / 2, 1 + n, 2 + n];
     let m = Mount::cr()?;
@@ -237,18 +237,10 @@ fn matrix(n: usize) -> R {
     check_all(errs)
 }
 
-pub(crate) fn matrix_10() -> R {
-    matrix(10)
-}
-
-pub(crate) fn matrix_10000() -> R {
-    matrix(10_000)
-}
-
 /// A change to a FILE_FS record.
 type Edit = fn(Vec<u8>) -> Vec<u8>;
 
-/// `r` with `b` at `off` (grown as needed).
+/// `r` with `b` at `off`.
 fn put(mut r: Vec<u8>, off: usize, b: &[u8]) -> Vec<u8> {
     r.resize(r.len().max(off + b.len()), 0);
     r[off..off + b.len()].copy_from_slice(b);

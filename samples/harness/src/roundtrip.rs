@@ -28,14 +28,10 @@ pub enum By {
     CloneFiles,
 }
 
-/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
-/// directory), a process set up by `steps` (paths relative to the mount,
-/// its cwd unless a step changes it),
-/// checkpointed (`by`); the image must record the expected fds and cwd, and
-/// a restart in a child whose fd table holds another file at the first
-/// expected fd (replaced) and at fd 20 (kept) must give exactly them.
-/// `after(mount dir)` then runs in the restarted child for the case's own
-/// checks.
+/// [`image_of`] with a process set up by `steps`, checkpointed `by`: the
+/// image must record the expected fds and cwd, and a restart in a child
+/// holding another file at the first expected fd (replaced) and at fd 20
+/// (kept) must give exactly them; then `after(mount dir)` in that child.
 pub fn round_trip(
     files: &[(&str, &[u8])],
     steps: &'static [Step],
@@ -121,18 +117,15 @@ pub fn mount_with(files: &[(&str, &[u8])]) -> Result<Mount, String> {
     Ok(m)
 }
 
-/// A fresh ramfs_cr mount with one file `name` holding `bytes`:
-/// (the mount, the file's path).
+/// [`mount_with`] one file: (the mount, the file's path).
 pub fn mount_file(name: &str, bytes: &[u8]) -> Result<(Mount, String), String> {
     let m = mount_with(&[(name, bytes)])?;
     let p = m.p(name);
     Ok((m, p))
 }
 
-/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
-/// directory) and the image of a clean child set up there by `steps`
-/// (paths relative to the mount, its cwd unless a step changes it):
-/// (the mount, the image's path).
+/// [`mount_with`] and the image of a clean child set up there by `steps`
+/// ([`image_on`]): (the mount, the image's path).
 pub fn image_of(files: &[(&str, &[u8])], steps: &[Step]) -> Result<(Mount, String), String> {
     let m = mount_with(files)?;
     let img = image_on(&m, steps)?;
@@ -172,14 +165,9 @@ pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
         eq!(f.f_mode, fmode, "fd {fd}: recorded f_mode");
         let cloexec = d.close_on_exec != 0;
         eq!(cloexec, w.close_on_exec, "fd {fd}: recorded close_on_exec");
-        let lead = im.fds.iter().find(|x| x.fd == w.shares);
-        let lead = lead.map(|x| x.fd_objref);
-        eq!(
-            Some(d.fd_objref),
-            lead,
-            "fd {fd}: objref (shares fd {})",
-            w.shares
-        );
+        let (lead, shares) = (im.fds.iter().find(|x| x.fd == w.shares), w.shares);
+        let (objref, lead) = (Some(d.fd_objref), lead.map(|x| x.fd_objref));
+        eq!(objref, lead, "fd {fd}: objref (shares fd {shares})");
     }
     let files = want.iter().filter(|w| w.shares == w.fd).count();
     eq!(im.files.len(), files, "FILE records (struct files)");
@@ -193,11 +181,8 @@ pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
 pub fn check_table(want: &[WantFd], cwd: &str) -> R {
     let mut fds = open_fds();
     fds.retain(|&fd| fd < 20 || want.iter().any(|w| w.fd == fd));
-    eq!(
-        fds,
-        want.iter().map(|w| w.fd).collect::<Vec<_>>(),
-        "open fds after restart"
-    );
+    let wfds: Vec<i32> = want.iter().map(|w| w.fd).collect();
+    eq!(fds, wfds, "open fds after restart");
     for w in want {
         let fd = w.fd;
         eq!(fd_path(fd), w.name, "fd {fd} path");
@@ -206,19 +191,18 @@ pub fn check_table(want: &[WantFd], cwd: &str) -> R {
         let fdfl = if w.close_on_exec { libc::FD_CLOEXEC } else { 0 };
         eq!(getfd(fd), fdfl, "fd {fd} F_GETFD");
     }
+    // a shared file's position moves on every fd of it
     for w in want
         .iter()
         .filter(|w| w.shares == w.fd && w.flags & libc::O_DIRECTORY == 0)
     {
         seek(w.fd, 4242)?;
-        for x in want.iter().filter(|x| x.shares == w.fd) {
-            eq!(
-                pos(x.fd),
-                4242,
-                "fd {} after lseek(fd {}, 4242) (shared file)",
-                x.fd,
-                w.fd
-            );
+        for (fd, lead) in want
+            .iter()
+            .filter(|x| x.shares == w.fd)
+            .map(|x| (x.fd, w.fd))
+        {
+            eq!(pos(fd), 4242, "fd {fd} after lseek(fd {lead}, 4242)");
         }
         seek(w.fd, w.pos)?;
     }

@@ -25,11 +25,9 @@ fn expect_refused(what: &str, image: &[u8], want: i32, prep: fn() -> R, must: &s
     in_child(what, 60, || {
         memfd_at("img", 900, image).and(memfd_at("log", 901, b""))?;
         prep()?;
-        let before = snap_nopos(&[901], 900);
-        let r = rs_start(900, 0, 901);
-        let (after, log) = (snap_nopos(&[901], 900), text_of(901));
+        let (r, d) = changes(&[901], 900, || rs_start(900, 0, 901));
+        let log = text_of(901);
         eq!(show(&r), show(&Err(want)), "restart (log {log:?})");
-        let d = snap_diff(&before, &after);
         check!(d.is_empty(), "failed but changed:\n{d}");
         let ok = log.lines().count() == 1 && log.contains(must);
         check!(ok, "one log line containing {must:?}, got {log:?}");
@@ -43,10 +41,11 @@ fn make(p: &str, kind: u32, link: &str) -> R {
         S_IFLNK => std::os::unix::fs::symlink(link, p).map_err(|e| format!("symlink {p}: {e}")),
         S_IFREG => write_file(p, b"real"),
         // SAFETY: valid C string.
-        _ => match unsafe { libc::mknod(cstr(p).as_ptr(), kind | 0o644, libc::makedev(1, 3)) } {
-            0 => Ok(()),
-            _ => Err(format!("mknod {p}: {}", ename(errno()))),
-        },
+        _ => sys_or(
+            unsafe { libc::mknod(cstr(p).as_ptr(), kind | 0o644, libc::makedev(1, 3)) },
+            format_args!("mknod {p}"),
+        )
+        .map(drop),
     }
 }
 
@@ -84,13 +83,12 @@ fn exec_race_body() -> R {
             let _ = std::process::Command::new(SUID).args(args).exec();
         }
     })?;
-    let ckp = fork()?;
-    if ckp == 0 {
+    // the checkpointer's exit status: the errno (255: it could not become the user)
+    let c = Target::spawn(|| {
         keep_only(&[(img_w, 200)]);
-        // its exit status: the errno (255: it could not become the user)
         exit(drop_to_user().map_or(255, |()| ck(t.pid, 200, SKIP, -1).err().unwrap_or(0)));
-    }
-    let _c = Target { pid: ckp };
+    })?;
+    let ckp = c.pid;
     close(img_w);
     // whether `cond` holds within 60 s, polled every 20 ms
     let soon = |cond: &dyn Fn() -> bool| {
@@ -142,9 +140,11 @@ pub(crate) fn userns_chroot() -> R {
         let user_ns = || {
             drop_to_user()?;
             // SAFETY: unshare with a flag.
-            let u = unsafe { libc::unshare(libc::CLONE_NEWUSER) };
-            check!(u == 0, "unshare(CLONE_NEWUSER): {}", ename(errno()));
-            Ok(())
+            sys_or(
+                unsafe { libc::unshare(libc::CLONE_NEWUSER) },
+                "unshare(CLONE_NEWUSER)",
+            )
+            .map(drop)
         };
         let root = format!("root \"{MNT}/locked\"");
         expect_refused("locked", &rooted("locked"), libc::EACCES, user_ns, &root)?;
@@ -278,7 +278,7 @@ pub(crate) fn no_shared_table() -> R {
         let setup = || {
             memfd_at("img", 1001, &img)?;
             let _ = pipe();
-            nofile_of(0, 70000, 70000);
+            let _ = nofile_of(0, 70000, 70000);
             open_at(MNT, libc::O_RDONLY, 65000).map(drop)
         };
         // a failed restart ends it, its errno the exit status
@@ -299,11 +299,13 @@ pub(crate) fn no_shared_table() -> R {
             println!("# {cks} checkpoints of the target, each EBADF on its pipe");
             Ok(())
         })?;
-        let mut st = 0;
-        // SAFETY: non-blocking wait for our child.
-        let ended = unsafe { libc::waitpid(t.pid, &mut st, libc::WNOHANG) } != 0;
         // exit 16: EBUSY, checkpoint made the target's table look shared
-        check!(!ended, "target's restarts: {}", status_text(st));
+        let ended = t.ended().map(status_text);
+        check!(
+            ended.is_none(),
+            "target's restarts: {}",
+            ended.unwrap_or_default()
+        );
         Ok(())
     })
 }
@@ -330,7 +332,7 @@ pub(crate) fn log_pos_lock() -> R {
                 check!(r.is_ok(), "checkpoint: {}", show(&r));
                 cks += 1;
             }
-            let text = String::from_utf8_lossy(&read_file(&logp)?).into_owned();
+            let text = text(&read_file(&logp)?);
             let n = |f: &dyn Fn(&str) -> bool| text.lines().filter(|l| f(l)).count();
             let writer_lines = n(&|l| l == line);
             let ck_lines = n(&|l| l.starts_with("checkpoint: fd ") && l.ends_with("left out"));
@@ -370,7 +372,7 @@ pub(crate) fn log_escapes() -> R {
             ("1500 descriptors, RLIMIT_NOFILE 1000", many, libc::EMFILE, "1500 descriptors, above the caller's RLIMIT_NOFILE 1000"),
         ];
         check_each(rows, |(what, im, want, must)| {
-            let prep = || set_nofile_limits(1000, 4096);
+            let prep = || nofile_of(0, 1000, 4096);
             expect_refused(what, &im.encode(), want, prep, must)
         })
     })

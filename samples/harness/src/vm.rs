@@ -1,24 +1,9 @@
-//! The one helper module of the VM suite: every case leans on it and no
-//! case file repeats it.
-//!
-//! - errors: [`R`], [`errno`]/[`sys`], [`ename`], [`eq!`]/[`check!`],
-//!   [`check_all`], [`guarded`] (a panic as an error);
-//! - fds: [`open_at`] (at a fixed number, close-on-exec by `O_CLOEXEC`),
-//!   [`dup2`], [`close`], [`close_all`], [`seek`]/[`pos`]/[`lseek`],
-//!   [`getfl`]/[`getfd`], [`read_fd`]/[`write_fd`], [`memfd_at`],
-//!   [`readlink`]/[`fd_path`], [`chdir`], [`getdents`]/[`dirents`]/[`dirent_names`];
-//! - processes: [`fork`]/[`wait`]/[`status_text`], [`in_child`] (keeps the
-//!   parent's fds) and [`in_clean_child`] (starts with an empty fd table),
-//!   [`Target`] (a stopped, paused or running checkpoint target),
-//!   [`expect_exit`], [`drop_to_user`];
-//! - mounts: [`Mount`] (removed on drop), [`on_mount`]/[`umount`],
-//!   [`ensure_module`], [`delete_module`];
-//! - state: [`Snap`] of the fd table, cwd, root and umask, [`snap_diff`];
-//! - splat watch: [`kmsg_splats`]/[`new_splats`];
-//! - checkpoint and restart: [`ck`]/[`rs`] (errno as the error),
-//!   [`checkpoint_to`]/[`restart_from`] (image at [`IMG_FD`], log at
-//!   [`LOG_FD`]), [`ck_ok`]/[`rs_ok`], [`self_image`], [`decode_file`],
-//!   [`expect_ret`]/[`expect_outcome`], [`expect_restart_refused`].
+//! The one helper module of the VM suite: errors ([`eq!`], [`check!`],
+//! [`check_each`]), fds ([`open_at`] at a fixed number and friends),
+//! processes ([`in_child`], [`in_clean_child`], [`Target`]), mounts
+//! ([`Mount`], [`on_mount`]), the fd-table [`Snap`], the splat watch, and
+//! checkpoint/restart with their expectations ([`ck_ok`], [`rs_ok`],
+//! [`expect_restart_refused`], [`expect_checkpoint_refused`]).
 
 use ckpt_image::syscalls;
 use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
@@ -67,6 +52,14 @@ pub fn sys(r: impl TryInto<i64>) -> Result<i64, i32> {
     }
 }
 
+/// [`sys`] with the error as `WHAT: ERRNO`.
+pub fn sys_or(r: impl TryInto<i64>, what: impl std::fmt::Display) -> Result<i64, String> {
+    match sys(r) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!("{what}: {}", ename(e))),
+    }
+}
+
 /// `EBADF`, `ENOENT`, ... for messages.
 pub use ckpt_image::syscalls::errno_name as ename;
 
@@ -79,7 +72,7 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// `Ok` when no error was collected, else every error, one per line.
+/// `Ok`, or every error collected, one per line.
 pub fn check_all(errs: Vec<String>) -> R {
     if errs.is_empty() {
         Ok(())
@@ -88,7 +81,7 @@ pub fn check_all(errs: Vec<String>) -> R {
     }
 }
 
-/// [`check_all`] of `f` on every item: each item is checked, every failure reported.
+/// [`check_all`] of `f` on every item.
 pub fn check_each<T>(items: impl IntoIterator<Item = T>, f: impl FnMut(T) -> R) -> R {
     check_all(items.into_iter().map(f).filter_map(Result::err).collect())
 }
@@ -105,9 +98,8 @@ pub fn ensure_module() -> R {
     let empty = cstr("");
     // SAFETY: finit_module with an open fd and empty params.
     let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
-    if r != 0 && errno() != libc::EEXIST {
-        return Err(format!("insmod {MODULE}: {}", ename(errno())));
-    }
+    let e = if r == 0 { libc::EEXIST } else { errno() };
+    check!(e == libc::EEXIST, "insmod {MODULE}: {}", ename(e));
     Ok(())
 }
 
@@ -158,10 +150,11 @@ pub fn close_all() {
 
 pub fn dup2(fd: i32, to: i32) -> R {
     // SAFETY: integers only.
-    if unsafe { libc::dup2(fd, to) } < 0 {
-        return Err(format!("dup2({fd}, {to}): {}", ename(errno())));
-    }
-    Ok(())
+    sys_or(
+        unsafe { libc::dup2(fd, to) },
+        format_args!("dup2({fd}, {to})"),
+    )
+    .map(drop)
 }
 
 /// open(2) `path` (mode 0644 when it creates) and move the fd to `at`
@@ -176,26 +169,19 @@ pub fn open_mode(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, Stri
     let c = CString::new(path).map_err(|_| "NUL in path".to_string())?;
     // SAFETY: valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), flags, mode) };
-    if fd < 0 {
-        return Err(format!(
-            "open {path} (flags {flags:#o}): {}",
-            ename(errno())
-        ));
-    }
+    let fd = sys_or(fd, format_args!("open {path} (flags {flags:#o})"))? as i32;
     if at < 0 || fd == at {
         return Ok(fd);
     }
     // SAFETY: fds are ours.
-    let r = unsafe { libc::dup3(fd, at, flags & libc::O_CLOEXEC) };
-    let e = errno();
+    let r = sys_or(
+        unsafe { libc::dup3(fd, at, flags & libc::O_CLOEXEC) },
+        format_args!("dup2 {path} to {at}"),
+    );
     close(fd);
-    if r < 0 {
-        return Err(format!("dup2 {path} to {at}: {}", ename(e)));
-    }
-    Ok(at)
+    r.map(|_| at)
 }
 
-/// `lseek(fd, off, whence)`, the result as is.
 pub fn lseek(fd: i32, off: i64, whence: i32) -> i64 {
     // SAFETY: integers only.
     unsafe { libc::lseek(fd, off, whence) }
@@ -204,9 +190,7 @@ pub fn lseek(fd: i32, off: i64, whence: i32) -> i64 {
 /// `lseek(fd, off, SEEK_SET)`, which must land at `off`.
 pub fn seek(fd: i32, off: i64) -> R {
     let r = lseek(fd, off, libc::SEEK_SET);
-    if r != off {
-        return Err(format!("lseek({fd}, {off}): {r} {}", ename(errno())));
-    }
+    check!(r == off, "lseek({fd}, {off}): {r} {}", ename(errno()));
     Ok(())
 }
 
@@ -238,7 +222,6 @@ fn read_into(n: usize, read: impl FnOnce(&mut [u8]) -> isize) -> Result<Vec<u8>,
     Ok(b)
 }
 
-/// One read(2) of at most `n` bytes.
 pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
     // SAFETY: b is a valid buffer of b.len() bytes.
     read_into(n, |b| unsafe {
@@ -269,9 +252,10 @@ fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
 pub fn pipe() -> Result<(i32, i32), String> {
     let mut p = [0i32; 2];
     // SAFETY: pipe2 into a 2-int array.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", ename(errno())));
-    }
+    sys_or(
+        unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) },
+        "pipe",
+    )?;
     Ok((p[0], p[1]))
 }
 
@@ -286,13 +270,12 @@ pub fn pipe_at(r: i32, w: i32) -> R {
 }
 
 pub fn memfd(name: &str) -> Result<i32, String> {
-    let c = cstr(name);
     // SAFETY: valid C string.
-    let fd = unsafe { libc::memfd_create(c.as_ptr(), 0) };
-    if fd < 0 {
-        return Err(format!("memfd_create: {}", ename(errno())));
-    }
-    Ok(fd)
+    sys_or(
+        unsafe { libc::memfd_create(cstr(name).as_ptr(), 0) },
+        "memfd_create",
+    )
+    .map(|fd| fd as i32)
 }
 
 /// A memfd named `name` at fd number `at`, holding `bytes`.
@@ -306,9 +289,7 @@ pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
 /// Make the file of `fd` hold exactly `b`, position 0.
 pub fn set_bytes(fd: i32, b: &[u8]) -> R {
     // SAFETY: an fd number.
-    if unsafe { libc::ftruncate(fd, 0) } != 0 {
-        return Err(format!("ftruncate: {}", ename(errno())));
-    }
+    sys_or(unsafe { libc::ftruncate(fd, 0) }, "ftruncate")?;
     // SAFETY: the File borrows `fd` and never closes it.
     let f = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
     if let Err(e) = f.write_all_at(b, 0) {
@@ -350,14 +331,15 @@ pub fn meminfo_kb(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Sets the RLIMIT_NOFILE of `pid` (0: this process); errors are ignored.
-pub fn nofile_of(pid: i32, cur: u64, max: u64) {
+/// The RLIMIT_NOFILE of `pid` (0: this process): soft `cur`, hard `max`.
+pub fn nofile_of(pid: i32, cur: u64, max: u64) -> R {
     let rl = libc::rlimit {
         rlim_cur: cur,
         rlim_max: max,
     };
     // SAFETY: prlimit with a valid struct.
-    unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+    let r = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
+    sys_or(r, format_args!("prlimit({pid}, NOFILE, {cur}, {max})")).map(drop)
 }
 
 pub fn readlink(p: &str) -> String {
@@ -371,21 +353,21 @@ pub fn fd_path(fd: i32) -> String {
 }
 
 pub fn chdir(p: &str) -> R {
-    let c = cstr(p);
     // SAFETY: valid C string.
-    if unsafe { libc::chdir(c.as_ptr()) } != 0 {
-        return Err(format!("chdir {p}: {}", ename(errno())));
-    }
-    Ok(())
+    sys_or(
+        unsafe { libc::chdir(cstr(p).as_ptr()) },
+        format_args!("chdir {p}"),
+    )
+    .map(drop)
 }
 
 pub fn chroot(p: &str) -> R {
-    let c = cstr(p);
     // SAFETY: valid C string.
-    if unsafe { libc::chroot(c.as_ptr()) } != 0 {
-        return Err(format!("chroot {p}: {}", ename(errno())));
-    }
-    Ok(())
+    sys_or(
+        unsafe { libc::chroot(cstr(p).as_ptr()) },
+        format_args!("chroot {p}"),
+    )
+    .map(drop)
 }
 
 /// getdents64 with a buffer of `n` bytes.
@@ -433,23 +415,7 @@ pub fn read_dir_fd(fd: i32, bufsz: usize) -> Result<Vec<u8>, String> {
 }
 
 pub fn set_nofile(n: u64) -> R {
-    set_nofile_limits(n, n.max(4096))
-}
-
-/// This process's RLIMIT_NOFILE: soft `soft`, hard `hard`.
-pub fn set_nofile_limits(soft: u64, hard: u64) -> R {
-    let r = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: valid rlimit struct.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
-        return Err(format!(
-            "setrlimit(NOFILE, {soft}, {hard}): {}",
-            ename(errno())
-        ));
-    }
-    Ok(())
+    nofile_of(0, n, n.max(4096))
 }
 
 /// Run `/bin/ckpt ARGS`: its exit status (-1 when killed), stdout, stderr.
@@ -487,7 +453,6 @@ pub fn write_file(p: &str, data: &[u8]) -> R {
     std::fs::write(p, data).map_err(|e| format!("write {p}: {e}"))
 }
 
-/// Write `p` and chmod it to `mode`.
 pub fn write_mode(p: &str, data: &[u8], mode: u32) -> R {
     write_file(p, data)?;
     chmod(p, mode)
@@ -516,11 +481,7 @@ pub fn fork() -> Result<i32, String> {
     let _ = std::io::stderr().flush();
     // SAFETY: the harness is single-threaded; the child only runs Rust code
     // of this process and ends with _exit.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", ename(errno())));
-    }
-    Ok(pid)
+    sys_or(unsafe { libc::fork() }, "fork").map(|pid| pid as i32)
 }
 
 /// waitpid(pid) until it ends; its status (-1 on error).
@@ -551,7 +512,6 @@ pub fn alarm(secs: u32) {
     unsafe { libc::alarm(secs) };
 }
 
-/// kill(2) of `pid` (our child) with `sig`.
 pub fn kill(pid: i32, sig: i32) {
     // SAFETY: signalling a process id; harmless when it is gone.
     unsafe { libc::kill(pid, sig) };
@@ -667,59 +627,80 @@ fn child_result(what: &str, st: i32, msg: String) -> R {
     }
 }
 
-/// A checkpoint target: a child that ran a setup and now waits, stopped
-/// ([`Target::stopped`]), paused ([`Target::paused`]) or busy (made with
-/// [`Target::running`]).  Killed and reaped on drop.
+/// A child process, killed and reaped on drop; as a checkpoint target it
+/// ran a setup and now waits, stopped, paused or busy.
 pub struct Target {
     pub pid: i32,
 }
 
 impl Target {
+    /// A child that runs `f` (with a 120 s alarm), then exits 0.
+    pub fn spawn(f: impl FnOnce()) -> Result<Target, String> {
+        let pid = fork()?;
+        if pid == 0 {
+            alarm(120);
+            f();
+            exit(0);
+        }
+        Ok(Target { pid })
+    }
+
     /// A child that closes every fd, runs `setup` and stops itself
     /// (SIGSTOP), as a debugger would keep it.
     pub fn stopped<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
-        let t = Target::clean(setup, |_| {
-            // SAFETY: stop ourselves; the parent kills us.
-            unsafe { libc::raise(libc::SIGSTOP) };
-        })?;
-        let mut st = 0;
-        // SAFETY: waiting for our child to stop.
-        let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WUNTRACED) };
-        if r != t.pid || !libc::WIFSTOPPED(st) {
-            return Err(format!("target child did not stop: {}", status_text(st)));
-        }
-        Ok(t)
+        Target::stop(true, setup)
     }
 
     /// A child that keeps the parent's fds, runs `setup` (which closes
     /// what it must) and sleeps in pause(2), running.
     pub fn paused<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
-        let (r, w) = pipe()?;
-        let pid = fork()?;
-        if pid == 0 {
-            close(r);
-            let _ = dup2(w, 1019);
-            close(w);
-            let ok = setup().is_ok();
-            let _ = write_fd(1019, if ok { b"y" } else { b"n" });
-            close(1019);
-            sleep_forever();
-        }
-        close(w);
-        let s = text(&read_all_bytes(r));
-        close(r);
-        let t = Target { pid };
-        if s != "y" {
-            return Err("target child setup failed".into());
-        }
+        let t = Target::stop(false, setup)?;
+        kill(t.pid, libc::SIGCONT);
         Ok(t)
     }
 
-    /// A child that closes every fd, runs `setup`, then `work` in a loop
-    /// until killed.  The parent waits 300 ms so that the child has
-    /// closed the harness's fds before it is checkpointed.
-    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, work: W) -> Result<Target, String> {
-        let t = Target::clean(setup, work)?;
+    /// A child that closes every fd (`clean`), runs `setup`, stops itself
+    /// and, once continued, sleeps; exit 3 when `setup` fails.
+    fn stop<F: FnOnce() -> R>(clean: bool, setup: F) -> Result<Target, String> {
+        let t = Target::spawn(|| {
+            if clean {
+                close_all();
+            }
+            if run_guarded(120, setup).is_empty() {
+                // SAFETY: stop ourselves; the parent continues or kills us.
+                unsafe { libc::raise(libc::SIGSTOP) };
+                sleep_forever();
+            }
+            exit(3);
+        })?;
+        let mut st = 0;
+        // SAFETY: waiting for our child to stop.
+        let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WUNTRACED) };
+        check!(
+            r == t.pid && libc::WIFSTOPPED(st),
+            "target child did not stop: {}",
+            status_text(st)
+        );
+        Ok(t)
+    }
+
+    /// A child that closes every fd, runs `setup` (exit 3 when it fails),
+    /// then `work(0)`, `work(1)`, ... until killed.  The parent waits
+    /// 300 ms so that the child has closed the harness's fds before it is
+    /// checkpointed.
+    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(
+        setup: S,
+        mut work: W,
+    ) -> Result<Target, String> {
+        let t = Target::spawn(|| {
+            close_all();
+            if !run_guarded(120, setup).is_empty() {
+                exit(3);
+            }
+            for i in 0.. {
+                work(i);
+            }
+        })?;
         std::thread::sleep(std::time::Duration::from_millis(300));
         if let Some(st) = t.ended() {
             return Err(format!("running target ended: {}", status_text(st)));
@@ -734,22 +715,6 @@ impl Target {
         // SAFETY: non-blocking status check of our child.
         let r = unsafe { libc::waitpid(self.pid, &mut st, libc::WNOHANG) };
         (r != 0).then_some(st)
-    }
-
-    /// A child that closes every fd, runs `setup` (exit 3 when it fails),
-    /// then `work(0)`, `work(1)`, ... until killed.
-    fn clean<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, mut work: W) -> Result<Target, String> {
-        let pid = fork()?;
-        if pid == 0 {
-            close_all();
-            if !run_guarded(120, setup).is_empty() {
-                exit(3);
-            }
-            for i in 0.. {
-                work(i);
-            }
-        }
-        Ok(Target { pid })
     }
 }
 
@@ -769,10 +734,7 @@ pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
     // SAFETY: clone without CLONE_VM is fork with a shared file table; the
     // child only runs `f` and _exits.
     let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-    if pid < 0 {
-        return Err(format!("clone: {}", ename(errno())));
-    }
-    if pid == 0 {
+    if sys_or(pid, "clone")? == 0 {
         // SAFETY: prctl with integers.
         unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
         f();
@@ -781,7 +743,6 @@ pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
     Ok(pid as i32)
 }
 
-/// Sleep until killed.
 pub fn sleep_forever() {
     loop {
         // SAFETY: pause only waits for a signal.
@@ -796,13 +757,15 @@ pub const UID: u32 = 1000;
 pub fn drop_to_user() -> R {
     // SAFETY: credential syscalls with integers.
     unsafe {
-        let g = [UID];
-        if libc::setgroups(1, g.as_ptr()) != 0 {
-            return Err(format!("setgroups: {}", ename(errno())));
-        }
-        if libc::setresgid(UID, UID, UID) != 0 || libc::setresuid(UID, UID, UID) != 0 {
-            return Err(format!("setresuid/gid {UID}: {}", ename(errno())));
-        }
+        sys_or(libc::setgroups(1, [UID].as_ptr()), "setgroups")?;
+        sys_or(
+            libc::setresgid(UID, UID, UID),
+            format_args!("setresgid {UID}"),
+        )?;
+        sys_or(
+            libc::setresuid(UID, UID, UID),
+            format_args!("setresuid {UID}"),
+        )?;
         // a uid change clears dumpable; a user may ptrace (and checkpoint)
         // their own processes only when they are dumpable
         libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
@@ -813,15 +776,12 @@ pub fn drop_to_user() -> R {
     Ok(())
 }
 
-/// Become nobody (uid/gid 65534).
 pub fn drop_to_nobody() -> R {
     // SAFETY: credential syscalls with integers.
     unsafe {
-        if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-            return Err(format!("setuid: {}", ename(errno())));
-        }
+        sys_or(libc::setgid(65534), "setgid")?;
+        sys_or(libc::setuid(65534), "setuid").map(drop)
     }
-    Ok(())
 }
 
 // ----------------------------------------------------------------- mounts
@@ -837,7 +797,6 @@ pub fn mount(fstype: &str, dir: &str, opts: Option<&str>) -> Result<(), i32> {
     sys(unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) }).map(drop)
 }
 
-/// umount2(2); the errno.
 pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
     let d = cstr(dir);
     // SAFETY: valid C string alive for the call.
@@ -849,12 +808,10 @@ pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
 pub fn on_mount(dir: &str, f: impl FnOnce() -> R) -> R {
     ensure_module()?;
     umount(dir);
-    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-    if let Err(e) = mount("ramfs_cr", dir, Some("mode=0755")) {
-        return Err(format!("mount ramfs_cr on {dir}: {}", ename(e)));
-    }
+    let m = Mount::at(dir, "ramfs_cr", Some("mode=0755"))?;
     let splats0 = kmsg_splats().len();
     let r = f();
+    drop(m);
     umount(dir);
     r.and(new_splats(splats0))
 }
@@ -889,15 +846,10 @@ impl Mount {
     /// `fstype` with `opts` on `dir`.
     pub fn at(dir: &str, fstype: &str, opts: Option<&str>) -> Result<Mount, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
-        if let Err(e) = mount(fstype, dir, opts) {
-            let opts = opts.unwrap_or("");
-            return Err(format!(
-                "mount -t {fstype} -o {opts} none {dir}: {}",
-                ename(e)
-            ));
-        }
-        let dir = dir.to_string();
-        Ok(Mount { dir })
+        let (r, o) = (mount(fstype, dir, opts), opts.unwrap_or(""));
+        let e = r.err().map_or(String::new(), ename);
+        check!(e.is_empty(), "mount -t {fstype} -o {o} none {dir}: {e}");
+        Ok(Mount { dir: dir.into() })
     }
 
     pub fn root(&self) -> &std::path::Path {
@@ -1029,10 +981,19 @@ pub fn snap(skip: &[i32]) -> Snap {
 /// like read(2) does, so its offset ends up after what was read.
 pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
     let mut s = snap(skip);
-    for x in s.fds.iter_mut().filter(|x| x.0 == img) {
-        x.2 = 0;
-    }
+    s.fds
+        .iter_mut()
+        .filter(|x| x.0 == img)
+        .for_each(|x| x.2 = 0);
     s
+}
+
+/// `f()` and what it changed of this process ([`snap_diff`]: "" when
+/// nothing), fds in `skip` and the position of `img` aside.
+pub fn changes<T>(skip: &[i32], img: i32, f: impl FnOnce() -> T) -> (T, String) {
+    let before = snap_nopos(skip, img);
+    let r = f();
+    (r, snap_diff(&before, &snap_nopos(skip, img)))
 }
 
 pub fn snap_diff(a: &Snap, b: &Snap) -> String {
@@ -1042,14 +1003,15 @@ pub fn snap_diff(a: &Snap, b: &Snap) -> String {
             s += &format!("  {what} {f:?}\n");
         }
     }
-    if a.cwd != b.cwd {
-        s += &format!("  cwd {} -> {}\n", a.cwd, b.cwd);
-    }
-    if a.root != b.root {
-        s += &format!("  root {} -> {}\n", a.root, b.root);
-    }
-    if a.umask != b.umask {
-        s += &format!("  umask {:#o} -> {:#o}\n", a.umask, b.umask);
+    let (um, bm) = (format!("{:#o}", a.umask), format!("{:#o}", b.umask));
+    for (what, x, y) in [
+        ("cwd", &a.cwd, &b.cwd),
+        ("root", &a.root, &b.root),
+        ("umask", &um, &bm),
+    ] {
+        if x != y {
+            s += &format!("  {what} {x} -> {y}\n");
+        }
     }
     s
 }
@@ -1147,20 +1109,17 @@ pub fn restart_into(img: &str, flags: u64, mnt_fds: &[i32]) -> Result<Outcome, S
     o
 }
 
-/// Checkpoint must succeed; returns the crid.
 pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
-    let o = checkpoint_to(pid, img, flags)?;
-    match o.r {
+    let Outcome { r, log } = checkpoint_to(pid, img, flags)?;
+    match r {
         Ok(id) if id > 0 => Ok(id),
         r => Err(format!(
-            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{}",
-            show(&r),
-            o.log
+            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{log}",
+            show(&r)
         )),
     }
 }
 
-/// Restart must succeed; returns the count.
 pub fn rs_ok(img: &str) -> Result<i64, String> {
     let Outcome { r, log } = restart_from(img, 0)?;
     r.map_err(|e| format!("restart: expected success, got {}; log:\n{log}", ename(e)))
@@ -1180,19 +1139,12 @@ pub fn expect_outcome(o: &Outcome, want: Result<i64, i32>, what: &str) -> R {
 /// Restart of `img` (with `flags`) by the current process must fail with
 /// `want` and change nothing of it (fd table, cwd, root, umask).
 pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R {
-    let before = snap(&[]);
-    let o = restart_from(img, flags)?;
-    let after = snap(&[]);
-    expect_outcome(&o, Err(want), what)?;
-    check!(
-        before == after,
-        "caller changed:\n{}",
-        snap_diff(&before, &after)
-    );
+    let (o, diff) = changes(&[], -1, || restart_from(img, flags));
+    expect_outcome(&o?, Err(want), what)?;
+    check!(diff.is_empty(), "caller changed:\n{diff}");
     Ok(())
 }
 
-/// Decode an image file strictly.
 pub fn decode_file(img: &str) -> Result<Image, String> {
     let b = read_file(img)?;
     decode(&b).map_err(|e| format!("image {img} ({} bytes) does not decode: {e}", b.len()))
@@ -1243,13 +1195,11 @@ pub fn expect_checkpoint_refused(
         }
     };
     eq!((err, efd), (-want, fd), "ERROR record (err, fd)");
-    if let Some(name) = on_line.first() {
-        let name = name.trim_matches('"');
-        check!(
-            msg.contains(name),
-            "ERROR record message should name {name}: {msg:?}"
-        );
-    }
+    let name = on_line.first().map_or("", |n| n.trim_matches('"'));
+    check!(
+        msg.contains(name),
+        "ERROR record message should name {name}: {msg:?}"
+    );
     let types: Vec<u32> = scan(&b).records.iter().map(|r| r.1.rtype()).collect();
     eq!(types.last(), Some(&CKPT_HDR_ERROR), "last record type");
     check!(
