@@ -691,7 +691,7 @@ pub fn restore_refused() -> R {
     let rows: Vec<(&str, Edit, &[&str], u64, i32)> = vec![
         ("an entry name with '/'", poke(dirent1, 32, b'/'), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
         ("an inode number skipped", poke(inode2, 0, 9), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
-        ("a link count one too high", poke(inode2, 12, 2), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
+        ("a link count one too high", poke(inode2, 12, 5), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
         ("entry numbers going up", swap_seq, &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
         ("no mount for the saved superblock", Box::new(|_| {}), &[], RESTART_CONTENTS, libc::EINVAL),
         ("two mounts for one superblock", Box::new(|_| {}), &["ramfs_cr", "ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
