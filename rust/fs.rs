@@ -195,7 +195,12 @@ const IFDIR: u16 = S_IFDIR as u16;
 const IFLNK: u16 = S_IFLNK as u16;
 
 /// `ramfs_get_inode()`.
-pub(crate) fn get_inode(sb: &SuperBlock, dir: Option<&Inode>, mode: u16, dev: u32) -> Option<NewInode> {
+pub(crate) fn get_inode(
+    sb: &SuperBlock,
+    dir: Option<&Inode>,
+    mode: u16,
+    dev: u32,
+) -> Option<NewInode> {
     let mut inode = NewInode::new(sb)?;
 
     inode.set_ino(vfs::get_next_ino());

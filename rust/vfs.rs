@@ -211,7 +211,13 @@ assert_offset!(ckpt_file_fs, data);
 #[cfg(CONFIG_CHECKPOINT)]
 assert_offset!(ckpt_file_fs, pos);
 #[cfg(CONFIG_CHECKPOINT)]
-assert_size!(ckpt_file_fs, ckpt_fs_operations, kstat, ckpt_sb_rec, timespec64);
+assert_size!(
+    ckpt_file_fs,
+    ckpt_fs_operations,
+    kstat,
+    ckpt_sb_rec,
+    timespec64
+);
 #[cfg(CONFIG_CHECKPOINT)]
 assert_offset!(ckpt_fs_operations, checkpoint_sb);
 #[cfg(CONFIG_CHECKPOINT)]

@@ -231,7 +231,10 @@ impl<T: FileSystem> Inode<T> {
         // is what `ihold` needs.
         unsafe { bindings::ihold(self.as_ptr()) };
         // SAFETY: `as_ptr` of a live inode is not NULL.
-        InodeRef(unsafe { NonNull::new_unchecked(self.as_ptr()) }, PhantomData)
+        InodeRef(
+            unsafe { NonNull::new_unchecked(self.as_ptr()) },
+            PhantomData,
+        )
     }
 
     /// `generic_fillattr()`, `i_uid_read()` and `i_gid_read()`.
