@@ -214,11 +214,15 @@ impl Tree {
 
     /// Every inode has the links its record says: an entry each for a
     /// file, 2 and one per subdirectory for a directory; none for an
-    /// inode that no entry named (unlinked but open).
-    fn check(&self) -> Result {
+    /// inode that no entry named (unlinked but open), whose regular files
+    /// go to the core for the file table.
+    fn check(&self, ctx: &RsCtx<'_>) -> Result {
         for (i, s) in self.slots.iter().enumerate() {
             let linked = i == 0 || s.links > 0;
             let ok = if !linked {
+                if s.nlink == 0 && s.fmt == S_IFREG {
+                    ctx.restore_unlinked(self.base + i as u64 + 1, &s.inode)?;
+                }
                 s.nlink == 0
             } else if s.fmt == S_IFDIR {
                 s.inode.attr().nlink == s.nlink
@@ -268,7 +272,7 @@ pub(crate) fn restore_sb(ctx: &RsCtx<'_>, version: u32) -> Result {
     if tree.slots.is_empty() {
         return Err(EINVAL);
     }
-    tree.check()?;
+    tree.check(ctx)?;
     info.set_restored(id, next_seq);
     Ok(())
 }

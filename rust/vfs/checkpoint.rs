@@ -275,6 +275,15 @@ impl<T: FileSystem> RsCtx<'_, T> {
         })
     }
 
+    /// `ckpt_restore_unlinked(ctx, id, inode)`: a regular file no entry
+    /// names, number `id` in the image, kept for the descriptors of the
+    /// file table that name it.
+    pub(crate) fn restore_unlinked(&self, id: u64, inode: &Inode<T>) -> Result {
+        // SAFETY: the context is live for the call; the inode is a live
+        // inode of the super block being restored.
+        to_result(unsafe { bindings::ckpt_restore_unlinked(self.ctx.as_ptr(), id, inode.as_ptr()) })
+    }
+
     /// `simple_add_child(dir, name, inode, prev)`: a new entry `name` in
     /// `dir` for `inode`, right after `prev` in readdir order (first for
     /// `None`).  The entry keeps its own inode reference; the one returned

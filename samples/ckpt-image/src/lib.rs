@@ -82,12 +82,15 @@ pub const CKPT_HDR_SB: u32 = 306;
 pub const CKPT_HDR_SB_REC: u32 = 307;
 pub const CKPT_HDR_SB_DATA: u32 = 308;
 pub const CKPT_HDR_SB_END: u32 = 309;
+pub const CKPT_HDR_FILE_INODE: u32 = 310;
 pub const CKPT_HDR_FS: u32 = 451;
 pub const CKPT_HDR_TAIL: u32 = 9001;
 pub const CKPT_HDR_ERROR: u32 = 9999;
 
 pub const CKPT_OBJ_FILE: u32 = 1;
 pub const CKPT_FILE_GENERIC: u32 = 1;
+/// An unlinked regular file of a saved superblock: FILE_INODE, not FILE_NAME.
+pub const CKPT_FILE_SAVED: u32 = 2;
 
 /// FMODE_READ | FMODE_WRITE: the only bits `ckpt_hdr_file.f_mode` may hold.
 pub const CKPT_FMODE_MASK: u32 = 0x3;
@@ -134,6 +137,7 @@ pub const SIZE_SB_REC: usize = 16;
 /// An SB_DATA record without its data (`sizeof(struct ckpt_hdr_sb_data)`).
 pub const SIZE_SB_DATA: usize = 24;
 pub const SIZE_SB_END: usize = 24;
+pub const SIZE_FILE_INODE: usize = 24;
 pub const SIZE_ERROR: usize = 16;
 pub const RELEASE_LEN: usize = 64;
 
@@ -184,6 +188,9 @@ pub mod offsets {
     pub const SB_END_SB_ID: usize = 8;
     pub const SB_END_NR_RECORDS: usize = 12;
     pub const SB_END_DATA_BYTES: usize = 16;
+    pub const FILE_INODE_SB_ID: usize = 8;
+    pub const FILE_INODE_RESERVED: usize = 12;
+    pub const FILE_INODE_INO: usize = 16;
     pub const FS_UMASK: usize = 8;
     pub const FS_RESERVED: usize = 12;
     pub const ERROR_ERR: usize = 8;
@@ -308,6 +315,15 @@ pub struct File {
     pub f_pos: i64,
 }
 
+/// A FILE_INODE record: the unlinked file a FILE of type
+/// [`CKPT_FILE_SAVED`] opens, by its inode's number in an SB section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInode {
+    pub sb_id: u32,
+    pub reserved: u32,
+    pub ino: u64,
+}
+
 /// A FILE_FS record: what the file system of the file before it saved of
 /// the file, in its own format (`data` is that file system's to check).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -406,6 +422,7 @@ pub enum Record {
     FileName(Vec<u8>),
     File(File),
     FileFs(FileFs),
+    FileInode(FileInode),
     Sb(Sb),
     SbRec(SbRec),
     SbData(SbData),
@@ -456,6 +473,7 @@ impl Record {
             Record::FileName(_) => CKPT_HDR_FILE_NAME,
             Record::File(_) => CKPT_HDR_FILE,
             Record::FileFs(_) => CKPT_HDR_FILE_FS,
+            Record::FileInode(_) => CKPT_HDR_FILE_INODE,
             Record::Sb(_) => CKPT_HDR_SB,
             Record::SbRec(_) => CKPT_HDR_SB_REC,
             Record::SbData(_) => CKPT_HDR_SB_DATA,
@@ -476,6 +494,7 @@ impl Record {
             Record::FileName(n) => align8(SIZE_HDR + n.len() + 1),
             Record::File(_) => SIZE_FILE,
             Record::FileFs(f) => align8(SIZE_FILE_FS + f.data.len()),
+            Record::FileInode(_) => SIZE_FILE_INODE,
             Record::Sb(_) => SIZE_SB,
             Record::SbRec(r) => align8(SIZE_SB_REC + r.data.len()),
             Record::SbData(d) => align8(SIZE_SB_DATA + d.data.len()),
@@ -533,6 +552,11 @@ impl Record {
                 put_u32(out, f.fs_version);
                 put_u32(out, f.data.len() as u32);
                 out.extend_from_slice(&f.data);
+            }
+            Record::FileInode(i) => {
+                put_u32(out, i.sb_id);
+                put_u32(out, i.reserved);
+                put_u64(out, i.ino);
             }
             Record::Sb(b) => {
                 put_u32(out, b.sb_id);
@@ -607,6 +631,7 @@ impl Record {
             CKPT_HDR_TAIL => Some(SIZE_TAIL),
             CKPT_HDR_SB => Some(SIZE_SB),
             CKPT_HDR_SB_END => Some(SIZE_SB_END),
+            CKPT_HDR_FILE_INODE => Some(SIZE_FILE_INODE),
             CKPT_HDR_FILE_NAME | CKPT_HDR_FILE_FS | CKPT_HDR_SB_REC | CKPT_HDR_SB_DATA
             | CKPT_HDR_ERROR => None,
             _ => return Err(ImageError::UnknownType { rtype, offset: off }),
@@ -738,6 +763,11 @@ impl Record {
                     data: data.to_vec(),
                 })
             }
+            CKPT_HDR_FILE_INODE => Record::FileInode(FileInode {
+                sb_id: get_u32(b, offsets::FILE_INODE_SB_ID),
+                reserved: get_u32(b, offsets::FILE_INODE_RESERVED),
+                ino: get_u64(b, offsets::FILE_INODE_INO),
+            }),
             CKPT_HDR_SB_END => Record::SbEnd(SbEnd {
                 sb_id: get_u32(b, offsets::SB_END_SB_ID),
                 nr_records: get_u32(b, offsets::SB_END_NR_RECORDS),
@@ -1129,9 +1159,12 @@ impl std::error::Error for ImageError {}
 pub struct FileEntry {
     pub objref: i32,
     pub file: File,
+    /// Empty for an unlinked file ([`FileEntry::inode`]).
     pub name: Vec<u8>,
     /// The FILE_FS record after the FILE_NAME, if the file has one.
     pub fs: Option<FileFs>,
+    /// The FILE_INODE record of an unlinked file ([`CKPT_FILE_SAVED`]).
+    pub inode: Option<FileInode>,
 }
 
 /// An SB_REC or SB_DATA record of an SB section.
@@ -1264,7 +1297,10 @@ impl Image {
                         objref: f.objref,
                     }));
                     v.push(Record::File(f.file.clone()));
-                    v.push(Record::FileName(f.name.clone()));
+                    match &f.inode {
+                        Some(i) => v.push(Record::FileInode(i.clone())),
+                        None => v.push(Record::FileName(f.name.clone())),
+                    }
                     if let Some(fs) = &f.fs {
                         v.push(Record::FileFs(fs.clone()));
                     }
@@ -1790,7 +1826,7 @@ impl Walker<'_> {
                     }
                     let file = match self.next()? {
                         (foff, Record::File(f)) => {
-                            if f.f_type != CKPT_FILE_GENERIC {
+                            if f.f_type != CKPT_FILE_GENERIC && f.f_type != CKPT_FILE_SAVED {
                                 return Err(ImageError::BadField {
                                     offset: foff,
                                     field: "file.f_type",
@@ -1840,10 +1876,43 @@ impl Walker<'_> {
                             })
                         }
                     };
-                    let name = self.name("FILE_NAME (file)")?;
+                    // an unlinked file of a saved superblock: FILE_INODE
+                    let inode = if file.f_type == CKPT_FILE_SAVED {
+                        match self.next()? {
+                            (ioff, Record::FileInode(i)) => {
+                                if i.reserved != 0
+                                    || i.ino == 0
+                                    || i.sb_id == 0
+                                    || i.sb_id as usize > sbs.len()
+                                    || file.i_mode & 0o170000 != 0o100000
+                                {
+                                    return Err(ImageError::BadField {
+                                        offset: ioff,
+                                        field: "file_inode",
+                                        value: i.sb_id as i64,
+                                    });
+                                }
+                                Some(i)
+                            }
+                            (ioff, r) => {
+                                return Err(ImageError::BadOrder {
+                                    offset: ioff,
+                                    rtype: r.rtype(),
+                                    expected: "FILE_INODE",
+                                })
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    let name = if inode.is_some() {
+                        Vec::new()
+                    } else {
+                        self.name("FILE_NAME (file)")?
+                    };
                     // at most one FILE_FS, right after the FILE_NAME: a second
                     // one is where the FILE_DESC must come
-                    let fs = if self.peek_type() == Some(CKPT_HDR_FILE_FS) {
+                    let fs = if inode.is_none() && self.peek_type() == Some(CKPT_HDR_FILE_FS) {
                         match self.next()? {
                             (_, Record::FileFs(f)) => Some(f),
                             _ => unreachable!("peeked a FILE_FS"),
@@ -1856,6 +1925,7 @@ impl Walker<'_> {
                         file,
                         name,
                         fs,
+                        inode,
                     });
                     match self.next()? {
                         (doff, Record::FileDesc(d)) => {

@@ -253,6 +253,16 @@ fn rust_values() -> Vec<(String, i128)> {
     s("sizeof ckpt_hdr_sb_rec", SIZE_SB_REC as i128);
     s("sizeof ckpt_hdr_sb_data", SIZE_SB_DATA as i128);
     s("sizeof ckpt_hdr_sb_end", SIZE_SB_END as i128);
+    s("sizeof ckpt_hdr_file_inode", SIZE_FILE_INODE as i128);
+    s(
+        "offsetof ckpt_hdr_file_inode.sb_id",
+        FILE_INODE_SB_ID as i128,
+    );
+    s(
+        "offsetof ckpt_hdr_file_inode.reserved",
+        FILE_INODE_RESERVED as i128,
+    );
+    s("offsetof ckpt_hdr_file_inode.ino", FILE_INODE_INO as i128);
     s("offsetof ckpt_hdr_sb.sb_id", SB_SB_ID as i128);
     s("offsetof ckpt_hdr_sb.fs_version", SB_FS_VERSION as i128);
     s("offsetof ckpt_hdr_sb.fs_name", SB_FS_NAME as i128);
@@ -285,6 +295,7 @@ fn rust_values() -> Vec<(String, i128)> {
     s("const CHECKPOINT_CONTENTS", CHECKPOINT_CONTENTS as i128);
     s("const CHECKPOINT_USER_FLAGS", CHECKPOINT_USER_FLAGS as i128);
     s("const RESTART_DRY_RUN", RESTART_DRY_RUN as i128);
+    s("const RESTART_CONTENTS", RESTART_CONTENTS as i128);
     s("const RESTART_USER_FLAGS", RESTART_USER_FLAGS as i128);
     s("const CHECKPOINT_FD_NONE", CHECKPOINT_FD_NONE as i128);
     s("const CKPT_MAGIC_HEAD", CKPT_MAGIC_HEAD as i128);
@@ -306,11 +317,13 @@ fn rust_values() -> Vec<(String, i128)> {
     s("const CKPT_HDR_SB_REC", CKPT_HDR_SB_REC as i128);
     s("const CKPT_HDR_SB_DATA", CKPT_HDR_SB_DATA as i128);
     s("const CKPT_HDR_SB_END", CKPT_HDR_SB_END as i128);
+    s("const CKPT_HDR_FILE_INODE", CKPT_HDR_FILE_INODE as i128);
     s("const CKPT_HDR_FS", CKPT_HDR_FS as i128);
     s("const CKPT_HDR_TAIL", CKPT_HDR_TAIL as i128);
     s("const CKPT_HDR_ERROR", CKPT_HDR_ERROR as i128);
     s("const CKPT_OBJ_FILE", CKPT_OBJ_FILE as i128);
     s("const CKPT_FILE_GENERIC", CKPT_FILE_GENERIC as i128);
+    s("const CKPT_FILE_SAVED", CKPT_FILE_SAVED as i128);
     v
 }
 
@@ -403,6 +416,7 @@ fn drift_against_uapi_header() {
         "SB_REC",
         "SB_DATA",
         "SB_END",
+        "FILE_INODE",
         "FS",
         "TAIL",
         "ERROR",

@@ -17,6 +17,7 @@ fn sample() -> Image {
         },
         name: name.as_bytes().to_vec(),
         fs: None,
+        inode: None,
     };
     let mut header = Header::new(42, 1234, "6.12.0-test");
     header.time = 1_700_000_000;
@@ -42,6 +43,7 @@ fn sample() -> Image {
                 },
                 name: b"/mnt/ck-1/dir".to_vec(),
                 fs: None,
+                inode: None,
             },
         ],
         fds: vec![
@@ -286,8 +288,8 @@ fn bad_crc() {
 fn unknown_type() {
     let mut b = good();
     let o = off_of(&b, CKPT_HDR_OBJREF, 1);
-    // 310-349: reserved for the rest of file contents and unlinked files
-    for t in [310, 349, 300, 350] {
+    // 311-349: reserved for the rest of file contents
+    for t in [311, 349, 300, 350] {
         put32(&mut b, o, t);
         refix(&mut b);
         let e = expect(&b, "UnknownType", o);
@@ -431,9 +433,14 @@ fn bad_objrefs_and_fds() {
     expect(&b, "BadCount", t);
     // f_type reserved value, f_mode bad
     let mut img = sample();
-    img.files[0].file.f_type = 2;
+    img.files[0].file.f_type = 3;
     let b = img.encode();
     expect(&b, "BadField", off_of(&b, CKPT_HDR_FILE, 0));
+    // an unlinked file (type 2) is followed by FILE_INODE, not FILE_NAME
+    let mut img = sample();
+    img.files[0].file.f_type = CKPT_FILE_SAVED;
+    let b = img.encode();
+    expect(&b, "BadOrder", off_of(&b, CKPT_HDR_FILE_NAME, 2));
     let mut img = sample();
     img.files[1].file.f_mode = 4;
     let b = img.encode();

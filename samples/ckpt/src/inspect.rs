@@ -174,6 +174,10 @@ fn fields(r: &Record) -> (String, String) {
                 d.crc32c
             ),
         ),
+        Record::FileInode(i) => (
+            format!("sb_id={} ino={}", i.sb_id, i.ino),
+            format!("\"sb_id\":{},\"ino\":{}", i.sb_id, i.ino),
+        ),
         Record::SbEnd(e) => (
             format!(
                 "sb_id={} nr_records={} data_bytes={}",

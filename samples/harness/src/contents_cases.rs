@@ -434,9 +434,17 @@ fn populate(m: &Mount) -> Result<Vec<String>, String> {
     names.collect::<Result<_, _>>().map_err(fs_err)
 }
 
+/// The 2 MiB an unlinked file holds (CRIU's default limit is 1 MiB).
+fn ghost() -> Vec<u8> {
+    (0..2u32 << 20)
+        .map(|i| (i.wrapping_mul(7) + i / 4096) as u8)
+        .collect()
+}
+
 /// In the process about to be checkpointed, `order` the order of "big":
-/// cwd "d", fd 5 on "big" read partway, fd 6 on "d/a" at offset 4.  The
-/// names fd 5 has still to return.
+/// cwd "d", fd 5 on "big" read partway, fd 6 on "d/a" at offset 4, fd 8 on
+/// an unlinked file ([`ghost`]) at offset 10.  The names fd 5 has still to
+/// return.
 fn stand_in(m: &Mount, order: &[String]) -> Result<Vec<String>, String> {
     chdir(&m.p("d"))?;
     open_at(&m.p("big"), libc::O_RDONLY | libc::O_DIRECTORY, 5)?;
@@ -448,6 +456,10 @@ fn stand_in(m: &Mount, order: &[String]) -> Result<Vec<String>, String> {
     );
     open_at(&m.p("d/a"), libc::O_RDWR, 6)?;
     seek(6, 4)?;
+    write_file(&m.p("ghost"), &ghost())?;
+    open_at(&m.p("ghost"), libc::O_RDONLY, 8)?;
+    seek(8, 10)?;
+    std::fs::remove_file(m.p("ghost")).map_err(|e| e.to_string())?;
     Ok(order[seen..].to_vec())
 }
 
@@ -469,10 +481,10 @@ pub fn restore_elsewhere() -> R {
         let left = stand_in(&m, &order)?;
         ck_ok(0, &img, CONTENTS)?;
         let saved = live_lines(m.root()).map_err(|e| e.to_string())?;
-        close_range(5, 6);
+        close_range(5, 8);
         detached("ramfs_cr", 110)?;
         let o = restart_into(&img, RESTART_CONTENTS, &[110])?;
-        expect_outcome(&o, Ok(2), "restart with contents")?;
+        expect_outcome(&o, Ok(3), "restart with contents")?;
         check!(
             o.log.contains("contents of 1 superblock rebuilt"),
             "restart log: {}",
@@ -506,6 +518,22 @@ pub fn restore_elsewhere() -> R {
             ),
             "fd 6 and cwd after restart"
         );
+        // SAFETY: fstat of an open fd into a zeroed struct.
+        let nlink = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            libc::fstat(8, &mut st);
+            st.st_nlink
+        };
+        check!(
+            fd_path(8).ends_with(" (deleted)") && nlink == 0,
+            "fd 8: {} nlink {nlink}",
+            fd_path(8)
+        );
+        eq!(
+            (pos(8), read_fd(8, 3 << 20)),
+            (10, Ok(ghost()[10..].to_vec())),
+            "fd 8: unlinked file after restart"
+        );
         Ok(())
     })?;
     rebuilt.umount()
@@ -519,7 +547,8 @@ const MIG: &str = "/mnt/migrate";
 /// 6's name and the rest of its data, and what fd 5 has still to list.
 const MIG_SCRIPT: &str = "ckpt manifest /mnt/migrate >/tmp/migrate.manifest && \
     echo cwd $(readlink /proc/self/cwd) && echo fd6 $(readlink /proc/self/fd/6) && \
-    cat <&6 && echo && ckpt readdir 5";
+    cat <&6 && echo && ckpt readdir 5 && \
+    echo fd8 $(stat -L -c %h /proc/self/fd/8) $(wc -c <&8) && tail -c 8 /proc/self/fd/8 | od -An -tx1";
 
 /// A newc cpio archive of `files` (name, mode, data), with its trailer.
 fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
@@ -573,7 +602,16 @@ pub fn migrate_save() -> R {
         let left = stand_in(&m, &order)?;
         ck_ok(0, &img, CONTENTS)?;
         let manifest = format(&live_lines(m.root()).map_err(|e| e.to_string())?);
-        let out = format!("cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{}\n", left.join("\n"));
+        let g = ghost();
+        let last: String = g[g.len() - 8..]
+            .iter()
+            .map(|b| format!(" {b:02x}"))
+            .collect();
+        let out = format!(
+            "cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{}\nfd8 0 {}\n{last}\n",
+            left.join("\n"),
+            g.len() - 10
+        );
         let img = read_file(&img)?;
         let (dir, file) = (0o40755, 0o100644);
         let files = [
