@@ -53,7 +53,7 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt-contents: RESTART_CONTENTS rebuilds the mount in a detached one attached elsewhere: same manifest and directory order, a directory reader resumes at its next entry, fd offset and cwd kept", run: contents_cases::restore_elsewhere },
         Case { name: "ckpt-contents: RESTART_CONTENTS refuses bad records (name, inode number, link count, entry order), missing, extra, foreign, attached and non-empty mounts, mounts without the flag, a version 1 image: errno, caller and mounts unchanged", run: contents_cases::restore_refused },
         Case { name: "ckpt-migrate: save: a process and its ramfs_cr mount checkpointed with contents, the image handed to the host", run: contents_cases::migrate_save },
-        Case { name: "ckpt-migrate: restore: in a second boot, ckpt restart rebuilds the mount: manifest, directory order, cwd, fd offset and directory position as the first boot saw them", run: contents_cases::migrate_restore },
+        Case { name: "ckpt-migrate: restore: in a second boot, ckpt restart rebuilds the mount: manifest, directory order, cwd, fd offset, directory position and an unlinked 2 MiB file as the first boot saw them", run: contents_cases::migrate_restore },
         Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
         Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
         Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: || ckpt_cases::target_round_trip(By::Running) },

@@ -612,7 +612,11 @@ pub fn migrate_save() -> R {
             left.join("\n"),
             g.len() - 10
         );
+        let log = text(&read_file(&format!("{img}.log"))?);
         let img = read_file(&img)?;
+        // Figures for Documentation/ramfs_cr.rst, as KTAP diagnostics.
+        let frozen = log.lines().find(|l| l.contains("frozen"));
+        println!("# image {} bytes; {}", img.len(), frozen.unwrap_or(""));
         let (dir, file) = (0o40755, 0o100644);
         let files = [
             ("migrate", dir, &b""[..]),
@@ -656,6 +660,8 @@ pub fn migrate_restore() -> R {
         "restart",
         "--in",
         "/migrate/img",
+        "--log",
+        "/tmp/migrate.rlog",
         "--",
         "/bin/sh",
         "-c",
@@ -667,6 +673,11 @@ pub fn migrate_restore() -> R {
         (code, err.as_str()),
         (0, ""),
         "ckpt restart in the second boot"
+    );
+    let log = text(&read_file("/tmp/migrate.rlog")?);
+    println!(
+        "# {}",
+        log.lines().find(|l| l.contains("rebuilt in")).unwrap_or("")
     );
     eq!(
         stdout,
