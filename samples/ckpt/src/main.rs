@@ -556,10 +556,11 @@ fn cmd_restart(
         Err(e) => return fail(&format!("restart from {input}"), &e, Some(&mut log)),
     };
     if dry_run {
-        println!(
-            "dry run: image valid, {n} fds would be installed, {} file system(s) rebuilt",
-            rebuilt.len()
-        );
+        let fs = match rebuilt.len() {
+            0 => String::new(),
+            k => format!(", {k} file system(s) rebuilt"),
+        };
+        println!("dry run: image valid, {n} fds would be installed{fs}");
         return ExitCode::SUCCESS;
     }
     // The restored fds and cwd already point into the rebuilt mounts;

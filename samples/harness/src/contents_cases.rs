@@ -612,11 +612,7 @@ pub fn migrate_save() -> R {
             left.join("\n"),
             g.len() - 10
         );
-        let log = text(&read_file(&format!("{img}.log"))?);
         let img = read_file(&img)?;
-        // Figures for Documentation/ramfs_cr.rst, as KTAP diagnostics.
-        let frozen = log.lines().find(|l| l.contains("frozen"));
-        println!("# image {} bytes; {}", img.len(), frozen.unwrap_or(""));
         let (dir, file) = (0o40755, 0o100644);
         let files = [
             ("migrate", dir, &b""[..]),
@@ -645,7 +641,12 @@ pub fn migrate_save() -> R {
         // SAFETY: an open tty.
         unsafe { libc::tcdrain(tty) };
         Ok(())
-    })
+    })?;
+    // Figures for Documentation/ramfs_cr.rst, as KTAP diagnostics.
+    let log = text(&read_file(&format!("{img}.log"))?);
+    let frozen = log.lines().find(|l| l.contains("frozen")).unwrap_or("");
+    println!("# image {} bytes; {frozen}", read_file(&img)?.len());
+    Ok(())
 }
 
 /// Migration, second boot of the same kernel: `ckpt restart` of the image
