@@ -539,6 +539,71 @@ pub fn restore_elsewhere() -> R {
     rebuilt.umount()
 }
 
+/// Contents are rebuilt with the caller's rights: a user in a user and
+/// mount namespace of its own (root there is its uid) rebuilds files it
+/// would own, but not another owner (EOVERFLOW: no id in its namespace)
+/// nor a device node (EPERM: mknod needs CAP_MKNOD).
+pub fn restore_unprivileged() -> R {
+    work()?;
+    #[rustfmt::skip]
+    let rows = [
+        ("a file of another owner", Some(UID), false, Err(libc::EOVERFLOW)),
+        ("a device node", None, true, Err(libc::EPERM)),
+        ("files it would own", None, false, Ok(1)),
+    ];
+    check_each(rows, |(what, owner, dev, want)| {
+        let m = Mount::cr()?;
+        write_file(&m.p("f"), b"mine")?;
+        if let Some(u) = owner {
+            // SAFETY: a NUL-terminated path that lives for the call.
+            sys(unsafe { libc::chown(cstr(&m.p("f")).as_ptr(), u, u) }).map_err(ename)?;
+        }
+        if dev {
+            // SAFETY: as above.
+            let null = unsafe {
+                libc::mknod(
+                    cstr(&m.p("null")).as_ptr(),
+                    libc::S_IFCHR | 0o666,
+                    libc::makedev(1, 3),
+                )
+            };
+            sys(null).map_err(ename)?;
+        }
+        let img = tmpfile("unpriv.img");
+        in_clean_child("checkpointing child", || {
+            chdir(&m.p(""))?;
+            open_at(&m.p("f"), libc::O_RDONLY, 5)?;
+            ck_ok(0, &img, CONTENTS).map(drop)
+        })?;
+        in_clean_child(what, || {
+            drop_to_user()?;
+            // SAFETY: unshare with flags.
+            sys_or(
+                unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) },
+                "unshare",
+            )?;
+            for (f, v) in [
+                ("uid_map", "0 1000 1"),
+                ("setgroups", "deny"),
+                ("gid_map", "0 1000 1"),
+            ] {
+                std::fs::write(format!("/proc/self/{f}"), v).map_err(|e| format!("{f}: {e}"))?;
+            }
+            detached("ramfs_cr", 110)?;
+            let o = restart_into(&img, RESTART_CONTENTS, &[110])?;
+            expect_outcome(&o, want, what)?;
+            if want.is_ok() {
+                eq!(
+                    read_fd(5, 9),
+                    Ok(b"mine".to_vec()),
+                    "{what}: fd 5 after restart"
+                );
+            }
+            Ok(())
+        })
+    })
+}
+
 /// Where the migration cases mount, in both boots.
 const MIG: &str = "/mnt/migrate";
 
