@@ -36,6 +36,12 @@ pub(crate) const SUPER: u32 = 1;
 pub(crate) const INODE: u32 = 2;
 pub(crate) const DIRENT: u32 = 3;
 
+/// Bytes of a `SUPER` and of an `INODE` record, and of a `DIRENT` before
+/// its name (`Documentation/ramfs_cr.rst`).
+pub(crate) const SUPER_LEN: usize = 16;
+pub(crate) const INODE_LEN: usize = 88;
+pub(crate) const DIRENT_LEN: usize = 32;
+
 /// Little-endian fields, appended in order.
 struct Rec<const N: usize> {
     buf: [u8; N],
@@ -77,7 +83,7 @@ impl<const N: usize> Rec<N> {
 /// target) as `SB_DATA` chunks.
 fn save_inode(ctx: &SbCtx<'_>, inode: &Inode, id: u64) -> Result {
     let a: Attr = inode.attr();
-    let rec = Rec::<88>::new()
+    let rec = Rec::<INODE_LEN>::new()
         .u64(id)
         .u32(a.mode)
         .u32(a.nlink)
@@ -109,7 +115,7 @@ fn inode_id(ctx: &SbCtx<'_>, inode: &Inode) -> Result<(u64, bool)> {
 /// `ckpt_fs_operations.checkpoint_sb` of ramfs_cr.
 pub(crate) fn checkpoint_sb(ctx: &SbCtx<'_>) -> Result {
     let info = ctx.sb().fs_info();
-    let sup = Rec::<16>::new().u64(info.id()).u64(info.next_seq());
+    let sup = Rec::<SUPER_LEN>::new().u64(info.id()).u64(info.next_seq());
     ctx.write_rec(SUPER, sup.bytes(), &[])?;
 
     // Depth first, without recursion and without a stack: a path near
@@ -133,7 +139,7 @@ pub(crate) fn checkpoint_sb(ctx: &SbCtx<'_>) -> Result {
         let (id, first) = inode_id(ctx, inode)?;
         let name = ctx.name(&child);
         let len = u32::try_from(name.len()).map_err(|_| EINVAL)?;
-        let dirent = Rec::<32>::new()
+        let dirent = Rec::<DIRENT_LEN>::new()
             .u64(dir_id)
             .u64(id)
             .u64(seq_of(&child))

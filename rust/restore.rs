@@ -13,7 +13,7 @@
 //! their saved numbers: a directory reader saved by the identity of its
 //! entries resumes where it was.
 
-use crate::checkpoint::{DIRENT, INODE, SB_VERSION, SUPER};
+use crate::checkpoint::{DIRENT, DIRENT_LEN, INODE, INODE_LEN, SB_VERSION, SUPER, SUPER_LEN};
 use crate::fs::{get_inode, RamfsCr};
 use crate::vfs::{self, Timestamp};
 use kernel::bindings::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
@@ -88,7 +88,7 @@ impl Tree {
 
     /// `INODE`: the root's attributes for the first, a new inode after.
     fn inode(&mut self, ctx: &RsCtx<'_>, root: &DentryRef, data: &[u8]) -> Result {
-        if data.len() != 88 {
+        if data.len() != INODE_LEN {
             return Err(EINVAL);
         }
         let mut f = Fields(data);
@@ -169,7 +169,7 @@ impl Tree {
         let mut f = Fields(data);
         let (dir, ino, seq) = (f.u64()?, f.u64()?, f.u64()?);
         let name_len = f.u32()? as usize;
-        let name = f.0.get(4..).ok_or(EINVAL)?;
+        let name = data.get(DIRENT_LEN..).ok_or(EINVAL)?;
         if f.u32()? != 0
             || name.len() != name_len
             || !(1..=255).contains(&name_len)
@@ -216,7 +216,7 @@ impl Tree {
     /// file, 2 and one per subdirectory for a directory; none for an
     /// inode that no entry named (unlinked but open), whose regular files
     /// go to the core for the file table.
-    fn check(&self, ctx: &RsCtx<'_>) -> Result {
+    fn finish(&self, ctx: &RsCtx<'_>) -> Result {
         for (i, s) in self.slots.iter().enumerate() {
             let linked = i == 0 || s.links > 0;
             let ok = if !linked {
@@ -249,7 +249,7 @@ pub(crate) fn restore_sb(ctx: &RsCtx<'_>, version: u32) -> Result {
         return Err(EBUSY);
     }
     let rec = ctx.read_rec()?.ok_or(EINVAL)?;
-    if rec.kind != SUPER || rec.data.len() != 16 {
+    if rec.kind != SUPER || rec.data.len() != SUPER_LEN {
         return Err(EINVAL);
     }
     let mut f = Fields(rec.data);
@@ -272,7 +272,7 @@ pub(crate) fn restore_sb(ctx: &RsCtx<'_>, version: u32) -> Result {
     if tree.slots.is_empty() {
         return Err(EINVAL);
     }
-    tree.check(ctx)?;
+    tree.finish(ctx)?;
     info.set_restored(id, next_seq);
     Ok(())
 }
