@@ -375,13 +375,20 @@ struct Rebuilt {
 
 /// Where a saved mount goes: `--mount OLD=NEW` for its OLD, else where it
 /// was (under the task's saved root).
+/// Whether `--mount OLD=...` names the file system saved at `mount`
+/// (trailing slashes of OLD aside).
+fn saved_at(old: &str, mount: &[u8]) -> bool {
+    let old = old.trim_end_matches('/');
+    mount == if old.is_empty() { "/" } else { old }.as_bytes()
+}
+
 fn mount_target(root: &[u8], mount: &[u8], maps: &[String]) -> Result<Vec<u8>, String> {
     for m in maps {
         let (old, new) = m
             .split_once('=')
             .filter(|(o, n)| o.starts_with('/') && !n.is_empty())
             .ok_or_else(|| format!("--mount {m}: not OLD=NEW with an absolute OLD"))?;
-        if old.trim_end_matches('/').as_bytes() == mount || (old == "/" && mount == b"/") {
+        if saved_at(old, mount) {
             return Ok(new.as_bytes().to_vec());
         }
     }
@@ -407,9 +414,7 @@ fn make_mounts(
     let (root, mounts) = saved;
     for m in maps {
         let old = m.split_once('=').map_or(m.as_str(), |(o, _)| o);
-        if !mounts.iter().any(|s| {
-            s.mount == old.trim_end_matches('/').as_bytes() || (old == "/" && s.mount == b"/")
-        }) {
+        if !mounts.iter().any(|s| saved_at(old, &s.mount)) {
             eprintln!("ckpt: --mount {m}: the image saved no file system at {old}");
             return Err(ExitCode::FAILURE);
         }
