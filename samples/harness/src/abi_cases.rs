@@ -13,9 +13,7 @@ pub(crate) fn no_core() -> R {
     let have_core = Path::new(VERSION_FILE).exists();
     in_child("child without the version file", 60, move || {
         if have_core {
-            // SAFETY: unshare(2) with a flag.
-            let u = unsafe { libc::unshare(libc::CLONE_NEWNS) };
-            check!(u == 0, "unshare: {}", ename(errno()));
+            unshare(libc::CLONE_NEWNS)?;
             let (null, fl) = (std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE);
             // SAFETY: mount(2) of "/" (a C string alive for the call), NULLs.
             let r = unsafe { libc::mount(null, cstr("/").as_ptr(), null, fl, null.cast()) };

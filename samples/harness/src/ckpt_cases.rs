@@ -15,10 +15,6 @@ use testsupport::golden::{self as st, Step};
 
 type Files = &'static [(&'static str, &'static [u8])];
 
-fn io<T>(r: std::io::Result<T>) -> Result<T, String> {
-    r.map_err(|e| e.to_string())
-}
-
 fn dev_ino(p: &str) -> Result<(u64, u64), String> {
     let md = std::fs::metadata(p).map_err(|e| format!("stat {p}: {e}"))?;
     Ok((md.dev(), md.ino()))
@@ -741,9 +737,7 @@ pub(crate) fn replaced_estale() -> R {
     io(std::fs::remove_file(&a))?;
     io(std::fs::create_dir(&a))?;
     io(std::fs::remove_file(&b))?;
-    // SAFETY: valid C string.
-    let r = unsafe { libc::mkfifo(cstr(&b).as_ptr(), 0o644) };
-    check!(r == 0, "mkfifo {b}: {}", ename(errno()));
+    mknod(&b, libc::S_IFIFO | 0o644, 0)?;
     refused_restart(&img_a, 0, ESTALE, &format!("restart of {a} now a dir"))?;
     // (a restart blocked on the FIFO would end with the child's 60 s alarm)
     let r = refused_restart(&img_b, 0, ESTALE, &format!("restart of {b} now a FIFO"));

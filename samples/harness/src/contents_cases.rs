@@ -52,25 +52,22 @@ pub fn whole_mount() -> R {
         std::fs::create_dir_all(m.p(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
     }
     write_file(&m.p("d/a"), b"linked twice")?;
-    let fs_err = |e: std::io::Error| e.to_string();
-    std::fs::hard_link(m.p("d/a"), m.p("hard")).map_err(fs_err)?;
-    std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")).map_err(fs_err)?;
-    symlink("d/a", m.p("sym")).map_err(fs_err)?;
-    symlink("nowhere", m.p("dangling")).map_err(fs_err)?;
+    io(std::fs::hard_link(m.p("d/a"), m.p("hard")))?;
+    io(std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")))?;
+    io(symlink("d/a", m.p("sym")))?;
+    io(symlink("nowhere", m.p("dangling")))?;
     for (name, mode, dev) in [
         ("fifo", libc::S_IFIFO, 0),
         ("null", libc::S_IFCHR, libc::makedev(1, 3)),
         ("loop", libc::S_IFBLK, libc::makedev(7, 0)),
         ("sock", libc::S_IFSOCK, 0),
     ] {
-        // SAFETY: a NUL-terminated path that lives for the call.
-        sys(unsafe { libc::mknod(cstr(&m.p(name)).as_ptr(), mode | 0o640, dev) })
-            .map_err(|e| format!("mknod {name}: {}", ename(e)))?;
+        mknod(&m.p(name), mode | 0o640, dev)?;
     }
-    let sparse = std::fs::File::create(m.p("sparse")).map_err(fs_err)?;
-    sparse.set_len(1 << 30).map_err(fs_err)?;
+    let sparse = io(std::fs::File::create(m.p("sparse")))?;
+    io(sparse.set_len(1 << 30))?;
     for off in [0, 512 << 20, (1 << 30) - 3] {
-        sparse.write_at(b"abc", off).map_err(fs_err)?;
+        io(sparse.write_at(b"abc", off))?;
     }
     for i in 0..10_000 {
         write_file(&m.p(&format!("many/{i}")), format!("{i}").as_bytes())?;
@@ -82,7 +79,7 @@ pub fn whole_mount() -> R {
     let deep = (0..19).fold(m.p(""), |p, i| {
         format!("{p}/{}", char::from(b'a' + i).to_string().repeat(200))
     });
-    std::fs::create_dir_all(&deep).map_err(fs_err)?;
+    io(std::fs::create_dir_all(&deep))?;
     write_file(&format!("{deep}/end"), b"deep")?;
     eq!(
         deep.len() + 4 < libc::PATH_MAX as usize && deep.len() > 3800,
@@ -107,13 +104,13 @@ pub fn whole_mount() -> R {
         let ready = read_fd(r, 1);
         close(r);
         eq!(ready, Ok(b"1".to_vec()), "holder opened its files");
-        std::fs::remove_file(m.p("ghost")).map_err(fs_err)?;
+        io(std::fs::remove_file(m.p("ghost")))?;
         let img = tmpfile("contents.img");
         let im = save(&m.p(""), &img)?;
         // After the checkpoint: the walk stats each entry before it reads
         // it (files with O_NOATIME), so it sees the times the image saved.
-        let live = live_lines(m.root()).map_err(fs_err)?;
-        let trees = trees(&im).map_err(|e| e.to_string())?;
+        let live = io(live_lines(m.root()))?;
+        let trees = io(trees(&im))?;
         let t = &trees[0];
         eq!(
             image_manifest(t),
@@ -171,7 +168,7 @@ pub fn whole_mount() -> R {
             l.sort();
             l
         };
-        let extracted = live_lines(std::path::Path::new(&out)).map_err(fs_err)?;
+        let extracted = io(live_lines(std::path::Path::new(&out)))?;
         eq!(
             plain(extracted),
             plain(live),
@@ -263,7 +260,7 @@ pub fn mapping_writer_waits() -> R {
         check_each(0..20, |i| {
             save(&m.p(""), &img)?;
             let im = decode_file(&img)?;
-            let t = trees(&im).map_err(|e| e.to_string())?.remove(0);
+            let t = io(trees(&im))?.remove(0);
             let d = saved_data(&t, b"/map").ok_or("no /map in the image")?;
             let word = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
             let (first, last) = (word(0), word(LAST));
@@ -303,7 +300,7 @@ pub fn concurrent_changes() -> R {
     beside(churn, || {
         check_each(0..10, |i| {
             let im = save(&m.p(""), &img)?;
-            let t = trees(&im).map_err(|e| e.to_string())?.remove(0);
+            let t = io(trees(&im))?.remove(0);
             for n in t.nodes().iter().filter(|n| n.kind() == Kind::Reg) {
                 let d = n.data();
                 check!(
@@ -374,7 +371,7 @@ pub fn bad_contents() -> R {
         let mut r = recs.clone();
         edit(&mut r);
         let bad = tmpfile("bad.img");
-        std::fs::write(&bad, encode_with_tail(&r)).map_err(|e| e.to_string())?;
+        io(std::fs::write(&bad, encode_with_tail(&r)))?;
         expect_restart_refused(&bad, 0, libc::EINVAL, what)?;
         let o = restart_from(&bad, RESTART_DRY_RUN)?;
         check!(
@@ -405,33 +402,27 @@ fn mounts() -> String {
 /// rebuild.  Returns the order readdir gives "big" in, before anything
 /// else read it.
 fn populate(m: &Mount) -> Result<Vec<String>, String> {
-    let fs_err = |e: std::io::Error| e.to_string();
     for d in ["d/e", "big"] {
-        std::fs::create_dir_all(m.p(d)).map_err(fs_err)?;
+        io(std::fs::create_dir_all(m.p(d)))?;
     }
     write_file(&m.p("d/a"), b"0123456789")?;
-    std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")).map_err(fs_err)?;
-    symlink("../d/a", m.p("d/e/sym")).map_err(fs_err)?;
-    let node = |p: &str, mode, dev| {
-        // SAFETY: a NUL-terminated path that lives for the call.
-        sys(unsafe { libc::mknod(cstr(&m.p(p)).as_ptr(), mode, dev) }).map_err(ename)
-    };
-    node("fifo", libc::S_IFIFO | 0o600, 0)?;
-    node("null", libc::S_IFCHR | 0o666, libc::makedev(1, 3))?;
-    // SAFETY: as above.
-    sys(unsafe { libc::chown(cstr(&m.p("d/a")).as_ptr(), 1000, 100) }).map_err(ename)?;
+    io(std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")))?;
+    io(symlink("../d/a", m.p("d/e/sym")))?;
+    mknod(&m.p("fifo"), libc::S_IFIFO | 0o600, 0)?;
+    mknod(&m.p("null"), libc::S_IFCHR | 0o666, libc::makedev(1, 3))?;
+    chown(&m.p("d/a"), 1000, 100)?;
     chmod(&m.p("d/e"), 0o2751)?;
-    let sparse = std::fs::File::create(m.p("sparse")).map_err(fs_err)?;
-    sparse.set_len(64 << 20).map_err(fs_err)?;
-    sparse.write_at(b"middle", 32 << 20).map_err(fs_err)?;
+    let sparse = io(std::fs::File::create(m.p("sparse")))?;
+    io(sparse.set_len(64 << 20))?;
+    io(sparse.write_at(b"middle", 32 << 20))?;
     for i in 0..300 {
         write_file(&m.p(&format!("big/{i}")), &[i as u8; 3])?;
     }
-    std::fs::remove_file(m.p("big/7")).map_err(fs_err)?;
+    io(std::fs::remove_file(m.p("big/7")))?;
     write_file(&m.p("ünï\ncødé"), b"odd")?;
-    let names = std::fs::read_dir(m.p("big")).map_err(fs_err)?;
+    let names = io(std::fs::read_dir(m.p("big")))?;
     let names = names.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()));
-    names.collect::<Result<_, _>>().map_err(fs_err)
+    io(names.collect::<Result<_, _>>())
 }
 
 /// The 2 MiB an unlinked file holds (CRIU's default limit is 1 MiB).
@@ -459,7 +450,7 @@ fn stand_in(m: &Mount, order: &[String]) -> Result<Vec<String>, String> {
     write_file(&m.p("ghost"), &ghost())?;
     open_at(&m.p("ghost"), libc::O_RDONLY, 8)?;
     seek(8, 10)?;
-    std::fs::remove_file(m.p("ghost")).map_err(|e| e.to_string())?;
+    io(std::fs::remove_file(m.p("ghost")))?;
     Ok(order[seen..].to_vec())
 }
 
@@ -480,7 +471,7 @@ pub fn restore_elsewhere() -> R {
     in_clean_child("restoring child", || {
         let left = stand_in(&m, &order)?;
         ck_ok(0, &img, CONTENTS)?;
-        let saved = live_lines(m.root()).map_err(|e| e.to_string())?;
+        let saved = io(live_lines(m.root()))?;
         close_range(5, 8);
         detached("ramfs_cr", 110)?;
         let o = restart_into(&img, RESTART_CONTENTS, &[110])?;
@@ -492,7 +483,7 @@ pub fn restore_elsewhere() -> R {
         );
         syscalls::move_mount(110, &cstr(&target)).map_err(|e| format!("move_mount: {e}"))?;
         close(110);
-        let now = live_lines(std::path::Path::new(&target)).map_err(|e| e.to_string())?;
+        let now = io(live_lines(std::path::Path::new(&target)))?;
         eq!(
             format(&now),
             format(&saved),
@@ -555,19 +546,10 @@ pub fn restore_unprivileged() -> R {
         let m = Mount::cr()?;
         write_file(&m.p("f"), b"mine")?;
         if let Some(u) = owner {
-            // SAFETY: a NUL-terminated path that lives for the call.
-            sys(unsafe { libc::chown(cstr(&m.p("f")).as_ptr(), u, u) }).map_err(ename)?;
+            chown(&m.p("f"), u, u)?;
         }
         if dev {
-            // SAFETY: as above.
-            let null = unsafe {
-                libc::mknod(
-                    cstr(&m.p("null")).as_ptr(),
-                    libc::S_IFCHR | 0o666,
-                    libc::makedev(1, 3),
-                )
-            };
-            sys(null).map_err(ename)?;
+            mknod(&m.p("null"), libc::S_IFCHR | 0o666, libc::makedev(1, 3))?;
         }
         let img = tmpfile("unpriv.img");
         in_clean_child("checkpointing child", || {
@@ -577,11 +559,7 @@ pub fn restore_unprivileged() -> R {
         })?;
         in_clean_child(what, || {
             drop_to_user()?;
-            // SAFETY: unshare with flags.
-            sys_or(
-                unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) },
-                "unshare",
-            )?;
+            unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS)?;
             for (f, v) in [
                 ("uid_map", "0 1000 1"),
                 ("setgroups", "deny"),
@@ -763,9 +741,9 @@ pub fn migrate_restore() -> R {
 pub fn restore_refused() -> R {
     work()?;
     let m = Mount::cr()?;
-    std::fs::create_dir(m.p("d")).map_err(|e| e.to_string())?;
+    io(std::fs::create_dir(m.p("d")))?;
     write_file(&m.p("d/f"), b"data")?;
-    symlink("f", m.p("d/s")).map_err(|e| e.to_string())?;
+    io(symlink("f", m.p("d/s")))?;
     let img = tmpfile("good.img");
     let recs = save(&m.p(""), &img)?.records();
     let plain = tmpfile("plain.img");
@@ -820,7 +798,7 @@ pub fn restore_refused() -> R {
         let mut r = recs.clone();
         edit(&mut r);
         let bad = tmpfile("bad.img");
-        std::fs::write(&bad, encode_with_tail(&r)).map_err(|e| e.to_string())?;
+        io(std::fs::write(&bad, encode_with_tail(&r)))?;
         in_clean_child(what, || {
             let fds: Vec<i32> = (110..).take(mnts.len()).collect();
             for (&fs, &fd) in mnts.iter().zip(&fds) {

@@ -582,8 +582,8 @@ pub(crate) fn hostile_fixed() -> R {
     on_mount(MNT, || {
         populate(MNT)?;
         let bases = base_images(MNT)?;
-        let small = decode(&bases[0].1).map_err(|e| e.to_string())?;
-        let dirs = decode(&bases[2].1).map_err(|e| e.to_string())?;
+        let small = io(decode(&bases[0].1))?;
+        let dirs = io(decode(&bases[2].1))?;
         let recs = small.records();
         // the records with record `i` replaced
         let with = |i: usize, rec: Record| {
@@ -659,7 +659,7 @@ pub(crate) fn k1_failed_early() -> R {
         let setup = || {
             // fd 3: an unlinked file (checkpoint fails on it), fds 4..19 fine
             o(&format!("{MNT}/gone"), O_RDWR | O_CREAT, 3)?;
-            std::fs::remove_file(format!("{MNT}/gone")).map_err(|e| e.to_string())?;
+            io(std::fs::remove_file(format!("{MNT}/gone")))?;
             for i in 0..16 {
                 o(&format!("{MNT}/f{}", i % 10), O_RDONLY, 4 + i)?;
             }

@@ -40,12 +40,7 @@ fn make(p: &str, kind: u32, link: &str) -> R {
     match kind {
         S_IFLNK => std::os::unix::fs::symlink(link, p).map_err(|e| format!("symlink {p}: {e}")),
         S_IFREG => write_file(p, b"real"),
-        // SAFETY: valid C string.
-        _ => sys_or(
-            unsafe { libc::mknod(cstr(p).as_ptr(), kind | 0o644, libc::makedev(1, 3)) },
-            format_args!("mknod {p}"),
-        )
-        .map(drop),
+        _ => mknod(p, kind | 0o644, libc::makedev(1, 3)),
     }
 }
 
@@ -130,22 +125,14 @@ pub(crate) fn userns_chroot() -> R {
     on_mount(MNT, || {
         mkdir(&format!("{MNT}/locked"), 0o700)?;
         mkdir(&format!("{MNT}/open"), 0o755)?;
-        let base = decode(&image_of(&[])?).map_err(|e| e.to_string())?;
+        let base = io(decode(&image_of(&[])?))?;
         let rooted = |dir: &str| {
             let mut im = base.clone();
             (im.root, im.cwd) = (format!("{MNT}/{dir}").into_bytes(), b"/".to_vec());
             im.encode()
         };
         // the user, in a user namespace of their own
-        let user_ns = || {
-            drop_to_user()?;
-            // SAFETY: unshare with a flag.
-            sys_or(
-                unsafe { libc::unshare(libc::CLONE_NEWUSER) },
-                "unshare(CLONE_NEWUSER)",
-            )
-            .map(drop)
-        };
+        let user_ns = || drop_to_user().and(unshare(libc::CLONE_NEWUSER));
         let root = format!("root \"{MNT}/locked\"");
         expect_refused("locked", &rooted("locked"), libc::EACCES, user_ns, &root)?;
         let ino = |p: &str| std::fs::metadata(p).map_or(0, |m| m.ino());
@@ -181,11 +168,11 @@ pub(crate) fn no_symlinks() -> R {
             // (the recorded name replaced, the symlink's target)
             let (name, link) = [("real", "other"), ("d", "d2")][what.starts_with("dir") as usize];
             let p = format!("{MNT}/{name}");
-            std::fs::rename(&p, format!("{p}.orig")).map_err(|e| e.to_string())?;
+            io(std::fs::rename(&p, format!("{p}.orig")))?;
             let r = make(&p, kind, link);
             let r = r.and_then(|()| expect_refused(what, &img, want, || Ok(()), &p));
             let _ = std::fs::remove_file(&p);
-            std::fs::rename(format!("{p}.orig"), &p).map_err(|e| e.to_string())?;
+            io(std::fs::rename(format!("{p}.orig"), &p))?;
             r
         })
     })
@@ -361,7 +348,7 @@ pub(crate) fn log_escapes() -> R {
         let ok = r.is_ok() && text.lines().any(|l| l == must) && !text.contains("evil\nname");
         check!(ok, "checkpoint {r:?}: not the line {must:?}: {text:?}");
         // restart: a forged name, too many descriptors
-        let mut im = decode(&image_of(&[("", 5)])?).map_err(|e| e.to_string())?;
+        let mut im = io(decode(&image_of(&[("", 5)])?))?;
         let mut many = im.clone();
         many.fds = (0..1500).map(|fd| FileDesc { fd, ..im.fds[0] }).collect();
         im.files[0].name = format!("{MNT}/no\nrestart: forged [-EPERM]\x1b[2J").into_bytes();

@@ -67,6 +67,11 @@ pub fn cstr(s: &str) -> CString {
     CString::new(s).unwrap()
 }
 
+/// An error as its text.
+pub fn io<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
+    r.map_err(|e| e.to_string())
+}
+
 /// Bytes as text (invalid UTF-8 replaced), for messages and logs.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -352,22 +357,38 @@ pub fn fd_path(fd: i32) -> String {
     readlink(&format!("/proc/self/fd/{fd}"))
 }
 
+/// `call(p as a C string)`, a system call; its error as `WHAT P: ERRNO`.
+fn on_path(what: &str, p: &str, call: impl FnOnce(*const libc::c_char) -> i32) -> R {
+    let c = cstr(p);
+    sys_or(call(c.as_ptr()), format_args!("{what} {p}")).map(drop)
+}
+
 pub fn chdir(p: &str) -> R {
-    // SAFETY: valid C string.
-    sys_or(
-        unsafe { libc::chdir(cstr(p).as_ptr()) },
-        format_args!("chdir {p}"),
-    )
-    .map(drop)
+    // SAFETY: a C string alive for the call.
+    on_path("chdir", p, |c| unsafe { libc::chdir(c) })
 }
 
 pub fn chroot(p: &str) -> R {
-    // SAFETY: valid C string.
-    sys_or(
-        unsafe { libc::chroot(cstr(p).as_ptr()) },
-        format_args!("chroot {p}"),
-    )
-    .map(drop)
+    // SAFETY: a C string alive for the call.
+    on_path("chroot", p, |c| unsafe { libc::chroot(c) })
+}
+
+/// mknod(2) of `p` (`mode` with its type) as device `dev`.
+pub fn mknod(p: &str, mode: u32, dev: libc::dev_t) -> R {
+    // SAFETY: a C string alive for the call.
+    on_path("mknod", p, |c| unsafe { libc::mknod(c, mode, dev) })
+}
+
+/// chown(2) of `p` to `uid`:`gid`.
+pub fn chown(p: &str, uid: u32, gid: u32) -> R {
+    // SAFETY: a C string alive for the call.
+    on_path("chown", p, |c| unsafe { libc::chown(c, uid, gid) })
+}
+
+/// unshare(2) with `flags`.
+pub fn unshare(flags: i32) -> R {
+    // SAFETY: unshare with flags only.
+    sys_or(unsafe { libc::unshare(flags) }, "unshare").map(drop)
 }
 
 /// getdents64 with a buffer of `n` bytes.
