@@ -4,12 +4,27 @@ use crate::vm::*;
 use ckpt_image::manifest::{format, image_manifest, live_lines, Line};
 use ckpt_image::ramfs::{trees, Kind, Tree};
 use ckpt_image::*;
-use std::os::unix::fs::{symlink, FileExt};
+use std::os::unix::fs::{symlink, FileExt, MetadataExt};
 
 const CONTENTS: u64 = CHECKPOINT_CONTENTS;
 
 /// A change made to the records of an image.
 type Edit = Box<dyn Fn(&mut Vec<Record>)>;
+
+/// `recs` changed by `edit`, written to a fresh file: its path.
+fn edited(recs: &[Record], edit: &Edit) -> Result<String, String> {
+    let (mut r, bad) = (recs.to_vec(), tmpfile("bad.img"));
+    edit(&mut r);
+    io(std::fs::write(&bad, encode_with_tail(&r))).map(|()| bad)
+}
+
+/// The data of SB_REC record `i` of `r`.
+fn sb_rec(r: &mut [Record], i: usize) -> &mut Vec<u8> {
+    match &mut r[i] {
+        Record::SbRec(s) => &mut s.data,
+        other => panic!("record {i} is not an SB_REC: {other:?}"),
+    }
+}
 
 /// The data of a small file saved in `tree`, found by path.
 fn saved_data(tree: &Tree, path: &[u8]) -> Option<Vec<u8>> {
@@ -176,7 +191,7 @@ pub fn whole_mount() -> R {
         );
         let ino = |p: &str| {
             std::fs::metadata(format!("{out}/{p}"))
-                .map(|s| std::os::unix::fs::MetadataExt::ino(&s))
+                .map(|s| s.ino())
                 .ok()
         };
         check!(
@@ -368,10 +383,7 @@ pub fn bad_contents() -> R {
         ("the section cut before SB_END", Box::new(move |r| { r.truncate(end); }), "SB_END"),
     ];
     check_each(rows, |(what, edit, says)| {
-        let mut r = recs.clone();
-        edit(&mut r);
-        let bad = tmpfile("bad.img");
-        io(std::fs::write(&bad, encode_with_tail(&r)))?;
+        let bad = edited(&recs, &edit)?;
         expect_restart_refused(&bad, 0, libc::EINVAL, what)?;
         let o = restart_from(&bad, RESTART_DRY_RUN)?;
         check!(
@@ -509,12 +521,7 @@ pub fn restore_elsewhere() -> R {
             ),
             "fd 6 and cwd after restart"
         );
-        // SAFETY: fstat of an open fd into a zeroed struct.
-        let nlink = unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            libc::fstat(8, &mut st);
-            st.st_nlink
-        };
+        let nlink = std::fs::metadata("/proc/self/fd/8").map_or(1, |s| s.nlink());
         check!(
             fd_path(8).ends_with(" (deleted)") && nlink == 0,
             "fd 8: {} nlink {nlink}",
@@ -595,37 +602,15 @@ const MIG_SCRIPT: &str = "ckpt manifest /mnt/migrate >/tmp/migrate.manifest && \
 
 /// A newc cpio archive of `files` (name, mode, data), with its trailer.
 fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let pad = |out: &mut Vec<u8>| out.resize(out.len().next_multiple_of(4), 0);
-    for (i, (name, mode, data)) in files
-        .iter()
-        .chain([&("TRAILER!!!", 0, &[][..])])
-        .enumerate()
-    {
-        let f = [
-            i + 1,
-            *mode as usize,
-            0,
-            0,
-            1,
-            0,
-            data.len(),
-            0,
-            0,
-            0,
-            0,
-            name.len() + 1,
-            0,
-        ];
-        out.extend(
-            b"070701"
-                .iter()
-                .chain(f.map(|v| format!("{v:08x}")).concat().as_bytes()),
-        );
-        out.extend(name.as_bytes().iter().chain(b"\0"));
-        pad(&mut out);
-        out.extend(*data);
-        pad(&mut out);
+    let (mut out, trailer) = (Vec::new(), ("TRAILER!!!", 0, &[][..]));
+    for (i, &(name, mode, data)) in files.iter().chain([&trailer]).enumerate() {
+        let (ino, mode, size, namesize) = (i + 1, mode as usize, data.len(), name.len() + 1);
+        // ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
+        let f = [ino, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, namesize, 0];
+        out.extend(format!("070701{}{name}\0", f.map(|v| format!("{v:08x}")).concat()).bytes());
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend(data);
+        out.resize(out.len().next_multiple_of(4), 0);
     }
     out
 }
@@ -756,29 +741,16 @@ pub fn restore_refused() -> R {
         hits.map(|(i, _)| i).nth(nth).unwrap_or(0)
     };
     let (inode2, dirent1, dirent2) = (fs_rec(2, 1), fs_rec(3, 0), fs_rec(3, 1));
-    let poke = |i: usize, off: usize, v: u8| -> Edit {
-        Box::new(move |r| {
-            if let Record::SbRec(s) = &mut r[i] {
-                s.data[off] = v
-            }
-        })
-    };
+    let poke = |i: usize, off: usize, v: u8| -> Edit { Box::new(move |r| sb_rec(r, i)[off] = v) };
     let swap_seq: Edit = Box::new(move |r| {
-        let seq = |r: &Vec<Record>, i| {
-            if let Record::SbRec(s) = &r[i] {
-                s.data[16..24].to_vec()
-            } else {
-                vec![]
-            }
-        };
-        let (a, b) = (seq(r, dirent1), seq(r, dirent2));
-        for (i, v) in [(dirent1, b), (dirent2, a)] {
-            if let Record::SbRec(s) = &mut r[i] {
-                s.data[16..24].copy_from_slice(&v)
-            }
-        }
+        let (a, b) = (
+            sb_rec(r, dirent1)[16..24].to_vec(),
+            sb_rec(r, dirent2)[16..24].to_vec(),
+        );
+        sb_rec(r, dirent1)[16..24].copy_from_slice(&b);
+        sb_rec(r, dirent2)[16..24].copy_from_slice(&a);
     });
-    let keep: Edit = Box::new(|_| {});
+    let keep = || -> Edit { Box::new(|_| {}) };
     // (what, image edit, mounts to make at 110.., flags, errno)
     #[rustfmt::skip]
     let rows: Vec<(&str, Edit, &[&str], u64, i32)> = vec![
@@ -786,19 +758,16 @@ pub fn restore_refused() -> R {
         ("an inode number skipped", poke(inode2, 0, 9), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
         ("a link count one too high", poke(inode2, 12, 5), &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
         ("entry numbers going up", swap_seq, &["ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
-        ("no mount for the saved superblock", Box::new(|_| {}), &[], RESTART_CONTENTS, libc::EINVAL),
-        ("two mounts for one superblock", Box::new(|_| {}), &["ramfs_cr", "ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
-        ("a tmpfs mount for a ramfs_cr superblock", Box::new(|_| {}), &["tmpfs"], RESTART_CONTENTS, libc::ESTALE),
-        ("the root of an attached mount", Box::new(|_| {}), &["attached"], RESTART_CONTENTS, libc::EINVAL),
-        ("a mount that is not empty", Box::new(|_| {}), &["full"], RESTART_CONTENTS, libc::EBUSY),
-        ("mounts without RESTART_CONTENTS", keep, &["ramfs_cr"], 0, libc::EINVAL),
+        ("no mount for the saved superblock", keep(), &[], RESTART_CONTENTS, libc::EINVAL),
+        ("two mounts for one superblock", keep(), &["ramfs_cr", "ramfs_cr"], RESTART_CONTENTS, libc::EINVAL),
+        ("a tmpfs mount for a ramfs_cr superblock", keep(), &["tmpfs"], RESTART_CONTENTS, libc::ESTALE),
+        ("the root of an attached mount", keep(), &["attached"], RESTART_CONTENTS, libc::EINVAL),
+        ("a mount that is not empty", keep(), &["full"], RESTART_CONTENTS, libc::EBUSY),
+        ("mounts without RESTART_CONTENTS", keep(), &["ramfs_cr"], 0, libc::EINVAL),
     ];
     let before = mounts();
     check_each(rows, |(what, edit, mnts, flags, want)| {
-        let mut r = recs.clone();
-        edit(&mut r);
-        let bad = tmpfile("bad.img");
-        io(std::fs::write(&bad, encode_with_tail(&r)))?;
+        let bad = edited(&recs, &edit)?;
         in_clean_child(what, || {
             let fds: Vec<i32> = (110..).take(mnts.len()).collect();
             for (&fs, &fd) in mnts.iter().zip(&fds) {
@@ -816,15 +785,9 @@ pub fn restore_refused() -> R {
                     fs => detached(fs, fd)?,
                 }
             }
-            let snap_before = snap(&fds);
-            let o = restart_into(&bad, flags, &fds)?;
-            expect_outcome(&o, Err(want), what)?;
-            let snap_after = snap(&fds);
-            check!(
-                snap_before == snap_after,
-                "{what}: caller changed:\n{}",
-                snap_diff(&snap_before, &snap_after)
-            );
+            let (o, diff) = changes(&fds, -1, || restart_into(&bad, flags, &fds));
+            expect_outcome(&o?, Err(want), what)?;
+            check!(diff.is_empty(), "{what}: caller changed:\n{diff}");
             Ok(())
         })?;
         eq!(mounts(), before.clone(), "{what}: mounts after");
