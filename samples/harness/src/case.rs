@@ -68,7 +68,7 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt: recorded file deleted before restart gives ENOENT and changes nothing", run: ckpt_cases::deleted_enoent },
         Case { name: "ckpt: O_APPEND writes after restart land at the end", run: ckpt_cases::append_after_restart },
         Case { name: "ckpt: O_RDONLY file stays read-only after restart", run: ckpt_cases::rdonly_stays },
-        Case { name: "ckpt: checkpoint of a child process by its parent", run: ckpt_cases::checkpoint_child },
+        Case { name: "ckpt: checkpoint of a child process by its parent", run: || ckpt_cases::target_round_trip(By::Parent) },
         Case { name: "ckpt: checkpoint of no process: ESRCH for a reaped pid, EINVAL for a negative one", run: ckpt_cases::no_process },
         Case { name: "ckpt: checkpoint while another process keeps writing to the file", run: ckpt_cases::concurrent_writer },
         Case { name: "ckpt: the same image restarts in two processes", run: ckpt_cases::restart_twice },

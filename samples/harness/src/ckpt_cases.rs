@@ -154,8 +154,7 @@ pub(crate) fn lookup_dirs_and_mounts() -> R {
     let mut steps: Vec<_> = opens.collect();
     steps.push(st::open("over", O_RDONLY | O_DIR, 7));
     let (topid, img) = (dev_ino(&top.dir)?, image_on(&m, &steps)?);
-    in_clean_child("restarting child", || {
-        eq!(rs_ok(&img)?, 5, "restart return value");
+    check_restarted(&img, 5, || {
         for (fd, (p, data)) in (3..).zip(FILES) {
             eq!(read_fd(fd, 16), Ok(data.to_vec()), "fd {fd} ({p}) read");
         }
@@ -196,8 +195,7 @@ pub(crate) fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> 
     let want = read_file(&rest_file)?;
     let wn = dirent_names(&want);
     check!(!wn.is_empty(), "nothing left to read after the checkpoint");
-    in_clean_child("restarting child", || {
-        eq!(rs_ok(&img)?, 1, "restart return value");
+    check_restarted(&img, 1, || {
         eq!(pos(3), f_pos, "dir fd position after restart");
         let got = read_dir_fd(3, bufsz).map_err(|e| format!("after restart: {e}"))?;
         let gn = dirent_names(&got);
@@ -264,8 +262,7 @@ pub(crate) fn skip_unsupported() -> R {
         eq!(uflags, CHECKPOINT_SKIP_UNSUPPORTED, "HEADER uflags");
         Ok(())
     })?;
-    in_clean_child("restarting child", || {
-        eq!(rs_ok(&img)?, 1, "restart return value");
+    check_restarted(&img, 1, || {
         eq!((fd_path(4), getfd(3)), (f, -1), "fd 4, fd 3 (skipped)");
         Ok(())
     })
@@ -340,8 +337,7 @@ pub(crate) fn append_after_restart() -> R {
     // the file grows after the checkpoint
     let mut h = io(std::fs::OpenOptions::new().append(true).open(&f))?;
     io(std::io::Write::write_all(&mut h, b"ABC"))?;
-    in_clean_child("restarting child", || {
-        eq!(rs_ok(&img)?, 1, "restart return value");
+    check_restarted(&img, 1, || {
         let fl = getfl(3);
         check!(fl & O_APPEND != 0, "O_APPEND lost: F_GETFL {fl:#o}");
         eq!(write_fd(3, b"xyz"), Ok(3), "write to fd 3");
@@ -810,8 +806,7 @@ pub(crate) fn pos_edges() -> R {
         open_at(&d, O_RDONLY | O_DIR, 4)?;
         read_dir_fd(4, 4096).map(|_| ())
     })?;
-    in_clean_child("restarting child", || {
-        eq!(rs_ok(&img)?, 2, "restart return value");
+    check_restarted(&img, 2, || {
         eq!(pos(3), 1i64 << 40, "fd 3 f_pos past EOF");
         eq!(read_fd(3, 10), Ok(Vec::new()), "read past EOF");
         let names = getdents(4, 4096).map(|b| dirent_names(&b));
@@ -1015,10 +1010,6 @@ const TARGET_STEPS: &[Step] = &[
 /// [`round_trip`] of the target set-up, checkpointed `by`.
 pub(crate) fn target_round_trip(by: By) -> R {
     round_trip(TARGET_FILES, TARGET_STEPS, by, |_| Ok(()))
-}
-
-pub(crate) fn checkpoint_child() -> R {
-    target_round_trip(By::Parent)
 }
 
 pub(crate) fn shared_table_targets() -> R {

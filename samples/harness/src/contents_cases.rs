@@ -208,28 +208,24 @@ pub fn image_on_saved_mount() -> R {
     work()?;
     let m = Mount::cr()?;
     let outside = tmpfile("busy.img");
-    check_each(
-        [(m.p("img"), outside.clone()), (outside.clone(), m.p("log"))],
-        |(img, log)| {
-            in_clean_child("checkpointing child", || {
-                chdir(&m.p(""))?;
-                let wr = libc::O_WRONLY | libc::O_CREAT;
-                open_at(&img, wr, IMG_FD)?;
-                open_at(&log, wr, LOG_FD)?;
-                let r = ck(0, IMG_FD, CONTENTS, LOG_FD);
-                expect_ret(r, Err(libc::EBUSY), &format!("image {img}, log {log}"))?;
-                let why = if img == outside {
-                    "the log file is on"
-                } else {
-                    "the image file is on"
-                };
-                let log = String::from_utf8_lossy(&read_file(&log)?).into_owned();
-                check!(log.contains(why), "log says {why:?}: {log}");
-                alarm(10);
-                write_file(&m.p("after"), b"not frozen")
-            })
-        },
-    )
+    let rows = [
+        (m.p("img"), outside.clone(), "the image file is on"),
+        (outside.clone(), m.p("log"), "the log file is on"),
+    ];
+    check_each(rows, |(img, log, why)| {
+        in_clean_child("checkpointing child", || {
+            chdir(&m.p(""))?;
+            let wr = libc::O_WRONLY | libc::O_CREAT;
+            open_at(&img, wr, IMG_FD)?;
+            open_at(&log, wr, LOG_FD)?;
+            let r = ck(0, IMG_FD, CONTENTS, LOG_FD);
+            expect_ret(r, Err(libc::EBUSY), &format!("image {img}, log {log}"))?;
+            let log = text(&read_file(&log)?);
+            check!(log.contains(why), "log says {why:?}: {log}");
+            alarm(10);
+            write_file(&m.p("after"), b"not frozen")
+        })
+    })
 }
 
 /// The mapped file of [`mapping_writer_waits`], and its last u32.

@@ -1166,6 +1166,14 @@ pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R
     Ok(())
 }
 
+/// In a clean child: restart(0) from `img` must install `n` fds; then `after()`.
+pub fn check_restarted(img: &str, n: i64, after: impl FnOnce() -> R) -> R {
+    in_clean_child("restarting child", || {
+        eq!(rs_ok(img)?, n, "restart return value");
+        after()
+    })
+}
+
 pub fn decode_file(img: &str) -> Result<Image, String> {
     let b = read_file(img)?;
     decode(&b).map_err(|e| format!("image {img} ({} bytes) does not decode: {e}", b.len()))
