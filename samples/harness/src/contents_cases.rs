@@ -31,19 +31,6 @@ fn saved_data(tree: &Tree, path: &[u8]) -> Option<Vec<u8>> {
     tree.node(tree.lookup(path)?).map(|n| n.data())
 }
 
-/// `body()` while a forked child runs `busy` (until it is killed, after).
-fn beside<T>(busy: impl FnOnce(), body: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    let pid = fork()?;
-    if pid == 0 {
-        busy();
-        sleep_forever();
-    }
-    let r = body();
-    kill(pid, libc::SIGKILL);
-    wait(pid);
-    r
-}
-
 /// checkpoint(2) of a clean child whose working directory is `dir`,
 /// with contents; the image decoded, and its one ramfs_cr tree checked.
 fn save(dir: &str, img: &str) -> Result<Image, String> {
@@ -63,9 +50,8 @@ fn save(dir: &str, img: &str) -> Result<Image, String> {
 pub fn whole_mount() -> R {
     work()?;
     let m = Mount::cr()?;
-    for d in ["d/e", "many"] {
-        std::fs::create_dir_all(m.p(d)).map_err(|e| format!("mkdir {d}: {e}"))?;
-    }
+    mkdir(&m.p("d/e"), 0o755)?;
+    mkdir(&m.p("many"), 0o755)?;
     write_file(&m.p("d/a"), b"linked twice")?;
     io(std::fs::hard_link(m.p("d/a"), m.p("hard")))?;
     io(std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")))?;
@@ -96,110 +82,85 @@ pub fn whole_mount() -> R {
     });
     io(std::fs::create_dir_all(&deep))?;
     write_file(&format!("{deep}/end"), b"deep")?;
-    eq!(
-        deep.len() + 4 < libc::PATH_MAX as usize && deep.len() > 3800,
-        true,
-        "deep path length {}",
-        deep.len()
+    let n = deep.len();
+    check!(
+        n + 4 < libc::PATH_MAX as usize && n > 3800,
+        "deep path length {n}"
     );
-
-    // Held open by another process: a 2 MiB unlinked file (CRIU's default
-    // limit is 1 MiB) and an O_TMPFILE file.
-    let ghost: Vec<u8> = (0..2u32 << 20).map(|i| (i % 251) as u8).collect();
-    write_file(&m.p("ghost"), &ghost)?;
-    let (r, w) = pipe()?;
-    let hold = || {
-        let g = open_at(&m.p("ghost"), libc::O_RDONLY, 50);
-        let t = open_mode(&m.p(""), libc::O_TMPFILE | libc::O_RDWR, 0o600, 51);
-        let ok = g.is_ok() && t.is_ok() && write_fd(51, b"tmpfile data").is_ok();
-        let _ = write_fd(w, if ok { b"1" } else { b"0" });
+    // Held open by another process: an unlinked file ([`ghost`]) and an
+    // O_TMPFILE file.
+    write_file(&m.p("ghost"), &ghost())?;
+    let _holder = Target::paused(|| {
+        open_at(&m.p("ghost"), libc::O_RDONLY, 50)?;
+        open_mode(&m.p(""), libc::O_TMPFILE | libc::O_RDWR, 0o600, 51)?;
+        alarm(0); // it holds them until the case ends
+        write_fd(51, b"tmpfile data").map(drop).map_err(ename)
+    })?;
+    io(std::fs::remove_file(m.p("ghost")))?;
+    let img = tmpfile("contents.img");
+    let im = save(&m.p(""), &img)?;
+    // After the checkpoint: the walk stats each entry before it reads
+    // it (files with O_NOATIME), so it sees the times the image saved.
+    let (live, trees) = (io(live_lines(m.root()))?, io(trees(&im))?);
+    let t = &trees[0];
+    let manifest = image_manifest(t);
+    eq!(
+        manifest,
+        format(&live),
+        "manifest of the image (- ) vs the live mount"
+    );
+    let orphans = t.orphans.iter().filter_map(|&i| t.node(i));
+    let orphans: Vec<_> = orphans.map(|n| (n.inode.nlink, n.data())).collect();
+    let want = [(0, ghost()), (0, b"tmpfile data".to_vec())];
+    let all = orphans.len() == 2 && want.iter().all(|w| orphans.contains(w));
+    check!(all, "unlinked inodes: {} (nlink, bytes)", orphans.len());
+    let sparse = t.lookup(b"/sparse").and_then(|i| t.node(i));
+    let sparse = sparse.ok_or("no /sparse in the image")?;
+    let saved: Vec<_> = sparse
+        .extents
+        .iter()
+        .map(|e| (e.offset, e.data.len()))
+        .collect();
+    let pages = vec![(0, 4096), (512 << 20, 4096), ((1 << 30) - 4096, 4096)];
+    let got = (sparse.inode.size, saved);
+    eq!(
+        got,
+        (1 << 30, pages),
+        "sparse file: size and the chunks saved"
+    );
+    // ckpt extract: the same tree in a plain directory, but sockets
+    // (left out), the link numbers (readdir order differs) and the
+    // access times (the walk's readdir moves a directory's).
+    let out = tmpfile("extract");
+    mkdir(&out, 0o755)?;
+    let (code, _, err) = run_ckpt(&["extract", &img, &out])?;
+    eq!(code, 0, "ckpt extract: {err}");
+    let plain = |lines: Vec<Line>| {
+        let kept = lines.into_iter().filter(|l| l.kind != Kind::Sock);
+        let kept = kept.filter(|l| !l.path.starts_with(b"/.ckpt-unlinked"));
+        let mut l: Vec<_> = kept
+            .map(|l| {
+                let t = l.text();
+                let mut f: Vec<_> = t.split('\t').collect();
+                if l.kind == Kind::Dir {
+                    f[5] = "-"; // sizes of directories are each fs's own
+                }
+                [&f[..7], &f[9..]].concat().join(" ")
+            })
+            .collect();
+        l.sort();
+        l
     };
-    beside(hold, || {
-        close(w);
-        let ready = read_fd(r, 1);
-        close(r);
-        eq!(ready, Ok(b"1".to_vec()), "holder opened its files");
-        io(std::fs::remove_file(m.p("ghost")))?;
-        let img = tmpfile("contents.img");
-        let im = save(&m.p(""), &img)?;
-        // After the checkpoint: the walk stats each entry before it reads
-        // it (files with O_NOATIME), so it sees the times the image saved.
-        let live = io(live_lines(m.root()))?;
-        let trees = io(trees(&im))?;
-        let t = &trees[0];
-        eq!(
-            image_manifest(t),
-            format(&live),
-            "manifest of the image (- ) vs the live mount"
-        );
-        let orphans: Vec<_> = t
-            .orphans
-            .iter()
-            .filter_map(|&i| t.node(i))
-            .map(|n| (n.inode.nlink, n.data()))
-            .collect();
-        check!(
-            orphans.contains(&(0, ghost.clone()))
-                && orphans.contains(&(0, b"tmpfile data".to_vec()))
-                && orphans.len() == 2,
-            "unlinked inodes: {} (nlink, bytes)",
-            orphans.len()
-        );
-        let sparse = t
-            .lookup(b"/sparse")
-            .and_then(|i| t.node(i))
-            .ok_or("no /sparse in the image")?;
-        let saved: Vec<_> = sparse
-            .extents
-            .iter()
-            .map(|e| (e.offset, e.data.len()))
-            .collect();
-        let pages = vec![(0, 4096), (512 << 20, 4096), ((1 << 30) - 4096, 4096)];
-        eq!(
-            (sparse.inode.size, saved),
-            (1 << 30, pages),
-            "sparse file: size and the chunks saved"
-        );
-        // ckpt extract: the same tree in a plain directory, but sockets
-        // (left out), the link numbers (readdir order differs) and the
-        // access times (the walk's readdir moves a directory's).
-        let out = tmpfile("extract");
-        mkdir(&out, 0o755)?;
-        let (code, _, err) = run_ckpt(&["extract", &img, &out])?;
-        eq!(code, 0, "ckpt extract: {err}");
-        let plain = |lines: Vec<Line>| {
-            let mut l: Vec<_> = lines
-                .into_iter()
-                .filter(|l| l.kind != Kind::Sock && !l.path.starts_with(b"/.ckpt-unlinked"))
-                .map(|l| {
-                    let t = l.text();
-                    let mut f: Vec<_> = t.split('\t').collect();
-                    if l.kind == Kind::Dir {
-                        f[5] = "-"; // sizes of directories are each fs's own
-                    }
-                    [&f[..7], &f[9..]].concat().join(" ")
-                })
-                .collect();
-            l.sort();
-            l
-        };
-        let extracted = io(live_lines(std::path::Path::new(&out)))?;
-        eq!(
-            plain(extracted),
-            plain(live),
-            "extracted tree vs the live mount"
-        );
-        let ino = |p: &str| {
-            std::fs::metadata(format!("{out}/{p}"))
-                .map(|s| s.ino())
-                .ok()
-        };
-        check!(
-            ino("d/a").is_some() && ino("d/a") == ino("hard") && ino("hard") == ino("d/e/hard"),
-            "extracted d/a, hard, d/e/hard are one inode"
-        );
-        Ok(())
-    })
+    let extracted = plain(io(live_lines(std::path::Path::new(&out)))?);
+    eq!(extracted, plain(live), "extracted tree vs the live mount");
+    let ino = |p: &str| {
+        std::fs::metadata(format!("{out}/{p}"))
+            .map(|s| s.ino())
+            .ok()
+    };
+    let one = ino("d/a").is_some() && ino("d/a") == ino("hard") && ino("hard") == ino("d/e/hard");
+    check!(one, "extracted d/a, hard, d/e/hard are one inode");
+    Ok(())
 }
 
 /// The image or the log on the mount to be frozen: EBUSY before anything
@@ -242,56 +203,46 @@ pub fn mapping_writer_waits() -> R {
     let m = Mount::cr()?;
     write_file(&m.p("map"), &vec![0u8; MAP_LEN])?;
     let fd = open_at(&m.p("map"), libc::O_RDWR, 60)?;
-    // SAFETY: a fresh shared mapping of a MAP_LEN-byte file, used as u32s.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            MAP_LEN,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
+    let p = map_shared(fd, MAP_LEN);
     close(fd);
-    check!(p != libc::MAP_FAILED, "mmap: {}", ename(errno()));
-    let w = p.cast::<u32>();
-    let bump = || loop {
+    let w = p?.cast::<u32>();
+    // (no alarm: it writes until it is killed)
+    let writer = Target::spawn(|| {
+        alarm(0);
         // SAFETY: the mapping is LAST + 1 u32s, alive until this child dies.
-        unsafe {
-            w.write_volatile(w.read_volatile().wrapping_add(1));
-            w.add(LAST)
-                .write_volatile(w.add(LAST).read_volatile().wrapping_add(1));
+        let last = unsafe { w.add(LAST) };
+        loop {
+            // SAFETY: as above.
+            unsafe {
+                w.write_volatile(w.read_volatile().wrapping_add(1));
+                last.write_volatile(last.read_volatile().wrapping_add(1));
+            }
         }
-    };
+    })?;
     let img = tmpfile("map.img");
-    // SAFETY: reads of the mapping the writer writes.
-    let seen = || unsafe { w.read_volatile() };
-    let res = beside(bump, || {
-        check_each(0..20, |i| {
-            save(&m.p(""), &img)?;
-            let im = decode_file(&img)?;
-            let t = io(trees(&im))?.remove(0);
-            let d = saved_data(&t, b"/map").ok_or("no /map in the image")?;
-            let word = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
-            let (first, last) = (word(0), word(LAST));
-            check!(
-                first == last || first == last.wrapping_add(1),
-                "checkpoint {i}: saved first word {first}, last {last}: not one instant"
-            );
-            Ok(())
-        })?;
-        let before = seen();
-        std::thread::sleep(std::time::Duration::from_millis(200));
+    let res = check_each(0..20, |i| {
+        let im = save(&m.p(""), &img)?;
+        let t = io(trees(&im))?.remove(0);
+        let d = saved_data(&t, b"/map").ok_or("no /map in the image")?;
+        let word = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
+        let (first, last) = (word(0), word(LAST));
         check!(
-            seen() != before,
-            "the writer is still writing after the thaw"
+            first == last || first == last.wrapping_add(1),
+            "checkpoint {i}: saved first word {first}, last {last}: not one instant"
         );
         Ok(())
     });
+    // SAFETY: reads of the mapping the writer writes.
+    let seen = || unsafe { w.read_volatile() };
+    let before = seen();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let moved = seen() != before;
+    drop(writer);
     // SAFETY: the mapping made above; the writer is gone.
-    unsafe { libc::munmap(p, MAP_LEN) };
-    res
+    unsafe { libc::munmap(w.cast(), MAP_LEN) };
+    res?;
+    check!(moved, "the writer is still writing after the thaw");
+    Ok(())
 }
 
 /// Another process creates, writes (one 4 KiB write(2) of one byte value)
@@ -300,29 +251,29 @@ pub fn mapping_writer_waits() -> R {
 pub fn concurrent_changes() -> R {
     work()?;
     let m = Mount::cr()?;
-    let churn = || {
+    // (no alarm: it goes on until it is killed)
+    let _churn = Target::spawn(|| {
+        alarm(0);
         for k in 0u32.. {
             let (f, r) = (m.p(&format!("f{}", k % 8)), m.p(&format!("r{}", k % 8)));
             let _ = write_file(&f, &[(k % 251) as u8; 4096]);
             let _ = std::fs::rename(&f, &r);
         }
-    };
+    })?;
     let img = tmpfile("busy.img");
-    beside(churn, || {
-        check_each(0..10, |i| {
-            let im = save(&m.p(""), &img)?;
-            let t = io(trees(&im))?.remove(0);
-            for n in t.nodes().iter().filter(|n| n.kind() == Kind::Reg) {
-                let d = n.data();
-                check!(
-                    d.iter().all(|&b| b == d[0]),
-                    "checkpoint {i}: inode #{} holds parts of two writes",
-                    n.inode.ino
-                );
-            }
-            let o = restart_from(&img, RESTART_DRY_RUN)?;
-            expect_outcome(&o, Ok(0), &format!("dry-run restart of checkpoint {i}"))
-        })
+    check_each(0..10, |i| {
+        let im = save(&m.p(""), &img)?;
+        let t = io(trees(&im))?.remove(0);
+        for n in t.nodes().iter().filter(|n| n.kind() == Kind::Reg) {
+            let (d, ino) = (n.data(), n.inode.ino);
+            let whole = d.iter().all(|&b| b == d[0]);
+            check!(
+                whole,
+                "checkpoint {i}: inode #{ino} holds parts of two writes"
+            );
+        }
+        let o = restart_from(&img, RESTART_DRY_RUN)?;
+        expect_outcome(&o, Ok(0), &format!("dry-run restart of checkpoint {i}"))
     })
 }
 

@@ -291,6 +291,15 @@ pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
     set_bytes(at, bytes)
 }
 
+/// A shared read-write mapping of the first `len` bytes of the file of `fd`.
+pub fn map_shared(fd: i32, len: usize) -> Result<*mut libc::c_void, String> {
+    let rw = libc::PROT_READ | libc::PROT_WRITE;
+    // SAFETY: a new mapping where the kernel chooses; callers stay within `len`.
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, rw, libc::MAP_SHARED, fd, 0) };
+    check!(p != libc::MAP_FAILED, "mmap: {}", ename(errno()));
+    Ok(p)
+}
+
 /// Make the file of `fd` hold exactly `b`, position 0.
 pub fn set_bytes(fd: i32, b: &[u8]) -> R {
     // SAFETY: an fd number.
