@@ -155,11 +155,15 @@ pub fn close_all() {
 
 pub fn dup2(fd: i32, to: i32) -> R {
     // SAFETY: integers only.
-    sys_or(
-        unsafe { libc::dup2(fd, to) },
-        format_args!("dup2({fd}, {to})"),
-    )
-    .map(drop)
+    let r = unsafe { libc::dup2(fd, to) };
+    sys_or(r, format_args!("dup2({fd}, {to})")).map(drop)
+}
+
+/// [`dup2`] `fd` to `to`, then close `fd`.
+pub fn move_fd(fd: i32, to: i32) -> R {
+    let r = dup2(fd, to);
+    close(fd);
+    r
 }
 
 /// open(2) `path` (mode 0644 when it creates) and move the fd to `at`
@@ -179,12 +183,9 @@ pub fn open_mode(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, Stri
         return Ok(fd);
     }
     // SAFETY: fds are ours.
-    let r = sys_or(
-        unsafe { libc::dup3(fd, at, flags & libc::O_CLOEXEC) },
-        format_args!("dup2 {path} to {at}"),
-    );
+    let r = unsafe { libc::dup3(fd, at, flags & libc::O_CLOEXEC) };
     close(fd);
-    r.map(|_| at)
+    sys_or(r, format_args!("dup2 {path} to {at}")).map(|_| at)
 }
 
 pub fn lseek(fd: i32, off: i64, whence: i32) -> i64 {
@@ -257,37 +258,25 @@ fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
 pub fn pipe() -> Result<(i32, i32), String> {
     let mut p = [0i32; 2];
     // SAFETY: pipe2 into a 2-int array.
-    sys_or(
-        unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) },
-        "pipe",
-    )?;
-    Ok((p[0], p[1]))
+    let r = unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) };
+    sys_or(r, "pipe").map(|_| (p[0], p[1]))
 }
 
 /// A pipe with its read end at fd `r` and its write end at fd `w`.
 pub fn pipe_at(r: i32, w: i32) -> R {
     let (pr, pw) = pipe()?;
-    dup2(pr, r)?;
-    dup2(pw, w)?;
-    close(pr);
-    close(pw);
-    Ok(())
+    move_fd(pr, r).and(move_fd(pw, w))
 }
 
 pub fn memfd(name: &str) -> Result<i32, String> {
     // SAFETY: valid C string.
-    sys_or(
-        unsafe { libc::memfd_create(cstr(name).as_ptr(), 0) },
-        "memfd_create",
-    )
-    .map(|fd| fd as i32)
+    let fd = unsafe { libc::memfd_create(cstr(name).as_ptr(), 0) };
+    sys_or(fd, "memfd_create").map(|fd| fd as i32)
 }
 
 /// A memfd named `name` at fd number `at`, holding `bytes`.
 pub fn memfd_at(name: &str, at: i32, bytes: &[u8]) -> R {
-    let fd = memfd(name)?;
-    dup2(fd, at)?;
-    close(fd);
+    move_fd(memfd(name)?, at)?;
     set_bytes(at, bytes)
 }
 
@@ -1224,15 +1213,16 @@ pub fn expect_checkpoint_refused(
         o.log
     );
     let b = read_file(img)?;
-    let (err, efd, msg) = match decode(&b) {
-        Err(ImageError::ErrorRecord { err, fd, msg, .. }) => (err, fd, msg),
-        other => {
-            return Err(format!(
-                "image: expected an ERROR record, decoder says {other:?}"
-            ))
-        }
+    let other = decode(&b);
+    let Err(ImageError::ErrorRecord {
+        err, fd: efd, msg, ..
+    }) = &other
+    else {
+        return Err(format!(
+            "image: expected an ERROR record, decoder says {other:?}"
+        ));
     };
-    eq!((err, efd), (-want, fd), "ERROR record (err, fd)");
+    eq!((*err, *efd), (-want, fd), "ERROR record (err, fd)");
     let name = on_line.first().map_or("", |n| n.trim_matches('"'));
     check!(
         msg.contains(name),
