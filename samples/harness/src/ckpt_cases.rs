@@ -97,8 +97,7 @@ pub(crate) fn dup_shared() -> R {
         let got = (pos(3), pos(4), pos(9), pos(6));
         eq!(got, (13, 13, 13, 7), "positions after reading fd 9");
         // F_SETFL on one shows on the others (one struct file)
-        // SAFETY: fcntl on our fd.
-        unsafe { libc::fcntl(3, libc::F_SETFL, O_APPEND) };
+        fcntl(3, libc::F_SETFL, O_APPEND);
         let got = (getfl(9) & O_APPEND, getfl(6) & O_APPEND);
         eq!(got, (O_APPEND, 0), "O_APPEND of fds 9, 6");
         Ok(())

@@ -698,8 +698,7 @@ fn open3(name: &str, flags: i32) -> R {
 
 fn async_nonblock() -> R {
     open3("f3", O_RDWR)?;
-    // SAFETY: fcntl on an fd.
-    unsafe { libc::fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK) };
+    fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK);
     Ok(())
 }
 

@@ -17,10 +17,7 @@ pub fn apply(base: &str, steps: &[Step]) -> R {
             }
             Step::Seek { fd, pos } => seek(fd, pos)?,
             Step::Dup { from, to } => dup2(from, to)?,
-            Step::Cloexec { fd } => {
-                // SAFETY: fcntl on an fd number.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            }
+            Step::Cloexec { fd } => drop(fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC)),
             Step::Chdir(p) => chdir(&format!("{base}/{p}"))?,
         }
     }

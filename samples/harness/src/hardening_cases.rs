@@ -491,8 +491,7 @@ fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &s
         // (with a lease the image is read from IMG, the pipe unread)
         let (lease, (first, rest)) = (how == "lease", base.split_at(base.len() / 2));
         open_at(&format!("{MNT}/f7"), libc::O_RDONLY, 1003)?;
-        // SAFETY: fcntl on our fd.
-        let r = lease && unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_RDLCK) } != 0;
+        let r = lease && fcntl(1003, libc::F_SETLEASE, libc::F_RDLCK) != 0;
         check!(!r, "F_SETLEASE F_RDLCK: {}", ename(errno()));
         // SAFETY: ignore the lease-break signal.
         unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
@@ -516,8 +515,7 @@ fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &s
         nap(100);
         poke(t.pid);
         nap(300);
-        // SAFETY: fcntl on our fd (without a lease: EAGAIN).
-        unsafe { libc::fcntl(1003, libc::F_SETLEASE, libc::F_UNLCK) };
+        fcntl(1003, libc::F_SETLEASE, libc::F_UNLCK); // (without a lease: EAGAIN)
         let _ = write_fd(1005, rest);
         close(1005);
         let r = expect_exit(t, &format!("{how}: restarting child"));
@@ -626,8 +624,7 @@ fn ckpt_100(fd: i32, pre: fn() -> R, mid: fn(i32) -> Vec<u8>) -> Result<(String,
 pub(crate) fn race_signal_checkpoint() -> R {
     on_pop(|| {
         pipe_at(1004, 1005)?;
-        // SAFETY: shrink the pipe to one page.
-        unsafe { libc::fcntl(1005, libc::F_SETPIPE_SZ, 4096) };
+        fcntl(1005, libc::F_SETPIPE_SZ, 4096); // one page
         let (res, stream) = ckpt_100(1005, usr1_restartable, |pid| {
             close(1005);
             nap(400);

@@ -67,8 +67,8 @@ fn exec_race_body() -> R {
     std::fs::copy("/proc/self/exe", SUID).map_err(|e| format!("copy: {e}"))?;
     chmod(SUID, 0o4755)?;
     let (img_r, img_w) = pipe()?;
-    // SAFETY: fcntl on our pipe: one page, which one write fills.
-    let filled = unsafe { libc::fcntl(img_w, libc::F_SETPIPE_SZ, 4096) }.max(0) as usize;
+    // one page, which one write fills
+    let filled = fcntl(img_w, libc::F_SETPIPE_SZ, 4096).max(0) as usize;
     eq!(write_fd(img_w, &vec![0x55; filled]), Ok(filled), "filler");
     let (go, args) = (format!("{MNT}/go"), ["--suid-open", &secret, "7"]);
     let setup = || open_at(&pre, libc::O_RDONLY | libc::O_CREAT, 5).and(drop_to_user());

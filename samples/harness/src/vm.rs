@@ -205,14 +205,18 @@ pub fn pos(fd: i32) -> i64 {
     lseek(fd, 0, libc::SEEK_CUR)
 }
 
+/// fcntl(2) of `fd` with an integer argument: its result (-1 on error).
+pub fn fcntl(fd: i32, cmd: i32, arg: i32) -> i32 {
+    // SAFETY: fcntl on an fd number, with an integer.
+    unsafe { libc::fcntl(fd, cmd, arg) }
+}
+
 pub fn getfl(fd: i32) -> i32 {
-    // SAFETY: fcntl on an fd number.
-    unsafe { libc::fcntl(fd, libc::F_GETFL) }
+    fcntl(fd, libc::F_GETFL, 0)
 }
 
 pub fn getfd(fd: i32) -> i32 {
-    // SAFETY: fcntl on an fd number.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) }
+    fcntl(fd, libc::F_GETFD, 0)
 }
 
 pub fn write_fd(fd: i32, b: &[u8]) -> Result<usize, i32> {
