@@ -48,6 +48,14 @@ pub fn populate(mnt: &str) -> R {
     Ok(())
 }
 
+/// `f` on a fresh ramfs_cr on `mnt` holding [`populate`]'s files; fds
+/// 900 to 1010 closed after.
+pub fn on_populated(mnt: &str, f: impl FnOnce() -> R) -> R {
+    let r = on_mount(mnt, || populate(mnt).and_then(|_| f()));
+    close_range(900, 1010);
+    r
+}
+
 /// Checkpoint a child that runs `setup` (after closing every fd) into a
 /// memfd; returns the image (success or not: a failed checkpoint leaves an
 /// image with an ERROR record).
@@ -507,8 +515,7 @@ fn systematic(bases: &[(&'static str, Vec<u8>)]) -> Vec<Job> {
 pub(crate) fn fuzz() -> R {
     let n = param("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
     let seed0 = param("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
-    on_mount(MNT, || {
-        populate(MNT)?;
+    on_populated(MNT, || {
         let bases = base_images(MNT)?;
         let mut d = Driver::start(MNT)?;
         let t0 = Instant::now();
@@ -579,8 +586,7 @@ pub(crate) fn fuzz() -> R {
 /// Hand-made variants of the small base image, each "valid except for X",
 /// with the errnos restart(2) may give (and whether it may succeed).
 pub(crate) fn hostile_fixed() -> R {
-    on_mount(MNT, || {
-        populate(MNT)?;
+    on_populated(MNT, || {
         let bases = base_images(MNT)?;
         let small = io(decode(&bases[0].1))?;
         let dirs = io(decode(&bases[2].1))?;
@@ -654,8 +660,7 @@ pub(crate) fn hostile_fixed() -> R {
 /// checkpoint that failed on one of its first fds gives EINVAL, not the
 /// EIO the ABI promises for "the image holds an ERROR record".
 pub(crate) fn k1_failed_early() -> R {
-    on_mount(MNT, || {
-        populate(MNT)?;
+    on_populated(MNT, || {
         let setup = || {
             // fd 3: an unlinked file (checkpoint fails on it), fds 4..19 fine
             o(&format!("{MNT}/gone"), O_RDWR | O_CREAT, 3)?;
@@ -718,8 +723,7 @@ fn deep_leaf(n: usize, c: &str) -> R {
 /// takes back (in the same place, same credentials): a checkpoint that
 /// succeeds with an image restart refuses is a bug (K2: O_ACCMODE opens).
 pub(crate) fn symmetry() -> R {
-    on_mount(MNT, || {
-        populate(MNT)?;
+    on_populated(MNT, || {
         // (what, the errno checkpoint must refuse it with, if any, set-up): an
         // O_TMPFILE file stays open on its unlinked dentry even after
         // linkat() (EBADF, like any unlinked file); a name longer than

@@ -2,7 +2,7 @@
 //! and restart(2) (issue 6).
 
 use crate::fs_cases::check_growth;
-use crate::fuzz_cases::{make_image, populate, verify_restored_img, POPULATED};
+use crate::fuzz_cases::{make_image, on_populated, verify_restored_img, POPULATED};
 use crate::golden::apply;
 use crate::vm::*;
 use ckpt_image::RESTART_DRY_RUN;
@@ -16,13 +16,6 @@ const CHURN: &str = "/mnt/hard/churn";
 /// memfds above the fds the cases record: an image, what a child reports.
 const IMG: i32 = 1001;
 const OUT: i32 = 1002;
-
-/// `f` on a fresh ramfs_cr on MNT with `populate`'s files; fds 900.. closed after.
-fn on_pop(f: impl FnOnce() -> R) -> R {
-    let r = on_mount(MNT, || populate(MNT).and_then(|_| f()));
-    close_range(900, 1010);
-    r
-}
 
 fn nap(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
@@ -103,7 +96,7 @@ fn holding(name: &'static str, fd: i32) -> Result<Target, String> {
 }
 
 pub(crate) fn perm_checkpoint() -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         memfd_at("img", 900, b"")?;
         let root = holding("secret", 5)?;
         in_child("unprivileged child", 60, || {
@@ -132,7 +125,7 @@ pub(crate) fn perm_checkpoint() -> R {
 }
 
 pub(crate) fn perm_restart() -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         // images made by root
         let secret = steps_image(&[st::open("secret", libc::O_RDONLY, 5)])?;
         let ro_rdwr = steps_image(&[st::open("ro", libc::O_RDWR, 5)])?;
@@ -193,7 +186,7 @@ pub(crate) fn perm_restart() -> R {
 }
 
 pub(crate) fn odd_sources() -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         memfd_at("img", 901, &steps_image(&rdwr_steps(3))?)?;
         in_child("child", 120, || {
             let (r, rl) = (|fd| rs(0, fd, 0, -1), |log| rs(0, 901, 0, log));
@@ -269,7 +262,7 @@ pub(crate) fn odd_targets() -> R {
 }
 
 pub(crate) fn shared_table() -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         memfd_at("img", 901, &steps_image(&rdwr_steps(3))?)?;
         check_each(["a thread", "a CLONE_FILES process"], |sharer| {
             in_child(sharer, 60, || {
@@ -298,7 +291,7 @@ pub(crate) fn shared_table() -> R {
 const CHURN_SECS: u64 = 10;
 
 pub(crate) fn race_churn() -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         let p = |name: &str, i: u64| format!("{CHURN}/{name}{i}");
         mkdir(&p("sub", 0), 0o755)?;
         for i in 0..20 {
@@ -357,7 +350,7 @@ pub(crate) fn race_churn() -> R {
 }
 
 pub(crate) fn race_ckpt_restart() -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         memfd_at("img", 901, &steps_image(&rdwr_steps(8))?)?;
         memfd_at("counts", 902, b"")?;
         let (mut ok, mut busy, mut other) = (0, 0, 0);
@@ -388,7 +381,7 @@ pub(crate) fn race_ckpt_restart() -> R {
 }
 
 pub(crate) fn race_umount_rmmod() -> R {
-    let r = on_pop(|| {
+    let r = on_populated(MNT, || {
         let d0 = st::open("d0", libc::O_RDONLY | libc::O_DIRECTORY, 4);
         let img = steps_image(&[st::open("f0", libc::O_RDWR, 3), d0])?;
         memfd_at("img", 901, &img)?;
@@ -463,7 +456,7 @@ pub(crate) fn leak_cycles() -> R {
     // a leak of one small object per cycle is ~100 kB of Slab; allow noise
     let max = [Some(1024), None, None, Some(16), Some(64)];
     let what = "checkpoint+restart (8 fds, every 10th also a corrupted restart)";
-    on_pop(|| check_growth(what, (20, CYCLES), max, cycles))
+    on_populated(MNT, || check_growth(what, (20, CYCLES), max, cycles))
 }
 
 /// SIGUSR1 caught by a do-nothing handler with SA_RESTART.
@@ -482,7 +475,7 @@ fn usr1_restartable() -> R {
 /// by a read lease on f7 (break_lease() in the reopen) or a pipe with half the image
 /// (`how`), is poked, then unblocked: it must give both fds, or `Err(err)` and none.
 fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &str) -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         let f7 = st::open("f7", libc::O_RDWR, at);
         let base = steps_image(&[st::open("f1", libc::O_RDONLY, 5), f7])?;
         memfd_at("img", IMG, &base)?;
@@ -537,7 +530,7 @@ fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &s
 /// fail half-way (WARN_ON_ONCE in restore_files_commit, success with fds missing).
 pub(crate) fn race_prlimit() -> R {
     const SECS: u64 = 8;
-    on_pop(|| {
+    on_populated(MNT, || {
         // 300 files, highest fd 947
         let fds: Vec<i32> = (0..300).map(|i| 50 + 3 * i).collect();
         let open = |i: usize| st::open(POPULATED[i % 10], libc::O_RDONLY, fds[i]);
@@ -622,7 +615,7 @@ fn ckpt_100(fd: i32, pre: fn() -> R, mid: fn(i32) -> Vec<u8>) -> Result<(String,
 /// checkpoint(2) blocked on a slow reader's pipe, a caught SA_RESTART signal: one valid
 /// image (or EINTR and a stream cut or ending in an ERROR record), never two (K4).
 pub(crate) fn race_signal_checkpoint() -> R {
-    on_pop(|| {
+    on_populated(MNT, || {
         pipe_at(1004, 1005)?;
         fcntl(1005, libc::F_SETPIPE_SZ, 4096); // one page
         let (res, stream) = ckpt_100(1005, usr1_restartable, |pid| {
@@ -650,7 +643,7 @@ pub(crate) fn race_signal_checkpoint() -> R {
 /// the bytes up to the limit, no ERROR record after them (it would read as a cut record's).
 pub(crate) fn write_fails_midway() -> R {
     const LIMIT: u64 = 1000;
-    on_pop(|| {
+    on_populated(MNT, || {
         memfd_at("img", IMG, b"")?;
         let fsize = || {
             // SAFETY: signal(2), and setrlimit(2) with a struct rlimit (two rlim_t).
