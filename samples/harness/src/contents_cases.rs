@@ -722,12 +722,7 @@ pub fn restore_refused() -> R {
                     "attached" => open_at(&m.p(""), libc::O_PATH, fd).map(drop)?,
                     "full" => {
                         detached("ramfs_cr", fd)?;
-                        // SAFETY: a NUL-terminated name relative to a mount fd.
-                        let f = unsafe {
-                            libc::openat(fd, c"x".as_ptr(), libc::O_CREAT | libc::O_WRONLY, 0o600)
-                        };
-                        check!(f >= 0, "create in the detached mount: {}", ename(errno()));
-                        close(f);
+                        write_file(&format!("/proc/self/fd/{fd}/x"), b"")?;
                     }
                     fs => detached(fs, fd)?,
                 }
