@@ -3,6 +3,7 @@
 //! included: ttys are not checkpointable), so their images hold only the
 //! fds the case set up; the image and log fds are left out by the kernel.
 
+use crate::golden::Files;
 use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
 use crate::vm::*;
 use ckpt_image::*;
@@ -12,8 +13,6 @@ use libc::{
 use libc::{O_APPEND, O_CREAT, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR, O_WRONLY};
 use std::os::unix::{fs::MetadataExt, process::CommandExt};
 use testsupport::golden::{self as st, Step};
-
-type Files = &'static [(&'static str, &'static [u8])];
 
 fn dev_ino(p: &str) -> Result<(u64, u64), String> {
     let md = std::fs::metadata(p).map_err(|e| format!("stat {p}: {e}"))?;
@@ -65,7 +64,7 @@ pub(crate) fn self_checkpoint() -> R {
 
 pub(crate) fn restore_fds() -> R {
     let d: Vec<u8> = (0..200).collect();
-    let files: &[(&str, &[u8])] = &[("f1", &d), ("f2", &d), ("f3", &d)];
+    let files: Files = &[("f1", &d), ("f2", &d), ("f3", &d)];
     const STEPS: &[Step] = &[
         st::open("f1", O_RDWR, 3),
         st::seek(3, 10),
@@ -83,7 +82,7 @@ pub(crate) fn restore_fds() -> R {
 }
 
 pub(crate) fn dup_shared() -> R {
-    let files: &[(&str, &[u8])] = &[("shared", &[b'x'; 100]), ("single", &[b'y'; 100])];
+    let files: Files = &[("shared", &[b'x'; 100]), ("single", &[b'y'; 100])];
     const STEPS: &[Step] = &[
         st::open("shared", O_RDWR, 3),
         st::dup(3, 4),

@@ -24,9 +24,11 @@ pub fn apply(base: &str, steps: &[Step]) -> R {
     Ok(())
 }
 
-/// Create `files` below `base`, with their directories (a name ending in
-/// '/' is a directory).
-pub fn populate_files(base: &str, files: &[(&str, &[u8])]) -> R {
+/// Files to create: (name, bytes); a name ending in '/' is a directory.
+pub type Files<'a> = &'a [(&'a str, &'a [u8])];
+
+/// Create `files` below `base`, with their directories.
+pub fn populate_files(base: &str, files: Files) -> R {
     for (name, bytes) in files {
         let p = format!("{base}/{name}");
         let (dir, file) = p.rsplit_once('/').unwrap_or((base, name));

@@ -4,7 +4,7 @@
 //! state after restart (`testsupport::golden::expected`): never from the
 //! image under test.
 
-use crate::golden::{apply, populate_files};
+use crate::golden::{apply, populate_files, Files};
 use crate::vm::*;
 use testsupport::golden::{expected, Step, WantFd};
 
@@ -32,12 +32,7 @@ pub enum By {
 /// image must record the expected fds and cwd, and a restart in a child
 /// holding another file at the first expected fd (replaced) and at fd 20
 /// (kept) must give exactly them; then `after(mount dir)` in that child.
-pub fn round_trip(
-    files: &[(&str, &[u8])],
-    steps: &'static [Step],
-    by: By,
-    after: fn(&str) -> R,
-) -> R {
+pub fn round_trip(files: Files, steps: &'static [Step], by: By, after: fn(&str) -> R) -> R {
     let m = mount_with(files)?;
     let (want, cwd) = expected(steps, &m.dir);
     let img = tmpfile("rt.ckpt");
@@ -110,7 +105,7 @@ pub fn round_trip(
 
 /// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
 /// directory).
-pub fn mount_with(files: &[(&str, &[u8])]) -> Result<Mount, String> {
+pub fn mount_with(files: Files) -> Result<Mount, String> {
     work()?;
     let m = Mount::cr()?;
     populate_files(&m.dir, files)?;
@@ -126,7 +121,7 @@ pub fn mount_file(name: &str, bytes: &[u8]) -> Result<(Mount, String), String> {
 
 /// [`mount_with`] and the image of a clean child set up there by `steps`
 /// ([`image_on`]): (the mount, the image's path).
-pub fn image_of(files: &[(&str, &[u8])], steps: &[Step]) -> Result<(Mount, String), String> {
+pub fn image_of(files: Files, steps: &[Step]) -> Result<(Mount, String), String> {
     let m = mount_with(files)?;
     let img = image_on(&m, steps)?;
     Ok((m, img))
@@ -192,19 +187,16 @@ pub fn check_table(want: &[WantFd], cwd: &str) -> R {
         eq!(getfd(fd), fdfl, "fd {fd} F_GETFD");
     }
     // a shared file's position moves on every fd of it
-    for w in want
+    let leads = want
         .iter()
-        .filter(|w| w.shares == w.fd && w.flags & libc::O_DIRECTORY == 0)
-    {
-        seek(w.fd, 4242)?;
-        for (fd, lead) in want
-            .iter()
-            .filter(|x| x.shares == w.fd)
-            .map(|x| (x.fd, w.fd))
-        {
+        .filter(|w| w.shares == w.fd && w.flags & libc::O_DIRECTORY == 0);
+    for w in leads {
+        let lead = w.fd;
+        seek(lead, 4242)?;
+        for fd in want.iter().filter(|x| x.shares == lead).map(|x| x.fd) {
             eq!(pos(fd), 4242, "fd {fd} after lseek(fd {lead}, 4242)");
         }
-        seek(w.fd, w.pos)?;
+        seek(lead, w.pos)?;
     }
     eq!(readlink("/proc/self/cwd"), cwd, "cwd after restart");
     Ok(())
