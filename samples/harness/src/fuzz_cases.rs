@@ -690,11 +690,8 @@ fn linked_tmpfile() -> R {
     let to = cstr(&format!("{MNT}/linked-tmp"));
     let (at, follow) = (libc::AT_FDCWD, libc::AT_SYMLINK_FOLLOW);
     // SAFETY: valid C strings.
-    sys_or(
-        unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) },
-        "linkat",
-    )
-    .map(drop)
+    let r = unsafe { libc::linkat(at, p.as_ptr(), at, to.as_ptr(), follow) };
+    sys_or(r, "linkat").map(drop)
 }
 
 fn open3(name: &str, flags: i32) -> R {
