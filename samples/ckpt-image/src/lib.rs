@@ -951,7 +951,8 @@ pub fn check_name(n: &[u8]) -> Option<&'static str> {
 /// carries the record's byte offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageError {
-    /// The image is larger than CKPT_IMAGE_MAX.
+    /// restart(2) would hold more than CKPT_IMAGE_MAX of the image
+    /// ([`held_bytes`]).
     TooBig {
         len: usize,
     },
@@ -1103,7 +1104,7 @@ impl fmt::Display for ImageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use ImageError::*;
         match self {
-            TooBig { len } => write!(f, "image is {len} bytes, more than CKPT_IMAGE_MAX ({CKPT_IMAGE_MAX})"),
+            TooBig { len } => write!(f, "restart would hold {len} bytes of the image, more than CKPT_IMAGE_MAX ({CKPT_IMAGE_MAX})"),
             Truncated { offset } => write!(f, "offset {offset}: image truncated (record expected here)"),
             LenPastEnd { offset, len, end } => {
                 write!(f, "offset {offset}: record len {len} runs past the end of the image ({end} bytes)")
@@ -1365,19 +1366,65 @@ pub struct Scan {
 /// the record headers.  The walk stops at the first record whose framing
 /// is bad; restart(2) refuses such an image before it installs anything.
 pub fn highest_fd(buf: &[u8]) -> Option<i32> {
-    let (mut off, mut top) = (0usize, None::<i32>);
-    while buf.len() - off >= SIZE_HDR {
-        let len = get_u32(buf, off + 4) as usize;
-        if len < SIZE_HDR || !len.is_multiple_of(8) || len > buf.len() - off {
+    highest_fd_at(buf.len() as u64, |off, b| {
+        let off = usize::try_from(off).map_err(|_| std::io::ErrorKind::UnexpectedEof)?;
+        b.copy_from_slice(
+            buf.get(off..off + b.len())
+                .ok_or(std::io::ErrorKind::UnexpectedEof)?,
+        );
+        Ok(())
+    })
+}
+
+/// [`highest_fd`] of an image of `size` bytes read with `read_at(offset,
+/// buf)` (`pread` of a file): only the record headers and FILE_DESCs are
+/// read.
+pub fn highest_fd_at(
+    size: u64,
+    read_at: impl Fn(u64, &mut [u8]) -> std::io::Result<()>,
+) -> Option<i32> {
+    let (mut off, mut top) = (0u64, None::<i32>);
+    while size - off >= SIZE_HDR as u64 {
+        let mut h = [0u8; 16];
+        let n = if size - off >= 16 { 16 } else { SIZE_HDR };
+        if read_at(off, &mut h[..n]).is_err() {
             break;
         }
-        if get_u32(buf, off) == CKPT_HDR_FILE_DESC && len == SIZE_FILE_DESC {
-            let fd = get_i32(buf, off + 12);
+        let len = get_u32(&h, 4) as u64;
+        if len < SIZE_HDR as u64 || !len.is_multiple_of(8) || len > size - off {
+            break;
+        }
+        if get_u32(&h, 0) == CKPT_HDR_FILE_DESC && len == SIZE_FILE_DESC as u64 {
+            let fd = get_i32(&h, 12);
             top = Some(top.map_or(fd, |t| t.max(fd)));
         }
         off += len;
     }
     top
+}
+
+/// Bytes of `buf` restart(2) holds in memory when it reads the image from
+/// a regular file: every record up to where the framing breaks (only its
+/// header then), but for the data of an SB_DATA record, held as a 56-byte
+/// stand-in (the kernel's `struct ckpt_sb_left`).  More than
+/// [`CKPT_IMAGE_MAX`] is EFBIG.
+pub fn held_bytes(buf: &[u8]) -> usize {
+    const LEFT: usize = 56;
+    let (mut off, mut held) = (0usize, 0usize);
+    while buf.len() - off >= SIZE_HDR {
+        let (ty, len) = (get_u32(buf, off), get_u32(buf, off + 4) as usize);
+        if len < SIZE_HDR || !len.is_multiple_of(8) {
+            return held + SIZE_HDR;
+        }
+        let data = ty == CKPT_HDR_SB_DATA && len > LEFT && len <= SIZE_SB_DATA + CKPT_SB_DATA_MAX;
+        if data && len <= buf.len() - off {
+            held += LEFT;
+        } else {
+            held += len.min(buf.len() - off);
+        }
+        off += len.min(buf.len() - off);
+    }
+    held + (buf.len() - off)
 }
 
 /// Bytes at the end of an image that [`last_fd`] reads.
@@ -1683,10 +1730,9 @@ impl Walker<'_> {
     }
 
     fn walk(&mut self) -> Result<Image, ImageError> {
-        if self.buf.len() > CKPT_IMAGE_MAX {
-            return Err(ImageError::TooBig {
-                len: self.buf.len(),
-            });
+        let held = held_bytes(self.buf);
+        if held > CKPT_IMAGE_MAX {
+            return Err(ImageError::TooBig { len: held });
         }
         // HEADER
         let header = match self.next()? {

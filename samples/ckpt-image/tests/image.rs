@@ -471,10 +471,32 @@ fn error_record() {
 
 #[test]
 fn too_big() {
-    let b = vec![0u8; CKPT_IMAGE_MAX + 8];
+    // records restart(2) holds, past CKPT_IMAGE_MAX
+    let mut b = vec![0u8; CKPT_IMAGE_MAX + 8];
+    for r in b.chunks_mut(8) {
+        r[..4].copy_from_slice(&CKPT_HDR_FILE_NAME.to_le_bytes());
+        r[4..].copy_from_slice(&8u32.to_le_bytes());
+    }
     let e = decode(&b).unwrap_err();
     assert_eq!(e.kind(), "TooBig");
     assert_eq!(e.errno(), libc::EFBIG);
+    assert_eq!(held_bytes(&b), b.len());
+    // zeros: the framing breaks at once, and only that header is held
+    let z = vec![0u8; CKPT_IMAGE_MAX + 8];
+    assert_eq!(held_bytes(&z), 8);
+    assert_ne!(decode(&z).unwrap_err().kind(), "TooBig");
+}
+
+#[test]
+fn file_data_is_not_held() {
+    // 2,000 SB_DATA records of 64 KiB: 125 MiB, held as 56 bytes each
+    let mut rec = vec![0u8; SIZE_SB_DATA + CKPT_SB_DATA_MAX];
+    rec[..4].copy_from_slice(&CKPT_HDR_SB_DATA.to_le_bytes());
+    let len = rec.len() as u32;
+    rec[4..8].copy_from_slice(&len.to_le_bytes());
+    let b: Vec<u8> = (0..2000).flat_map(|_| rec.clone()).collect();
+    assert_eq!(held_bytes(&b), 2000 * 56);
+    assert_ne!(decode(&b).unwrap_err().kind(), "TooBig");
 }
 
 #[test]

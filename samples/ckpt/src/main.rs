@@ -189,19 +189,19 @@ fn fail(what: &str, e: &io::Error, log: Option<&mut Log>) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// All of `r`, up to one byte past CKPT_IMAGE_MAX (the kernel refuses
-/// what is larger, and names the limit).
-fn read_capped(r: impl Read) -> io::Result<Vec<u8>> {
+/// All of `r`: the kernel holds no more than CKPT_IMAGE_MAX of an image
+/// but for the data of its files, which makes no limit on its size.
+fn read_all(mut r: impl Read) -> io::Result<Vec<u8>> {
     let mut buf = Vec::new();
-    r.take(CKPT_IMAGE_MAX as u64 + 1).read_to_end(&mut buf)?;
+    r.read_to_end(&mut buf)?;
     Ok(buf)
 }
 
 fn read_input(path: &str) -> io::Result<Vec<u8>> {
     if path == "-" {
-        read_capped(io::stdin().lock())
+        read_all(io::stdin().lock())
     } else {
-        read_capped(StdFile::open(path)?)
+        read_all(StdFile::open(path)?)
     }
 }
 
@@ -216,16 +216,17 @@ struct Input {
 
 /// Open `path` ("-": standard input) and find the image's highest fd.  A
 /// regular file is read only at its end when that is the last FILE_DESC
-/// and the TAIL (`last_fd()`); anything else is read whole and its record
+/// and the TAIL (`last_fd()`), else only its record headers are read
+/// (`highest_fd_at()`); anything else is read whole and its record
 /// framing walked (`highest_fd()`).
 fn open_input(path: &str) -> io::Result<Input> {
     let (file, buf) = if path == "-" {
         (None, read_input(path)?)
     } else {
-        let mut f = StdFile::open(path)?;
+        let f = StdFile::open(path)?;
         let meta = f.metadata()?;
         if !meta.file_type().is_file() {
-            (None, read_capped(f)?)
+            (None, read_all(f)?)
         } else {
             if meta.len() >= LAST_FD_WINDOW as u64 {
                 let mut end = [0u8; LAST_FD_WINDOW];
@@ -238,8 +239,12 @@ fn open_input(path: &str) -> io::Result<Input> {
                     });
                 }
             }
-            let buf = read_capped(&mut f)?;
-            (Some(f), buf)
+            let top = highest_fd_at(meta.len(), |off, b| f.read_exact_at(b, off));
+            return Ok(Input {
+                file: Some(f),
+                buf: Vec::new(),
+                top,
+            });
         }
     };
     let top = highest_fd(&buf);
