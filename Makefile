@@ -149,7 +149,7 @@ check: deps kernel-debug module-debug kernel-nockpt module-nockpt samples \
 vm-check:
 	@mkdir -p $(VMLOG)
 	@log=$(VMLOG)/console-check.$$(date +%Y%m%d-%H%M%S).$$$$.log; logs=; \
-	case "$$FILTER" in ckpt-migrate*) ;; *) \
+	case "$$FILTER" in ckpt-migrate*|ckpt-big*) ;; *) \
 	scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
 		-l $$log -t $(VM_TIMEOUT) $${FILTER:+-f "$$FILTER"} check || true; \
 	ln -sfn $$(basename $$log) $(VMLOG)/console-check.log; \
@@ -161,6 +161,11 @@ vm-check:
 		scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
 			-l $$mig.restore.log -c $$mig.cpio -t 900 -f "ckpt-migrate: restore" check >/dev/null || true; \
 		rm -f $$mig.cpio; logs="$$logs $$mig.save.log $$mig.restore.log" ;; esac; \
+	case "$$FILTER" in ""|ckpt-big*) \
+		big=$(VMLOG)/big.$$$$.log; \
+		RAMFS_CR_VM_MEM=4096 scripts/run-vm -k "$$(cat build/kdir-debug)" -i build/initramfs-debug.cpio \
+			-l $$big -t 1800 -f "ckpt-big:" check >/dev/null || true; \
+		logs="$$logs $$big" ;; esac; \
 	if [ -z "$$FILTER" ] && [ -s build/initramfs-nockpt.cpio ]; then \
 		nlog=$(VMLOG)/console-check-nockpt.$$(date +%Y%m%d-%H%M%S).$$$$.log; \
 		scripts/run-vm -k "$$(cat build/kdir-nockpt)" -i build/initramfs-nockpt.cpio \

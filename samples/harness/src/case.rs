@@ -2,8 +2,8 @@
 
 use crate::roundtrip::By;
 use crate::{
-    abi_cases, ckpt_cases, contents_cases, fault_cases, fs_cases, fuzz_cases, hardening_cases,
-    positions_cases, security_cases,
+    abi_cases, big_cases, ckpt_cases, contents_cases, fault_cases, fs_cases, fuzz_cases,
+    hardening_cases, positions_cases, security_cases,
 };
 
 /// One test case: a behaviour name and the function that checks it.
@@ -53,8 +53,10 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt-contents: RESTART_CONTENTS rebuilds the mount in a detached one attached elsewhere: same manifest and directory order, a directory reader resumes at its next entry, fd offset and cwd kept", run: contents_cases::restore_elsewhere },
         Case { name: "ckpt-contents: RESTART_CONTENTS refuses bad records (name, inode number, link count, entry order), missing, extra, foreign, attached and non-empty mounts, mounts without the flag, a version 1 image: errno, caller and mounts unchanged", run: contents_cases::restore_refused },
         Case { name: "ckpt-contents: RESTART_CONTENTS by a user in its own user namespace rebuilds files it would own; another owner gives EOVERFLOW, a device node EPERM", run: contents_cases::restore_unprivileged },
+        Case { name: "ckpt-contents: an image of 96 MiB of file data, over CKPT_IMAGE_MAX: from a regular file it restores whole, held in under 1 MiB of memory; from a pipe EFBIG, logged, nothing changed", run: big_cases::over_the_limit },
+        Case { name: "ckpt-big: an image of 1 GiB of file data in 16 files restores whole; the kernel holds at most 2 MiB of it, and memory that is not page cache grows by less than 32 MiB", run: big_cases::one_gib },
         Case { name: "ckpt-migrate: save: a process and its ramfs_cr mount checkpointed with contents, the image handed to the host", run: contents_cases::migrate_save },
-        Case { name: "ckpt-migrate: restore: in a second boot, ckpt restart rebuilds the mount: manifest, directory order, cwd, fd offset, directory position and an unlinked 2 MiB file as the first boot saw them", run: contents_cases::migrate_restore },
+        Case { name: "ckpt-migrate: restore: in a second boot, ckpt restart rebuilds the mount: manifest, directory order, cwd, fd offset, directory position and an unlinked 64 MiB file (its bytes' MD5) as the first boot saw them", run: contents_cases::migrate_restore },
         Case { name: "ckpt: a multi-threaded target and one sharing its table with another process (CLONE_FILES) are checkpointed and restored", run: ckpt_cases::shared_table_targets },
         Case { name: "ckpt: exec after restart closes the fds recorded close-on-exec and keeps the others", run: ckpt_cases::exec_after_restart },
         Case { name: "ckpt: the image of a running (not stopped) target restores its fds, positions, flags and cwd", run: || ckpt_cases::target_round_trip(By::Running) },
@@ -76,7 +78,7 @@ pub fn all_cases() -> Vec<Case> {
         Case { name: "ckpt: bad images are refused with EINVAL and change nothing", run: ckpt_cases::bad_images },
         Case { name: "ckpt: image with an ERROR record is refused with EIO", run: ckpt_cases::error_image_eio },
         Case { name: "ckpt: restart reads the image from a pipe and from the fd's position", run: ckpt_cases::pipe_and_offset },
-        Case { name: "ckpt: image larger than CKPT_IMAGE_MAX is refused with EFBIG", run: ckpt_cases::too_big },
+        Case { name: "ckpt: an image holding more than CKPT_IMAGE_MAX of records is refused with EFBIG, logged; a longer sparse file of zeros with EINVAL", run: ckpt_cases::too_big },
         Case { name: "ckpt: RESTART_DRY_RUN validates and reopens but changes nothing", run: ckpt_cases::dry_run },
         Case { name: "ckpt: restart failure after a partial reopen leaves the caller unchanged", run: ckpt_cases::all_or_nothing },
         Case { name: "ckpt: the ckpt CLI checkpoints, inspects and restarts a process", run: ckpt_cases::cli },
@@ -128,7 +130,7 @@ pub fn all_cases() -> Vec<Case> {
 mod tests {
     #[test]
     fn case_names_are_unique_and_prefixed() {
-        let prefixes = "ramfs_cr ckpt ckpt-fuzz ckpt-perm ckpt-race ckpt-leak ckpt-fault ckpt-sec ckpt-contents ckpt-migrate";
+        let prefixes = "ramfs_cr ckpt ckpt-fuzz ckpt-perm ckpt-race ckpt-leak ckpt-fault ckpt-sec ckpt-contents ckpt-migrate ckpt-big";
         let mut seen = std::collections::HashSet::new();
         for c in super::all_cases() {
             let prefix = c.name.split_once(": ").map_or("", |p| p.0);

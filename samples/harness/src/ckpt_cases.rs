@@ -602,10 +602,39 @@ pub(crate) fn pipe_and_offset() -> R {
 
 pub(crate) fn too_big() -> R {
     work()?;
-    let (p, size) = (tmpfile("big.ckpt"), CKPT_IMAGE_MAX + 4096);
-    // sparse: no memory used for the holes
-    io(io(std::fs::File::create(&p))?.set_len(size as u64))?;
-    let r = refused_restart(&p, 0, EFBIG, &format!("restart of a {size} byte image"));
+    // a real header, then records of FILE_NAME's type, 64 KiB each, past
+    // CKPT_IMAGE_MAX: they would all be held (only file data is not)
+    let (_m, img) = image_of(&[], &[])?;
+    let base = read_file(&img)?;
+    let rec = |_| {
+        let mut r = vec![0u8; 64 << 10];
+        r[..4].copy_from_slice(&CKPT_HDR_FILE_NAME.to_le_bytes());
+        r[4..8].copy_from_slice(&(64u32 << 10).to_le_bytes());
+        r
+    };
+    let held = [
+        base[..112].to_vec(),
+        (0..CKPT_IMAGE_MAX >> 16).flat_map(rec).collect(),
+    ]
+    .concat();
+    let p = tmpfile("big.ckpt");
+    write_file(&p, &held)?;
+    let size = held.len();
+    drop(held);
+    let r = refused_restart(
+        &p,
+        0,
+        EFBIG,
+        &format!("restart of a {size} byte image of records"),
+    );
+    // sparse zeros: no memory used for the holes, a record length of 0
+    io(io(std::fs::File::create(&p))?.set_len(CKPT_IMAGE_MAX as u64 + 4096))?;
+    let r = r.and(refused_restart(
+        &p,
+        0,
+        EINVAL,
+        "restart of a sparse file of zeros",
+    ));
     let _ = std::fs::remove_file(&p);
     r
 }

@@ -89,7 +89,7 @@ pub fn whole_mount() -> R {
     );
     // Held open by another process: an unlinked file ([`ghost`]) and an
     // O_TMPFILE file.
-    write_file(&m.p("ghost"), &ghost())?;
+    write_file(&m.p("ghost"), &ghost(2 << 20))?;
     let _holder = Target::paused(|| {
         open_at(&m.p("ghost"), libc::O_RDONLY, 50)?;
         open_mode(&m.p(""), libc::O_TMPFILE | libc::O_RDWR, 0o600, 51)?;
@@ -111,7 +111,7 @@ pub fn whole_mount() -> R {
     );
     let orphans = t.orphans.iter().filter_map(|&i| t.node(i));
     let orphans: Vec<_> = orphans.map(|n| (n.inode.nlink, n.data())).collect();
-    let want = [(0, ghost()), (0, b"tmpfile data".to_vec())];
+    let want = [(0, ghost(2 << 20)), (0, b"tmpfile data".to_vec())];
     let all = orphans.len() == 2 && want.iter().all(|w| orphans.contains(w));
     check!(all, "unlinked inodes: {} (nlink, bytes)", orphans.len());
     let sparse = t.lookup(b"/sparse").and_then(|i| t.node(i));
@@ -343,13 +343,13 @@ pub fn bad_contents() -> R {
 }
 
 /// A new, empty, detached ramfs_cr mount (or of `fs`) at fd `at`.
-fn detached(fs: &str, at: i32) -> R {
+pub(crate) fn detached(fs: &str, at: i32) -> R {
     let m = syscalls::detached_mount(fs).map_err(|e| format!("new {fs} mount: {e}"))?;
     dup2(std::os::fd::AsRawFd::as_raw_fd(&m), at)
 }
 
 /// `/proc/self/mountinfo` without the mount ids, to compare.
-fn mounts() -> String {
+pub(crate) fn mounts() -> String {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     info.lines()
         .map(|l| l.split(' ').skip(2).collect::<Vec<_>>().join(" ") + "\n")
@@ -384,18 +384,22 @@ fn populate(m: &Mount) -> Result<Vec<String>, String> {
     io(names.collect::<Result<_, _>>())
 }
 
-/// The 2 MiB an unlinked file holds (CRIU's default limit is 1 MiB).
-fn ghost() -> Vec<u8> {
-    (0..2u32 << 20)
+/// The `len` bytes an unlinked file holds: 2 MiB in the restore cases,
+/// 64 MiB in the migration (CRIU's default limit is 1 MiB).
+fn ghost(len: usize) -> Vec<u8> {
+    (0..len as u32)
         .map(|i| (i.wrapping_mul(7) + i / 4096) as u8)
         .collect()
 }
 
+/// The unlinked file of the migration.
+const MIG_GHOST: usize = 64 << 20;
+
 /// In the process about to be checkpointed, `order` the order of "big":
 /// cwd "d", fd 5 on "big" read partway, fd 6 on "d/a" at offset 4, fd 8 on
-/// an unlinked file ([`ghost`]) at offset 10.  The names fd 5 has still to
+/// an unlinked file of `ghost_len` bytes ([`ghost`]) at offset 10.  The names fd 5 has still to
 /// return.
-fn stand_in(m: &Mount, order: &[String]) -> Result<Vec<String>, String> {
+fn stand_in(m: &Mount, order: &[String], ghost_len: usize) -> Result<Vec<String>, String> {
     chdir(&m.p("d"))?;
     open_at(&m.p("big"), libc::O_RDONLY | libc::O_DIRECTORY, 5)?;
     let first = dirent_names(&getdents(5, 600).map_err(ename)?);
@@ -406,7 +410,7 @@ fn stand_in(m: &Mount, order: &[String]) -> Result<Vec<String>, String> {
     );
     open_at(&m.p("d/a"), libc::O_RDWR, 6)?;
     seek(6, 4)?;
-    write_file(&m.p("ghost"), &ghost())?;
+    write_file(&m.p("ghost"), &ghost(ghost_len))?;
     open_at(&m.p("ghost"), libc::O_RDONLY, 8)?;
     seek(8, 10)?;
     io(std::fs::remove_file(m.p("ghost")))?;
@@ -428,7 +432,7 @@ pub fn restore_elsewhere() -> R {
         dir: target.clone(),
     };
     in_clean_child("restoring child", || {
-        let left = stand_in(&m, &order)?;
+        let left = stand_in(&m, &order, 2 << 20)?;
         ck_ok(0, &img, CONTENTS)?;
         let saved = io(live_lines(m.root()))?;
         close_range(5, 8);
@@ -476,7 +480,7 @@ pub fn restore_elsewhere() -> R {
         );
         eq!(
             (pos(8), read_fd(8, 3 << 20)),
-            (10, Ok(ghost()[10..].to_vec())),
+            (10, Ok(ghost(2 << 20)[10..].to_vec())),
             "fd 8: unlinked file after restart"
         );
         Ok(())
@@ -545,7 +549,7 @@ const MIG: &str = "/mnt/migrate";
 const MIG_SCRIPT: &str = "ckpt manifest /mnt/migrate >/tmp/migrate.manifest && \
     echo cwd $(readlink /proc/self/cwd) && echo fd6 $(readlink /proc/self/fd/6) && \
     cat <&6 && echo && ckpt readdir 5 && \
-    echo fd8 $(stat -L -c %h /proc/self/fd/8) $(wc -c <&8) && tail -c 8 /proc/self/fd/8 | od -An -tx1";
+    echo fd8 $(stat -L -c %h /proc/self/fd/8) $(wc -c <&8) && md5sum </proc/self/fd/8 | cut -d' ' -f1";
 
 /// A newc cpio archive of `files` (name, mode, data), with its trailer.
 fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
@@ -574,18 +578,22 @@ pub fn migrate_save() -> R {
     let order = populate(&m)?;
     let img = tmpfile("migrate.img");
     in_clean_child("migrating child", || {
-        let left = stand_in(&m, &order)?;
+        // 64 MiB over an emulated serial port take minutes
+        alarm(800);
+        let left = stand_in(&m, &order, MIG_GHOST)?;
         ck_ok(0, &img, CONTENTS)?;
         let manifest = format(&live_lines(m.root()).map_err(|e| e.to_string())?);
-        let g = ghost();
-        let last: String = g[g.len() - 8..]
-            .iter()
-            .map(|b| format!(" {b:02x}"))
-            .collect();
+        // the unlinked file's MD5, by busybox md5sum of a copy of its bytes
+        let copy = tmpfile("ghost");
+        write_file(&copy, &ghost(MIG_GHOST))?;
+        let md5 = std::process::Command::new("md5sum").arg(&copy).output();
+        let md5 = md5.map_err(|e| format!("md5sum: {e}"))?.stdout;
+        let _ = std::fs::remove_file(&copy);
+        let md5 = text(&md5).split(' ').next().unwrap_or("").to_string();
         let out = format!(
-            "cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{}\nfd8 0 {}\n{last}\n",
+            "cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{}\nfd8 0 {}\n{md5}\n",
             left.join("\n"),
-            g.len() - 10
+            MIG_GHOST - 10
         );
         let img = read_file(&img)?;
         let (dir, file) = (0o40755, 0o100644);

@@ -15,6 +15,7 @@ mod case;
 #[macro_use]
 mod vm;
 mod abi_cases;
+mod big_cases;
 mod ckpt_cases;
 mod contents_cases;
 mod fault_cases;
@@ -51,13 +52,19 @@ fn main() {
     }
     let list = args.iter().any(|a| a == "--list");
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
-    // The two halves of the migration run in boots of their own (make
-    // vm-check), only when a filter names them.
-    let wanted = |c: &case::Case| match c.name.starts_with("ckpt-migrate") {
-        true => filters
+    // The two halves of the migration and the 1 GiB image run in boots of
+    // their own (make vm-check), only when a filter names them.
+    let own = |n: &str| {
+        ["ckpt-migrate", "ckpt-big"]
             .iter()
-            .any(|f| f.starts_with("ckpt-migrate") && c.name.contains(*f)),
-        false => filters.is_empty() || filters.iter().any(|f| c.name.contains(*f)),
+            .find(|p| n.starts_with(*p))
+            .copied()
+    };
+    let wanted = |c: &case::Case| match own(c.name) {
+        Some(p) => filters
+            .iter()
+            .any(|f| f.starts_with(p) && c.name.contains(*f)),
+        None => filters.is_empty() || filters.iter().any(|f| c.name.contains(*f)),
     };
     let sel: Vec<_> = case::all_cases().into_iter().filter(wanted).collect();
     if list {
