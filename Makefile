@@ -126,7 +126,8 @@ initramfs-debug: module-debug samples kselftest
 		build/initramfs-debug.cpio >/dev/null
 
 initramfs-bench: module-criu samples
-	@CRIU=/usr/sbin/criu scripts/mkinitramfs "$$(cat build/ko-criu)" build/initramfs-bench.cpio >/dev/null
+	@CRIU=/usr/sbin/criu GNU_TAR=/bin/tar GNU_GZIP=/bin/gzip \
+		scripts/mkinitramfs "$$(cat build/ko-criu)" build/initramfs-bench.cpio >/dev/null
 
 initramfs-nockpt: module-nockpt samples
 	@scripts/mkinitramfs "$$(cat build/ko-nockpt)" build/initramfs-nockpt.cpio >/dev/null
