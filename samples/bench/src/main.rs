@@ -22,9 +22,13 @@
 //! that can run it), the same fd counts are also measured side by side with
 //! `criu dump` / `criu restore` (criu.rs).
 //!
+//! Then a whole ramfs_cr mount is saved and restored with its contents,
+//! checkpoint(2)/restart(2) against GNU tar and CRIU's tar for tmpfs
+//! (contents.rs).
+//!
 //! Usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N]
 //!                 [--fds 100,1000,10000] [--quick] [--no-warmup] [--no-mmap] [--no-fs]
-//!                 [--no-criu] [-v]
+//!                 [--no-criu] [--no-contents] [--only-contents] [-v]
 //!        cr-bench --hold FD   (what the CRIU rows' `ckpt restart` execs)
 //!        cr-bench --target ROOT N   (the CRIU rows' target process)
 
@@ -32,6 +36,7 @@ use std::ffi::CString;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
+mod contents;
 mod criu;
 
 use ckpt_image::syscalls::{checkpoint, restart};
@@ -55,6 +60,12 @@ struct Config {
     mmap: bool,
     fs: bool,
     criu: bool,
+    /// The fd-scaling rows (checkpoint/restart of N fds).
+    scaling: bool,
+    /// Saving and restoring a whole mount with its contents (contents.rs).
+    contents: bool,
+    /// The contents trees shrunk (--quick).
+    contents_small: bool,
     verbose: bool,
 }
 
@@ -70,6 +81,9 @@ impl Default for Config {
             mmap: true,
             fs: true,
             criu: true,
+            scaling: true,
+            contents: true,
+            contents_small: false,
             verbose: false,
         }
     }
@@ -77,8 +91,12 @@ impl Default for Config {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup] [--no-mmap] [--no-fs] [--no-criu] [-v]"
+        "usage: cr-bench [--reps N] [--entries N] [--io-mib N] [--mmap-mib N] [--fds a,b,c] [--quick] [--no-warmup] [--no-mmap] [--no-fs] [--no-criu] [--no-contents] [--only-contents] [-v]"
     );
+    eprintln!(
+        "  --no-contents    leave out saving/restoring a whole mount with its contents (vs tar)"
+    );
+    eprintln!("  --only-contents  only those rows (no file-system, fd-scaling or CRIU rows)");
     std::process::exit(2)
 }
 
@@ -114,11 +132,19 @@ fn parse_args() -> Config {
                 c.io_mib = 16;
                 c.mmap_mib = 16;
                 c.fds = vec![100, 1000];
+                c.contents_small = true;
             }
             "--no-warmup" => c.warmup = false,
             "--no-mmap" => c.mmap = false,
             "--no-fs" => c.fs = false,
             "--no-criu" => c.criu = false,
+            "--no-contents" => c.contents = false,
+            "--only-contents" => {
+                c.contents = true;
+                c.fs = false;
+                c.scaling = false;
+                c.criu = false;
+            }
             "-v" | "--verbose" => c.verbose = true,
             _ => usage(),
         }
@@ -999,12 +1025,16 @@ fn json(
     let fds: Vec<String> = cfg.fds.iter().map(|x| x.to_string()).collect();
     let _ = writeln!(
         j,
-        "  \"config\": {{\"reps\": {}, \"entries\": {}, \"io_mib\": {}, \"mmap_mib\": {}, \"fds\": [{}]}},",
+        "  \"config\": {{\"reps\": {}, \"entries\": {}, \"io_mib\": {}, \"mmap_mib\": {}, \"fds\": [{}], \"fs\": {}, \"scaling\": {}, \"contents\": {}, \"contents_small\": {}}},",
         cfg.reps,
         cfg.entries,
         cfg.io_mib,
         cfg.mmap_mib,
-        fds.join(", ")
+        fds.join(", "),
+        cfg.fs,
+        cfg.scaling,
+        cfg.contents,
+        cfg.contents_small
     );
     let red: Vec<String> = reduced.iter().map(|s| format!("\"{s}\"")).collect();
     let _ = writeln!(j, "  \"reduced_from_issue_sizes\": [{}],", red.join(", "));
@@ -1125,6 +1155,12 @@ fn main() {
             cfg.mmap_mib
         ));
     }
+    if cfg.contents && cfg.contents_small {
+        reduced.push(
+            "contents trees 16 MiB in 16 files and 1,000 files in 10 dirs (issue: 256 MiB in 16 files, 64 MiB in 10,000 files)"
+                .to_string(),
+        );
+    }
     if cfg.fds != [100, 1000, 10_000] {
         reduced.push(format!("fds {:?} (issue: [100, 1000, 10000])", cfg.fds));
     }
@@ -1164,7 +1200,11 @@ fn main() {
     } else {
         FsResults::new(&[], fss.len())
     };
-    let ck = run_ckpt_bench(&cfg, &fss[1], "/tmp");
+    let ck = if cfg.scaling {
+        run_ckpt_bench(&cfg, &fss[1], "/tmp")
+    } else {
+        vec![]
+    };
     let with_criu = cfg.criu && std::path::Path::new(criu::CRIU).exists();
     let (check, criu_rows) = if with_criu {
         let check = criu::criu_check();
@@ -1185,21 +1225,44 @@ fn main() {
         ((false, "not run".to_string()), vec![])
     };
 
-    print_fs_table(&res, &fss);
-    print_ckpt_table(&ck);
+    let contents_rows = if cfg.contents {
+        let tar = contents::find_tar();
+        println!(
+            "cr-bench: contents: {} / {}, {} reps",
+            tar.version, tar.gzip, cfg.reps
+        );
+        let _ = std::io::stdout().flush();
+        let specs = contents::trees(cfg.contents_small);
+        Some((contents::run(&specs, cfg.reps, BASE, "/tmp", &tar), tar))
+    } else {
+        None
+    };
+
+    if cfg.fs {
+        print_fs_table(&res, &fss);
+    }
+    if cfg.scaling {
+        print_ckpt_table(&ck);
+    }
     if with_criu {
         criu::print_criu_table(&criu_rows, &check);
+    }
+    if let Some((rows, tar)) = &contents_rows {
+        contents::print_table(rows, tar);
     }
     for r in &reduced {
         println!("NOTE: reduced from the issue's sizes: {r}");
     }
     println!("cr-bench: total {:.1} s", (now_ns() - t_start) as f64 / 1e9);
     println!("BENCH-JSON-BEGIN");
-    let criu_part = if with_criu {
+    let mut criu_part = if with_criu {
         criu::criu_json(&criu_rows, &check)
     } else {
         String::new()
     };
+    if let Some((rows, tar)) = &contents_rows {
+        criu_part.push_str(&contents::json(rows, tar));
+    }
     print!("{}", json(&cfg, &fss, &res, &ck, &criu_part, &reduced));
     println!("BENCH-JSON-END");
     let _ = std::io::stdout().flush();
