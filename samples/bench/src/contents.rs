@@ -29,7 +29,7 @@
 
 use std::ffi::CString;
 use std::io::Write as _;
-use std::os::fd::AsRawFd;
+use std::os::fd::IntoRawFd;
 
 use crate::{close, cstr, ename, errno, jnum, mkdir, now_ns, settle, stat_of, Stat};
 use ckpt_image::syscalls::{checkpoint, detached_mount, move_mount};
@@ -339,11 +339,15 @@ fn ckpt_restore(img: &str, log: &str, attach: Option<&str>) -> Result<f64, Strin
     if pid == 0 {
         // SAFETY: child side: fds of our own.
         unsafe {
+            // The fd at `at` (and the original closed), unless it is there.
             let put = |fd: i32, at: i32| {
                 if fd < 0 {
                     libc::_exit(101);
                 }
-                libc::dup2(fd, at);
+                if fd != at {
+                    libc::dup2(fd, at);
+                    libc::close(fd);
+                }
             };
             put(libc::open(ci.as_ptr(), libc::O_RDONLY), IMG_FD);
             put(
@@ -355,10 +359,7 @@ fn ckpt_restore(img: &str, log: &str, attach: Option<&str>) -> Result<f64, Strin
                 LOG_FD,
             );
             match detached_mount("ramfs_cr") {
-                Ok(m) => {
-                    put(m.as_raw_fd(), MNT_FD);
-                    drop(m);
-                }
+                Ok(m) => put(m.into_raw_fd(), MNT_FD),
                 Err(_) => libc::_exit(102),
             }
             put(p[1], PIPE_FD);
