@@ -179,6 +179,14 @@ fn validate(spec: &TreeSpec, src: &Summary, src_root: &str, dst: &str) -> Result
     Ok(())
 }
 
+fn mem_available_kb() -> u64 {
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn mount_cr(dir: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
     let (src, d, t, o) = (cstr("none"), cstr(dir), cstr("ramfs_cr"), cstr("mode=0755"));
@@ -663,8 +671,13 @@ pub fn run(specs: &[TreeSpec], reps: usize, base: &str, tmp: &str, tar: &Tar) ->
             }
         };
         println!(
-            "cr-bench: contents: {}: built in {:.0} ms: {} files, {} dirs, {} bytes",
-            spec.label, row.build_ms, src_sum.files, src_sum.dirs, src_sum.bytes
+            "cr-bench: contents: {}: built in {:.0} ms: {} files, {} dirs, {} bytes; MemAvailable {} kB",
+            spec.label,
+            row.build_ms,
+            src_sum.files,
+            src_sum.dirs,
+            src_sum.bytes,
+            mem_available_kb()
         );
         let _ = std::io::stdout().flush();
         let dir_rel = if spec.dirs > 0 { "d000" } else { "." };
