@@ -68,9 +68,10 @@ pub fn trees(quick: bool) -> Vec<TreeSpec> {
     };
     // Small files: 3,355 to 10,066 bytes, mean about 6,710 (64 MiB /
     // 10,000), not page multiples.
-    let small = (0..nsmall)
+    let small: Vec<usize> = (0..nsmall)
         .map(|i: usize| 3355 + ((i as u64).wrapping_mul(2_654_435_761) % 6712) as usize)
         .collect();
+    let small_mib = small.iter().sum::<usize>() as f64 / f64::from(1 << 20);
     vec![
         TreeSpec {
             label: format!("{} MiB in {nbig} files", (big * nbig) >> 20),
@@ -78,7 +79,7 @@ pub fn trees(quick: bool) -> Vec<TreeSpec> {
             sizes: vec![big; nbig],
         },
         TreeSpec {
-            label: format!("64 MiB-ish in {nsmall} files, {dirs} dirs"),
+            label: format!("{small_mib:.1} MiB in {nsmall} files, {dirs} dirs"),
             dirs,
             sizes: small,
         },
