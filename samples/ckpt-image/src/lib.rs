@@ -1366,14 +1366,20 @@ pub struct Scan {
 /// the record headers.  The walk stops at the first record whose framing
 /// is bad; restart(2) refuses such an image before it installs anything.
 pub fn highest_fd(buf: &[u8]) -> Option<i32> {
-    highest_fd_at(buf.len() as u64, |off, b| {
+    highest_fd_at(buf.len() as u64, read_at_slice(buf))
+}
+
+/// A `read_at(offset, buf)` over an image in memory, for [`highest_fd_at`]
+/// and [`saved_mounts`]: UnexpectedEof past its end, as `pread` of a file.
+pub fn read_at_slice(img: &[u8]) -> impl Fn(u64, &mut [u8]) -> std::io::Result<()> + '_ {
+    move |off, b| {
         let off = usize::try_from(off).map_err(|_| std::io::ErrorKind::UnexpectedEof)?;
-        b.copy_from_slice(
-            buf.get(off..off + b.len())
-                .ok_or(std::io::ErrorKind::UnexpectedEof)?,
-        );
+        let end = off
+            .checked_add(b.len())
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        b.copy_from_slice(img.get(off..end).ok_or(std::io::ErrorKind::UnexpectedEof)?);
         Ok(())
-    })
+    }
 }
 
 /// [`highest_fd`] of an image of `size` bytes read with `read_at(offset,

@@ -474,14 +474,7 @@ fn make_mounts(
 fn read_saved_mounts(file: Option<&StdFile>, buf: &[u8]) -> Option<(Vec<u8>, Vec<SavedMount>)> {
     match file {
         Some(f) if buf.is_empty() => saved_mounts(|off, b| f.read_exact_at(b, off)),
-        _ => saved_mounts(|off, b| {
-            let off = usize::try_from(off).map_err(|_| io::ErrorKind::UnexpectedEof)?;
-            let src = buf
-                .get(off..off + b.len())
-                .ok_or(io::ErrorKind::UnexpectedEof)?;
-            b.copy_from_slice(src);
-            Ok(())
-        }),
+        _ => saved_mounts(read_at_slice(buf)),
     }
 }
 
