@@ -1411,11 +1411,11 @@ pub fn highest_fd_at(
 
 /// Bytes of `buf` restart(2) holds in memory when it reads the image from
 /// a regular file: every record up to where the framing breaks (only its
-/// header then), but for the data of an SB_DATA record, held as a 56-byte
+/// header then), but for the data of an SB_DATA record, held as a 48-byte
 /// stand-in (the kernel's `struct ckpt_sb_left`).  More than
 /// [`CKPT_IMAGE_MAX`] is EFBIG.
 pub fn held_bytes(buf: &[u8]) -> usize {
-    const LEFT: usize = 56;
+    const LEFT: usize = 48;
     let (mut off, mut held) = (0usize, 0usize);
     while buf.len() - off >= SIZE_HDR {
         let (ty, len) = (get_u32(buf, off), get_u32(buf, off + 4) as usize);
