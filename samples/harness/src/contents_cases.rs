@@ -339,7 +339,36 @@ pub fn bad_contents() -> R {
             o.log
         );
         Ok(())
-    })
+    })?;
+    // The same flip in the saved image, its TAIL left as it was: restart(2)
+    // carries the image's CRC32C over data left in the file from the
+    // chunk's CRC, and checks the data when it reads it: after the records
+    // without RESTART_CONTENTS, while the mount is rebuilt with it.
+    let mut b = read_file(&img)?;
+    let at = b.windows(64).position(|w| w.iter().all(|&x| x == 7));
+    b[at.ok_or("no file data in the image")? + 100] ^= 1;
+    let rot = tmpfile("rot.img");
+    io(std::fs::write(&rot, &b))?;
+    let what = "a data byte flipped, the TAIL as saved";
+    expect_restart_refused(&rot, 0, libc::EINVAL, what)?;
+    let o = restart_from(&rot, RESTART_DRY_RUN)?;
+    check!(o.log.contains("SB_DATA CRC32C"), "{what}: log: {}", o.log);
+    let before = mounts();
+    in_clean_child(what, || {
+        detached("ramfs_cr", 110)?;
+        let (o, diff) = changes(&[110], -1, || restart_into(&rot, RESTART_CONTENTS, &[110]));
+        let o = o?;
+        expect_outcome(&o, Err(libc::EINVAL), "RESTART_CONTENTS of it")?;
+        check!(
+            o.log.contains("SB_DATA CRC32C"),
+            "{what}: RESTART_CONTENTS log: {}",
+            o.log
+        );
+        check!(diff.is_empty(), "{what}: caller changed:\n{diff}");
+        Ok(())
+    })?;
+    eq!(mounts(), before, "{what}: mounts after");
+    Ok(())
 }
 
 /// A new, empty, detached ramfs_cr mount (or of `fs`) at fd `at`.
