@@ -1,6 +1,7 @@
 //! How tools meet the kernel: `ckpt` on a kernel without the checkpoint
 //! core, and the descriptor limit a restart needs.
 
+use crate::roundtrip::mount_file;
 use crate::vm::*;
 use ckpt_image::syscalls::VERSION_FILE;
 use std::path::Path;
@@ -47,10 +48,7 @@ pub(crate) fn no_core() -> R {
 /// 301 and 302, so it raises a soft RLIMIT_NOFILE of 64 to 303 within a
 /// hard limit of 4096, and refuses in one line under a hard limit of 100.
 pub(crate) fn nofile() -> R {
-    work()?;
-    let m = Mount::cr()?;
-    let (f, img, fd) = (m.p("f"), tmpfile("fd300.ckpt"), 300);
-    write_file(&f, b"x")?;
+    let ((_m, f), img, fd) = (mount_file("f", b"x")?, tmpfile("fd300.ckpt"), 300);
     self_image(&img, || open_at(&f, libc::O_RDONLY, fd).map(drop))?;
     let (need, sh) = (fd + 3, format!("readlink /proc/self/fd/{fd}; ulimit -n"));
     let refused = format!("ckpt: the image has fd {fd}: restart needs RLIMIT_NOFILE {need}, above the hard limit 100 (raise it: ulimit -Hn {need})\n");

@@ -3,6 +3,7 @@
 //! of its own with the memory it needs (make vm-check).
 
 use crate::contents_cases::{detached, mounts};
+use crate::roundtrip::mount_with;
 use crate::vm::*;
 use ckpt_image::manifest::{format, live_lines};
 use ckpt_image::*;
@@ -24,12 +25,10 @@ const BIG_SECS: u32 = 1200;
 /// checkpointed with contents by a child whose working directory is its
 /// root.  The mount, its manifest and the image's path.
 fn saved_mount(n: u32, len: usize, name: &str) -> Result<(Mount, String, String), String> {
-    work()?;
-    let m = Mount::cr()?;
+    let m = mount_with(&[("small", b"small")])?;
     for i in 0..n {
         write_file(&m.p(&format!("f{i}")), &pattern(i, len))?;
     }
-    write_file(&m.p("small"), b"small")?;
     let img = tmpfile(name);
     in_clean_child("checkpointing child", || {
         alarm(BIG_SECS);

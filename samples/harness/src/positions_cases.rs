@@ -12,6 +12,7 @@
 //! printed as the table of `Documentation/ramfs_cr.rst`.
 
 use crate::mutate;
+use crate::roundtrip::mount_with;
 use crate::vm::*;
 use ckpt_image::decode;
 use std::collections::HashSet;
@@ -210,9 +211,8 @@ fn one_case(m: &Mount, head: usize, c: &str) -> Result<(usize, usize), String> {
 /// after ".", after "..", 1, half, all but one and all entries; prints the
 /// index restore's mistakes per change, as "# positions:" lines.
 pub(crate) fn matrix(n: usize) -> R {
-    work()?;
     let heads = [0, 1, 2, 3, 2 + n / 2, 1 + n, 2 + n];
-    let m = Mount::cr()?;
+    let m = mount_with(&[])?;
     reset(&m, n)?;
     let mut errs = Vec::new();
     for c in CHANGES {
@@ -260,8 +260,7 @@ fn data_len(r: Vec<u8>, n: usize) -> Vec<u8> {
 /// system gets ESTALE.  The record: header (type, length), fs_name[16] at
 /// 8, fs_version at 24, data_len at 28, data (position, ...) at 32.
 pub(crate) fn bad_records() -> R {
-    work()?;
-    let (m, img) = (Mount::cr()?, tmpfile("posbad.ckpt"));
+    let (m, img) = (mount_with(&[])?, tmpfile("posbad.ckpt"));
     reset(&m, 4)?;
     reader_image(&m.p("d"), 3, &img)?;
     let mut chunks: Vec<Vec<u8>> = mutate::split(&read_file(&img)?);
