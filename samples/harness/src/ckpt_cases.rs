@@ -127,9 +127,7 @@ pub(crate) fn root_restored() -> R {
     let root = text(&decode_file(&img)?.root);
     eq!(root, m.dir, "recorded root (under ours)");
     let (r, sub) = (dev_ino(&m.dir)?, dev_ino(&m.p("sub"))?);
-    in_clean_child("restarting child", || {
-        keep_result_fd()?;
-        eq!(rs_ok(&img)?, 1, "restart return value");
+    check_restarted(&img, 1, || {
         // (no /proc inside the new root: dev/ino are the check)
         eq!((dev_ino("/")?, dev_ino(".")?), (r, sub), "root, cwd");
         eq!(pos(3), 2, "fd 3 f_pos");
@@ -1034,14 +1032,10 @@ const TARGET_STEPS: &[Step] = &[
     Step::Chdir("d"),
 ];
 
-/// [`round_trip`] of the target set-up, checkpointed `by`.
-pub(crate) fn target_round_trip(by: By) -> R {
-    round_trip(TARGET_FILES, TARGET_STEPS, by, |_| Ok(()))
-}
-
-pub(crate) fn shared_table_targets() -> R {
-    round_trip(TARGET_FILES, TARGET_STEPS, By::Thread, |_| Ok(()))?;
-    round_trip(TARGET_FILES, TARGET_STEPS, By::CloneFiles, |_| Ok(()))
+/// [`round_trip`] of the target set-up, checkpointed by each of `bys`.
+pub(crate) fn target_round_trip(bys: &[By]) -> R {
+    bys.iter()
+        .try_for_each(|&by| round_trip(TARGET_FILES, TARGET_STEPS, by, |_| Ok(())))
 }
 
 pub(crate) fn exec_after_restart() -> R {
@@ -1056,8 +1050,7 @@ pub(crate) fn exec_after_restart() -> R {
     let script = format!(
         "for fd in 3 4; do if [ -e /proc/self/fd/$fd ]; then echo \"$fd $(readlink /proc/self/fd/$fd)\"; fi; done > {out}"
     );
-    in_clean_child("restarting child that execs", || {
-        eq!(rs_ok(&img)?, 2, "restart return value");
+    check_restarted(&img, 2, || {
         let mut sh = std::process::Command::new("/bin/busybox");
         let e = sh.args(["sh", "-c", &script]).exec();
         Err(format!("execv: {e}"))

@@ -548,7 +548,7 @@ pub fn exit(code: i32) -> ! {
 
 /// fd of the result pipe in an [`in_child`] child, above what cases use.
 const RESULT_PIPE: i32 = 1020;
-/// fd a clean child may open its result file at (see [`keep_result_fd`]).
+/// fd a clean child may open its result file at (see [`check_restarted`]).
 const RESULT_FD: i32 = 200;
 /// The result file of the current clean child (set by [`in_clean_child`]).
 static RESULT_PATH: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
@@ -593,13 +593,6 @@ pub fn in_clean_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
     let msg = std::fs::read_to_string(&res).unwrap_or_default();
     let _ = std::fs::remove_file(&res);
     child_result(what, st, msg)
-}
-
-/// Open the result file of a clean child now at fd 200, for a child whose
-/// root or cwd will change (restart of a chrooted image) before it reports.
-pub fn keep_result_fd() -> R {
-    let p = RESULT_PATH.lock().unwrap().clone();
-    open_at(&p, WRITE, RESULT_FD).map(|_| ())
 }
 
 /// `f`'s error text ("" on success, the panic with its location).
@@ -1168,9 +1161,12 @@ pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R
     Ok(())
 }
 
-/// In a clean child: restart(0) from `img` must install `n` fds; then `after()`.
+/// In a clean child: restart(0) from `img` must install `n` fds; then
+/// `after()`.  The child's result file is opened first (at fd 200): the
+/// restart may change its root or cwd (a chrooted image) before it reports.
 pub fn check_restarted(img: &str, n: i64, after: impl FnOnce() -> R) -> R {
     in_clean_child("restarting child", || {
+        open_at(&RESULT_PATH.lock().unwrap().clone(), WRITE, RESULT_FD)?;
         eq!(rs_ok(img)?, n, "restart return value");
         after()
     })
