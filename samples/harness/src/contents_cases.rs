@@ -32,11 +32,12 @@ fn saved_data(tree: &Tree, path: &[u8]) -> Option<Vec<u8>> {
     tree.node(tree.lookup(path)?).map(|n| n.data())
 }
 
-/// checkpoint(2) of a clean child whose working directory is `dir`,
-/// with contents; the image decoded, and its one ramfs_cr tree checked.
-fn save(dir: &str, img: &str) -> Result<Image, String> {
+/// checkpoint(2) of a clean child whose working directory is `dir`, with
+/// contents, after `setup`; the image decoded, its one ramfs_cr tree checked.
+fn save(dir: &str, img: &str, setup: impl FnOnce() -> R) -> Result<Image, String> {
     in_clean_child("checkpointing child", || {
         chdir(dir)?;
+        setup()?;
         ck_ok(0, img, CONTENTS).map(drop)
     })?;
     let im = decode_file(img)?;
@@ -95,7 +96,7 @@ pub fn whole_mount() -> R {
     })?;
     io(std::fs::remove_file(m.p("ghost")))?;
     let img = tmpfile("contents.img");
-    let im = save(&m.p(""), &img)?;
+    let im = save(&m.p(""), &img, || Ok(()))?;
     // After the checkpoint: the walk stats each entry before it reads
     // it (files with O_NOATIME), so it sees the times the image saved.
     let (live, trees) = (io(live_lines(m.root()))?, io(trees(&im))?);
@@ -215,7 +216,7 @@ pub fn mapping_writer_waits() -> R {
     })?;
     let img = tmpfile("map.img");
     let res = check_each(0..20, |i| {
-        let im = save(&m.p(""), &img)?;
+        let im = save(&m.p(""), &img, || Ok(()))?;
         let t = io(trees(&im))?.remove(0);
         let d = saved_data(&t, b"/map").ok_or("no /map in the image")?;
         let word = |i: usize| u32::from_le_bytes(d[i * 4..i * 4 + 4].try_into().unwrap());
@@ -255,7 +256,7 @@ pub fn concurrent_changes() -> R {
     })?;
     let img = tmpfile("busy.img");
     check_each(0..10, |i| {
-        let im = save(&m.p(""), &img)?;
+        let im = save(&m.p(""), &img, || Ok(()))?;
         let t = io(trees(&im))?.remove(0);
         for n in t.nodes().iter().filter(|n| n.kind() == Kind::Reg) {
             let (d, ino) = (n.data(), n.inode.ino);
@@ -304,7 +305,7 @@ pub fn same_boot_restart() -> R {
 pub fn bad_contents() -> R {
     let m = mount_with(&[("f", &[7u8; 9000])])?;
     let img = tmpfile("good.img");
-    let recs = save(&m.p(""), &img)?.records();
+    let recs = save(&m.p(""), &img, || Ok(()))?.records();
     let at = |pred: &dyn Fn(&Record) -> bool| recs.iter().position(pred).unwrap_or(0);
     let data = at(&|r| matches!(r, Record::SbData(_)));
     let end = at(&|r| matches!(r, Record::SbEnd(_)));
@@ -525,10 +526,8 @@ pub fn restore_unprivileged() -> R {
             mknod(&m.p("null"), libc::S_IFCHR | 0o666, libc::makedev(1, 3))?;
         }
         let img = tmpfile("unpriv.img");
-        in_clean_child("checkpointing child", || {
-            chdir(&m.p(""))?;
-            open_at(&m.p("f"), libc::O_RDONLY, 5)?;
-            ck_ok(0, &img, CONTENTS).map(drop)
+        save(&m.p(""), &img, || {
+            open_at(&m.p("f"), libc::O_RDONLY, 5).map(drop)
         })?;
         in_clean_child(what, || {
             drop_to_user()?;
@@ -697,7 +696,7 @@ pub fn restore_refused() -> R {
     let m = mount_with(&[("d/f", b"data")])?;
     io(symlink("f", m.p("d/s")))?;
     let img = tmpfile("good.img");
-    let recs = save(&m.p(""), &img)?.records();
+    let recs = save(&m.p(""), &img, || Ok(()))?.records();
     let plain = tmpfile("plain.img");
     in_clean_child("checkpointing child", || ck_ok(0, &plain, 0).map(drop))?;
     let v1 = decode_file(&plain)?.records();
