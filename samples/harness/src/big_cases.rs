@@ -159,11 +159,7 @@ pub fn over_the_limit() -> R {
 /// bytes: the memory that is neither free nor page cache (ramfs_cr's
 /// pages, and the tmpfs image, are page cache).
 fn non_cache(info: &str) -> u64 {
-    let kb = |k: &str| -> u64 {
-        let l = info.lines().find(|l| l.starts_with(k));
-        l.and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            .unwrap_or(0)
-    };
+    let kb = |k| kb_in(info, k);
     (kb("MemTotal:") - kb("MemFree:") - kb("Cached:") - kb("Buffers:")) * 1024
 }
 

@@ -363,11 +363,8 @@ fn refused_ckpt(pid: i32, want: i32, what: &str) -> R {
 
 pub(crate) fn no_process() -> R {
     work()?;
-    let dead = fork()?;
-    if dead == 0 {
-        exit(0);
-    }
-    wait(dead);
+    // (the child is killed if need be and reaped as the Target is dropped)
+    let dead = Target::spawn(|| {})?.pid;
     refused_ckpt(dead, ESRCH, &format!("checkpoint of reaped pid {dead}"))?;
     refused_ckpt(-5, EINVAL, "checkpoint of pid -5")
 }

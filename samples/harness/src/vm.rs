@@ -330,11 +330,16 @@ pub fn shrink_caches() {
 
 /// A field of /proc/meminfo in kB (`key` with its colon), 0 if unknown.
 pub fn meminfo_kb(key: &str) -> u64 {
-    let s = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
+    kb_in(
+        &std::fs::read_to_string("/proc/meminfo").unwrap_or_default(),
+        key,
+    )
+}
+
+/// [`meminfo_kb`] of `info`, a copy of /proc/meminfo.
+pub fn kb_in(info: &str, key: &str) -> u64 {
+    let l = info.lines().find(|l| l.starts_with(key));
+    l.and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
 }
 
