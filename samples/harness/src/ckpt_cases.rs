@@ -1,10 +1,10 @@
-//! Checkpoint/restart acceptance cases.  Processes that checkpoint
-//! themselves or restart are clean children (every fd closed, stdio
-//! included: ttys are not checkpointable), so their images hold only the
-//! fds the case set up; the image and log fds are left out by the kernel.
+//! Checkpoint/restart acceptance cases.  Processes that checkpoint themselves or restart are
+//! clean children (every fd closed, stdio included: ttys are not checkpointable), so images
+//! hold only the fds the case set up; the kernel leaves the image and log fds out.
 
-use crate::golden::Files;
-use crate::roundtrip::{image_of, image_on, mount_file, mount_with, round_trip, target_on, By};
+use crate::golden::{apply, Files};
+use crate::roundtrip::{check_image, image_of, image_on, mount_file, mount_with, round_trip};
+use crate::roundtrip::{target_on, By};
 use crate::vm::*;
 use ckpt_image::*;
 use libc::{
@@ -12,7 +12,7 @@ use libc::{
 };
 use libc::{O_APPEND, O_CREAT, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR, O_WRONLY};
 use std::os::unix::{fs::MetadataExt, process::CommandExt};
-use testsupport::golden::{self as st, Step};
+use testsupport::golden::{self as st, expected, Step};
 
 fn dev_ino(p: &str) -> Result<(u64, u64), String> {
     let md = std::fs::metadata(p).map_err(|e| format!("stat {p}: {e}"))?;
@@ -26,34 +26,25 @@ fn other_file() -> Result<String, String> {
     Ok(other)
 }
 
-// -------------------------------------------------------------------- cases
-
 pub(crate) fn self_checkpoint() -> R {
-    let (m, f) = mount_file("a", b"hello world")?;
-    let (img, dir) = (tmpfile("self.ckpt"), &m.dir);
+    const STEPS: &[Step] = &[st::open("a", O_RDWR, 3), st::seek(3, 6)];
+    let (m, img) = (mount_with(&[("a", b"hello world")])?, tmpfile("self.ckpt"));
     in_clean_child("checkpointing child", || {
-        open_at(&f, O_RDWR, 3)?;
-        seek(3, 6)?;
-        chdir(dir)?;
+        apply(&m.dir, STEPS)?;
         let o = checkpoint_to(0, &img, 0)?;
         let (r, log, id) = (show(&o.r), o.log, o.r.unwrap_or(0));
         check!(id > 0, "checkpoint(0): {r}; log:\n{log}");
-        let im = decode_file(&img)?;
-        let (h, fe) = (&im.header, &im.files[0].file);
+        let (im, me) = (decode_file(&img)?, std::process::id() as i32);
+        let (h, ty) = (&im.header, im.files[0].file.i_mode & libc::S_IFMT);
         let rel = io(std::fs::read_to_string("/proc/sys/kernel/osrelease"))?;
-        let rel = rel.trim().to_string();
         let got = (h.crid as i64, h.pid, h.uflags, h.release_str());
-        let me = std::process::id() as i32;
-        eq!(got, (id, me, 0, rel), "HEADER");
-        let fds = fd_names(&im);
-        eq!(fds, vec![(3, f)], "fds ({IMG_FD}, {LOG_FD} left out)");
-        let acc = fe.f_flags as i32 & libc::O_ACCMODE;
-        eq!((fe.f_pos, fe.f_mode, acc), (6, 3, O_RDWR), "FILE");
-        eq!(fe.i_mode & libc::S_IFMT, libc::S_IFREG, "FILE type");
-        let got = (text(&im.cwd), text(&im.root));
-        eq!(got, (dir.clone(), "/".into()), "cwd, root");
-        eq!(im.fds[0].close_on_exec, 0, "close_on_exec");
+        eq!(got, (id, me, 0, rel.trim().to_string()), "HEADER");
+        // fd 3 only: the kernel leaves IMG_FD and LOG_FD out
+        let (want, cwd) = expected(STEPS, &m.dir);
+        check_image(&im, &want, &cwd)?;
+        eq!(ty, libc::S_IFREG, "FILE type");
         let ifd = format!("fd {IMG_FD}");
+
         check!(log.contains(&ifd), "log lacks the left-out {ifd}:\n{log}");
         // a second checkpoint gets another id
         let id2 = ck_ok(0, &img, 0)?;
@@ -115,13 +106,11 @@ pub(crate) fn cwd_restored() -> R {
 
 pub(crate) fn root_restored() -> R {
     let m = mount_with(&[("sub/", b""), ("sub/file", b"inside")])?;
-    let img = tmpfile("root.ckpt");
-    let t = Target::stopped(|| {
-        chroot(&m.dir)?;
-        chdir("/sub")?;
-        open_at("/sub/file", O_RDONLY, 3)?;
-        seek(3, 2)
-    })?;
+    let (img, steps) = (
+        tmpfile("root.ckpt"),
+        [st::open("file", O_RDONLY, 3), st::seek(3, 2)],
+    );
+    let t = Target::stopped(|| chroot(&m.dir).and_then(|_| apply("/sub", &steps)))?;
     ck_ok(t.pid, &img, 0)?;
     drop(t);
     let root = text(&decode_file(&img)?.root);
@@ -136,10 +125,8 @@ pub(crate) fn root_restored() -> R {
     })
 }
 
-/// restart(2) keeps the directory of the last name it looked up: files of
-/// several directories, interleaved, each come back as their own file, and
-/// a directory fd on the root of a mount stacked on a directory comes back
-/// as that root (a walk crosses the mount), not as the directory under it.
+/// Files of several directories, interleaved, come back each as its own (restart keeps the
+/// last directory it looked up); a dir fd on a stacked mount's root as that root, not under it.
 pub(crate) fn lookup_dirs_and_mounts() -> R {
     const DIRS: Files = &[("a/c/", b""), ("b/", b""), ("over/under/", b"")];
     const FILES: Files = &[("a/x", b"1"), ("b/x", b"2"), ("a/c/x", b"3"), ("a/y", b"4")];
@@ -206,10 +193,8 @@ pub(crate) fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> 
     })
 }
 
-/// A checkpointing child with fd 3 on ramfs_cr and at fd 4 a directory or
-/// (`file`) a regular file it writes, on a plain `fstype` mount: EBADF,
-/// logged with the name and the fs type, an image ending in ERROR, whose
-/// restart is EIO.
+/// Self-checkpoint with fd 4 on a dir or (`file`) a written file of a plain `fstype` mount:
+/// EBADF, logged with the name and fs type, an image ending in ERROR whose restart is EIO.
 pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
     let plain = Mount::new(fstype, "mode=0755")?;
@@ -264,11 +249,10 @@ pub(crate) fn skip_unsupported() -> R {
     })
 }
 
-/// A clean child runs `setup(dir of a fresh ramfs_cr mount)` and
-/// checkpoints itself: refused with `want`, fd 3 named in the log and in
-/// the image's ERROR record.
+/// A clean child runs `setup(dir of a fresh ramfs_cr mount holding f)` and checkpoints itself:
+/// refused with `want`, fd 3 named in the log and in the image's ERROR record.
 fn refused_self(setup: fn(&str) -> R, want: i32, what: &'static str) -> R {
-    let m = mount_with(&[])?;
+    let m = mount_with(&[("f", b"x")])?;
     let img = tmpfile("refused.ckpt");
     in_clean_child("checkpointing child", || {
         setup(&m.dir)?;
@@ -278,19 +262,14 @@ fn refused_self(setup: fn(&str) -> R, want: i32, what: &'static str) -> R {
 }
 
 pub(crate) fn opath_ebadf() -> R {
-    let setup = |d: &str| {
-        write_file(&format!("{d}/f"), b"x")?;
-        open_at(&format!("{d}/f"), libc::O_PATH, 3).map(|_| ())
-    };
+    let setup = |d: &str| open_at(&format!("{d}/f"), libc::O_PATH, 3).map(drop);
     refused_self(setup, EBADF, "checkpoint with an O_PATH fd")
 }
 
 pub(crate) fn unlinked_ebadf() -> R {
     let setup = |d: &str| {
-        let f = format!("{d}/gone");
-        write_file(&f, b"x")?;
-        open_at(&f, O_RDWR, 3)?;
-        io(std::fs::remove_file(&f))
+        open_at(&format!("{d}/f"), O_RDWR, 3)?;
+        io(std::fs::remove_file(format!("{d}/f")))
     };
     refused_self(setup, EBADF, "checkpoint with an unlinked open file")
 }
@@ -312,12 +291,7 @@ fn refused_restart(img: &str, flags: u64, want: i32, what: &str) -> R {
 }
 
 pub(crate) fn deleted_enoent() -> R {
-    let steps = [
-        st::open("a", O_RDWR, 3),
-        st::open("b", O_RDWR, 4),
-        st::open("a", O_RDONLY, 5),
-    ];
-    let (m, img) = image_of(&[("a", b"aaaa"), ("b", b"bbbb")], &steps)?;
+    let (m, img) = image_of(TARGET_FILES, TARGET_STEPS)?;
     let b = m.p("b");
     io(std::fs::remove_file(&b))?;
     // a dry run reopens too: ENOENT as well
@@ -330,9 +304,7 @@ pub(crate) fn append_after_restart() -> R {
     let steps = [st::open("log", O_WRONLY | O_APPEND, 3)];
     let (m, img) = image_of(&[("log", b"0123456789")], &steps)?;
     let f = m.p("log");
-    // the file grows after the checkpoint
-    let mut h = io(std::fs::OpenOptions::new().append(true).open(&f))?;
-    io(std::io::Write::write_all(&mut h, b"ABC"))?;
+    write_file(&f, b"0123456789ABC")?; // the file grows after the checkpoint
     check_restarted(&img, 1, || {
         let fl = getfl(3);
         check!(fl & O_APPEND != 0, "O_APPEND lost: F_GETFL {fl:#o}");
@@ -408,25 +380,17 @@ fn restart_and_seek(img: &str, k: i64) -> R {
     seek(3, 10 + k)
 }
 
-/// The position of fd `fd` of process `pid`, from /proc/PID/fdinfo.
-fn fdinfo_pos(pid: i32, fd: i32) -> Result<i64, String> {
-    let p = format!("/proc/{pid}/fdinfo/{fd}");
-    let info = io(std::fs::read_to_string(&p))?;
-    let v = info.lines().find_map(|l| l.strip_prefix("pos:"));
-    v.and_then(|v| v.trim().parse().ok())
-        .ok_or(format!("{p}: {info:?}"))
-}
-
 pub(crate) fn restart_twice() -> R {
     let steps = [st::open("twice", O_RDWR, 3), st::seek(3, 4)];
     let (_m, img) = image_of(&[("twice", b"abcdefghijklmnopqrstuvwxyz")], &steps)?;
-    // restart #0 stays (stopped) with its offset moved to 10; #1 moves its
-    // own to 11: each has its own struct file, whose offset the other leaves alone
+    // #0 stays (stopped) with its offset moved to 10, #1 moves its own to 11: own struct files
     let t = Target::stopped(|| restart_and_seek(&img, 0))?;
     in_clean_child("restart #1", || {
         restart_and_seek(&img, 1)?;
-        let got = (fdinfo_pos(t.pid, 3)?, pos(3));
-        eq!(got, (10, 11), "restarts #0, #1: each its own offset");
+        let info = io(std::fs::read_to_string(format!("/proc/{}/fdinfo/3", t.pid)))?;
+        let at = |l: &str| l.strip_prefix("pos:")?.trim().parse::<i64>().ok();
+        let got = (info.lines().find_map(at), pos(3));
+        eq!(got, (Some(10), 11), "restarts #0, #1: each its own offset");
         eq!(read_fd(3, 2), Ok(b"lm".to_vec()), "restart #1: read");
         // and a third time, still from the recorded offset
         eq!((rs_ok(&img)?, pos(3)), (1, 4), "restart #3, f_pos");
@@ -443,8 +407,7 @@ pub(crate) fn bad_flags() -> R {
             let r = ck(0, 10, flags, -1);
             expect_ret(r, Err(EINVAL), &format!("checkpoint flags {flags:#x}"))?;
         }
-        // flags is an unsigned int: the upper half of the register is not
-        // looked at, so 1 << 63 is flags 0 (the image fd itself is left out).
+        // flags is an unsigned int (the register's upper half is ignored): 1 << 63 is flags 0
         let r = ck(0, 10, 1 << 63, -1);
         check!(r.unwrap_or(0) > 0, "checkpoint flags 1 << 63: {}", show(&r));
         open_at(&scratch, O_RDONLY, 11)?;
@@ -558,8 +521,7 @@ pub(crate) fn bad_images() -> R {
 pub(crate) fn error_image_eio() -> R {
     // a hand-built image ending in ERROR (a kernel-made one: refused_unsupported)
     work()?;
-    let mut recs = testsupport::SampleImage::new("/").records();
-    recs[0] = Record::Header(Header::new(1, 1, "x"));
+    let mut recs = testsupport::SampleImage::new("/").id(1, 1, "x").records();
     if let Record::FileTable(t) = &mut recs[4] {
         t.nr_fds = 1;
     }
@@ -596,25 +558,18 @@ pub(crate) fn pipe_and_offset() -> R {
 }
 
 pub(crate) fn too_big() -> R {
-    work()?;
-    // a real header, then records of FILE_NAME's type, 64 KiB each, past
-    // CKPT_IMAGE_MAX: they would all be held (only file data is not)
+    // a real header, then FILE_NAME records of 64 KiB past CKPT_IMAGE_MAX: all would be held
     let (_m, img) = image_of(&[], &[])?;
-    let base = read_file(&img)?;
-    let rec = |_| {
-        let mut r = vec![0u8; 64 << 10];
-        r[..4].copy_from_slice(&CKPT_HDR_FILE_NAME.to_le_bytes());
-        r[4..8].copy_from_slice(&(64u32 << 10).to_le_bytes());
-        r
-    };
+    let mut rec = vec![0u8; 64 << 10];
+    rec[..4].copy_from_slice(&CKPT_HDR_FILE_NAME.to_le_bytes());
+    rec[4..8].copy_from_slice(&(64u32 << 10).to_le_bytes());
     let held = [
-        base[..112].to_vec(),
-        (0..CKPT_IMAGE_MAX >> 16).flat_map(rec).collect(),
+        &read_file(&img)?[..SIZE_HEADER],
+        &rec.repeat(CKPT_IMAGE_MAX >> 16),
     ]
     .concat();
-    let p = tmpfile("big.ckpt");
+    let (p, size) = (tmpfile("big.ckpt"), held.len());
     write_file(&p, &held)?;
-    let size = held.len();
     drop(held);
     let r = refused_restart(
         &p,
@@ -624,29 +579,20 @@ pub(crate) fn too_big() -> R {
     );
     // sparse zeros: no memory used for the holes, a record length of 0
     io(io(std::fs::File::create(&p))?.set_len(CKPT_IMAGE_MAX as u64 + 4096))?;
-    let r = r.and(refused_restart(
-        &p,
-        0,
-        EINVAL,
-        "restart of a sparse file of zeros",
-    ));
+    let r2 = refused_restart(&p, 0, EINVAL, "restart of a sparse file of zeros");
     let _ = std::fs::remove_file(&p);
-    r
+    r.and(r2)
 }
 
 pub(crate) fn dry_run() -> R {
-    let steps = [
-        st::open("a", O_RDWR, 3),
-        st::open("a", O_RDONLY, 4),
-        Step::Chdir("sub"),
-    ];
-    let (_m, img) = image_of(&[("a", b"aaaa"), ("sub/", b"")], &steps)?;
-    let other = other_file()?;
+    let (_m, img) = image_of(TARGET_FILES, TARGET_STEPS)?;
+    let (other, n) = (other_file()?, expected(TARGET_STEPS, "").0.len() as i64);
     in_clean_child("restarting child", || {
         busy_caller(&other)?;
         let (o, diff) = changes(&[], -1, || restart_from(&img, RESTART_DRY_RUN));
         let o = o?;
-        expect_outcome(&o, Ok(2), "RESTART_DRY_RUN (fds it would install)")?;
+        expect_outcome(&o, Ok(n), "RESTART_DRY_RUN (fds it would install)")?;
+
         check!(o.log.contains("dry run"), "log lacks dry run:\n{}", o.log);
         check!(diff.is_empty(), "DRY_RUN changed the caller:\n{diff}");
         Ok(())
@@ -654,8 +600,8 @@ pub(crate) fn dry_run() -> R {
 }
 
 pub(crate) fn all_or_nothing() -> R {
-    // a reopens fine, b cannot (EACCES as uid 65534; EPERM would mean the
-    // root change was refused first): nothing may change.
+    // a reopens, b cannot (EACCES as uid 65534; EPERM: the root change was refused first)
+
     let steps = [st::open("a", O_RDWR, 3), st::open("b", O_RDWR, 4)];
     let (m, img) = image_of(&[("a", b"aaaa"), ("b", b"bbbb")], &steps)?;
     let b = m.p("b");
@@ -793,12 +739,8 @@ pub(crate) fn image_position_pipe() -> R {
 
 pub(crate) fn outside_root_ebadf() -> R {
     let m = mount_with(&[("jail/", b""), ("outside", b"x")])?;
-    let (f, jail) = (m.p("outside"), m.p("jail"));
-    let t = Target::stopped(|| {
-        open_at(&f, O_RDONLY, 3)?;
-        chroot(&jail)?;
-        chdir("/")
-    })?;
+    let steps = [st::open("outside", O_RDONLY, 3), Step::Chdir("jail")];
+    let t = Target::stopped(|| apply(&m.dir, &steps).and_then(|_| chroot(".")))?;
     let img = tmpfile("outside.ckpt");
     expect_checkpoint_refused(
         t.pid,
@@ -849,9 +791,8 @@ pub(crate) fn over_image_fd() -> R {
     })
 }
 
-/// chdir to `base`, then into new directories of 200-byte names (made
-/// relative to each other: the path may pass PATH_MAX) while the path stays
-/// below `max` bytes; the cwd's path.
+/// chdir to `base`, then into new dirs of 200-byte names (relative: the path may pass
+/// PATH_MAX) while the path stays below `max` bytes; the cwd's path.
 fn descend(base: &str, max: usize) -> Result<String, String> {
     chdir(base)?;
     let (comp, mut p) = ("d".repeat(200), base.to_string());
@@ -898,10 +839,7 @@ pub(crate) fn big_image() -> R {
 }
 
 pub(crate) fn too_long_path() -> R {
-    let setup = |d: &str| {
-        descend(d, 4500)?;
-        open_at("f", O_RDWR | O_CREAT, 3).map(|_| ())
-    };
+    let setup = |d: &str| open_path_of_len(d, 4500);
     refused_self(
         setup,
         ETOOLONG,
@@ -914,8 +852,7 @@ pub(crate) fn too_long_path() -> R {
     })
 }
 
-/// In a clean child: a file at a path of exactly `len` bytes below the
-/// directory `base` (holding "edge"), opened at fd 3, cwd /.
+/// In a clean child: a file holding "edge" at a path of `len` bytes below `base`, fd 3, cwd /.
 fn open_path_of_len(base: &str, len: usize) -> R {
     // the last directory leaves room for a name of 50 to 250 bytes
     let dir = descend(base, len - 50)?;
@@ -927,12 +864,11 @@ fn open_path_of_len(base: &str, len: usize) -> R {
 
 pub(crate) fn path_max_boundary() -> R {
     const PATH_MAX: usize = libc::PATH_MAX as usize;
-    let m = mount_with(&[("a/", b"")])?;
-    let img = tmpfile("pathmax.ckpt");
+    let (m, img) = (mount_with(&[])?, tmpfile("pathmax.ckpt"));
     // PATH_MAX - 1 bytes (+ NUL = PATH_MAX): recorded and restarted
-    let dir = m.p("a");
     in_clean_child("checkpointing child (PATH_MAX - 1)", || {
-        open_path_of_len(&dir, PATH_MAX - 1)?;
+        open_path_of_len(&m.dir, PATH_MAX - 1)?;
+
         eq!(fd_path(3).len(), PATH_MAX - 1, "length of the path of fd 3");
         ck_ok(0, &img, 0)?;
         let im = decode_file(&img)?;
@@ -970,11 +906,8 @@ pub(crate) fn churning_target() -> R {
     let img = tmpfile("churn.ckpt");
     for round in 0..50 {
         let o = checkpoint_to(t.pid, &img, 0)?;
-        let (r, log) = (show(&o.r), o.log.trim());
-        check!(
-            o.r.is_ok(),
-            "round {round}: checkpoint failed: {r}; log: {log}"
-        );
+        let (ok, r, log) = (o.r.is_ok(), show(&o.r), o.log.trim());
+        check!(ok, "round {round}: checkpoint failed: {r}; log: {log}");
         let e = decode_file(&img).err().unwrap_or_default();
         check!(e.is_empty(), "round {round}: {e}");
     }
