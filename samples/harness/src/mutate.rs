@@ -1,16 +1,12 @@
-//! Deterministic mutator of checkpoint images for the restart(2) fuzz pass:
-//! a pure function of (base image, donor image, seed), so a failure replays
-//! (Documentation/hardening.rst).  It works on the raw records of a valid
-//! image (split by their `len`) and, for the mutations meant to be "valid
-//! except for X", re-seals it (a fresh TAIL with the right CRC32C and
-//! record count) so that restart(2) gets past the checksum.
+//! Deterministic mutator of checkpoint images for the restart(2) fuzz pass, a pure
+//! function of (base image, donor image, seed) so that a failure replays: it edits the
+//! raw records and re-seals "valid except for X" mutants (a TAIL with the right CRC32C).
 
 use ckpt_image::{align8, append_tail, encode_records, type_name, Record, CKPT_HDR_ERROR};
 use ckpt_image::{CKPT_HDR_FILE as FILE, CKPT_HDR_FILE_DESC as DESC, CKPT_HDR_FILE_NAME as NAME};
 use ckpt_image::{CKPT_HDR_FILE_TABLE as TABLE, CKPT_HDR_FS as FS, CKPT_HDR_HEADER as HEADER};
-use ckpt_image::{CKPT_HDR_OBJREF as OBJREF, CKPT_HDR_TAIL as TAIL};
-use ckpt_image::{CKPT_HDR_SB as SB, CKPT_HDR_SB_DATA as SBDATA};
-use ckpt_image::{CKPT_HDR_SB_END as SBEND, CKPT_HDR_SB_REC as SBREC};
+use ckpt_image::{CKPT_HDR_OBJREF as OBJREF, CKPT_HDR_SB as SB, CKPT_HDR_SB_DATA as SBDATA};
+use ckpt_image::{CKPT_HDR_SB_END as SBEND, CKPT_HDR_SB_REC as SBREC, CKPT_HDR_TAIL as TAIL};
 
 /// splitmix64: tiny, fast, good enough, and the same everywhere.
 pub struct Rng(u64);
@@ -44,18 +40,12 @@ pub struct Mutant {
     pub ops: Vec<String>,
 }
 
-/// Split an image into its records by their `len` fields (the last chunk
-/// keeps whatever does not parse).
+/// Split an image into records by their `len` (the last chunk keeps what does not parse).
 pub fn split(img: &[u8]) -> Vec<Vec<u8>> {
-    let mut v = Vec::new();
-    let mut off = 0;
+    let (mut v, mut off) = (Vec::new(), 0);
     while off < img.len() {
         let len = get(img, off + 4, 4) as usize;
-        let end = if len < 8 || len > img.len() - off {
-            img.len()
-        } else {
-            off + len
-        };
+        let end = [img.len(), off + len][(8..=img.len() - off).contains(&len) as usize];
         v.push(img[off..end].to_vec());
         off = end;
     }
@@ -66,8 +56,7 @@ pub fn u32le(b: &[u8], off: usize) -> u32 {
     get(b, off, 4) as u32
 }
 
-/// `n` bytes of `v` at `off`, little-endian (its 8 bytes over and over
-/// when `n` > 8), when they fit in `b`.
+/// Write `n` bytes of `v` at `off`, little-endian (its 8 bytes repeated), if they fit in `b`.
 fn put_le(b: &mut [u8], off: usize, v: u64, n: usize) {
     let field = b.get_mut(off..off + n).unwrap_or_default();
     for (k, x) in field.iter_mut().enumerate() {
@@ -84,10 +73,14 @@ fn get(b: &[u8], off: usize, n: usize) -> u64 {
 /// The records before the TAIL (the TAIL itself dropped, if last).
 fn body(img: &[u8]) -> Vec<Vec<u8>> {
     let mut v = split(img);
-    if v.last().map(|c| u32le(c, 0)) == Some(TAIL) {
-        v.pop();
-    }
+    v.pop_if(|c| u32le(c, 0) == TAIL);
     v
+}
+
+/// The indices of the records of type `t`.
+fn of_type(recs: &[Vec<u8>], t: u32) -> Vec<usize> {
+    let is_t = |i: &usize| u32le(&recs[*i], 0) == t;
+    (0..recs.len()).filter(is_t).collect()
 }
 
 /// Concatenate the records and append a TAIL with the right CRC and count.
@@ -108,8 +101,7 @@ const B64: &[u64] = &[0, 1, 4096, IMAX, IMIN, NEG1, T40, PAGE, I64, !I64, !0];
 const T40: u64 = 1 << 40;
 const I64: u64 = i64::MAX as u64;
 const PAGE: u64 = I64 & !0xfff;
-/// Unknown record types, and the known ones (1, 6, 301-305, 451, 9001,
-/// 9999) out of their place.
+/// Unknown record types, and known ones out of their place.
 const TYPES: &[u64] = &[
     0, 2, 5, 7, 300, 320, 349, 350, 450, 452, 9000, 9002, 9998, 0x80000000, 0xffffffff, 1, 6, 301,
     302, 303, 304, 305, 451, 9001, 9999,
@@ -188,16 +180,14 @@ const FLAGS: &[u64] = &[
 const IMODES: &[u64] = &[
     0o100644, 0o40755, 0o120777, 0o20666, 0o60660, 0o10644, 0o140755, 0, 0o177777, 0o104755,
 ];
-/// -1, -2, INT_MIN, INT_MAX, and around 1000 (the RLIMIT_NOFILE of the
-/// fuzz children), 1024, 2^16 and 2^20.
+/// -1, -2, INT_MIN, INT_MAX, around 1000 (the children's RLIMIT_NOFILE), 1024, 2^16, 2^20.
 const FDS: &[u64] = &[
     NEG1, 0xfffffffe, IMIN, IMAX, 0, 1, 2, 998, 999, 1000, 1023, 1024, 1025, 4096, 65535, 0x100000,
     0xfffff,
 ];
 
-/// Hostile names for FILE_NAME records, MNT the mount, split at spaces:
-/// for the root somewhere else (needs CAP_SYS_CHROOT) or gone, the cwd a
-/// file, gone, not searchable or in /proc, and worse for files.
+/// Hostile FILE_NAMEs (MNT the mount): for the root elsewhere (CAP_SYS_CHROOT) or gone, the
+/// cwd a file, gone, not searchable or in /proc, and worse for files.
 const HOSTILE: &str = "/ /.. /../etc/passwd /../../../../etc/passwd MNT/../../etc/passwd \
     MNT/./f0 MNT/f0/. MNT/f0/.. MNT//f0 //etc/passwd MNT/f0/ etc/passwd f0 . .. /etc/passwd \
     /etc /proc/self/root/etc/passwd /proc/self/fd/0 /proc/self/cwd /proc/1/root /dev/null \
@@ -211,11 +201,10 @@ fn hostile_names(mnt: &str) -> Vec<Vec<u8>> {
         .map(|s| s.replace("MNT", mnt).into_bytes())
         .collect();
     v.push(Vec::new());
-    // not UTF-8
-    v.push([mnt.as_bytes(), b"/\xff\xfe\x80"].concat());
-    // a 255- and a 256-byte component, 4094- to 8192-byte paths, 1500 "/.."
-    v.push(format!("{mnt}/{}", "c".repeat(255)).into_bytes());
-    v.push(format!("{mnt}/{}", "c".repeat(256)).into_bytes());
+    // not UTF-8, a 255- and a 256-byte component, 4094- to 8192-byte paths, 1500 "/.."
+    for tail in [&b"\xff\xfe\x80"[..], &[b'c'; 255], &[b'c'; 256]] {
+        v.push([mnt.as_bytes(), b"/", tail].concat());
+    }
     let long = format!("{mnt}{}", "/abcdefghijklmnopqrstuvwxyz".repeat(320)).into_bytes();
     for n in [4094, 4095, 4096, 4097, 5000, 8192] {
         let mut s = long[..n].to_vec();
@@ -228,22 +217,18 @@ fn hostile_names(mnt: &str) -> Vec<Vec<u8>> {
     v
 }
 
-/// The mutation strategies, one per seed ("field" thrice as often): "flip",
-/// "truncate", "tail" and "error" may leave the image unsealed, the others
-/// re-seal it; "cut" drops the records from one on or cuts inside it;
-/// "rootcwd" renames the root or cwd; "stack" applies 2 to 4 of the others.
+/// The strategies, one per seed ("field" thrice as often): "flip", "truncate", "tail" and
+/// "error" may leave the image unsealed, the others re-seal it; "cut" drops the records from
+/// one on or cuts inside it; "rootcwd" renames the root or cwd; "stack" applies 2-4 others.
 const STRATEGIES: &[&str] = &[
     "flip", "flipseal", "bound32", "bound64", "len", "truncate", "cut", "dup", "reorder", "delete",
     "type", "insert", "field", "field", "field", "name", "rootcwd", "tail", "error", "splice",
     "stack",
 ];
 
-/// Produce the mutant of `base` for `seed` (`donor` is another valid image,
-/// for splicing; `mnt` the mount the base images live on).
+/// The mutant of `base` for `seed` (`donor`: a valid image to splice from; `mnt`: the mount).
 pub fn mutate(base: &[u8], donor: &[u8], mnt: &str, seed: u64) -> Mutant {
-    let mut rng = Rng::new(seed);
-    let mut ops = Vec::new();
-    let n = STRATEGIES.len();
+    let (mut rng, mut ops, n) = (Rng::new(seed), Vec::new(), STRATEGIES.len());
     let strat = STRATEGIES[rng.below(n)];
     let bytes = if strat == "stack" {
         let mut cur = base.to_vec();
@@ -302,8 +287,7 @@ fn apply_mutation(
             format!("{rn} u{} at +{o} = {v:#x}", w * 8)
         }
         "len" => {
-            // 0, 4, 8, huge, or the record's length, the bytes to the end
-            // (TAIL included) or the record's offset, -8, +4, +8 or +4096
+            // 0, its length, the bytes to the end (TAIL included) or its offset, plus a delta
             let before: usize = recs[..ri].iter().map(|c| c.len()).sum();
             let rest = recs.concat().len() + 24 - before;
             let from = rng.pick(&[0, cl, rest, before]) as u64;
@@ -355,9 +339,7 @@ fn apply_mutation(
         "field" => return field(recs, rng, ops),
         "name" | "rootcwd" => {
             // any FILE_NAME, or the root or the cwd (the first two)
-            let names: Vec<usize> = (0..recs.len())
-                .filter(|&i| u32le(&recs[i], 0) == NAME)
-                .collect();
+            let names = of_type(&recs, NAME);
             let k = rng.below(if strat == "name" { names.len() } else { 2 });
             let n = rng.pick(&hostile_names(mnt));
             let s = String::from_utf8_lossy(&n[..n.len().min(80)]).into_owned();
@@ -380,10 +362,10 @@ fn apply_mutation(
             let msg = rng.pick(&[&b""[..], b"x", b"failed", &[b'A'; 300][..]]);
             let mut c = vec![0u8; align8(16 + msg.len() + 1)];
             let len = [c.len() as u64, rng.pick(&[8, 12, 0x7ffffff8])][rng.chance(30) as usize];
-            put_le(&mut c, 0, CKPT_HDR_ERROR.into(), 4);
-            put_le(&mut c, 4, len, 4);
-            put_le(&mut c, 8, rng.pick(&[!8, 0, 0x80000000, 1]), 4);
-            put_le(&mut c, 12, rng.pick(&[0xffffffff, 0, 1023]), 4);
+            // type, len; err (-EBADF, 0, INT_MIN, 1), fd
+            let err = rng.pick(&[0xfffffff7, 0, IMIN, 1]);
+            put_le(&mut c, 0, u64::from(CKPT_HDR_ERROR) | len << 32, 8);
+            put_le(&mut c, 8, err | rng.pick(&[NEG1, 0, 1023]) << 32, 8);
             c[16..16 + msg.len()].copy_from_slice(msg);
             let at = rng.below(recs.len() + 1);
             if rng.chance(50) {
@@ -409,18 +391,15 @@ fn apply_mutation(
     seal(&recs)
 }
 
-/// One of [`FIELDS`] in one record of its type (of the sealed image for
-/// the TAIL's, which stays as mutated; the others are re-sealed).
+/// One of [`FIELDS`] in a record of its type, re-sealed unless it is the TAIL's.
 fn field(mut recs: Vec<Vec<u8>>, rng: &mut Rng, ops: &mut Vec<String>) -> Vec<u8> {
     let (what, t, off, n, how, vals) = rng.pick(FIELDS);
     if t == TAIL {
         let tail = seal(&recs).split_off(recs.concat().len());
         recs.push(tail);
     }
-    let of_type: Vec<usize> = (0..recs.len())
-        .filter(|&i| u32le(&recs[i], 0) == t)
-        .collect();
-    if let Some(&i) = of_type.get(rng.below(of_type.len())) {
+    let of_t = of_type(&recs, t);
+    if let Some(&i) = of_t.get(rng.below(of_t.len())) {
         let (old, v) = (get(&recs[i], off, n.min(8)), rng.pick(vals));
         let new = match how {
             '+' => old.wrapping_add(v),
