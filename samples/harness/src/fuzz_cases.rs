@@ -1,9 +1,8 @@
-//! restart(2) against hostile images (Documentation/hardening.rst): images
-//! of children on /mnt/fuzz, mutated (`crate::mutate`), restarted in child
-//! processes.  One the decoder rejects fails with the errno it predicts (or
-//! EMFILE); one it accepts is restored exactly, or fails with an open(2)
-//! errno; a failure changes nothing.  `CR_FUZZ_N` / `ramfs_cr.fuzz=N`
-//! images (2000); `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S` replays from S.
+//! restart(2) against hostile images (Documentation/hardening.rst): images of
+//! children on /mnt/fuzz, mutated (`crate::mutate`), restarted in children, fail
+//! with the errno the decoder predicts (or EMFILE), or an open(2) errno if it
+//! accepts them, or are restored exactly; a failure changes nothing.
+//! `CR_FUZZ_N` / `ramfs_cr.fuzz=N`: images (2000); `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S`: replay.
 
 use crate::golden::apply;
 use crate::mutate;
@@ -48,17 +47,15 @@ pub fn populate(mnt: &str) -> R {
     Ok(())
 }
 
-/// `f` on a fresh ramfs_cr on `mnt` holding [`populate`]'s files; fds
-/// 900 to 1010 closed after.
+/// `f` on a fresh ramfs_cr on `mnt` with [`populate`]'s files; fds 900-1010 closed after.
 pub fn on_populated(mnt: &str, f: impl FnOnce() -> R) -> R {
     let r = on_mount(mnt, || populate(mnt).and_then(|_| f()));
     close_range(900, 1010);
     r
 }
 
-/// Checkpoint a child that runs `setup` (after closing every fd) into a
-/// memfd; returns the image (success or not: a failed checkpoint leaves an
-/// image with an ERROR record).
+/// Checkpoint a child that runs `setup` (after closing every fd) into a memfd:
+/// the image (a failed checkpoint's ends in an ERROR record) and the result.
 pub fn make_image(
     setup: impl FnOnce() -> R,
     flags: u64,
@@ -85,14 +82,11 @@ pub fn make_image(
     }
 }
 
-/// Checkpoint of a child that ran `setup` must fail with `want`, and the
-/// image must end with an ERROR record saying so; the image.
-fn expect_refused_image<F: FnOnce() -> R>(
-    setup: F,
-    flags: u64,
-    want: i32,
-    what: &str,
-) -> Result<Vec<u8>, String> {
+type Bytes = Result<Vec<u8>, String>;
+
+/// Checkpoint of a child that ran `setup` must fail with `want`, its image ending in an ERROR
+/// record saying so; the image.
+fn expect_refused_image(setup: impl FnOnce() -> R, flags: u64, want: i32, what: &str) -> Bytes {
     let (img, r) = make_image(setup, flags).map_err(|e| format!("{what}: {e}"))?;
     let (e, got) = (ename(want), show(&r));
     check!(r == Err(want), "{what}: checkpoint {got}, expected {e}");
@@ -116,12 +110,8 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
         let fl = [rd, O_WRONLY, O_RDWR, O_RDWR | O_APPEND][i % 4];
         many.push(st::open(POPULATED[i % 10], fl, fd));
         many.push(st::seek(fd, i as i64 * 37));
-        if i % 3 == 0 {
-            many.push(st::cloexec(fd));
-        }
-        if i % 5 == 0 {
-            many.push(st::dup(fd, fd + 1));
-        }
+        many.extend((i % 3 == 0).then_some(st::cloexec(fd)));
+        many.extend((i % 5 == 0).then_some(st::dup(fd, fd + 1)));
     }
     many.extend([st::open("d0", dir, 70), Step::Chdir("sub")]);
     many.push(st::open("sub/deep/er/leaf", rd | O_NOFOLLOW, 71));
@@ -130,30 +120,24 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     for i in 0..400 {
         let fd = (3 + i * 2 + (i / 100) * 30) as i32;
         large.push(st::open(POPULATED[i % 10], [rd, O_RDWR][i % 2], fd));
-        if i % 7 == 0 {
-            large.push(st::seek(fd, i as i64));
-        }
+        large.extend((i % 7 == 0).then_some(st::seek(fd, i as i64)));
     }
     // directories (d0 read partway, below), cwd deep
     let mut dirs = vec![st::open("d0", dir, 3), st::open(".", dir, 4)];
     dirs.extend([st::open("sub/deep", dir, 9), st::cloexec(9)]);
     dirs.push(Step::Chdir("sub/deep/er"));
     let small = vec![st::open("f0", O_RDWR, 3), st::seek(3, 5)];
-    let mut v = Vec::new();
     // contents: the small one with the mount's contents (a version 2 image)
-    let mut bases = vec![
-        ("small", small.clone()),
-        ("many+shared", many),
-        ("dirs", dirs),
-    ];
-    bases.extend([("large", large), ("empty", vec![]), ("contents", small)]);
-    for (what, steps) in bases {
+    let steps = [small.clone(), many, dirs, large, vec![], small];
+    let names = ["small", "many+shared", "dirs", "large", "empty", "contents"];
+    let mut v = Vec::new();
+    for (what, steps) in names.into_iter().zip(steps) {
         let setup = || {
             apply(mnt, &steps)?;
-            if what == "dirs" {
-                getdents(3, 512).map_err(ename)?;
+            match what {
+                "dirs" => getdents(3, 512).map(drop).map_err(ename),
+                _ => Ok(()),
             }
-            Ok(())
         };
         let (img, r) = make_image(setup, SKIP | if what == "contents" { CONTENTS } else { 0 })?;
         if let Err(e) = r {
@@ -164,10 +148,7 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
         v.push((what, img));
     }
     // a failed checkpoint: ends with an ERROR record
-    let setup = || {
-        o(&format!("{mnt}/f1"), rd, 3)?;
-        o("/proc/self/status", rd, 4)
-    };
+    let setup = || o(&format!("{mnt}/f1"), rd, 3).and_then(|()| o("/proc/self/status", rd, 4));
     let error = expect_refused_image(setup, 0, EBADF, "a /proc fd")?;
     v.push(("error", error));
     Ok(v)
@@ -177,8 +158,7 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
 enum Verdict {
     Err(i32, String),
     Ok(i64),
-    /// The child misbehaved: changed the caller on error, restored
-    /// something else than the image says, or died.
+    /// changed the caller on error, restored other than the image says, or died
     Bad(String),
 }
 
@@ -200,29 +180,22 @@ fn job(what: String, bytes: Vec<u8>, flags: u64) -> Job {
     }
 }
 
-/// `Bad` unless the caller is as it was (but for the image fd's offset:
-/// restart(2) reads the image as read(2) does).
+/// `Bad` unless the caller is as it was (restart(2) moves the image fd's offset).
 fn unchanged(before: &Snap, v: Verdict) -> Verdict {
-    let after = snap_nopos(&[LOG], IMG);
-    if *before == after {
-        return v;
-    }
+    let diff = snap_diff(before, &snap_nopos(&[LOG], IMG));
     let how = match v {
+        _ if diff.is_empty() => return v,
         Verdict::Err(e, _) => ename(e),
         _ => "a dry run's success".into(),
     };
-    let diff = snap_diff(before, &after);
     Verdict::Bad(format!("restart ({how}) changed the caller:\n{diff}"))
 }
 
-/// In the child: restart(2) from IMG, check the state; the verdict and the
-/// ns spent in restart(2).
+/// In the child: restart(2) from IMG, check the state; the verdict and ns spent in restart(2).
 fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
-    let _ = nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
     let _ = set_bytes(LOG, b"");
-    lseek(IMG, 0, libc::SEEK_SET);
     let t = Instant::now();
-    let r = rs(0, IMG, job.flags, LOG);
+    let r = rs_start(IMG, job.flags, LOG);
     let ns = t.elapsed().as_nanos() as u64;
     let v = match (r, &job.dec) {
         (Err(e), _) => unchanged(before, Verdict::Err(e, text_of(LOG))),
@@ -239,13 +212,12 @@ fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
     (v, ns)
 }
 
-/// After a successful restart (image at fd `img`): the fd table, cwd and
-/// umask are what `im` says, every other fd is untouched.
+/// After a successful restart (image at fd `img`): fd table, cwd and umask are what `im`
+/// says, every other fd is untouched.
 pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
     // after a root change /proc is out of reach: names are not compared
     let same_root = im.root == b"/";
-    // the name, or with symlinks resolved: restart(2) refuses a name that
-    // goes through a symlink (ELOOP), so for a name it took that is the name
+    // restart(2) refuses a name through a symlink (ELOOP): the canonical one is it
     let named = |link: &str, name: &[u8]| {
         let canon = std::fs::canonicalize(std::ffi::OsStr::from_bytes(name));
         link.as_bytes() == name || canon.is_ok_and(|p| p.as_os_str().as_bytes() == link.as_bytes())
@@ -305,20 +277,17 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
     Ok(())
 }
 
-/// What the clone()d child reads and writes (it shares our memory): its
-/// jobs, the state it starts from, and one verdict per job done with the
-/// ns spent in restart(2).
+/// The clone()d child's jobs, its first state, and its verdicts with ns spent in restart(2).
 type ChildCtx<'a> = (&'a [Job], &'a Snap, Vec<(Verdict, u64)>);
 
-/// The child: restarts the jobs one after the other.  A failed restart (and
-/// a dry run) leaves the child exactly as it started, which child_restart()
-/// checks, so the next job starts from the same state; the child stops after
-/// the first restart that changed it (a real success) or misbehaved.
+/// The child: restarts the jobs in turn; a failed restart or dry run leaves it as it
+/// started (checked), so it stops only after a real success or misbehaviour.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the &mut ChildCtx run_batch passed; the parent is
     // suspended (CLONE_VFORK) until we exit, so nothing else touches it.
     let (jobs, before, out) = unsafe { &mut *(arg as *mut ChildCtx) };
     alarm(120);
+    let _ = nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
     for job in jobs.iter() {
         if set_bytes(IMG, &job.bytes).is_err() {
             return 3;
@@ -357,9 +326,8 @@ impl Driver {
         Ok(Driver { before, ns: [0; 3] })
     }
 
-    /// Run the jobs through restart(2) in children made by clone(CLONE_VM |
-    /// CLONE_VFORK): their own fd table, fs and rlimits, but not the copy of
-    /// the address space that costs under KASAN; verdicts come back in memory.
+    /// Run the jobs in children of clone(CLONE_VM | CLONE_VFORK): their own fd
+    /// table, fs and rlimits, without the address space copy that costs under KASAN.
     fn run_batch(&mut self, jobs: &[Job]) -> Result<Vec<Verdict>, String> {
         let mut verdicts: Vec<Verdict> = Vec::new();
         while verdicts.len() < jobs.len() {
@@ -378,16 +346,13 @@ impl Driver {
             self.ns[0] += t.elapsed().as_nanos() as u64;
             self.ns[1] += out.iter().map(|x| x.1).sum::<u64>();
             self.ns[2] += 1;
-            let done = out.len();
+            let exited = libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0;
+            check!(!exited || !out.is_empty(), "fuzz child did nothing");
             verdicts.extend(out.into_iter().map(|x| x.0));
-            if !(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0) {
-                // the job it was on when it died
-                if verdicts.len() < jobs.len() {
-                    let s = status_text(st);
-                    verdicts.push(Verdict::Bad(format!("fuzz child {s} during this image")));
-                }
-            } else if done == 0 {
-                return Err("fuzz child did nothing".into());
+            // the job it was on when it died
+            if !exited && verdicts.len() < jobs.len() {
+                let s = status_text(st);
+                verdicts.push(Verdict::Bad(format!("fuzz child {s} during this image")));
             }
         }
         Ok(verdicts)
@@ -419,13 +384,12 @@ impl Drop for Driver {
     }
 }
 
-/// errnos an image the decoder accepts may still fail with: reopening the
-/// files, looking up the root and cwd (open(2)'s errors) and RLIMIT_NOFILE.
+/// errnos of an image the decoder accepts: open(2)'s (files, root, cwd) and RLIMIT_NOFILE's.
 const OPEN_ERRNOS: &str = "ENOENT EACCES EPERM ESTALE EISDIR ENOTDIR EINVAL ENAMETOOLONG ELOOP \
     EMFILE ESPIPE ENXIO ENODEV EROFS ETXTBSY EOVERFLOW EFBIG";
 
-/// The fuzz pass's verdict on one image (counted in `counts`: restart(2)'s
-/// errno, "success" or "dry", and the decoder's); why it is wrong, if it is.
+/// Why restart(2)'s result on an image is wrong, if it is; counted in `counts` (restart(2)'s
+/// errno, "success" or "dry"; the decoder's verdict).
 fn judge(job: &Job, v: Verdict, counts: &mut [BTreeMap<String, usize>; 2]) -> Option<String> {
     let kind = job.dec.as_ref().map_or_else(|e| e.kind(), |_| "valid");
     *counts[1].entry(kind.into()).or_default() += 1;
@@ -445,13 +409,11 @@ fn judge(job: &Job, v: Verdict, counts: &mut [BTreeMap<String, usize>; 2]) -> Op
     count(got.clone());
     let parse_error = e == EINVAL && log.contains(" at offset ");
     match &job.dec {
-        // the kernel looks for an ERROR record in the well-formed prefix
-        // before anything else (K1)
+        // the kernel looks for an ERROR record in the well-formed prefix first (K1)
         Err(_) if error_in_prefix(&job.bytes) && e != EIO => Some(format!(
             "the image holds an ERROR record, restart gave {got} not EIO; kernel log: {log}"
         )),
-        // EMFILE: the kernel checks fd numbers against RLIMIT_NOFILE
-        // during the parse, which the decoder cannot know
+        // EMFILE: the kernel checks fds against RLIMIT_NOFILE, unknown to the decoder
         Err(de) if e != de.errno() && e != EMFILE => {
             let want = ename(de.errno());
             Some(format!(
@@ -466,9 +428,8 @@ fn judge(job: &Job, v: Verdict, counts: &mut [BTreeMap<String, usize>; 2]) -> Op
     }
 }
 
-/// Whether the well-formed prefix of the stream (records with a sane
-/// length, walked from the start) holds an ERROR record: restart(2) then
-/// refuses the image with EIO before checking anything else.
+/// Whether the well-formed prefix of the stream (records with a sane length,
+/// from the start) holds an ERROR record: restart(2) then gives EIO first.
 fn error_in_prefix(img: &[u8]) -> bool {
     let recs = mutate::split(img);
     let sane = |c: &&Vec<u8>| c.len().is_multiple_of(8) && mutate::u32le(c, 4) as usize == c.len();
@@ -485,10 +446,9 @@ fn param(env: &str, key: &str) -> Option<u64> {
     std::env::var(env).ok().as_deref().or(arg)?.parse().ok()
 }
 
-/// The systematic part: every truncation at and inside every record (each
-/// 4 bytes), every record deleted, duplicated and every prefix of the
-/// records (sealed), for the small, dirs and error base images.
-fn systematic(bases: &[(&'static str, Vec<u8>)]) -> Vec<Job> {
+/// The first `max` of: every truncation (each 4 bytes), record deleted, duplicated and
+/// prefix of the records (sealed) of the small, dirs and error base images.
+fn systematic(bases: &[(&'static str, Vec<u8>)], max: usize) -> Vec<Job> {
     let mut v = Vec::new();
     let some = bases
         .iter()
@@ -509,6 +469,9 @@ fn systematic(bases: &[(&'static str, Vec<u8>)]) -> Vec<Job> {
             add(format!("records 0..{i}, sealed"), mutate::seal(&body[..i]));
         }
     }
+    v.truncate(max);
+    let q = v.len();
+    println!("# fuzz: {q} systematic images, then random seeds from 1");
     v
 }
 
@@ -519,13 +482,8 @@ pub(crate) fn fuzz() -> R {
         let bases = base_images(MNT)?;
         let mut d = Driver::start(MNT)?;
         let t0 = Instant::now();
-        let mut sys = Vec::new();
-        if seed0.is_none() {
-            sys = systematic(&bases);
-            sys.truncate(n / 3);
-            let q = sys.len();
-            println!("# fuzz: {q} systematic images, then random seeds from 1");
-        }
+        // a replay (a seed given) skips the systematic part
+        let sys = seed0.map_or_else(|| systematic(&bases, n / 3), |_| Vec::new());
         let nb = bases.len() as u64;
         let seeds = (seed0.unwrap_or(1)..).map(|s| {
             let (b, dn) = (&bases[(s % nb) as usize], &bases[(s / 7 % nb) as usize]);
@@ -544,14 +502,13 @@ pub(crate) fn fuzz() -> R {
                 if tried.is_multiple_of(1000) {
                     println!("# fuzz: {tried} images so far");
                 }
-                let Some(why) = judge(j, v, &mut counts) else {
-                    continue;
-                };
-                fails += 1;
-                let (w, b) = (&j.what, &j.bytes);
-                let hex = format!("{:02x?}", &b[..b.len().min(160)]);
-                first.push(format!("{w}: {why}\n  image of {} bytes: {hex}", b.len()));
-                first.truncate(12);
+                if let Some(why) = judge(j, v, &mut counts) {
+                    fails += 1;
+                    let (w, b) = (&j.what, &j.bytes);
+                    let hex = format!("{:02x?}", &b[..b.len().min(160)]);
+                    first.push(format!("{w}: {why}\n  image of {} bytes: {hex}", b.len()));
+                    first.truncate(12);
+                }
             }
         }
         let secs = t0.elapsed().as_secs_f64();
@@ -591,17 +548,10 @@ pub(crate) fn hostile_fixed() -> R {
         let small = io(decode(&bases[0].1))?;
         let dirs = io(decode(&bases[2].1))?;
         let recs = small.records();
-        // the records with record `i` replaced
-        let with = |i: usize, rec: Record| {
-            let mut r = recs.clone();
-            r[i] = rec;
-            r
-        };
         let (f, long) = (recs.len() - 2, format!("/mnt/fuzz{}", "/x".repeat(2100)));
         let l4095 = format!("/mnt/fuzz{}", "/y".repeat(2043));
-        // Names of the file (f), the root (2) and the cwd (3); absolute paths
-        // outside the root open for root, as open(2) would, but a regular
-        // file's record naming a file of another type gives ESTALE.
+        // Names of the file (f), root (2) and cwd (3): paths outside the root open as with
+        // open(2), but a regular file's record naming another type gives ESTALE.
         let mut rows: Vec<(String, Vec<Record>, &[i32], bool)> = Vec::new();
         for (what, i, n, want) in [
             ("file name", f, "/../etc/passwd", &[EINVAL][..]),
@@ -622,7 +572,9 @@ pub(crate) fn hostile_fixed() -> R {
             ("cwd /../..", 3, "/../..", &[EINVAL]),
         ] {
             let what = format!("{what} {:?} ({} bytes)", &n[..n.len().min(64)], n.len());
-            rows.push((what, with(i, Record::FileName(n.into())), want, false));
+            let mut r = recs.clone();
+            r[i] = Record::FileName(n.into());
+            rows.push((what, r, want, false));
         }
         // huge fds
         for fd in [1000, 1024, 65536, i32::MAX, -1, i32::MIN] {
@@ -655,10 +607,8 @@ pub(crate) fn hostile_fixed() -> R {
     })
 }
 
-/// Regression K1: restart(2) checks FILE_TABLE.nr_fds against the bytes left
-/// in the image before it reaches the ERROR record, so the image of a
-/// checkpoint that failed on one of its first fds gives EINVAL, not the
-/// EIO the ABI promises for "the image holds an ERROR record".
+/// Regression K1: restart(2) checked FILE_TABLE.nr_fds before reaching the ERROR record of
+/// a checkpoint that failed on one of its first fds: EINVAL, not the EIO the ABI promises.
 pub(crate) fn k1_failed_early() -> R {
     on_populated(MNT, || {
         let setup = || {
@@ -671,11 +621,8 @@ pub(crate) fn k1_failed_early() -> R {
             Ok(())
         };
         let img = expect_refused_image(setup, SKIP, EBADF, "an unlinked fd 3")?;
-        let recs = scan(&img).records;
-        let kinds: Vec<String> = recs
-            .iter()
-            .map(|(o, r)| format!("{o}:{}", ckpt_image::type_name(r.rtype())))
-            .collect();
+        let kind = |(o, r): &(usize, Record)| format!("{o}:{}", ckpt_image::type_name(r.rtype()));
+        let kinds: Vec<String> = scan(&img).records.iter().map(kind).collect();
         let (n, kinds) = (img.len(), kinds.join(" "));
         println!("# K1 image: {n} bytes, records {kinds}");
         let what = format!("restart of a failed checkpoint's image ({n} bytes)");
@@ -704,8 +651,7 @@ fn async_nonblock() -> R {
     Ok(())
 }
 
-/// The cwd and fd 3 (a new file) `n` directories of 255-byte names
-/// (`c` repeated) below MNT.
+/// The cwd and fd 3 (a new file) `n` directories of 255-byte names below MNT.
 fn deep_leaf(n: usize, c: &str) -> R {
     chdir(MNT)?;
     for i in 0..n {
@@ -716,15 +662,13 @@ fn deep_leaf(n: usize, c: &str) -> R {
     o("leaf", O_RDWR | O_CREAT, 3)
 }
 
-/// Every image checkpoint(2) writes successfully must be one restart(2)
-/// takes back (in the same place, same credentials): a checkpoint that
-/// succeeds with an image restart refuses is a bug (K2: O_ACCMODE opens).
+/// An image checkpoint(2) writes must be one restart(2) takes back (same
+/// place, same credentials), else a bug (K2: O_ACCMODE opens).
 pub(crate) fn symmetry() -> R {
     on_populated(MNT, || {
-        // (what, the errno checkpoint must refuse it with, if any, set-up): an
-        // O_TMPFILE file stays open on its unlinked dentry even after
-        // linkat() (EBADF, like any unlinked file); a name longer than
-        // PATH_MAX cannot be written (ENAMETOOLONG); the rest round-trips.
+        // (what, the errno checkpoint must refuse it with, set-up): a linked
+        // O_TMPFILE file stays open on its unlinked dentry (EBADF); a name
+        // longer than PATH_MAX cannot be written (ENAMETOOLONG).
         let rows: [(_, _, fn() -> R); 6] = [
             ("a linked O_TMPFILE file", Some(EBADF), linked_tmpfile),
             ("an O_ACCMODE (3) open", None, || open3("f2", 3)),
