@@ -1,5 +1,4 @@
-//! Privileges, concurrency, umount/rmmod races and leaks of checkpoint(2)
-//! and restart(2) (issue 6).
+//! Privileges, races, umount/rmmod and leaks of checkpoint(2) and restart(2) (issue 6).
 
 use crate::fs_cases::check_growth;
 use crate::fuzz_cases::{make_image, on_populated, verify_restored_img, POPULATED};
@@ -17,8 +16,22 @@ const CHURN: &str = "/mnt/hard/churn";
 const IMG: i32 = 1001;
 const OUT: i32 = 1002;
 
-fn nap(ms: u64) {
+pub(crate) fn nap(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// 0, 1, 2, ... for `secs` seconds.
+pub(crate) fn until(secs: u64) -> impl Iterator<Item = u64> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    (0..).take_while(move |_| Instant::now() < end)
+}
+
+/// Whether `cond()` holds within `n` tries, `ms` apart.
+pub(crate) fn soon(n: usize, ms: u64, mut cond: impl FnMut() -> bool) -> bool {
+    (0..n).any(|_| {
+        nap(ms);
+        cond()
+    })
 }
 
 /// checkpoint(pid) (unsupported fds left out) into memfd 900: result, image.
@@ -48,22 +61,18 @@ fn rdwr_steps(n: usize) -> Vec<Step> {
 }
 
 /// A child that closes fds 3..900 and runs `f(0)`, `f(1)`, ... for `secs`.
-fn spawn_loop(secs: u64, mut f: impl FnMut(u64)) -> Result<Target, String> {
+fn spawn_loop(secs: u64, f: impl FnMut(u64)) -> Result<Target, String> {
     Target::spawn(move || {
         close_range(3, 899);
-        let end = Instant::now() + Duration::from_secs(secs);
-        (0..).take_while(|_| Instant::now() < end).for_each(&mut f);
+        until(secs).for_each(f);
     })
 }
 
-/// Checkpoints of `pid` (into memfd 900) for `secs`: each image must decode and pass
-/// `ok(image)`; each failure must be one of `errs` and write nothing or an ERROR record
-/// of it.  The outcomes counted, how many succeeded.
+/// Checkpoints of `pid` for `secs`: images pass `ok`, failures are `errs` with nothing or an ERROR.
 fn check_ckpts(pid: i32, secs: u64, errs: &[i32], mut ok: impl FnMut(Image) -> R) -> Counts {
     memfd_at("img", 900, b"")?;
     let mut hist = std::collections::BTreeMap::<String, usize>::new();
-    let end = Instant::now() + Duration::from_secs(secs);
-    for n in (1..).take_while(|_| Instant::now() < end) {
+    for n in until(secs).map(|i| i + 1) {
         let (r, b) = ck_mem(pid)?;
         let name = match r {
             Ok(_) => {
@@ -297,8 +306,7 @@ pub(crate) fn race_churn() -> R {
         for i in 0..20 {
             write_file(&p("f", i), b"0123456789")?;
         }
-        // creator/unlinker: files the target never opens (n*), and every 256th
-        // round one the target may hold (f*): EBADF for that checkpoint
+        // creator/unlinker: n* never opened; every 256th round an f* the target may hold (EBADF)
         let creator = spawn_loop(CHURN_SECS, |i| {
             let _ = std::fs::write(p("n", i % 50), b"n");
             let _ = std::fs::remove_file(p("n", (i + 25) % 50));
@@ -407,12 +415,10 @@ pub(crate) fn race_umount_rmmod() -> R {
         let detached = show(&ck_mem(holder.pid)?.0);
         drop(holder);
         close_range(900, 901);
-        nap(300);
-        let rm = (0..20).fold(delete_module(), |rm, _| {
-            rm.or_else(|_| {
-                nap(200);
-                delete_module()
-            })
+        let mut rm = Err(0);
+        soon(20, 300, || {
+            rm = delete_module();
+            rm.is_ok()
         });
         check!(rm.is_ok(), "rmmod once every fd is closed: {rm:?}");
         println!("# race: {tries} rmmod attempts while mounted all refused; checkpoint after lazy umount: {detached}");
@@ -423,8 +429,7 @@ pub(crate) fn race_umount_rmmod() -> R {
 
 const CYCLES: usize = 1000;
 
-/// `n` checkpoint/restart (real, dry run in turn, every 10th cycle also of a
-/// corrupted image) cycles of a child with 8 fds and a cwd; its fds stay.
+/// `n` checkpoint/restart cycles (real, dry run; every 10th a corrupt image) of a child with 8 fds.
 fn cycles(n: usize) -> R {
     in_child("cycling child", 600, move || {
         close_range(0, 899);
@@ -471,9 +476,7 @@ fn usr1_restartable() -> R {
     sys_or(r, "sigaction").map(drop)
 }
 
-/// On a fresh mount, restart(2) (after `pre`) of f1 at fd 5 and f7 O_RDWR at `at`, blocked
-/// by a read lease on f7 (break_lease() in the reopen) or a pipe with half the image
-/// (`how`), is poked, then unblocked: it must give both fds, or `Err(err)` and none.
+/// Restart of f1 (fd 5), f7 (`at`) blocked by a lease or a pipe (`how`), poked: both fds or `err`.
 fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &str) -> R {
     on_populated(MNT, || {
         let f7 = st::open("f7", libc::O_RDWR, at);
@@ -499,8 +502,7 @@ fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &s
         close(1004);
         let _ = write_fd(1005, first);
         // wait until the child sleeps (lease break or pipe read pending)
-        let blocked = (0..100).any(|_| {
-            nap(50);
+        let blocked = soon(100, 50, || {
             let st = std::fs::read_to_string(format!("/proc/{}/stat", t.pid)).unwrap_or_default();
             let state = st.rsplit(") ").next().and_then(|x| x.chars().next());
             matches!(state, Some('S' | 'D'))
@@ -525,9 +527,7 @@ fn blocked(how: &str, at: i32, err: i32, pre: fn() -> R, poke: fn(i32), what: &s
     })
 }
 
-/// prlimit(2) lowers RLIMIT_NOFILE while restart(2) runs: it checks the fds against the
-/// limit while parsing, replace_fd() checks again when it installs them; that must not
-/// fail half-way (WARN_ON_ONCE in restore_files_commit, success with fds missing).
+/// prlimit(2) lowers RLIMIT_NOFILE during restart(2): never a half-done install (WARN_ON_ONCE).
 pub(crate) fn race_prlimit() -> R {
     const SECS: u64 = 8;
     on_populated(MNT, || {
@@ -555,12 +555,11 @@ pub(crate) fn race_prlimit() -> R {
             let msg = format!("ok {}, EMFILE {}, bad {}{first}", n[0], n[1], n[2]);
             let _ = set_bytes(OUT, msg.as_bytes());
         })?;
-        let (end, mut flips) = (Instant::now() + Duration::from_secs(SECS), 0u64);
-        while Instant::now() < end {
-            let _ = nofile_of(t.pid, [64, 1000][flips as usize % 2], 4096);
-            flips += 1;
-            (0..flips % 200).for_each(|_| std::hint::spin_loop());
-        }
+        let flip = |i: u64| {
+            let _ = nofile_of(t.pid, [64, 1000][i as usize % 2], 4096);
+            (0..(i + 1) % 200).for_each(|_| std::hint::spin_loop());
+        };
+        let flips = until(SECS).map(flip).count();
         expect_exit(t, "restarting child")?;
         let msg = text_of(OUT);
         println!("# prlimit race: {flips} limit changes; restarts {msg}");
@@ -569,9 +568,7 @@ pub(crate) fn race_prlimit() -> R {
     })
 }
 
-/// The race above made certain (K3): the limit drops while the reopen waits for the lease
-/// break, after the parse; replace_fd() of fd 900 then failed (WARN_ON_ONCE, success
-/// without fd 900).  Right: EMFILE and nothing (replace_fds() checks once), or both fds.
+/// The race above made certain (K3): the limit drops while the reopen waits for a lease break.
 pub(crate) fn race_prlimit_lease() -> R {
     let pre = || nofile_of(0, 1000, 4096);
     let poke = |pid| drop(nofile_of(pid, 64, 4096));
@@ -579,8 +576,7 @@ pub(crate) fn race_prlimit_lease() -> R {
     blocked("lease", 900, libc::EMFILE, pre, poke, what)
 }
 
-/// A caught SA_RESTART signal while restart(2) sleeps: restarted and successful, or
-/// EINTR; re-executed after -ERESTARTSYS it read the rest of a consumed image (K4).
+/// A caught SA_RESTART signal while restart(2) sleeps: success or EINTR, no re-read image (K4).
 pub(crate) fn race_signal_restart() -> R {
     let usr1 = |pid| kill(pid, libc::SIGUSR1);
     check_each(["lease", "pipe"], |how| {
@@ -589,8 +585,7 @@ pub(crate) fn race_signal_restart() -> R {
     })
 }
 
-/// A child's checkpoint (after `pre`) of 100 fds into `fd` while `mid(pid)` runs:
-/// what it returned (or `pre`'s error), the bytes `mid` read then those of `fd`.
+/// A child's checkpoint of 100 fds into `fd` after `pre`, while `mid(pid)` runs: result, bytes.
 fn ckpt_100(fd: i32, pre: fn() -> R, mid: fn(i32) -> Vec<u8>) -> Result<(String, Vec<u8>), String> {
     memfd_at("out", OUT, b"")?;
     let t = Target::spawn(move || {
@@ -612,8 +607,7 @@ fn ckpt_100(fd: i32, pre: fn() -> R, mid: fn(i32) -> Vec<u8>) -> Result<(String,
     Ok((res, bytes))
 }
 
-/// checkpoint(2) blocked on a slow reader's pipe, a caught SA_RESTART signal: one valid
-/// image (or EINTR and a stream cut or ending in an ERROR record), never two (K4).
+/// A SA_RESTART signal while checkpoint(2) blocks on a pipe: one valid image, or EINTR, a cut (K4).
 pub(crate) fn race_signal_checkpoint() -> R {
     on_populated(MNT, || {
         pipe_at(1004, 1005)?;
@@ -628,8 +622,7 @@ pub(crate) fn race_signal_checkpoint() -> R {
         let magic = ckpt_image::CKPT_MAGIC_HEAD.to_le_bytes();
         let headers = stream.windows(8).filter(|w| *w == magic).count();
         eq!(headers, 1, "HEADER records in the pipe");
-        // EINTR: what was written stays (in 64 KiB writes: cut anywhere), then an ERROR
-        // record if it could still be written (the signal is pending: usually not)
+        // EINTR: what was written stays (cut anywhere), maybe an ERROR record (rarely: signal pending)
         let got = decode(&stream).map(|im| im.fds.len());
         let cut = matches!(got, Err(IE::ErrorRecord { .. } | IE::Truncated { .. }));
         let cut = cut || matches!(got, Err(IE::LenPastEnd { .. }));
@@ -639,8 +632,7 @@ pub(crate) fn race_signal_checkpoint() -> R {
     })
 }
 
-/// The one write of the image fails part-way (RLIMIT_FSIZE, SIGXFSZ ignored): EFBIG and
-/// the bytes up to the limit, no ERROR record after them (it would read as a cut record's).
+/// RLIMIT_FSIZE cuts the image write: EFBIG, the bytes up to it, no ERROR record (it reads as cut).
 pub(crate) fn write_fails_midway() -> R {
     const LIMIT: u64 = 1000;
     on_populated(MNT, || {

@@ -1,6 +1,6 @@
 //! The security review of the core (issue 10): each fails before its fix.
 
-use crate::hardening_cases::root_image;
+use crate::hardening_cases::{nap, root_image, soon, until};
 use crate::vm::*;
 use ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED as SKIP;
 use ckpt_image::{decode, FileDesc, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
@@ -19,8 +19,7 @@ fn image_of(files: &[(&str, i32)]) -> Result<Vec<u8>, String> {
     root_image(|| files.iter().try_for_each(|f| open(f).map(drop)))
 }
 
-/// Restart of `image` (fd 900, log 901) in a child after `prep` is refused
-/// with `want`, changes nothing and logs one line, which holds `must`.
+/// Restart of `image` in a child after `prep`: `want`, no change, one log line holding `must`.
 fn expect_refused(what: &str, image: &[u8], want: i32, prep: fn() -> R, must: &str) -> R {
     in_child(what, 60, || {
         memfd_at("img", 900, image).and(memfd_at("log", 901, b""))?;
@@ -53,9 +52,7 @@ pub fn suid_open(args: &[String]) -> ! {
     exit(0)
 }
 
-/// A user's checkpoint of their process blocks on a full pipe while the
-/// process execs a set-uid-root program that opens a root-only file: the
-/// image shows only the pre-exec table (fd 5), or the call fails (EPERM).
+/// A set-uid exec while a user checkpoint blocks on a full pipe: only the pre-exec fd 5, or EPERM.
 pub(crate) fn exec_race() -> R {
     // in a child with an alarm: a deadlock is a failure, not a hung suite
     on_mount(MNT, || in_child("exec race", 180, exec_race_body))
@@ -85,21 +82,14 @@ fn exec_race_body() -> R {
     })?;
     let ckp = c.pid;
     close(img_w);
-    // whether `cond` holds within 60 s, polled every 20 ms
-    let soon = |cond: &dyn Fn() -> bool| {
-        (0..3000).any(|_| {
-            std::thread::sleep(Duration::from_millis(20));
-            cond()
-        })
-    };
     let wchan = || std::fs::read_to_string(format!("/proc/{ckp}/wchan")).unwrap_or_default();
-    let in_write = soon(&|| wchan().trim() == "pipe_write");
+    let in_write = soon(3000, 20, || wchan().trim() == "pipe_write");
     let w = wchan();
     check!(in_write, "checkpointer never blocked on the pipe: {w:?}");
     // now the target execs the set-uid program
     write_file(&go, b"")?;
     let fd7 = format!("/proc/{}/fd/7", t.pid);
-    let opened = soon(&|| readlink(&fd7) == secret);
+    let opened = soon(3000, 20, || readlink(&fd7) == secret);
     let said = readlink(&fd7);
     check!(opened, "set-uid program did not open the secret ({said:?})");
     let data = read_all_bytes(img_r);
@@ -119,8 +109,7 @@ fn exec_race_body() -> R {
     Ok(())
 }
 
-/// In a user namespace the caller has CAP_SYS_CHROOT; a root it cannot
-/// search is still refused as chroot(2) does, and the log names the root.
+/// With CAP_SYS_CHROOT in a user namespace, a root the user cannot search is still refused, logged.
 pub(crate) fn userns_chroot() -> R {
     on_mount(MNT, || {
         mkdir(&format!("{MNT}/locked"), 0o700)?;
@@ -148,8 +137,7 @@ pub(crate) fn userns_chroot() -> R {
     })
 }
 
-/// An image names `real` (fd 5) and `d/f` (fd 6); each row replaces one:
-/// restart refuses without following or opening it, and changes nothing.
+/// An image of `real` (fd 5) and `d/f` (fd 6), each row replacing one: refused, never followed.
 pub(crate) fn no_symlinks() -> R {
     on_mount(MNT, || {
         mkdir(&format!("{MNT}/d"), 0o755)?;
@@ -178,9 +166,7 @@ pub(crate) fn no_symlinks() -> R {
     })
 }
 
-/// Restarts of an image naming `t` (holding "real") while FIFOs, symlinks
-/// and fresh files are renamed over `t`: each opens a regular file holding
-/// "real" or fails with ESTALE or ELOOP, and none blocks.
+/// Restarts of `t` while FIFOs, symlinks and files are renamed over it: "real", ESTALE or ELOOP.
 pub(crate) fn swap_race() -> R {
     on_mount(MNT, || {
         let (t, tmp) = (format!("{MNT}/t"), format!("{MNT}/.x"));
@@ -195,9 +181,8 @@ pub(crate) fn swap_race() -> R {
         in_child("restarting", SECS as u32 + 60, move || {
             close_range(3, 899);
             memfd_at("img", 900, &img)?;
-            let end = Instant::now() + Duration::from_secs(SECS);
             let mut n = [0; 3]; // ok, ESTALE, ELOOP
-            while Instant::now() < end {
+            for _ in until(SECS) {
                 n[match rs_start(900, 0, -1) {
                     Ok(1) => {
                         // (the next restart replaces fd 5)
@@ -221,12 +206,8 @@ pub(crate) fn swap_race() -> R {
     })
 }
 
-/// A valid header and junk, CKPT_IMAGE_MAX (64 MiB) long: EINVAL, and
-/// MemFree drops by no more than the image, KASAN's shadow and 16 MiB of
-/// slack (measured 65-71 MiB; the old doubling buffer took 107); 8 bytes
-/// longer: EINVAL too, with nothing held (measured 0): the reader holds
-/// no more than the header where the records stop making sense, and a
-/// file over the limit gets no allocation of its size.
+/// A header and junk, CKPT_IMAGE_MAX long: EINVAL, MemFree down by at most the image, KASAN's
+/// shadow and 16 MiB (measured 65-71 MiB); 8 bytes longer: EINVAL, nothing held (measured 0).
 pub(crate) fn image_memory() -> R {
     let (base, max) = (image_of(&[])?, CKPT_IMAGE_MAX);
     let rows = [
@@ -238,7 +219,7 @@ pub(crate) fn image_memory() -> R {
             // the header of a real image, then junk
             let huge = [&base[..112], &vec![0x41; size - 112]].concat();
             memfd_at("huge", 900, &huge)?;
-            std::thread::sleep(Duration::from_millis(500));
+            nap(500);
             let free0 = (0..5).map(|_| meminfo_kb("MemFree:")).max().unwrap_or(0);
             let restart = std::thread::spawn(|| rs_start(900, RESTART_DRY_RUN, -1));
             let mut min = u64::MAX;
@@ -256,10 +237,7 @@ pub(crate) fn image_memory() -> R {
     })
 }
 
-/// A target with a pipe at fds 0 and 1 and a file at 65000 restarts (dry
-/// run) in a loop while its parent checkpoints it (EBADF on the pipe after
-/// reading the whole table); a files_struct reference taken for that
-/// read made the target's restart see a shared table (EBUSY).
+/// A target restarting in a loop while checkpointed (EBADF on its pipe) never sees a shared table.
 pub(crate) fn no_shared_table() -> R {
     on_mount(MNT, || {
         let img = image_of(&[])?;
@@ -289,19 +267,13 @@ pub(crate) fn no_shared_table() -> R {
             Ok(())
         })?;
         // exit 16: EBUSY, checkpoint made the target's table look shared
-        let ended = t.ended().map(status_text);
-        check!(
-            ended.is_none(),
-            "target's restarts: {}",
-            ended.unwrap_or_default()
-        );
+        let ended = t.ended().map(status_text).unwrap_or_default();
+        check!(ended.is_empty(), "target's restarts: {}", ended);
         Ok(())
     })
 }
 
-/// A log file (one struct file) shared by the caller of checkpoint and a
-/// child writing 2,000 lines; checkpoints of a 200-pipe target log 200
-/// lines each, under f_pos_lock as write(2): every line survives whole.
+/// A log shared by checkpoint (200 lines each) and a writer thread: f_pos_lock keeps lines whole.
 pub(crate) fn log_pos_lock() -> R {
     on_mount(MNT, || {
         in_child("log", 300, || {
@@ -335,9 +307,7 @@ pub(crate) fn log_pos_lock() -> R {
     })
 }
 
-/// Control characters in names (from an image or a task) are escaped: one
-/// log line per event, none forged.  Also: more descriptors than
-/// RLIMIT_NOFILE are refused by their count, before any is read.
+/// Control characters in names are escaped (no forged log line); too many fds refused by count.
 pub(crate) fn log_escapes() -> R {
     on_mount(MNT, || {
         // checkpoint: a tmpfs file named with a newline is left out, one log line
