@@ -1,8 +1,5 @@
-//! File-system behaviour cases (ramfs_cr module, mount options, parity with
-//! ramfs), as root, with busybox at `/bin/busybox`.  Every case leaves the
-//! module loaded and nothing mounted, whatever its outcome.  None uses
-//! checkpoint(2) or restart(2): they also run on a kernel without
-//! CONFIG_CHECKPOINT.
+//! File-system cases (module, mount options, parity with ramfs, leaks), as root with busybox;
+//! each leaves the module loaded and nothing mounted, and none needs CONFIG_CHECKPOINT.
 
 use crate::vm::*;
 use std::fs::{self, OpenOptions};
@@ -16,24 +13,19 @@ use std::time::{Duration, Instant};
 /// `RAMFS_CR_MAGIC` ("RFCR") and mainline ramfs's `RAMFS_MAGIC`.
 const RAMFS_CR_MAGIC: i64 = 0x5243_4652;
 const RAMFS_MAGIC: i64 = 0x8584_58f6;
-/// Slab growth (kB) above which a cycle case fails: two settled readings of
-/// the idle debug VM differ by +4 to +12 kB (per-cpu slabs, RCU-deferred
-/// frees); one leaked inode (552 B + KASAN redzone), dentry or super block
-/// per mount cycle is >= 190 kB over 1000 cycles. A small kmalloc leaked per
-/// cycle is for the inode/dentry counters and kmemleak (`make check`).
+/// Slab growth (kB) that fails a cycle case: the idle VM's noise is +4..+12 kB, one leaked
+/// inode, dentry or super block a cycle >= 190 kB over 1000 (smaller: VFS counts, kmemleak).
 const SLAB_NOISE_KB: i64 = 256;
-/// Allowed growth of the VFS's in-use inode and dentry counts over the mount
-/// cycles: a leak of one per cycle would be +1000.
+/// Growth of in-use inodes and dentries allowed over the cycles (one leaked a cycle: +1000).
 const VFS_NOISE: i64 = 50;
 
 fn busybox(args: &[&str]) -> Result<String, String> {
     let cmd = format!("busybox {}", args.join(" "));
     let out = Command::new("/bin/busybox").args(args).output();
     let out = out.map_err(|e| format!("{cmd}: {e}"))?;
-    let (st, err) = (out.status, String::from_utf8_lossy(&out.stderr));
-    let err = err.trim();
+    let (st, err) = (out.status, text(&out.stderr).trim().to_string());
     check!(st.success(), "{cmd}: expected exit 0, got {st} ({err})");
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(text(&out.stdout))
 }
 
 /// The first line of the /proc file `file` that `pick` accepts.
@@ -42,8 +34,7 @@ fn proc_line(file: &str, pick: impl Fn(&str) -> bool) -> Option<String> {
     s.lines().find(|l| pick(l)).map(str::to_string)
 }
 
-/// Whether /proc/modules lists ramfs_cr and /proc/filesystems its file system
-/// (messages say "(modules, filesystems)").
+/// Whether /proc/modules and /proc/filesystems list ramfs_cr: (modules, filesystems).
 fn listed() -> (bool, bool) {
     let m = proc_line("/proc/modules", |l| l.starts_with("ramfs_cr ")).is_some();
     let fs = proc_line("/proc/filesystems", |l| l == "nodev\tramfs_cr").is_some();
@@ -68,17 +59,13 @@ fn statfs(path: &str) -> Result<libc::statfs, String> {
     sys_or(r, format_args!("statfs {path}")).map(|_| buf)
 }
 
-/// What [`settled`] reads: `Slab:` (kB), in-use inodes (`inode-nr`:
-/// nr_inodes - nr_unused), dentries (`dentry-state`: nr_dentry), struct
-/// files (`file-nr`) and active filp objects (/sys/kernel/slab or
-/// /proc/slabinfo).
+/// What [`settled`] reads: Slab, in-use inodes (inode-nr: nr_inodes - nr_unused), nr_dentry,
+/// struct files (file-nr), active filp objects (/sys/kernel/slab or /proc/slabinfo).
 const COUNTERS: [&str; 5] = ["Slab (kB)", "inodes", "dentries", "struct files", "filps"];
 type Readings = [i64; 5];
 
-/// The [`COUNTERS`] once deferred frees happened and caches are emptied
-/// ([`shrink_caches`]); `Slab:` is the smallest of three readings half a
-/// second apart (RCU-deferred frees lag on a loaded host; a leak shows in
-/// every one).
+/// The [`COUNTERS`] after sync and [`shrink_caches`]; Slab is the least of three readings
+/// 0.5 s apart (RCU-deferred frees lag on a loaded host; a leak shows in every one).
 fn settled() -> Result<Readings, String> {
     // SAFETY: sync(2) has no preconditions.
     unsafe { libc::sync() };
@@ -118,8 +105,7 @@ pub(crate) fn module_loads() -> R {
     Ok(())
 }
 
-/// The root's mode (S_IALLUGO: mode=1777 keeps the sticky bit) and what
-/// /proc/mounts shows: `,mode=` unless it is the default 0755, as in ramfs.
+/// The root's mode (S_IALLUGO: 1777 keeps the sticky bit); /proc/mounts shows `,mode=` unless 0755.
 pub(crate) fn mount_mode() -> R {
     ensure_loaded()?;
     for (opts, mode, shown) in [
@@ -166,10 +152,8 @@ pub(crate) fn rmmod_while_mounted() -> R {
     ensure_loaded()?;
     let m = Mount::at("/mnt/rcr_busy", "ramfs_cr", None)?;
     write_file(&m.p("f"), b"x")?;
-    // The super block holds a reference on the module (owner = THIS_MODULE):
-    // delete_module(O_NONBLOCK) refuses it with EWOULDBLOCK (= EAGAIN) in 6.12
-    // (try_stop_module()); EBUSY would mean one still initialising or
-    // without an exit function, not the mount.
+    // The super block pins the module: EWOULDBLOCK (= EAGAIN) from try_stop_module() in 6.12;
+    // EBUSY would mean a module initialising or without an exit function, not the mount.
     let r = delete_module().map_err(ename);
     eq!(r, Err("EAGAIN".into()), "rmmod while mounted");
     let refused = busybox(&["rmmod", "ramfs_cr"]).is_err();
@@ -184,11 +168,9 @@ pub(crate) fn rmmod_while_mounted() -> R {
     Ok(())
 }
 
-/// Parity with ramfs: the same operations on a fresh mount of each, one a
-/// line: `OP ARGS` (paths relative to the mount), maybe a `(note)`, and
-/// `=> RESULT` where the result is known (so identical transcripts cannot
-/// both be wrong in the same way unnoticed).  Each gives the fact
-/// `OP ARGS (note): RESULT`, which depends on no inode number or time.
+/// Parity with ramfs: one operation a line on a fresh mount of each, `OP ARGS (note) => RESULT`
+/// giving the fact `OP ARGS (note): RESULT` (no inode number or time); the known `=> RESULT`s
+/// keep identical transcripts from both being wrong the same way unnoticed.
 const SCRIPT: &str = r#"
 stat . (fresh) => mode=40755 nlink=2 size=0 uid=0 gid=0 rdev=0:0
 write f hello world\n
@@ -317,128 +299,112 @@ fn describe(md: fs::Metadata) -> String {
     format!("mode={mode:o} nlink={nlink} size={size} uid={uid} gid={gid} rdev={rdev}")
 }
 
-/// What the transcript works on: its mount and the file it holds open.
-struct Ctx {
-    root: String,
-    file: Option<fs::File>,
+/// The file the transcript holds open (EBADF when there is none).
+fn file(held: &mut Option<fs::File>) -> io::Result<&mut fs::File> {
+    let none = || io::Error::from_raw_os_error(libc::EBADF);
+    held.as_mut().ok_or_else(none)
 }
 
-impl Ctx {
-    /// The file the transcript holds open (EBADF when there is none).
-    fn file(&mut self) -> io::Result<&mut fs::File> {
-        let none = || io::Error::from_raw_os_error(libc::EBADF);
-        self.file.as_mut().ok_or_else(none)
-    }
-
-    /// The result of one operation line (see [`SCRIPT`]).
-    fn parity_op(&mut self, line: &str) -> io::Result<String> {
-        let long = "x/".repeat(1500) + "end";
-        let w: Vec<&str> = line.split(" (").next().unwrap_or("").split(' ').collect();
-        let p = |name: &str| format!("{}/{name}", self.root);
-        let ino = |a: &str| fs::metadata(p(a)).map(|m| m.ino());
-        let num = |s: &str| s.parse::<u64>().expect("a number");
-        let octal = |s: &str| u32::from_str_radix(s, 8).expect("an octal mode");
-        let perms = |s: &str| fs::Permissions::from_mode(octal(s));
-        let pattern = || (0..1 << 20).map(|i: u32| (i % 251) as u8);
-        match w[..] {
-            ["stat", a] => fs::metadata(p(a)).map(describe),
-            ["lstat", a] => fs::symlink_metadata(p(a)).map(describe),
-            ["read", a] => fs::read(p(a)).map(quoted_lossy),
-            ["write", a, ..] => fs::write(p(a), w[2..].join(" ").replace("\\n", "\n")).map(ok),
-            ["excl", a] => fs::File::create_new(p(a)).map(ok),
-            ["mkdir", a] => fs::create_dir(p(a)).map(ok),
-            ["rmdir", a] => fs::remove_dir(p(a)).map(ok),
-            ["unlink", a] => fs::remove_file(p(a)).map(ok),
-            ["link", a, b] => fs::hard_link(p(a), p(b)).map(ok),
-            ["same", a, b] => Ok((ino(a)? == ino(b)?).to_string()),
-            ["symlink", t, a] => symlink(t.replace("LONG", &long), p(a)).map(ok),
-            ["readlink", a] => {
-                let target = fs::read_link(p(a))?.into_os_string().into_vec();
-                Ok(quoted_lossy(target).replace(&long, "LONG"))
-            }
-            ["mknod", a, mode, major, minor] => {
-                let dev = libc::makedev(num(major) as u32, num(minor) as u32);
-                let a = cstr(&p(a));
-                // SAFETY: `a` is NUL-terminated.
-                sys(unsafe { libc::mknod(a.as_ptr(), octal(mode), dev) })
-            }
-            ["rename", a, b, flags] => {
-                let (a, b, at) = (cstr(&p(a)), cstr(&p(b)), libc::AT_FDCWD);
-                let flags = num(flags) as u32;
-                // SAFETY: both paths are NUL-terminated.
-                sys(unsafe { libc::renameat2(at, a.as_ptr(), at, b.as_ptr(), flags) })
-            }
-            ["seekend", a] => Ok(fs::File::open(p(a))?.seek(SeekFrom::End(0))?.to_string()),
-            ["chmod", a, mode] => fs::set_permissions(p(a), perms(mode)).map(ok),
-            ["chown", a, id] => chown(p(a), Some(num(id) as u32), Some(num(id) as u32)).map(ok),
-            ["readdir", a] => {
-                let name = |e: fs::DirEntry| format!("{:?}", (e.file_name(), e.file_type().ok()));
-                let mut names: Vec<String> = fs::read_dir(p(a))?.flatten().map(name).collect();
-                names.sort();
-                Ok(names.join(" "))
-            }
-            ["statfs", a] => {
-                let s = statfs(&p(a)).map_err(io::Error::other)?;
-                let t = (s.f_bsize, s.f_namelen, s.f_blocks, s.f_files);
-                Ok(format!("{t:?}"))
-            }
-            ["hold", a, ref how @ ..] => {
-                let flags = match how {
-                    ["tmpfile"] => libc::O_TMPFILE,
-                    ["tmpfile", "excl"] => libc::O_TMPFILE | libc::O_EXCL,
-                    _ => libc::O_CREAT,
-                };
-                let mut o = OpenOptions::new();
-                o.read(true).write(true).mode(0o600).custom_flags(flags);
-                self.file = None;
-                self.file = Some(o.open(p(a))?);
-                Ok(ok(()))
-            }
-            ["ftruncate", len] => self.file()?.set_len(num(len)).map(ok),
-            ["fwrite", ..] => self.file()?.write_all(w[1..].join(" ").as_bytes()).map(ok),
-            ["pwrite", off, data] => self.file()?.write_all_at(data.as_bytes(), num(off)).map(ok),
-            ["fstat"] => self.file()?.metadata().map(describe),
-            ["reread"] => {
-                let (f, mut s) = (self.file()?, String::new());
-                f.seek(SeekFrom::Start(0))?;
-                f.read_to_string(&mut s)?;
-                Ok(format!("{s:?}"))
-            }
-            ["linkfd", a] => {
-                let (to, at) = (cstr(&p(a)), libc::AT_FDCWD);
-                let from = cstr(&format!("/proc/self/fd/{}", self.file()?.as_raw_fd()));
-                // SAFETY: both paths are NUL-terminated.
-                sys(unsafe {
-                    libc::linkat(at, from.as_ptr(), at, to.as_ptr(), libc::AT_SYMLINK_FOLLOW)
-                })
-            }
-            ["mmap"] => {
-                let fd = self.file()?.as_raw_fd();
-                let (rw, shared) = (libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED);
-                // SAFETY: a fresh shared mapping of 8192 bytes of the held
-                // 8192-byte file; only bytes inside it are touched, and it is
-                // unmapped before the file is closed.
-                let addr = unsafe { libc::mmap(std::ptr::null_mut(), 8192, rw, shared, fd, 0) };
-                if addr == libc::MAP_FAILED {
-                    return Err(io::Error::last_os_error());
-                }
-                // SAFETY: `addr` maps 8192 readable and writable bytes (see above).
-                let map = unsafe { std::slice::from_raw_parts_mut(addr.cast::<u8>(), 8192) };
-                let seen = format!("{:?}", &map[100..103]);
-                map[0..4].copy_from_slice(b"MMAP");
-                map[4096..4101].copy_from_slice(b"PAGE2");
-                // SAFETY: `addr`/8192 is exactly the mapping made above, no longer used.
-                sys(unsafe { libc::munmap(addr, 8192) }).map(|_| seen)
-            }
-            ["pread", a, off, n] => {
-                let mut b = vec![0u8; num(n) as usize];
-                fs::File::open(p(a))?.read_exact_at(&mut b, num(off))?;
-                Ok(format!("{b:?}"))
-            }
-            ["write1m", a] => fs::write(p(a), pattern().collect::<Vec<u8>>()).map(ok),
-            ["check1m", a] => Ok(fs::read(p(a))?.into_iter().eq(pattern()).to_string()),
-            _ => panic!("parity transcript: unknown operation {line:?}"),
+/// The result of one operation line (see [`SCRIPT`]) on the mount `root`, holding `held` open.
+fn parity_op(root: &str, held: &mut Option<fs::File>, line: &str) -> io::Result<String> {
+    let long = "x/".repeat(1500) + "end";
+    let w: Vec<&str> = line.split(" (").next().unwrap_or("").split(' ').collect();
+    let p = |name: &str| format!("{root}/{name}");
+    let ino = |a: &str| fs::metadata(p(a)).map(|m| m.ino());
+    let num = |s: &str| s.parse::<u64>().expect("a number");
+    let octal = |s: &str| u32::from_str_radix(s, 8).expect("an octal mode");
+    let perms = |s: &str| fs::Permissions::from_mode(octal(s));
+    let pattern = || (0..1 << 20).map(|i: u32| (i % 251) as u8);
+    match w[..] {
+        ["stat", a] => fs::metadata(p(a)).map(describe),
+        ["lstat", a] => fs::symlink_metadata(p(a)).map(describe),
+        ["read", a] => fs::read(p(a)).map(quoted_lossy),
+        ["write", a, ..] => fs::write(p(a), w[2..].join(" ").replace("\\n", "\n")).map(ok),
+        ["excl", a] => fs::File::create_new(p(a)).map(ok),
+        ["mkdir", a] => fs::create_dir(p(a)).map(ok),
+        ["rmdir", a] => fs::remove_dir(p(a)).map(ok),
+        ["unlink", a] => fs::remove_file(p(a)).map(ok),
+        ["link", a, b] => fs::hard_link(p(a), p(b)).map(ok),
+        ["same", a, b] => Ok((ino(a)? == ino(b)?).to_string()),
+        ["symlink", t, a] => symlink(t.replace("LONG", &long), p(a)).map(ok),
+        ["readlink", a] => {
+            let target = fs::read_link(p(a))?.into_os_string().into_vec();
+            Ok(quoted_lossy(target).replace(&long, "LONG"))
         }
+        ["mknod", a, mode, major, minor] => {
+            let dev = libc::makedev(num(major) as u32, num(minor) as u32);
+            let a = cstr(&p(a));
+            // SAFETY: `a` is NUL-terminated.
+            sys(unsafe { libc::mknod(a.as_ptr(), octal(mode), dev) })
+        }
+        ["rename", a, b, flags] => {
+            let (a, b, at) = (cstr(&p(a)), cstr(&p(b)), libc::AT_FDCWD);
+            let flags = num(flags) as u32;
+            // SAFETY: both paths are NUL-terminated.
+            sys(unsafe { libc::renameat2(at, a.as_ptr(), at, b.as_ptr(), flags) })
+        }
+        ["seekend", a] => Ok(fs::File::open(p(a))?.seek(SeekFrom::End(0))?.to_string()),
+        ["chmod", a, mode] => fs::set_permissions(p(a), perms(mode)).map(ok),
+        ["chown", a, id] => chown(p(a), Some(num(id) as u32), Some(num(id) as u32)).map(ok),
+        ["readdir", a] => {
+            let name = |e: fs::DirEntry| format!("{:?}", (e.file_name(), e.file_type().ok()));
+            let mut names: Vec<String> = fs::read_dir(p(a))?.flatten().map(name).collect();
+            names.sort();
+            Ok(names.join(" "))
+        }
+        ["statfs", a] => {
+            let s = statfs(&p(a)).map_err(io::Error::other)?;
+            let t = (s.f_bsize, s.f_namelen, s.f_blocks, s.f_files);
+            Ok(format!("{t:?}"))
+        }
+        ["hold", a, ref how @ ..] => {
+            let flags = match how {
+                ["tmpfile"] => libc::O_TMPFILE,
+                ["tmpfile", "excl"] => libc::O_TMPFILE | libc::O_EXCL,
+                _ => libc::O_CREAT,
+            };
+            let mut o = OpenOptions::new();
+            o.read(true).write(true).mode(0o600).custom_flags(flags);
+            *held = None;
+            *held = Some(o.open(p(a))?);
+            Ok(ok(()))
+        }
+        ["ftruncate", len] => file(held)?.set_len(num(len)).map(ok),
+        ["fwrite", ..] => file(held)?.write_all(w[1..].join(" ").as_bytes()).map(ok),
+        ["pwrite", off, data] => file(held)?.write_all_at(data.as_bytes(), num(off)).map(ok),
+        ["fstat"] => file(held)?.metadata().map(describe),
+        ["reread"] => {
+            let (f, mut s) = (file(held)?, String::new());
+            f.seek(SeekFrom::Start(0))?;
+            f.read_to_string(&mut s)?;
+            Ok(format!("{s:?}"))
+        }
+        ["linkfd", a] => {
+            let (to, at) = (cstr(&p(a)), libc::AT_FDCWD);
+            let from = cstr(&format!("/proc/self/fd/{}", file(held)?.as_raw_fd()));
+            // SAFETY: both paths are NUL-terminated.
+            sys(unsafe {
+                libc::linkat(at, from.as_ptr(), at, to.as_ptr(), libc::AT_SYMLINK_FOLLOW)
+            })
+        }
+        ["mmap"] => {
+            let addr = map_shared(file(held)?.as_raw_fd(), 8192).map_err(io::Error::other)?;
+            // SAFETY: `addr` maps the 8192 bytes of the held file, read-write, until munmap.
+            let map = unsafe { std::slice::from_raw_parts_mut(addr.cast::<u8>(), 8192) };
+            let seen = format!("{:?}", &map[100..103]);
+            map[0..4].copy_from_slice(b"MMAP");
+            map[4096..4101].copy_from_slice(b"PAGE2");
+            // SAFETY: `addr`/8192 is exactly the mapping made above, no longer used.
+            sys(unsafe { libc::munmap(addr, 8192) }).map(|_| seen)
+        }
+        ["pread", a, off, n] => {
+            let mut b = vec![0u8; num(n) as usize];
+            fs::File::open(p(a))?.read_exact_at(&mut b, num(off))?;
+            Ok(format!("{b:?}"))
+        }
+        ["write1m", a] => fs::write(p(a), pattern().collect::<Vec<u8>>()).map(ok),
+        ["check1m", a] => Ok(fs::read(p(a))?.into_iter().eq(pattern()).to_string()),
+        _ => panic!("parity transcript: unknown operation {line:?}"),
     }
 }
 
@@ -469,18 +435,15 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
     eq!(magic, format!("{expected:#x}"), "{fstype} statfs f_type");
     // SAFETY: umask(2) has no preconditions.
     let old_umask = unsafe { libc::umask(0o022) };
-    let mut c = Ctx {
-        root: m.dir.clone(),
-        file: None,
-    };
+    let mut held = None;
     let mut facts = Vec::new();
     for line in SCRIPT.trim().lines() {
         let label = line.split(" => ").next().unwrap_or("");
-        let r = c.parity_op(label);
-        let r = r.unwrap_or_else(|e| ename(e.raw_os_error().unwrap_or(0)));
+        let r = parity_op(&m.dir, &mut held, label);
+        let r = r.unwrap_or_else(|e| e.raw_os_error().map_or(e.to_string(), ename));
         facts.push(format!("{label}: {r}"));
     }
-    drop(c);
+    drop(held);
     // SAFETY: as above.
     unsafe { libc::umask(old_umask) };
     m.umount()?;
@@ -489,9 +452,8 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
 
 // Leak cycles.
 
-/// `run(warm)` cycles, then `run(n)` between two [`settled`] readings,
-/// across which each of the [`COUNTERS`] may grow by its `max` at most
-/// (`None`: any).
+/// `run(warm)` cycles, then `run(n)` between two [`settled`] readings, across which each of
+/// the [`COUNTERS`] may grow by its `max` at most (`None`: any).
 pub(crate) fn check_growth(
     what: &str,
     (warm, n): (usize, usize),
@@ -539,8 +501,7 @@ pub(crate) fn mount_cycles() -> R {
     check_growth("mount/fill/umount", (50, 1000), max, |n| repeat(n, cycle))
 }
 
-/// delete_module and finit_module(ramfs_cr.ko), what rmmod and insmod do,
-/// without a fork+exec per cycle (busybox's are tested above).
+/// delete_module and finit_module, what rmmod and insmod do, without busybox's fork+exec.
 pub(crate) fn module_cycles() -> R {
     ensure_loaded()?;
     let cycle = || {
