@@ -1,15 +1,8 @@
-//! Directory positions by identity (`Documentation/ramfs_cr.rst`,
-//! "Directory positions").
-//!
-//! A reader of a ramfs_cr directory is checkpointed after reading part of
-//! it, the directory is changed, and the image is restarted twice: as
-//! written (ramfs_cr's FILE_FS record puts the reader back by identity) and
-//! without the FILE_FS record, as an image written before that record
-//! existed (the core seeks the index back).  The expectation comes from
-//! listings taken by the harness, never from the image: an entry is a name
-//! with its inode number (a rename makes a new entry); see
-//! [`check_guarantee`].  What the index restore gets wrong is counted and
-//! printed as the table of `Documentation/ramfs_cr.rst`.
+//! Directory positions by identity (`Documentation/ramfs_cr.rst`): a reader checkpointed part
+//! way, its directory changed, restarted from the image (FILE_FS: by identity) and from it
+//! without FILE_FS (the core's index).  Expectations come from the harness's listings (an entry
+//! is a name and inode number: a rename makes a new one), never from the image; the index's
+//! mistakes are printed as the rst's table.
 
 use crate::mutate;
 use crate::roundtrip::mount_with;
@@ -122,8 +115,7 @@ fn check_guarantee(head: usize, got: &[Ent], ret: &[Ent], pend: &[Ent], now: &[E
     Ok(())
 }
 
-/// `d` with exactly the entries f00000.. of `n` (created as needed, extra
-/// ones removed) and a new `other` with `x`.
+/// `d` with exactly the entries f00000.. of `n` (missing created, extra removed), a new `other/x`.
 fn reset(m: &Mount, n: usize) -> R {
     let (d, other) = (m.p("d"), m.p("other"));
     let _ = std::fs::remove_dir_all(&other);
@@ -141,8 +133,7 @@ fn reset(m: &Mount, n: usize) -> R {
     write_file(&format!("{other}/x"), b"")
 }
 
-/// The image (at `img`) of a clean child that opened `d` at fd 3 and read
-/// `head` entries of it (dots included); the entries it read.
+/// The image (at `img`) of a clean child that read `head` entries of `d` (dots included) at fd 3.
 fn reader_image(d: &str, head: usize, img: &str) -> Result<Vec<Ent>, String> {
     let got = tmpfile("pos.head");
     in_clean_child("checkpointing reader", || {
@@ -157,8 +148,7 @@ fn reader_image(d: &str, head: usize, img: &str) -> Result<Vec<Ent>, String> {
     Ok(dirents(&std::fs::read(&got).unwrap_or_default()))
 }
 
-/// One reader that had read `head` entries (dots included), the change
-/// `c`, both restores; what the index restore got wrong: (missed, repeated).
+/// A reader of `head` entries (dots included), change `c`, both restores: index (missed, repeated).
 fn one_case(m: &Mount, head: usize, c: &str) -> Result<(usize, usize), String> {
     let (d, img) = (m.p("d"), tmpfile("pos.ckpt"));
     let got = reader_image(&d, head, &img)?;
@@ -168,9 +158,7 @@ fn one_case(m: &Mount, head: usize, c: &str) -> Result<(usize, usize), String> {
     eq!(got[..], then[..head], "entries read: the listing's start");
     let (ret, pend) = (entries(&got), entries(&then[head..]));
 
-    // The image without ramfs_cr's record is what the kernel wrote before
-    // the record existed.  Before the first entry there is none: the index
-    // is exact.
+    // Without FILE_FS: as written before the record existed (none before the first entry).
     let mut im = decode_file(&img)?;
     eq!(im.files.len(), 1, "files in the image");
     let fs_name = im.files[0].fs.take().map(|fs| fs.fs_name);
@@ -183,9 +171,8 @@ fn one_case(m: &Mount, head: usize, c: &str) -> Result<(usize, usize), String> {
     change(c, &d, &m.p("other"), &ret, &pend)?;
     let now = listing(&d)?;
     let from = (f_pos as usize).min(now.len());
-    in_clean_child("restarting reader", || {
+    check_restarted(&img, 1, || {
         // Identity: the guarantee, then a full listing after rewinding.
-        eq!(rs_ok(&img)?, 1, "restart return value");
         let rest = dirents(&read_dir_fd(3, 64 << 10)?);
         check_guarantee(head, &rest, &ret, &pend, &now)?;
         eq!(lseek(3, 0, libc::SEEK_SET), 0, "lseek(fd, 0, SEEK_SET)");
@@ -207,9 +194,8 @@ fn one_case(m: &Mount, head: usize, c: &str) -> Result<(usize, usize), String> {
     Ok((missed.count(), repeated.count()))
 }
 
-/// The whole matrix for a directory of `n` entries, for a reader at 0,
-/// after ".", after "..", 1, half, all but one and all entries; prints the
-/// index restore's mistakes per change, as "# positions:" lines.
+/// Every change for a directory of `n` entries and a reader at 0, after "." and "..", 1, half,
+/// all but one and all entries; prints the index's mistakes as "# positions:" lines.
 pub(crate) fn matrix(n: usize) -> R {
     let heads = [0, 1, 2, 3, 2 + n / 2, 1 + n, 2 + n];
     let m = mount_with(&[])?;
@@ -254,11 +240,9 @@ fn data_len(r: Vec<u8>, n: usize) -> Vec<u8> {
     r
 }
 
-/// An image whose FILE_FS record for a ramfs_cr directory is not one
-/// ramfs_cr wrote (bad version, bad length, bad contents) is refused with
-/// EINVAL and the caller keeps its fds; one that names another file
-/// system gets ESTALE.  The record: header (type, length), fs_name[16] at
-/// 8, fs_version at 24, data_len at 28, data (position, ...) at 32.
+/// A FILE_FS record ramfs_cr did not write is refused with EINVAL (caller unchanged), one of
+/// another file system with ESTALE.  Record: header, fs_name[16] at 8, fs_version at 24,
+/// data_len at 28, data (position, ...) at 32.
 pub(crate) fn bad_records() -> R {
     let (m, img) = (mount_with(&[])?, tmpfile("posbad.ckpt"));
     reset(&m, 4)?;
@@ -276,9 +260,7 @@ pub(crate) fn bad_records() -> R {
         c[at][4..8].copy_from_slice(&n.to_le_bytes());
         mutate::seal(&c)
     };
-    // Records that decode but that ramfs_cr did not write, then records
-    // whose framing is wrong ("FILE_FS ..."): the core refuses those, and
-    // so does the decoder.
+    // Records that decode but ramfs_cr did not write, then badly framed ones ("FILE_FS ...").
     #[rustfmt::skip]
     let variants: [(&str, Edit, i32); 11] = [
         ("version 2", |r| put(r, 24, &[2]), libc::EINVAL),

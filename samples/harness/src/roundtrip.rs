@@ -1,8 +1,5 @@
-//! Round-trip cases written as set-up steps (`testsupport::golden::Step`:
-//! open, seek, dup, close-on-exec, chdir).  From the steps come both the
-//! process state (applied in the checkpointed process) and the expected
-//! state after restart (`testsupport::golden::expected`): never from the
-//! image under test.
+//! Round trips written as set-up steps (`testsupport::golden::Step`): the steps give both the
+//! checkpointed process's state and the state expected after restart, never the image.
 
 use crate::golden::{apply, populate_files, Files};
 use crate::vm::*;
@@ -18,20 +15,17 @@ pub enum By {
     Itself,
     /// Its parent checkpoints it, stopped.
     Parent,
-    /// Its parent checkpoints it while it runs (system calls that leave
-    /// its fds alone).
+    /// Its parent checkpoints it while it runs (system calls that leave its fds alone).
     Running,
     /// Its parent checkpoints it, stopped, with a second thread.
     Thread,
-    /// Its parent checkpoints it, stopped; another process that shares its
-    /// file table (CLONE_FILES without CLONE_VM) applied the fd steps.
+    /// Its parent checkpoints it, stopped; a process sharing its file table applied the fd steps.
     CloneFiles,
 }
 
-/// [`image_of`] with a process set up by `steps`, checkpointed `by`: the
-/// image must record the expected fds and cwd, and a restart in a child
-/// holding another file at the first expected fd (replaced) and at fd 20
-/// (kept) must give exactly them; then `after(mount dir)` in that child.
+/// A process set up by `steps`, checkpointed `by`: the image records the expected fds and cwd,
+/// a restart over another file at the first fd (replaced) and fd 20 (kept) gives exactly them;
+/// then `after(mount dir)` in that child.
 pub fn round_trip(files: Files, steps: &'static [Step], by: By, after: fn(&str) -> R) -> R {
     let m = mount_with(files)?;
     let (want, cwd) = expected(steps, &m.dir);
@@ -103,8 +97,7 @@ pub fn round_trip(files: Files, steps: &'static [Step], by: By, after: fn(&str) 
     })
 }
 
-/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a
-/// directory).
+/// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a directory).
 pub fn mount_with(files: Files) -> Result<Mount, String> {
     work()?;
     let m = Mount::cr()?;
@@ -119,16 +112,14 @@ pub fn mount_file(name: &str, bytes: &[u8]) -> Result<(Mount, String), String> {
     Ok((m, p))
 }
 
-/// [`mount_with`] and the image of a clean child set up there by `steps`
-/// ([`image_on`]): (the mount, the image's path).
+/// [`mount_with`] and [`image_on`] it by `steps`: (the mount, the image's path).
 pub fn image_of(files: Files, steps: &[Step]) -> Result<(Mount, String), String> {
     let m = mount_with(files)?;
     let img = image_on(&m, steps)?;
     Ok((m, img))
 }
 
-/// The image of a clean child set up by `steps` on `m` (paths relative to
-/// it, its cwd unless a step changes it): the image's path.
+/// The image of a clean child set up by `steps` on `m` (paths relative to it, its cwd first).
 pub fn image_on(m: &Mount, steps: &[Step]) -> Result<String, String> {
     let img = tmpfile("image.ckpt");
     self_image(&img, || {
@@ -144,8 +135,7 @@ pub fn target_on(m: &Mount, steps: &[Step]) -> Result<Target, String> {
     Target::stopped(move || apply(&dir, &steps))
 }
 
-/// The image records the fds (numbers, names, positions, flags,
-/// close-on-exec, which of them share a file) and the cwd in `want`.
+/// The image records the fds (numbers, names, positions, flags, close-on-exec, sharing) and cwd.
 pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
     let names: Vec<_> = want.iter().map(|w| (w.fd, w.name.clone())).collect();
     eq!(fd_names(im), names, "recorded fds");
@@ -171,8 +161,7 @@ pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
     Ok(())
 }
 
-/// This process's fd table (fds 20 and up not in `want` aside) and cwd
-/// are what `want` says; fds that share a file move together.
+/// The fd table (fds >= 20 not in `want` aside) and cwd are `want`'s; shared fds move together.
 pub fn check_table(want: &[WantFd], cwd: &str) -> R {
     let mut fds = open_fds();
     fds.retain(|&fd| fd < 20 || want.iter().any(|w| w.fd == fd));
