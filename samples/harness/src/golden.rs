@@ -1,13 +1,10 @@
-//! `cr-harness --golden`: make the golden images the host tests decode
-//! (`testsupport::golden`; committed in `samples/testdata/golden/`) and
-//! print each as hex between marker lines on the console, from which
-//! `samples/testdata/golden/extract` writes the files.
+//! `cr-harness --golden`: print the golden images the host tests decode (`testsupport::golden`)
+//! as hex between marker lines, from which `samples/testdata/golden/extract` writes them.
 
 use crate::vm::*;
 use testsupport::golden::{Step, FILES, GOLDEN, MNT};
 
-/// Apply set-up steps (paths relative to `base`, which is the cwd first)
-/// in the current process.
+/// Apply set-up steps (paths relative to `base`, the first cwd) in this process.
 pub fn apply(base: &str, steps: &[Step]) -> R {
     chdir(base)?;
     for s in steps {
@@ -32,7 +29,7 @@ pub fn populate_files(base: &str, files: Files) -> R {
     for (name, bytes) in files {
         let p = format!("{base}/{name}");
         let (dir, file) = p.rsplit_once('/').unwrap_or((base, name));
-        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+        mkdirs(dir)?;
         if !file.is_empty() {
             write_file(&p, bytes)?;
         }
@@ -49,10 +46,10 @@ pub fn make_all() -> R {
         let img = tmpfile(g.file);
         self_image(&img, || apply(MNT, g.steps))?;
         let bytes = read_file(&img)?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         println!("golden-begin {}", g.file);
-        for line in hex.as_bytes().chunks(128) {
-            println!("{}", text(line));
+        for line in bytes.chunks(64) {
+            let hex: String = line.iter().map(|b| format!("{b:02x}")).collect();
+            println!("{hex}");
         }
         println!("golden-end {}", g.file);
     }

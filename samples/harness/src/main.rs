@@ -1,14 +1,5 @@
-//! `cr-harness`: the in-VM test suite.  Prints KTAP:
-//!
-//! ```text
-//! KTAP version 1
-//! 1..N
-//! ok 1 ramfs_cr: ...
-//! not ok 2 ckpt: ...
-//! # expected ..., got ...
-//! ```
-//! Arguments filter the cases by substring (any may match), so one case can
-//! be re-run: `cr-harness 'dup'd fds'`.  `--list` prints the case names.
+//! `cr-harness`: the in-VM test suite, printing KTAP.  Arguments select the cases whose name
+//! contains any of them (`cr-harness 'dup'd fds'`); `--list` prints their names.
 //! Exit status: 0 when every selected case passed, 1 otherwise.
 
 mod case;
@@ -40,10 +31,7 @@ fn main() {
     vm::quiet_panics();
     if first == Some("--golden") {
         // print the golden images (see golden.rs) and exit
-        let r = vm::guarded(golden::make_all);
-        if let Err(e) = &r {
-            println!("golden: {e}");
-        }
+        let r = vm::guarded(golden::make_all).map_err(|e| println!("golden: {e}"));
         std::process::exit(i32::from(r.is_err()));
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
@@ -54,39 +42,28 @@ fn main() {
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
     // The two halves of the migration and the 1 GiB image run in boots of
     // their own (make vm-check), only when a filter names them.
-    let own = |n: &str| {
-        ["ckpt-migrate", "ckpt-big"]
-            .iter()
-            .find(|p| n.starts_with(*p))
-            .copied()
-    };
-    let wanted = |c: &case::Case| match own(c.name) {
-        Some(p) => filters
-            .iter()
-            .any(|f| f.starts_with(p) && c.name.contains(*f)),
-        None => filters.is_empty() || filters.iter().any(|f| c.name.contains(*f)),
+    let wanted = |c: &case::Case| {
+        let own = ["ckpt-migrate", "ckpt-big"]
+            .into_iter()
+            .find(|p| c.name.starts_with(p));
+        let names = |f: &&String| c.name.contains(*f) && own.is_none_or(|p| f.starts_with(p));
+        (filters.is_empty() && own.is_none()) || filters.iter().any(names)
     };
     let sel: Vec<_> = case::all_cases().into_iter().filter(wanted).collect();
     if list {
-        for c in &sel {
-            println!("{}", c.name);
-        }
+        sel.iter().for_each(|c| println!("{}", c.name));
         return;
     }
-    println!("KTAP version 1");
-    println!("1..{}", sel.len());
+    println!("KTAP version 1\n1..{}", sel.len());
     let mut failed = 0;
     for (i, c) in sel.iter().enumerate() {
         let _ = std::io::stdout().flush();
-        match vm::guarded(c.run) {
-            Ok(()) => println!("ok {} {}", i + 1, c.name),
-            Err(why) => {
-                failed += 1;
-                println!("not ok {} {}", i + 1, c.name);
-                for l in why.lines() {
-                    println!("# {l}");
-                }
-            }
+        if let Err(why) = vm::guarded(c.run) {
+            failed += 1;
+            println!("not ok {} {}", i + 1, c.name);
+            why.lines().for_each(|l| println!("# {l}"));
+        } else {
+            println!("ok {} {}", i + 1, c.name);
         }
     }
     println!("# {} passed, {} failed", sel.len() - failed, failed);

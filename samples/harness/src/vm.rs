@@ -1,19 +1,18 @@
-//! The one helper module of the VM suite: errors ([`eq!`], [`check!`],
-//! [`check_each`]), fds ([`open_at`] at a fixed number and friends),
-//! processes ([`in_child`], [`in_clean_child`], [`Target`]), mounts
-//! ([`Mount`], [`on_mount`]), the fd-table [`Snap`], the splat watch, and
-//! checkpoint/restart with their expectations ([`ck_ok`], [`rs_ok`],
-//! [`expect_restart_refused`], [`expect_checkpoint_refused`]).
+//! The VM suite's one helper module: errors ([`eq!`], [`check!`]), fds,
+//! processes ([`in_child`], [`Target`]), mounts ([`Mount`]), the fd-table
+//! [`Snap`], the splat watch, checkpoint/restart and their expectations.
 
 use ckpt_image::syscalls;
 use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
 use std::ffi::CString;
 use std::fs::File;
+use std::io::Write;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::FileExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// The module file in the VM's initramfs.
 pub const MODULE: &str = "/lib/modules/ramfs_cr.ko";
@@ -99,10 +98,9 @@ pub fn ensure_module() -> R {
     if fss.lines().any(|l| l.ends_with("\tramfs_cr")) {
         return Ok(());
     }
-    let f = std::fs::File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
-    let empty = cstr("");
+    let f = File::open(MODULE).map_err(|e| format!("open {MODULE}: {e}"))?;
     // SAFETY: finit_module with an open fd and empty params.
-    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), empty.as_ptr(), 0) };
+    let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), c"".as_ptr(), 0) };
     let e = if r == 0 { libc::EEXIST } else { errno() };
     check!(e == libc::EEXIST, "insmod {MODULE}: {}", ename(e));
     Ok(())
@@ -110,8 +108,8 @@ pub fn ensure_module() -> R {
 
 /// `delete_module("ramfs_cr", O_NONBLOCK)`, what rmmod does; the errno.
 pub fn delete_module() -> Result<(), i32> {
-    let name = cstr("ramfs_cr");
-    // SAFETY: `name` is a NUL-terminated string alive for the call.
+    let name = c"ramfs_cr";
+    // SAFETY: `name` is a NUL-terminated string.
     let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
     sys(r).map(drop)
 }
@@ -128,9 +126,7 @@ pub fn close_range(lo: u32, hi: u32) {
     unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
 }
 
-/// In a child: move each `from` fd to `to` (`(from, to)` pairs, the `to`s
-/// above every `from` and above the fds the child keeps), then close every
-/// other fd.
+/// In a child: dup2 each `(from, to)` (the `to`s above every other fd), then close all but them.
 pub fn keep_only(moves: &[(i32, i32)]) {
     let mut keep: Vec<u32> = Vec::new();
     for &(from, to) in moves {
@@ -166,9 +162,7 @@ pub fn move_fd(fd: i32, to: i32) -> R {
     r
 }
 
-/// open(2) `path` (mode 0644 when it creates) and move the fd to `at`
-/// (`at < 0`: keep the number); close-on-exec exactly when `flags` has
-/// `O_CLOEXEC`.
+/// open(2) `path` (mode 0644 if created) at fd `at` (< 0: any); close-on-exec iff `O_CLOEXEC`.
 pub fn open_at(path: &str, flags: i32, at: i32) -> Result<i32, String> {
     open_mode(path, flags, 0o644, at)
 }
@@ -232,21 +226,21 @@ fn read_into(n: usize, read: impl FnOnce(&mut [u8]) -> isize) -> Result<Vec<u8>,
     Ok(b)
 }
 
-pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+fn raw_read(fd: i32, b: &mut [u8]) -> isize {
     // SAFETY: b is a valid buffer of b.len() bytes.
-    read_into(n, |b| unsafe {
-        libc::read(fd, b.as_mut_ptr().cast(), b.len())
-    })
+    unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) }
+}
+
+pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
+    read_into(n, |b| raw_read(fd, b))
 }
 
 /// Everything `fd` yields until EOF (reads interrupted by signals retried).
 pub fn read_all_bytes(fd: i32) -> Vec<u8> {
-    // SAFETY: b is a valid buffer of b.len() bytes.
-    read_to_end(|b, _| unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) })
+    read_to_end(|b, _| raw_read(fd, b))
 }
 
-/// What `read(buffer, offset)` (a read(2)- or pread(2)-like call) yields
-/// from offset 0 until EOF or an error, EINTR retried.
+/// What `read(buf, offset)` (read(2)/pread(2)-like) yields from 0 to EOF or error, EINTR retried.
 fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
     let mut v = Vec::new();
     loop {
@@ -317,23 +311,19 @@ pub fn text_of(fd: i32) -> String {
     text(&get_bytes(fd))
 }
 
-/// drop_caches, then every SLUB cache's `shrink` (which also flushes that
-/// cache's KASAN quarantine) when /sys/kernel/slab exists.
+/// drop_caches, then every SLUB cache's `shrink` (which flushes its KASAN quarantine too).
 pub fn shrink_caches() {
     let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
-    if let Ok(dir) = std::fs::read_dir("/sys/kernel/slab") {
-        for e in dir.flatten() {
-            let _ = std::fs::write(e.path().join("shrink"), "1");
-        }
+    let dir = std::fs::read_dir("/sys/kernel/slab");
+    for e in dir.into_iter().flatten().flatten() {
+        let _ = std::fs::write(e.path().join("shrink"), "1");
     }
 }
 
 /// A field of /proc/meminfo in kB (`key` with its colon), 0 if unknown.
 pub fn meminfo_kb(key: &str) -> u64 {
-    kb_in(
-        &std::fs::read_to_string("/proc/meminfo").unwrap_or_default(),
-        key,
-    )
+    let info = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    kb_in(&info, key)
 }
 
 /// [`meminfo_kb`] of `info`, a copy of /proc/meminfo.
@@ -386,13 +376,11 @@ pub fn mknod(p: &str, mode: u32, dev: libc::dev_t) -> R {
     on_path("mknod", p, |c| unsafe { libc::mknod(c, mode, dev) })
 }
 
-/// chown(2) of `p` to `uid`:`gid`.
 pub fn chown(p: &str, uid: u32, gid: u32) -> R {
     // SAFETY: a C string alive for the call.
     on_path("chown", p, |c| unsafe { libc::chown(c, uid, gid) })
 }
 
-/// unshare(2) with `flags`.
 pub fn unshare(flags: i32) -> R {
     // SAFETY: unshare with flags only.
     sys_or(unsafe { libc::unshare(flags) }, "unshare").map(drop)
@@ -401,10 +389,9 @@ pub fn unshare(flags: i32) -> R {
 /// getdents64 with a buffer of `n` bytes.
 pub fn getdents(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
     // SAFETY: b is a valid buffer of b.len() bytes.
-    read_into(
-        n,
-        |b| unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), b.len()) } as isize,
-    )
+    let call =
+        |b: &mut [u8]| unsafe { libc::syscall(libc::SYS_getdents64, fd, b.as_mut_ptr(), b.len()) };
+    read_into(n, |b| call(b) as isize)
 }
 
 /// (name, inode number) of each record in a getdents64 buffer.
@@ -466,8 +453,7 @@ pub fn seq() -> usize {
     SEQ.fetch_add(1, Ordering::Relaxed) + 1
 }
 
-/// The work directory for images, logs and results (tmpfs, mode 1777 so
-/// that children that drop privileges write there too).
+/// The work directory for images, logs and results (mode 1777: for unprivileged children too).
 pub fn work() -> R {
     mkdir(WORK, 0o1777)
 }
@@ -492,8 +478,13 @@ pub fn chmod(p: &str, mode: u32) -> R {
         .map_err(|e| format!("chmod {p}: {e}"))
 }
 
+/// `mkdir -p` of `p`.
+pub fn mkdirs(p: &str) -> R {
+    std::fs::create_dir_all(p).map_err(|e| format!("mkdir {p}: {e}"))
+}
+
 pub fn mkdir(p: &str, mode: u32) -> R {
-    std::fs::create_dir_all(p).map_err(|e| format!("mkdir {p}: {e}"))?;
+    mkdirs(p)?;
     chmod(p, mode)
 }
 
@@ -504,7 +495,6 @@ pub fn read_file(p: &str) -> Result<Vec<u8>, String> {
 // -------------------------------------------------------------- processes
 
 pub fn fork() -> Result<i32, String> {
-    use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     // SAFETY: the harness is single-threaded; the child only runs Rust code
@@ -556,10 +546,9 @@ const RESULT_PIPE: i32 = 1020;
 /// fd a clean child may open its result file at (see [`check_restarted`]).
 const RESULT_FD: i32 = 200;
 /// The result file of the current clean child (set by [`in_clean_child`]).
-static RESULT_PATH: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+static RESULT_PATH: Mutex<String> = Mutex::new(String::new());
 
-/// Run `f` in a forked child that keeps the parent's fds, with a `secs`
-/// alarm; its Err text comes back through a pipe at fd 1020.
+/// Run `f` in a forked child that keeps the parent's fds, `secs` alarm; its Err text via a pipe.
 pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
     let (r, w) = pipe()?;
     let pid = fork()?;
@@ -577,9 +566,8 @@ pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
     child_result(what, wait(pid), msg)
 }
 
-/// Run `f` in a forked child with an empty fd table (every fd closed, so
-/// that an image it makes holds only what `f` opens) and a 60 s alarm.
-/// Its result comes back through a file in [`WORK`] written after `f`.
+/// Run `f` in a forked child with every fd closed (an image it makes holds only what `f`
+/// opens), 60 s alarm; its result comes back through a file in [`WORK`].
 pub fn in_clean_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
     let res = tmpfile(&format!("result-{}", std::process::id()));
     let pid = fork()?;
@@ -600,7 +588,7 @@ pub fn in_clean_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
     child_result(what, st, msg)
 }
 
-/// `f`'s error text ("" on success, the panic with its location).
+/// `f`'s error text after a `secs` alarm ("" on success).
 fn run_guarded<F: FnOnce() -> R>(secs: u32, f: F) -> String {
     alarm(secs);
     match guarded(f) {
@@ -611,7 +599,7 @@ fn run_guarded<F: FnOnce() -> R>(secs: u32, f: F) -> String {
 }
 
 /// The last panic's message with its location (see [`quiet_panics`]).
-static LAST_PANIC: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+static LAST_PANIC: Mutex<String> = Mutex::new(String::new());
 
 /// From now on a panic is not printed on stderr: [`guarded`] reports it.
 pub fn quiet_panics() {
@@ -635,8 +623,7 @@ pub fn expect_exit(t: Target, what: &str) -> R {
     child_result(what, st, String::new())
 }
 
-/// A child that ended with status `st` and error text `msg` must have
-/// exited 0: its text, or its status when it has none.
+/// A child that ended with status `st` and error text `msg` must have exited 0.
 fn child_result(what: &str, st: i32, msg: String) -> R {
     if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
         return Ok(());
@@ -648,8 +635,7 @@ fn child_result(what: &str, st: i32, msg: String) -> R {
     }
 }
 
-/// A child process, killed and reaped on drop; as a checkpoint target it
-/// ran a setup and now waits, stopped, paused or busy.
+/// A child process, killed and reaped on drop; a target waits set up: stopped, paused or busy.
 pub struct Target {
     pub pid: i32,
 }
@@ -666,58 +652,50 @@ impl Target {
         Ok(Target { pid })
     }
 
-    /// A child that closes every fd, runs `setup` and stops itself
-    /// (SIGSTOP), as a debugger would keep it.
+    /// A child that closes every fd (if `clean`), runs `setup` (exit 3 if it fails), then `then()`.
+    fn set_up(clean: bool, setup: impl FnOnce() -> R, then: impl FnOnce()) -> Result<Self, String> {
+        Target::spawn(|| {
+            if clean {
+                close_all();
+            }
+            if !run_guarded(120, setup).is_empty() {
+                exit(3);
+            }
+            then();
+        })
+    }
+
+    /// A child that closes every fd, runs `setup` and stops (SIGSTOP), as a debugger keeps it.
     pub fn stopped<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
         Target::stop(true, setup)
     }
 
-    /// A child that keeps the parent's fds, runs `setup` (which closes
-    /// what it must) and sleeps in pause(2), running.
+    /// A child that keeps the parent's fds, runs `setup` (closing what it must) and pause(2)s.
     pub fn paused<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
         let t = Target::stop(false, setup)?;
         kill(t.pid, libc::SIGCONT);
         Ok(t)
     }
 
-    /// A child that closes every fd (`clean`), runs `setup`, stops itself
-    /// and, once continued, sleeps; exit 3 when `setup` fails.
+    /// [`Target::set_up`], then the child stops itself and, once continued, sleeps.
     fn stop<F: FnOnce() -> R>(clean: bool, setup: F) -> Result<Target, String> {
-        let t = Target::spawn(|| {
-            if clean {
-                close_all();
-            }
-            if run_guarded(120, setup).is_empty() {
-                // SAFETY: stop ourselves; the parent continues or kills us.
-                unsafe { libc::raise(libc::SIGSTOP) };
-                sleep_forever();
-            }
-            exit(3);
+        let t = Target::set_up(clean, setup, || {
+            // SAFETY: stop ourselves; the parent continues or kills us.
+            unsafe { libc::raise(libc::SIGSTOP) };
+            sleep_forever();
         })?;
         let mut st = 0;
         // SAFETY: waiting for our child to stop.
         let r = unsafe { libc::waitpid(t.pid, &mut st, libc::WUNTRACED) };
-        check!(
-            r == t.pid && libc::WIFSTOPPED(st),
-            "target child did not stop: {}",
-            status_text(st)
-        );
+        let stopped = r == t.pid && libc::WIFSTOPPED(st);
+        check!(stopped, "target child did not stop: {}", status_text(st));
         Ok(t)
     }
 
-    /// A child that closes every fd, runs `setup` (exit 3 when it fails),
-    /// then `work(0)`, `work(1)`, ... until killed.  The parent waits
-    /// 300 ms so that the child has closed the harness's fds before it is
-    /// checkpointed.
-    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(
-        setup: S,
-        mut work: W,
-    ) -> Result<Target, String> {
-        let t = Target::spawn(|| {
-            close_all();
-            if !run_guarded(120, setup).is_empty() {
-                exit(3);
-            }
+    /// A child that closes every fd, runs `setup`, then `work(0)`, `work(1)`, ... until killed;
+    /// the parent waits 300 ms, for the child to close the harness's fds before a checkpoint.
+    pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, mut work: W) -> Result<Self, String> {
+        let t = Target::set_up(true, setup, || {
             for i in 0.. {
                 work(i);
             }
@@ -729,8 +707,7 @@ impl Target {
         Ok(t)
     }
 
-    /// Its status when it has ended (or cannot be waited for), `None`
-    /// while it runs: waitpid(2) with WNOHANG.
+    /// Its status when it has ended (or cannot be waited for), `None` while it runs.
     pub fn ended(&self) -> Option<i32> {
         let mut st = 0;
         // SAFETY: non-blocking status check of our child.
@@ -746,10 +723,8 @@ impl Drop for Target {
     }
 }
 
-/// clone(2) with `flags` (no CLONE_VM: a process); the child runs `f`
-/// then exits; it dies with its parent.
+/// clone(2) with `flags` (no CLONE_VM): a child that runs `f`, then exits, or dies with us.
 pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
-    use std::io::Write;
     let _ = std::io::stdout().flush();
     let flags = (flags | libc::SIGCHLD) as libc::c_ulong;
     // SAFETY: clone without CLONE_VM is fork with a shared file table; the
@@ -776,21 +751,16 @@ pub const UID: u32 = 1000;
 
 /// Become uid/gid [`UID`] with no supplementary groups, still dumpable.
 pub fn drop_to_user() -> R {
+    let id = UID;
     // SAFETY: credential syscalls with integers.
     unsafe {
-        sys_or(libc::setgroups(1, [UID].as_ptr()), "setgroups")?;
-        sys_or(
-            libc::setresgid(UID, UID, UID),
-            format_args!("setresgid {UID}"),
-        )?;
-        sys_or(
-            libc::setresuid(UID, UID, UID),
-            format_args!("setresuid {UID}"),
-        )?;
+        sys_or(libc::setgroups(1, [id].as_ptr()), "setgroups")?;
+        sys_or(libc::setresgid(id, id, id), format_args!("setresgid {id}"))?;
+        sys_or(libc::setresuid(id, id, id), format_args!("setresuid {id}"))?;
         // a uid change clears dumpable; a user may ptrace (and checkpoint)
         // their own processes only when they are dumpable
         libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
-        if libc::geteuid() != UID || libc::getegid() != UID {
+        if libc::geteuid() != id || libc::getegid() != id {
             return Err("still privileged".into());
         }
     }
@@ -809,13 +779,11 @@ pub fn drop_to_nobody() -> R {
 
 /// mount(2) of `fstype` from "none" on `dir`; the errno.
 pub fn mount(fstype: &str, dir: &str, opts: Option<&str>) -> Result<(), i32> {
-    let (src, tgt, ty) = (cstr("none"), cstr(dir), cstr(fstype));
-    let data = opts.map(cstr);
-    let data_ptr = data
-        .as_ref()
-        .map_or(std::ptr::null(), |d| d.as_ptr().cast::<libc::c_void>());
-    // SAFETY: all pointers are NUL-terminated strings alive for the call.
-    sys(unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data_ptr) }).map(drop)
+    let (tgt, ty, data) = (cstr(dir), cstr(fstype), opts.map(cstr));
+    let data = data.as_ref().map_or(std::ptr::null(), |d| d.as_ptr());
+    // SAFETY: all pointers are NUL-terminated strings (or NULL) alive for the call.
+    sys(unsafe { libc::mount(c"none".as_ptr(), tgt.as_ptr(), ty.as_ptr(), 0, data.cast()) })
+        .map(drop)
 }
 
 pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
@@ -824,8 +792,7 @@ pub fn umount2(dir: &str, flags: i32) -> Result<(), i32> {
     sys(unsafe { libc::umount2(d.as_ptr(), flags) }).map(drop)
 }
 
-/// A fresh ramfs_cr (mode=0755) on `dir` (after unmounting what was
-/// there) for `f`, unmounted after; no splat may appear meanwhile.
+/// A fresh ramfs_cr (mode=0755) on `dir` for `f`, unmounted after; no splat may appear meanwhile.
 pub fn on_mount(dir: &str, f: impl FnOnce() -> R) -> R {
     ensure_module()?;
     umount(dir);
@@ -866,7 +833,7 @@ impl Mount {
 
     /// `fstype` with `opts` on `dir`.
     pub fn at(dir: &str, fstype: &str, opts: Option<&str>) -> Result<Mount, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {dir}: {e}"))?;
+        mkdirs(dir)?;
         let (r, o) = (mount(fstype, dir, opts), opts.unwrap_or(""));
         let e = r.err().map_or(String::new(), ename);
         check!(e.is_empty(), "mount -t {fstype} -o {o} none {dir}: {e}");
@@ -950,8 +917,7 @@ pub struct Snap {
     pub umask: u32,
 }
 
-/// The open fds, from /proc/self/fd (probed when there is no /proc; the
-/// fd that read the directory is closed when they are checked).
+/// The open fds: /proc/self/fd (probed without /proc), less the fd that read it (closed by then).
 pub fn open_fds() -> Vec<i32> {
     let listed = std::fs::read_dir("/proc/self/fd").map(|d| {
         let names = d.flatten().map(|e| e.file_name());
@@ -963,9 +929,8 @@ pub fn open_fds() -> Vec<i32> {
     v
 }
 
-/// "dev:ino:mode" of the fd `at` (`path` "") or of `path` (cheaper than
-/// readlink of /proc/self/fd/N, which matters under KASAN; names are
-/// compared where the image names them).
+/// "dev:ino:mode" of the fd `at` (`path` "") or of `path`: cheaper than
+/// readlink of /proc/self/fd/N, which matters under KASAN.
 fn ident(at: i32, path: &str) -> String {
     let c = cstr(path);
     // SAFETY: fstatat into a zeroed struct, with a valid C string.
@@ -1002,15 +967,13 @@ pub fn snap(skip: &[i32]) -> Snap {
 /// like read(2) does, so its offset ends up after what was read.
 pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
     let mut s = snap(skip);
-    s.fds
-        .iter_mut()
-        .filter(|x| x.0 == img)
-        .for_each(|x| x.2 = 0);
+    for f in s.fds.iter_mut().filter(|f| f.0 == img) {
+        f.2 = 0;
+    }
     s
 }
 
-/// `f()` and what it changed of this process ([`snap_diff`]: "" when
-/// nothing), fds in `skip` and the position of `img` aside.
+/// `f()` and what it changed of this process ([`snap_diff`]), `skip` and `img`'s position aside.
 pub fn changes<T>(skip: &[i32], img: i32, f: impl FnOnce() -> T) -> (T, String) {
     let before = snap_nopos(skip, img);
     let r = f();
@@ -1037,9 +1000,8 @@ pub fn snap_diff(a: &Snap, b: &Snap) -> String {
     s
 }
 
-/// A caller with an fd table of its own, for "restart changed nothing":
-/// `other` at fds 3 (O_RDWR, position 7) and 4 (O_NONBLOCK, close-on-exec,
-/// position 2), / at fd 6, cwd /tmp.
+/// A caller with fds for "restart changed nothing": `other` at fds 3 (O_RDWR, position 7)
+/// and 4 (O_NONBLOCK, close-on-exec, position 2), / at fd 6, cwd /tmp.
 pub fn busy_caller(other: &str) -> R {
     open_at(other, libc::O_RDWR, 3)?;
     seek(3, 7)?;
@@ -1052,8 +1014,7 @@ pub fn busy_caller(other: &str) -> R {
 
 // ----------------------------------------------------- checkpoint, restart
 
-/// fd numbers the image and log use in checkpointing/restarting children,
-/// above everything a case records.
+/// fd numbers of the image and log in checkpointing/restarting children, above any case's fds.
 pub const IMG_FD: i32 = 100;
 pub const LOG_FD: i32 = 101;
 
@@ -1090,9 +1051,8 @@ pub struct Outcome {
 /// Open flags of a file written from its start.
 const WRITE: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
 
-/// `call()` with `img` open (`flags`) at IMG_FD and the file `log` at
-/// LOG_FD, both closed after: what it returned, and the log ("" when it
-/// cannot be read, e.g. after a restart to another root).
+/// `call()` with `img` open (`flags`) at IMG_FD and `log` at LOG_FD, both closed after: what
+/// it returned, and the log ("" when it cannot be read, e.g. after a restart to another root).
 fn with_image(
     img: &str,
     flags: i32,
@@ -1157,8 +1117,7 @@ pub fn expect_outcome(o: &Outcome, want: Result<i64, i32>, what: &str) -> R {
     expect_ret(o.r, want, &format!("{what} (log: {})", o.log.trim()))
 }
 
-/// Restart of `img` (with `flags`) by the current process must fail with
-/// `want` and change nothing of it (fd table, cwd, root, umask).
+/// Restart of `img` (`flags`) must fail with `want` and change nothing of this process.
 pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R {
     let (o, diff) = changes(&[], -1, || restart_from(img, flags));
     expect_outcome(&o?, Err(want), what)?;
@@ -1166,9 +1125,8 @@ pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R
     Ok(())
 }
 
-/// In a clean child: restart(0) from `img` must install `n` fds; then
-/// `after()`.  The child's result file is opened first (at fd 200): the
-/// restart may change its root or cwd (a chrooted image) before it reports.
+/// In a clean child: restart(0) from `img` must install `n` fds; then `after()`.  The result
+/// file is opened first (at fd 200): the restart may change its root or cwd (a chrooted image).
 pub fn check_restarted(img: &str, n: i64, after: impl FnOnce() -> R) -> R {
     in_clean_child("restarting child", || {
         open_at(&RESULT_PATH.lock().unwrap().clone(), WRITE, RESULT_FD)?;
@@ -1196,10 +1154,9 @@ pub fn fd_names(im: &Image) -> Vec<(i32, String)> {
     im.fds.iter().map(|d| (d.fd, name(d))).collect()
 }
 
-/// Checkpoint of `pid` into `img` (with `flags`) must fail with `want`; its
-/// log must have a line that names `fd N` and every string of `on_line`;
-/// the image must end in an ERROR record (-want, fd) whose message holds
-/// `on_line[0]` when given, with no TAIL after it.
+/// Checkpoint of `pid` into `img` must fail with `want`, logged on a line
+/// naming `fd N` and every string of `on_line`; the image must end in an
+/// ERROR record (-want, fd) naming `on_line[0]` when given, no TAIL after.
 pub fn expect_checkpoint_refused(
     pid: i32,
     img: &str,
@@ -1235,9 +1192,7 @@ pub fn expect_checkpoint_refused(
     );
     let types: Vec<u32> = scan(&b).records.iter().map(|r| r.1.rtype()).collect();
     eq!(types.last(), Some(&CKPT_HDR_ERROR), "last record type");
-    check!(
-        !types.contains(&CKPT_HDR_TAIL),
-        "image has a TAIL after the ERROR"
-    );
+    let tail = types.contains(&CKPT_HDR_TAIL);
+    check!(!tail, "image has a TAIL after the ERROR");
     Ok(())
 }
