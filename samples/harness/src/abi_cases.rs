@@ -1,5 +1,4 @@
-//! How tools meet the kernel: `ckpt` on a kernel without the checkpoint
-//! core, and the descriptor limit a restart needs.
+//! How tools meet the kernel: `ckpt` without the checkpoint core, the fd limit of a restart.
 
 use crate::roundtrip::mount_file;
 use crate::vm::*;
