@@ -1,26 +1,16 @@
 //! The shape every in-VM test case has, and the one list of them.
 
-use crate::roundtrip::By;
-use crate::{
-    abi_cases, big_cases, ckpt_cases, contents_cases, fault_cases, fs_cases, fuzz_cases,
-    hardening_cases, positions_cases, security_cases,
-};
+use crate::{roundtrip::By, *};
 
-/// One test case: a behaviour name and the function that checks it.
-///
-/// `run` returns `Err(why)` with expected-versus-actual text on failure.
-/// A case must clean up what it created (mounts, files, children) even on
-/// failure, so the cases after it start from the same state.
+/// A case: its KTAP name and `run`, `Err(expected versus actual)` on failure; a case cleans up
+/// what it created (mounts, files, children) even then, so the next one starts from the same state.
 pub struct Case {
-    /// KTAP name, e.g. `ramfs_cr: readdir resumes after restart`.
     pub name: &'static str,
-    pub run: fn() -> Result<(), String>,
+    pub run: fn() -> vm::R,
 }
 
-/// Every case, in the order they run (`ramfs_cr:` the filesystem, `ckpt:`
-/// checkpoint/restart, `ckpt-fuzz:` hostile images, `ckpt-perm:`,
-/// `ckpt-race:`, `ckpt-leak:`, `ckpt-fault:` and `ckpt-sec:` hardening,
-/// `ckpt-contents:` file system contents).
+/// Every case, in the order they run; the name's prefix is its area (`ramfs_cr:` the file system,
+/// `ckpt:` checkpoint/restart, `ckpt-fuzz:` .. `ckpt-sec:` hardening, `ckpt-contents:` contents).
 #[rustfmt::skip]
 pub fn all_cases() -> Vec<Case> {
     vec![

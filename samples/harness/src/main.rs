@@ -1,6 +1,4 @@
-//! `cr-harness`: the in-VM test suite, printing KTAP.  Arguments select the cases whose name
-//! contains any of them (`cr-harness 'dup'd fds'`); `--list` prints their names.
-//! Exit status: 0 when every selected case passed, 1 otherwise.
+//! `cr-harness`: the in-VM test suite, printing KTAP (see `--help`); exit 1 if a case failed.
 
 mod case;
 #[macro_use]
@@ -35,13 +33,12 @@ fn main() {
         std::process::exit(i32::from(r.is_err()));
     }
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: cr-harness [--list] [SUBSTRING...] | --golden\nRuns the cases whose name contains any SUBSTRING (all without), prints KTAP.");
+        println!("usage: cr-harness [--list] [SUBSTRING...] | --golden\nRuns the cases whose name contains any SUBSTRING (all without), prints KTAP; --list prints their names.");
         return;
     }
     let list = args.iter().any(|a| a == "--list");
     let filters: Vec<&String> = args.iter().filter(|a| *a != "--list").collect();
-    // The two halves of the migration and the 1 GiB image run in boots of
-    // their own (make vm-check), only when a filter names them.
+    // The migration's halves and the 1 GiB image run in boots of their own, only when named.
     let wanted = |c: &case::Case| {
         let own = ["ckpt-migrate", "ckpt-big"]
             .into_iter()

@@ -1,6 +1,5 @@
-//! The VM suite's one helper module: errors ([`eq!`], [`check!`]), fds,
-//! processes ([`in_child`], [`Target`]), mounts ([`Mount`]), the fd-table
-//! [`Snap`], the splat watch, checkpoint/restart and their expectations.
+//! The VM suite's helpers: errors ([`eq!`], [`check!`]), fds, processes ([`in_child`],
+//! [`Target`]), [`Mount`], the fd-table [`Snap`], splats, checkpoint/restart and expectations.
 
 use ckpt_image::syscalls;
 use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
@@ -144,11 +143,6 @@ pub fn keep_only(moves: &[(i32, i32)]) {
     close_range(lo, u32::MAX);
 }
 
-/// Close every fd of this process (stdio included).
-pub fn close_all() {
-    close_range(0, u32::MAX);
-}
-
 pub fn dup2(fd: i32, to: i32) -> R {
     // SAFETY: integers only.
     let r = unsafe { libc::dup2(fd, to) };
@@ -226,25 +220,22 @@ fn read_into(n: usize, read: impl FnOnce(&mut [u8]) -> isize) -> Result<Vec<u8>,
     Ok(b)
 }
 
-fn raw_read(fd: i32, b: &mut [u8]) -> isize {
-    // SAFETY: b is a valid buffer of b.len() bytes.
-    unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) }
-}
-
 pub fn read_fd(fd: i32, n: usize) -> Result<Vec<u8>, i32> {
-    read_into(n, |b| raw_read(fd, b))
+    // SAFETY: b is a valid buffer of b.len() bytes.
+    let read = |b: &mut [u8]| unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) };
+    read_into(n, read)
 }
 
 /// Everything `fd` yields until EOF (reads interrupted by signals retried).
 pub fn read_all_bytes(fd: i32) -> Vec<u8> {
-    read_to_end(|b, _| raw_read(fd, b))
+    read_to_end(|_| read_fd(fd, 65536))
 }
 
-/// What `read(buf, offset)` (read(2)/pread(2)-like) yields from 0 to EOF or error, EINTR retried.
-fn read_to_end(mut read: impl FnMut(&mut [u8], i64) -> isize) -> Vec<u8> {
+/// What `read(offset)` (64 KiB of read(2)/pread(2)) yields until EOF or error, EINTR retried.
+fn read_to_end(mut read: impl FnMut(i64) -> Result<Vec<u8>, i32>) -> Vec<u8> {
     let mut v = Vec::new();
     loop {
-        match read_into(65536, |b| read(b, v.len() as i64)) {
+        match read(v.len() as i64) {
             Err(libc::EINTR) => continue,
             Ok(b) if !b.is_empty() => v.extend(b),
             _ => return v,
@@ -296,14 +287,14 @@ pub fn set_bytes(fd: i32, b: &[u8]) -> R {
     if let Err(e) = f.write_all_at(b, 0) {
         return Err(format!("pwrite: {}", e));
     }
-    lseek(fd, 0, libc::SEEK_SET);
-    Ok(())
+    seek(fd, 0)
 }
 
 /// The whole file of `fd` (pread from 0; the position is not moved).
 pub fn get_bytes(fd: i32) -> Vec<u8> {
     // SAFETY: b is a valid buffer of b.len() bytes.
-    read_to_end(|b, off| unsafe { libc::pread(fd, b.as_mut_ptr().cast(), b.len(), off) })
+    let pread = |b: &mut [u8], off| unsafe { libc::pread(fd, b.as_mut_ptr().cast(), b.len(), off) };
+    read_to_end(|off| read_into(65536, |b| pread(b, off)))
 }
 
 /// The whole file of `fd` as text (a memfd used as a log or a message).
@@ -333,15 +324,13 @@ pub fn kb_in(info: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The RLIMIT_NOFILE of `pid` (0: this process): soft `cur`, hard `max`.
-pub fn nofile_of(pid: i32, cur: u64, max: u64) -> R {
-    let rl = libc::rlimit {
-        rlim_cur: cur,
-        rlim_max: max,
-    };
+/// Set the RLIMIT_NOFILE of `pid` (0: this process).
+pub fn nofile_of(pid: i32, rlim_cur: u64, rlim_max: u64) -> R {
+    let rl = libc::rlimit { rlim_cur, rlim_max };
     // SAFETY: prlimit with a valid struct.
     let r = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, &rl, std::ptr::null_mut()) };
-    sys_or(r, format_args!("prlimit({pid}, NOFILE, {cur}, {max})")).map(drop)
+    let what = format!("prlimit({pid}, NOFILE, {rlim_cur}, {rlim_max})");
+    sys_or(r, what).map(drop)
 }
 
 pub fn readlink(p: &str) -> String {
@@ -473,9 +462,8 @@ pub fn write_mode(p: &str, data: &[u8], mode: u32) -> R {
 }
 
 pub fn chmod(p: &str, mode: u32) -> R {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("chmod {p}: {e}"))
+    // SAFETY: a C string alive for the call.
+    on_path("chmod", p, |c| unsafe { libc::chmod(c, mode) })
 }
 
 /// `mkdir -p` of `p`.
@@ -497,8 +485,7 @@ pub fn read_file(p: &str) -> Result<Vec<u8>, String> {
 pub fn fork() -> Result<i32, String> {
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    // SAFETY: the harness is single-threaded; the child only runs Rust code
-    // of this process and ends with _exit.
+    // SAFETY: the harness is single-threaded; the child runs only our code and ends with _exit.
     sys_or(unsafe { libc::fork() }, "fork").map(|pid| pid as i32)
 }
 
@@ -515,12 +502,10 @@ pub fn wait(pid: i32) -> i32 {
 }
 
 pub fn status_text(st: i32) -> String {
-    if libc::WIFEXITED(st) {
-        format!("exit {}", libc::WEXITSTATUS(st))
-    } else if libc::WIFSIGNALED(st) {
-        format!("killed by signal {}", libc::WTERMSIG(st))
-    } else {
-        format!("status {st:#x}")
+    match (libc::WIFEXITED(st), libc::WIFSIGNALED(st)) {
+        (true, _) => format!("exit {}", libc::WEXITSTATUS(st)),
+        (_, true) => format!("killed by signal {}", libc::WTERMSIG(st)),
+        _ => format!("status {st:#x}"),
     }
 }
 
@@ -554,8 +539,7 @@ pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
     let pid = fork()?;
     if pid == 0 {
         close(r);
-        let _ = dup2(w, RESULT_PIPE);
-        close(w);
+        let _ = move_fd(w, RESULT_PIPE);
         let res = run_guarded(secs, f);
         let _ = write_fd(RESULT_PIPE, &res.as_bytes()[..res.len().min(60000)]);
         exit(if res.is_empty() { 0 } else { 1 });
@@ -566,20 +550,18 @@ pub fn in_child<F: FnOnce() -> R>(what: &str, secs: u32, f: F) -> R {
     child_result(what, wait(pid), msg)
 }
 
-/// Run `f` in a forked child with every fd closed (an image it makes holds only what `f`
-/// opens), 60 s alarm; its result comes back through a file in [`WORK`].
+/// Run `f` in a forked child with no fds (an image it makes holds only what `f` opens), 60 s alarm.
 pub fn in_clean_child<F: FnOnce() -> R>(what: &str, f: F) -> R {
     let res = tmpfile(&format!("result-{}", std::process::id()));
     let pid = fork()?;
     if pid == 0 {
-        close_all();
+        close_range(0, u32::MAX);
         *RESULT_PATH.lock().unwrap() = res.clone();
         let msg = run_guarded(60, f);
-        if getfd(RESULT_FD) >= 0 {
-            let _ = write_fd(RESULT_FD, msg.as_bytes());
-        } else {
-            let _ = std::fs::write(&res, &msg);
+        if getfd(RESULT_FD) < 0 {
+            let _ = open_at(&res, WRITE, RESULT_FD);
         }
+        let _ = write_fd(RESULT_FD, msg.as_bytes());
         exit(if msg.is_empty() { 0 } else { 1 });
     }
     let st = wait(pid);
@@ -656,7 +638,7 @@ impl Target {
     fn set_up(clean: bool, setup: impl FnOnce() -> R, then: impl FnOnce()) -> Result<Self, String> {
         Target::spawn(|| {
             if clean {
-                close_all();
+                close_range(0, u32::MAX);
             }
             if !run_guarded(120, setup).is_empty() {
                 exit(3);
@@ -692,8 +674,7 @@ impl Target {
         Ok(t)
     }
 
-    /// A child that closes every fd, runs `setup`, then `work(0)`, `work(1)`, ... until killed;
-    /// the parent waits 300 ms, for the child to close the harness's fds before a checkpoint.
+    /// A child with no fds that runs `setup`, `work(0)`, `work(1)`, ...; 300 ms to drop our fds.
     pub fn running<S: FnOnce() -> R, W: FnMut(u64)>(setup: S, mut work: W) -> Result<Self, String> {
         let t = Target::set_up(true, setup, || {
             for i in 0.. {
@@ -727,8 +708,7 @@ impl Drop for Target {
 pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
     let _ = std::io::stdout().flush();
     let flags = (flags | libc::SIGCHLD) as libc::c_ulong;
-    // SAFETY: clone without CLONE_VM is fork with a shared file table; the
-    // child only runs `f` and _exits.
+    // SAFETY: clone without CLONE_VM is fork with a shared file table; the child runs `f`, _exits.
     let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     if sys_or(pid, "clone")? == 0 {
         // SAFETY: prctl with integers.
@@ -757,8 +737,7 @@ pub fn drop_to_user() -> R {
         sys_or(libc::setgroups(1, [id].as_ptr()), "setgroups")?;
         sys_or(libc::setresgid(id, id, id), format_args!("setresgid {id}"))?;
         sys_or(libc::setresuid(id, id, id), format_args!("setresuid {id}"))?;
-        // a uid change clears dumpable; a user may ptrace (and checkpoint)
-        // their own processes only when they are dumpable
+        // a uid change clears dumpable, which ptrace (and checkpoint) by the user needs
         libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0);
         if libc::geteuid() != id || libc::getegid() != id {
             return Err("still privileged".into());
@@ -897,18 +876,14 @@ pub fn kmsg_splats() -> Vec<String> {
 
 /// New splats since `before` (a count from kmsg_splats()).
 pub fn new_splats(before: usize) -> R {
-    let now = kmsg_splats();
-    if now.len() > before {
-        let new: Vec<_> = now[before..].iter().take(20).cloned().collect();
-        return Err(format!("kernel splat(s):\n{}", new.join("\n")));
-    }
+    let new: Vec<_> = kmsg_splats().into_iter().skip(before).take(20).collect();
+    check!(new.is_empty(), "kernel splat(s):\n{}", new.join("\n"));
     Ok(())
 }
 
 // ------------------------------------------------------------ fd snapshots
 
-/// (fd, dev:ino:mode, position, F_GETFL, F_GETFD) of every open fd but the
-/// skipped ones, and cwd, root (dev:ino:mode) and umask: "nothing changed".
+/// (fd, dev:ino:mode, position, F_GETFL, F_GETFD) of each fd, cwd, root, umask: "nothing changed".
 #[derive(Debug, PartialEq, Eq, Clone)]
 pub struct Snap {
     pub fds: Vec<(i32, String, i64, i32, i32)>,
@@ -929,8 +904,7 @@ pub fn open_fds() -> Vec<i32> {
     v
 }
 
-/// "dev:ino:mode" of the fd `at` (`path` "") or of `path`: cheaper than
-/// readlink of /proc/self/fd/N, which matters under KASAN.
+/// "dev:ino:mode" of the fd `at` (`path` "") or of `path`: cheaper than readlink under KASAN.
 fn ident(at: i32, path: &str) -> String {
     let c = cstr(path);
     // SAFETY: fstatat into a zeroed struct, with a valid C string.
@@ -944,11 +918,9 @@ fn ident(at: i32, path: &str) -> String {
 }
 
 pub fn snap(skip: &[i32]) -> Snap {
-    let fds = open_fds()
-        .into_iter()
-        .filter(|fd| !skip.contains(fd))
-        .map(|fd| (fd, ident(fd, ""), pos(fd), getfl(fd), getfd(fd)))
-        .collect();
+    let mut fds = open_fds();
+    fds.retain(|fd| !skip.contains(fd));
+    let of = |fd| (fd, ident(fd, ""), pos(fd), getfl(fd), getfd(fd));
     // SAFETY: umask is always successful; set it back at once.
     let um = unsafe {
         let u = libc::umask(0o22);
@@ -956,15 +928,14 @@ pub fn snap(skip: &[i32]) -> Snap {
         u
     };
     Snap {
-        fds,
+        fds: fds.into_iter().map(of).collect(),
         cwd: ident(libc::AT_FDCWD, "."),
         root: ident(libc::AT_FDCWD, "/"),
         umask: um as u32,
     }
 }
 
-/// snap() with the position of `img` zeroed: restart(2) reads the image
-/// like read(2) does, so its offset ends up after what was read.
+/// [`snap`] with the position of `img` zeroed: restart(2) reads the image as read(2) does.
 pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
     let mut s = snap(skip);
     for f in s.fds.iter_mut().filter(|f| f.0 == img) {
@@ -988,15 +959,14 @@ pub fn snap_diff(a: &Snap, b: &Snap) -> String {
         }
     }
     let (um, bm) = (format!("{:#o}", a.umask), format!("{:#o}", b.umask));
-    for (what, x, y) in [
-        ("cwd", &a.cwd, &b.cwd),
-        ("root", &a.root, &b.root),
-        ("umask", &um, &bm),
-    ] {
+    let mut field = |what: &str, x: &str, y: &str| {
         if x != y {
             s += &format!("  {what} {x} -> {y}\n");
         }
-    }
+    };
+    field("cwd", &a.cwd, &b.cwd);
+    field("root", &a.root, &b.root);
+    field("umask", &um, &bm);
     s
 }
 
@@ -1051,8 +1021,7 @@ pub struct Outcome {
 /// Open flags of a file written from its start.
 const WRITE: i32 = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
 
-/// `call()` with `img` open (`flags`) at IMG_FD and `log` at LOG_FD, both closed after: what
-/// it returned, and the log ("" when it cannot be read, e.g. after a restart to another root).
+/// `call()` with `img` (`flags`) at IMG_FD, `log` at LOG_FD: its result and log ("" if unreadable).
 fn with_image(
     img: &str,
     flags: i32,
@@ -1082,10 +1051,9 @@ pub fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
 /// restart(0) from `img` with these `mnt_fds` and a log file (removed after).
 pub fn restart_into(img: &str, flags: u64, mnt_fds: &[i32]) -> Result<Outcome, String> {
     let log = format!("{img}.rlog-{}", std::process::id());
-    let fl = libc::O_RDONLY | libc::O_CLOEXEC;
     let rs = || syscalls::restart_mounts(0, IMG_FD, flags, LOG_FD, mnt_fds);
     let rs = || rs().map_err(|e| e.raw_os_error().unwrap_or(0));
-    let o = with_image(img, fl, &log, rs);
+    let o = with_image(img, libc::O_RDONLY | libc::O_CLOEXEC, &log, rs);
     let _ = std::fs::remove_file(&log);
     o
 }
@@ -1154,9 +1122,8 @@ pub fn fd_names(im: &Image) -> Vec<(i32, String)> {
     im.fds.iter().map(|d| (d.fd, name(d))).collect()
 }
 
-/// Checkpoint of `pid` into `img` must fail with `want`, logged on a line
-/// naming `fd N` and every string of `on_line`; the image must end in an
-/// ERROR record (-want, fd) naming `on_line[0]` when given, no TAIL after.
+/// Checkpoint of `pid` into `img` must fail with `want`, logged on a line naming `fd N` and all
+/// of `on_line`; the image must end in an ERROR record (-want, fd) naming `on_line[0]`, no TAIL.
 pub fn expect_checkpoint_refused(
     pid: i32,
     img: &str,
@@ -1176,15 +1143,13 @@ pub fn expect_checkpoint_refused(
     );
     let b = read_file(img)?;
     let other = decode(&b);
-    let Err(ImageError::ErrorRecord {
-        err, fd: efd, msg, ..
-    }) = &other
-    else {
+    let want = (-want, fd);
+    let Err(ImageError::ErrorRecord { err, fd, msg, .. }) = &other else {
         return Err(format!(
             "image: expected an ERROR record, decoder says {other:?}"
         ));
     };
-    eq!((*err, *efd), (-want, fd), "ERROR record (err, fd)");
+    eq!((*err, *fd), want, "ERROR record (err, fd)");
     let name = on_line.first().map_or("", |n| n.trim_matches('"'));
     check!(
         msg.contains(name),
