@@ -5,9 +5,8 @@ use crate::vm::*;
 use ckpt_image::syscalls::VERSION_FILE;
 use std::path::Path;
 
-/// The debug VM hides the version file (a tmpfs over /sys/kernel/checkpoint
-/// in a mount namespace of its own), as a kernel without CONFIG_CHECKPOINT
-/// (the nockpt VM) shows it; then a version file of another format.
+/// Hide the version file (a tmpfs over /sys/kernel/checkpoint, in a mount namespace of our own) as
+/// a kernel without CONFIG_CHECKPOINT (the nockpt VM) does; then a version file of another format.
 pub(crate) fn no_core() -> R {
     work()?;
     let have_core = Path::new(VERSION_FILE).exists();
@@ -43,9 +42,8 @@ pub(crate) fn no_core() -> R {
     })
 }
 
-/// An image holding fd 300: `ckpt restart` keeps its image and log fds at
-/// 301 and 302, so it raises a soft RLIMIT_NOFILE of 64 to 303 within a
-/// hard limit of 4096, and refuses in one line under a hard limit of 100.
+/// An image holding fd 300: `ckpt restart` keeps its image and log fds at 301 and 302, so it raises
+/// a soft RLIMIT_NOFILE of 64 to 303 within a hard limit of 4096; under a hard 100 it refuses.
 pub(crate) fn nofile() -> R {
     let ((_m, f), img, fd) = (mount_file("f", b"x")?, tmpfile("fd300.ckpt"), 300);
     self_image(&img, || open_at(&f, libc::O_RDONLY, fd).map(drop))?;
@@ -55,13 +53,12 @@ pub(crate) fn nofile() -> R {
         (4096, (0, format!("{f}\n{need}\n"), String::new())),
         (100, (1, String::new(), refused)),
     ];
-    for (hard, want) in rows {
+    check_each(rows, |(hard, want)| {
         in_child(&format!("hard limit {hard}"), 60, || {
             nofile_of(0, 64, hard)?;
             let r = run_ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
             eq!(r, want, "restart under soft 64, hard {hard}");
             Ok(())
-        })?;
-    }
-    Ok(())
+        })
+    })
 }

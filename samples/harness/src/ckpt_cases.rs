@@ -1,6 +1,5 @@
-//! Checkpoint/restart acceptance cases.  Processes that checkpoint themselves or restart are
-//! clean children (every fd closed, stdio included: ttys are not checkpointable), so images
-//! hold only the fds the case set up; the kernel leaves the image and log fds out.
+//! Checkpoint/restart acceptance cases.  Processes that checkpoint or restart are clean children
+//! (no fds, not even stdio: ttys are not checkpointable), so images hold only a case's own fds.
 
 use crate::golden::{apply, Files};
 use crate::roundtrip::{check_image, image_of, image_on, mount_file, mount_with, round_trip};
@@ -22,8 +21,7 @@ fn dev_ino(p: &str) -> Result<(u64, u64), String> {
 /// A file of 10 bytes to be the other file of a caller ([`busy_caller`]).
 fn other_file() -> Result<String, String> {
     let other = tmpfile("caller");
-    write_mode(&other, b"0123456789", 0o666)?;
-    Ok(other)
+    write_mode(&other, b"0123456789", 0o666).map(|_| other)
 }
 
 pub(crate) fn self_checkpoint() -> R {
@@ -44,9 +42,7 @@ pub(crate) fn self_checkpoint() -> R {
         check_image(&im, &want, &cwd)?;
         eq!(ty, libc::S_IFREG, "FILE type");
         let ifd = format!("fd {IMG_FD}");
-
         check!(log.contains(&ifd), "log lacks the left-out {ifd}:\n{log}");
-        // a second checkpoint gets another id
         let id2 = ck_ok(0, &img, 0)?;
         check!(id2 > 0 && id2 != id, "second id {id2}: not > 0, != {id}");
         Ok(())
@@ -106,10 +102,8 @@ pub(crate) fn cwd_restored() -> R {
 
 pub(crate) fn root_restored() -> R {
     let m = mount_with(&[("sub/", b""), ("sub/file", b"inside")])?;
-    let (img, steps) = (
-        tmpfile("root.ckpt"),
-        [st::open("file", O_RDONLY, 3), st::seek(3, 2)],
-    );
+    let img = tmpfile("root.ckpt");
+    let steps = [st::open("file", O_RDONLY, 3), st::seek(3, 2)];
     let t = Target::stopped(|| chroot(&m.dir).and_then(|_| apply("/sub", &steps)))?;
     ck_ok(t.pid, &img, 0)?;
     drop(t);
@@ -125,8 +119,7 @@ pub(crate) fn root_restored() -> R {
     })
 }
 
-/// Files of several directories, interleaved, come back each as its own (restart keeps the
-/// last directory it looked up); a dir fd on a stacked mount's root as that root, not under it.
+/// Restart keeps the last directory it looked up: files of interleaved directories must not mix.
 pub(crate) fn lookup_dirs_and_mounts() -> R {
     const DIRS: Files = &[("a/c/", b""), ("b/", b""), ("over/under/", b"")];
     const FILES: Files = &[("a/x", b"1"), ("b/x", b"2"), ("a/c/x", b"3"), ("a/y", b"4")];
@@ -193,12 +186,10 @@ pub(crate) fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> 
     })
 }
 
-/// Self-checkpoint with fd 4 on a dir or (`file`) a written file of a plain `fstype` mount:
-/// EBADF, logged with the name and fs type, an image ending in ERROR whose restart is EIO.
+/// fd 4 on a dir or (`file`) a written file of a plain `fstype` mount: EBADF; its restart EIO.
 pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
-    let plain = Mount::new(fstype, "mode=0755")?;
-    let img = tmpfile("ebadf.ckpt");
+    let (plain, img) = (Mount::new(fstype, "mode=0755")?, tmpfile("ebadf.ckpt"));
     let pd = &plain.dir;
     in_clean_child("checkpointing child", || {
         open_at(&f, O_RDONLY, 3)?;
@@ -224,8 +215,7 @@ pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
 
 pub(crate) fn skip_unsupported() -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
-    let plain = Mount::new("ramfs", "mode=0755")?;
-    let img = tmpfile("skip.ckpt");
+    let (plain, img) = (Mount::new("ramfs", "mode=0755")?, tmpfile("skip.ckpt"));
     in_clean_child("checkpointing child", || {
         open_at(&plain.dir, O_RDONLY | O_DIR, 3)?;
         open_at(&f, O_RDONLY, 4)?;
@@ -249,11 +239,9 @@ pub(crate) fn skip_unsupported() -> R {
     })
 }
 
-/// A clean child runs `setup(dir of a fresh ramfs_cr mount holding f)` and checkpoints itself:
-/// refused with `want`, fd 3 named in the log and in the image's ERROR record.
-fn refused_self(setup: fn(&str) -> R, want: i32, what: &'static str) -> R {
-    let m = mount_with(&[("f", b"x")])?;
-    let img = tmpfile("refused.ckpt");
+/// A clean child runs `setup(dir of a fresh mount holding f)`: its checkpoint is refused on fd 3.
+fn refused_self(setup: impl FnOnce(&str) -> R, want: i32, what: &str) -> R {
+    let (m, img) = (mount_with(&[("f", b"x")])?, tmpfile("refused.ckpt"));
     in_clean_child("checkpointing child", || {
         setup(&m.dir)?;
         chdir("/")?;
@@ -274,8 +262,7 @@ pub(crate) fn unlinked_ebadf() -> R {
     refused_self(setup, EBADF, "checkpoint with an unlinked open file")
 }
 
-/// In a clean child with a busy fd table ([`busy_caller`]) after `caller`:
-/// restart of `img` with `flags` is refused with `want`, the caller unchanged.
+/// In a clean child, [`busy_caller`] and `caller()`: restart of `img` is refused with `want`.
 fn refused_restart_by(img: &str, flags: u64, caller: fn() -> R, want: i32, what: &str) -> R {
     let other = other_file()?;
     in_clean_child("restarting child", || {
@@ -285,7 +272,6 @@ fn refused_restart_by(img: &str, flags: u64, caller: fn() -> R, want: i32, what:
     })
 }
 
-/// [`refused_restart_by`] with nothing more for the caller.
 fn refused_restart(img: &str, flags: u64, want: i32, what: &str) -> R {
     refused_restart_by(img, flags, || Ok(()), want, what)
 }
@@ -358,7 +344,6 @@ pub(crate) fn concurrent_writer() -> R {
     let reader = target_on(&m, &[st::open("busy", O_RDONLY, 3), st::seek(3, 100)])?;
     let img = tmpfile("busy.ckpt");
     for i in 0..20 {
-        // the reader while the file changes, and the running writer
         for (who, pid) in [("reader", reader.pid), ("writer", w.pid)] {
             let ctx = |e| format!("round {i}, {who}: {e}");
             ck_ok(pid, &img, 0).map_err(ctx)?;
@@ -392,7 +377,6 @@ pub(crate) fn restart_twice() -> R {
         let got = (info.lines().find_map(at), pos(3));
         eq!(got, (Some(10), 11), "restarts #0, #1: each its own offset");
         eq!(read_fd(3, 2), Ok(b"lm".to_vec()), "restart #1: read");
-        // and a third time, still from the recorded offset
         eq!((rs_ok(&img)?, pos(3)), (1, 4), "restart #3, f_pos");
         Ok(())
     })
@@ -428,7 +412,6 @@ pub(crate) fn bad_flags() -> R {
         let after = snap(&[]);
         let diff = snap_diff(&before, &after);
         check!(before == after, "caller changed:\n{diff}");
-        // pid = own pid is allowed
         seek(IMG_FD, 0)?;
         let r = rs(std::process::id() as i32, IMG_FD, 0, -1);
         expect_ret(r, Ok(1), "restart with pid = the caller's pid")
@@ -508,7 +491,6 @@ pub(crate) fn bad_images() -> R {
         check!(!accepted, "{what}: the userspace decoder accepts it");
         refused_restart(&p, 0, want, &format!("restart of image with {what}"))
     });
-    // the unmodified image works in the same setting
     let other = other_file()?;
     let r = in_clean_child("control", || {
         busy_caller(&other)?;
@@ -563,11 +545,8 @@ pub(crate) fn too_big() -> R {
     let mut rec = vec![0u8; 64 << 10];
     rec[..4].copy_from_slice(&CKPT_HDR_FILE_NAME.to_le_bytes());
     rec[4..8].copy_from_slice(&(64u32 << 10).to_le_bytes());
-    let held = [
-        &read_file(&img)?[..SIZE_HEADER],
-        &rec.repeat(CKPT_IMAGE_MAX >> 16),
-    ]
-    .concat();
+    let mut held = read_file(&img)?[..SIZE_HEADER].to_vec();
+    held.extend(rec.repeat(CKPT_IMAGE_MAX >> 16));
     let (p, size) = (tmpfile("big.ckpt"), held.len());
     write_file(&p, &held)?;
     drop(held);
@@ -592,7 +571,6 @@ pub(crate) fn dry_run() -> R {
         let (o, diff) = changes(&[], -1, || restart_from(&img, RESTART_DRY_RUN));
         let o = o?;
         expect_outcome(&o, Ok(n), "RESTART_DRY_RUN (fds it would install)")?;
-
         check!(o.log.contains("dry run"), "log lacks dry run:\n{}", o.log);
         check!(diff.is_empty(), "DRY_RUN changed the caller:\n{diff}");
         Ok(())
@@ -601,7 +579,6 @@ pub(crate) fn dry_run() -> R {
 
 pub(crate) fn all_or_nothing() -> R {
     // a reopens, b cannot (EACCES as uid 65534; EPERM: the root change was refused first)
-
     let steps = [st::open("a", O_RDWR, 3), st::open("b", O_RDWR, 4)];
     let (m, img) = image_of(&[("a", b"aaaa"), ("b", b"bbbb")], &steps)?;
     let b = m.p("b");
@@ -685,9 +662,7 @@ pub(crate) fn high_fds() -> R {
     let mut steps = Vec::new();
     for fd in [3, 64, 65, 1000, 3000] {
         steps.extend([st::open("f", O_RDONLY, fd), st::seek(fd, fd as i64)]);
-        if fd == 64 || fd == 1000 {
-            steps.push(st::cloexec(fd));
-        }
+        steps.extend([64, 1000].contains(&fd).then_some(st::cloexec(fd)));
     }
     let steps = Box::leak(steps.into_boxed_slice());
     round_trip(&[("f", &[7u8; 5000])], steps, By::Itself, |_| Ok(()))
@@ -791,8 +766,7 @@ pub(crate) fn over_image_fd() -> R {
     })
 }
 
-/// chdir to `base`, then into new dirs of 200-byte names (relative: the path may pass
-/// PATH_MAX) while the path stays below `max` bytes; the cwd's path.
+/// From `base`, chdir into new dirs of 200-byte names (relative: past PATH_MAX) below `max` bytes.
 fn descend(base: &str, max: usize) -> Result<String, String> {
     chdir(base)?;
     let (comp, mut p) = ("d".repeat(200), base.to_string());
@@ -839,12 +813,7 @@ pub(crate) fn big_image() -> R {
 }
 
 pub(crate) fn too_long_path() -> R {
-    let setup = |d: &str| open_path_of_len(d, 4500);
-    refused_self(
-        setup,
-        ETOOLONG,
-        "checkpoint of an fd whose path is > PATH_MAX",
-    )?;
+    refused_long(4500, "checkpoint of an fd whose path is > PATH_MAX")?;
     let m = mount_with(&[])?;
     in_clean_child("checkpointing child (cwd)", || {
         descend(&m.dir, 4500)?;
@@ -862,13 +831,17 @@ fn open_path_of_len(base: &str, len: usize) -> R {
     chdir("/")
 }
 
+/// [`refused_self`] with fd 3 at a path of `len` bytes: ENAMETOOLONG.
+fn refused_long(len: usize, what: &str) -> R {
+    refused_self(|d| open_path_of_len(d, len), ETOOLONG, what)
+}
+
 pub(crate) fn path_max_boundary() -> R {
     const PATH_MAX: usize = libc::PATH_MAX as usize;
     let (m, img) = (mount_with(&[])?, tmpfile("pathmax.ckpt"));
     // PATH_MAX - 1 bytes (+ NUL = PATH_MAX): recorded and restarted
     in_clean_child("checkpointing child (PATH_MAX - 1)", || {
         open_path_of_len(&m.dir, PATH_MAX - 1)?;
-
         eq!(fd_path(3).len(), PATH_MAX - 1, "length of the path of fd 3");
         ck_ok(0, &img, 0)?;
         let im = decode_file(&img)?;
@@ -885,13 +858,7 @@ pub(crate) fn path_max_boundary() -> R {
         eq!(read_fd(3, 10), Ok(b"edge".to_vec()), "restored fd read");
         Ok(())
     })?;
-    // PATH_MAX bytes: one too many
-    let setup = |d: &str| open_path_of_len(d, PATH_MAX);
-    refused_self(
-        setup,
-        ETOOLONG,
-        "checkpoint of an fd whose path is PATH_MAX bytes",
-    )
+    refused_long(PATH_MAX, "checkpoint of an fd whose path is PATH_MAX bytes")
 }
 
 pub(crate) fn churning_target() -> R {
@@ -990,18 +957,14 @@ pub(crate) fn exec_after_restart() -> R {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn corruptions_are_all_refused_by_the_decoder() {
-        let good = testsupport::two_files("/mnt/ck-12-ramfs_cr");
-        decode(&good).unwrap();
-        let c = corruptions(&good);
-        assert!(c.len() >= 18, "{}", c.len());
-        for (what, b, errno) in c {
-            let e = decode(&b).expect_err(what);
-            assert_eq!(e.errno(), errno, "{what}: {e}");
-        }
+#[test]
+fn corruptions_are_all_refused_by_the_decoder() {
+    let good = testsupport::two_files("/mnt/ck-12-ramfs_cr");
+    decode(&good).unwrap();
+    let c = corruptions(&good);
+    assert!(c.len() >= 18, "{}", c.len());
+    for (what, b, errno) in c {
+        let e = decode(&b).expect_err(what);
+        assert_eq!(e.errno(), errno, "{what}: {e}");
     }
 }
