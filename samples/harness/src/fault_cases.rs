@@ -1,19 +1,18 @@
-//! Allocation failures (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, debug kernel): the N-th
-//! allocation of checkpoint(2) and restart(2) fails, for N = 1, 2, ... until the call
-//! succeeds.  Each failure must be ENOMEM (what every path makes of a failed allocation:
-//! another errno is an error path that changes it, or a partial result), the caller
+//! Allocation failures (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC): the N-th allocation of
+//! checkpoint(2) and restart(2) fails, N = 1, 2, ... until the call succeeds.  Each failure must
+//! be ENOMEM (another errno is an error path that changes it, or a partial result), the caller
 //! unchanged, no splat; leaks show in the kmemleak scan at the end of the run.
 
 use crate::vm::*;
 use ckpt_image::{decode, CHECKPOINT_SKIP_UNSUPPORTED};
-use std::os::{fd::FromRawFd, unix::fs::FileExt};
+use std::{fs::File, os::fd::AsRawFd, os::unix::fs::FileExt};
 
 /// More allocations than either call makes for the small images here.
 const MAX_N: usize = 2000;
 const DIR: &str = "/mnt/fault";
+const F: &str = "/mnt/fault/f"; // the file of [`setup`]
 
-/// `f` in a clean child (`what`), on a fresh ramfs_cr on DIR, with the knobs below at 0
-/// (GFP_KERNEL allocations may fail, no stack dump: only where fail-nth arms a fault).
+/// `f` in a clean child on a fresh DIR, the knobs at 0: GFP_KERNEL allocations fail, no dump.
 fn with_fault_injection(what: &str, f: fn() -> R) -> R {
     let knobs = ["failslab", "fail_page_alloc"]
         .map(|d| ["ignore-gfp-wait", "verbose"].map(|k| format!("/sys/kernel/debug/{d}/{k}")));
@@ -34,32 +33,27 @@ fn with_fault_injection(what: &str, f: fn() -> R) -> R {
     r
 }
 
-/// Write `n` to fail-nth (the `n`-th allocation of this thread from now fails; 0 disarms):
-/// what it read before (0 when an armed fault fired).  It has no lseek: read/write at 0.
-fn fail_nth(f: &std::fs::File, n: usize) -> Result<u64, String> {
+/// `n` into fail-nth (n-th allocation fails, 0 disarms; no lseek: at 0): what it held (0: fired).
+fn fail_nth(f: &File, n: usize) -> Result<u64, String> {
     let mut b = [0u8; 32];
-    let got = f.read_at(&mut b, 0).map_err(|e| e.to_string());
-    let text = String::from_utf8_lossy(&b[..got?]);
+    let got = io(f.read_at(&mut b, 0))?;
+    let text = String::from_utf8_lossy(&b[..got]);
     let left = text.trim().parse::<u64>();
     let w = f.write_at(n.to_string().as_bytes(), 0);
     w.map_err(|e| format!("write {n} to fail-nth: {e}"))?;
     left.map_err(|_| format!("read fail-nth: {text:?}"))
 }
 
-/// `call` with the N-th allocation failing, N = 1, 2, ... until it succeeds without the
-/// fault firing.  Each failure must be ENOMEM with `snap` (IMG_FD aside) as it was, one
-/// at least; a success although the fault fired (a fallback) is counted and the loop goes
-/// on.  Every success must pass `verify`.
+/// `call` with the N-th allocation failing, N = 1, 2, ... until it succeeds unfaulted: every
+/// failure ENOMEM, the caller unchanged; every success (a faulted one tolerated) passes `verify`.
 fn every_n(what: &str, call: impl Fn() -> Result<i64, i32>, verify: impl Fn(i64) -> R) -> R {
-    // The wrappers read /sys/kernel/checkpoint/version on their first call: before any
-    // fault is armed (else the first case of a run sees ENOSYS, not the call's ENOMEM).
+    // the wrappers' first call reads /sys/kernel/checkpoint/version: unfaulted (not ENOSYS)
     ckpt_image::syscalls::kernel_support().map_err(|e| format!("{what}: {e}"))?;
     alarm(600); // N runs of the call under KASAN
-    let fd = open_at("/proc/thread-self/fail-nth", libc::O_RDWR, -1)?;
-    // SAFETY: a fresh fd, owned by the File from here on.
-    let f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let p = "/proc/thread-self/fail-nth";
+    let f = io(File::options().read(true).write(true).open(p))?;
     // (the fail-nth fd itself aside: it is read and written in between)
-    let skip = [IMG_FD, fd];
+    let skip = [IMG_FD, f.as_raw_fd()];
     let (mut failed, mut tolerated) = (0, 0);
     for n in 1..=MAX_N {
         let before = snap(&skip);
@@ -89,9 +83,8 @@ fn every_n(what: &str, call: impl Fn() -> Result<i64, i32>, verify: impl Fn(i64)
 
 /// A file at fds 3 (position 4) and 4 (a dup), DIR at fd 6 (close-on-exec) and as cwd.
 fn setup() -> R {
-    let f = format!("{DIR}/f");
-    write_file(&f, b"0123456789")?;
-    open_at(&f, libc::O_RDWR, 3)?;
+    write_file(F, b"0123456789")?;
+    open_at(F, libc::O_RDWR, 3)?;
     seek(3, 4)?;
     dup2(3, 4)?;
     open_at(DIR, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 6)?;
@@ -102,8 +95,7 @@ pub(crate) fn checkpoint_fail_nth() -> R {
     with_fault_injection("checkpointing child", || {
         setup()?;
         memfd_at("img", IMG_FD, b"")?;
-        let f = format!("{DIR}/f");
-        let want = vec![(3, f.clone()), (4, f), (6, DIR.to_string())];
+        let want = vec![(3, F.to_string()), (4, F.to_string()), (6, DIR.to_string())];
         let call = || {
             let _ = set_bytes(IMG_FD, b"");
             ck(0, IMG_FD, CHECKPOINT_SKIP_UNSUPPORTED, -1)
@@ -123,11 +115,10 @@ pub(crate) fn restart_fail_nth() -> R {
         write_file(&format!("{WORK}/nth-caller"), b"0123456789")?;
         busy_caller(&format!("{WORK}/nth-caller"))?;
         open_at(&format!("{WORK}/nth-r.ckpt"), libc::O_RDONLY, IMG_FD)?;
-        let f = format!("{DIR}/f");
         let verify = |v| {
             eq!(v, 3, "restart return value");
             let paths = (fd_path(3), fd_path(4), fd_path(6));
-            eq!(paths, (f.clone(), f.clone(), DIR.into()), "restored fds");
+            eq!(paths, (F.into(), F.into(), DIR.into()), "restored fds");
             let got = (pos(3), getfd(6));
             eq!(got, (4, libc::FD_CLOEXEC), "fd 3 f_pos, fd 6 F_GETFD");
             eq!(readlink("/proc/self/cwd"), DIR, "cwd");
