@@ -1,21 +1,18 @@
-//! restart(2) against hostile images (Documentation/hardening.rst): images of
-//! children on /mnt/fuzz, mutated (`crate::mutate`), restarted in children, fail
-//! with the errno the decoder predicts (or EMFILE), or an open(2) errno if it
-//! accepts them, or are restored exactly; a failure changes nothing.
+//! restart(2) against hostile images (Documentation/hardening.rst): mutants (`crate::mutate`) of
+//! images of children on /mnt/fuzz, restarted in children, fail with the decoder's errno (or
+//! EMFILE), an open(2) errno if it accepts them, or are restored exactly; failing changes nothing.
 //! `CR_FUZZ_N` / `ramfs_cr.fuzz=N`: images (2000); `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S`: replay.
 
 use crate::golden::apply;
 use crate::mutate;
 use crate::vm::*;
-use ckpt_image::{decode, scan, Image, ImageError, Record};
+use ckpt_image::{decode, encode_with_tail, scan, type_name, Image, ImageError, Record};
 use ckpt_image::{
     CHECKPOINT_CONTENTS as CONTENTS, CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY,
 };
 use libc::{EBADF, EINVAL, EIO, EISDIR, EMFILE, ENAMETOOLONG, ENOENT, ENOTDIR, ESTALE};
-use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY};
-use libc::{O_NOATIME, O_RDWR, O_WRONLY};
+use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Instant;
 use testsupport::golden::{self as st, Step};
@@ -31,13 +28,9 @@ pub const POPULATED: [&str; 10] = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7
 
 /// Files on the ramfs_cr mount the base images name.
 pub fn populate(mnt: &str) -> R {
-    for (i, f) in POPULATED.iter().enumerate() {
-        write_file(&format!("{mnt}/{f}"), &[b'a' + i as u8; 8192])?;
-    }
+    (0..10).try_for_each(|i| write_file(&format!("{mnt}/f{i}"), &[b'a' + i as u8; 8192]))?;
     mkdir(&format!("{mnt}/d0"), 0o755)?;
-    for i in 0..60 {
-        write_file(&format!("{mnt}/d0/e{i:03}"), b"x")?;
-    }
+    (0..60).try_for_each(|i| write_file(&format!("{mnt}/d0/e{i:03}"), b"x"))?;
     mkdir(&format!("{mnt}/sub/deep/er"), 0o755)?;
     write_file(&format!("{mnt}/sub/deep/er/leaf"), b"leaf")?;
     write_mode(&format!("{mnt}/secret"), b"root only", 0o600)?;
@@ -54,12 +47,11 @@ pub fn on_populated(mnt: &str, f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Checkpoint a child that runs `setup` (after closing every fd) into a memfd:
-/// the image (a failed checkpoint's ends in an ERROR record) and the result.
-pub fn make_image(
-    setup: impl FnOnce() -> R,
-    flags: u64,
-) -> Result<(Vec<u8>, Result<i64, i32>), String> {
+type Made = Result<(Vec<u8>, Result<i64, i32>), String>;
+type Bytes = Result<Vec<u8>, String>;
+
+/// Checkpoint of a child that ran `setup` (every fd closed first) into a memfd: image, result.
+pub fn make_image(setup: impl FnOnce() -> R, flags: u64) -> Made {
     memfd_at("base", 1010, b"")?;
     memfd_at("result", 1011, b"")?;
     let pid = fork()?;
@@ -82,10 +74,7 @@ pub fn make_image(
     }
 }
 
-type Bytes = Result<Vec<u8>, String>;
-
-/// Checkpoint of a child that ran `setup` must fail with `want`, its image ending in an ERROR
-/// record saying so; the image.
+/// [`make_image`] must fail with `want`, the image (returned) ending in an ERROR record of it.
 fn expect_refused_image(setup: impl FnOnce() -> R, flags: u64, want: i32, what: &str) -> Bytes {
     let (img, r) = make_image(setup, flags).map_err(|e| format!("{what}: {e}"))?;
     let (e, got) = (ename(want), show(&r));
@@ -107,7 +96,7 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     let mut many = Vec::new();
     for i in 0..30 {
         let fd = 3 + i as i32 * 2;
-        let fl = [rd, O_WRONLY, O_RDWR, O_RDWR | O_APPEND][i % 4];
+        let fl = [rd, libc::O_WRONLY, O_RDWR, O_RDWR | O_APPEND][i % 4];
         many.push(st::open(POPULATED[i % 10], fl, fd));
         many.push(st::seek(fd, i as i64 * 37));
         many.extend((i % 3 == 0).then_some(st::cloexec(fd)));
@@ -132,17 +121,11 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     let names = ["small", "many+shared", "dirs", "large", "empty", "contents"];
     let mut v = Vec::new();
     for (what, steps) in names.into_iter().zip(steps) {
-        let setup = || {
-            apply(mnt, &steps)?;
-            match what {
-                "dirs" => getdents(3, 512).map(drop).map_err(ename),
-                _ => Ok(()),
-            }
-        };
+        let read = || getdents(3, 512).map(drop).map_err(ename);
+        let setup =
+            || apply(mnt, &steps).and_then(|()| if what == "dirs" { read() } else { Ok(()) });
         let (img, r) = make_image(setup, SKIP | if what == "contents" { CONTENTS } else { 0 })?;
-        if let Err(e) = r {
-            return Err(format!("checkpoint of base {what}: {}", ename(e)));
-        }
+        check!(r.is_ok(), "checkpoint of base {what}: {}", show(&r));
         decode(&img).map_err(|e| format!("base image {what} does not decode: {e}"))?;
         println!("# fuzz: base image {what}: {} bytes", img.len());
         v.push((what, img));
@@ -162,23 +145,8 @@ enum Verdict {
     Bad(String),
 }
 
-/// One image to restart: what it is (for replay), the decoder's verdict.
-struct Job {
-    what: String,
-    bytes: Vec<u8>,
-    flags: u64,
-    dec: Result<Image, ImageError>,
-}
-
-fn job(what: String, bytes: Vec<u8>, flags: u64) -> Job {
-    let dec = scan(&bytes).result;
-    Job {
-        what,
-        bytes,
-        flags,
-        dec,
-    }
-}
+/// One image to restart: what it is (for replay), the image, restart(2) flags.
+struct Job(String, Vec<u8>, u64);
 
 /// `Bad` unless the caller is as it was (restart(2) moves the image fd's offset).
 fn unchanged(before: &Snap, v: Verdict) -> Verdict {
@@ -194,26 +162,23 @@ fn unchanged(before: &Snap, v: Verdict) -> Verdict {
 /// In the child: restart(2) from IMG, check the state; the verdict and ns spent in restart(2).
 fn child_restart(job: &Job, before: &Snap) -> (Verdict, u64) {
     let _ = set_bytes(LOG, b"");
-    let t = Instant::now();
-    let r = rs_start(IMG, job.flags, LOG);
+    let (t, r) = (Instant::now(), rs_start(IMG, job.2, LOG));
     let ns = t.elapsed().as_nanos() as u64;
-    let v = match (r, &job.dec) {
+    let v = match (r, scan(&job.1).result) {
         (Err(e), _) => unchanged(before, Verdict::Err(e, text_of(LOG))),
         (Ok(n), Err(_)) => Verdict::Ok(n), // judged by the parent
-        (Ok(n), Ok(im)) if n != im.fds.len() as i64 => Verdict::Bad(format!(
-            "restart returned {n}, image has {} fds",
-            im.fds.len()
-        )),
-        (Ok(n), Ok(_)) if job.flags & DRY != 0 => unchanged(before, Verdict::Ok(n)),
-        (Ok(n), Ok(im)) => {
-            verify_restored_img(im, before, IMG).map_or_else(Verdict::Bad, |()| Verdict::Ok(n))
-        }
+        (Ok(n), Ok(im)) => match im.fds.len() {
+            m if n != m as i64 => Verdict::Bad(format!("restart returned {n}, image has {m} fds")),
+            _ if job.2 & DRY != 0 => unchanged(before, Verdict::Ok(n)),
+            _ => {
+                verify_restored_img(&im, before, IMG).map_or_else(Verdict::Bad, |()| Verdict::Ok(n))
+            }
+        },
     };
     (v, ns)
 }
 
-/// After a successful restart (image at fd `img`): fd table, cwd and umask are what `im`
-/// says, every other fd is untouched.
+/// After a restart from fd `img`: fds, cwd and umask are what `im` says, other fds untouched.
 pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
     // after a root change /proc is out of reach: names are not compared
     let same_root = im.root == b"/";
@@ -233,41 +198,38 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
             errs.push(format!("fd {} not installed", d.fd));
             continue;
         };
-        let (fd, ff, name) = (d.fd, f.file.f_flags, String::from_utf8_lossy(&f.name));
-        let link = fd_path(fd);
+        let (fd, ff, link, name) = (d.fd, &f.file, fd_path(d.fd), text(&f.name));
         if same_root && !named(&link, &f.name) {
             errs.push(format!("fd {}: names {link}, image says {}", fd, name));
         }
         // access mode, O_APPEND, O_NONBLOCK; FD_CLOEXEC; a regular file's position
-        let reg = f.file.i_mode & 0o170000 == 0o100000;
+        let reg = ff.i_mode & 0o170000 == 0o100000;
         let kept = O_ACCMODE | O_APPEND | O_NONBLOCK;
         let (c, p) = (*fdfl & libc::FD_CLOEXEC != 0, reg.then_some(*pos));
         let got = (fd, fl & kept, c, p);
-        let (c, p) = (d.close_on_exec != 0, reg.then_some(f.file.f_pos));
-        let want = (fd, ff as i32 & kept, c, p);
+        let (c, p) = (d.close_on_exec != 0, reg.then_some(ff.f_pos));
+        let want = (fd, ff.f_flags as i32 & kept, c, p);
         if got != want {
             errs.push(format!("(fd, flags, cloexec, pos) {got:?}, image {want:?}"));
         }
     }
     // fds the image does not name are untouched
     let in_image = |fd: i32| im.fds.iter().any(|d| d.fd == fd);
-    for x in before.fds.iter().filter(|x| !in_image(x.0)) {
-        if !after.fds.contains(x) {
-            errs.push(format!("fd {} not in the image changed: {x:?}", x.0));
-        }
+    let (b, a) = (&before.fds, &after.fds);
+    for x in b.iter().filter(|x| !in_image(x.0) && !a.contains(x)) {
+        errs.push(format!("fd {} not in the image changed: {x:?}", x.0));
     }
-    for x in after.fds.iter().filter(|x| !in_image(x.0)) {
-        if !before.fds.iter().any(|b| b.0 == x.0) {
-            errs.push(format!("fd {} appeared: {x:?}", x.0));
-        }
+    let in_before = |fd: i32| b.iter().any(|y| y.0 == fd);
+    for x in a.iter().filter(|x| !in_image(x.0) && !in_before(x.0)) {
+        errs.push(format!("fd {} appeared: {x:?}", x.0));
     }
     let cwd = readlink("/proc/self/cwd");
     if same_root && !named(&cwd, &im.cwd) {
         errs.push(format!("cwd {cwd}, image {}", text(&im.cwd)));
     }
-    if after.umask != im.fs.umask {
-        let (a, b) = (after.umask, im.fs.umask);
-        errs.push(format!("umask {:#o}, image {:#o}", a, b));
+    let (u, v) = (after.umask, im.fs.umask);
+    if u != v {
+        errs.push(format!("umask {:#o}, image {:#o}", u, v));
     }
     let diffs = errs.join("\n  ");
     check!(
@@ -280,21 +242,19 @@ pub fn verify_restored_img(im: &Image, before: &Snap, img: i32) -> R {
 /// The clone()d child's jobs, its first state, and its verdicts with ns spent in restart(2).
 type ChildCtx<'a> = (&'a [Job], &'a Snap, Vec<(Verdict, u64)>);
 
-/// The child: restarts the jobs in turn; a failed restart or dry run leaves it as it
-/// started (checked), so it stops only after a real success or misbehaviour.
+/// The child: restarts the jobs in turn, until a real success or misbehaviour (checked).
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: `arg` is the &mut ChildCtx run_batch passed; the parent is
-    // suspended (CLONE_VFORK) until we exit, so nothing else touches it.
+    // SAFETY: run_batch's &mut ChildCtx, untouched by the parent suspended (CLONE_VFORK).
     let (jobs, before, out) = unsafe { &mut *(arg as *mut ChildCtx) };
     alarm(120);
     let _ = nofile_of(0, CHILD_NOFILE, CHILD_NOFILE);
     for job in jobs.iter() {
-        if set_bytes(IMG, &job.bytes).is_err() {
+        if set_bytes(IMG, &job.1).is_err() {
             return 3;
         }
         let (v, ns) = child_restart(job, before);
         let ok = matches!(v, Verdict::Ok(_));
-        let stop = matches!(v, Verdict::Bad(_)) || (ok && job.flags & DRY == 0);
+        let stop = matches!(v, Verdict::Bad(_)) || (ok && job.2 & DRY == 0);
         out.push((v, ns));
         if stop {
             break;
@@ -306,8 +266,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
 /// The children's stack (one child at a time runs, while we are suspended).
 static mut CHILD_STACK: [u8; 1 << 20] = [0; 1 << 20];
 
-/// The restart driver: victim fds 3, 4 and 10 (restart(2) may replace them
-/// in a child), the image and log memfds, and the children's first state.
+/// Victim fds 3, 4, 10 (a child's restart(2) may replace them), image and log memfds.
 struct Driver {
     before: Snap,
     /// ns from clone to exit, ns in restart(2), children so far
@@ -326,22 +285,17 @@ impl Driver {
         Ok(Driver { before, ns: [0; 3] })
     }
 
-    /// Run the jobs in children of clone(CLONE_VM | CLONE_VFORK): their own fd
-    /// table, fs and rlimits, without the address space copy that costs under KASAN.
+    /// Run the jobs in clone(CLONE_VM | CLONE_VFORK) children: no mm copy (slow under KASAN).
     fn run_batch(&mut self, jobs: &[Job]) -> Result<Vec<Verdict>, String> {
         let mut verdicts: Vec<Verdict> = Vec::new();
         while verdicts.len() < jobs.len() {
             let t = Instant::now();
             let mut ctx: ChildCtx = (&jobs[verdicts.len()..], &self.before, Vec::new());
-            let _ = std::io::stdout().flush();
-            // SAFETY: the stack is ours and unused while the child runs
-            // (CLONE_VFORK suspends us); the child only returns from child_main.
-            let pid = unsafe {
-                let top = (std::ptr::addr_of_mut!(CHILD_STACK) as *mut u8).add(1 << 20);
-                let top = ((top as usize) & !15) as *mut libc::c_void;
-                let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
-                libc::clone(child_main, top, flags, (&mut ctx as *mut ChildCtx).cast())
-            };
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            let top = (std::ptr::addr_of_mut!(CHILD_STACK) as usize + (1 << 20)) & !15;
+            let (flags, arg) = (libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD, &mut ctx);
+            // SAFETY: our stack is unused while CLONE_VFORK suspends us; child_main returns.
+            let pid = unsafe { libc::clone(child_main, top as *mut _, flags, arg as *mut _ as _) };
             let (st, out) = (wait(sys_or(pid, "clone")? as i32), ctx.2);
             self.ns[0] += t.elapsed().as_nanos() as u64;
             self.ns[1] += out.iter().map(|x| x.1).sum::<u64>();
@@ -358,11 +312,9 @@ impl Driver {
         Ok(verdicts)
     }
 
-    /// restart(2) of `img` in a child must fail with one of `want` or, when
-    /// `ok` and the decoder accepts the image, succeed (then verified).
+    /// restart(2) of `img` must fail with one of `want`, or if `ok` and valid succeed (verified).
     fn expect_fuzz_restart(&mut self, img: &[u8], want: &[i32], ok: bool, what: &str) -> R {
-        let j = job(what.into(), img.to_vec(), 0);
-        let valid = j.dec.is_ok();
+        let (j, valid) = (Job(what.into(), img.to_vec(), 0), scan(img).result.is_ok());
         let success = ok.then(|| "success".into());
         let names: Vec<String> = want.iter().map(|&e| ename(e)).chain(success).collect();
         match self.run_batch(&[j])?.remove(0) {
@@ -388,48 +340,45 @@ impl Drop for Driver {
 const OPEN_ERRNOS: &str = "ENOENT EACCES EPERM ESTALE EISDIR ENOTDIR EINVAL ENAMETOOLONG ELOOP \
     EMFILE ESPIPE ENXIO ENODEV EROFS ETXTBSY EOVERFLOW EFBIG";
 
-/// Why restart(2)'s result on an image is wrong, if it is; counted in `counts` (restart(2)'s
-/// errno, "success" or "dry"; the decoder's verdict).
+/// Why restart(2)'s result is wrong, if it is; `counts`: restart(2)'s, the decoder's verdicts.
 fn judge(job: &Job, v: Verdict, counts: &mut [BTreeMap<String, usize>; 2]) -> Option<String> {
-    let kind = job.dec.as_ref().map_or_else(|e| e.kind(), |_| "valid");
+    let dec = scan(&job.1).result;
+    let kind = dec.as_ref().map_or_else(|e| e.kind(), |_| "valid");
     *counts[1].entry(kind.into()).or_default() += 1;
     let mut count = |k: String| *counts[0].entry(k).or_default() += 1;
     let (e, log) = match v {
         Verdict::Bad(s) => return Some(s),
         Verdict::Ok(n) => {
-            count(["success", "dry"][usize::from(job.flags & DRY != 0)].into());
-            let de = job.dec.as_ref().err()?;
-            return Some(format!(
-                "restart returned {n} for an image the decoder rejects ({de})"
-            ));
+            count(["success", "dry"][usize::from(job.2 & DRY != 0)].into());
+            let de = dec.as_ref().err()?;
+            let why = format!("restart returned {n} though the decoder rejects it ({de})");
+            return Some(why);
         }
         Verdict::Err(e, log) => (e, log),
     };
     let (got, log) = (ename(e), log.trim());
     count(got.clone());
     let parse_error = e == EINVAL && log.contains(" at offset ");
-    match &job.dec {
+    let why = match &dec {
         // the kernel looks for an ERROR record in the well-formed prefix first (K1)
-        Err(_) if error_in_prefix(&job.bytes) && e != EIO => Some(format!(
-            "the image holds an ERROR record, restart gave {got} not EIO; kernel log: {log}"
-        )),
+        Err(_) if error_in_prefix(&job.1) && e != EIO => {
+            format!("the image holds an ERROR record, restart gave {got} not EIO")
+        }
         // EMFILE: the kernel checks fds against RLIMIT_NOFILE, unknown to the decoder
         Err(de) if e != de.errno() && e != EMFILE => {
             let want = ename(de.errno());
-            Some(format!(
-                "restart gave {got}, decoder predicts {want} ({de}); kernel log: {log}"
-            ))
+            format!("restart gave {got}, decoder predicts {want} ({de})")
         }
         // never a parse error (the kernel log names "record N at offset X")
-        Ok(_) if parse_error || !OPEN_ERRNOS.split_whitespace().any(|n| n == got) => Some(format!(
-            "decoder accepts, restart gave {got}; kernel log: {log}"
-        )),
-        _ => None,
-    }
+        Ok(_) if parse_error || !OPEN_ERRNOS.split_whitespace().any(|n| n == got) => {
+            format!("decoder accepts, restart gave {got}")
+        }
+        _ => return None,
+    };
+    Some(format!("{why}; kernel log: {log}"))
 }
 
-/// Whether the well-formed prefix of the stream (records with a sane length,
-/// from the start) holds an ERROR record: restart(2) then gives EIO first.
+/// Whether the records of sane lengths from the start hold an ERROR one: restart(2) gives EIO.
 fn error_in_prefix(img: &[u8]) -> bool {
     let recs = mutate::split(img);
     let sane = |c: &&Vec<u8>| c.len().is_multiple_of(8) && mutate::u32le(c, 4) as usize == c.len();
@@ -437,33 +386,27 @@ fn error_in_prefix(img: &[u8]) -> bool {
     prefix.any(|c| mutate::u32le(c, 0) == ckpt_image::CKPT_HDR_ERROR)
 }
 
-/// `env` from the environment, else `key=` from the kernel command line.
+/// `env` from the environment, else the rest of the kernel command-line word starting `key`.
 fn param(env: &str, key: &str) -> Option<u64> {
     let cmd = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let arg = cmd
-        .split_whitespace()
-        .find_map(|a| a.strip_prefix(key)?.strip_prefix('='));
+    let arg = cmd.split_whitespace().find_map(|a| a.strip_prefix(key));
     std::env::var(env).ok().as_deref().or(arg)?.parse().ok()
 }
 
 /// The first `max` of: every truncation (each 4 bytes), record deleted, duplicated and
 /// prefix of the records (sealed) of the small, dirs and error base images.
 fn systematic(bases: &[(&'static str, Vec<u8>)], max: usize) -> Vec<Job> {
-    let mut v = Vec::new();
-    let some = bases
-        .iter()
-        .filter(|b| ["small", "dirs", "error"].contains(&b.0));
-    for (name, img) in some {
-        let mut add = |what: String, b: Vec<u8>| v.push(job(format!("base {name} {what}"), b, 0));
+    let (mut v, some) = (Vec::new(), ["small", "dirs", "error"]);
+    for (name, img) in bases.iter().filter(|b| some.contains(&b.0)) {
+        let mut add = |what: String, b: Vec<u8>| v.push(Job(format!("base {name} {what}"), b, 0));
         for c in (0..img.len()).step_by(4) {
             add(format!("truncated to {c}"), img[..c].to_vec());
         }
         let mut body = mutate::split(img);
         body.pop();
         for i in 0..body.len() {
-            let (mut del, mut dup) = (body.clone(), body.clone());
-            del.remove(i);
-            dup.insert(i, body[i].clone());
+            let del = [&body[..i], &body[i + 1..]].concat();
+            let dup = [&body[..=i], &body[i..]].concat();
             add(format!("record {i} deleted, sealed"), mutate::seal(&del));
             add(format!("record {i} duplicated, sealed"), mutate::seal(&dup));
             add(format!("records 0..{i}, sealed"), mutate::seal(&body[..i]));
@@ -476,8 +419,8 @@ fn systematic(bases: &[(&'static str, Vec<u8>)], max: usize) -> Vec<Job> {
 }
 
 pub(crate) fn fuzz() -> R {
-    let n = param("CR_FUZZ_N", "ramfs_cr.fuzz").unwrap_or(2000) as usize;
-    let seed0 = param("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed");
+    let n = param("CR_FUZZ_N", "ramfs_cr.fuzz=").unwrap_or(2000) as usize;
+    let seed0 = param("CR_FUZZ_SEED", "ramfs_cr.fuzz_seed=");
     on_populated(MNT, || {
         let bases = base_images(MNT)?;
         let mut d = Driver::start(MNT)?;
@@ -487,15 +430,14 @@ pub(crate) fn fuzz() -> R {
         let nb = bases.len() as u64;
         let seeds = (seed0.unwrap_or(1)..).map(|s| {
             let (b, dn) = (&bases[(s % nb) as usize], &bases[(s / 7 % nb) as usize]);
-            let m = mutate::mutate(&b.1, &dn.1, MNT, s);
+            let (bytes, ops) = mutate::mutate(&b.1, &dn.1, MNT, s);
             let flags = if s % 4 == 3 { DRY } else { 0 };
-            let (ops, b, dn) = (m.ops.join("; "), b.0, dn.0);
+            let (ops, b, dn) = (ops.join("; "), b.0, dn.0);
             let what = format!("seed {s} (base {b}, donor {dn}, flags {flags}): {ops}");
-            job(what, m.bytes, flags)
+            Job(what, bytes, flags)
         });
         let mut all = sys.into_iter().chain(seeds).take(n);
-        let (mut counts, mut fails, mut tried) = ([BTreeMap::new(), BTreeMap::new()], 0, 0usize);
-        let mut first = Vec::new();
+        let (mut counts, mut fails, mut tried) = ([BTreeMap::new(), BTreeMap::new()], vec![], 0u32);
         while let jobs @ [_, ..] = &all.by_ref().take(64).collect::<Vec<Job>>()[..] {
             for (j, v) in jobs.iter().zip(d.run_batch(jobs)?) {
                 tried += 1;
@@ -503,11 +445,9 @@ pub(crate) fn fuzz() -> R {
                     println!("# fuzz: {tried} images so far");
                 }
                 if let Some(why) = judge(j, v, &mut counts) {
-                    fails += 1;
-                    let (w, b) = (&j.what, &j.bytes);
+                    let (w, b) = (&j.0, &j.1);
                     let hex = format!("{:02x?}", &b[..b.len().min(160)]);
-                    first.push(format!("{w}: {why}\n  image of {} bytes: {hex}", b.len()));
-                    first.truncate(12);
+                    fails.push(format!("{w}: {why}\n  image of {} bytes: {hex}", b.len()));
                 }
             }
         }
@@ -519,14 +459,12 @@ pub(crate) fn fuzz() -> R {
         println!("# fuzz: {nc} children, {tc:.1} s in them (clone to exit), {tr:.1} s of it in restart(2)");
         let get = |k: &str| counts[0].get(k).copied().unwrap_or(0);
         let (ok, dry) = (get("success"), get("dry"));
-        let [res, dec] = counts.map(|m| {
+        for (what, m) in std::iter::zip(["restart(2) results", "decoder verdicts"], &counts) {
             let v: Vec<String> = m.iter().map(|(k, n)| format!("{k} {n}")).collect();
-            v.join(", ")
-        });
-        println!("# fuzz: restart(2) results: {res}");
+            println!("# fuzz: {what}: {}", v.join(", "));
+        }
         println!("# fuzz: accepted {ok} (+{dry} dry run), each verified valid by ckpt-image and against the fd table");
-        println!("# fuzz: decoder verdicts: {dec}");
-        let first = first.join("\n");
+        let (first, fails) = (fails[..fails.len().min(12)].join("\n"), fails.len());
         check!(
             fails == 0,
             "{fails} of {tried} images misbehaved; first ones:\n{first}"
@@ -540,13 +478,11 @@ pub(crate) fn fuzz() -> R {
 
 // ------------------------------------------------- fixed hostile-image cases
 
-/// Hand-made variants of the small base image, each "valid except for X",
-/// with the errnos restart(2) may give (and whether it may succeed).
+/// Variants of base images "valid except for X", each with the errnos restart(2) may give.
 pub(crate) fn hostile_fixed() -> R {
     on_populated(MNT, || {
         let bases = base_images(MNT)?;
-        let small = io(decode(&bases[0].1))?;
-        let dirs = io(decode(&bases[2].1))?;
+        let (small, dirs) = (io(decode(&bases[0].1))?, io(decode(&bases[2].1))?);
         let recs = small.records();
         let (f, long) = (recs.len() - 2, format!("/mnt/fuzz{}", "/x".repeat(2100)));
         let l4095 = format!("/mnt/fuzz{}", "/y".repeat(2043));
@@ -584,8 +520,7 @@ pub(crate) fn hostile_fixed() -> R {
             let what = format!("fd {fd} (RLIMIT_NOFILE {CHILD_NOFILE})");
             rows.push((what, im.records(), want, false));
         }
-        // f_pos beyond anything, on a regular file and on a directory: like
-        // lseek(2), allowed up to s_maxbytes, and then the position must stick
+        // huge f_pos of a file and a directory: as lseek(2), up to s_maxbytes, and then it sticks
         for (what, im) in [("file", &small), ("directory", &dirs)] {
             for p in [i64::MAX, 1 << 40] {
                 let mut im = im.clone();
@@ -601,32 +536,8 @@ pub(crate) fn hostile_fixed() -> R {
         rows.push(("nr_fds 0xffffffff".into(), r, &[EINVAL], false));
         let mut d = Driver::start(MNT)?;
         check_each(rows, |(what, r, want, ok)| {
-            let img = ckpt_image::encode_with_tail(&r);
-            d.expect_fuzz_restart(&img, want, ok, &what)
+            d.expect_fuzz_restart(&encode_with_tail(&r), want, ok, &what)
         })
-    })
-}
-
-/// Regression K1: restart(2) checked FILE_TABLE.nr_fds before reaching the ERROR record of
-/// a checkpoint that failed on one of its first fds: EINVAL, not the EIO the ABI promises.
-pub(crate) fn k1_failed_early() -> R {
-    on_populated(MNT, || {
-        let setup = || {
-            // fd 3: an unlinked file (checkpoint fails on it), fds 4..19 fine
-            o(&format!("{MNT}/gone"), O_RDWR | O_CREAT, 3)?;
-            io(std::fs::remove_file(format!("{MNT}/gone")))?;
-            for i in 0..16 {
-                o(&format!("{MNT}/f{}", i % 10), O_RDONLY, 4 + i)?;
-            }
-            Ok(())
-        };
-        let img = expect_refused_image(setup, SKIP, EBADF, "an unlinked fd 3")?;
-        let kind = |(o, r): &(usize, Record)| format!("{o}:{}", ckpt_image::type_name(r.rtype()));
-        let kinds: Vec<String> = scan(&img).records.iter().map(kind).collect();
-        let (n, kinds) = (img.len(), kinds.join(" "));
-        println!("# K1 image: {n} bytes, records {kinds}");
-        let what = format!("restart of a failed checkpoint's image ({n} bytes)");
-        Driver::start(MNT)?.expect_fuzz_restart(&img, &[EIO], false, &what)
     })
 }
 
@@ -645,12 +556,6 @@ fn open3(name: &str, flags: i32) -> R {
     o(&format!("{MNT}/{name}"), flags, 3)
 }
 
-fn async_nonblock() -> R {
-    open3("f3", O_RDWR)?;
-    fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK);
-    Ok(())
-}
-
 /// The cwd and fd 3 (a new file) `n` directories of 255-byte names below MNT.
 fn deep_leaf(n: usize, c: &str) -> R {
     chdir(MNT)?;
@@ -662,18 +567,27 @@ fn deep_leaf(n: usize, c: &str) -> R {
     o("leaf", O_RDWR | O_CREAT, 3)
 }
 
-/// An image checkpoint(2) writes must be one restart(2) takes back (same
-/// place, same credentials), else a bug (K2: O_ACCMODE opens).
-pub(crate) fn symmetry() -> R {
+/// What checkpoint(2) writes restart(2) takes back (K2: O_ACCMODE opens), the image of a refused
+/// one (an ERROR record) with EIO (K1: EINVAL for nr_fds); `k1`: the K1 row, else the others.
+pub(crate) fn symmetry(k1: bool) -> R {
     on_populated(MNT, || {
-        // (what, the errno checkpoint must refuse it with, set-up): a linked
-        // O_TMPFILE file stays open on its unlinked dentry (EBADF); a name
-        // longer than PATH_MAX cannot be written (ENAMETOOLONG).
-        let rows: [(_, _, fn() -> R); 6] = [
+        // (what, errno of a refused checkpoint, set-up): a linked O_TMPFILE file stays open on
+        // its unlinked dentry (EBADF), a name longer than PATH_MAX cannot be written.
+        let rows: [(_, _, fn() -> R); 7] = [
+            ("an unlinked fd 3", Some(EBADF), || {
+                open3("gone", O_RDWR | O_CREAT)?;
+                io(std::fs::remove_file(format!("{MNT}/gone")))?;
+                // fds 4..19 fine
+                (0..16).try_for_each(|i| o(&format!("{MNT}/f{}", i % 10), O_RDONLY, 4 + i))
+            }),
             ("a linked O_TMPFILE file", Some(EBADF), linked_tmpfile),
             ("an O_ACCMODE (3) open", None, || open3("f2", 3)),
-            ("O_ASYNC set with F_SETFL", None, async_nonblock),
-            ("O_NOATIME (owner)", None, || open3("f4", O_NOATIME)),
+            ("O_ASYNC set with F_SETFL", None, || {
+                open3("f3", O_RDWR)?;
+                fcntl(3, libc::F_SETFL, libc::O_ASYNC | libc::O_NONBLOCK);
+                Ok(())
+            }),
+            ("O_NOATIME (owner)", None, || open3("f4", libc::O_NOATIME)),
             ("a file 3800 bytes deep", None, || deep_leaf(15, "d")),
             (
                 "a file and cwd 4600 bytes deep (> PATH_MAX)",
@@ -682,21 +596,27 @@ pub(crate) fn symmetry() -> R {
             ),
         ];
         let mut d = Driver::start(MNT)?;
-        check_each(rows, |(what, refused, setup)| {
-            let note = match refused {
-                Some(e) => expect_refused_image(setup, SKIP, e, what)
-                    .map(|_| format!("{what}: checkpoint {}", ename(e))),
+        let rows = if k1 { &rows[..1] } else { &rows[1..] };
+        check_each(rows, |&(what, refused, setup)| {
+            let img = match refused {
+                Some(e) => expect_refused_image(setup, SKIP, e, what)?,
                 None => match make_image(setup, SKIP) {
-                    Err(e) => Err(format!("{what}: {e}")),
-                    Ok((_, Err(e))) => Err(format!("{what}: checkpoint {}, expected ok", ename(e))),
-                    Ok((img, Ok(_))) => match d.expect_fuzz_restart(&img, &[], true, what) {
-                        Ok(()) => Ok(format!("{what}: checkpoint ok, restart ok")),
-                        Err(e) => Err(format!("checkpoint succeeded but {e}")),
-                    },
+                    Err(e) => return Err(format!("{what}: {e}")),
+                    Ok((_, Err(e))) => {
+                        return Err(format!("{what}: checkpoint {}, expected ok", ename(e)))
+                    }
+                    Ok((img, Ok(_))) => img,
                 },
-            }?;
-            println!("# symmetry: {note}");
-            Ok(())
+            };
+            let kind = |(o, r): &(usize, Record)| format!(" {o}:{}", type_name(r.rtype()));
+            let kinds: String = scan(&img).records.iter().map(kind).collect();
+            let (n, ck) = (img.len(), refused.map_or("ok".into(), ename));
+            println!("# symmetry: {what}: checkpoint {ck}, {n} bytes, records{kinds}");
+            let want: &[i32] = if refused.is_some() { &[EIO] } else { &[] };
+            match d.expect_fuzz_restart(&img, want, refused.is_none(), what) {
+                Err(e) if refused.is_none() => Err(format!("checkpoint succeeded but {e}")),
+                r => r,
+            }
         })
     })
 }

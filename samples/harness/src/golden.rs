@@ -7,18 +7,16 @@ use testsupport::golden::{Step, FILES, GOLDEN, MNT};
 /// Apply set-up steps (paths relative to `base`, the first cwd) in this process.
 pub fn apply(base: &str, steps: &[Step]) -> R {
     chdir(base)?;
-    for s in steps {
-        match *s {
-            Step::Open { path, flags, fd } => {
-                open_at(&format!("{base}/{path}"), flags, fd)?;
-            }
-            Step::Seek { fd, pos } => seek(fd, pos)?,
-            Step::Dup { from, to } => dup2(from, to)?,
-            Step::Cloexec { fd } => drop(fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC)),
-            Step::Chdir(p) => chdir(&format!("{base}/{p}"))?,
+    let at = |p: &str| format!("{base}/{p}");
+    steps.iter().try_for_each(|s| match *s {
+        Step::Open { path, flags, fd } => open_at(&at(path), flags, fd).map(drop),
+        Step::Seek { fd, pos } => seek(fd, pos),
+        Step::Dup { from, to } => dup2(from, to),
+        Step::Cloexec { fd } => {
+            sys_or(fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC), "F_SETFD").map(drop)
         }
-    }
-    Ok(())
+        Step::Chdir(p) => chdir(&at(p)),
+    })
 }
 
 /// Files to create: (name, bytes); a name ending in '/' is a directory.
@@ -38,16 +36,14 @@ pub fn populate_files(base: &str, files: Files) -> R {
 }
 
 pub fn make_all() -> R {
-    work()?;
-    ensure_module()?;
+    work().and_then(|()| ensure_module())?;
     let _m = Mount::at(MNT, "ramfs_cr", Some("mode=0755"))?;
     populate_files(MNT, FILES)?;
     for g in GOLDEN {
         let img = tmpfile(g.file);
         self_image(&img, || apply(MNT, g.steps))?;
-        let bytes = read_file(&img)?;
         println!("golden-begin {}", g.file);
-        for line in bytes.chunks(64) {
+        for line in read_file(&img)?.chunks(64) {
             let hex: String = line.iter().map(|b| format!("{b:02x}")).collect();
             println!("{hex}");
         }

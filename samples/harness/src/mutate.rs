@@ -1,6 +1,5 @@
-//! Deterministic mutator of checkpoint images for the restart(2) fuzz pass, a pure
-//! function of (base image, donor image, seed) so that a failure replays: it edits the
-//! raw records and re-seals "valid except for X" mutants (a TAIL with the right CRC32C).
+//! Mutator of checkpoint images for the restart(2) fuzz pass, a pure function of (base, donor,
+//! seed) so that a failure replays: edits raw records, re-seals mutants "valid except for X".
 
 use ckpt_image::{align8, append_tail, encode_records, type_name, Record, CKPT_HDR_ERROR};
 use ckpt_image::{CKPT_HDR_FILE as FILE, CKPT_HDR_FILE_DESC as DESC, CKPT_HDR_FILE_NAME as NAME};
@@ -12,9 +11,6 @@ use ckpt_image::{CKPT_HDR_SB_END as SBEND, CKPT_HDR_SB_REC as SBREC, CKPT_HDR_TA
 pub struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x005e_ed0f_c4ec_4b01)
-    }
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -32,12 +28,6 @@ impl Rng {
     pub fn chance(&mut self, pct: u64) -> bool {
         self.next() % 100 < pct
     }
-}
-
-/// A mutated image and what was done to it (for the replay message).
-pub struct Mutant {
-    pub bytes: Vec<u8>,
-    pub ops: Vec<String>,
 }
 
 /// Split an image into records by their `len` (the last chunk keeps what does not parse).
@@ -59,9 +49,8 @@ pub fn u32le(b: &[u8], off: usize) -> u32 {
 /// Write `n` bytes of `v` at `off`, little-endian (its 8 bytes repeated), if they fit in `b`.
 fn put_le(b: &mut [u8], off: usize, v: u64, n: usize) {
     let field = b.get_mut(off..off + n).unwrap_or_default();
-    for (k, x) in field.iter_mut().enumerate() {
-        *x = v.to_le_bytes()[k % 8];
-    }
+    let bytes = v.to_le_bytes().into_iter().cycle();
+    field.iter_mut().zip(bytes).for_each(|(x, y)| *x = y);
 }
 
 /// The `n`-byte (up to 8) little-endian field at `off`, 0 when not in `b`.
@@ -97,8 +86,7 @@ const B32: &[u64] = &[
     304, 305, 349, 451, 9001, 9999,
 ];
 /// Boundary values for 64-bit fields (PAGE: the last page below 2^63).
-const B64: &[u64] = &[0, 1, 4096, IMAX, IMIN, NEG1, T40, PAGE, I64, !I64, !0];
-const T40: u64 = 1 << 40;
+const B64: &[u64] = &[0, 1, 4096, IMAX, IMIN, NEG1, 1 << 40, PAGE, I64, !I64, !0];
 const I64: u64 = i64::MAX as u64;
 const PAGE: u64 = I64 & !0xfff;
 /// Unknown record types, and known ones out of their place.
@@ -107,9 +95,8 @@ const TYPES: &[u64] = &[
     302, 303, 304, 305, 451, 9001, 9999,
 ];
 
-/// What the "field" strategy does: (name, record type, offset, width, how,
-/// values), how `=` set, `+` add (`!0` is -1), `^` xor or `*` multiply;
-/// 32-bit values are written as their low bytes: 0xffffffff is -1.
+/// The "field" strategy: (name, record type, offset, width, how: `=` set, `+` add (`!0` is -1),
+/// `^` xor or `*` multiply, values); 32-bit values are written as their low bytes.
 type Field = (&'static str, u32, usize, usize, char, &'static [u64]);
 #[rustfmt::skip]
 const FIELDS: &[Field] = &[
@@ -196,10 +183,8 @@ const HOSTILE: &str = "/ /.. /../etc/passwd /../../../../etc/passwd MNT/../../et
     MNT/noexec /nonexistent /proc/self";
 
 fn hostile_names(mnt: &str) -> Vec<Vec<u8>> {
-    let mut v: Vec<Vec<u8>> = HOSTILE
-        .split(' ')
-        .map(|s| s.replace("MNT", mnt).into_bytes())
-        .collect();
+    let sub = |s: &str| s.replace("MNT", mnt).into_bytes();
+    let mut v: Vec<Vec<u8>> = HOSTILE.split(' ').map(sub).collect();
     v.push(Vec::new());
     // not UTF-8, a 255- and a 256-byte component, 4094- to 8192-byte paths, 1500 "/.."
     for tail in [&b"\xff\xfe\x80"[..], &[b'c'; 255], &[b'c'; 256]] {
@@ -207,11 +192,8 @@ fn hostile_names(mnt: &str) -> Vec<Vec<u8>> {
     }
     let long = format!("{mnt}{}", "/abcdefghijklmnopqrstuvwxyz".repeat(320)).into_bytes();
     for n in [4094, 4095, 4096, 4097, 5000, 8192] {
-        let mut s = long[..n].to_vec();
-        if s[n - 1] == b'/' {
-            s[n - 1] = b'z';
-        }
-        v.push(s);
+        let c = long[n - 1];
+        v.push([&long[..n - 1], &[if c == b'/' { b'z' } else { c }]].concat());
     }
     v.push("/..".repeat(1500).into_bytes());
     v
@@ -227,14 +209,15 @@ const STRATEGIES: &[&str] = &[
 ];
 
 /// The mutant of `base` for `seed` (`donor`: a valid image to splice from; `mnt`: the mount).
-pub fn mutate(base: &[u8], donor: &[u8], mnt: &str, seed: u64) -> Mutant {
-    let (mut rng, mut ops, n) = (Rng::new(seed), Vec::new(), STRATEGIES.len());
+pub fn mutate(base: &[u8], donor: &[u8], mnt: &str, seed: u64) -> (Vec<u8>, Ops) {
+    let mut rng = Rng(seed ^ 0x005e_ed0f_c4ec_4b01);
+    let (mut ops, n) = (Vec::new(), STRATEGIES.len());
     let strat = STRATEGIES[rng.below(n)];
     let bytes = if strat == "stack" {
         let mut cur = base.to_vec();
         for _ in 0..2 + rng.below(3) {
             let s = STRATEGIES[rng.below(n - 1)];
-            cur = apply_mutation(&cur, donor, mnt, s, &mut rng, &mut ops);
+            cur = step(&cur, donor, mnt, s, &mut rng, &mut ops);
         }
         if rng.chance(50) {
             ops.push("reseal".into());
@@ -242,19 +225,16 @@ pub fn mutate(base: &[u8], donor: &[u8], mnt: &str, seed: u64) -> Mutant {
         }
         cur
     } else {
-        apply_mutation(base, donor, mnt, strat, &mut rng, &mut ops)
+        step(base, donor, mnt, strat, &mut rng, &mut ops)
     };
-    Mutant { bytes, ops }
+    (bytes, ops)
 }
 
-fn apply_mutation(
-    img: &[u8],
-    donor: &[u8],
-    mnt: &str,
-    strat: &str,
-    rng: &mut Rng,
-    ops: &mut Vec<String>,
-) -> Vec<u8> {
+/// What was done to an image, one entry a step (for the replay message).
+type Ops = Vec<String>;
+
+/// `img` after the strategy `strat`.
+fn step(img: &[u8], donor: &[u8], mnt: &str, strat: &str, rng: &mut Rng, ops: &mut Ops) -> Vec<u8> {
     let mut recs = body(img);
     if recs.is_empty() {
         recs.push(vec![0; 8]);
@@ -392,11 +372,10 @@ fn apply_mutation(
 }
 
 /// One of [`FIELDS`] in a record of its type, re-sealed unless it is the TAIL's.
-fn field(mut recs: Vec<Vec<u8>>, rng: &mut Rng, ops: &mut Vec<String>) -> Vec<u8> {
+fn field(mut recs: Vec<Vec<u8>>, rng: &mut Rng, ops: &mut Ops) -> Vec<u8> {
     let (what, t, off, n, how, vals) = rng.pick(FIELDS);
     if t == TAIL {
-        let tail = seal(&recs).split_off(recs.concat().len());
-        recs.push(tail);
+        recs.push(seal(&recs).split_off(recs.concat().len()));
     }
     let of_t = of_type(&recs, t);
     if let Some(&i) = of_t.get(rng.below(of_t.len())) {
@@ -437,7 +416,7 @@ mod tests {
         let img = testsupport::two_files("/mnt/fuzz");
         for s in 0..500 {
             let [a, b] = [0, 1].map(|_| mutate(&img, &img, "/mnt/fuzz", s));
-            assert_eq!((a.bytes, a.ops), (b.bytes, b.ops), "seed {s}");
+            assert_eq!(a, b, "seed {s}");
         }
     }
 
@@ -445,7 +424,7 @@ mod tests {
     fn most_mutants_are_invalid() {
         let img = testsupport::two_files("/mnt/fuzz");
         let bad = (0..2000)
-            .filter(|&s| decode(&mutate(&img, &img, "/mnt/fuzz", s).bytes).is_err())
+            .filter(|&s| decode(&mutate(&img, &img, "/mnt/fuzz", s).0).is_err())
             .count();
         assert!(bad > 1500, "only {bad} of 2000 mutants invalid");
     }
