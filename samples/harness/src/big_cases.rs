@@ -1,19 +1,13 @@
 //! Images over what restart(2) holds in memory (CKPT_IMAGE_MAX): 96 MiB in the main
 //! boot, 1 GiB (`ckpt-big:`) in a boot of its own with the memory it needs.
 
-use crate::contents_cases::{detached, expect_rebuilt, expect_refusal, live_manifest, mounts};
+use crate::contents_cases::{detached, expect_rebuilt, expect_refusal, mounts, pattern};
 use crate::roundtrip::mount_with;
 use crate::vm::*;
+use ckpt_image::manifest::live_manifest;
 use ckpt_image::*;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-
-/// Bytes of file `i` of a big mount: no two files, nor two 4 KiB pages of one, alike.
-fn pattern(i: u32, len: usize) -> Vec<u8> {
-    (0..len as u32)
-        .map(|j| (j ^ (j >> 12).wrapping_mul(2654435761) ^ i.wrapping_mul(40503)) as u8)
-        .collect()
-}
 
 /// The alarm (s) of a child that saves or restores a gigabyte: minutes under TCG with KASAN.
 const BIG_SECS: u32 = 1200;
@@ -31,7 +25,7 @@ fn saved_mount(n: u32, len: usize, name: &str) -> Result<(Mount, String, String,
         ck_ok(0, &img, CHECKPOINT_CONTENTS).map(drop)
     })?;
     // after the checkpoint, whose readdir of the root moved the root's atime
-    let saved = live_manifest(&m.dir)?;
+    let saved = io(live_manifest(m.root()))?;
     let size = io(std::fs::metadata(&img))?.len();
     Ok((m, saved, img, size))
 }
@@ -80,14 +74,11 @@ pub fn over_the_limit() -> R {
     let over = size > CKPT_IMAGE_MAX as u64;
     check!(over, "image of {size} bytes, not over CKPT_IMAGE_MAX");
     let fifo = tmpfile("big96.fifo");
-    // SAFETY: a NUL-terminated path that lives for the call.
-    sys(unsafe { libc::mkfifo(cstr(&fifo).as_ptr(), 0o600) }).map_err(ename)?;
-    let feeder = fork()?;
-    if feeder == 0 {
-        // The reader stops at the limit: EPIPE then, which is expected.
-        let ok = std::fs::read(&img).and_then(|b| std::fs::write(&fifo, b));
-        exit(i32::from(ok.is_err()));
-    }
+    mknod(&fifo, libc::S_IFIFO | 0o600, 0)?;
+    let feeder = Target::spawn(|| {
+        // the reader stops at the limit: EPIPE then
+        let _ = std::fs::read(&img).and_then(|b| std::fs::write(&fifo, b));
+    })?;
     let r = in_clean_child("restoring child", || {
         let before = mounts();
         detached("ramfs_cr", 110)?;
@@ -107,7 +98,7 @@ pub fn over_the_limit() -> R {
         eq!(mounts(), before, "mounts after EFBIG");
         check_restore(&img, &saved, size, 1 << 20)
     });
-    wait(feeder);
+    drop(feeder);
     print_figure();
     let _ = std::fs::remove_file(&fifo);
     let _ = std::fs::remove_file(&img);

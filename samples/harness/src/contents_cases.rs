@@ -1,15 +1,13 @@
 //! `ckpt-contents:` a ramfs_cr mount saved whole (CHECKPOINT_CONTENTS).
 
-use crate::golden::populate_files;
 use crate::roundtrip::mount_with;
 use crate::vm::*;
-use ckpt_image::manifest::{format, image_manifest, live_lines, Line};
+use ckpt_image::manifest::{format, image_manifest, live_lines, live_manifest, Line};
 use ckpt_image::ramfs::{trees, Kind};
 use ckpt_image::*;
 use std::os::unix::fs::{symlink, FileExt, MetadataExt};
 use std::path::Path;
-
-const CONTENTS: u64 = CHECKPOINT_CONTENTS;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 /// A change made to the records of an image.
 type Edit = Box<dyn Fn(&mut Vec<Record>)>;
@@ -34,17 +32,12 @@ fn save(dir: &str, img: &str, setup: impl FnOnce() -> R) -> Result<Image, String
     in_clean_child("checkpointing child", || {
         chdir(dir)?;
         setup()?;
-        ck_ok(0, img, CONTENTS).map(drop)
+        ck_ok(0, img, CHECKPOINT_CONTENTS).map(drop)
     })?;
     let im = decode_file(img)?;
     let n = trees(&im).map_err(|e| format!("{img}: {e}"))?.len();
     eq!(n, 1, "{img}: ramfs_cr sections");
     Ok(im)
-}
-
-/// The manifest of the live tree at `dir`.
-pub(crate) fn live_manifest(dir: &str) -> Result<String, String> {
-    io(live_lines(Path::new(dir))).map(|l| format(&l))
 }
 
 /// `o` returned `want` and its log says `says`.
@@ -71,7 +64,7 @@ pub fn expect_rebuilt(img: &str, target: &str, n: i64, saved: &str) -> Result<Ou
     expect_logged(&o, Ok(n), says, "restart with contents")?;
     syscalls::move_mount(110, &cstr(target)).map_err(|e| format!("move_mount: {e}"))?;
     close(110);
-    let now = live_manifest(target)?;
+    let now = io(live_manifest(Path::new(target)))?;
     eq!(now, saved, "rebuilt mount (+) vs the saved one (-)");
     Ok(o)
 }
@@ -82,14 +75,10 @@ pub fn whole_mount() -> R {
     io(std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")))?;
     io(symlink("d/a", m.p("sym")))?;
     io(symlink("nowhere", m.p("dangling")))?;
-    for (name, mode, dev) in [
-        ("fifo", libc::S_IFIFO, 0),
-        ("null", libc::S_IFCHR, libc::makedev(1, 3)),
-        ("loop", libc::S_IFBLK, libc::makedev(7, 0)),
-        ("sock", libc::S_IFSOCK, 0),
-    ] {
-        mknod(&m.p(name), mode | 0o640, dev)?;
-    }
+    mknod(&m.p("fifo"), libc::S_IFIFO | 0o640, 0)?;
+    mknod(&m.p("null"), libc::S_IFCHR | 0o640, libc::makedev(1, 3))?;
+    mknod(&m.p("loop"), libc::S_IFBLK | 0o640, libc::makedev(7, 0))?;
+    mknod(&m.p("sock"), libc::S_IFSOCK | 0o640, 0)?;
     let sparse = io(std::fs::File::create(m.p("sparse")))?;
     io(sparse.set_len(1 << 30))?;
     for off in [0, 512 << 20, (1 << 30) - 3] {
@@ -102,16 +91,14 @@ pub fn whole_mount() -> R {
         write_file(&m.p(name), name.as_bytes())?;
     }
     // 19 levels of 200 bytes: the file is some 3,900 bytes from "/".
-    let deep = (0..19).fold(m.p(""), |p, i| {
-        format!("{p}/{}", char::from(b'a' + i).to_string().repeat(200))
-    });
+    let deep = (b'a'..b't').fold(m.p(""), |p, c| format!("{p}/{}", text(&[c; 200])));
     io(std::fs::create_dir_all(&deep))?;
     write_file(&format!("{deep}/end"), b"deep")?;
     let n = deep.len();
     let near = n + 4 < libc::PATH_MAX as usize && n > 3800;
     check!(near, "deep path length {n}");
     // held open by another process: an unlinked file and an O_TMPFILE one
-    write_file(&m.p("ghost"), &ghost(2 << 20))?;
+    write_file(&m.p("ghost"), &pattern(0, 2 << 20))?;
     let _holder = Target::paused(|| {
         open_at(&m.p("ghost"), libc::O_RDONLY, 50)?;
         open_mode(&m.p(""), libc::O_TMPFILE | libc::O_RDWR, 0o600, 51)?;
@@ -128,7 +115,7 @@ pub fn whole_mount() -> R {
     eq!(saved, now, "manifest of the image (- ) vs the live mount");
     let orphans = t.orphans.iter().filter_map(|&i| t.node(i));
     let orphans: Vec<_> = orphans.map(|n| (n.inode.nlink, n.data())).collect();
-    let want = [(0, ghost(2 << 20)), (0, b"tmpfile data".to_vec())];
+    let want = [(0, pattern(0, 2 << 20)), (0, b"tmpfile data".to_vec())];
     let all = orphans.len() == 2 && want.iter().all(|w| orphans.contains(w));
     check!(all, "unlinked inodes: {} (nlink, bytes)", orphans.len());
     let s = t.lookup(b"/sparse").and_then(|i| t.node(i));
@@ -143,26 +130,20 @@ pub fn whole_mount() -> R {
     let (code, _, err) = run_ckpt(&["extract", &img, &out])?;
     eq!(code, 0, "ckpt extract: {err}");
     let plain = |lines: Vec<Line>| {
-        let kept = lines.into_iter().filter(|l| l.kind != Kind::Sock);
-        let mut v = vec![];
-        for l in kept.filter(|l| !l.path.starts_with(b"/.ckpt-unlinked")) {
-            let t = l.text();
-            let mut f: Vec<_> = t.split('\t').collect();
+        let skip = |l: &Line| l.kind == Kind::Sock || l.path.starts_with(b"/.ckpt-unlinked");
+        let mut v: Vec<_> = lines.into_iter().filter(|l| !skip(l)).collect();
+        for l in &mut v {
+            (l.atime, l.link) = (Default::default(), 0);
             if l.kind == Kind::Dir {
-                f[5] = "-"; // sizes of directories are each fs's own
+                l.size = 0; // sizes of directories are each fs's own
             }
-            v.push([&f[..7], &f[9..]].concat().join(" "));
         }
-        v.sort();
+        v.sort_by_key(|l| l.path.clone());
         v
     };
     let extracted = plain(io(live_lines(Path::new(&out)))?);
     eq!(extracted, plain(live), "extracted tree vs the live mount");
-    let ino = |p: &str| {
-        std::fs::metadata(format!("{out}/{p}"))
-            .map(|s| s.ino())
-            .ok()
-    };
+    let ino = |p: &str| Some(std::fs::metadata(format!("{out}/{p}")).ok()?.ino());
     let one = ino("d/a").is_some() && ino("d/a") == ino("hard") && ino("hard") == ino("d/e/hard");
     check!(one, "extracted d/a, hard, d/e/hard are one inode");
     Ok(())
@@ -182,7 +163,7 @@ pub fn image_on_saved_mount() -> R {
             let wr = libc::O_WRONLY | libc::O_CREAT;
             open_at(&img, wr, IMG_FD)?;
             open_at(&log, wr, LOG_FD)?;
-            let r = ck(0, IMG_FD, CONTENTS, LOG_FD);
+            let r = ck(0, IMG_FD, CHECKPOINT_CONTENTS, LOG_FD);
             expect_ret(r, Err(libc::EBUSY), &format!("image {img}, log {log}"))?;
             let log = text(&read_file(&log)?);
             check!(log.contains(why), "log says {why:?}: {log}");
@@ -202,18 +183,16 @@ pub fn mapping_writer_waits() -> R {
     let fd = open_at(&m.p("map"), libc::O_RDWR, 60)?;
     let p = map_shared(fd, MAP_LEN);
     close(fd);
-    let w = p?.cast::<u32>();
+    let p = p?;
+    // SAFETY: the mapping is LAST + 1 u32s, unmapped below once nothing uses `w`.
+    let w = unsafe { std::slice::from_raw_parts(p.cast::<AtomicU32>(), LAST + 1) };
+    let bump = |a: &AtomicU32| a.store(a.load(Relaxed).wrapping_add(1), Relaxed);
     // (no alarm: it writes until it is killed)
     let writer = Target::spawn(|| {
         alarm(0);
-        // SAFETY: the mapping is LAST + 1 u32s, alive until this child dies.
-        let last = unsafe { w.add(LAST) };
         loop {
-            // SAFETY: as above.
-            unsafe {
-                w.write_volatile(w.read_volatile().wrapping_add(1));
-                last.write_volatile(last.read_volatile().wrapping_add(1));
-            }
+            bump(&w[0]);
+            bump(&w[LAST]);
         }
     })?;
     let img = tmpfile("map.img");
@@ -230,14 +209,12 @@ pub fn mapping_writer_waits() -> R {
         );
         Ok(())
     });
-    // SAFETY: reads of the mapping the writer writes.
-    let seen = || unsafe { w.read_volatile() };
-    let before = seen();
+    let before = w[0].load(Relaxed);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let moved = seen() != before;
+    let moved = w[0].load(Relaxed) != before;
     drop(writer);
     // SAFETY: the mapping made above; the writer is gone.
-    unsafe { libc::munmap(w.cast(), MAP_LEN) };
+    unsafe { libc::munmap(p, MAP_LEN) };
     res?;
     check!(moved, "the writer is still writing after the thaw");
     Ok(())
@@ -276,7 +253,7 @@ pub fn same_boot_restart() -> R {
         chdir(&m.p(""))?;
         open_at(&m.p("f"), libc::O_RDONLY, 7)?;
         seek(7, 4)?;
-        ck_ok(0, &img, CONTENTS)?;
+        ck_ok(0, &img, CHECKPOINT_CONTENTS)?;
         close(7);
         let o = restart_from(&img, 0)?;
         let says = "contents of 1 superblock left as they are";
@@ -350,22 +327,22 @@ pub(crate) fn mounts() -> String {
         .collect()
 }
 
-/// The `len` bytes of an unlinked file (64 MiB in the migration: CRIU's limit is 1 MiB).
-fn ghost(len: usize) -> Vec<u8> {
+/// Bytes of file `i`: no two files, nor two 4 KiB pages of one, alike.
+pub(crate) fn pattern(i: u32, len: usize) -> Vec<u8> {
     (0..len as u32)
-        .map(|i| (i.wrapping_mul(7) + i / 4096) as u8)
+        .map(|j| (j ^ (j >> 12).wrapping_mul(2654435761) ^ i.wrapping_mul(40503)) as u8)
         .collect()
 }
 
+/// The unlinked file of the migration (CRIU's limit is 1 MiB).
 const MIG_GHOST: usize = 64 << 20;
 
 /// A tree on `m` and here cwd "d", fd 5 on "big" read partway, fd 6 on "d/a" at 4, fd 8
 /// on an unlinked file of `ghost_len` bytes at 10: the names fd 5 has still to return.
 fn stand_in(m: &Mount, ghost_len: usize) -> Result<Vec<String>, String> {
-    populate_files(
-        &m.dir,
-        &[("d/e/", b""), ("big/", b""), ("d/a", b"0123456789")],
-    )?;
+    mkdirs(&m.p("d/e"))?;
+    mkdirs(&m.p("big"))?;
+    write_file(&m.p("d/a"), b"0123456789")?;
     io(std::fs::hard_link(m.p("d/a"), m.p("d/e/hard")))?;
     io(symlink("../d/a", m.p("d/e/sym")))?;
     mknod(&m.p("fifo"), libc::S_IFIFO | 0o600, 0)?;
@@ -392,7 +369,7 @@ fn stand_in(m: &Mount, ghost_len: usize) -> Result<Vec<String>, String> {
     check!(partway, "a partial read of big gave {seen} entries");
     open_at(&m.p("d/a"), libc::O_RDWR, 6)?;
     seek(6, 4)?;
-    write_file(&m.p("ghost"), &ghost(ghost_len))?;
+    write_file(&m.p("ghost"), &pattern(0, ghost_len))?;
     open_at(&m.p("ghost"), libc::O_RDONLY, 8)?;
     seek(8, 10)?;
     io(std::fs::remove_file(m.p("ghost")))?;
@@ -408,8 +385,8 @@ pub fn restore_elsewhere() -> R {
     let target = &rebuilt.dir;
     in_clean_child("restoring child", || {
         let left = stand_in(&m, 2 << 20)?;
-        ck_ok(0, &img, CONTENTS)?;
-        let saved = live_manifest(&m.dir)?;
+        ck_ok(0, &img, CHECKPOINT_CONTENTS)?;
+        let saved = io(live_manifest(m.root()))?;
         close_range(5, 8);
         expect_rebuilt(&img, target, 3, &saved)?;
         let rest = dirent_names(&read_dir_fd(5, 4096)?);
@@ -423,7 +400,7 @@ pub fn restore_elsewhere() -> R {
         let gone = fd_path(8).ends_with(" (deleted)") && nlink == 0;
         check!(gone, "fd 8: {} nlink {nlink}", fd_path(8));
         let got = (pos(8), read_fd(8, 3 << 20));
-        let want = (10, Ok(ghost(2 << 20)[10..].to_vec()));
+        let want = (10, Ok(pattern(0, 2 << 20)[10..].to_vec()));
         eq!(got, want, "fd 8: unlinked file after restart");
         Ok(())
     })?;
@@ -489,8 +466,7 @@ fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     out
 }
 
-/// The image, the manifest and what the restored process must print go to the host
-/// through /dev/ttyS1, as a cpio archive the second boot finds under /migrate.
+/// The image, the manifest and what the restored process must print, to the host via ttyS1.
 pub fn migrate_save() -> R {
     work()?;
     ensure_module()?;
@@ -500,20 +476,17 @@ pub fn migrate_save() -> R {
         // 64 MiB over an emulated serial port take minutes
         alarm(800);
         let left = stand_in(&m, MIG_GHOST)?;
-        ck_ok(0, &img, CONTENTS)?;
-        let manifest = live_manifest(MIG)?;
+        ck_ok(0, &img, CHECKPOINT_CONTENTS)?;
+        let manifest = io(live_manifest(m.root()))?;
         // the unlinked file's MD5, by busybox md5sum of a copy of its bytes
         let copy = tmpfile("ghost");
-        write_file(&copy, &ghost(MIG_GHOST))?;
+        write_file(&copy, &pattern(0, MIG_GHOST))?;
         let md5 = std::process::Command::new("md5sum").arg(&copy).output();
         let md5 = md5.map_err(|e| format!("md5sum: {e}"))?.stdout;
         let _ = std::fs::remove_file(&copy);
         let md5 = text(&md5).split(' ').next().unwrap_or("").to_string();
-        let out = format!(
-            "cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{}\nfd8 0 {}\n{md5}\n",
-            left.join("\n"),
-            MIG_GHOST - 10
-        );
+        let (left, size) = (left.join("\n"), MIG_GHOST - 10);
+        let out = format!("cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{left}\nfd8 0 {size}\n{md5}\n");
         let img = read_file(&img)?;
         let (dir, file) = (0o40755, 0o100644);
         let files = [
@@ -549,7 +522,7 @@ pub fn migrate_restore() -> R {
     work()?;
     ensure_module()?;
     let (manifest, out) = (read_file("/migrate/manifest")?, read_file("/migrate/out")?);
-    std::fs::create_dir_all(MIG).map_err(|e| e.to_string())?;
+    mkdirs(MIG)?;
     let rs = "restart --in /migrate/img --log /tmp/migrate.rlog -- /bin/sh -c";
     let args: Vec<_> = rs.split(' ').chain([MIG_SCRIPT]).collect();
     let (code, stdout, err) = run_ckpt(&args)?;

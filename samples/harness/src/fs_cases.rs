@@ -4,7 +4,6 @@
 use crate::vm::*;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::{chown, symlink, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::process::Command;
@@ -152,8 +151,7 @@ pub(crate) fn rmmod_while_mounted() -> R {
     ensure_loaded()?;
     let m = Mount::at("/mnt/rcr_busy", "ramfs_cr", None)?;
     write_file(&m.p("f"), b"x")?;
-    // The super block pins the module: EWOULDBLOCK (= EAGAIN) from try_stop_module() in 6.12;
-    // EBUSY would mean a module initialising or without an exit function, not the mount.
+    // the super block pins it: EAGAIN from try_stop_module(); EBUSY: initialising or no exit fn
     let r = delete_module().map_err(ename);
     eq!(r, Err("EAGAIN".into()), "rmmod while mounted");
     let refused = busybox(&["rmmod", "ramfs_cr"]).is_err();
@@ -168,9 +166,8 @@ pub(crate) fn rmmod_while_mounted() -> R {
     Ok(())
 }
 
-/// Parity with ramfs: one operation a line on a fresh mount of each, `OP ARGS (note) => RESULT`
-/// giving the fact `OP ARGS (note): RESULT` (no inode number or time); the known `=> RESULT`s
-/// keep identical transcripts from both being wrong the same way unnoticed.
+/// Parity with ramfs: a line `OP ARGS (note)` on a fresh mount of each gives the fact `OP ARGS
+/// (note): RESULT`; a known `=> RESULT` keeps both from being wrong the same way unnoticed.
 const SCRIPT: &str = r#"
 stat . (fresh) => mode=40755 nlink=2 size=0 uid=0 gid=0 rdev=0:0
 write f hello world\n
@@ -288,10 +285,6 @@ fn sys(r: i32) -> io::Result<String> {
     (r >= 0).then(|| ok(r)).ok_or_else(io::Error::last_os_error)
 }
 
-fn quoted_lossy(b: Vec<u8>) -> String {
-    format!("{:?}", String::from_utf8_lossy(&b))
-}
-
 fn describe(md: fs::Metadata) -> String {
     let (mode, nlink, size) = (md.mode(), md.nlink(), md.size());
     let (uid, gid, dev) = (md.uid(), md.gid(), md.rdev());
@@ -310,7 +303,6 @@ fn parity_op(root: &str, held: &mut Option<fs::File>, line: &str) -> io::Result<
     let long = "x/".repeat(1500) + "end";
     let w: Vec<&str> = line.split(" (").next().unwrap_or("").split(' ').collect();
     let p = |name: &str| format!("{root}/{name}");
-    let ino = |a: &str| fs::metadata(p(a)).map(|m| m.ino());
     let num = |s: &str| s.parse::<u64>().expect("a number");
     let octal = |s: &str| u32::from_str_radix(s, 8).expect("an octal mode");
     let perms = |s: &str| fs::Permissions::from_mode(octal(s));
@@ -318,19 +310,16 @@ fn parity_op(root: &str, held: &mut Option<fs::File>, line: &str) -> io::Result<
     match w[..] {
         ["stat", a] => fs::metadata(p(a)).map(describe),
         ["lstat", a] => fs::symlink_metadata(p(a)).map(describe),
-        ["read", a] => fs::read(p(a)).map(quoted_lossy),
+        ["read", a] => fs::read(p(a)).map(|b| format!("{:?}", text(&b))),
         ["write", a, ..] => fs::write(p(a), w[2..].join(" ").replace("\\n", "\n")).map(ok),
         ["excl", a] => fs::File::create_new(p(a)).map(ok),
         ["mkdir", a] => fs::create_dir(p(a)).map(ok),
         ["rmdir", a] => fs::remove_dir(p(a)).map(ok),
         ["unlink", a] => fs::remove_file(p(a)).map(ok),
         ["link", a, b] => fs::hard_link(p(a), p(b)).map(ok),
-        ["same", a, b] => Ok((ino(a)? == ino(b)?).to_string()),
+        ["same", a, b] => Ok((fs::metadata(p(a))?.ino() == fs::metadata(p(b))?.ino()).to_string()),
         ["symlink", t, a] => symlink(t.replace("LONG", &long), p(a)).map(ok),
-        ["readlink", a] => {
-            let target = fs::read_link(p(a))?.into_os_string().into_vec();
-            Ok(quoted_lossy(target).replace(&long, "LONG"))
-        }
+        ["readlink", a] => Ok(format!("{:?}", fs::read_link(p(a))?).replace(&long, "LONG")),
         ["mknod", a, mode, major, minor] => {
             let dev = libc::makedev(num(major) as u32, num(minor) as u32);
             let a = cstr(&p(a));
@@ -452,8 +441,7 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
 
 // Leak cycles.
 
-/// `run(warm)` cycles, then `run(n)` between two [`settled`] readings, across which each of
-/// the [`COUNTERS`] may grow by its `max` at most (`None`: any).
+/// `run(warm)`, then `run(n)` between two [`settled`] readings: each counter grows by `max` at most.
 pub(crate) fn check_growth(
     what: &str,
     (warm, n): (usize, usize),

@@ -1,8 +1,7 @@
-//! Directory positions by identity (`Documentation/ramfs_cr.rst`): a reader checkpointed part
-//! way, its directory changed, restarted from the image (FILE_FS: by identity) and from it
-//! without FILE_FS (the core's index).  Expectations come from the harness's listings (an entry
-//! is a name and inode number: a rename makes a new one), never from the image; the index's
-//! mistakes are printed as the rst's table.
+//! Directory positions (`Documentation/ramfs_cr.rst`): a reader checkpointed part way, its
+//! directory changed, restarted by identity (FILE_FS) and by the core's index (without FILE_FS).
+//! Expectations come from the harness's listings, never the image; an entry is a name and inode
+//! number (a rename makes a new one).
 
 use crate::mutate;
 use crate::roundtrip::mount_with;
@@ -85,9 +84,8 @@ fn change(c: &str, dir: &str, other: &str, ret: &[Ent], pend: &[Ent]) -> R {
     Ok(())
 }
 
-/// The guarantee for `got`, the rest after restart of a reader that had read
-/// `head` entries (dots included): every entry pending at checkpoint that
-/// still exists once; none returned before; nothing twice or not existing.
+/// `got`, the rest after restart of a reader of `head` entries (dots included): every entry
+/// pending at checkpoint that still exists once; none returned before; nothing twice or absent.
 fn check_guarantee(head: usize, got: &[Ent], ret: &[Ent], pend: &[Ent], now: &[Ent]) -> R {
     let dots = got.iter().take_while(|e| is_dot(e));
     let dots: Vec<&str> = dots.map(|e| e.0.as_str()).collect();
@@ -240,19 +238,16 @@ fn data_len(r: Vec<u8>, n: usize) -> Vec<u8> {
     r
 }
 
-/// A FILE_FS record ramfs_cr did not write is refused with EINVAL (caller unchanged), one of
-/// another file system with ESTALE.  Record: header, fs_name[16] at 8, fs_version at 24,
-/// data_len at 28, data (position, ...) at 32.
+/// FILE_FS: header, fs_name[16] at 8, fs_version at 24, data_len at 28, data (position, ...) at 32.
 pub(crate) fn bad_records() -> R {
     let (m, img) = (mount_with(&[])?, tmpfile("posbad.ckpt"));
     reset(&m, 4)?;
     reader_image(&m.p("d"), 3, &img)?;
     let mut chunks: Vec<Vec<u8>> = mutate::split(&read_file(&img)?);
     chunks.pop(); // the TAIL
-    let at = chunks
-        .iter()
-        .position(|c| mutate::u32le(c, 0) == ckpt_image::CKPT_HDR_FILE_FS)
-        .ok_or("no FILE_FS record in the image")?;
+    let is_fs = |c: &Vec<u8>| mutate::u32le(c, 0) == ckpt_image::CKPT_HDR_FILE_FS;
+    let at = chunks.iter().position(is_fs);
+    let at = at.ok_or("no FILE_FS record in the image")?;
     let with = |f: Edit| {
         let mut c = chunks.clone();
         c[at] = f(c[at].clone());

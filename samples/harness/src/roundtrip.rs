@@ -1,5 +1,4 @@
-//! Round trips written as set-up steps (`testsupport::golden::Step`): the steps give both the
-//! checkpointed process's state and the state expected after restart, never the image.
+//! Round trips of set-up steps (`golden::Step`): the expectations come from them, never the image.
 
 use crate::golden::{apply, populate_files, Files};
 use crate::vm::*;
@@ -23,9 +22,9 @@ pub enum By {
     CloneFiles,
 }
 
-/// A process set up by `steps`, checkpointed `by`: the image records the expected fds and cwd,
-/// a restart over another file at the first fd (replaced) and fd 20 (kept) gives exactly them;
-/// then `after(mount dir)` in that child.
+/// A process set up by `steps`, checkpointed `by`: the image records the expected fds and cwd, a
+/// restart over other files at the first fd (replaced) and fd 20 (kept) gives exactly them; then
+/// `after(mount dir)` in that child.
 pub fn round_trip(files: Files, steps: &'static [Step], by: By, after: fn(&str) -> R) -> R {
     let m = mount_with(files)?;
     let (want, cwd) = expected(steps, &m.dir);
@@ -176,10 +175,8 @@ pub fn check_table(want: &[WantFd], cwd: &str) -> R {
         eq!(getfd(fd), fdfl, "fd {fd} F_GETFD");
     }
     // a shared file's position moves on every fd of it
-    let leads = want
-        .iter()
-        .filter(|w| w.shares == w.fd && w.flags & libc::O_DIRECTORY == 0);
-    for w in leads {
+    let is_lead = |w: &&WantFd| w.shares == w.fd && w.flags & libc::O_DIRECTORY == 0;
+    for w in want.iter().filter(is_lead) {
         let lead = w.fd;
         seek(lead, 4242)?;
         for fd in want.iter().filter(|x| x.shares == lead).map(|x| x.fd) {
