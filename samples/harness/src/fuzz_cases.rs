@@ -7,9 +7,7 @@ use crate::golden::apply;
 use crate::mutate;
 use crate::vm::*;
 use ckpt_image::{decode, encode_with_tail, scan, type_name, Image, ImageError, Record};
-use ckpt_image::{
-    CHECKPOINT_CONTENTS as CONTENTS, CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY,
-};
+use ckpt_image::{CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY};
 use libc::{EBADF, EINVAL, EIO, EISDIR, EMFILE, ENAMETOOLONG, ENOENT, ENOTDIR, ESTALE};
 use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR};
 use std::collections::BTreeMap;
@@ -23,26 +21,23 @@ const IMG: i32 = 1001;
 const LOG: i32 = 1002;
 const CHILD_NOFILE: u64 = 1000;
 
-/// The regular files [`populate`] makes, 8 KiB each.
+/// The regular files [`on_populated`] makes, 8 KiB each.
 pub const POPULATED: [&str; 10] = ["f0", "f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8", "f9"];
 
-/// Files on the ramfs_cr mount the base images name.
-pub fn populate(mnt: &str) -> R {
-    (0..10).try_for_each(|i| write_file(&format!("{mnt}/f{i}"), &[b'a' + i as u8; 8192]))?;
-    mkdir(&format!("{mnt}/d0"), 0o755)?;
-    (0..60).try_for_each(|i| write_file(&format!("{mnt}/d0/e{i:03}"), b"x"))?;
-    mkdir(&format!("{mnt}/sub/deep/er"), 0o755)?;
-    write_file(&format!("{mnt}/sub/deep/er/leaf"), b"leaf")?;
-    write_mode(&format!("{mnt}/secret"), b"root only", 0o600)?;
-    write_mode(&format!("{mnt}/ro"), b"readable by all", 0o644)?;
-    mkdir(&format!("{mnt}/noexec"), 0o600)?;
-    let _ = std::os::unix::fs::symlink(format!("{mnt}/f0"), format!("{mnt}/lnk"));
-    Ok(())
-}
-
-/// `f` on a fresh ramfs_cr on `mnt` with [`populate`]'s files; fds 900-1010 closed after.
+/// `f` on a fresh ramfs_cr on `mnt` with the files the base images name; fds 900-1010 closed after.
 pub fn on_populated(mnt: &str, f: impl FnOnce() -> R) -> R {
-    let r = on_mount(mnt, || populate(mnt).and_then(|_| f()));
+    let r = on_mount(mnt, || {
+        (0..10).try_for_each(|i| write_file(&format!("{mnt}/f{i}"), &[b'a' + i as u8; 8192]))?;
+        mkdir(&format!("{mnt}/d0"), 0o755)?;
+        (0..60).try_for_each(|i| write_file(&format!("{mnt}/d0/e{i:03}"), b"x"))?;
+        mkdir(&format!("{mnt}/sub/deep/er"), 0o755)?;
+        write_file(&format!("{mnt}/sub/deep/er/leaf"), b"leaf")?;
+        write_mode(&format!("{mnt}/secret"), b"root only", 0o600)?;
+        write_mode(&format!("{mnt}/ro"), b"readable by all", 0o644)?;
+        mkdir(&format!("{mnt}/noexec"), 0o600)?;
+        let _ = std::os::unix::fs::symlink(format!("{mnt}/f0"), format!("{mnt}/lnk"));
+        f()
+    });
     close_range(900, 1010);
     r
 }
@@ -74,13 +69,14 @@ pub fn make_image(setup: impl FnOnce() -> R, flags: u64) -> Made {
     }
 }
 
-/// [`make_image`] must fail with `want`, the image (returned) ending in an ERROR record of it.
-fn expect_refused_image(setup: impl FnOnce() -> R, flags: u64, want: i32, what: &str) -> Bytes {
+/// [`make_image`] must succeed (image decoding) or fail with `refused` (image ending in its ERROR).
+fn expect_img(setup: impl FnOnce() -> R, flags: u64, refused: Option<i32>, what: &str) -> Bytes {
     let (img, r) = make_image(setup, flags).map_err(|e| format!("{what}: {e}"))?;
-    let (e, got) = (ename(want), show(&r));
-    check!(r == Err(want), "{what}: checkpoint {got}, expected {e}");
+    let (e, got) = (refused.map_or("ok".into(), ename), show(&r));
+    check!(r.err() == refused, "{what}: checkpoint {got}, expected {e}");
     match decode(&img) {
-        Err(ImageError::ErrorRecord { err, .. }) if err == -want => Ok(img),
+        Ok(_) if refused.is_none() => Ok(img),
+        Err(ImageError::ErrorRecord { err, .. }) if Some(-err) == refused => Ok(img),
         other => Err(format!("{what}: checkpoint {e} and the image is {other:?}")),
     }
 }
@@ -120,19 +116,18 @@ fn base_images(mnt: &str) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
     let steps = [small.clone(), many, dirs, large, vec![], small];
     let names = ["small", "many+shared", "dirs", "large", "empty", "contents"];
     let mut v = Vec::new();
+    let read = || getdents(3, 512).map(drop).map_err(ename);
     for (what, steps) in names.into_iter().zip(steps) {
-        let read = || getdents(3, 512).map(drop).map_err(ename);
-        let setup =
-            || apply(mnt, &steps).and_then(|()| if what == "dirs" { read() } else { Ok(()) });
-        let (img, r) = make_image(setup, SKIP | if what == "contents" { CONTENTS } else { 0 })?;
-        check!(r.is_ok(), "checkpoint of base {what}: {}", show(&r));
-        decode(&img).map_err(|e| format!("base image {what} does not decode: {e}"))?;
+        let d0 = what == "dirs";
+        let setup = || apply(mnt, &steps).and_then(|()| if d0 { read() } else { Ok(()) });
+        let flags = [SKIP, SKIP | ckpt_image::CHECKPOINT_CONTENTS][usize::from(what == "contents")];
+        let img = expect_img(setup, flags, None, &format!("base {what}"))?;
         println!("# fuzz: base image {what}: {} bytes", img.len());
         v.push((what, img));
     }
     // a failed checkpoint: ends with an ERROR record
     let setup = || o(&format!("{mnt}/f1"), rd, 3).and_then(|()| o("/proc/self/status", rd, 4));
-    let error = expect_refused_image(setup, 0, EBADF, "a /proc fd")?;
+    let error = expect_img(setup, 0, Some(EBADF), "a /proc fd")?;
     v.push(("error", error));
     Ok(v)
 }
@@ -393,8 +388,7 @@ fn param(env: &str, key: &str) -> Option<u64> {
     std::env::var(env).ok().as_deref().or(arg)?.parse().ok()
 }
 
-/// The first `max` of: every truncation (each 4 bytes), record deleted, duplicated and
-/// prefix of the records (sealed) of the small, dirs and error base images.
+/// The first `max` truncations (each 4 bytes), records deleted, duplicated, kept 0..i (sealed).
 fn systematic(bases: &[(&'static str, Vec<u8>)], max: usize) -> Vec<Job> {
     let (mut v, some) = (Vec::new(), ["small", "dirs", "error"]);
     for (name, img) in bases.iter().filter(|b| some.contains(&b.0)) {
@@ -465,10 +459,7 @@ pub(crate) fn fuzz() -> R {
         }
         println!("# fuzz: accepted {ok} (+{dry} dry run), each verified valid by ckpt-image and against the fd table");
         let (first, fails) = (fails[..fails.len().min(12)].join("\n"), fails.len());
-        check!(
-            fails == 0,
-            "{fails} of {tried} images misbehaved; first ones:\n{first}"
-        );
+        check!(fails == 0, "{fails} of {tried} images misbehaved:\n{first}");
         if ok + dry == 0 {
             println!("# fuzz: note: no mutant was accepted");
         }
@@ -486,8 +477,7 @@ pub(crate) fn hostile_fixed() -> R {
         let recs = small.records();
         let (f, long) = (recs.len() - 2, format!("/mnt/fuzz{}", "/x".repeat(2100)));
         let l4095 = format!("/mnt/fuzz{}", "/y".repeat(2043));
-        // Names of the file (f), root (2) and cwd (3): paths outside the root open as with
-        // open(2), but a regular file's record naming another type gives ESTALE.
+        // names of file (f), root (2), cwd (3): as open(2); a FILE naming another type: ESTALE
         let mut rows: Vec<(String, Vec<Record>, &[i32], bool)> = Vec::new();
         for (what, i, n, want) in [
             ("file name", f, "/../etc/passwd", &[EINVAL][..]),
@@ -571,8 +561,7 @@ fn deep_leaf(n: usize, c: &str) -> R {
 /// one (an ERROR record) with EIO (K1: EINVAL for nr_fds); `k1`: the K1 row, else the others.
 pub(crate) fn symmetry(k1: bool) -> R {
     on_populated(MNT, || {
-        // (what, errno of a refused checkpoint, set-up): a linked O_TMPFILE file stays open on
-        // its unlinked dentry (EBADF), a name longer than PATH_MAX cannot be written.
+        // (what, errno of a refused checkpoint, set-up); a linked O_TMPFILE fd's dentry stays unlinked
         let rows: [(_, _, fn() -> R); 7] = [
             ("an unlinked fd 3", Some(EBADF), || {
                 open3("gone", O_RDWR | O_CREAT)?;
@@ -598,16 +587,7 @@ pub(crate) fn symmetry(k1: bool) -> R {
         let mut d = Driver::start(MNT)?;
         let rows = if k1 { &rows[..1] } else { &rows[1..] };
         check_each(rows, |&(what, refused, setup)| {
-            let img = match refused {
-                Some(e) => expect_refused_image(setup, SKIP, e, what)?,
-                None => match make_image(setup, SKIP) {
-                    Err(e) => return Err(format!("{what}: {e}")),
-                    Ok((_, Err(e))) => {
-                        return Err(format!("{what}: checkpoint {}, expected ok", ename(e)))
-                    }
-                    Ok((img, Ok(_))) => img,
-                },
-            };
+            let img = expect_img(setup, SKIP, refused, what)?;
             let kind = |(o, r): &(usize, Record)| format!(" {o}:{}", type_name(r.rtype()));
             let kinds: String = scan(&img).records.iter().map(kind).collect();
             let (n, ck) = (img.len(), refused.map_or("ok".into(), ename));

@@ -1,32 +1,25 @@
 //! Mutator of checkpoint images for the restart(2) fuzz pass, a pure function of (base, donor,
 //! seed) so that a failure replays: edits raw records, re-seals mutants "valid except for X".
 
-use ckpt_image::{align8, append_tail, encode_records, type_name, Record, CKPT_HDR_ERROR};
-use ckpt_image::{CKPT_HDR_FILE as FILE, CKPT_HDR_FILE_DESC as DESC, CKPT_HDR_FILE_NAME as NAME};
-use ckpt_image::{CKPT_HDR_FILE_TABLE as TABLE, CKPT_HDR_FS as FS, CKPT_HDR_HEADER as HEADER};
-use ckpt_image::{CKPT_HDR_OBJREF as OBJREF, CKPT_HDR_SB as SB, CKPT_HDR_SB_DATA as SBDATA};
-use ckpt_image::{CKPT_HDR_SB_END as SBEND, CKPT_HDR_SB_REC as SBREC, CKPT_HDR_TAIL as TAIL};
+use ckpt_image::*;
 
 /// splitmix64: tiny, fast, good enough, and the same everywhere.
 pub struct Rng(u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in 0..n (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+        ((z ^ (z >> 31)) % n.max(1) as u64) as usize
     }
     pub fn pick<T: Clone>(&mut self, v: &[T]) -> T {
         v[self.below(v.len())].clone()
     }
     pub fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
+        self.below(100) < pct as usize
     }
 }
 
@@ -62,7 +55,7 @@ fn get(b: &[u8], off: usize, n: usize) -> u64 {
 /// The records before the TAIL (the TAIL itself dropped, if last).
 fn body(img: &[u8]) -> Vec<Vec<u8>> {
     let mut v = split(img);
-    v.pop_if(|c| u32le(c, 0) == TAIL);
+    v.pop_if(|c| u32le(c, 0) == CKPT_HDR_TAIL);
     v
 }
 
@@ -100,56 +93,56 @@ const TYPES: &[u64] = &[
 type Field = (&'static str, u32, usize, usize, char, &'static [u64]);
 #[rustfmt::skip]
 const FIELDS: &[Field] = &[
-    ("magic", HEADER, 8, 8, '=', &[0, 0x002d_2a0c_c0de_ef00, !0]),
-    ("version", HEADER, 16, 2, '=', &[0, 2, 0xff, 0xffff]),
-    ("arch", HEADER, 18, 2, '=', &[0, 1, 3, 62, 0xffff]),
-    ("uflags", HEADER, 20, 4, '=', &[2, IMIN, NEG1]),
-    ("crid", HEADER, 24, 8, '=', B64),
-    ("time", HEADER, 32, 8, '=', B64),
-    ("pid", HEADER, 40, 4, '=', &[0, NEG1, 1]),
-    ("reserved", HEADER, 44, 4, '=', &[1, NEG1]),
-    ("release, no NUL", HEADER, 48, 64, '=', &[AAAA]),
-    ("umask", FS, 8, 4, '=', &[0o1000, 0o7777, NEG1, 0o777, 0]),
-    ("reserved", FS, 12, 4, '=', &[1]),
-    ("nr_fds", TABLE, 8, 4, '=', &[0, 1, IMAX, NEG1, 1 << 20]),
-    ("nr_fds", TABLE, 8, 4, '+', &[1, !0]),
-    ("nr_fds", TABLE, 8, 4, '*', &[2]),
-    ("reserved", TABLE, 12, 4, '=', &[1]),
-    ("objtype", OBJREF, 8, 4, '=', &[0, 2, NEG1]),
-    ("objref", OBJREF, 12, 4, '=', REFS),
-    ("objref", OBJREF, 12, 4, '+', &[1, !0]),
-    ("f_type", FILE, 8, 4, '=', &[0, 2, 15, 16, NEG1]),
-    ("f_mode", FILE, 12, 4, '=', &[0, 1, 2, 3, 4, NEG1]),
-    ("f_flags", FILE, 16, 4, '=', FLAGS),
-    ("f_flags", FILE, 16, 4, '^', FLAGS),
-    ("i_mode", FILE, 20, 4, '=', IMODES),
-    ("f_pos", FILE, 24, 8, '=', B64),
-    ("fd_objref", DESC, 8, 4, '=', REFS),
-    ("fd", DESC, 12, 4, '=', FDS),
-    ("fd", DESC, 12, 4, '+', &[1, !0]),
-    ("close_on_exec", DESC, 16, 4, '=', &[2, NEG1, IMIN]),
-    ("reserved", DESC, 20, 4, '=', &[1]),
-    ("sb_id", SB, 8, 4, '=', &[0, 2, NEG1]),
-    ("fs_version", SB, 12, 4, '=', &[0, 2, NEG1]),
-    ("fs_name", SB, 16, 8, '=', &[0, AAAA]),
-    ("reserved", SB, 32, 8, '=', &[1]),
-    ("kind", SBREC, 8, 4, '=', &[0, 4, NEG1]),
-    ("data_len", SBREC, 12, 4, '+', &[1, !0, 8]),
-    ("data_len", SBREC, 12, 4, '=', &[0, 8193, NEG1]),
-    ("data (a byte)", SBREC, 16, 1, '^', &[1, 0x80]),
-    ("offset", SBDATA, 8, 8, '=', B64),
-    ("data_len", SBDATA, 16, 4, '=', &[0, 65537, NEG1]),
-    ("data_len", SBDATA, 16, 4, '+', &[1, !0]),
-    ("crc32c (one bit)", SBDATA, 20, 4, '^', &[1, IMIN]),
-    ("data (a bit)", SBDATA, 24, 1, '^', &[1, 0x80]),
-    ("sb_id", SBEND, 8, 4, '=', &[0, 2]),
-    ("nr_records", SBEND, 12, 4, '+', &[1, !0]),
-    ("data_bytes", SBEND, 16, 8, '+', &[1, !0]),
-    ("len", TAIL, 4, 4, '=', &[16, 32, 0x7fff_fff8]),
-    ("magic", TAIL, 8, 8, '=', B64),
-    ("crc (one bit)", TAIL, 16, 4, '^', &[1, 0x100, 0x10000, IMIN]),
-    ("nr_records", TAIL, 20, 4, '=', &[0, NEG1]),
-    ("nr_records", TAIL, 20, 4, '+', &[1, !0]),
+    ("magic", CKPT_HDR_HEADER, 8, 8, '=', &[0, 0x002d_2a0c_c0de_ef00, !0]),
+    ("version", CKPT_HDR_HEADER, 16, 2, '=', &[0, 2, 0xff, 0xffff]),
+    ("arch", CKPT_HDR_HEADER, 18, 2, '=', &[0, 1, 3, 62, 0xffff]),
+    ("uflags", CKPT_HDR_HEADER, 20, 4, '=', &[2, IMIN, NEG1]),
+    ("crid", CKPT_HDR_HEADER, 24, 8, '=', B64),
+    ("time", CKPT_HDR_HEADER, 32, 8, '=', B64),
+    ("pid", CKPT_HDR_HEADER, 40, 4, '=', &[0, NEG1, 1]),
+    ("reserved", CKPT_HDR_HEADER, 44, 4, '=', &[1, NEG1]),
+    ("release, no NUL", CKPT_HDR_HEADER, 48, 64, '=', &[AAAA]),
+    ("umask", CKPT_HDR_FS, 8, 4, '=', &[0o1000, 0o7777, NEG1, 0o777, 0]),
+    ("reserved", CKPT_HDR_FS, 12, 4, '=', &[1]),
+    ("nr_fds", CKPT_HDR_FILE_TABLE, 8, 4, '=', &[0, 1, IMAX, NEG1, 1 << 20]),
+    ("nr_fds", CKPT_HDR_FILE_TABLE, 8, 4, '+', &[1, !0]),
+    ("nr_fds", CKPT_HDR_FILE_TABLE, 8, 4, '*', &[2]),
+    ("reserved", CKPT_HDR_FILE_TABLE, 12, 4, '=', &[1]),
+    ("objtype", CKPT_HDR_OBJREF, 8, 4, '=', &[0, 2, NEG1]),
+    ("objref", CKPT_HDR_OBJREF, 12, 4, '=', REFS),
+    ("objref", CKPT_HDR_OBJREF, 12, 4, '+', &[1, !0]),
+    ("f_type", CKPT_HDR_FILE, 8, 4, '=', &[0, 2, 15, 16, NEG1]),
+    ("f_mode", CKPT_HDR_FILE, 12, 4, '=', &[0, 1, 2, 3, 4, NEG1]),
+    ("f_flags", CKPT_HDR_FILE, 16, 4, '=', FLAGS),
+    ("f_flags", CKPT_HDR_FILE, 16, 4, '^', FLAGS),
+    ("i_mode", CKPT_HDR_FILE, 20, 4, '=', IMODES),
+    ("f_pos", CKPT_HDR_FILE, 24, 8, '=', B64),
+    ("fd_objref", CKPT_HDR_FILE_DESC, 8, 4, '=', REFS),
+    ("fd", CKPT_HDR_FILE_DESC, 12, 4, '=', FDS),
+    ("fd", CKPT_HDR_FILE_DESC, 12, 4, '+', &[1, !0]),
+    ("close_on_exec", CKPT_HDR_FILE_DESC, 16, 4, '=', &[2, NEG1, IMIN]),
+    ("reserved", CKPT_HDR_FILE_DESC, 20, 4, '=', &[1]),
+    ("sb_id", CKPT_HDR_SB, 8, 4, '=', &[0, 2, NEG1]),
+    ("fs_version", CKPT_HDR_SB, 12, 4, '=', &[0, 2, NEG1]),
+    ("fs_name", CKPT_HDR_SB, 16, 8, '=', &[0, AAAA]),
+    ("reserved", CKPT_HDR_SB, 32, 8, '=', &[1]),
+    ("kind", CKPT_HDR_SB_REC, 8, 4, '=', &[0, 4, NEG1]),
+    ("data_len", CKPT_HDR_SB_REC, 12, 4, '+', &[1, !0, 8]),
+    ("data_len", CKPT_HDR_SB_REC, 12, 4, '=', &[0, 8193, NEG1]),
+    ("data (a byte)", CKPT_HDR_SB_REC, 16, 1, '^', &[1, 0x80]),
+    ("offset", CKPT_HDR_SB_DATA, 8, 8, '=', B64),
+    ("data_len", CKPT_HDR_SB_DATA, 16, 4, '=', &[0, 65537, NEG1]),
+    ("data_len", CKPT_HDR_SB_DATA, 16, 4, '+', &[1, !0]),
+    ("crc32c (one bit)", CKPT_HDR_SB_DATA, 20, 4, '^', &[1, IMIN]),
+    ("data (a bit)", CKPT_HDR_SB_DATA, 24, 1, '^', &[1, 0x80]),
+    ("sb_id", CKPT_HDR_SB_END, 8, 4, '=', &[0, 2]),
+    ("nr_records", CKPT_HDR_SB_END, 12, 4, '+', &[1, !0]),
+    ("data_bytes", CKPT_HDR_SB_END, 16, 8, '+', &[1, !0]),
+    ("len", CKPT_HDR_TAIL, 4, 4, '=', &[16, 32, 0x7fff_fff8]),
+    ("magic", CKPT_HDR_TAIL, 8, 8, '=', B64),
+    ("crc (one bit)", CKPT_HDR_TAIL, 16, 4, '^', &[1, 0x100, 0x10000, IMIN]),
+    ("nr_records", CKPT_HDR_TAIL, 20, 4, '=', &[0, NEG1]),
+    ("nr_records", CKPT_HDR_TAIL, 20, 4, '+', &[1, !0]),
 ];
 /// -1, INT_MIN and INT_MAX as 32-bit fields.
 const NEG1: u64 = 0xffff_ffff;
@@ -199,9 +192,8 @@ fn hostile_names(mnt: &str) -> Vec<Vec<u8>> {
     v
 }
 
-/// The strategies, one per seed ("field" thrice as often): "flip", "truncate", "tail" and
-/// "error" may leave the image unsealed, the others re-seal it; "cut" drops the records from
-/// one on or cuts inside it; "rootcwd" renames the root or cwd; "stack" applies 2-4 others.
+/// One per seed ("field" thrice as often): "flip", "truncate", "tail", "error" may not re-seal it,
+/// "cut" drops the records from one on or cuts inside it, "stack" applies 2-4 others.
 const STRATEGIES: &[&str] = &[
     "flip", "flipseal", "bound32", "bound64", "len", "truncate", "cut", "dup", "reorder", "delete",
     "type", "insert", "field", "field", "field", "name", "rootcwd", "tail", "error", "splice",
@@ -213,21 +205,19 @@ pub fn mutate(base: &[u8], donor: &[u8], mnt: &str, seed: u64) -> (Vec<u8>, Ops)
     let mut rng = Rng(seed ^ 0x005e_ed0f_c4ec_4b01);
     let (mut ops, n) = (Vec::new(), STRATEGIES.len());
     let strat = STRATEGIES[rng.below(n)];
-    let bytes = if strat == "stack" {
-        let mut cur = base.to_vec();
-        for _ in 0..2 + rng.below(3) {
-            let s = STRATEGIES[rng.below(n - 1)];
-            cur = step(&cur, donor, mnt, s, &mut rng, &mut ops);
-        }
-        if rng.chance(50) {
-            ops.push("reseal".into());
-            cur = seal(&body(&cur));
-        }
-        cur
-    } else {
-        step(base, donor, mnt, strat, &mut rng, &mut ops)
-    };
-    (bytes, ops)
+    if strat != "stack" {
+        return (step(base, donor, mnt, strat, &mut rng, &mut ops), ops);
+    }
+    let mut cur = base.to_vec();
+    for _ in 0..2 + rng.below(3) {
+        let s = STRATEGIES[rng.below(n - 1)];
+        cur = step(&cur, donor, mnt, s, &mut rng, &mut ops);
+    }
+    if rng.chance(50) {
+        ops.push("reseal".into());
+        cur = seal(&body(&cur));
+    }
+    (cur, ops)
 }
 
 /// What was done to an image, one entry a step (for the replay message).
@@ -319,7 +309,7 @@ fn step(img: &[u8], donor: &[u8], mnt: &str, strat: &str, rng: &mut Rng, ops: &m
         "field" => return field(recs, rng, ops),
         "name" | "rootcwd" => {
             // any FILE_NAME, or the root or the cwd (the first two)
-            let names = of_type(&recs, NAME);
+            let names = of_type(&recs, CKPT_HDR_FILE_NAME);
             let k = rng.below(if strat == "name" { names.len() } else { 2 });
             let n = rng.pick(&hostile_names(mnt));
             let s = String::from_utf8_lossy(&n[..n.len().min(80)]).into_owned();
@@ -374,7 +364,7 @@ fn step(img: &[u8], donor: &[u8], mnt: &str, strat: &str, rng: &mut Rng, ops: &m
 /// One of [`FIELDS`] in a record of its type, re-sealed unless it is the TAIL's.
 fn field(mut recs: Vec<Vec<u8>>, rng: &mut Rng, ops: &mut Ops) -> Vec<u8> {
     let (what, t, off, n, how, vals) = rng.pick(FIELDS);
-    if t == TAIL {
+    if t == CKPT_HDR_TAIL {
         recs.push(seal(&recs).split_off(recs.concat().len()));
     }
     let of_t = of_type(&recs, t);
@@ -393,7 +383,7 @@ fn field(mut recs: Vec<Vec<u8>>, rng: &mut Rng, ops: &mut Ops) -> Vec<u8> {
         }
         ops.push(format!("{} {i} {what} {old:#x} {how} {v:#x}", type_name(t)));
     }
-    if t == TAIL {
+    if t == CKPT_HDR_TAIL {
         return recs.concat();
     }
     seal(&recs)
@@ -402,7 +392,6 @@ fn field(mut recs: Vec<Vec<u8>>, rng: &mut Rng, ops: &mut Ops) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ckpt_image::decode;
 
     #[test]
     fn split_and_seal_round_trip() {
