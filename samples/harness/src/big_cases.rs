@@ -2,12 +2,9 @@
 //! boot, 1 GiB (`ckpt-big:`) in a boot of its own with the memory it needs.
 
 use crate::contents_cases::{detached, expect_rebuilt, expect_refusal, mounts, pattern};
-use crate::roundtrip::mount_with;
-use crate::vm::*;
-use ckpt_image::manifest::live_manifest;
-use ckpt_image::*;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use crate::{roundtrip::mount_with, vm::*};
+use ckpt_image::{manifest::live_manifest, *};
+use std::{fs::File, os::unix::fs::FileExt};
 
 /// The alarm (s) of a child that saves or restores a gigabyte: minutes under TCG with KASAN.
 const BIG_SECS: u32 = 1200;
@@ -53,10 +50,8 @@ fn check_restore(img: &str, saved: &str, size: u64, limit: u64) -> R {
     let log = o?.log;
     let (n, mem) = held(&log).ok_or(format!("no memory figure in the log: {log}"))?;
     eq!(n, size, "image bytes the restart log counts");
-    check!(
-        mem <= limit,
-        "a {size} byte image held in {mem} bytes of memory, over {limit}"
-    );
+    let ok = mem <= limit;
+    check!(ok, "{size} byte image held in {mem} bytes, over {limit}");
     let figure = format!("{size} byte image restored, held in {mem} bytes of memory");
     write_file(FIGURE, figure.as_bytes())?;
     m.umount()
@@ -82,14 +77,9 @@ pub fn over_the_limit() -> R {
     let r = in_clean_child("restoring child", || {
         let before = mounts();
         detached("ramfs_cr", 110)?;
-        expect_refusal(
-            &fifo,
-            RESTART_CONTENTS,
-            &[110],
-            libc::EFBIG,
-            "besides the data of its files",
-            "RESTART_CONTENTS of the image from a pipe",
-        )?;
+        let what = "RESTART_CONTENTS of the image from a pipe";
+        let says = "besides the data of its files";
+        expect_refusal(&fifo, RESTART_CONTENTS, &[110], libc::EFBIG, says, what)?;
         // the mount fd is O_PATH: list its root through a real open
         let d = open_at("/proc/self/fd/110", libc::O_RDONLY | libc::O_DIRECTORY, 111)?;
         let names = dirent_names(&read_dir_fd(d, 4096)?);
@@ -112,8 +102,7 @@ fn non_cache(info: &str) -> u64 {
     (kb("MemTotal:") - kb("MemFree:") - kb("Cached:") - kb("Buffers:")) * 1024
 }
 
-/// 1 GiB in 16 files: memory that is not page cache, sampled every 10 ms by another
-/// process during the restart, grows by less than 32 MiB.
+/// 1 GiB in 16 files: memory not page cache, sampled every 10 ms in the restart, grows < 32 MiB.
 pub fn one_gib() -> R {
     let (m, saved, img, size) = saved_mount(16, 64 << 20, "big1g.img")?;
     check!(size > 1 << 30, "image of {size} bytes, not over 1 GiB");

@@ -1,13 +1,12 @@
 //! File-system cases (module, mount options, parity with ramfs, leaks), as root with busybox;
 //! each leaves the module loaded and nothing mounted, and none needs CONFIG_CHECKPOINT.
 
-use crate::vm::*;
+use crate::{golden::populate_files, vm::*};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{chown, symlink, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
-use std::process::Command;
 use std::time::{Duration, Instant};
+use std::{os::unix::io::AsRawFd, process::Command};
 
 /// `RAMFS_CR_MAGIC` ("RFCR") and mainline ramfs's `RAMFS_MAGIC`.
 const RAMFS_CR_MAGIC: i64 = 0x5243_4652;
@@ -424,8 +423,7 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
     eq!(magic, format!("{expected:#x}"), "{fstype} statfs f_type");
     // SAFETY: umask(2) has no preconditions.
     let old_umask = unsafe { libc::umask(0o022) };
-    let mut held = None;
-    let mut facts = Vec::new();
+    let (mut held, mut facts) = (None, Vec::new());
     for line in SCRIPT.trim().lines() {
         let label = line.split(" => ").next().unwrap_or("");
         let r = parity_op(&m.dir, &mut held, label);
@@ -473,11 +471,9 @@ pub(crate) fn mount_cycles() -> R {
     let max = [slab, vfs, vfs, None, None];
     let cycle = || {
         let m = Mount::at("/mnt/rcr_cycle", "ramfs_cr", None)?;
+        populate_files(&m.dir, &[("f", &[7u8; 5000]), ("d/g", b"g")])?;
+        let p = |n: &str| m.root().join(n);
         let r = (|| -> io::Result<()> {
-            let p = |n: &str| m.root().join(n);
-            fs::write(p("f"), [7u8; 5000])?;
-            fs::create_dir(p("d"))?;
-            fs::write(p("d/g"), "g")?;
             fs::hard_link(p("f"), p("d/h"))?;
             symlink("d/g", p("s"))?;
             fs::rename(p("d/g"), p("g2"))?;

@@ -1,11 +1,8 @@
 //! Directory positions (`Documentation/ramfs_cr.rst`): a reader checkpointed part way, its
 //! directory changed, restarted by identity (FILE_FS) and by the core's index (without FILE_FS).
-//! Expectations come from the harness's listings, never the image; an entry is a name and inode
-//! number (a rename makes a new one).
+//! Entries (name, inode number: a rename makes a new one) come from listings, never the image.
 
-use crate::mutate;
-use crate::roundtrip::mount_with;
-use crate::vm::*;
+use crate::{golden::populate_files, mutate, roundtrip::mount_with, vm::*};
 use ckpt_image::decode;
 use std::collections::HashSet;
 
@@ -99,26 +96,21 @@ fn check_guarantee(head: usize, got: &[Ent], ret: &[Ent], pend: &[Ent], now: &[E
     for e in rest {
         check!(seen.insert(e), "{e:?} returned twice");
         check!(now.contains(e), "{e:?} returned but does not exist");
-        check!(
-            !ret.contains(e),
-            "{e:?} returned again (the reader had it before the checkpoint)"
-        );
+        let old = ret.contains(e);
+        check!(!old, "{e:?} returned again: read before the checkpoint");
     }
-    for e in pend {
-        check!(
-            !now.contains(e) || seen.contains(e),
-            "{e:?} not returned: it existed at checkpoint, had not been returned and still exists"
-        );
+    for e in pend.iter().filter(|e| now.contains(e)) {
+        let ok = seen.contains(e);
+        check!(ok, "{e:?} not returned: pending at checkpoint, still there");
     }
     Ok(())
 }
 
 /// `d` with exactly the entries f00000.. of `n` (missing created, extra removed), a new `other/x`.
 fn reset(m: &Mount, n: usize) -> R {
-    let (d, other) = (m.p("d"), m.p("other"));
-    let _ = std::fs::remove_dir_all(&other);
+    let d = m.p("d");
+    let _ = std::fs::remove_dir_all(m.p("other"));
     mkdir(&d, 0o755)?;
-    mkdir(&other, 0o755)?;
     let mut want: HashSet<String> = (0..n).map(|i| format!("f{i:05}")).collect();
     for (name, _) in entries(&listing(&d)?) {
         if !want.remove(&name) {
@@ -128,7 +120,7 @@ fn reset(m: &Mount, n: usize) -> R {
     for name in want {
         write_file(&format!("{d}/{name}"), b"")?;
     }
-    write_file(&format!("{other}/x"), b"")
+    populate_files(&m.dir, &[("other/x", b"")])
 }
 
 /// The image (at `img`) of a clean child that read `head` entries of `d` (dots included) at fd 3.
@@ -291,11 +283,8 @@ pub(crate) fn bad_records() -> R {
     let escaped = in_clean_child("fs_name with control characters", || {
         let o = restart_from(&p, 0)?;
         expect_outcome(&o, Err(libc::ESTALE), "fs_name with control characters")?;
-        check!(
-            !o.log.contains('\x1b') && o.log.contains("x\\e[1m\\nfake"),
-            "fs_name not escaped in the log: {:?}",
-            o.log
-        );
+        let ok = !o.log.contains('\x1b') && o.log.contains("x\\e[1m\\nfake");
+        check!(ok, "fs_name not escaped in the log: {:?}", o.log);
         Ok(())
     });
     refused.and(escaped)

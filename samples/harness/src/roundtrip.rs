@@ -1,7 +1,7 @@
 //! Round trips of set-up steps (`golden::Step`): the expectations come from them, never the image.
 
 use crate::golden::{apply, populate_files, Files};
-use crate::vm::*;
+use crate::{hardening_cases::soon, vm::*};
 use testsupport::golden::{expected, Step, WantFd};
 
 /// The flags the fd table keeps and a round trip compares.
@@ -23,8 +23,7 @@ pub enum By {
 }
 
 /// A process set up by `steps`, checkpointed `by`: the image records the expected fds and cwd, a
-/// restart over other files at the first fd (replaced) and fd 20 (kept) gives exactly them; then
-/// `after(mount dir)` in that child.
+/// restart over other files at the first fd and fd 20 (kept) gives them; then `after(mount dir)`.
 pub fn round_trip(files: Files, steps: &'static [Step], by: By, after: fn(&str) -> R) -> R {
     let m = mount_with(files)?;
     let (want, cwd) = expected(steps, &m.dir);
@@ -39,12 +38,8 @@ pub fn round_trip(files: Files, steps: &'static [Step], by: By, after: fn(&str) 
                     }
                 })?;
                 // the table is shared: wait for the other process's fds
-                let mut tries = 0;
-                while !want.iter().all(|x| getfd(x.fd) >= 0) {
-                    check!(tries < 500, "fds of process {c} not in the table");
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
+                let up = soon(500, 10, || want.iter().all(|x| getfd(x.fd) >= 0));
+                check!(up, "fds of process {c} not in the table");
                 // the cwd is each process's own: the one the steps leave
                 chdir(&cwd)
             }
