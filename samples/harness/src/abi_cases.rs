@@ -1,15 +1,13 @@
 //! How tools meet the kernel: `ckpt` without the checkpoint core, the fd limit of a restart.
 
-use crate::roundtrip::mount_file;
-use crate::vm::*;
+use crate::{roundtrip::mount_file, vm::*};
 use ckpt_image::syscalls::VERSION_FILE;
-use std::path::Path;
 
 /// Hide the version file (a tmpfs over /sys/kernel/checkpoint, in a mount namespace of our own) as
 /// a kernel without CONFIG_CHECKPOINT (the nockpt VM) does; then a version file of another format.
 pub(crate) fn no_core() -> R {
     work()?;
-    let have_core = Path::new(VERSION_FILE).exists();
+    let have_core = std::path::Path::new(VERSION_FILE).exists();
     in_child("child without the version file", 60, move || {
         if have_core {
             unshare(libc::CLONE_NEWNS)?;
@@ -26,7 +24,7 @@ pub(crate) fn no_core() -> R {
         let says = |args: &[&str], want: &str| -> R {
             let r = run_ckpt(args)?;
             eq!(r, (3, String::new(), want.to_string()), "ckpt {args:?}");
-            check!(!Path::new(&out).exists(), "{out} was created");
+            check!(!std::path::Path::new(&out).exists(), "{out} was created");
             Ok(())
         };
         let none = format!("ckpt: this kernel has no checkpoint/restart core (no {VERSION_FILE}; it needs CONFIG_CHECKPOINT and the ramfs_cr patches)\n");

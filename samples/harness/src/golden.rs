@@ -2,6 +2,7 @@
 //! as hex between marker lines, from which `samples/testdata/golden/extract` writes them.
 
 use crate::vm::*;
+use libc::{FD_CLOEXEC, F_SETFD};
 use testsupport::golden::{Step, FILES, GOLDEN, MNT};
 
 /// Apply set-up steps (paths relative to `base`, the first cwd) in this process.
@@ -12,9 +13,7 @@ pub fn apply(base: &str, steps: &[Step]) -> R {
         Step::Open { path, flags, fd } => open_at(&at(path), flags, fd).map(drop),
         Step::Seek { fd, pos } => seek(fd, pos),
         Step::Dup { from, to } => dup2(from, to),
-        Step::Cloexec { fd } => {
-            sys_or(fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC), "F_SETFD").map(drop)
-        }
+        Step::Cloexec { fd } => sys_or(fcntl(fd, F_SETFD, FD_CLOEXEC), "F_SETFD").map(drop),
         Step::Chdir(p) => chdir(&at(p)),
     })
 }
