@@ -1,17 +1,11 @@
-//! The VM suite's helpers: errors ([`eq!`], [`check!`]), fds, processes ([`in_child`],
-//! [`Target`]), [`Mount`], the fd-table [`Snap`], splats, checkpoint/restart and expectations.
+//! VM suite helpers: errors, fds, processes, mounts, fd snapshots, splats, checkpoint/restart.
 
-use ckpt_image::syscalls;
-use ckpt_image::{decode, scan, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
-use std::ffi::CString;
-use std::fs::File;
-use std::io::Write;
-use std::mem::ManuallyDrop;
+use ckpt_image::{decode, scan, syscalls, Image, ImageError, CKPT_HDR_ERROR, CKPT_HDR_TAIL};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::{ffi::CString, fs::File, io::Write, mem::ManuallyDrop, sync::Mutex};
 
 /// The module file in the VM's initramfs.
 pub const MODULE: &str = "/lib/modules/ramfs_cr.ko";
@@ -21,8 +15,7 @@ pub type R = Result<(), String>;
 /// `Err("WHAT: expected E, got A")` unless `actual == expected`.
 macro_rules! eq {
     ($actual:expr, $expected:expr, $($what:tt)+) => {{
-        let a = &$actual;
-        let e = &$expected;
+        let (a, e) = (&$actual, &$expected);
         if a != e {
             return Err(format!("{}: expected {:?}, got {:?}", format!($($what)+), e, a));
         }
@@ -334,40 +327,31 @@ pub fn nofile_of(pid: i32, rlim_cur: u64, rlim_max: u64) -> R {
 }
 
 pub fn readlink(p: &str) -> String {
-    std::fs::read_link(p)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|e| format!("<{e}>"))
+    std::fs::read_link(p).map_or_else(|e| format!("<{e}>"), |p| p.display().to_string())
 }
 
 pub fn fd_path(fd: i32) -> String {
     readlink(&format!("/proc/self/fd/{fd}"))
 }
 
-/// `call(p as a C string)`, a system call; its error as `WHAT P: ERRNO`.
-fn on_path(what: &str, p: &str, call: impl FnOnce(*const libc::c_char) -> i32) -> R {
-    let c = cstr(p);
-    sys_or(call(c.as_ptr()), format_args!("{what} {p}")).map(drop)
+/// Each row `NAME(ARGS)`: `pub fn NAME(p: &str, ARGS) -> R`, NAME(2) of `p`, error `NAME P: ERRNO`.
+macro_rules! path_calls {
+    ($($name:ident($($arg:ident: $t:ty),*);)*) => {$(
+        pub fn $name(p: &str, $($arg: $t),*) -> R {
+            let c = cstr(p);
+            // SAFETY: a C string alive for the call.
+            let r = unsafe { libc::$name(c.as_ptr(), $($arg),*) };
+            sys_or(r, format_args!("{} {p}", stringify!($name))).map(drop)
+        }
+    )*};
 }
 
-pub fn chdir(p: &str) -> R {
-    // SAFETY: a C string alive for the call.
-    on_path("chdir", p, |c| unsafe { libc::chdir(c) })
-}
-
-pub fn chroot(p: &str) -> R {
-    // SAFETY: a C string alive for the call.
-    on_path("chroot", p, |c| unsafe { libc::chroot(c) })
-}
-
-/// mknod(2) of `p` (`mode` with its type) as device `dev`.
-pub fn mknod(p: &str, mode: u32, dev: libc::dev_t) -> R {
-    // SAFETY: a C string alive for the call.
-    on_path("mknod", p, |c| unsafe { libc::mknod(c, mode, dev) })
-}
-
-pub fn chown(p: &str, uid: u32, gid: u32) -> R {
-    // SAFETY: a C string alive for the call.
-    on_path("chown", p, |c| unsafe { libc::chown(c, uid, gid) })
+path_calls! {
+    chdir();
+    chroot();
+    chmod(mode: u32);
+    chown(uid: u32, gid: u32);
+    mknod(mode: u32, dev: libc::dev_t); // `mode` with the file type
 }
 
 pub fn unshare(flags: i32) -> R {
@@ -424,10 +408,9 @@ pub fn set_nofile(n: u64) -> R {
 
 /// Run `/bin/ckpt ARGS`: its exit status (-1 when killed), stdout, stderr.
 pub fn run_ckpt(args: &[&str]) -> Result<(i32, String, String), String> {
-    let o = std::process::Command::new("ckpt")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
+    let o = std::process::Command::new("ckpt").args(args).output();
+    let o =
+        o.map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
     let code = o.status.code().unwrap_or(-1);
     Ok((code, text(&o.stdout), text(&o.stderr)))
 }
@@ -436,9 +419,8 @@ pub fn run_ckpt(args: &[&str]) -> Result<(i32, String, String), String> {
 
 pub const WORK: &str = "/tmp/cr-harness";
 
-static SEQ: AtomicUsize = AtomicUsize::new(0);
-
 pub fn seq() -> usize {
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
     SEQ.fetch_add(1, Ordering::Relaxed) + 1
 }
 
@@ -459,11 +441,6 @@ pub fn write_file(p: &str, data: &[u8]) -> R {
 pub fn write_mode(p: &str, data: &[u8], mode: u32) -> R {
     write_file(p, data)?;
     chmod(p, mode)
-}
-
-pub fn chmod(p: &str, mode: u32) -> R {
-    // SAFETY: a C string alive for the call.
-    on_path("chmod", p, |c| unsafe { libc::chmod(c, mode) })
 }
 
 /// `mkdir -p` of `p`.
@@ -528,7 +505,7 @@ pub fn exit(code: i32) -> ! {
 
 /// fd of the result pipe in an [`in_child`] child, above what cases use.
 const RESULT_PIPE: i32 = 1020;
-/// fd a clean child may open its result file at (see [`check_restarted`]).
+/// fd of a clean child's result file, opened before a restart may change its root or cwd.
 const RESULT_FD: i32 = 200;
 /// The result file of the current clean child (set by [`in_clean_child`]).
 static RESULT_PATH: Mutex<String> = Mutex::new(String::new());
@@ -600,17 +577,15 @@ pub fn guarded<F: FnOnce() -> R>(f: F) -> R {
 
 /// Reap the target `t`, which must have exited 0.
 pub fn expect_exit(t: Target, what: &str) -> R {
-    let st = wait(t.pid);
-    std::mem::forget(t);
+    let st = wait(ManuallyDrop::new(t).pid);
     child_result(what, st, String::new())
 }
 
 /// A child that ended with status `st` and error text `msg` must have exited 0.
 fn child_result(what: &str, st: i32, msg: String) -> R {
     if libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0 {
-        return Ok(());
-    }
-    if msg.is_empty() {
+        Ok(())
+    } else if msg.is_empty() {
         Err(format!("{what}: child {}", status_text(st)))
     } else {
         Err(format!("{what}: {msg}"))
@@ -654,16 +629,13 @@ impl Target {
 
     /// A child that keeps the parent's fds, runs `setup` (closing what it must) and pause(2)s.
     pub fn paused<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
-        let t = Target::stop(false, setup)?;
-        kill(t.pid, libc::SIGCONT);
-        Ok(t)
+        Target::stop(false, setup).inspect(|t| kill(t.pid, libc::SIGCONT))
     }
 
     /// [`Target::set_up`], then the child stops itself and, once continued, sleeps.
     fn stop<F: FnOnce() -> R>(clean: bool, setup: F) -> Result<Target, String> {
         let t = Target::set_up(clean, setup, || {
-            // SAFETY: stop ourselves; the parent continues or kills us.
-            unsafe { libc::raise(libc::SIGSTOP) };
+            kill(std::process::id() as i32, libc::SIGSTOP);
             sleep_forever();
         })?;
         let mut st = 0;
@@ -830,8 +802,7 @@ impl Mount {
 
     /// Unmount now; the error when umount(2) fails.
     pub fn umount(self) -> R {
-        let dir = self.dir.clone();
-        std::mem::forget(self);
+        let dir = ManuallyDrop::new(self).dir.clone();
         umount2(&dir, 0).map_err(|e| format!("umount {dir}: expected success, got {}", ename(e)))
     }
 }
@@ -840,9 +811,7 @@ impl Drop for Mount {
     fn drop(&mut self) {
         if umount2(&self.dir, 0).is_err() {
             std::thread::sleep(std::time::Duration::from_millis(100));
-            if umount2(&self.dir, 0).is_err() {
-                let _ = umount2(&self.dir, libc::MNT_DETACH);
-            }
+            let _ = umount2(&self.dir, 0).or_else(|_| umount2(&self.dir, libc::MNT_DETACH));
         }
         let _ = std::fs::remove_dir(&self.dir);
     }
@@ -854,9 +823,7 @@ impl Drop for Mount {
 pub fn kmsg_splats() -> Vec<String> {
     let mut out = Vec::new();
     let fl = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC;
-    let Ok(fd) = open_at("/dev/kmsg", fl, -1) else {
-        return out;
-    };
+    let fd = open_at("/dev/kmsg", fl, -1).unwrap_or(-1); // none: the first read fails, EBADF
     loop {
         let b = match read_fd(fd, 8192) {
             Err(libc::EPIPE) => continue,
@@ -904,23 +871,25 @@ pub fn open_fds() -> Vec<i32> {
     v
 }
 
-/// "dev:ino:mode" of the fd `at` (`path` "") or of `path`: cheaper than readlink under KASAN.
-fn ident(at: i32, path: &str) -> String {
-    let c = cstr(path);
-    // SAFETY: fstatat into a zeroed struct, with a valid C string.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstatat(at, c.as_ptr(), &mut st, libc::AT_EMPTY_PATH) != 0 {
-            return format!("<{}>", ename(errno()));
-        }
-        format!("{}:{}:{:o}", st.st_dev, st.st_ino, st.st_mode)
-    }
+/// "dev:ino:mode" of a stat(2) result: cheaper than readlink under KASAN.
+fn ident(m: std::io::Result<std::fs::Metadata>) -> String {
+    m.map_or_else(
+        |e| format!("<{e}>"),
+        |m| format!("{}:{}:{:o}", m.dev(), m.ino(), m.mode()),
+    )
 }
 
 pub fn snap(skip: &[i32]) -> Snap {
-    let mut fds = open_fds();
-    fds.retain(|fd| !skip.contains(fd));
-    let of = |fd| (fd, ident(fd, ""), pos(fd), getfl(fd), getfd(fd));
+    snap_nopos(skip, -1)
+}
+
+/// [`snap`] with the position of `img` zeroed: restart(2) reads the image as read(2) does.
+pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
+    let fds = open_fds().into_iter().filter(|fd| !skip.contains(fd));
+    let at = |fd| if fd == img { 0 } else { pos(fd) };
+    // SAFETY: the File borrows an open fd and never closes it.
+    let stat = |fd| ManuallyDrop::new(unsafe { File::from_raw_fd(fd) }).metadata();
+    let of = |fd| (fd, ident(stat(fd)), at(fd), getfl(fd), getfd(fd));
     // SAFETY: umask is always successful; set it back at once.
     let um = unsafe {
         let u = libc::umask(0o22);
@@ -928,20 +897,11 @@ pub fn snap(skip: &[i32]) -> Snap {
         u
     };
     Snap {
-        fds: fds.into_iter().map(of).collect(),
-        cwd: ident(libc::AT_FDCWD, "."),
-        root: ident(libc::AT_FDCWD, "/"),
+        fds: fds.map(of).collect(),
+        cwd: ident(std::fs::metadata(".")),
+        root: ident(std::fs::metadata("/")),
         umask: um as u32,
     }
-}
-
-/// [`snap`] with the position of `img` zeroed: restart(2) reads the image as read(2) does.
-pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
-    let mut s = snap(skip);
-    for f in s.fds.iter_mut().filter(|f| f.0 == img) {
-        f.2 = 0;
-    }
-    s
 }
 
 /// `f()` and what it changed of this process ([`snap_diff`]), `skip` and `img`'s position aside.
@@ -970,8 +930,7 @@ pub fn snap_diff(a: &Snap, b: &Snap) -> String {
     s
 }
 
-/// A caller with fds for "restart changed nothing": `other` at fds 3 (O_RDWR, position 7)
-/// and 4 (O_NONBLOCK, close-on-exec, position 2), / at fd 6, cwd /tmp.
+/// Caller fds: `other` at 3 (O_RDWR, pos 7) and 4 (O_NONBLOCK, cloexec, pos 2), / at 6; cwd /tmp.
 pub fn busy_caller(other: &str) -> R {
     open_at(other, libc::O_RDWR, 3)?;
     seek(3, 7)?;
@@ -1006,10 +965,7 @@ pub fn rs_start(fd: i32, flags: u64, logfd: i32) -> Result<i64, i32> {
 
 /// `Ok(N)` / `Err(EBADF)` for messages.
 pub fn show(r: &Result<i64, i32>) -> String {
-    match r {
-        Ok(v) => format!("Ok({v})"),
-        Err(e) => format!("Err({})", ename(*e)),
-    }
+    r.map_or_else(|e| format!("Err({})", ename(e)), |v| format!("Ok({v})"))
 }
 
 /// What a checkpoint or restart returned, and its log.
@@ -1026,11 +982,11 @@ fn with_image(
     img: &str,
     flags: i32,
     log: &str,
-    call: impl FnOnce() -> Result<i64, i32>,
+    call: impl FnOnce() -> std::io::Result<i64>,
 ) -> Result<Outcome, String> {
     open_at(img, flags, IMG_FD)?;
     open_at(log, WRITE, LOG_FD)?;
-    let r = call();
+    let r = call().map_err(|e| e.raw_os_error().unwrap_or(0));
     close(IMG_FD);
     close(LOG_FD);
     let log = text(&std::fs::read(log).unwrap_or_default());
@@ -1040,7 +996,9 @@ fn with_image(
 /// checkpoint(pid) into `img` with a log file (`img`.log).
 pub fn checkpoint_to(pid: i32, img: &str, flags: u64) -> Result<Outcome, String> {
     let log = format!("{img}.log");
-    with_image(img, WRITE, &log, || ck(pid, IMG_FD, flags, LOG_FD))
+    with_image(img, WRITE, &log, || {
+        syscalls::checkpoint(pid, IMG_FD, flags, LOG_FD)
+    })
 }
 
 /// restart(0) from `img` with a log file (removed after).
@@ -1052,7 +1010,6 @@ pub fn restart_from(img: &str, flags: u64) -> Result<Outcome, String> {
 pub fn restart_into(img: &str, flags: u64, mnt_fds: &[i32]) -> Result<Outcome, String> {
     let log = format!("{img}.rlog-{}", std::process::id());
     let rs = || syscalls::restart_mounts(0, IMG_FD, flags, LOG_FD, mnt_fds);
-    let rs = || rs().map_err(|e| e.raw_os_error().unwrap_or(0));
     let o = with_image(img, libc::O_RDONLY | libc::O_CLOEXEC, &log, rs);
     let _ = std::fs::remove_file(&log);
     o
@@ -1093,8 +1050,7 @@ pub fn expect_restart_refused(img: &str, flags: u64, want: i32, what: &str) -> R
     Ok(())
 }
 
-/// In a clean child: restart(0) from `img` must install `n` fds; then `after()`.  The result
-/// file is opened first (at fd 200): the restart may change its root or cwd (a chrooted image).
+/// In a clean child: restart(0) from `img` must install `n` fds, then `after()` ([`RESULT_FD`]).
 pub fn check_restarted(img: &str, n: i64, after: impl FnOnce() -> R) -> R {
     in_clean_child("restarting child", || {
         open_at(&RESULT_PATH.lock().unwrap().clone(), WRITE, RESULT_FD)?;
@@ -1122,8 +1078,7 @@ pub fn fd_names(im: &Image) -> Vec<(i32, String)> {
     im.fds.iter().map(|d| (d.fd, name(d))).collect()
 }
 
-/// Checkpoint of `pid` into `img` must fail with `want`, logged on a line naming `fd N` and all
-/// of `on_line`; the image must end in an ERROR record (-want, fd) naming `on_line[0]`, no TAIL.
+/// Checkpoint of `pid` must fail with `want`, logged with `fd N` + `on_line`; image ends in ERROR.
 pub fn expect_checkpoint_refused(
     pid: i32,
     img: &str,
@@ -1136,25 +1091,19 @@ pub fn expect_checkpoint_refused(
     expect_outcome(&o, Err(want), what)?;
     let tag = format!("fd {fd}");
     let line = o.log.lines().find(|l| l.contains(&tag)).unwrap_or("");
-    check!(
-        !line.is_empty() && on_line.iter().all(|s| line.contains(s.as_str())),
-        "log should name fd {fd} and {on_line:?} on one line; got:\n{}",
-        o.log
-    );
+    let ok = !line.is_empty() && on_line.iter().all(|s| line.contains(s.as_str()));
+    check!(ok, "no log line with fd {fd} and {on_line:?}:\n{}", o.log);
     let b = read_file(img)?;
     let other = decode(&b);
-    let want = (-want, fd);
-    let Err(ImageError::ErrorRecord { err, fd, msg, .. }) = &other else {
-        return Err(format!(
-            "image: expected an ERROR record, decoder says {other:?}"
-        ));
+    let Err(ImageError::ErrorRecord {
+        err, fd: at, msg, ..
+    }) = &other
+    else {
+        return Err(format!("image: expected an ERROR record, got {other:?}"));
     };
-    eq!((*err, *fd), want, "ERROR record (err, fd)");
+    eq!((*err, *at), (-want, fd), "ERROR record (err, fd)");
     let name = on_line.first().map_or("", |n| n.trim_matches('"'));
-    check!(
-        msg.contains(name),
-        "ERROR record message should name {name}: {msg:?}"
-    );
+    check!(msg.contains(name), "ERROR record lacks {name}: {msg:?}");
     let types: Vec<u32> = scan(&b).records.iter().map(|r| r.1.rtype()).collect();
     eq!(types.last(), Some(&CKPT_HDR_ERROR), "last record type");
     let tail = types.contains(&CKPT_HDR_TAIL);
