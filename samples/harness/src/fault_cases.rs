@@ -1,7 +1,6 @@
-//! Allocation failures (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC): the N-th allocation of
-//! checkpoint(2) and restart(2) fails, N = 1, 2, ... until the call succeeds.  Each failure must
-//! be ENOMEM (another errno is an error path that changes it, or a partial result), the caller
-//! unchanged, no splat; leaks show in the kmemleak scan at the end of the run.
+//! The N-th allocation (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC) of checkpoint(2) and restart(2)
+//! fails, N = 1, 2, ... until the call succeeds: ENOMEM (another errno is an error path that
+//! changes it, or a partial result), the caller unchanged, no splat; kmemleak scans at the end.
 
 use crate::vm::*;
 use ckpt_image::{decode, CHECKPOINT_SKIP_UNSUPPORTED};
