@@ -109,10 +109,10 @@ pub fn one_gib() -> R {
     m.umount()?;
     let peak = tmpfile("big1g.peak");
     let at_base = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let sampler = fork()?;
-    if sampler == 0 {
+    let sampler = Target::spawn(|| {
+        alarm(0); // it samples until it is killed
         let (Ok(info), Ok(out)) = (File::open("/proc/meminfo"), File::create(&peak)) else {
-            exit(1)
+            return;
         };
         let (mut buf, mut top) = (vec![0u8; 8192], 0);
         loop {
@@ -123,14 +123,13 @@ pub fn one_gib() -> R {
                 top = non_cache(&now);
                 let _ = out.write_at(format!("{top}\n{now}").as_bytes(), 0);
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+            nap(10);
         }
-    }
+    })?;
     let r = in_clean_child("restoring child", || {
         check_restore(&img, &saved, size, 2 << 20)
     });
-    kill(sampler, libc::SIGKILL);
-    wait(sampler);
+    drop(sampler);
     r?;
     print_figure();
     let at_peak = text(&read_file(&peak)?);

@@ -317,8 +317,7 @@ pub(crate) fn concurrent_writer() -> R {
         }
         // keep the file bounded: 16 MiB then start over
         if n % 256 == 255 && pos(3) > 16 << 20 {
-            // SAFETY: our fd.
-            unsafe { libc::ftruncate(3, 4096) };
+            ftruncate(3, 4096);
         }
     })?;
     let reader = target_on(&m, &[st::open("busy", O_RDONLY, 3), st::seek(3, 100)])?;

@@ -5,7 +5,7 @@ use crate::{golden::populate_files, vm::*};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{chown, symlink, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use std::{os::unix::io::AsRawFd, process::Command};
 
 /// `RAMFS_CR_MAGIC` ("RFCR") and mainline ramfs's `RAMFS_MAGIC`.
@@ -65,13 +65,12 @@ type Readings = [i64; 5];
 /// The [`COUNTERS`] after sync and [`shrink_caches`]; Slab is the least of three readings
 /// 0.5 s apart (RCU-deferred frees lag on a loaded host; a leak shows in every one).
 fn settled() -> Result<Readings, String> {
-    // SAFETY: sync(2) has no preconditions.
-    unsafe { libc::sync() };
-    std::thread::sleep(Duration::from_millis(500));
+    sync();
+    nap(500);
     let mut min = u64::MAX;
     for _ in 0..3 {
         shrink_caches();
-        std::thread::sleep(Duration::from_millis(500));
+        nap(500);
         min = min.min(meminfo_kb("Slab:"));
     }
     check!(min > 0, "/proc/meminfo: no Slab: line");
@@ -421,8 +420,7 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
     let m = Mount::at(path, fstype, None)?;
     let magic = format!("{:#x}", statfs(path)?.f_type);
     eq!(magic, format!("{expected:#x}"), "{fstype} statfs f_type");
-    // SAFETY: umask(2) has no preconditions.
-    let old_umask = unsafe { libc::umask(0o022) };
+    let old_umask = umask(0o022);
     let (mut held, mut facts) = (None, Vec::new());
     for line in SCRIPT.trim().lines() {
         let label = line.split(" => ").next().unwrap_or("");
@@ -431,8 +429,7 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
         facts.push(format!("{label}: {r}"));
     }
     drop(held);
-    // SAFETY: as above.
-    unsafe { libc::umask(old_umask) };
+    umask(old_umask);
     m.umount()?;
     Ok(facts)
 }

@@ -327,7 +327,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        [IMG, LOG, 3, 4, 10].into_iter().for_each(close);
+        [IMG, LOG, 3, 4, 10]
+            .into_iter()
+            .for_each(|fd| _ = close(fd));
     }
 }
 

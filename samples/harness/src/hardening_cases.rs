@@ -5,7 +5,6 @@ use crate::{fs_cases::check_growth, golden::apply, vm::*};
 use ckpt_image::RESTART_DRY_RUN;
 use ckpt_image::{decode, Image, ImageError as IE, CHECKPOINT_SKIP_UNSUPPORTED as SKIP};
 use libc::{EACCES, EAGAIN, EBADF, EBUSY, EFBIG, EINVAL, EISDIR, ELOOP, EPERM, ESRCH};
-use std::time::{Duration, Instant};
 use testsupport::golden::{self as st, Step};
 
 const MNT: &str = "/mnt/hard";
@@ -13,21 +12,6 @@ const CHURN: &str = "/mnt/hard/churn";
 /// memfds above the fds the cases record: an image, what a child reports.
 const IMG: i32 = 1001;
 const OUT: i32 = 1002;
-
-pub(crate) fn nap(ms: u64) {
-    std::thread::sleep(Duration::from_millis(ms));
-}
-
-/// 0, 1, 2, ... for `secs` seconds.
-pub(crate) fn until(secs: u64) -> impl Iterator<Item = u64> {
-    let end = Instant::now() + Duration::from_secs(secs);
-    (0..).take_while(move |_| Instant::now() < end)
-}
-
-/// Whether `cond()` holds within `n` tries, `ms` apart.
-pub(crate) fn soon(n: usize, ms: u64, mut cond: impl FnMut() -> bool) -> bool {
-    (0..n).map(|_| nap(ms)).any(|()| cond())
-}
 
 /// checkpoint(pid) (unsupported fds left out) into memfd 900: result, image.
 fn ck_mem(pid: i32) -> Result<(Result<i64, i32>, Vec<u8>), String> {
@@ -533,7 +517,7 @@ pub(crate) fn race_prlimit_lease() -> R {
 
 /// A caught SA_RESTART signal while restart(2) sleeps: success or EINTR, no re-read image (K4).
 pub(crate) fn race_signal_restart() -> R {
-    let usr1 = |pid| kill(pid, libc::SIGUSR1);
+    let usr1 = |pid| _ = kill(pid, libc::SIGUSR1);
     check_each(["lease", "pipe"], |how| {
         let what = format!("{how}: SIGUSR1 (SA_RESTART) during restart");
         blocked(how, 6, libc::EINTR, usr1_restartable, usr1, &what)

@@ -1,7 +1,7 @@
 //! Round trips of set-up steps (`golden::Step`): the expectations come from them, never the image.
 
 use crate::golden::{apply, populate_files, Files};
-use crate::{hardening_cases::soon, vm::*};
+use crate::vm::*;
 use testsupport::golden::{expected, Step, WantFd};
 
 /// The flags the fd table keeps and a round trip compares.

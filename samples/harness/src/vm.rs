@@ -5,6 +5,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use std::{ffi::CString, fs::File, io::Write, mem::ManuallyDrop, sync::Mutex};
 
 /// The module file in the VM's initramfs.
@@ -108,14 +109,32 @@ pub fn delete_module() -> Result<(), i32> {
 
 // -------------------------------------------------------------------- fds
 
-pub fn close(fd: i32) {
-    // SAFETY: closing an fd number; harmless when not open.
-    unsafe { libc::close(fd) };
+/// Each row `NAME(ARGS) -> T = CALL;`: `pub fn NAME(ARGS) -> T`, a system call with integers only.
+macro_rules! int_calls {
+    ($($(#[$doc:meta])* $name:ident($($a:ident: $t:ty),*) -> $r:ty = $call:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name($($a: $t),*) -> $r {
+            // SAFETY: no pointer is passed: a bad fd or pid is an errno; _exit and pause never return.
+            unsafe { $call }
+        }
+    )*};
 }
 
-pub fn close_range(lo: u32, hi: u32) {
-    // SAFETY: plain syscall with integers.
-    unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0u32) };
+int_calls! {
+    close(fd: i32) -> i32 = libc::close(fd);
+    close_range(lo: u32, hi: u32) -> i64 = libc::syscall(libc::SYS_close_range, lo, hi, 0u32);
+    lseek(fd: i32, off: i64, whence: i32) -> i64 = libc::lseek(fd, off, whence);
+    /// fcntl(2) of `fd` with an integer argument: its result (-1 on error).
+    fcntl(fd: i32, cmd: i32, arg: i32) -> i32 = libc::fcntl(fd, cmd, arg);
+    ftruncate(fd: i32, len: i64) -> i32 = libc::ftruncate(fd, len);
+    umask(mask: u32) -> u32 = libc::umask(mask);
+    sync() -> () = libc::sync();
+    /// SIGALRM (the end of this process) after `secs` seconds (0: none).
+    alarm(secs: u32) -> u32 = libc::alarm(secs);
+    kill(pid: i32, sig: i32) -> i32 = libc::kill(pid, sig);
+    /// Leave a forked child without the parent's destructors.
+    exit(code: i32) -> ! = libc::_exit(code);
+    pause() -> i32 = libc::pause();
 }
 
 /// In a child: dup2 each `(from, to)` (the `to`s above every other fd), then close all but them.
@@ -169,11 +188,6 @@ pub fn open_mode(path: &str, flags: i32, mode: u32, at: i32) -> Result<i32, Stri
     sys_or(r, format_args!("dup2 {path} to {at}")).map(|_| at)
 }
 
-pub fn lseek(fd: i32, off: i64, whence: i32) -> i64 {
-    // SAFETY: integers only.
-    unsafe { libc::lseek(fd, off, whence) }
-}
-
 /// `lseek(fd, off, SEEK_SET)`, which must land at `off`.
 pub fn seek(fd: i32, off: i64) -> R {
     let r = lseek(fd, off, libc::SEEK_SET);
@@ -184,12 +198,6 @@ pub fn seek(fd: i32, off: i64) -> R {
 /// The file position of `fd` (-1 when it has none).
 pub fn pos(fd: i32) -> i64 {
     lseek(fd, 0, libc::SEEK_CUR)
-}
-
-/// fcntl(2) of `fd` with an integer argument: its result (-1 on error).
-pub fn fcntl(fd: i32, cmd: i32, arg: i32) -> i32 {
-    // SAFETY: fcntl on an fd number, with an integer.
-    unsafe { libc::fcntl(fd, cmd, arg) }
 }
 
 pub fn getfl(fd: i32) -> i32 {
@@ -273,8 +281,7 @@ pub fn map_shared(fd: i32, len: usize) -> Result<*mut libc::c_void, String> {
 
 /// Make the file of `fd` hold exactly `b`, position 0.
 pub fn set_bytes(fd: i32, b: &[u8]) -> R {
-    // SAFETY: an fd number.
-    sys_or(unsafe { libc::ftruncate(fd, 0) }, "ftruncate")?;
+    sys_or(ftruncate(fd, 0), "ftruncate")?;
     // SAFETY: the File borrows `fd` and never closes it.
     let f = ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
     if let Err(e) = f.write_all_at(b, 0) {
@@ -408,11 +415,18 @@ pub fn set_nofile(n: u64) -> R {
 
 /// Run `/bin/ckpt ARGS`: its exit status (-1 when killed), stdout, stderr.
 pub fn run_ckpt(args: &[&str]) -> Result<(i32, String, String), String> {
-    let o = std::process::Command::new("ckpt").args(args).output();
-    let o =
-        o.map_err(|e| format!("cannot run ckpt {args:?}: {e} (is /bin/ckpt in the initramfs?)"))?;
-    let code = o.status.code().unwrap_or(-1);
-    Ok((code, text(&o.stdout), text(&o.stderr)))
+    run(&[&["ckpt"], args].concat())
+}
+
+/// Run `PROGRAM ARGS...` (`cmd`): its exit status (-1 when killed), stdout, stderr.
+pub fn run(cmd: &[&str]) -> Result<(i32, String, String), String> {
+    let o = std::process::Command::new(cmd[0]).args(&cmd[1..]).output();
+    let o = o.map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    Ok((
+        o.status.code().unwrap_or(-1),
+        text(&o.stdout),
+        text(&o.stderr),
+    ))
 }
 
 // ------------------------------------------------------------------ files
@@ -484,23 +498,6 @@ pub fn status_text(st: i32) -> String {
         (_, true) => format!("killed by signal {}", libc::WTERMSIG(st)),
         _ => format!("status {st:#x}"),
     }
-}
-
-/// alarm(2): SIGALRM (the end of this process) after `secs` seconds.
-pub fn alarm(secs: u32) {
-    // SAFETY: alarm only arms a timer.
-    unsafe { libc::alarm(secs) };
-}
-
-pub fn kill(pid: i32, sig: i32) {
-    // SAFETY: signalling a process id; harmless when it is gone.
-    unsafe { libc::kill(pid, sig) };
-}
-
-/// Leave a forked child without the parent's destructors.
-pub fn exit(code: i32) -> ! {
-    // SAFETY: _exit never returns.
-    unsafe { libc::_exit(code) }
 }
 
 /// fd of the result pipe in an [`in_child`] child, above what cases use.
@@ -629,7 +626,7 @@ impl Target {
 
     /// A child that keeps the parent's fds, runs `setup` (closing what it must) and pause(2)s.
     pub fn paused<F: FnOnce() -> R>(setup: F) -> Result<Target, String> {
-        Target::stop(false, setup).inspect(|t| kill(t.pid, libc::SIGCONT))
+        Target::stop(false, setup).inspect(|t| _ = kill(t.pid, libc::SIGCONT))
     }
 
     /// [`Target::set_up`], then the child stops itself and, once continued, sleeps.
@@ -653,7 +650,7 @@ impl Target {
                 work(i);
             }
         })?;
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        nap(300);
         if let Some(st) = t.ended() {
             return Err(format!("running target ended: {}", status_text(st)));
         }
@@ -693,9 +690,23 @@ pub fn clone_process<F: FnOnce()>(flags: i32, f: F) -> Result<i32, String> {
 
 pub fn sleep_forever() {
     loop {
-        // SAFETY: pause only waits for a signal.
-        unsafe { libc::pause() };
+        pause();
     }
+}
+
+pub fn nap(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// 0, 1, 2, ... for `secs` seconds.
+pub fn until(secs: u64) -> impl Iterator<Item = u64> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    (0..).take_while(move |_| Instant::now() < end)
+}
+
+/// Whether `cond()` holds within `n` tries, `ms` apart.
+pub fn soon(n: usize, ms: u64, mut cond: impl FnMut() -> bool) -> bool {
+    (0..n).map(|_| nap(ms)).any(|()| cond())
 }
 
 /// The unprivileged test user of the initramfs (/etc/passwd: `user`).
@@ -810,7 +821,7 @@ impl Mount {
 impl Drop for Mount {
     fn drop(&mut self) {
         if umount2(&self.dir, 0).is_err() {
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            nap(100);
             let _ = umount2(&self.dir, 0).or_else(|_| umount2(&self.dir, libc::MNT_DETACH));
         }
         let _ = std::fs::remove_dir(&self.dir);
@@ -890,17 +901,13 @@ pub fn snap_nopos(skip: &[i32], img: i32) -> Snap {
     // SAFETY: the File borrows an open fd and never closes it.
     let stat = |fd| ManuallyDrop::new(unsafe { File::from_raw_fd(fd) }).metadata();
     let of = |fd| (fd, ident(stat(fd)), at(fd), getfl(fd), getfd(fd));
-    // SAFETY: umask is always successful; set it back at once.
-    let um = unsafe {
-        let u = libc::umask(0o22);
-        libc::umask(u);
-        u
-    };
+    let um = umask(0o22);
+    umask(um);
     Snap {
         fds: fds.map(of).collect(),
         cwd: ident(std::fs::metadata(".")),
         root: ident(std::fs::metadata("/")),
-        umask: um as u32,
+        umask: um,
     }
 }
 
