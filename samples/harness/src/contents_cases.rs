@@ -209,7 +209,7 @@ pub fn mapping_writer_waits() -> R {
         Ok(())
     });
     let before = w[0].load(Relaxed);
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    nap(200);
     let moved = w[0].load(Relaxed) != before;
     drop(writer);
     // SAFETY: the mapping made above; the writer is gone.
@@ -444,70 +444,41 @@ const MIG_SCRIPT: &str = "ckpt manifest /mnt/migrate >/tmp/migrate.manifest && \
     cat <&6 && echo && ckpt readdir 5 && \
     echo fd8 $(stat -L -c %h /proc/self/fd/8) $(wc -c <&8) && md5sum </proc/self/fd/8 | cut -d' ' -f1";
 
-/// A newc cpio archive of `files` (name, mode, data), with its trailer.
-fn cpio(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
-    let (mut out, trailer) = (Vec::new(), ("TRAILER!!!", 0, &[][..]));
-    for (i, &(name, mode, data)) in files.iter().chain([&trailer]).enumerate() {
-        let (ino, mode, size, namesize) = (i + 1, mode as usize, data.len(), name.len() + 1);
-        // ino mode uid gid nlink mtime filesize devmajor devminor rdevmajor rdevminor namesize check
-        let f = [ino, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, namesize, 0];
-        out.extend(format!("070701{}{name}\0", f.map(|v| format!("{v:08x}")).concat()).bytes());
-        out.resize(out.len().next_multiple_of(4), 0);
-        out.extend(data);
-        out.resize(out.len().next_multiple_of(4), 0);
-    }
-    out
-}
+/// `WORK`/migrate (its log aside) to the host: a newc cpio through a raw ttyS1, drained
+/// (busybox stty sets with TCSADRAIN).
+const MIG_SEND: &str = "cd /tmp/cr-harness && exec 7>/dev/ttyS1 && stty raw <&7 && \
+    find migrate ! -name img.log | cpio -o -H newc >&7 && stty raw <&7";
 
 /// The image, the manifest and what the restored process must print, to the host via ttyS1.
 pub fn migrate_save() -> R {
     work()?;
     ensure_module()?;
     let m = Mount::at(MIG, "ramfs_cr", Some("mode=0755"))?;
-    let img = tmpfile("migrate.img");
+    let p = |f: &str| format!("{WORK}/migrate/{f}");
+    mkdir(&p(""), 0o755)?;
     in_clean_child("migrating child", || {
         // 64 MiB over an emulated serial port take minutes
         alarm(800);
-        let left = stand_in(&m, MIG_GHOST)?;
-        ck_ok(0, &img, CHECKPOINT_CONTENTS)?;
-        let manifest = io(live_manifest(m.root()))?;
-        // the unlinked file's MD5, by busybox md5sum of a copy of its bytes
-        let copy = tmpfile("ghost");
-        write_file(&copy, &pattern(0, MIG_GHOST))?;
-        let md5 = std::process::Command::new("md5sum").arg(&copy).output();
-        let md5 = md5.map_err(|e| format!("md5sum: {e}"))?.stdout;
-        let _ = std::fs::remove_file(&copy);
-        let md5 = text(&md5).split(' ').next().unwrap_or("").to_string();
-        let (left, size) = (left.join("\n"), MIG_GHOST - 10);
-        let out = format!("cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{left}\nfd8 0 {size}\n{md5}\n");
-        let img = read_file(&img)?;
-        let (dir, file) = (0o40755, 0o100644);
-        let files = [
-            ("migrate", dir, &b""[..]),
-            ("migrate/img", file, &img),
-            ("migrate/manifest", file, manifest.as_bytes()),
-            ("migrate/out", file, out.as_bytes()),
-        ];
-        let a = cpio(&files);
-        let tty = open_at("/dev/ttyS1", libc::O_WRONLY | libc::O_NOCTTY, 7)?;
-        // SAFETY: termios of an open tty, into and from a zeroed struct.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            let got = libc::tcgetattr(tty, &mut t);
-            check!(got == 0, "tcgetattr ttyS1: {}", ename(errno()));
-            libc::cfmakeraw(&mut t);
-            libc::tcsetattr(tty, libc::TCSANOW, &t);
-        }
-        let wrote = write_fd(tty, &a);
-        eq!(wrote, Ok(a.len()), "image archive written to ttyS1");
-        // SAFETY: an open tty.
-        unsafe { libc::tcdrain(tty) };
+        let (left, size) = (stand_in(&m, MIG_GHOST)?.join("\n"), MIG_GHOST - 10);
+        let sh = |c: &str| run(&["sh", "-c", c]);
+        let quiet = (0, String::new(), String::new());
+        let out = format!("cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{left}\nfd8 0 {size}\n");
+        write_file(&p("out"), out.as_bytes())?;
+        // and the MD5 (busybox md5sum) of the unlinked file as set up, before the checkpoint
+        let md5 = format!("md5sum </proc/self/fd/8 | cut -d' ' -f1 >>{}", p("out"));
+        eq!(sh(&md5)?, quiet, "{md5:?}: status, stdout, stderr");
+        ck_ok(0, &p("img"), CHECKPOINT_CONTENTS)?;
+        write_file(&p("manifest"), io(live_manifest(m.root()))?.as_bytes())?;
+        eq!(sh(MIG_SEND)?, quiet, "{MIG_SEND:?}: status, stdout, stderr");
         Ok(())
     })?;
     // Figures for Documentation/ramfs_cr.rst, as KTAP diagnostics.
-    let log = text(&read_file(&format!("{img}.log"))?);
+    let log = text(&read_file(&p("img.log"))?);
     let frozen = log.lines().find(|l| l.contains("frozen")).unwrap_or("");
-    println!("# image {} bytes; {frozen}", read_file(&img)?.len());
+    println!(
+        "# image {} bytes; {frozen}",
+        io(std::fs::metadata(p("img")))?.len()
+    );
     Ok(())
 }
 
