@@ -185,7 +185,7 @@ pub(crate) fn readdir_case(entries: usize, bufsz: usize, first_calls: usize) -> 
 /// fd 4 on a dir or (`file`) a written file of a plain `fstype` mount: EBADF; its restart EIO.
 pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
-    let (plain, img) = (Mount::new(fstype, "mode=0755")?, tmpfile("ebadf.ckpt"));
+    let (plain, img) = (Mount::new(fstype)?, tmpfile("ebadf.ckpt"));
     in_clean_child("checkpointing child", || {
         open_at(&f, O_RDONLY, 3)?;
         if file {
@@ -204,7 +204,7 @@ pub(crate) fn refused_unsupported(fstype: &str, file: bool) -> R {
 
 pub(crate) fn skip_unsupported() -> R {
     let (_m, f) = mount_file("ok", b"ok")?;
-    let (plain, img) = (Mount::new("ramfs", "mode=0755")?, tmpfile("skip.ckpt"));
+    let (plain, img) = (Mount::new("ramfs")?, tmpfile("skip.ckpt"));
     in_clean_child("checkpointing child", || {
         open_at(&plain.dir, O_RDONLY | O_DIR, 3)?;
         open_at(&f, O_RDONLY, 4)?;
@@ -539,7 +539,7 @@ pub(crate) fn all_or_nothing() -> R {
     chmod(&m.p("b"), 0o600)?;
     chmod(&img, 0o644)?;
     busy_child("restarting child", || {
-        drop_to_nobody()?;
+        drop_to(65534)?;
         expect_restart_refused(&img, 0, EACCES, "restart as uid 65534, b mode 0600")
     })
 }
@@ -554,7 +554,7 @@ fn ckpt_cli(args: &[&str], rc: i32) -> Result<(String, String), String> {
 
 pub(crate) fn cli() -> R {
     let (m, f) = mount_file("cli", b"0123456789")?;
-    let plain = Mount::new("ramfs", "mode=0755")?;
+    let plain = Mount::new("ramfs")?;
     let t = target_on(&m, &[st::open("cli", O_RDONLY, 3), st::seek(3, 4)])?;
     let (img, log, pid) = (tmpfile("cli.ckpt"), tmpfile("cli.log"), t.pid.to_string());
     let args = ["checkpoint", "--pid", &pid, "--out", &img, "--log", &log];

@@ -417,7 +417,7 @@ pub fn restore_unprivileged() -> R {
         let (img, f) = (tmpfile("unpriv.img"), m.p("f"));
         save(&m.p(""), &img, || open_at(&f, libc::O_RDONLY, 5).map(drop))?;
         in_clean_child(what, || {
-            drop_to_user()?;
+            drop_to(UID)?;
             unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS)?;
             let id = format!("0 {UID} 1");
             for (f, v) in [("uid_map", &*id), ("setgroups", "deny"), ("gid_map", &*id)] {

@@ -5,8 +5,8 @@ use crate::{golden::populate_files, vm::*};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{chown, symlink, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::time::Instant;
-use std::{os::unix::io::AsRawFd, process::Command};
 
 /// `RAMFS_CR_MAGIC` ("RFCR") and mainline ramfs's `RAMFS_MAGIC`.
 const RAMFS_CR_MAGIC: i64 = 0x5243_4652;
@@ -18,12 +18,10 @@ const SLAB_NOISE_KB: i64 = 256;
 const VFS_NOISE: i64 = 50;
 
 fn busybox(args: &[&str]) -> Result<String, String> {
-    let cmd = format!("busybox {}", args.join(" "));
-    let out = Command::new("/bin/busybox").args(args).output();
-    let out = out.map_err(|e| format!("{cmd}: {e}"))?;
-    let (st, err) = (out.status, text(&out.stderr).trim().to_string());
-    check!(st.success(), "{cmd}: expected exit 0, got {st} ({err})");
-    Ok(text(&out.stdout))
+    let argv = [&["busybox"], args].concat();
+    let (cmd, (st, out, err)) = (argv.join(" "), run(&argv)?);
+    check!(st == 0, "{cmd}: expected exit 0, got {st} ({err})");
+    Ok(out)
 }
 
 /// The first line of the /proc file `file` that `pick` accepts.

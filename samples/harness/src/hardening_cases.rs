@@ -88,7 +88,7 @@ pub(crate) fn perm_checkpoint() -> R {
         memfd_at("img", 900, b"")?;
         let root = holding("secret", 5)?;
         in_child("unprivileged child", 60, || {
-            drop_to_user()?;
+            drop_to(UID)?;
             close_range(3, 899);
             for pid in [root.pid, 1] {
                 let r = ck(pid, 900, 0, -1);
@@ -147,7 +147,7 @@ pub(crate) fn perm_restart() -> R {
                 // a victim fd at the number the image restores, and another
                 open_at("/dev/null", libc::O_RDONLY, 5)?;
                 open_at("/dev/null", libc::O_WRONLY, 6)?;
-                drop_to_user()?;
+                drop_to(UID)?;
                 std::env::set_current_dir("/home/user").ok();
                 close_range(0, 2);
                 for flags in [RESTART_DRY_RUN, 0] {

@@ -94,7 +94,7 @@ pub fn round_trip(files: Files, steps: &'static [Step], by: By, after: fn(&str) 
 /// A fresh ramfs_cr mount holding `files` (a name ending in '/' is a directory).
 pub fn mount_with(files: Files) -> Result<Mount, String> {
     work()?;
-    let m = Mount::cr()?;
+    let m = Mount::new("ramfs_cr")?;
     populate_files(&m.dir, files)?;
     Ok(m)
 }

@@ -66,7 +66,7 @@ fn exec_race_body() -> R {
     let filled = fcntl(img_w, libc::F_SETPIPE_SZ, 4096).max(0) as usize;
     eq!(write_fd(img_w, &vec![0x55; filled]), Ok(filled), "filler");
     let (go, args) = (format!("{MNT}/go"), ["--suid-open", &secret, "7"]);
-    let setup = || open_at(&pre, libc::O_RDONLY | libc::O_CREAT, 5).and(drop_to_user());
+    let setup = || open_at(&pre, libc::O_RDONLY | libc::O_CREAT, 5).and(drop_to(UID));
     // once `go` exists it execs the set-uid program, which opens secret at 7
     let t = Target::running(setup, |_| {
         if std::path::Path::new(&go).exists() {
@@ -76,7 +76,7 @@ fn exec_race_body() -> R {
     // the checkpointer's exit status: the errno (255: it could not become the user)
     let c = Target::spawn(|| {
         keep_only(&[(img_w, 200)]);
-        exit(drop_to_user().map_or(255, |()| ck(t.pid, 200, SKIP, -1).err().unwrap_or(0)));
+        exit(drop_to(UID).map_or(255, |()| ck(t.pid, 200, SKIP, -1).err().unwrap_or(0)));
     })?;
     close(img_w);
     let wchan = || std::fs::read_to_string(format!("/proc/{}/wchan", c.pid)).unwrap_or_default();
@@ -115,7 +115,7 @@ pub(crate) fn userns_chroot() -> R {
             (im.root, im.cwd) = (format!("{MNT}/{dir}").into_bytes(), b"/".to_vec());
             im.encode()
         };
-        let user_ns = || drop_to_user().and(unshare(libc::CLONE_NEWUSER));
+        let user_ns = || drop_to(UID).and(unshare(libc::CLONE_NEWUSER));
         let root = format!("root \"{MNT}/locked\"");
         expect_refused("locked", &rooted("locked"), libc::EACCES, user_ns, &root)?;
         let ino = |p: &str| std::fs::metadata(p).map_or(0, |m| m.ino());

@@ -712,10 +712,9 @@ pub fn soon(n: usize, ms: u64, mut cond: impl FnMut() -> bool) -> bool {
 /// The unprivileged test user of the initramfs (/etc/passwd: `user`).
 pub const UID: u32 = 1000;
 
-/// Become uid/gid [`UID`] with no supplementary groups, still dumpable.
-pub fn drop_to_user() -> R {
-    let id = UID;
-    // SAFETY: credential syscalls with integers.
+/// Become uid and gid `id` ([`UID`], 65534: nobody) with no supplementary groups, still dumpable.
+pub fn drop_to(id: u32) -> R {
+    // SAFETY: credential syscalls with integers, setgroups(2) with a 1-element array.
     unsafe {
         sys_or(libc::setgroups(1, [id].as_ptr()), "setgroups")?;
         sys_or(libc::setresgid(id, id, id), format_args!("setresgid {id}"))?;
@@ -727,14 +726,6 @@ pub fn drop_to_user() -> R {
         }
     }
     Ok(())
-}
-
-pub fn drop_to_nobody() -> R {
-    // SAFETY: credential syscalls with integers.
-    unsafe {
-        sys_or(libc::setgid(65534), "setgid")?;
-        sys_or(libc::setuid(65534), "setuid").map(drop)
-    }
 }
 
 // ----------------------------------------------------------------- mounts
@@ -780,17 +771,16 @@ pub struct Mount {
 }
 
 impl Mount {
-    /// `fstype` with `opts` on a fresh /mnt/ck-N-FSTYPE.
-    pub fn new(fstype: &str, opts: &str) -> Result<Mount, String> {
+    /// `fstype` with mode=0755 on a fresh /mnt/ck-N-FSTYPE.
+    pub fn new(fstype: &str) -> Result<Mount, String> {
         if fstype == "ramfs_cr" {
             ensure_module()?;
         }
-        Mount::at(&format!("/mnt/ck-{}-{}", seq(), fstype), fstype, Some(opts))
-    }
-
-    /// ramfs_cr, mode=0755, on a fresh directory.
-    pub fn cr() -> Result<Mount, String> {
-        Mount::new("ramfs_cr", "mode=0755")
+        Mount::at(
+            &format!("/mnt/ck-{}-{}", seq(), fstype),
+            fstype,
+            Some("mode=0755"),
+        )
     }
 
     /// `fstype` with `opts` on `dir`.
