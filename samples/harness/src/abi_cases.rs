@@ -55,8 +55,7 @@ pub(crate) fn nofile() -> R {
         in_child(&format!("hard limit {hard}"), 60, || {
             nofile_of(0, 64, hard)?;
             let r = run_ckpt(&["restart", "--in", &img, "--", "/bin/sh", "-c", &sh])?;
-            eq!(r, want, "restart under soft 64, hard {hard}");
-            Ok(())
+            expect_eq(r, want, &format!("restart under soft 64, hard {hard}"))
         })
     })
 }

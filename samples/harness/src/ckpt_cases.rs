@@ -6,18 +6,12 @@ use crate::{golden::apply, golden::Files, roundtrip::target_on, roundtrip::By, v
 use ckpt_image::*;
 use libc::{EACCES, EBADF, EFBIG, EINVAL, EIO, EMFILE, ENAMETOOLONG, ENOENT, ESRCH, ESTALE};
 use libc::{O_APPEND, O_CREAT, O_DIRECTORY as O_DIR, O_RDONLY, O_RDWR, O_WRONLY};
-use std::{fmt::Debug, os::unix::fs::MetadataExt, os::unix::process::CommandExt};
+use std::{os::unix::fs::MetadataExt, os::unix::process::CommandExt};
 use testsupport::golden::{self as st, expected, Step};
 
 fn dev_ino(p: &str) -> Result<(u64, u64), String> {
     let md = std::fs::metadata(p).map_err(|e| format!("stat {p}: {e}"))?;
     Ok((md.dev(), md.ino()))
-}
-
-/// `eq!` as a check's value: `Ok` when `got == want`.
-fn expect_eq<A: PartialEq<E> + Debug, E: Debug>(got: A, want: E, what: &str) -> R {
-    eq!(got, want, "{what}");
-    Ok(())
 }
 
 /// In a clean child, [`busy_caller`] (its other file: 10 bytes of a new file), then `f()`.

@@ -255,8 +255,7 @@ pub fn same_boot_restart() -> R {
         let o = restart_from(&img, 0)?;
         let says = "contents of 1 superblock left as they are";
         expect_logged(&o, Ok(1), says, "restart of a version 2 image")?;
-        eq!((fd_path(7), pos(7)), (m.p("f"), 4), "fd 7 after restart");
-        Ok(())
+        expect_eq((fd_path(7), pos(7)), (m.p("f"), 4), "fd 7 after restart")
     })
 }
 
@@ -302,8 +301,7 @@ pub fn bad_contents() -> R {
         let what = "RESTART_CONTENTS of it";
         expect_refusal(&rot, RESTART_CONTENTS, &[110], libc::EINVAL, BAD_CRC, what)
     })?;
-    eq!(mounts(), before, "{what}: mounts after");
-    Ok(())
+    expect_eq(mounts(), before, &format!("{what}: mounts after"))
 }
 
 /// A new, empty, detached ramfs_cr mount (or of `fs`) at fd `at`.
@@ -394,8 +392,7 @@ pub fn restore_elsewhere() -> R {
         check!(gone, "fd 8: {} nlink {nlink}", fd_path(8));
         let got = (pos(8), read_fd(8, 3 << 20));
         let want = (10, Ok(pattern(0, 2 << 20)[10..].to_vec()));
-        eq!(got, want, "fd 8: unlinked file after restart");
-        Ok(())
+        expect_eq(got, want, "fd 8: unlinked file after restart")
     })?;
     rebuilt.umount()
 }
@@ -469,8 +466,11 @@ pub fn migrate_save() -> R {
         eq!(sh(&md5)?, quiet, "{md5:?}: status, stdout, stderr");
         ck_ok(0, &p("img"), CHECKPOINT_CONTENTS)?;
         write_file(&p("manifest"), io(live_manifest(m.root()))?.as_bytes())?;
-        eq!(sh(MIG_SEND)?, quiet, "{MIG_SEND:?}: status, stdout, stderr");
-        Ok(())
+        expect_eq(
+            sh(MIG_SEND)?,
+            quiet,
+            &format!("{MIG_SEND:?}: status, stdout, stderr"),
+        )
     })?;
     // Figures for Documentation/ramfs_cr.rst, as KTAP diagnostics.
     let log = text(&read_file(&p("img.log"))?);
@@ -557,7 +557,6 @@ pub fn restore_refused() -> R {
             }
             expect_refusal(&bad, flags, &fds, want, says, what)
         })?;
-        eq!(mounts(), before.clone(), "{what}: mounts after");
-        Ok(())
+        expect_eq(mounts(), before.clone(), &format!("{what}: mounts after"))
     })
 }

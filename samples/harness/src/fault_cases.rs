@@ -101,8 +101,7 @@ pub(crate) fn checkpoint_fail_nth() -> R {
         };
         let verify = |_| {
             let im = decode(&get_bytes(IMG_FD)).map_err(|e| format!("image: {e}"))?;
-            eq!(fd_names(&im), want, "recorded fds");
-            Ok(())
+            expect_eq(&fd_names(&im), &want, "recorded fds")
         };
         every_n("checkpoint", call, verify)
     })
@@ -120,8 +119,7 @@ pub(crate) fn restart_fail_nth() -> R {
             eq!(paths, (F.into(), F.into(), DIR.into()), "restored fds");
             let got = (pos(3), getfd(6));
             eq!(got, (4, libc::FD_CLOEXEC), "fd 3 f_pos, fd 6 F_GETFD");
-            eq!(readlink("/proc/self/cwd"), DIR, "cwd");
-            Ok(())
+            expect_eq(readlink("/proc/self/cwd"), DIR, "cwd")
         };
         every_n("restart", || rs_start(IMG_FD, 0, -1), verify)
     })

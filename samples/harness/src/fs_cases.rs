@@ -42,8 +42,7 @@ fn ensure_loaded() -> R {
         busybox(&["insmod", MODULE])?;
     }
     let both = listed();
-    eq!(both, (true, true), "after insmod: (modules, filesystems)");
-    Ok(())
+    expect_eq(both, (true, true), "after insmod: (modules, filesystems)")
 }
 
 fn statfs(path: &str) -> Result<libc::statfs, String> {
@@ -158,8 +157,7 @@ pub(crate) fn rmmod_while_mounted() -> R {
     busybox(&["rmmod", "ramfs_cr"])?;
     let gone = listed();
     ensure_loaded()?;
-    eq!(gone, (false, false), "after rmmod: (modules, filesystems)");
-    Ok(())
+    expect_eq(gone, (false, false), "after rmmod: (modules, filesystems)")
 }
 
 /// Parity with ramfs: a line `OP ARGS (note)` on a fresh mount of each gives the fact `OP ARGS

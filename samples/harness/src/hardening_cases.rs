@@ -233,8 +233,7 @@ pub(crate) fn odd_targets() -> R {
         }
         check!(r.is_ok(), "pid {pid}: expected an image, got {}", show(&r));
         let im = expect_image(&b, &format!("pid {pid}: image invalid"))?;
-        eq!(im.header.pid, pid, "pid {pid}: HEADER pid");
-        Ok(())
+        expect_eq(im.header.pid, pid, &format!("pid {pid}: HEADER pid"))
     });
     let zombie = expect_ret(ck_mem(z.pid)?.0, Err(ESRCH), "checkpoint of a zombie");
     println!("# odd targets: {}", seen.join(" "));
@@ -353,8 +352,7 @@ pub(crate) fn race_umount_rmmod() -> R {
         memfd_at("img", 901, &img)?;
         let holder = Target::paused(|| {
             close_range(0, 900);
-            eq!(rs_start(901, 0, -1), Ok(2), "the holder's restart");
-            Ok(())
+            expect_eq(rs_start(901, 0, -1), Ok(2), "the holder's restart")
         })?;
         eq!(umount2(MNT, 0), Err(EBUSY), "umount with restored fds open");
         // rmmod while mounted and in use, hammered while checkpoints (all must work) go on
@@ -403,8 +401,7 @@ fn cycles(n: usize) -> R {
                 check!(r == Err(EINVAL), "cycle {i}: corrupted restart {r:?}");
             }
         }
-        eq!(open_fds().len(), fds0, "open fds after the cycles");
-        Ok(())
+        expect_eq(open_fds().len(), fds0, "open fds after the cycles")
     })
 }
 

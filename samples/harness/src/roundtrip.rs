@@ -151,8 +151,7 @@ pub fn check_image(im: &ckpt_image::Image, want: &[WantFd], cwd: &str) -> R {
     let files = want.iter().filter(|w| w.shares == w.fd).count();
     eq!(im.files.len(), files, "FILE records (struct files)");
     eq!(text(&im.cwd), cwd, "recorded cwd");
-    eq!(text(&im.root), "/", "recorded root");
-    Ok(())
+    expect_eq(text(&im.root), "/", "recorded root")
 }
 
 /// The fd table (fds >= 20 not in `want` aside) and cwd are `want`'s; shared fds move together.
@@ -179,6 +178,5 @@ pub fn check_table(want: &[WantFd], cwd: &str) -> R {
         }
         seek(lead, w.pos)?;
     }
-    eq!(readlink("/proc/self/cwd"), cwd, "cwd after restart");
-    Ok(())
+    expect_eq(readlink("/proc/self/cwd"), cwd, "cwd after restart")
 }

@@ -124,8 +124,7 @@ pub(crate) fn userns_chroot() -> R {
             user_ns()?;
             memfd_at("img", 900, &rooted("open"))?;
             eq!(show(&rs_start(900, 0, -1)), show(&Ok(0)), "restart");
-            eq!(ino("/"), open_ino, "root inode");
-            Ok(())
+            expect_eq(ino("/"), open_ino, "root inode")
         })
     })
 }
@@ -247,8 +246,7 @@ pub(crate) fn no_shared_table() -> R {
             Ok(())
         })?;
         // exit 16: EBUSY, checkpoint made the target's table look shared
-        eq!(t.ended().map(status_text), None, "target's restarts");
-        Ok(())
+        expect_eq(t.ended().map(status_text), None, "target's restarts")
     })
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use std::{ffi::CString, fs::File, io::Write, mem::ManuallyDrop, sync::Mutex};
+use std::{ffi::CString, fmt::Debug, fs::File, io::Write, mem::ManuallyDrop, sync::Mutex};
 
 /// The module file in the VM's initramfs.
 pub const MODULE: &str = "/lib/modules/ramfs_cr.ko";
@@ -67,6 +67,12 @@ pub fn io<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
 /// Bytes as text (invalid UTF-8 replaced), for messages and logs.
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// [`eq!`] as a check's value: `Ok` when `got == want`.
+pub fn expect_eq<A: PartialEq<E> + Debug, E: Debug>(got: A, want: E, what: &str) -> R {
+    eq!(got, want, "{what}");
+    Ok(())
 }
 
 /// `Ok`, or every error collected, one per line.
@@ -1030,8 +1036,7 @@ pub fn rs_ok(img: &str) -> Result<i64, String> {
 
 /// A checkpoint(2) or restart(2) must have returned `want`.
 pub fn expect_ret(r: Result<i64, i32>, want: Result<i64, i32>, what: &str) -> R {
-    eq!(show(&r), show(&want), "{what}");
-    Ok(())
+    expect_eq(show(&r), show(&want), what)
 }
 
 /// A checkpoint or restart must have returned `want` (its log in the error).
