@@ -1020,13 +1020,12 @@ pub fn restart_into(img: &str, flags: u64, mnt_fds: &[i32]) -> Result<Outcome, S
 
 pub fn ck_ok(pid: i32, img: &str, flags: u64) -> Result<i64, String> {
     let Outcome { r, log } = checkpoint_to(pid, img, flags)?;
-    match r {
-        Ok(id) if id > 0 => Ok(id),
-        r => Err(format!(
-            "checkpoint(pid {pid}): expected a positive id, got {}; log:\n{log}",
-            show(&r)
-        )),
-    }
+    let (ok, got) = (r.is_ok_and(|id| id > 0), show(&r));
+    check!(
+        ok,
+        "checkpoint(pid {pid}): expected a positive id, got {got}; log:\n{log}"
+    );
+    Ok(r.unwrap_or(0))
 }
 
 pub fn rs_ok(img: &str) -> Result<i64, String> {
@@ -1096,14 +1095,11 @@ pub fn expect_checkpoint_refused(
     let ok = !line.is_empty() && on_line.iter().all(|s| line.contains(s.as_str()));
     check!(ok, "no log line with fd {fd} and {on_line:?}:\n{}", o.log);
     let b = read_file(img)?;
-    let other = decode(&b);
-    let Err(ImageError::ErrorRecord {
-        err, fd: at, msg, ..
-    }) = &other
-    else {
-        return Err(format!("image: expected an ERROR record, got {other:?}"));
+    let (err, at, msg) = match decode(&b) {
+        Err(ImageError::ErrorRecord { err, fd, msg, .. }) => (err, fd, msg),
+        other => return Err(format!("image: expected an ERROR record, got {other:?}")),
     };
-    eq!((*err, *at), (-want, fd), "ERROR record (err, fd)");
+    eq!((err, at), (-want, fd), "ERROR record (err, fd)");
     let name = on_line.first().map_or("", |n| n.trim_matches('"'));
     check!(msg.contains(name), "ERROR record lacks {name}: {msg:?}");
     let types: Vec<u32> = scan(&b).records.iter().map(|r| r.1.rtype()).collect();
