@@ -22,10 +22,6 @@ const CHANGES: [&str; 9] = [
     "unlink all",
 ];
 
-/// Bytes of "." and ".." in a getdents64 buffer, and of our names (`f00000`).
-const DOT_RECLEN: usize = 24;
-const ENT_RECLEN: usize = 32;
-
 fn is_dot(e: &Ent) -> bool {
     e.0 == "." || e.0 == ".."
 }
@@ -128,7 +124,8 @@ fn reader_image(d: &str, head: usize, img: &str) -> Result<Vec<Ent>, String> {
     let got = tmpfile("pos.head");
     in_clean_child("checkpointing reader", || {
         open_at(d, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
-        let sz = head.min(2) * DOT_RECLEN + head.saturating_sub(2) * ENT_RECLEN;
+        // getdents64 records: 24 bytes for "." and "..", 32 for our names (`f00000`)
+        let sz = head.min(2) * 24 + head.saturating_sub(2) * 32;
         if sz > 0 {
             let b = getdents(3, sz).map_err(|e| format!("getdents: {}", ename(e)))?;
             write_file(&got, &b)?;
