@@ -235,16 +235,12 @@ pub(crate) fn bad_records() -> R {
     let (m, img) = (mount_with(&[])?, tmpfile("posbad.ckpt"));
     reset(&m, 4)?;
     reader_image(&m.p("d"), 3, &img)?;
-    let mut chunks: Vec<Vec<u8>> = mutate::split(&read_file(&img)?);
-    chunks.pop(); // the TAIL
-    let is_fs = |c: &Vec<u8>| mutate::u32le(c, 0) == ckpt_image::CKPT_HDR_FILE_FS;
-    let at = chunks.iter().position(is_fs);
-    let at = at.ok_or("no FILE_FS record in the image")?;
+    let chunks = mutate::body(&read_file(&img)?);
+    let fs = mutate::of_type(&chunks, ckpt_image::CKPT_HDR_FILE_FS);
+    let at = *fs.first().ok_or("no FILE_FS record in the image")?;
     let with = |f: Edit| {
-        let mut c = chunks.clone();
-        c[at] = f(c[at].clone());
-        let n = c[at].len() as u32;
-        c[at][4..8].copy_from_slice(&n.to_le_bytes());
+        let (mut c, r) = (chunks.clone(), f(chunks[at].clone()));
+        c[at] = put(r.clone(), 4, &(r.len() as u32).to_le_bytes());
         mutate::seal(&c)
     };
     // Records that decode but ramfs_cr did not write, then badly framed ones ("FILE_FS ...").
@@ -263,9 +259,8 @@ pub(crate) fn bad_records() -> R {
         ("FILE_FS shorter than its header", |r| r[..24].to_vec(), libc::EINVAL),
     ];
     let mut images: Vec<_> = variants.iter().map(|&(w, f, e)| (w, with(f), e)).collect();
-    let mut c = chunks.clone();
-    c.insert(at, c[at].clone());
-    images.push(("FILE_FS twice for one file", mutate::seal(&c), libc::EINVAL));
+    let twice = mutate::seal(&[&chunks[..=at], &chunks[at..]].concat());
+    images.push(("FILE_FS twice for one file", twice, libc::EINVAL));
     let refused = check_each(images, |(what, bytes, want)| {
         // it decodes exactly when its framing is right
         let (framing, decodes) = (what.starts_with("FILE_FS "), decode(&bytes).is_ok());
