@@ -248,8 +248,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             return 3;
         }
         let (v, ns) = child_restart(job, before);
-        let ok = matches!(v, Verdict::Ok(_));
-        let stop = matches!(v, Verdict::Bad(_)) || (ok && job.2 & DRY == 0);
+        let stop = matches!(v, Verdict::Bad(_)) || matches!(v, Verdict::Ok(_) if job.2 & DRY == 0);
         out.push((v, ns));
         if stop {
             break;
