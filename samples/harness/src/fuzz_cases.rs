@@ -3,16 +3,12 @@
 //! EMFILE), an open(2) errno if it accepts them, or are restored exactly; failing changes nothing.
 //! `CR_FUZZ_N` / `ramfs_cr.fuzz=N`: images (2000); `CR_FUZZ_SEED` / `ramfs_cr.fuzz_seed=S`: replay.
 
-use crate::golden::apply;
-use crate::mutate;
-use crate::vm::*;
+use crate::{golden::apply, mutate, vm::*};
 use ckpt_image::{decode, encode_with_tail, scan, type_name, Image, ImageError, Record};
 use ckpt_image::{CHECKPOINT_SKIP_UNSUPPORTED as SKIP, RESTART_DRY_RUN as DRY};
 use libc::{EBADF, EINVAL, EIO, EISDIR, EMFILE, ENAMETOOLONG, ENOENT, ENOTDIR, ESTALE};
 use libc::{O_ACCMODE, O_APPEND, O_CREAT, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_RDWR};
-use std::collections::BTreeMap;
-use std::os::unix::ffi::OsStrExt;
-use std::time::Instant;
+use std::{collections::BTreeMap, os::unix::ffi::OsStrExt, time::Instant};
 use testsupport::golden::{self as st, Step};
 
 const MNT: &str = "/mnt/fuzz";
@@ -248,8 +244,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             return 3;
         }
         let (v, ns) = child_restart(job, before);
-        let ok = matches!(v, Verdict::Ok(_));
-        let stop = matches!(v, Verdict::Bad(_)) || (ok && job.2 & DRY == 0);
+        let stop = matches!(v, Verdict::Bad(_)) || matches!(v, Verdict::Ok(_) if job.2 & DRY == 0);
         out.push((v, ns));
         if stop {
             break;

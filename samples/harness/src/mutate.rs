@@ -53,14 +53,14 @@ fn get(b: &[u8], off: usize, n: usize) -> u64 {
 }
 
 /// The records before the TAIL (the TAIL itself dropped, if last).
-fn body(img: &[u8]) -> Vec<Vec<u8>> {
+pub fn body(img: &[u8]) -> Vec<Vec<u8>> {
     let mut v = split(img);
     v.pop_if(|c| u32le(c, 0) == CKPT_HDR_TAIL);
     v
 }
 
 /// The indices of the records of type `t`.
-fn of_type(recs: &[Vec<u8>], t: u32) -> Vec<usize> {
+pub fn of_type(recs: &[Vec<u8>], t: u32) -> Vec<usize> {
     let is_t = |i: &usize| u32le(&recs[*i], 0) == t;
     (0..recs.len()).filter(is_t).collect()
 }

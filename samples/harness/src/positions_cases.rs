@@ -22,10 +22,6 @@ const CHANGES: [&str; 9] = [
     "unlink all",
 ];
 
-/// Bytes of "." and ".." in a getdents64 buffer, and of our names (`f00000`).
-const DOT_RECLEN: usize = 24;
-const ENT_RECLEN: usize = 32;
-
 fn is_dot(e: &Ent) -> bool {
     e.0 == "." || e.0 == ".."
 }
@@ -128,7 +124,8 @@ fn reader_image(d: &str, head: usize, img: &str) -> Result<Vec<Ent>, String> {
     let got = tmpfile("pos.head");
     in_clean_child("checkpointing reader", || {
         open_at(d, libc::O_RDONLY | libc::O_DIRECTORY, 3)?;
-        let sz = head.min(2) * DOT_RECLEN + head.saturating_sub(2) * ENT_RECLEN;
+        // getdents64 records: 24 bytes for "." and "..", 32 for our names (`f00000`)
+        let sz = head.min(2) * 24 + head.saturating_sub(2) * 32;
         if sz > 0 {
             let b = getdents(3, sz).map_err(|e| format!("getdents: {}", ename(e)))?;
             write_file(&got, &b)?;
@@ -238,16 +235,12 @@ pub(crate) fn bad_records() -> R {
     let (m, img) = (mount_with(&[])?, tmpfile("posbad.ckpt"));
     reset(&m, 4)?;
     reader_image(&m.p("d"), 3, &img)?;
-    let mut chunks: Vec<Vec<u8>> = mutate::split(&read_file(&img)?);
-    chunks.pop(); // the TAIL
-    let is_fs = |c: &Vec<u8>| mutate::u32le(c, 0) == ckpt_image::CKPT_HDR_FILE_FS;
-    let at = chunks.iter().position(is_fs);
-    let at = at.ok_or("no FILE_FS record in the image")?;
+    let chunks = mutate::body(&read_file(&img)?);
+    let fs = mutate::of_type(&chunks, ckpt_image::CKPT_HDR_FILE_FS);
+    let at = *fs.first().ok_or("no FILE_FS record in the image")?;
     let with = |f: Edit| {
-        let mut c = chunks.clone();
-        c[at] = f(c[at].clone());
-        let n = c[at].len() as u32;
-        c[at][4..8].copy_from_slice(&n.to_le_bytes());
+        let (mut c, r) = (chunks.clone(), f(chunks[at].clone()));
+        c[at] = put(r.clone(), 4, &(r.len() as u32).to_le_bytes());
         mutate::seal(&c)
     };
     // Records that decode but ramfs_cr did not write, then badly framed ones ("FILE_FS ...").
@@ -266,9 +259,8 @@ pub(crate) fn bad_records() -> R {
         ("FILE_FS shorter than its header", |r| r[..24].to_vec(), libc::EINVAL),
     ];
     let mut images: Vec<_> = variants.iter().map(|&(w, f, e)| (w, with(f), e)).collect();
-    let mut c = chunks.clone();
-    c.insert(at, c[at].clone());
-    images.push(("FILE_FS twice for one file", mutate::seal(&c), libc::EINVAL));
+    let twice = mutate::seal(&[&chunks[..=at], &chunks[at..]].concat());
+    images.push(("FILE_FS twice for one file", twice, libc::EINVAL));
     let refused = check_each(images, |(what, bytes, want)| {
         // it decodes exactly when its framing is right
         let (framing, decodes) = (what.starts_with("FILE_FS "), decode(&bytes).is_ok());
