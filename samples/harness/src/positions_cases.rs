@@ -39,10 +39,6 @@ fn listing(dir: &str) -> Result<Vec<Ent>, String> {
     Ok(dirents(&b?))
 }
 
-fn unlink(p: &str) -> R {
-    std::fs::remove_file(p).map_err(|e| format!("unlink {p}: {e}"))
-}
-
 /// Make the change `c` to `dir`; the reader had returned `ret`, not `pend`.
 fn change(c: &str, dir: &str, other: &str, ret: &[Ent], pend: &[Ent]) -> R {
     let at = |e: &Ent| format!("{dir}/{}", e.0);

@@ -364,6 +364,7 @@ path_calls! {
     chroot();
     chmod(mode: u32);
     chown(uid: u32, gid: u32);
+    unlink();
     mknod(mode: u32, dev: libc::dev_t); // `mode` with the file type
 }
 
