@@ -92,8 +92,7 @@ pub fn over_the_limit() -> R {
     print_figure();
     let _ = std::fs::remove_file(&fifo);
     let _ = std::fs::remove_file(&img);
-    m.umount()?;
-    r
+    m.umount().and(r)
 }
 
 /// Bytes neither free nor page cache (as ramfs_cr's pages and the tmpfs image are).

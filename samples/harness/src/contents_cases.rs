@@ -1,6 +1,6 @@
 //! `ckpt-contents:` a ramfs_cr mount saved whole (CHECKPOINT_CONTENTS).
 
-use crate::{roundtrip::mount_with, vm::*};
+use crate::{golden::populate_files, roundtrip::mount_with, vm::*};
 use ckpt_image::manifest::{format, image_manifest, live_lines, live_manifest, Line};
 use ckpt_image::ramfs::{trees, Kind};
 use ckpt_image::*;
@@ -91,8 +91,7 @@ pub fn whole_mount() -> R {
     }
     // 19 levels of 200 bytes: the file is some 3,900 bytes from "/".
     let deep = (b'a'..b't').fold(m.p(""), |p, c| format!("{p}/{}", text(&[c; 200])));
-    io(std::fs::create_dir_all(&deep))?;
-    write_file(&format!("{deep}/end"), b"deep")?;
+    populate_files(&deep, &[("end", b"deep")])?;
     let n = deep.len();
     let near = n + 4 < libc::PATH_MAX as usize && n > 3800;
     check!(near, "deep path length {n}");
@@ -128,9 +127,8 @@ pub fn whole_mount() -> R {
     mkdir(&out, 0o755)?;
     let (code, _, err) = run_ckpt(&["extract", &img, &out])?;
     eq!(code, 0, "ckpt extract: {err}");
-    let plain = |lines: Vec<Line>| {
-        let skip = |l: &Line| l.kind == Kind::Sock || l.path.starts_with(b"/.ckpt-unlinked");
-        let mut v: Vec<_> = lines.into_iter().filter(|l| !skip(l)).collect();
+    let plain = |mut v: Vec<Line>| {
+        v.retain(|l| l.kind != Kind::Sock && !l.path.starts_with(b"/.ckpt-unlinked"));
         for l in &mut v {
             (l.atime, l.link) = (Default::default(), 0);
             if l.kind == Kind::Dir {
@@ -313,9 +311,8 @@ pub(crate) fn detached(fs: &str, at: i32) -> R {
 /// `/proc/self/mountinfo` without the mount ids, to compare.
 pub(crate) fn mounts() -> String {
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .map(|l| l.split(' ').skip(2).collect::<Vec<_>>().join(" ") + "\n")
-        .collect()
+    let rest = info.lines().filter_map(|l| l.splitn(3, ' ').nth(2));
+    rest.map(|l| l.to_string() + "\n").collect()
 }
 
 /// Bytes of file `i`: no two files, nor two 4 KiB pages of one, alike.
@@ -475,10 +472,8 @@ pub fn migrate_save() -> R {
     // Figures for Documentation/ramfs_cr.rst, as KTAP diagnostics.
     let log = text(&read_file(&p("img.log"))?);
     let frozen = log.lines().find(|l| l.contains("frozen")).unwrap_or("");
-    println!(
-        "# image {} bytes; {frozen}",
-        io(std::fs::metadata(p("img")))?.len()
-    );
+    let size = io(std::fs::metadata(p("img")))?.len();
+    println!("# image {size} bytes; {frozen}");
     Ok(())
 }
 

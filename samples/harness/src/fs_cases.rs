@@ -322,9 +322,8 @@ fn parity_op(root: &str, held: &mut Option<fs::File>, line: &str) -> io::Result<
         }
         ["rename", a, b, flags] => {
             let (a, b, at) = (cstr(&p(a)), cstr(&p(b)), libc::AT_FDCWD);
-            let flags = num(flags) as u32;
             // SAFETY: both paths are NUL-terminated.
-            sys(unsafe { libc::renameat2(at, a.as_ptr(), at, b.as_ptr(), flags) })
+            sys(unsafe { libc::renameat2(at, a.as_ptr(), at, b.as_ptr(), num(flags) as u32) })
         }
         ["seekend", a] => Ok(fs::File::open(p(a))?.seek(SeekFrom::End(0))?.to_string()),
         ["chmod", a, mode] => fs::set_permissions(p(a), perms(mode)).map(ok),
@@ -363,12 +362,10 @@ fn parity_op(root: &str, held: &mut Option<fs::File>, line: &str) -> io::Result<
             Ok(format!("{s:?}"))
         }
         ["linkfd", a] => {
-            let (to, at) = (cstr(&p(a)), libc::AT_FDCWD);
+            let (to, at, follow) = (cstr(&p(a)), libc::AT_FDCWD, libc::AT_SYMLINK_FOLLOW);
             let from = cstr(&format!("/proc/self/fd/{}", file(held)?.as_raw_fd()));
             // SAFETY: both paths are NUL-terminated.
-            sys(unsafe {
-                libc::linkat(at, from.as_ptr(), at, to.as_ptr(), libc::AT_SYMLINK_FOLLOW)
-            })
+            sys(unsafe { libc::linkat(at, from.as_ptr(), at, to.as_ptr(), follow) })
         }
         ["mmap"] => {
             let addr = map_shared(file(held)?.as_raw_fd(), 8192).map_err(io::Error::other)?;
@@ -426,8 +423,7 @@ fn run_transcript(fstype: &str, path: &str, expected: i64) -> Result<Vec<String>
     }
     drop(held);
     umask(old_umask);
-    m.umount()?;
-    Ok(facts)
+    m.umount().map(|()| facts)
 }
 
 // Leak cycles.
@@ -466,13 +462,11 @@ pub(crate) fn mount_cycles() -> R {
         let m = Mount::at("/mnt/rcr_cycle", "ramfs_cr", None)?;
         populate_files(&m.dir, &[("f", &[7u8; 5000]), ("d/g", b"g")])?;
         let p = |n: &str| m.root().join(n);
-        let r = (|| -> io::Result<()> {
-            fs::hard_link(p("f"), p("d/h"))?;
-            symlink("d/g", p("s"))?;
-            fs::rename(p("d/g"), p("g2"))?;
-            fs::remove_file(p("d/h"))
-        })();
-        r.map_err(|e| format!("filling {}: {e}", m.dir))?;
+        let fill = |r: io::Result<()>| r.map_err(|e| format!("filling {}: {e}", m.dir));
+        fill(fs::hard_link(p("f"), p("d/h")))?;
+        fill(symlink("d/g", p("s")))?;
+        fill(fs::rename(p("d/g"), p("g2")))?;
+        fill(fs::remove_file(p("d/h")))?;
         m.umount()
     };
     check_growth("mount/fill/umount", (50, 1000), max, |n| repeat(n, cycle))
