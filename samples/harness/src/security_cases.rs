@@ -97,11 +97,9 @@ fn exec_race_body() -> R {
     if res == "exit 0" {
         let im = decode(image).map_err(|e| format!("checkpoint OK, image: {e}"))?;
         let got = (fd_names(&im), im.files.len());
-        eq!(got, (vec![(5, pre)], 1), "pre-exec fds, files");
-    } else {
-        eq!(res, format!("exit {}", libc::EPERM), "checkpoint, not OK");
+        return expect_eq(got, (vec![(5, pre)], 1), "pre-exec fds, files");
     }
-    Ok(())
+    expect_eq(res, format!("exit {}", libc::EPERM), "checkpoint, not OK")
 }
 
 /// With CAP_SYS_CHROOT in a user namespace, a root the user cannot search is still refused, logged.
