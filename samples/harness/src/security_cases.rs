@@ -1,7 +1,6 @@
 //! The security review of the core (issue 10): each fails before its fix.
 
-use crate::hardening_cases::root_image;
-use crate::vm::*;
+use crate::{hardening_cases::root_image, vm::*};
 use ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED as SKIP;
 use ckpt_image::{decode, FileDesc, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
 use libc::{ELOOP, ESTALE, S_IFCHR, S_IFIFO, S_IFLNK, S_IFREG};
