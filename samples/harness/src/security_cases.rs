@@ -1,7 +1,6 @@
 //! The security review of the core (issue 10): each fails before its fix.
 
-use crate::hardening_cases::root_image;
-use crate::vm::*;
+use crate::{hardening_cases::root_image, vm::*};
 use ckpt_image::CHECKPOINT_SKIP_UNSUPPORTED as SKIP;
 use ckpt_image::{decode, FileDesc, CKPT_IMAGE_MAX, RESTART_DRY_RUN};
 use libc::{ELOOP, ESTALE, S_IFCHR, S_IFIFO, S_IFLNK, S_IFREG};
@@ -97,11 +96,9 @@ fn exec_race_body() -> R {
     if res == "exit 0" {
         let im = decode(image).map_err(|e| format!("checkpoint OK, image: {e}"))?;
         let got = (fd_names(&im), im.files.len());
-        eq!(got, (vec![(5, pre)], 1), "pre-exec fds, files");
-    } else {
-        eq!(res, format!("exit {}", libc::EPERM), "checkpoint, not OK");
+        return expect_eq(got, (vec![(5, pre)], 1), "pre-exec fds, files");
     }
-    Ok(())
+    expect_eq(res, format!("exit {}", libc::EPERM), "checkpoint, not OK")
 }
 
 /// With CAP_SYS_CHROOT in a user namespace, a root the user cannot search is still refused, logged.
