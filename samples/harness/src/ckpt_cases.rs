@@ -395,49 +395,47 @@ fn corruptions(good: &[u8]) -> Vec<(&'static str, Vec<u8>, i32)> {
     let (fl, o2) = (at(CKPT_HDR_FILE, 0), at(CKPT_HDR_FILE_DESC, 1));
     let t = at(CKPT_HDR_FILE_TABLE, 0);
     let len = u32::from_le_bytes(good[n + 4..n + 8].try_into().unwrap()) as usize;
-    // the name's last component becomes "..", NUL-padded (when it has room)
-    let slash = (n + 8..n + len).rfind(|&i| good[i] == b'/').unwrap();
-    let mut dd = b"..".to_vec();
-    dd.resize(n + len - slash - 1, 0);
-    dd.truncate(if dd.len() < 3 { 0 } else { dd.len() });
     let le = |v: u32| v.to_le_bytes().to_vec();
     let x = |i: usize| vec![good[i] ^ 1];
-    // (what, where, new bytes, errno), the CRC made right again
-    let p = vec![
-        ("bad header magic", 8, vec![good[8] ^ 0xff], EINVAL),
-        ("bad version", 16, vec![99], EINVAL),
-        ("bad arch", 18, vec![7], EINVAL),
-        ("bad tail magic", tail + 8, x(tail + 8), EINVAL),
-        ("unknown record type", o, le(306), EINVAL),
-        ("FILE_DESC reserved nonzero", o + 20, vec![1], EINVAL),
-        ("HEADER reserved nonzero", 44, vec![1], EINVAL),
-        ("len past the end", fl + 4, le(1 << 20), EINVAL),
-        ("len not a multiple of 8", fl + 4, le(36), EINVAL),
-        ("relative name", n + 8, vec![b'x'], EINVAL),
-        ("name with a '..' component", slash + 1, dd, EINVAL),
-        ("name not NUL-padded", n + len - 1, vec![b'z'], EINVAL),
-        ("undefined objref", o + 8, vec![9], EINVAL),
-        ("fd numbers not ascending", o2 + 12, le(3), EINVAL),
-        ("nr_fds wrong", t + 8, vec![7], EINVAL),
-    ];
-    let fix = |(what, at, p, e): (&'static str, usize, Vec<u8>, i32)| {
+    let cut = |n: usize| good[..n].to_vec();
+    // `p` written at `at`, the CRC made right again
+    let fix = |at: usize, p: &[u8]| {
         let mut b = good.to_vec();
-        b[at..at + p.len()].copy_from_slice(&p);
+        b[at..at + p.len()].copy_from_slice(p);
         let c = crc32c(&b[..tail]);
         b[tail + 16..tail + 20].copy_from_slice(&c.to_le_bytes());
-        (what, b, e)
+        b
     };
-    let mut v: Vec<_> = p.into_iter().filter(|r| !r.2.is_empty()).map(fix).collect();
-    let cut = |n: usize| good[..n].to_vec();
     // a name byte: only the CRC is wrong now
     let crc = [&good[..n + 9], &x(n + 9), &good[n + 10..]].concat();
-    v.extend([
+    let mut v = vec![
+        ("bad header magic", fix(8, &[good[8] ^ 0xff]), EINVAL),
+        ("bad version", fix(16, &[99]), EINVAL),
+        ("bad arch", fix(18, &[7]), EINVAL),
+        ("bad tail magic", fix(tail + 8, &x(tail + 8)), EINVAL),
+        ("unknown record type", fix(o, &le(306)), EINVAL),
+        ("FILE_DESC reserved nonzero", fix(o + 20, &[1]), EINVAL),
+        ("HEADER reserved nonzero", fix(44, &[1]), EINVAL),
+        ("len past the end", fix(fl + 4, &le(1 << 20)), EINVAL),
+        ("len not a multiple of 8", fix(fl + 4, &le(36)), EINVAL),
+        ("relative name", fix(n + 8, b"x"), EINVAL),
+        ("name not NUL-padded", fix(n + len - 1, b"z"), EINVAL),
+        ("undefined objref", fix(o + 8, &[9]), EINVAL),
+        ("fd numbers not ascending", fix(o2 + 12, &le(3)), EINVAL),
+        ("nr_fds wrong", fix(t + 8, &[7]), EINVAL),
         ("bad crc", crc, EINVAL),
         ("truncated in the tail", cut(good.len() - 8), EINVAL),
         ("tail missing", cut(tail), EINVAL),
         ("truncated to the header", cut(SIZE_HEADER), EINVAL),
         ("empty", Vec::new(), EINVAL),
-    ]);
+    ];
+    // the name's last component becomes "..", NUL-padded, when it has room
+    let slash = (n + 8..n + len).rfind(|&i| good[i] == b'/').unwrap();
+    let mut dd = b"..".to_vec();
+    dd.resize(n + len - slash - 1, 0);
+    if dd.len() > 2 {
+        v.push(("name with a '..' component", fix(slash + 1, &dd), EINVAL));
+    }
     v
 }
 
