@@ -330,19 +330,18 @@ pub(crate) fn concurrent_writer() -> R {
     expect_eq(w.ended().map(status_text), None, "writer still running")
 }
 
-/// Restart #`k` of `img` (fd 3 at 4 in it), then lseek(3, 10 + k).
-fn restart_and_seek(img: &str, k: i64) -> R {
-    eq!((rs_ok(img)?, pos(3)), (1, 4), "restart #{k}, f_pos");
-    seek(3, 10 + k)
-}
-
 pub(crate) fn restart_twice() -> R {
     let steps = [st::open("twice", O_RDWR, 3), st::seek(3, 4)];
     let (_m, img) = image_of(&[("twice", b"abcdefghijklmnopqrstuvwxyz")], &steps)?;
+    // restart #k (fd 3 at 4 in the image), then lseek(3, 10 + k)
+    let restart = |k: i64| {
+        eq!((rs_ok(&img)?, pos(3)), (1, 4), "restart #{k}, f_pos");
+        seek(3, 10 + k)
+    };
     // #0 stays (stopped) with its offset moved to 10, #1 moves its own to 11: own struct files
-    let t = Target::stopped(|| restart_and_seek(&img, 0))?;
+    let t = Target::stopped(|| restart(0))?;
     in_clean_child("restart #1", || {
-        restart_and_seek(&img, 1)?;
+        restart(1)?;
         let info = io(std::fs::read_to_string(format!("/proc/{}/fdinfo/3", t.pid)))?;
         let at = |l: &str| l.strip_prefix("pos:")?.trim().parse::<i64>().ok();
         let got = (info.lines().find_map(at), pos(3));
