@@ -653,9 +653,8 @@ pub(crate) fn outside_root_ebadf() -> R {
 
 pub(crate) fn removed_cwd_ebadf() -> R {
     let m = mount_with(&[("gone/", b"")])?;
-    let d = m.p("gone");
-    let t = Target::stopped(|| chdir(&d))?;
-    io(std::fs::remove_dir(&d))?;
+    let t = target_on(&m, &[Step::Chdir("gone")])?;
+    io(std::fs::remove_dir(m.p("gone")))?;
     refused_ckpt(t.pid, EBADF, "checkpoint with its cwd removed")
 }
 
