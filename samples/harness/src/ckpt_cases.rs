@@ -449,10 +449,8 @@ pub(crate) fn bad_images() -> R {
         check!(!accepted, "{what}: the userspace decoder accepts it");
         refused_restart(&p, 0, want, &format!("restart of image with {what}"))
     });
-    let r = busy_child("control", || {
-        expect_eq(rs_ok(&img)?, n, "restart of the unmodified image")
-    });
-    check_all(bad.err().into_iter().chain(r.err()).collect())
+    let control = || expect_eq(rs_ok(&img)?, n, "restart of the unmodified image");
+    check_each([bad, busy_child("control", control)], |r| r)
 }
 
 pub(crate) fn error_image_eio() -> R {
