@@ -613,11 +613,8 @@ pub(crate) fn replaced_estale() -> R {
     mknod(&b, libc::S_IFIFO | 0o644, 0)?;
     refused_restart(&img_a, 0, ESTALE, &format!("restart of {a} now a dir"))?;
     // (a restart blocked on the FIFO would end with the child's 60 s alarm)
-    let r = refused_restart(&img_b, 0, ESTALE, &format!("restart of {b} now a FIFO"));
-    if let Err(e) = r {
-        return Err(format!("{e} (signal 14 = SIGALRM: blocked on the FIFO)"));
-    }
-    Ok(())
+    refused_restart(&img_b, 0, ESTALE, &format!("restart of {b} now a FIFO"))
+        .map_err(|e| format!("{e} (signal 14 = SIGALRM: blocked on the FIFO)"))
 }
 
 pub(crate) fn image_position_pipe() -> R {
@@ -800,7 +797,7 @@ pub(crate) fn odd_log_fds() -> R {
     let l = bytes.len();
     bytes[l - 8] ^= 1; // bad CRC: restart fails and logs why
     write_file(&bad, &bytes)?;
-    let r = in_clean_child("odd log fds", || {
+    in_clean_child("odd log fds", || {
         open_at(&f, O_RDONLY, 3)?;
         open_at(&img, O_WRONLY | O_CREAT | libc::O_TRUNC, 10)?;
         // the ABI: a log on the image file itself is EINVAL
@@ -813,10 +810,8 @@ pub(crate) fn odd_log_fds() -> R {
         // restart with the log on the image's own O_RDWR fd: the image file must not change
         open_at(&bad, O_RDWR, 10)?;
         expect_ret(rs(0, 10, 0, 10), Err(EINVAL), "restart(fd 10, logfd 10)")
-    });
-    if let Err(e) = r {
-        return Err(format!("{e} (signal 13 = SIGPIPE: a log write killed it)"));
-    }
+    })
+    .map_err(|e| format!("{e} (signal 13 = SIGPIPE: a log write killed it)"))?;
     let after = read_file(&bad)?;
     let head = text(&after[..after.len().min(80)]);
     check!(after == bytes, "logfd == fd: image changed: {head:?}");
