@@ -13,7 +13,7 @@ pub(crate) fn no_core() -> R {
             unshare(libc::CLONE_NEWNS)?;
             let (null, fl) = (std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE);
             // SAFETY: mount(2) of "/" (a C string alive for the call), NULLs.
-            let r = unsafe { libc::mount(null, cstr("/").as_ptr(), null, fl, null.cast()) };
+            let r = unsafe { libc::mount(null, c"/".as_ptr(), null, fl, null.cast()) };
             check!(r == 0, "mount --make-rprivate /: {}", ename(errno()));
             mount("tmpfs", "/sys/kernel/checkpoint", None)
                 .map_err(|e| format!("mount tmpfs on /sys/kernel/checkpoint: {}", ename(e)))?;
@@ -32,7 +32,7 @@ pub(crate) fn no_core() -> R {
         says(&["restart", "--in", &img], &none)?;
         says(&["restart", "--in", &img, "--dry-run"], &none)?;
         if have_core {
-            write_file("/sys/kernel/checkpoint/version", b"3\n")?;
+            write_file(VERSION_FILE, b"3\n")?;
             let v3 = "ckpt: this kernel's checkpoint image format is version 3, this tool knows versions 1 and 2\n";
             says(&["checkpoint", "--pid", "1", "--out", &out], v3)?;
         }
