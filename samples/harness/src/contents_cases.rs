@@ -438,9 +438,9 @@ const MIG_SCRIPT: &str = "ckpt manifest /mnt/migrate >/tmp/migrate.manifest && \
     cat <&6 && echo && ckpt readdir 5 && \
     echo fd8 $(stat -L -c %h /proc/self/fd/8) $(wc -c <&8) && md5sum </proc/self/fd/8 | cut -d' ' -f1";
 
-/// `WORK`/migrate (its log aside) to the host: a newc cpio through a raw ttyS1, drained
+/// Run in `WORK`: migrate/ (its log aside) to the host, a newc cpio through a raw ttyS1, drained
 /// (busybox stty sets with TCSADRAIN).
-const MIG_SEND: &str = "cd /tmp/cr-harness && exec 7>/dev/ttyS1 && stty raw <&7 && \
+const MIG_SEND: &str = "exec 7>/dev/ttyS1 && stty raw <&7 && \
     find migrate ! -name img.log | cpio -o -H newc >&7 && stty raw <&7";
 
 /// The image, the manifest and what the restored process must print, to the host via ttyS1.
@@ -454,7 +454,7 @@ pub fn migrate_save() -> R {
         // 64 MiB over an emulated serial port take minutes
         alarm(800);
         let (left, size) = (stand_in(&m, MIG_GHOST)?.join("\n"), MIG_GHOST - 10);
-        let sh = |c: &str| run(&["sh", "-c", c]);
+        let sh = |c: &str| run(&["sh", "-c", &format!("cd {WORK} && {c}")]);
         let quiet = (0, String::new(), String::new());
         let out = format!("cwd {MIG}/d\nfd6 {MIG}/d/a\n456789\n{left}\nfd8 0 {size}\n");
         write_file(&p("out"), out.as_bytes())?;
