@@ -422,7 +422,8 @@ pub fn set_nofile(n: u64) -> R {
 
 /// Run `/bin/ckpt ARGS`: its exit status (-1 when killed), stdout, stderr.
 pub fn run_ckpt(args: &[&str]) -> Result<(i32, String, String), String> {
-    run(&[&["ckpt"], args].concat())
+    let hint = "(is /bin/ckpt in the initramfs?)";
+    run(&[&["ckpt"], args].concat()).map_err(|e| format!("{e} {hint}"))
 }
 
 /// Run `PROGRAM ARGS...` (`cmd`): its exit status (-1 when killed), stdout, stderr.
