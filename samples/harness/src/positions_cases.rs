@@ -236,7 +236,8 @@ pub(crate) fn bad_records() -> R {
     let at = *fs.first().ok_or("no FILE_FS record in the image")?;
     let with = |f: Edit| {
         let (mut c, r) = (chunks.clone(), f(chunks[at].clone()));
-        c[at] = put(r.clone(), 4, &(r.len() as u32).to_le_bytes());
+        let len = (r.len() as u32).to_le_bytes();
+        c[at] = put(r, 4, &len);
         mutate::seal(&c)
     };
     // Records that decode but ramfs_cr did not write, then badly framed ones ("FILE_FS ...").
